@@ -1,0 +1,50 @@
+# Isnad: `make capture URL=...` sets up and captures; `make test` sets up and runs the tests.
+# Both install what is missing: Debian packages (chromium, ffmpeg...) and a virtualenv with the
+# pinned Python dependencies.
+
+VENV        ?= .venv
+PYTHON      ?= python3
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+RUN_PACKAGES  = chromium ffmpeg
+TEST_PACKAGES = $(RUN_PACKAGES) wget
+PYTEST_ARGS ?=
+
+.PHONY: capture test lint bench system-deps test-system-deps clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+system-deps:
+	$(call apt_install,$(RUN_PACKAGES))
+
+test-system-deps:
+	$(call apt_install,$(TEST_PACKAGES))
+
+capture: system-deps $(VENV)/.installed
+	@if [ -z "$(URL)" ]; then echo "usage: make capture URL=https://example.org/page"; exit 2; fi
+	$(VENV)/bin/isnad capture $(URL)
+
+test: test-system-deps $(VENV)/.installed
+	$(VENV)/bin/ruff check archiver crawlers scheduler isnad tests bench
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check archiver crawlers scheduler isnad tests bench
+
+bench: test-system-deps $(VENV)/.installed
+	$(VENV)/bin/python bench/capture_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

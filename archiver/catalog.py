@@ -1,0 +1,227 @@
+"""The catalog: an index of captures, their artifacts and custody events (SQLAlchemy 2).
+
+SQLite by default; PostgreSQL by changing the URL. Storage stays the source of truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from archiver.custody import CustodyEvent
+from archiver.errors import NotFound
+
+# Capture states. RUNNING while a crawler works; the others are final outcomes.
+RUNNING = "RUNNING"
+COMPLETE = "COMPLETE"
+PARTIAL = "PARTIAL"
+FAILED = "FAILED"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CaptureRow(Base):
+    __tablename__ = "captures"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    final_url: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    case_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    operator: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    package_key: Mapped[str | None] = mapped_column(Text)
+    package_location: Mapped[str | None] = mapped_column(Text)
+    package_sha256: Mapped[str | None] = mapped_column(String(64))
+    package_size: Mapped[int | None] = mapped_column(BigInteger)
+    # Who runs it, so an interrupted capture can be told apart from a running one.
+    worker_host: Mapped[str | None] = mapped_column(String(255))
+    worker_pid: Mapped[int | None] = mapped_column(Integer)
+    work_dir: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    artifacts: Mapped[list[ArtifactRow]] = relationship(
+        back_populates="capture", cascade="all, delete-orphan", order_by="ArtifactRow.path"
+    )
+    events: Mapped[list[CustodyEventRow]] = relationship(
+        back_populates="capture", cascade="all, delete-orphan", order_by="CustodyEventRow.seq"
+    )
+
+
+class ArtifactRow(Base):
+    """A file inside a package, or a resource record inside one of its WARCs."""
+
+    __tablename__ = "artifacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    media_type: Mapped[str | None] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+
+    capture: Mapped[CaptureRow] = relationship(back_populates="artifacts")
+
+
+class CustodyEventRow(Base):
+    __tablename__ = "custody_events"
+    __table_args__ = (UniqueConstraint("capture_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    time: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    object_sha256: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    capture: Mapped[CaptureRow] = relationship(back_populates="events")
+
+    def to_event(self) -> CustodyEvent:
+        return CustodyEvent(
+            capture_id=self.capture_id,
+            seq=self.seq,
+            time=self.time,
+            actor=self.actor,
+            action=self.action,
+            object_sha256=self.object_sha256,
+            details=dict(self.details or {}),
+            prev_hash=self.prev_hash,
+            hash=self.hash,
+        )
+
+
+class Catalog:
+    """Access to the catalog database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url, future=True)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+
+    # -- captures -------------------------------------------------------------------------
+    def add_capture(self, row: CaptureRow) -> None:
+        with self.session() as s:
+            s.add(row)
+
+    def update_capture(self, capture_id: str, **values: Any) -> None:
+        with self.session() as s:
+            row = s.get(CaptureRow, capture_id)
+            if row is None:
+                raise NotFound(f"no capture {capture_id}")
+            for key, value in values.items():
+                setattr(row, key, value)
+
+    def get(self, capture_id: str) -> CaptureRow:
+        """A capture by id or unique id prefix, with artifacts and events loaded."""
+        with self.session() as s:
+            row = s.get(CaptureRow, capture_id)
+            if row is None and len(capture_id) >= 4:
+                matches = s.scalars(
+                    select(CaptureRow).where(CaptureRow.id.startswith(capture_id)).limit(2)
+                ).all()
+                if len(matches) == 1:
+                    row = matches[0]
+                elif len(matches) > 1:
+                    raise NotFound(f"capture id prefix {capture_id!r} is ambiguous")
+            if row is None:
+                raise NotFound(f"no capture {capture_id!r} in the catalog")
+            _ = row.artifacts, row.events
+            return row
+
+    def list(self, state: str | None = None) -> list[CaptureRow]:
+        with self.session() as s:
+            query = select(CaptureRow).order_by(CaptureRow.id)
+            if state:
+                query = query.where(CaptureRow.state == state)
+            return list(s.scalars(query).all())
+
+    def replace_artifacts(self, capture_id: str, artifacts: list[ArtifactRow]) -> None:
+        with self.session() as s:
+            row = s.get(CaptureRow, capture_id)
+            if row is None:
+                raise NotFound(f"no capture {capture_id}")
+            row.artifacts.clear()
+            s.flush()
+            row.artifacts.extend(artifacts)
+
+    # -- custody --------------------------------------------------------------------------
+    def last_event(self, capture_id: str) -> CustodyEvent | None:
+        with self.session() as s:
+            row = s.scalars(
+                select(CustodyEventRow)
+                .where(CustodyEventRow.capture_id == capture_id)
+                .order_by(CustodyEventRow.seq.desc())
+                .limit(1)
+            ).first()
+            return row.to_event() if row else None
+
+    def add_event(self, ev: CustodyEvent) -> None:
+        with self.session() as s:
+            s.add(
+                CustodyEventRow(
+                    capture_id=ev.capture_id,
+                    seq=ev.seq,
+                    time=ev.time,
+                    actor=ev.actor,
+                    action=ev.action,
+                    object_sha256=ev.object_sha256,
+                    details=ev.details,
+                    prev_hash=ev.prev_hash,
+                    hash=ev.hash,
+                )
+            )
+
+    def events(self, capture_id: str) -> list[CustodyEvent]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(CustodyEventRow)
+                .where(CustodyEventRow.capture_id == capture_id)
+                .order_by(CustodyEventRow.seq)
+            ).all()
+            return [r.to_event() for r in rows]
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
+    cursor = dbapi_connection.cursor()
+    # WAL lets `isnad list` read while a capture writes; FULL sync because this is evidence.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

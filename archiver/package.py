@@ -1,0 +1,147 @@
+"""The capture package: a WACZ 1.1 file holding the WARCs, their CDXJ index, the page list,
+and ``datapackage.json`` (every file with SHA-256 and size, plus the capture context under
+``isnad``) with its ``datapackage-digest.json``.
+
+Indexing and the datapackage come from py-wacz's ``WACZIndexer`` (which drives
+``cdxj-indexer``); only the orchestration lives here, because py-wacz's own ``create`` cannot
+add our capture context to ``datapackage.json`` nor take a page list with titles from memory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from wacz.util import now
+from wacz.waczindexer import WACZIndexer
+
+from archiver.errors import PackageError
+from archiver.hashing import sha256_file
+
+PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "Pages"}
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class BuiltPackage:
+    path: Path
+    sha256: str
+    size: int
+    files: list[PackageFile]
+    datapackage: dict[str, Any]
+
+
+def build_package(
+    warcs: list[Path],
+    out_path: Path,
+    *,
+    pages: list[dict[str, Any]],
+    context: dict[str, Any],
+    title: str | None = None,
+    main_url: str | None = None,
+    software: str | None = None,
+) -> BuiltPackage:
+    """Write a WACZ atomically at ``out_path`` (temp file, fsync, rename)."""
+    if not warcs:
+        raise PackageError("nothing to package: the capture wrote no WARC file")
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    try:
+        with zipfile.ZipFile(tmp, "w", allowZip64=True) as wacz:
+            indexer = _write_indexes(wacz, warcs)
+            for warc in warcs:
+                info = zipfile.ZipInfo.from_file(warc, "archive/" + warc.name)
+                info.compress_type = zipfile.ZIP_STORED  # WACZ: WARCs stay seekable
+                with wacz.open(info, "w") as out, open(warc, "rb") as src:
+                    shutil.copyfileobj(src, out, 1024 * 1024)
+            _write_pages(wacz, pages)
+            res = SimpleNamespace(title=title, desc=None, date=None)
+            indexer.main_url = main_url or ""
+            datapackage = json.loads(indexer.generate_datapackage(res, wacz))
+            if software:
+                datapackage["software"] = f"{software}; {datapackage.get('software')}"
+            datapackage["isnad"] = context
+            datapackage_bytes = json.dumps(datapackage, indent=2, ensure_ascii=False).encode()
+            _writestr(wacz, "datapackage.json", datapackage_bytes)
+            _writestr(
+                wacz,
+                "datapackage-digest.json",
+                indexer.generate_datapackage_digest(datapackage_bytes).encode(),
+            )
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, out_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    digest, size = sha256_file(out_path)
+    files = [
+        PackageFile(r["path"], r["hash"].split(":", 1)[1], r["bytes"])
+        for r in datapackage["resources"]
+    ]
+    return BuiltPackage(out_path, digest, size, files, datapackage)
+
+
+def _write_indexes(wacz: zipfile.ZipFile, warcs: list[Path]) -> WACZIndexer:
+    idx_buffer = io.BytesIO()
+    idx_text = io.TextIOWrapper(idx_buffer, "utf-8", write_through=True)
+    data_info = zipfile.ZipInfo("indexes/index.cdx.gz", now())
+    with wacz.open(data_info, "w") as data:
+        indexer = WACZIndexer(
+            idx_text,
+            [str(w) for w in warcs],
+            sort=True,
+            post_append=True,
+            compress=data,
+            lines=1024,
+            digest_records=True,
+            # Deliberately not py-wacz's default "req.http:cookie": cookies stay out of indexes.
+            fields="referrer",
+            data_out_name="index.cdx.gz",
+            hash_type="sha256",
+            main_url="",
+            main_ts=None,
+            detect_pages=False,
+            passed_pages_dict={},
+            extract_text=False,
+            signing_url=None,
+            signing_token=None,
+            split_seeds=False,
+        )
+        indexer.process_all()
+    idx_text.flush()
+    _writestr(wacz, "indexes/index.idx", idx_buffer.getvalue())
+    return indexer
+
+
+def _write_pages(wacz: zipfile.ZipFile, pages: list[dict[str, Any]]) -> None:
+    lines = [json.dumps(PAGES_HEADER)]
+    lines += [json.dumps(page, ensure_ascii=False) for page in pages]
+    _writestr(wacz, "pages/pages.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def _writestr(wacz: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, now())
+    info.compress_type = zipfile.ZIP_DEFLATED
+    wacz.writestr(info, data)
+
+
+def read_datapackage(path: Path) -> dict[str, Any]:
+    """The ``datapackage.json`` of a WACZ file."""
+    try:
+        with zipfile.ZipFile(path) as wacz:
+            return json.loads(wacz.read("datapackage.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise PackageError(f"{path}: not a readable WACZ package: {exc}") from exc

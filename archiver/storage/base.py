@@ -1,0 +1,52 @@
+"""The storage interface every backend implements (local folder now, S3 next)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as the backend holds it, verified against the hash we computed."""
+
+    target: str  # the storage target's name, e.g. "local"
+    key: str
+    location: str  # where a person can find it (path or URL)
+    sha256: str
+    size: int
+
+
+class Storage(ABC):
+    """A place that keeps packages. Keys use ``/`` and never start with one."""
+
+    name: str
+
+    @abstractmethod
+    def put_file(self, key: str, path: Path, sha256: str) -> StoredObject:
+        """Store a local file under ``key``; verify the stored copy hashes to ``sha256``."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> StoredObject:
+        """Store a small object (manifests, custody events)."""
+
+    @abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """Open an object for streaming reads. Raises NotFound."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys under ``prefix``, sorted."""
+
+    @abstractmethod
+    def location(self, key: str) -> str: ...
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.open(key) as fh:
+            return fh.read()

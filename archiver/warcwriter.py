@@ -1,0 +1,279 @@
+"""Writing WARC 1.1 files for a capture.
+
+A file is written as ``<name>.warc.gz.open`` and renamed to ``<name>.warc.gz`` only when it is
+closed and synced, so a file without the suffix is always complete. Digests are SHA-256 in hex
+(``sha256:<hex>``), which anyone can cross-check with ``sha256sum``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
+from typing import BinaryIO
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+OPEN_SUFFIX = ".open"
+WARC_VERSION = "WARC/1.1"
+
+# Hop-by-hop and framing headers that no longer describe a body stored decoded; their original
+# values are kept under this prefix so nothing the server said is lost.
+ORIGINAL_PREFIX = "X-Isnad-Original-"
+_FRAMING_HEADERS = ("content-encoding", "transfer-encoding", "content-length")
+
+
+class _HexSha256:
+    """A warcio-compatible digester that prints ``sha256:<hex>``."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def update(self, data: bytes) -> None:
+        self._h.update(data)
+
+    def __str__(self) -> str:
+        return "sha256:" + self._h.hexdigest()
+
+
+class _Sha256WarcWriter(WARCWriter):
+    @staticmethod
+    def _create_digester() -> _HexSha256:  # type: ignore[override]
+        return _HexSha256()
+
+
+def warc_date(moment: datetime | None = None) -> str:
+    """WARC-Date with microseconds (allowed by WARC 1.1), always UTC."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def decoded_body_headers(headers: list[tuple[str, str]], body_length: int) -> list[tuple[str, str]]:
+    """Make headers truthful for a body stored decoded (as a browser hands it over).
+
+    Content-Encoding and Transfer-Encoding describe the bytes on the wire, not the stored body:
+    they are kept as ``X-Isnad-Original-*``. A Content-Length that does not match the stored
+    body is kept the same way and replaced by the stored length.
+    """
+    out: list[tuple[str, str]] = []
+    length_ok = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "content-length" and value.strip() == str(body_length):
+            length_ok = True
+            out.append((name, value))
+        elif lower in _FRAMING_HEADERS:
+            out.append((ORIGINAL_PREFIX + "-".join(p.capitalize() for p in lower.split("-")),
+                        value))
+        else:
+            out.append((name, value))
+    if not length_ok:
+        out.append(("Content-Length", str(body_length)))
+    return out
+
+
+def status_line(status: int, reason: str | None) -> str:
+    """``200 OK``: HTTP/2 has no reason phrase, so the standard one is supplied."""
+    if not reason:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    return f"{status} {reason}".strip()
+
+
+class CaptureWarc:
+    """One WARC file being written for a capture."""
+
+    def __init__(self, path: str | Path, warcinfo: dict[str, str]) -> None:
+        self.path = Path(path)
+        self.open_path = self.path.with_name(self.path.name + OPEN_SUFFIX)
+        self.open_path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: BinaryIO = open(self.open_path, "xb")  # noqa: SIM115 - closed in close()
+        self._writer = _Sha256WarcWriter(self._fh, gzip=True, warc_version=WARC_VERSION)
+        self.records = 0
+        self.payload_bytes = 0
+        self.closed = False
+        record = self._writer.create_warcinfo_record(self.path.name, warcinfo)
+        self._write(record)
+
+    # -- records -------------------------------------------------------------------------
+    def write_exchange(
+        self,
+        *,
+        url: str,
+        method: str,
+        request_headers: list[tuple[str, str]],
+        request_body: bytes | None,
+        status: int,
+        reason: str | None,
+        response_headers: list[tuple[str, str]],
+        body: bytes | BinaryIO,
+        body_length: int | None = None,
+        date: datetime | None = None,
+        ip_address: str | None = None,
+        protocol: str | None = None,
+        body_decoded: bool = False,
+    ) -> str:
+        """Write a response record and its request record; return the response record id."""
+        stream: BinaryIO = io.BytesIO(body) if isinstance(body, bytes) else body
+        if body_length is None:
+            body_length = len(body) if isinstance(body, bytes) else _remaining(stream)
+        headers = [(n, v) for n, v in response_headers if not n.startswith(":")]
+        if body_decoded:
+            headers = decoded_body_headers(headers, body_length)
+        extra: dict[str, str] = {"WARC-Date": warc_date(date)}
+        if ip_address:
+            extra["WARC-IP-Address"] = ip_address
+        if protocol:
+            extra["WARC-Protocol"] = protocol
+        http_headers = StatusAndHeaders(
+            status_line(status, reason), headers, protocol="HTTP/1.1"
+        )
+        response = self._writer.create_warc_record(
+            url,
+            "response",
+            payload=stream,
+            length=body_length,
+            http_headers=http_headers,
+            warc_headers_dict=extra,
+        )
+        response_id = response.rec_headers.get_header("WARC-Record-ID")
+        self._write(response)
+        self.payload_bytes += body_length
+
+        path = _request_target(url)
+        req_headers = [(n, v) for n, v in request_headers if not n.startswith(":")]
+        if not any(n.lower() == "host" for n, _ in req_headers):
+            req_headers.insert(0, ("Host", _host_header(url)))
+        req_body = request_body or b""
+        request = self._writer.create_warc_record(
+            url,
+            "request",
+            payload=io.BytesIO(req_body),
+            length=len(req_body),
+            http_headers=StatusAndHeaders(
+                f"{method.upper()} {path} HTTP/1.1", req_headers, is_http_request=True
+            ),
+            warc_headers_dict={
+                "WARC-Date": extra["WARC-Date"],
+                "WARC-Concurrent-To": response_id,
+                **({"WARC-Protocol": protocol} if protocol else {}),
+            },
+        )
+        self._write(request)
+        return response_id
+
+    def write_resource(
+        self,
+        uri: str,
+        content_type: str,
+        data: bytes | BinaryIO,
+        *,
+        concurrent_to: str | None = None,
+        date: datetime | None = None,
+    ) -> tuple[str, str, int]:
+        """Write a resource record (screenshot, PDF, DOM...); return (record id, sha256, size)."""
+        stream: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data
+        length = len(data) if isinstance(data, bytes) else _remaining(stream)
+        start = stream.tell()
+        digest = hashlib.sha256()
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+        stream.seek(start)
+        headers = {"WARC-Date": warc_date(date)}
+        if concurrent_to:
+            headers["WARC-Concurrent-To"] = concurrent_to
+        record = self._writer.create_warc_record(
+            uri,
+            "resource",
+            payload=stream,
+            length=length,
+            warc_content_type=content_type,
+            warc_headers_dict=headers,
+        )
+        record_id = record.rec_headers.get_header("WARC-Record-ID")
+        self._write(record)
+        self.payload_bytes += length
+        return record_id, digest.hexdigest(), length
+
+    def write_metadata(self, uri: str, text: str, *, concurrent_to: str | None = None) -> str:
+        """Write a metadata record (``application/json`` text); return its record id."""
+        data = text.encode("utf-8")
+        headers = {"WARC-Date": warc_date()}
+        if concurrent_to:
+            headers["WARC-Concurrent-To"] = concurrent_to
+        record = self._writer.create_warc_record(
+            uri,
+            "metadata",
+            payload=io.BytesIO(data),
+            length=len(data),
+            warc_content_type="application/json",
+            warc_headers_dict=headers,
+        )
+        self._write(record)
+        return record.rec_headers.get_header("WARC-Record-ID")
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def close(self) -> Path:
+        """Flush, fsync and drop the ``.open`` suffix; return the final path."""
+        if self.closed:
+            return self.path
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        os.replace(self.open_path, self.path)
+        _fsync_dir(self.path.parent)
+        self.closed = True
+        return self.path
+
+    def abandon(self) -> Path:
+        """Close without claiming completeness: the file keeps its ``.open`` suffix."""
+        if not self._fh.closed:
+            self._fh.flush()
+            self._fh.close()
+        self.closed = True
+        return self.open_path
+
+    @property
+    def file_bytes(self) -> int:
+        return self._fh.tell() if not self._fh.closed else self.path.stat().st_size
+
+    def _write(self, record) -> None:  # noqa: ANN001 - warcio record
+        self._writer.write_record(record)
+        self.records += 1
+
+
+def _remaining(stream: BinaryIO) -> int:
+    here = stream.tell()
+    end = stream.seek(0, os.SEEK_END)
+    stream.seek(here)
+    return end - here
+
+
+def _request_target(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return target
+
+
+def _host_header(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

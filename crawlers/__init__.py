@@ -1,0 +1,1 @@
+"""Isnad's Scrapy project: spiders, browser capture through scrapy-playwright, behaviours."""

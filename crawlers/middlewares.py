@@ -1,0 +1,140 @@
+"""Browser capture as a Scrapy downloader middleware.
+
+Requests are sent to Chromium through scrapy-playwright in the capture's own browser context.
+When a page has loaded, behaviours run (scroll, network idle), the recorder settles, and the
+snapshots (screenshot, PDF, rendered DOM) are written as WARC resource records. The spider
+then receives the rendered DOM as its response body, like any other Scrapy response.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+from scrapy import Spider
+from scrapy.http import Request, Response
+
+from crawlers.behaviours import scroll_until_stable, wait_for_network_idle
+from crawlers.job import CaptureJob
+from crawlers.recording import BrowserRecorder
+
+log = logging.getLogger(__name__)
+
+
+class BrowserPageMiddleware:
+    """Route page requests through Chromium and finish each page before the spider sees it."""
+
+    def __init__(self) -> None:
+        self.recorder: BrowserRecorder | None = None
+
+    def _recorder(self, spider: Spider) -> BrowserRecorder:
+        if self.recorder is None:
+            self.recorder = spider.recorder  # type: ignore[attr-defined]
+        return self.recorder
+
+    def process_request(self, request: Request, spider: Spider) -> None:
+        job: CaptureJob = spider.job  # type: ignore[attr-defined]
+        limits = job.limits
+        context_kwargs: dict[str, Any] = {
+            "viewport": {"width": limits.viewport_width, "height": limits.viewport_height},
+            # Service workers would answer requests from their own cache, out of our sight.
+            "service_workers": "block",
+            "accept_downloads": False,
+        }
+        if limits.user_agent:
+            context_kwargs["user_agent"] = limits.user_agent
+        request.meta.update(
+            playwright=True,
+            playwright_include_page=True,
+            playwright_context=f"capture-{id(job)}",
+            playwright_context_kwargs=context_kwargs,
+            playwright_page_init_callback=self._recorder(spider).attach,
+            playwright_page_goto_kwargs={"wait_until": "load"},
+        )
+
+    async def process_response(self, request: Request, response: Response, spider: Spider
+                               ) -> Response:
+        page: Page | None = request.meta.pop("playwright_page", None)
+        if page is None:
+            return response
+        job: CaptureJob = spider.job  # type: ignore[attr-defined]
+        recorder = self._recorder(spider)
+        try:
+            if not job.software.get("chromium") and page.context.browser:
+                job.software["chromium"] = page.context.browser.version
+            if job.user_agent is None:
+                job.user_agent = await page.evaluate("() => navigator.userAgent")
+            await self._behave(page, job, response.url)
+            await recorder.settle()
+            dom = await page.content()
+            title = await page.title()
+            await self._snapshot(page, job, response.url, dom)
+            await recorder.tls_chains(page)
+        except PlaywrightError as exc:
+            job.add_reason(f"page {response.url} could not be finished: {_first_line(exc)}")
+            return response
+        finally:
+            await page.close()
+        request.meta["isnad_title"] = title
+        return response.replace(body=dom.encode("utf-8"), encoding="utf-8")
+
+    async def process_exception(self, request: Request, exception: Exception, spider: Spider
+                                ) -> None:
+        page: Page | None = request.meta.pop("playwright_page", None)
+        if page is not None and not page.is_closed():
+            recorder = self._recorder(spider)
+            await recorder.settle()
+            await page.close()
+
+    async def _behave(self, page: Page, job: CaptureJob, url: str) -> None:
+        limits = job.limits
+        scrolled = await scroll_until_stable(
+            page, limits.scroll_step_px, limits.scroll_max_steps, limits.scroll_pause
+        )
+        if not scrolled.stable:
+            job.add_reason(
+                f"page {url} was still growing after {scrolled.steps} scroll steps "
+                "(scroll_max_steps); content further down was not loaded"
+            )
+        if not await wait_for_network_idle(page, limits.network_idle_timeout):
+            job.add_reason(
+                f"timeout: the network did not go idle within {limits.network_idle_timeout:g}s "
+                f"on {url}; unfinished requests were cut off"
+            )
+
+    async def _snapshot(self, page: Page, job: CaptureJob, url: str, dom: str) -> None:
+        limits = job.limits
+        shots: list[tuple[str, str, str, Any]] = []
+        if limits.screenshot:
+            shots.append(("screenshot", "image/png", f"urn:screenshot:{url}",
+                          lambda: page.screenshot(full_page=True, type="png")))
+        if limits.pdf:
+            shots.append(("pdf", "application/pdf", f"urn:pdf:{url}",
+                          lambda: page.pdf(print_background=True)))
+        for kind, media_type, uri, take in shots:
+            try:
+                data = await take()
+            except PlaywrightError as exc:
+                job.add_reason(f"{kind} of {url} failed: {_first_line(exc)}")
+                continue
+            self._resource(job, kind, media_type, uri, data)
+        self._resource(job, "dom", "text/html; charset=utf-8", f"urn:dom:{url}",
+                       dom.encode("utf-8"))
+
+    @staticmethod
+    def _resource(job: CaptureJob, kind: str, media_type: str, uri: str, data: bytes) -> None:
+        record_id, digest, size = job.warc.write_resource(uri, media_type, data)
+        job.artifacts.append({
+            "path": f"archive/{job.warc.path.name}#{uri}",
+            "kind": kind,
+            "media_type": media_type,
+            "sha256": digest,
+            "size": size,
+            "record_id": record_id,
+        })
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

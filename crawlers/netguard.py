@@ -1,0 +1,116 @@
+"""The SSRF guard: targets that resolve to this machine's or a private network are refused.
+
+An investigator's URL must never make Isnad read the operator's own network (a router's admin
+page, a cloud metadata service) into a package that leaves the building.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from archiver.errors import CaptureFailed, CaptureRefused
+
+# Cloud metadata services that are not covered by the link-local range.
+METADATA_ADDRESSES = {
+    ipaddress.ip_address("fd00:ec2::254"),
+    ipaddress.ip_address("100.100.100.200"),
+}
+
+
+def address_problem(address: str) -> str | None:
+    """Why an IP address may not be fetched, or None when it is public."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip in METADATA_ADDRESSES or ip == ipaddress.ip_address("169.254.169.254"):
+        return "a cloud metadata address"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_private or ip.is_reserved or ip.is_unspecified or ip.is_multicast:
+        return "a private or reserved address"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10"):
+        return "a carrier-grade NAT address"
+    return None
+
+
+def _refusal(host: str, addresses: list[str]) -> str | None:
+    for address in addresses:
+        problem = address_problem(address)
+        if problem:
+            return (
+                f"refused: {host} resolves to {address}, {problem}; set "
+                "ISNAD_ALLOW_PRIVATE_NETWORKS=true to capture private networks on purpose"
+            )
+    return None
+
+
+def validate_url(url: str) -> str:
+    """Reject what is not an absolute http(s) URL with a host; return it unchanged."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CaptureRefused(f"not an http(s) URL: {url!r}")
+    return url
+
+
+def resolve(host: str) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise CaptureFailed(f"DNS lookup failed for {host}: {exc.strerror}") from exc
+    return sorted({info[4][0] for info in infos})
+
+
+def check_target(url: str, allow_private: bool) -> list[str]:
+    """Validate a URL and resolve its host; refuse private targets. Return the addresses."""
+    validate_url(url)
+    host = urlsplit(url).hostname or ""
+    addresses = resolve(host)
+    if not allow_private:
+        refusal = _refusal(host, addresses)
+        if refusal:
+            raise CaptureRefused(refusal)
+    return addresses
+
+
+class HostGuard:
+    """Cached, asynchronous checks for every request a capture makes (redirects, subresources)."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._verdicts: dict[str, str | None] = {}
+
+    async def refusal(self, url: str) -> str | None:
+        """Why the URL may not be fetched, or None."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            return None  # data:, blob: and the like never leave the browser
+        if self.allow_private:
+            return None
+        host = parts.hostname or ""
+        if host not in self._verdicts:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, None, proto=socket.IPPROTO_TCP
+                )
+                addresses = sorted({info[4][0] for info in infos})
+                self._verdicts[host] = _refusal(host, addresses)
+            except socket.gaierror:
+                self._verdicts[host] = None  # the browser will report the DNS failure itself
+        return self._verdicts[host]
+
+    def refusal_sync(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        if self.allow_private or parts.scheme not in ("http", "https"):
+            return None
+        host = parts.hostname or ""
+        if host not in self._verdicts:
+            try:
+                self._verdicts[host] = _refusal(host, resolve(host))
+            except CaptureFailed:
+                self._verdicts[host] = None
+        return self._verdicts[host]

@@ -1,0 +1,315 @@
+"""Recording every HTTP exchange of a capture into its WARC.
+
+Two recorders, one per way of fetching:
+
+* :class:`HttpRecordingMiddleware` (``--no-browser``): a Scrapy downloader middleware placed
+  next to the downloader, so it sees the response exactly as the server sent it (still
+  compressed, before redirects are followed) and stores those bytes unchanged.
+* :class:`BrowserRecorder`: listens to the Playwright browser context of the capture. Chromium
+  hands over bodies decoded, so they are stored decoded, and the headers say so truthfully
+  (``Content-Encoding`` kept as ``X-Isnad-Original-Content-Encoding``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, Request
+from scrapy import Spider
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request as ScrapyRequest
+from scrapy.http import Response as ScrapyResponse
+
+from crawlers.job import BROWSER_SERVICE_HOSTS, CaptureJob
+
+log = logging.getLogger(__name__)
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    """Scrapy Headers (bytes, multi-valued) to a list of text pairs."""
+    pairs = []
+    for name, values in headers.items():
+        for value in values:
+            pairs.append((name.decode("latin-1"), value.decode("latin-1")))
+    return pairs
+
+
+class NetGuardMiddleware:
+    """Refuse requests (including redirect targets) to private networks; plain HTTP mode."""
+
+    def process_request(self, request: ScrapyRequest, spider: Spider) -> None:
+        job: CaptureJob = spider.job  # type: ignore[attr-defined]
+        refusal = job.guard.refusal_sync(request.url)
+        if refusal:
+            job.refused_requests.append({"url": request.url, "reason": refusal})
+            raise IgnoreRequest(refusal)
+        if not job.room_for(0):
+            job.note_skipped(request.url, 0)
+            raise IgnoreRequest("resource cap reached")
+
+
+class HttpRecordingMiddleware:
+    """Write each raw response (and its request) to the capture's WARC."""
+
+    def process_response(
+        self, request: ScrapyRequest, response: ScrapyResponse, spider: Spider
+    ) -> ScrapyResponse:
+        job: CaptureJob = spider.job  # type: ignore[attr-defined]
+        body = response.body
+        if not job.room_for(len(body)):
+            job.note_skipped(response.url, len(body))
+            return response
+        host = urlsplit(response.url).hostname or ""
+        ip = str(response.ip_address) if response.ip_address else None
+        job.warc.write_exchange(
+            url=response.url,
+            method=request.method,
+            request_headers=_header_pairs(request.headers),
+            request_body=request.body,
+            status=response.status,
+            reason=None,
+            response_headers=_header_pairs(response.headers),
+            body=body,
+            ip_address=ip,
+            protocol=(response.protocol or "").lower() or None,
+        )
+        job.exchanges += 1
+        job.payload_bytes += len(body)
+        if ip:
+            job.servers[host] = ip
+        if response.certificate is not None and host not in job.tls:
+            cert = response.certificate
+            job.tls[host] = {
+                "chain_pem": [cert.dumpPEM().decode("ascii")],
+                "note": "plain HTTP mode records the server's leaf certificate only",
+            }
+        if response.status >= 400:
+            job.http_errors.append({"url": response.url, "status": response.status})
+        if request.meta.get("isnad_depth") == 0:
+            hop: dict[str, Any] = {"url": response.url, "status": response.status}
+            if b"Location" in response.headers:
+                hop["location"] = response.headers[b"Location"].decode("latin-1")
+            job.redirect_chain.append(hop)
+        job.progress()
+        return response
+
+    def process_exception(self, request: ScrapyRequest, exception: Exception, spider: Spider
+                          ) -> None:
+        job: CaptureJob = spider.job  # type: ignore[attr-defined]
+        if not isinstance(exception, IgnoreRequest):
+            job.failed_requests.append({"url": request.url, "error": _describe(exception)})
+
+
+def _describe(exception: BaseException) -> str:
+    text = str(exception) or type(exception).__name__
+    return text.splitlines()[0][:300]
+
+
+class BrowserRecorder:
+    """Records the traffic of one Playwright browser context (one capture)."""
+
+    def __init__(self, job: CaptureJob) -> None:
+        self.job = job
+        self._pending: set[asyncio.Task[None]] = set()
+        self._contexts: set[int] = set()
+        self._refused: set[str] = set()
+        self._cdp_sessions: list[Any] = []
+
+    # -- wiring ---------------------------------------------------------------------------
+    async def attach(self, page: Page, request: ScrapyRequest | None = None) -> None:
+        """scrapy-playwright's page init callback: listen before the page navigates."""
+        context = page.context
+        if id(context) not in self._contexts:
+            self._contexts.add(id(context))
+            _RECORDERS[id(context)] = self
+            context.once("close", lambda _ctx: _RECORDERS.pop(id(context), None))
+            context.on("requestfinished", self._on_finished)
+            context.on("requestfailed", self._on_failed)
+        try:
+            cdp = await context.new_cdp_session(page)
+            await cdp.send("Network.enable")
+            cdp.on("Network.responseReceived", self._on_cdp_response)
+            self._cdp_sessions.append(cdp)
+            page.once("close", lambda _page: self._forget(cdp))
+        except PlaywrightError as exc:  # not Chromium: protocol and TLS details unavailable
+            self.job.warnings.append(f"no DevTools session for TLS details: {exc}")
+
+    def _forget(self, cdp: Any) -> None:
+        if cdp in self._cdp_sessions:
+            self._cdp_sessions.remove(cdp)
+
+    async def abort_request(self, request: Request) -> bool:
+        """PLAYWRIGHT_ABORT_REQUEST: refuse service traffic, private targets, over-cap loads."""
+        url = request.url
+        host = urlsplit(url).hostname or ""
+        if host in BROWSER_SERVICE_HOSTS:
+            self._refused.add(url)
+            return True
+        refusal = await self.job.guard.refusal(url)
+        if refusal:
+            self._refused.add(url)
+            self.job.refused_requests.append({"url": url, "reason": refusal})
+            return True
+        if not url.startswith(("data:", "blob:")) and not self.job.room_for(0):
+            self._refused.add(url)
+            self.job.note_skipped(url, 0)
+            return True
+        return False
+
+    async def settle(self, timeout: float = 15.0) -> None:
+        """Wait until every finished request has been written to the WARC."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=timeout)
+
+    async def tls_chains(self, page: Page) -> None:
+        """Ask Chromium for the certificate chain of every HTTPS origin recorded."""
+        if not self._cdp_sessions:
+            return
+        cdp = self._cdp_sessions[-1]
+        for host, info in list(self.job.tls.items()):
+            if "chain_pem" in info or not info.get("origin"):
+                continue
+            try:
+                result = await cdp.send("Network.getCertificate", {"origin": info["origin"]})
+            except PlaywrightError as exc:
+                info["chain_error"] = str(exc).splitlines()[0]
+                continue
+            info["chain_pem"] = [_der_to_pem(der) for der in result.get("tableNames", [])]
+            self.job.tls[host] = info
+
+    # -- events ---------------------------------------------------------------------------
+    def _on_cdp_response(self, params: dict[str, Any]) -> None:
+        response = params.get("response", {})
+        url = response.get("url", "")
+        if response.get("protocol"):
+            self.job.protocols[url] = response["protocol"]
+        details = response.get("securityDetails")
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if details and host not in self.job.tls:
+            self.job.tls[host] = {
+                "origin": f"{parts.scheme}://{parts.netloc}",
+                "protocol": details.get("protocol"),
+                "cipher": details.get("cipher"),
+                "subject": details.get("subjectName"),
+                "issuer": details.get("issuer"),
+                "valid_from": _epoch(details.get("validFrom")),
+                "valid_to": _epoch(details.get("validTo")),
+                "san": details.get("sanList", []),
+            }
+
+    def _on_finished(self, request: Request) -> None:
+        task = asyncio.ensure_future(self._record(request))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _on_failed(self, request: Request) -> None:
+        if request.url in self._refused or request.url.startswith(("data:", "blob:")):
+            return
+        self.job.failed_requests.append({"url": request.url, "error": request.failure or "?"})
+
+    async def _record(self, request: Request) -> None:
+        job = self.job
+        url = request.url
+        if url.startswith(("data:", "blob:")):
+            return
+        try:
+            response = await request.response()
+            if response is None:
+                return
+            headers = [(h["name"], h["value"]) for h in await response.headers_array()]
+            declared = _content_length(headers)
+            if not job.room_for(declared):
+                job.note_skipped(url, declared)
+                return
+            status = response.status
+            body = b""
+            if not (300 <= status < 400) and request.method != "HEAD":
+                try:
+                    body = await response.body()
+                except PlaywrightError:
+                    body = b""  # no body kept by the browser (e.g. a 204 or an aborted stream)
+            if not job.room_for(len(body)):
+                job.note_skipped(url, len(body))
+                return
+            request_headers = [(h["name"], h["value"]) for h in await request.headers_array()]
+            server = await response.server_addr()
+            ip = server["ipAddress"] if server else None
+        except PlaywrightError as exc:
+            job.failed_requests.append({"url": url, "error": f"not recorded: {exc}"[:300]})
+            return
+        job.warc.write_exchange(
+            url=url,
+            method=request.method,
+            request_headers=request_headers,
+            request_body=request.post_data_buffer,
+            status=status,
+            reason=response.status_text,
+            response_headers=headers,
+            body=body,
+            date=datetime.now(UTC),
+            ip_address=ip,
+            protocol=job.protocols.get(url),
+            body_decoded=True,
+        )
+        job.exchanges += 1
+        job.payload_bytes += len(body)
+        host = urlsplit(url).hostname or ""
+        if ip:
+            job.servers[host] = ip
+        if status >= 400:
+            job.http_errors.append({"url": url, "status": status})
+        if request.is_navigation_request() and request.frame.parent_frame is None:
+            entry: dict[str, Any] = {"url": url, "status": status}
+            location = dict((n.lower(), v) for n, v in headers).get("location")
+            if location:
+                entry["location"] = location
+            job.redirect_chain.append(entry)
+        job.progress()
+
+
+# Browser context -> its capture's recorder, for the abort hook, which Scrapy settings cannot
+# carry as a bound method (settings are deep-copied).
+_RECORDERS: dict[int, BrowserRecorder] = {}
+
+
+async def abort_request(request: Request) -> bool:
+    """PLAYWRIGHT_ABORT_REQUEST hook: ask the recorder of the request's browser context."""
+    try:
+        recorder = _RECORDERS.get(id(request.frame.page.context))
+    except PlaywrightError:
+        recorder = None
+    if recorder is None and len(_RECORDERS) == 1:
+        recorder = next(iter(_RECORDERS.values()))
+    if recorder is None:
+        # Unknown origin (e.g. a worker): refuse rather than risk an unguarded request.
+        return True
+    return await recorder.abort_request(request)
+
+
+def _content_length(headers: list[tuple[str, str]]) -> int:
+    for name, value in headers:
+        if name.lower() == "content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _epoch(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _der_to_pem(der_b64: str) -> str:
+    der = base64.b64decode(der_b64)
+    body = base64.encodebytes(der).decode("ascii")
+    return f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n"

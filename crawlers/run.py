@@ -1,0 +1,70 @@
+"""Running captures: one Scrapy crawl per capture, one after another, in one process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import version
+
+from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.settings import Settings
+
+from crawlers.job import CaptureJob
+from crawlers.recording import BrowserRecorder
+from crawlers.settings import ASYNCIO_REACTOR, crawl_settings
+from crawlers.spiders.page import PageSpider
+
+TOOLS = ("scrapy", "scrapy-playwright", "playwright", "warcio", "wacz", "cdxj-indexer",
+         "yt-dlp")
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the capture tools in use (Chromium's is added by the browser itself)."""
+    return {name: version(name) for name in TOOLS}
+
+
+def run_crawls(
+    jobs: list[CaptureJob],
+    on_done: Callable[[CaptureJob], None],
+    *,
+    executable_path: str,
+    headless: bool = True,
+    log_level: str = "ERROR",
+) -> None:
+    """Crawl each job in turn; call ``on_done(job)`` after each, inside the crawl process.
+
+    An exception raised by ``on_done`` stops the remaining crawls and is raised again here.
+    """
+    from twisted.internet import defer
+
+    process = CrawlerProcess(
+        Settings({"TWISTED_REACTOR": ASYNCIO_REACTOR, "LOG_ENABLED": log_level == "DEBUG",
+                  "LOG_LEVEL": log_level}),
+        install_root_handler=log_level == "DEBUG",
+    )
+    errors: list[BaseException] = []
+
+    @defer.inlineCallbacks
+    def crawl_all():  # noqa: ANN202 - Twisted generator
+        for index, job in enumerate(jobs):
+            recorder = BrowserRecorder(job)
+            settings = Settings(crawl_settings(
+                job, executable_path=executable_path, headless=headless, log_level=log_level
+            ))
+            crawler = Crawler(PageSpider, settings, init_reactor=index == 0)
+            try:
+                yield process.crawl(crawler, job=job, recorder=recorder)
+            except Exception as exc:  # noqa: BLE001 - a crawl that breaks is a failed capture
+                job.errors.append(f"crawler error: {exc}")
+            try:
+                on_done(job)
+            except BaseException as exc:  # noqa: BLE001 - re-raised after the reactor stops
+                errors.append(exc)
+                break
+        from twisted.internet import reactor
+
+        reactor.callLater(0, reactor.stop)
+
+    crawl_all()
+    process.start(stop_after_crawl=False)
+    if errors:
+        raise errors[0]

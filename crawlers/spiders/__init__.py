@@ -1,0 +1,1 @@
+"""Spiders: the generic page spider now; one module per platform later."""

@@ -1,0 +1,88 @@
+"""The generic page spider: load a URL (and, with a depth, the links in scope)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import scrapy
+from scrapy.http import Request, Response
+from scrapy.linkextractors import LinkExtractor
+from twisted.python.failure import Failure
+
+from crawlers.job import CaptureJob
+from crawlers.recording import BrowserRecorder
+
+
+class PageItem(scrapy.Item):
+    """A page of the capture, as listed in the package's pages.jsonl."""
+
+    url = scrapy.Field()
+    requested_url = scrapy.Field()
+    status = scrapy.Field()
+    title = scrapy.Field()
+    depth = scrapy.Field()
+    ts = scrapy.Field()
+
+
+class PageSpider(scrapy.Spider):
+    name = "page"
+
+    def __init__(self, job: CaptureJob, recorder: BrowserRecorder, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.recorder = recorder
+        self._scheduled = 1
+        self._links = LinkExtractor(deny_extensions=[], unique=True)
+
+    async def start(self) -> AsyncIterator[Request]:
+        yield Request(self.job.url, callback=self.parse, errback=self.failed,
+                      meta={"isnad_depth": 0}, dont_filter=True)
+
+    def parse(self, response: Response) -> Iterator[PageItem | Request]:
+        depth = response.meta.get("isnad_depth", 0)
+        title = response.meta.get("isnad_title")
+        if title is None and hasattr(response, "css"):
+            title = (response.css("title::text").get() or "").strip()
+        yield PageItem(
+            url=response.url,
+            requested_url=response.request.url if response.request else response.url,
+            status=response.status,
+            title=title,
+            depth=depth,
+            ts=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        if depth >= self.job.limits.depth or not hasattr(response, "text"):
+            return
+        for link in self._links.extract_links(response):
+            if not self.job.in_scope(link.url):
+                continue
+            if self._scheduled >= self.job.limits.max_pages:
+                self.job.add_reason(
+                    f"page cap reached ({self.job.limits.max_pages} pages); "
+                    "further links in scope were not followed"
+                )
+                return
+            self._scheduled += 1
+            yield Request(link.url, callback=self.parse, errback=self.failed,
+                          meta={"isnad_depth": depth + 1})
+
+    def failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        message = (str(failure.value).strip().splitlines() or [failure.type.__name__])[0]
+        depth = request.meta.get("isnad_depth", 0)
+        entry = {"url": request.url, "error": message[:300]}
+        if depth == 0:
+            self.job.errors.append(message[:300])
+        else:
+            self.job.add_reason(f"page {request.url} failed: {message[:200]}")
+        self.job.failed_requests.append(entry)
+
+    def closed(self, reason: str) -> None:
+        self.job.close_reason = reason
+        if reason == "closespider_timeout":
+            self.job.add_reason(
+                f"timeout: the capture reached its total time limit "
+                f"({self.job.limits.total_timeout:g}s) and was stopped"
+            )

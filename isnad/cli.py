@@ -1,0 +1,255 @@
+"""The ``isnad`` command: a thin layer that parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from archiver.capture import PackagedCapture
+from archiver.catalog import COMPLETE, PARTIAL, CaptureRow
+from archiver.errors import IsnadError
+from archiver.verify import VerificationReport, verify_package_file
+from crawlers.job import CaptureJob
+from isnad import __version__, service
+from isnad.config import Settings, load_settings
+
+app = typer.Typer(
+    help="Isnad: capture web pages as evidence, store them, and prove they are unaltered.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+_state: dict[str, Any] = {"debug": False, "config": None}
+
+
+class Scope(StrEnum):
+    page = "page"
+    host = "host"
+    domain = "domain"
+
+
+def _settings() -> Settings:
+    return load_settings(_state["config"])
+
+
+@app.callback()
+def main_options(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+) -> None:
+    _state["config"] = config
+    _state["debug"] = debug
+
+
+@app.command()
+def version() -> None:
+    """Print Isnad's version."""
+    out.print(f"isnad {__version__}")
+
+
+@app.command()
+def capture(
+    urls: Annotated[list[str], typer.Argument(help="one or more URLs, each its own package")],
+    case: Annotated[str | None, typer.Option("--case", help="case identifier")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="tag (repeatable)")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="free-text note")] = None,
+    operator: Annotated[str | None, typer.Option("--operator", help="who asks; default: OS user")
+                        ] = None,
+    depth: Annotated[int | None, typer.Option("--depth", min=0, help="follow links N deep")
+                     ] = None,
+    scope: Annotated[Scope | None, typer.Option("--scope", help="which links to follow")] = None,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="plain HTTP, no Chromium")
+                          ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
+) -> None:
+    """Capture URLs as evidence packages (WACZ), stored and catalogued.
+
+    Exit status: 0 when every capture is COMPLETE, 1 when one is PARTIAL, 2 when one FAILED.
+    """
+    settings = _settings()
+    options = service.CaptureOptions(
+        operator=operator or settings.effective_operator(),
+        case_id=case, tags=tuple(tag or ()), note=note, use_browser=not no_browser,
+        depth=depth, scope=scope.value if scope else None,
+    )
+    results: list[PackagedCapture] = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(job: CaptureJob) -> None:
+            if job.capture_id not in tasks:
+                tasks[job.capture_id] = progress.add_task("", total=None)
+            progress.update(tasks[job.capture_id], description=(
+                f"{job.url}  [dim]{job.exchanges} exchanges, "
+                f"{job.payload_bytes / 1e6:.1f} MB, {len(job.pages)} page(s)[/dim]"))
+
+        def on_result(result: PackagedCapture) -> None:
+            results.append(result)
+            if not as_json:
+                _print_result(result)
+
+        service.capture(settings, urls, options, on_progress=on_progress, on_result=on_result)
+    if as_json:
+        archive = service.open_archive(settings)
+        out.print_json(json.dumps([_row_json(archive.catalog.get(r.capture_id))
+                                   for r in results]))
+    states = {r.state for r in results}
+    raise typer.Exit(0 if states <= {COMPLETE} else 1 if states <= {COMPLETE, PARTIAL} else 2)
+
+
+def _print_result(result: PackagedCapture) -> None:
+    colour = {"COMPLETE": "green", "PARTIAL": "yellow"}.get(result.state, "red")
+    out.print(f"[{colour}]{result.state}[/{colour}] {result.capture_id}")
+    for reason in result.reasons:
+        out.print(f"  - {reason}")
+    if result.package:
+        out.print(f"  package  {result.location}\n  sha256   {result.package.sha256}")
+
+
+@app.command("list")
+def list_captures(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the captures in the catalog."""
+    archive = service.open_archive(_settings())
+    rows = archive.catalog.list()
+    if as_json:
+        out.print_json(json.dumps([_row_summary(r) for r in rows]))
+        return
+    table = Table("capture id", "state", "started (UTC)", "case", "url")
+    for r in rows:
+        table.add_row(r.id, r.state, f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.case_id or "", r.url)
+    out.print(table)
+
+
+@app.command()
+def show(
+    capture_id: Annotated[str, typer.Argument(help="capture id (or a unique prefix)")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a capture: its context, artifacts with hashes, and custody events."""
+    archive = service.open_archive(_settings())
+    row = archive.catalog.get(capture_id)
+    data = _row_json(row)
+    if as_json:
+        out.print_json(json.dumps(data, default=str))
+        return
+    out.print(f"[bold]{row.id}[/bold]  {row.state}")
+    for key in ("url", "final_url", "operator", "case", "tags", "note", "started_at",
+                "ended_at", "package_location", "package_sha256", "error"):
+        if data.get(key):
+            out.print(f"  {key:17} {data[key]}")
+    for reason in row.reasons or []:
+        out.print(f"  reason            {reason}")
+    artifacts = Table("artifact", "kind", "bytes", "sha256", title="Artifacts")
+    for a in data["artifacts"]:
+        artifacts.add_row(a["path"], a["kind"], str(a["size"]), a["sha256"])
+    out.print(artifacts)
+    events = Table("#", "time (UTC)", "actor", "action", "object sha256", title="Custody")
+    for e in data["custody"]:
+        events.add_row(str(e["seq"]), e["time"], e["actor"], e["action"],
+                       e["object_sha256"] or "")
+    out.print(events)
+
+
+@app.command()
+def verify(
+    target: Annotated[str | None, typer.Argument(help="capture id, or a path to a .wacz")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="verify every stored capture")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Re-hash packages and WARC records and check custody chains; exit 1 on any mismatch."""
+    reports: list[VerificationReport] = []
+    if target and target.endswith(".wacz") and Path(target).exists():
+        reports.append(verify_package_file(target))
+    else:
+        if not target and not all_:
+            raise IsnadError("give a capture id, a .wacz path, or --all")
+        settings = _settings()
+        archive = service.open_archive(settings)
+        ids = [r.id for r in archive.catalog.list()] if all_ else [str(target)]
+        for capture_id in ids:
+            reports.append(service.verify_capture(archive, capture_id,
+                                                  settings.effective_operator()))
+    if as_json:
+        out.print_json(json.dumps([r.to_dict() for r in reports]))
+    else:
+        for report in reports:
+            _print_report(report)
+    raise typer.Exit(0 if all(r.ok for r in reports) else 1)
+
+
+def _print_report(report: VerificationReport) -> None:
+    verdict = "[green]INTACT[/green]" if report.ok else "[red]MISMATCH[/red]"
+    out.print(f"{verdict} {report.subject}")
+    for check in report.checks:
+        mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
+        out.print(f"  {mark} {check.name}: {check.detail}", highlight=False)
+
+
+def _row_summary(r: CaptureRow) -> dict[str, Any]:
+    return {
+        "id": r.id, "state": r.state, "url": r.url, "final_url": r.final_url,
+        "case": r.case_id, "tags": r.tags, "operator": r.operator,
+        "started_at": r.started_at.isoformat() if r.started_at else None,
+        "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+        "package_location": r.package_location, "package_sha256": r.package_sha256,
+        "reasons": r.reasons, "error": r.error,
+    }
+
+
+def _row_json(r: CaptureRow) -> dict[str, Any]:
+    return {
+        **_row_summary(r),
+        "note": r.note,
+        "package_key": r.package_key,
+        "package_size": r.package_size,
+        "context": r.context,
+        "artifacts": [{"path": a.path, "kind": a.kind, "media_type": a.media_type,
+                       "sha256": a.sha256, "size": a.size} for a in r.artifacts],
+        "custody": [e.to_event().__dict__ for e in r.events],
+    }
+
+
+def main() -> None:
+    """Entry point: errors a user can act on are one line, without a traceback."""
+    debug = "--debug" in sys.argv
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except IsnadError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if debug:
+            raise
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)",
+                  highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Isnad's settings: one typed object.
+
+Loaded, highest priority first, from: environment variables ``ISNAD_<SECTION>__<KEY>`` (and
+``ISNAD_HOME``, ``ISNAD_ALLOW_PRIVATE_NETWORKS``), the TOML file (``--config FILE`` or
+``config/isnad.toml``), then the defaults below. ``config/isnad.example.toml`` documents each.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from archiver.errors import IsnadError
+
+DEFAULT_CONFIG = Path("config/isnad.toml")
+
+
+class CaptureSettings(BaseModel):
+    """How a capture runs and where it stops."""
+
+    page_timeout: float = Field(30.0, gt=0, description="seconds to load one page")
+    total_timeout: float = Field(300.0, gt=0, description="seconds for a whole capture")
+    max_bytes: int = Field(2 * 1024**3, gt=0, description="payload bytes recorded per capture")
+    max_resources: int = Field(5000, gt=0, description="HTTP exchanges recorded per capture")
+    max_pages: int = Field(100, gt=0, description="pages per capture (with --depth)")
+    depth: int = Field(0, ge=0, description="link depth followed from the URL")
+    scope: Literal["page", "host", "domain"] = "page"
+    scroll_step_px: int = Field(800, gt=0)
+    scroll_max_steps: int = Field(40, gt=0, description="bound on scrolling a growing page")
+    scroll_pause: float = Field(0.25, ge=0, description="seconds between scroll steps")
+    network_idle_timeout: float = Field(10.0, ge=0, description="seconds to wait for quiet")
+    viewport_width: int = Field(1366, gt=0)
+    viewport_height: int = Field(768, gt=0)
+    user_agent: str | None = Field(None, description="None: Chromium's own user agent")
+    screenshot: bool = True
+    pdf: bool = True
+
+
+class BrowserSettings(BaseModel):
+    executable_path: str = "/usr/bin/chromium"
+    headless: bool = True
+
+
+class StorageSettings(BaseModel):
+    url: str | None = Field(None, description="folder or file:// URL; default HOME/packages")
+
+
+class CatalogSettings(BaseModel):
+    url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///HOME/catalog.db")
+
+
+class Settings(BaseSettings):
+    """Every Isnad setting."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ISNAD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        toml_file=None,
+    )
+
+    home: Path = Field(Path("./isnad-data"), description="the data folder")
+    allow_private_networks: bool = False
+    operator: str | None = Field(None, description="default operator; None: the OS user")
+    capture: CaptureSettings = CaptureSettings()
+    browser: BrowserSettings = BrowserSettings()
+    storage: StorageSettings = StorageSettings()
+    catalog: CatalogSettings = CatalogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = _CONFIG_FILE.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage.url or str(self.home.resolve() / "packages")
+
+    @property
+    def catalog_url(self) -> str:
+        return self.catalog.url or f"sqlite:///{self.home.resolve() / 'catalog.db'}"
+
+    def effective_operator(self) -> str:
+        if self.operator:
+            return self.operator
+        try:
+            return os.getlogin()
+        except OSError:
+            import getpass
+
+            return getpass.getuser()
+
+
+_CONFIG_FILE: dict[str, Path | None] = {}
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``config_file`` (or ``config/isnad.toml`` when it exists) and env."""
+    if config_file is not None and not config_file.is_file():
+        raise IsnadError(f"configuration file {config_file} does not exist")
+    path = config_file or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    _CONFIG_FILE["path"] = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        where = f" (from {path} or ISNAD_* environment variables)" if path else ""
+        raise IsnadError(f"invalid settings{where}: {problems}") from exc
+    except ValueError as exc:  # TOML syntax errors
+        raise IsnadError(f"cannot read settings from {path}: {exc}") from exc

@@ -1,0 +1,253 @@
+"""Wiring: from a URL and who asked, through the crawler, to a stored, catalogued package."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from archiver.capture import Archive, CaptureRequest, CaptureSession, PackagedCapture
+from archiver.catalog import COMPLETE, FAILED, PARTIAL, Catalog
+from archiver.errors import CaptureFailed, CaptureRefused, NotFound
+from archiver.hashing import sha256_stream
+from archiver.storage import open_storage
+from archiver.verify import VerificationReport, verify_custody, verify_package
+from crawlers.job import CaptureJob, CaptureLimits, explain_error
+from crawlers.netguard import HostGuard, check_target
+from crawlers.run import run_crawls, tool_versions
+from isnad import __version__
+from isnad.config import Settings
+
+
+def open_archive(settings: Settings) -> Archive:
+    """The catalog and storage named by the settings; interrupted captures are settled first."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    archive = Archive(settings.home, Catalog(settings.catalog_url),
+                      open_storage(settings.storage_url))
+    archive.recover_interrupted()
+    return archive
+
+
+@dataclass
+class CaptureOptions:
+    operator: str
+    case_id: str | None = None
+    tags: tuple[str, ...] = ()
+    note: str | None = None
+    use_browser: bool = True
+    depth: int | None = None
+    scope: str | None = None
+
+
+def capture_limits(settings: Settings, options: CaptureOptions) -> CaptureLimits:
+    values = settings.capture.model_dump()
+    if options.depth is not None:
+        values["depth"] = options.depth
+        if options.scope is None and options.depth > 0 and values["scope"] == "page":
+            values["scope"] = "host"  # following links needs a scope wider than the page
+    if options.scope is not None:
+        values["scope"] = options.scope
+    return CaptureLimits(**values)
+
+
+def capture(
+    settings: Settings,
+    urls: list[str],
+    options: CaptureOptions,
+    *,
+    on_progress: Callable[[CaptureJob], None] | None = None,
+    on_result: Callable[[PackagedCapture], None] | None = None,
+    archive: Archive | None = None,
+) -> list[PackagedCapture]:
+    """Capture each URL as its own package; return the outcome of each, in order."""
+    archive = archive or open_archive(settings)
+    limits = capture_limits(settings, options)
+    settings_snapshot = {**asdict(limits), "browser": options.use_browser,
+                         "allow_private_networks": settings.allow_private_networks}
+    results: dict[str, PackagedCapture] = {}
+    jobs: list[CaptureJob] = []
+    sessions: dict[int, CaptureSession] = {}
+    order: list[str] = []
+    for url in urls:
+        session = archive.begin(
+            CaptureRequest(url, options.operator, options.case_id, options.tags, options.note),
+            settings_snapshot,
+        )
+        order.append(session.capture_id)
+        try:
+            check_target(url, settings.allow_private_networks)
+        except (CaptureRefused, CaptureFailed) as exc:
+            result = session.finish(state=FAILED, reasons=[str(exc)], context=_base_context(
+                session, options, limits, settings_snapshot), pages=[], error=str(exc))
+            results[session.capture_id] = result
+            if on_result:
+                on_result(result)
+            continue
+        warc = session.new_warc(_warcinfo(session, options, limits))
+        job = CaptureJob(url=url, warc=warc, limits=limits, use_browser=options.use_browser,
+                         guard=HostGuard(settings.allow_private_networks),
+                         on_progress=on_progress, capture_id=session.capture_id)
+        jobs.append(job)
+        sessions[id(job)] = session
+
+    def finished(job: CaptureJob) -> None:
+        session = sessions[id(job)]
+        state, reasons, error = outcome(job)
+        context = {**_base_context(session, options, limits, settings_snapshot),
+                   **_observed_context(job)}
+        result = session.finish(
+            state=state, reasons=reasons, context=context, pages=_pages(job), error=error,
+            title=(job.pages[0].get("title") if job.pages else None) or job.url,
+            software=f"Isnad {__version__}",
+        )
+        results[session.capture_id] = result
+        if on_result:
+            on_result(result)
+
+    if jobs:
+        run_crawls(jobs, finished, executable_path=settings.browser.executable_path,
+                   headless=settings.browser.headless)
+    return [results[cid] for cid in order if cid in results]
+
+
+def outcome(job: CaptureJob) -> tuple[str, list[str], str | None]:
+    """COMPLETE, PARTIAL (with reasons) or FAILED (with the error), never a silent success."""
+    reasons = list(job.reasons)
+    seed_pages = [p for p in job.pages if p.get("depth") == 0]
+    if not seed_pages:
+        error = explain_error(job.errors[0]) if job.errors else "the page did not load"
+        return FAILED, [error, *reasons], error
+    seed_status = int(seed_pages[0].get("status") or 0)
+    if seed_status >= 400:
+        reasons.insert(0, f"the page answered HTTP {seed_status}")
+    failed = [f for f in job.failed_requests if f["url"] != job.url]
+    if failed:
+        reasons.append(f"failed subresources: {len(failed)} request(s) did not complete")
+    if job.refused_requests:
+        reasons.append(
+            f"{len(job.refused_requests)} request(s) to private addresses were refused"
+        )
+    return (PARTIAL if reasons else COMPLETE), reasons, None
+
+
+def _pages(job: CaptureJob) -> list[dict[str, Any]]:
+    return [
+        {"id": f"{i:04d}", "url": p["url"], "ts": p["ts"], "title": p.get("title") or "",
+         "status": p.get("status"), "depth": p.get("depth"),
+         "requested_url": p.get("requested_url")}
+        for i, p in enumerate(job.pages)
+    ]
+
+
+def _base_context(session: CaptureSession, options: CaptureOptions, limits: CaptureLimits,
+                  settings_snapshot: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "capture_id": session.capture_id,
+        "requested_url": session.request.url,
+        "requested_by": options.operator,
+        "case": options.case_id,
+        "tags": list(options.tags),
+        "note": options.note,
+        "software": {"isnad": __version__, "python": platform.python_version(),
+                     **tool_versions()},
+        "settings": settings_snapshot,
+        "browser": {
+            "mode": "browser" if options.use_browser else "http",
+            "viewport": {"width": limits.viewport_width, "height": limits.viewport_height},
+        },
+    }
+
+
+def _observed_context(job: CaptureJob) -> dict[str, Any]:
+    chain: list[dict[str, Any]] = []
+    for hop in job.redirect_chain:
+        chain.append(hop)
+        if not 300 <= int(hop.get("status", 0)) < 400:
+            break
+    seed = next((p for p in job.pages if p.get("depth") == 0), None)
+    return {
+        "final_url": seed["url"] if seed else None,
+        "redirect_chain": chain,
+        "pages": _pages(job),
+        "software": {"isnad": __version__, "python": platform.python_version(),
+                     **tool_versions(), **job.software},
+        "browser": {
+            "mode": "browser" if job.use_browser else "http",
+            "user_agent": job.user_agent,
+            "viewport": {"width": job.limits.viewport_width,
+                         "height": job.limits.viewport_height},
+        },
+        "recording": {
+            "method": "Playwright response capture (Chromium DevTools)" if job.use_browser
+            else "Scrapy downloader middleware (raw bytes)",
+            "bodies": "decoded by the browser; original framing headers kept as "
+            "X-Isnad-Original-*" if job.use_browser else "as received on the wire",
+        },
+        "servers": job.servers,
+        "tls": job.tls,
+        "stats": {
+            "exchanges": job.exchanges,
+            "payload_bytes": job.payload_bytes,
+            "failed_requests": job.failed_requests,
+            "refused_requests": job.refused_requests,
+            "http_errors": job.http_errors,
+            "skipped_for_limits": job.skipped_for_limits,
+            "close_reason": job.close_reason,
+        },
+        "warnings": job.warnings,
+        "artifacts": job.artifacts,
+    }
+
+
+def _warcinfo(session: CaptureSession, options: CaptureOptions, limits: CaptureLimits
+              ) -> dict[str, str]:
+    info = {
+        "software": f"Isnad {__version__}",
+        "format": "WARC File Format 1.1",
+        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/"
+        "warc-format/warc-1.1/",
+        "isnad-capture-id": session.capture_id,
+        "operator": options.operator,
+        "robots": "ignore",
+        "isPartOf": options.case_id or "",
+        "description": f"capture of {session.request.url}",
+    }
+    if limits.user_agent:
+        info["http-header-user-agent"] = limits.user_agent
+    return info
+
+
+def verify_capture(archive: Archive, capture_id: str, actor: str) -> VerificationReport:
+    """Re-hash a stored capture's package, its WARC records, and check its custody chain.
+
+    The verification is itself a custody event.
+    """
+    row = archive.catalog.get(capture_id)
+    report = VerificationReport(f"capture {row.id}")
+    if not row.package_key:
+        # A FAILED capture without a package is recorded truthfully; what can be checked is
+        # its custody chain. Any other capture without a package is a finding.
+        report.add("a package was stored", row.state == FAILED,
+                   f"no package: the capture is {row.state} ({row.error or 'no error recorded'})")
+    else:
+        try:
+            with archive.storage.open(row.package_key) as fh:
+                digest, size = sha256_stream(fh)
+                ok = digest == row.package_sha256 and size == row.package_size
+                report.add("stored package hash matches the catalog", ok,
+                           digest if ok else f"expected {row.package_sha256} "
+                           f"({row.package_size} bytes), found {digest} ({size} bytes)")
+                fh.seek(0)
+                verify_package(fh, row.package_key, report)
+        except NotFound as exc:
+            report.add("stored package is present", False, str(exc))
+    prefix = row.package_key.rsplit("/", 1)[0] if row.package_key else None
+    stored = archive.stored_events(prefix) if prefix else None
+    verify_custody(report, archive.catalog.events(row.id), stored, row.package_sha256)
+    archive.record_event(
+        row.id, actor, "verified" if report.ok else "verification-failed", row.package_sha256,
+        {"checks": len(report.checks), "mismatches": [c.name for c in report.mismatches]},
+        to_storage=prefix,
+    )
+    return report
