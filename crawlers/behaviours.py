@@ -48,10 +48,13 @@ async def scroll_until_stable(page: Page, step_px: int, max_steps: int, pause: f
     return ScrollResult(max_steps, height, False)
 
 
-async def wait_for_network_idle(page: Page, timeout: float) -> bool:
-    """True when the network went quiet (no request for 500 ms) within ``timeout`` seconds."""
+async def wait_for_load_state(page: Page, state: str, timeout: float) -> bool:
+    """True when the page reached ``state`` within ``timeout`` seconds.
+
+    ``load``: the load event fired; ``networkidle``: no request for 500 ms.
+    """
     try:
-        await page.wait_for_load_state("networkidle", timeout=timeout * 1000)
+        await page.wait_for_load_state(state, timeout=timeout * 1000)  # type: ignore[arg-type]
         return True
     except PlaywrightError:
         return False

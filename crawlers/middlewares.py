@@ -16,7 +16,7 @@ from playwright.async_api import Page
 from scrapy import Spider
 from scrapy.http import Request, Response
 
-from crawlers.behaviours import scroll_until_stable, wait_for_network_idle
+from crawlers.behaviours import scroll_until_stable, wait_for_load_state
 from crawlers.job import CaptureJob
 from crawlers.recording import BrowserRecorder
 
@@ -51,7 +51,9 @@ class BrowserPageMiddleware:
             playwright_context=f"capture-{id(job)}",
             playwright_context_kwargs=context_kwargs,
             playwright_page_init_callback=self._recorder(spider).attach,
-            playwright_page_goto_kwargs={"wait_until": "load"},
+            # The document is enough to go on; the load event is awaited (bounded) afterwards,
+            # so one hanging image makes a PARTIAL capture, not a failed one.
+            playwright_page_goto_kwargs={"wait_until": "domcontentloaded"},
         )
 
     async def process_response(self, request: Request, response: Response, spider: Spider
@@ -77,6 +79,7 @@ class BrowserPageMiddleware:
             return response
         finally:
             await page.close()
+            recorder.cut_off(page)
         request.meta["isnad_title"] = title
         return response.replace(body=dom.encode("utf-8"), encoding="utf-8")
 
@@ -87,9 +90,15 @@ class BrowserPageMiddleware:
             recorder = self._recorder(spider)
             await recorder.settle()
             await page.close()
+            recorder.cut_off(page)
 
     async def _behave(self, page: Page, job: CaptureJob, url: str) -> None:
         limits = job.limits
+        if not await wait_for_load_state(page, "load", limits.page_timeout):
+            job.add_reason(
+                f"timeout: {url} did not finish loading within {limits.page_timeout:g}s "
+                "(page_timeout)"
+            )
         scrolled = await scroll_until_stable(
             page, limits.scroll_step_px, limits.scroll_max_steps, limits.scroll_pause
         )
@@ -98,7 +107,7 @@ class BrowserPageMiddleware:
                 f"page {url} was still growing after {scrolled.steps} scroll steps "
                 "(scroll_max_steps); content further down was not loaded"
             )
-        if not await wait_for_network_idle(page, limits.network_idle_timeout):
+        if not await wait_for_load_state(page, "networkidle", limits.network_idle_timeout):
             job.add_reason(
                 f"timeout: the network did not go idle within {limits.network_idle_timeout:g}s "
                 f"on {url}; unfinished requests were cut off"

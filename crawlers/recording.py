@@ -91,7 +91,7 @@ class HttpRecordingMiddleware:
             }
         if response.status >= 400:
             job.http_errors.append({"url": response.url, "status": response.status})
-        if request.meta.get("isnad_depth") == 0:
+        if request.meta.get("isnad_depth") == 0 and not request.meta.get("requisite"):
             hop: dict[str, Any] = {"url": response.url, "status": response.status}
             if b"Location" in response.headers:
                 hop["location"] = response.headers[b"Location"].decode("latin-1")
@@ -120,6 +120,7 @@ class BrowserRecorder:
         self._contexts: set[int] = set()
         self._refused: set[str] = set()
         self._cdp_sessions: list[Any] = []
+        self._in_flight: dict[Request, Page | None] = {}
 
     # -- wiring ---------------------------------------------------------------------------
     async def attach(self, page: Page, request: ScrapyRequest | None = None) -> None:
@@ -129,6 +130,7 @@ class BrowserRecorder:
             self._contexts.add(id(context))
             _RECORDERS[id(context)] = self
             context.once("close", lambda _ctx: _RECORDERS.pop(id(context), None))
+            context.on("request", self._on_request)
             context.on("requestfinished", self._on_finished)
             context.on("requestfailed", self._on_failed)
         try:
@@ -204,12 +206,32 @@ class BrowserRecorder:
                 "san": details.get("sanList", []),
             }
 
+    def _on_request(self, request: Request) -> None:
+        try:
+            page = request.frame.page
+        except PlaywrightError:
+            page = None
+        self._in_flight[request] = page
+
+    def cut_off(self, page: Page) -> None:
+        """Requests of a closed page that never finished: they failed, say so."""
+        for request, owner in list(self._in_flight.items()):
+            if owner is page:
+                del self._in_flight[request]
+                if request.url not in self._refused and not request.url.startswith(
+                        ("data:", "blob:")):
+                    self.job.failed_requests.append(
+                        {"url": request.url, "error": "unfinished when the page was closed"})
+
     def _on_finished(self, request: Request) -> None:
+        self._in_flight.pop(request, None)
         task = asyncio.ensure_future(self._record(request))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
     def _on_failed(self, request: Request) -> None:
+        if self._in_flight.pop(request, "gone") == "gone":
+            return  # already reported by cut_off()
         if request.url in self._refused or request.url.startswith(("data:", "blob:")):
             return
         self.job.failed_requests.append({"url": request.url, "error": request.failure or "?"})

@@ -14,6 +14,11 @@ from twisted.python.failure import Failure
 from crawlers.job import CaptureJob
 from crawlers.recording import BrowserRecorder
 
+_REQUISITES = (
+    "img::attr(src), script::attr(src), link[rel~=stylesheet]::attr(href), "
+    "link[rel~=icon]::attr(href), video::attr(poster), source::attr(src)"
+)
+
 
 class PageItem(scrapy.Item):
     """A page of the capture, as listed in the package's pages.jsonl."""
@@ -53,7 +58,15 @@ class PageSpider(scrapy.Spider):
             depth=depth,
             ts=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
-        if depth >= self.job.limits.depth or not hasattr(response, "text"):
+        if not hasattr(response, "text"):
+            return
+        if not self.job.use_browser:
+            # Without a browser nothing loads a page's requisites: ask for them here, so the
+            # package holds what the page needs (the browser does this by itself).
+            for url in response.css(_REQUISITES).getall():
+                yield Request(response.urljoin(url), callback=self.requisite,
+                              errback=self.failed, meta={"isnad_depth": depth, "requisite": 1})
+        if depth >= self.job.limits.depth:
             return
         for link in self._links.extract_links(response):
             if not self.job.in_scope(link.url):
@@ -68,12 +81,15 @@ class PageSpider(scrapy.Spider):
             yield Request(link.url, callback=self.parse, errback=self.failed,
                           meta={"isnad_depth": depth + 1})
 
+    def requisite(self, response: Response) -> None:
+        """Recorded by the recording middleware; nothing to parse."""
+
     def failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         message = (str(failure.value).strip().splitlines() or [failure.type.__name__])[0]
         depth = request.meta.get("isnad_depth", 0)
         entry = {"url": request.url, "error": message[:300]}
-        if depth == 0:
+        if depth == 0 and not request.meta.get("requisite"):
             self.job.errors.append(message[:300])
         else:
             self.job.add_reason(f"page {request.url} failed: {message[:200]}")

@@ -1,0 +1,78 @@
+"""Shared fixtures: the fixture web site on 127.0.0.1 and a runner for the real `isnad` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fixture_site import FixtureServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def site():
+    """The fixture web site, served for the whole test session."""
+    server = FixtureServer(generated_pages=50).start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+class Isnad:
+    """Runs `isnad` in a subprocess (Scrapy's reactor runs once per process) on a fresh home."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {
+            **os.environ,
+            "ISNAD_HOME": str(home),
+            "ISNAD_ALLOW_PRIVATE_NETWORKS": "true",  # the fixture site lives on 127.0.0.1
+            "ISNAD_CAPTURE__NETWORK_IDLE_TIMEOUT": "5",
+            "ISNAD_CAPTURE__SCROLL_PAUSE": "0.15",
+            "COLUMNS": "200",
+        }
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "isnad.cli", *args]
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 240
+                 ) -> Run:
+        proc = subprocess.run(
+            self.command(*args), cwd=self.home, env={**self.env, **(env or {})},
+            capture_output=True, text=True, timeout=timeout,
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    def capture(self, *args: str, env: dict[str, str] | None = None) -> dict:
+        """Capture and return the catalog record (`--json`) of the single capture."""
+        run = self("capture", "--json", *args, env=env)
+        assert run.stdout.strip(), f"no output; exit {run.code}; stderr:\n{run.stderr}"
+        records = run.json()
+        assert len(records) == 1, records
+        record = records[0]
+        record["exit_code"] = run.code
+        record["stderr"] = run.stderr
+        return record
+
+
+@pytest.fixture
+def isnad(tmp_path: Path) -> Isnad:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Isnad(home)

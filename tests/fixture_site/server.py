@@ -1,0 +1,376 @@
+"""A realistic little web site on 127.0.0.1 for capture tests and benchmarks.
+
+Standard library only. Pages reference their subresources by relative URL, the way real sites
+do: lazy images, a page built by JavaScript from a JSON fetch, redirects, gzip-encoded
+responses, a missing image, an Arabic page, a page with a large download, a slow resource,
+a link hub for crawl scopes, and a generated site for benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import struct
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+SERVER_NAME = "nginx/1.24.0 (fixture)"
+
+
+def png(name: str, size: int = 40) -> bytes:
+    """A valid PNG, one colour derived from ``name``: the same name, the same bytes."""
+    r, g, b = hashlib.sha256(name.encode()).digest()[:3]
+    row = b"\x00" + bytes((r, g, b)) * size
+    raw = row * size
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def _page(title: str, body: str, *, lang: str = "en", direction: str = "ltr",
+          head: str = "") -> bytes:
+    return (
+        f'<!DOCTYPE html>\n<html lang="{lang}" dir="{direction}">\n<head>\n'
+        f'<meta charset="utf-8">\n<title>{title}</title>\n{head}</head>\n'
+        f"<body>\n{body}\n</body>\n</html>\n"
+    ).encode()
+
+
+PARAGRAPH = (
+    "Witness statements, photographs and videos posted online are often the first and "
+    "sometimes the only record of what happened. They are deleted within hours. "
+)
+
+INDEX_LINKS = ["/lazy.html", "/js-app.html", "/redirect", "/gzip.html", "/missing-sub.html",
+               "/arabic.html", "/big.html", "/slow.html", "/links.html", "/generated/0.html"]
+
+SITE_CSS = (
+    "@font-face { font-family: 'Fixture'; src: url(/static/font.woff2) format('woff2'); }\n"
+    "body { font-family: 'Fixture', sans-serif; margin: 2em; color: #222; }\n"
+    "img { display: block; margin: 1em 0; }\n"
+)
+SITE_JS = "document.body.dataset.ready = '1';\n"
+GZ_CSS = "h1 { color: #036; }\n" * 40
+FONT = hashlib.sha256(b"font").digest() * 128  # 4 KiB of deterministic bytes
+
+LAZY_BODY = (
+    "<h1>A long page with lazy images</h1>\n"
+    + "".join(f"<p>{PARAGRAPH * 3}</p>\n" for _ in range(40))
+    + "".join(f'<img loading="lazy" src="/img/lazy-{i}.png" width="40" height="40" '
+              f'alt="lazy {i}">\n' for i in range(1, 5))
+    + '<div id="feed"></div>\n<div id="end" style="height:10px"></div>\n'
+    + """<script>
+let loaded = 0;
+function more() {
+  if (loaded >= 3) return;
+  const near = window.innerHeight + window.scrollY >= document.body.scrollHeight - 200;
+  if (!near) return;
+  loaded += 1;
+  const section = document.createElement('section');
+  section.innerHTML = '<h2>More ' + loaded + '</h2>' +
+    '<p style="height:1500px">' + 'Older posts. '.repeat(50) + '</p>' +
+    '<img src="/img/more-' + loaded + '.png" width="40" height="40" alt="more">';
+  document.getElementById('feed').appendChild(section);
+}
+window.addEventListener('scroll', more);
+</script>"""
+)
+
+JS_APP_BODY = """<h1>Items</h1>
+<ul id="items"></ul>
+<script>
+fetch('/api/items.json').then(r => r.json()).then(data => {
+  const list = document.getElementById('items');
+  for (const item of data.items) {
+    const li = document.createElement('li');
+    li.textContent = item.title;
+    list.appendChild(li);
+  }
+  const img = document.createElement('img');
+  img.src = data.image;
+  document.body.appendChild(img);
+});
+</script>"""
+
+ITEMS = {
+    "items": [
+        {"id": 1, "title": "Statement of a witness, 3 March"},
+        {"id": 2, "title": "بيان شاهد عيان"},
+        {"id": 3, "title": "Satellite image, 4 March"},
+    ],
+    "image": "/img/from-json.png",
+}
+
+ARABIC_BODY = """<h1>أرشيف الأدلة</h1>
+<p>تُحذف المنشورات ومقاطع الفيديو التي توثّق الانتهاكات خلال ساعات من نشرها.</p>
+<p>يحفظ هذا الأرشيف كل صفحة كما رآها الناس، مع بصمة رقمية وختم زمني لكل ملف.</p>
+<p>سلسلة الحيازة تسجّل كل يد مرّت بها الأدلة منذ لحظة جمعها.</p>"""
+
+
+def gzip_page_plain_bytes() -> bytes:
+    """The HTML of /gzip.html before compression."""
+    return _page("Compressed page", "<h1>Compressed</h1>\n" + f"<p>{PARAGRAPH}</p>\n" * 20,
+                 head='<link rel="stylesheet" href="/static/gz.css">\n')
+
+
+def generated_page(n: int, total: int) -> bytes:
+    links = "".join(f'<li><a href="/generated/{(n + k) % total}.html">page {(n + k) % total}'
+                    f"</a></li>\n" for k in range(1, 6))
+    text = "".join(f"<p>{PARAGRAPH}</p>\n" for _ in range(8))
+    return _page(f"Generated page {n}",
+                 f"<h1>Generated page {n}</h1>\n{text}"
+                 f'<img src="/img/gen-{n % 50}.png" alt="figure">\n<ul>\n{links}</ul>',
+                 head='<link rel="stylesheet" href="/static/site.css">\n')
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = SERVER_NAME
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+        pass
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server naming
+        self._dispatch(head=True)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch(head=False)
+
+    # -- responses -------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes, content_type: str, *, head: bool,
+              extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _html(self, body: bytes, head: bool, status: int = 200) -> None:
+        self._send(status, body, "text/html; charset=utf-8", head=head)
+
+    def _not_found(self, head: bool) -> None:
+        self._html(_page("Not found", "<h1>404 Not Found</h1>"), head, status=404)
+
+    def _redirect(self, status: int, location: str, head: bool) -> None:
+        self._send(status, b"", "text/html", head=head, extra={"Location": location})
+
+    def _dispatch(self, head: bool) -> None:
+        parts = urlsplit(self.path)
+        path, query = parts.path, parse_qs(parts.query)
+        self.server.count(path)
+        routes = {
+            "/": lambda: self._html(self._index(), head),
+            "/static/site.css": lambda: self._send(200, SITE_CSS.encode(), "text/css",
+                                                   head=head),
+            "/static/site.js": lambda: self._send(200, SITE_JS.encode(),
+                                                  "application/javascript", head=head),
+            "/static/font.woff2": lambda: self._send(200, FONT, "font/woff2", head=head),
+            "/static/gz.css": lambda: self._gzip(GZ_CSS.encode(), "text/css", head),
+            "/lazy.html": lambda: self._html(_page("Lazy images", LAZY_BODY), head),
+            "/js-app.html": lambda: self._html(_page("Built by JavaScript", JS_APP_BODY),
+                                               head),
+            "/api/items.json": lambda: self._send(
+                200, json.dumps(ITEMS, ensure_ascii=False).encode(),
+                "application/json; charset=utf-8", head=head),
+            "/redirect": lambda: self._redirect(302, "/redirect-2", head),
+            "/redirect-2": lambda: self._redirect(301, "/final.html", head),
+            "/final.html": lambda: self._html(_page("Final page", "<h1>Final page</h1>"),
+                                              head),
+            "/gzip.html": lambda: self._gzip(gzip_page_plain_bytes(),
+                                             "text/html; charset=utf-8", head),
+            "/missing-sub.html": lambda: self._html(_page(
+                "Missing image", '<h1>Missing</h1>\n<img src="/img/does-not-exist.png">'),
+                head),
+            "/arabic.html": lambda: self._html(_page("أرشيف الأدلة", ARABIC_BODY, lang="ar",
+                                                     direction="rtl"), head),
+            "/big.html": lambda: self._html(_page("Large download", (
+                "<h1>Large download</h1>\n<script>"
+                "fetch('/blob/big.bin?size=3000000').then(r => r.arrayBuffer())"
+                "</script>")), head),
+            "/slow.html": lambda: self._html(_page(
+                "Slow resource", '<h1>Slow</h1>\n<img src="/slow?seconds=30">'), head),
+            "/slow": lambda: self._slow(float(query.get("seconds", ["30"])[0]), head),
+            "/links.html": lambda: self._html(self._links(), head),
+        }
+        if path in routes:
+            routes[path]()
+        elif path.startswith("/img/") and path.endswith(".png"):
+            name = path[len("/img/"):-len(".png")]
+            if name.startswith("does-not-exist"):
+                self._not_found(head)
+            else:
+                self._send(200, png(name), "image/png", head=head)
+        elif path.startswith("/blob/"):
+            self._blob(int(query.get("size", ["1024"])[0]), head)
+        elif path.startswith("/crawl/") and path.endswith(".html"):
+            self._html(self._crawl(path[len("/crawl/"):-len(".html")]), head)
+        elif path.startswith("/generated/") and path.endswith(".html"):
+            try:
+                n = int(path[len("/generated/"):-len(".html")])
+            except ValueError:
+                n = -1
+            if 0 <= n < self.server.generated_pages:
+                self._html(generated_page(n, self.server.generated_pages), head)
+            else:
+                self._not_found(head)
+        else:
+            self._not_found(head)
+
+    def _index(self) -> bytes:
+        links = "".join(f'<li><a href="{p}">{p}</a></li>\n' for p in INDEX_LINKS)
+        return _page("Isnad fixture site",
+                     f'<h1>Isnad fixture site</h1>\n<img src="/img/logo.png" alt="logo">\n'
+                     f"<ul>\n{links}</ul>\n"
+                     '<script src="/static/site.js"></script>',
+                     head='<link rel="stylesheet" href="/static/site.css">\n')
+
+    def _links(self) -> bytes:
+        port = self.server.server_address[1]
+        return _page("Links", (
+            '<h1>Links</h1>\n<ul>\n'
+            '<li><a href="/crawl/a.html">a</a></li>\n'
+            '<li><a href="/crawl/b.html">b</a></li>\n'
+            f'<li><a href="http://localhost:{port}/crawl/other-host.html">other host</a></li>\n'
+            '<li><a href="mailto:desk@example.org">mail</a></li>\n'
+            '<li><a href="#top">top</a></li>\n</ul>'))
+
+    def _crawl(self, name: str) -> bytes:
+        onward = {"a": "/crawl/c.html", "b": "/crawl/c.html", "c": "/crawl/d.html"}
+        link = f'<a href="{onward[name]}">next</a>' if name in onward else ""
+        return _page(f"Crawl {name}", f"<h1>Crawl {name}</h1>\n<p>{link}</p>")
+
+    def _gzip(self, plain: bytes, content_type: str, head: bool) -> None:
+        body = gzip.compress(plain, mtime=0)
+        self._send(200, body, content_type, head=head,
+                   extra={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+
+    def _blob(self, size: int, head: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        if head:
+            return
+        block = hashlib.sha256(b"blob").digest() * 2048  # 64 KiB
+        sent = 0
+        try:
+            while sent < size:
+                piece = block[: min(len(block), size - sent)]
+                self.wfile.write(piece)
+                sent += len(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _slow(self, seconds: float, head: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(int(seconds * 4) + 8))
+        self.end_headers()
+        if head:
+            return
+        try:
+            self.wfile.write(b"\x89PNG\r\n\x1a\n")
+            self.wfile.flush()
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                time.sleep(0.25)
+                self.wfile.write(b".")
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], generated_pages: int) -> None:
+        super().__init__(address, _Handler)
+        self.generated_pages = generated_pages
+        self.hits: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def count(self, path: str) -> None:
+        with self._lock:
+            self.hits[path] = self.hits.get(path, 0) + 1
+
+
+class FixtureServer:
+    """The fixture site, served from a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, generated_pages: int = 2000
+                 ) -> None:
+        self.host = host
+        self._port = port
+        self.generated_pages = generated_pages
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> FixtureServer:
+        self._server = _Server((self.host, self._port), self.generated_pages)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FixtureServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server, "server not started"
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def hits(self) -> dict[str, int]:
+        assert self._server, "server not started"
+        return self._server.hits
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the Isnad fixture site.")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--pages", type=int, default=2000, help="generated pages")
+    args = parser.parse_args()
+    server = FixtureServer(port=args.port, generated_pages=args.pages).start()
+    print(server.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""End to end: `isnad capture --no-browser` (plain Scrapy HTTP) with the same WARC recording."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from tests.fixture_site.server import gzip_page_plain_bytes
+from tests.waczutil import header, pages, responses
+
+pytestmark = pytest.mark.e2e
+
+
+def test_gzip_response_kept_exactly_as_sent(isnad, site):
+    rec = isnad.capture("--no-browser", site.url("/gzip.html"))
+    assert rec["state"] == "COMPLETE", rec
+    page = responses(rec["package_location"])[site.url("/gzip.html")]
+    assert header(page, "Content-Encoding") == "gzip"
+    # warcio decodes Content-Encoding when reading; the stored bytes are the gzip stream.
+    assert page.payload in (gzip_page_plain_bytes(),) or gzip.decompress(page.payload) == \
+        gzip_page_plain_bytes()
+    assert rec["context"]["browser"]["mode"] == "http"
+
+
+def test_depth_and_host_scope(isnad, site):
+    rec = isnad.capture("--no-browser", "--depth", "2", "--scope", "host",
+                        site.url("/links.html"))
+    assert rec["state"] == "COMPLETE", rec
+    urls = {p["url"] for p in pages(rec["package_location"])}
+    assert urls == {site.url(p) for p in ("/links.html", "/crawl/a.html", "/crawl/b.html",
+                                          "/crawl/c.html")}
+    assert not any("localhost" in u for u in urls)  # another host: out of scope
+
+
+def test_page_cap_makes_the_capture_partial(isnad, site):
+    rec = isnad.capture("--no-browser", "--depth", "3", site.url("/generated/0.html"),
+                        env={"ISNAD_CAPTURE__MAX_PAGES": "5"})
+    assert rec["state"] == "PARTIAL", rec
+    assert len(pages(rec["package_location"])) == 5
+    assert any("page cap" in r for r in rec["reasons"])
+
+
+def test_redirects_recorded_in_http_mode(isnad, site):
+    rec = isnad.capture("--no-browser", site.url("/redirect"))
+    assert rec["final_url"] == site.url("/final.html")
+    assert [h["status"] for h in rec["context"]["redirect_chain"]] == [302, 301, 200]
