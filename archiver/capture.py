@@ -215,6 +215,11 @@ class CaptureSession:
     def prefix(self) -> str:
         return storage_prefix(self.capture_id, self.started)
 
+    def mark_started(self) -> None:
+        """The crawl begins now (captures asked for together are crawled one by one)."""
+        self.started = datetime.now(UTC)
+        self.archive.catalog.update_capture(self.capture_id, started_at=self.started)
+
     def new_warc(self, warcinfo: dict[str, str]) -> CaptureWarc:
         """Open the next WARC file of this capture (``.open`` until closed)."""
         name = f"isnad-{self.capture_id}-{len(self.warcs):03d}.warc.gz"

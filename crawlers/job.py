@@ -136,6 +136,8 @@ def explain_error(message: str) -> str:
         if code in message:
             url = message.split(" at ", 1)[1].strip() if " at " in message else ""
             return f"{words} ({code}{', ' + url if url else ''})"
+    if "certificate verify failed" in message:
+        return f"TLS error: the certificate could not be verified ({message})"
     if "Timeout" in message and "exceeded" in message:
         return f"the page did not load in time: {message}"
     return message

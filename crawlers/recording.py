@@ -332,6 +332,6 @@ def _epoch(value: float | None) -> str | None:
 
 
 def _der_to_pem(der_b64: str) -> str:
-    der = base64.b64decode(der_b64)
-    body = base64.encodebytes(der).decode("ascii")
-    return f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n"
+    text = base64.b64encode(base64.b64decode(der_b64)).decode("ascii")
+    lines = "\n".join(text[i:i + 64] for i in range(0, len(text), 64))  # RFC 7468 width
+    return f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"

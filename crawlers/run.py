@@ -26,11 +26,13 @@ def run_crawls(
     jobs: list[CaptureJob],
     on_done: Callable[[CaptureJob], None],
     *,
+    on_start: Callable[[CaptureJob], None] | None = None,
     executable_path: str,
     headless: bool = True,
+    extra_args: list[str] | None = None,
     log_level: str = "ERROR",
 ) -> None:
-    """Crawl each job in turn; call ``on_done(job)`` after each, inside the crawl process.
+    """Crawl each job in turn; call ``on_start(job)`` before and ``on_done(job)`` after each.
 
     An exception raised by ``on_done`` stops the remaining crawls and is raised again here.
     """
@@ -48,9 +50,12 @@ def run_crawls(
         for index, job in enumerate(jobs):
             recorder = BrowserRecorder(job)
             settings = Settings(crawl_settings(
-                job, executable_path=executable_path, headless=headless, log_level=log_level
+                job, executable_path=executable_path, headless=headless, log_level=log_level,
+                extra_args=extra_args or [],
             ))
             crawler = Crawler(PageSpider, settings, init_reactor=index == 0)
+            if on_start:
+                on_start(job)
             try:
                 yield process.crawl(crawler, job=job, recorder=recorder)
             except Exception as exc:  # noqa: BLE001 - a crawl that breaks is a failed capture

@@ -32,8 +32,8 @@ CHROMIUM_ARGS = [
 ]
 
 
-def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log_level: str
-                   ) -> dict[str, Any]:
+def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log_level: str,
+                   extra_args: list[str] | None = None) -> dict[str, Any]:
     """The Scrapy settings of one capture's crawl."""
     limits = job.limits
     settings: dict[str, Any] = {
@@ -65,7 +65,7 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
             "PLAYWRIGHT_LAUNCH_OPTIONS": {
                 "executable_path": executable_path,
                 "headless": headless,
-                "args": CHROMIUM_ARGS,
+                "args": CHROMIUM_ARGS + list(extra_args or []),
             },
             "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": limits.page_timeout * 1000,
             "PLAYWRIGHT_ABORT_REQUEST": "crawlers.recording.abort_request",
@@ -74,6 +74,10 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
         })
     else:
         settings.update({
+            # Verify certificates against the system's trust roots, as a browser does
+            # (Scrapy's default accepts any certificate).
+            "DOWNLOADER_CLIENTCONTEXTFACTORY":
+                "scrapy.core.downloader.contextfactory.BrowserLikeContextFactory",
             "CONCURRENT_REQUESTS": 16,
             "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
             # Next to the downloader: raw bytes as received, before decompression and redirects.

@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 _state: dict[str, Any] = {"debug": False, "config": None}
@@ -129,6 +129,8 @@ def list_captures(
         out.print_json(json.dumps([_row_summary(r) for r in rows]))
         return
     table = Table("capture id", "state", "started (UTC)", "case", "url")
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = 36
     for r in rows:
         table.add_row(r.id, r.state, f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.case_id or "", r.url)
     out.print(table)

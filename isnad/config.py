@@ -48,6 +48,7 @@ class CaptureSettings(BaseModel):
 class BrowserSettings(BaseModel):
     executable_path: str = "/usr/bin/chromium"
     headless: bool = True
+    extra_args: list[str] = Field(default_factory=list, description="more Chromium flags")
 
 
 class StorageSettings(BaseModel):

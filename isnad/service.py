@@ -64,6 +64,7 @@ def capture(
     archive = archive or open_archive(settings)
     limits = capture_limits(settings, options)
     settings_snapshot = {**asdict(limits), "browser": options.use_browser,
+                         "browser_extra_args": settings.browser.extra_args,
                          "allow_private_networks": settings.allow_private_networks}
     results: dict[str, PackagedCapture] = {}
     jobs: list[CaptureJob] = []
@@ -105,9 +106,14 @@ def capture(
         if on_result:
             on_result(result)
 
+    def starting(job: CaptureJob) -> None:
+        sessions[id(job)].mark_started()
+
     if jobs:
-        run_crawls(jobs, finished, executable_path=settings.browser.executable_path,
-                   headless=settings.browser.headless)
+        run_crawls(jobs, finished, on_start=starting,
+                   executable_path=settings.browser.executable_path,
+                   headless=settings.browser.headless,
+                   extra_args=settings.browser.extra_args)
     return [results[cid] for cid in order if cid in results]
 
 

@@ -12,6 +12,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import ssl
 import struct
 import threading
 import time
@@ -314,9 +315,11 @@ class _Server(ThreadingHTTPServer):
 class FixtureServer:
     """The fixture site, served from a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, generated_pages: int = 2000
-                 ) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, generated_pages: int = 2000,
+                 tls: tuple[str, str] | None = None) -> None:
+        """``tls``: (certificate chain file, key file) to serve HTTPS instead of HTTP."""
         self.host = host
+        self.tls = tls
         self._port = port
         self.generated_pages = generated_pages
         self._server: _Server | None = None
@@ -324,6 +327,10 @@ class FixtureServer:
 
     def start(self) -> FixtureServer:
         self._server = _Server((self.host, self._port), self.generated_pages)
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -347,7 +354,7 @@ class FixtureServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def hits(self) -> dict[str, int]:
