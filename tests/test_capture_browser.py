@@ -155,3 +155,20 @@ def test_unfinished_subresource_makes_the_capture_partial(isnad, site):
     failed = rec["context"]["stats"]["failed_requests"]
     assert [f["url"] for f in failed] == [site.url("/slow?seconds=30")]
     assert site.url("/slow.html") in responses(rec["package_location"])
+
+
+def test_each_capture_has_its_own_browser_context(isnad, site):
+    """Cookies and cache of one capture never reach the next: each package is whole."""
+    run = isnad("capture", "--json", site.url("/cookie.html"), site.url("/cookie.html"))
+    assert run.code == 0, run.stderr
+    first, second = run.json()
+    for rec in (first, second):
+        got = responses(rec["package_location"])
+        assert site.url("/static/site.css") in got  # not served from a shared cache
+        assert site.url("/img/logo.png") in got
+    sent = {r.uri: r for r in records(second["package_location"]) if r.type == "request"}
+    # The document request of the second capture carries no cookie from the first; its own
+    # subresources do carry the cookie its own response set, as in any browser.
+    assert header(sent[site.url("/cookie.html")], "Cookie") is None
+    assert header(sent[site.url("/static/site.css")], "Cookie") == "session=evidence-42"
+    assert first["id"] < second["id"]  # time-sortable ids

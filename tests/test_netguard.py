@@ -41,3 +41,17 @@ def test_bad_urls_refused(url):
 def test_dns_failure_is_reported():
     with pytest.raises(CaptureFailed, match="DNS lookup failed for no-such-host.invalid"):
         check_target("http://no-such-host.invalid/", allow_private=False)
+
+
+def test_host_guard_checks_every_request_url():
+    import asyncio
+
+    from crawlers.netguard import HostGuard
+
+    guard = HostGuard(allow_private=False)
+    refusal = asyncio.run(guard.refusal("http://127.0.0.1:8080/redirect-target"))
+    assert refusal and "loopback" in refusal
+    assert asyncio.run(guard.refusal("data:image/png;base64,AAAA")) is None
+    assert guard.refusal_sync("http://localhost/") and "loopback" in guard.refusal_sync(
+        "http://localhost/")
+    assert HostGuard(allow_private=True).refusal_sync("http://127.0.0.1/") is None

@@ -10,6 +10,7 @@ import scrapy
 from scrapy.http import Request, Response
 from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
+from w3lib.url import canonicalize_url
 
 from crawlers.job import CaptureJob
 from crawlers.recording import BrowserRecorder
@@ -38,7 +39,10 @@ class PageSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.job = job
         self.recorder = recorder
+        # Pages asked for (counted against max_pages), and every URL known to be taken care
+        # of (also redirect targets), so no page is asked for twice.
         self._scheduled = 1
+        self._known: set[str] = {canonicalize_url(job.url)}
         self._links = LinkExtractor(deny_extensions=[], unique=True)
 
     async def start(self) -> AsyncIterator[Request]:
@@ -64,12 +68,19 @@ class PageSpider(scrapy.Spider):
             # Without a browser nothing loads a page's requisites: ask for them here, so the
             # package holds what the page needs (the browser does this by itself).
             for url in response.css(_REQUISITES).getall():
-                yield Request(response.urljoin(url), callback=self.requisite,
-                              errback=self.failed, meta={"isnad_depth": depth, "requisite": 1})
+                absolute = response.urljoin(url)
+                key = canonicalize_url(absolute)
+                if key in self._known or not absolute.startswith(("http://", "https://")):
+                    continue
+                self._known.add(key)
+                yield Request(absolute, callback=self.requisite, errback=self.failed,
+                              meta={"isnad_depth": depth, "requisite": 1})
         if depth >= self.job.limits.depth:
             return
+        self._known.add(canonicalize_url(response.url))
         for link in self._links.extract_links(response):
-            if not self.job.in_scope(link.url):
+            key = canonicalize_url(link.url)
+            if key in self._known or not self.job.in_scope(link.url):
                 continue
             if self._scheduled >= self.job.limits.max_pages:
                 self.job.add_reason(
@@ -78,6 +89,7 @@ class PageSpider(scrapy.Spider):
                 )
                 return
             self._scheduled += 1
+            self._known.add(key)
             yield Request(link.url, callback=self.parse, errback=self.failed,
                           meta={"isnad_depth": depth + 1})
 

@@ -139,6 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     server_version = SERVER_NAME
+    # Headers and body go out in separate writes; without this, Nagle's algorithm and the
+    # client's delayed ACK add ~40 ms to every keep-alive response.
+    disable_nagle_algorithm = True
     sys_version = ""
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
@@ -155,6 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
               extra: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if self.path.startswith(("/static/", "/img/")):
+            self.send_header("Cache-Control", "public, max-age=86400")  # cacheable, on purpose
         self.send_header("Content-Length", str(len(body)))
         for name, value in (extra or {}).items():
             self.send_header(name, value)
@@ -208,6 +213,12 @@ class _Handler(BaseHTTPRequestHandler):
                 "Slow resource", '<h1>Slow</h1>\n<img src="/slow?seconds=30">'), head),
             "/slow": lambda: self._slow(float(query.get("seconds", ["30"])[0]), head),
             "/links.html": lambda: self._html(self._links(), head),
+            "/cookie.html": lambda: self._send(
+                200, _page("Sets a cookie", '<h1>Cookie</h1>\n<img src="/img/logo.png">',
+                           head='<link rel="stylesheet" href="/static/site.css">\n'),
+                "text/html; charset=utf-8", head=head,
+                extra={"Set-Cookie": "session=evidence-42; Path=/; Max-Age=3600",
+                       "Cache-Control": "max-age=3600"}),
         }
         if path in routes:
             routes[path]()

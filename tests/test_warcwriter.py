@@ -1,0 +1,76 @@
+"""The WARC writer: the .open suffix, digests, and truthful headers for decoded bodies."""
+
+import gzip
+import io
+
+from warcio.archiveiterator import ArchiveIterator
+
+from archiver.warcreader import check_warc
+from archiver.warcwriter import CaptureWarc, decoded_body_headers
+
+
+def test_file_is_open_until_closed_and_passes_digest_checks(tmp_path):
+    warc = CaptureWarc(tmp_path / "t.warc.gz", {"software": "test"})
+    assert warc.open_path.exists() and not warc.path.exists()
+    response_id = warc.write_exchange(
+        url="https://example.org/a?b=1", method="GET", request_headers=[("Accept", "*/*")],
+        request_body=None, status=200, reason=None,
+        response_headers=[("Content-Type", "text/plain"), (":status", "200")],
+        body=b"hello", ip_address="93.184.216.34", protocol="h2")
+    warc.write_resource("urn:screenshot:https://example.org/a", "image/png", b"\x89PNG...",
+                        concurrent_to=response_id)
+    path = warc.close()
+    assert path.exists() and not warc.open_path.exists()
+    result = check_warc(path)
+    assert result.ok, result.problems
+    types = [r.record_type for r in result.records]
+    assert types == ["warcinfo", "response", "request", "resource"]
+    assert all(r.digest_ok for r in result.records[1:])
+    with open(path, "rb") as fh:
+        records = list(ArchiveIterator(fh))
+    response = next(r for r in records if r.rec_type == "response")
+    assert response.rec_headers.get_header("WARC-Protocol") == "h2"
+    assert response.rec_headers.get_header("WARC-Block-Digest").startswith("sha256:")
+    assert response.http_headers.statusline == "200 OK"  # reason supplied for HTTP/2
+    assert response.http_headers.get_header(":status") is None
+    request = next(r for r in records if r.rec_type == "request")
+    assert request.rec_headers.get_header("WARC-Concurrent-To") == response_id
+    assert request.http_headers.protocol == "GET"
+    assert request.http_headers.get_header("Host") == "example.org"
+
+
+def test_abandoned_file_keeps_open_suffix(tmp_path):
+    warc = CaptureWarc(tmp_path / "t.warc.gz", {})
+    assert warc.abandon().name == "t.warc.gz.open"
+    assert not (tmp_path / "t.warc.gz").exists()
+
+
+def test_decoded_body_headers_keep_the_originals():
+    plain = b"x" * 100
+    wire = gzip.compress(plain)
+    headers = decoded_body_headers(
+        [("Content-Encoding", "gzip"), ("Content-Length", str(len(wire))),
+         ("Transfer-Encoding", "chunked"), ("Content-Type", "text/html")], len(plain))
+    names = dict(headers)
+    assert "Content-Encoding" not in names and "Transfer-Encoding" not in names
+    assert names["X-Isnad-Original-Content-Encoding"] == "gzip"
+    assert names["X-Isnad-Original-Transfer-Encoding"] == "chunked"
+    assert names["X-Isnad-Original-Content-Length"] == str(len(wire))
+    assert names["Content-Length"] == "100"
+
+
+def test_matching_content_length_is_kept_as_is():
+    headers = decoded_body_headers([("Content-Length", "5")], 5)
+    assert headers == [("Content-Length", "5")]
+
+
+def test_decoded_body_is_readable_by_warcio(tmp_path):
+    warc = CaptureWarc(tmp_path / "t.warc.gz", {})
+    warc.write_exchange(url="http://e.org/", method="GET", request_headers=[],
+                        request_body=None, status=200, reason="OK",
+                        response_headers=[("Content-Encoding", "gzip")], body=b"plain",
+                        body_decoded=True)
+    data = warc.close().read_bytes()
+    bodies = [r.content_stream().read() for r in ArchiveIterator(io.BytesIO(data))
+              if r.rec_type == "response"]
+    assert bodies == [b"plain"]
