@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -106,17 +107,8 @@ class CustodyEventRow(Base):
     capture: Mapped[CaptureRow] = relationship(back_populates="events")
 
     def to_event(self) -> CustodyEvent:
-        return CustodyEvent(
-            capture_id=self.capture_id,
-            seq=self.seq,
-            time=self.time,
-            actor=self.actor,
-            action=self.action,
-            object_sha256=self.object_sha256,
-            details=dict(self.details or {}),
-            prev_hash=self.prev_hash,
-            hash=self.hash,
-        )
+        return CustodyEvent(**{name: getattr(self, name)
+                               for name in CustodyEvent.__dataclass_fields__})
 
 
 class Catalog:
@@ -194,19 +186,7 @@ class Catalog:
 
     def add_event(self, ev: CustodyEvent) -> None:
         with self.session() as s:
-            s.add(
-                CustodyEventRow(
-                    capture_id=ev.capture_id,
-                    seq=ev.seq,
-                    time=ev.time,
-                    actor=ev.actor,
-                    action=ev.action,
-                    object_sha256=ev.object_sha256,
-                    details=ev.details,
-                    prev_hash=ev.prev_hash,
-                    hash=ev.hash,
-                )
-            )
+            s.add(CustodyEventRow(**asdict(ev)))
 
     def events(self, capture_id: str) -> list[CustodyEvent]:
         with self.session() as s:

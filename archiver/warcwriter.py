@@ -178,6 +178,22 @@ class CaptureWarc:
         date: datetime | None = None,
     ) -> tuple[str, str, int]:
         """Write a resource record (screenshot, PDF, DOM...); return (record id, sha256, size)."""
+        return self._write_block("resource", uri, content_type, data, concurrent_to, date)
+
+    def write_metadata(self, uri: str, text: str, *, concurrent_to: str | None = None) -> str:
+        """Write a metadata record (``application/json`` text); return its record id."""
+        return self._write_block("metadata", uri, "application/json", text.encode("utf-8"),
+                                 concurrent_to, None)[0]
+
+    def _write_block(
+        self,
+        record_type: str,
+        uri: str,
+        content_type: str,
+        data: bytes | BinaryIO,
+        concurrent_to: str | None,
+        date: datetime | None,
+    ) -> tuple[str, str, int]:
         stream: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data
         length = len(data) if isinstance(data, bytes) else _remaining(stream)
         start = stream.tell()
@@ -190,7 +206,7 @@ class CaptureWarc:
             headers["WARC-Concurrent-To"] = concurrent_to
         record = self._writer.create_warc_record(
             uri,
-            "resource",
+            record_type,
             payload=stream,
             length=length,
             warc_content_type=content_type,
@@ -200,23 +216,6 @@ class CaptureWarc:
         self._write(record)
         self.payload_bytes += length
         return record_id, digest.hexdigest(), length
-
-    def write_metadata(self, uri: str, text: str, *, concurrent_to: str | None = None) -> str:
-        """Write a metadata record (``application/json`` text); return its record id."""
-        data = text.encode("utf-8")
-        headers = {"WARC-Date": warc_date()}
-        if concurrent_to:
-            headers["WARC-Concurrent-To"] = concurrent_to
-        record = self._writer.create_warc_record(
-            uri,
-            "metadata",
-            payload=io.BytesIO(data),
-            length=len(data),
-            warc_content_type="application/json",
-            warc_headers_dict=headers,
-        )
-        self._write(record)
-        return record.rec_headers.get_header("WARC-Record-ID")
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> Path:

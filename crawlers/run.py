@@ -40,8 +40,7 @@ def run_crawls(
 
     process = CrawlerProcess(
         Settings({"TWISTED_REACTOR": ASYNCIO_REACTOR, "LOG_ENABLED": log_level == "DEBUG",
-                  "LOG_LEVEL": log_level}),
-        install_root_handler=log_level == "DEBUG",
+                  "LOG_LEVEL": log_level, "LOG_INSTALL_ROOT_HANDLER": log_level == "DEBUG"}),
     )
     errors: list[BaseException] = []
 
