@@ -1,13 +1,13 @@
-"""The archival side of one capture: its work folder, WARC, package, storage and custody.
+"""The archival side of one capture: its work folder, WARC, package, and custody.
 
-A crawler (or an importer) asks for a :class:`CaptureSession`, writes records into its WARC,
-and hands back the outcome; the session turns that into a stored, catalogued, verified package
-and writes a custody event at every step.
+A crawler (or an importer) asks the :class:`~archiver.archive.Archive` for a
+:class:`CaptureSession`, writes records into its WARC, and hands back the outcome; the session
+turns that into a verified package, catalogues it and gives it to the archive to preserve,
+writing a custody event at every step.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 from dataclasses import dataclass
@@ -18,21 +18,13 @@ from typing import Any
 import psutil
 
 from archiver import custody
-from archiver.catalog import (
-    COMPLETE,
-    FAILED,
-    PARTIAL,
-    RUNNING,
-    ArtifactRow,
-    CaptureRow,
-    Catalog,
-)
-from archiver.errors import IsnadError, StorageError
+from archiver.archive import Archive, iso, storage_prefix
+from archiver.catalog import COMPLETE, FAILED, PARTIAL, RUNNING, ArtifactRow, CaptureRow
+from archiver.errors import PackageError
 from archiver.hashing import sha256_bytes, sha256_file
 from archiver.ids import new_capture_id
 from archiver.package import BuiltPackage, build_package
-from archiver.storage import Storage
-from archiver.verify import VerificationReport, verify_package
+from archiver.verify import verify_package_file
 from archiver.warcwriter import CaptureWarc
 
 
@@ -45,144 +37,6 @@ class CaptureRequest:
     note: str | None = None
 
 
-def storage_prefix(capture_id: str, started: datetime) -> str:
-    """Where a capture lives in storage: by UTC date, then capture id."""
-    return f"captures/{started:%Y/%m/%d}/{capture_id}"
-
-
-class Archive:
-    """The catalog, a storage target and the data folder, working together."""
-
-    def __init__(self, home: Path, catalog: Catalog, storage: Storage) -> None:
-        self.home = Path(home)
-        self.catalog = catalog
-        self.storage = storage
-        self.work_root = self.home / "work"
-        self.quarantine_root = self.home / "quarantine"
-
-    # -- custody --------------------------------------------------------------------------
-    def record_event(
-        self,
-        capture_id: str,
-        actor: str,
-        action: str,
-        object_sha256: str | None,
-        details: dict[str, Any] | None = None,
-        *,
-        to_storage: str | None = None,
-    ) -> custody.CustodyEvent:
-        """Append a custody event to the catalog (and to storage under ``to_storage``)."""
-        event = custody.next_event(
-            self.catalog.last_event(capture_id),
-            capture_id=capture_id,
-            actor=actor,
-            action=action,
-            object_sha256=object_sha256,
-            details=details,
-        )
-        self.catalog.add_event(event)
-        if to_storage:
-            self._store_event(to_storage, event)
-        return event
-
-    def _store_event(self, prefix: str, event: custody.CustodyEvent) -> None:
-        key = f"{prefix}/custody/{event.seq:06d}-{event.action}.json"
-        self.storage.put_bytes(key, (event.to_json() + "\n").encode("utf-8"))
-
-    def stored_events(self, prefix: str) -> list[custody.CustodyEvent]:
-        events = []
-        for key in self.storage.list(prefix + "/custody/"):
-            events.append(custody.CustodyEvent.from_dict(json.loads(self.storage.read_bytes(key))))
-        return sorted(events, key=lambda e: e.seq)
-
-    # -- lifecycle ------------------------------------------------------------------------
-    def begin(self, request: CaptureRequest, settings: dict[str, Any]) -> CaptureSession:
-        """Register a capture (RUNNING) and its 'requested' event; return its session."""
-        capture_id = new_capture_id()
-        started = datetime.now(UTC)
-        work_dir = self.work_root / capture_id
-        work_dir.mkdir(parents=True)
-        me = psutil.Process()
-        self.catalog.add_capture(
-            CaptureRow(
-                id=capture_id,
-                url=request.url,
-                state=RUNNING,
-                reasons=[],
-                case_id=request.case_id,
-                tags=list(request.tags),
-                note=request.note,
-                operator=request.operator,
-                started_at=started,
-                worker_host=socket.gethostname(),
-                worker_pid=me.pid,
-                work_dir=str(work_dir),
-                context={"process_started": me.create_time()},
-            )
-        )
-        asked = {
-            "url": request.url,
-            "operator": request.operator,
-            "case": request.case_id,
-            "tags": list(request.tags),
-            "note": request.note,
-            "settings": settings,
-        }
-        self.record_event(
-            capture_id,
-            request.operator,
-            custody.REQUESTED,
-            sha256_bytes(custody.canonical_json(asked)),
-            asked,
-        )
-        return CaptureSession(self, capture_id, request, started, work_dir)
-
-    def recover_interrupted(self) -> list[str]:
-        """Mark captures whose process died as FAILED; keep their files aside, never delete.
-
-        Only captures started on this host are judged: another host's worker may be alive.
-        """
-        recovered = []
-        host = socket.gethostname()
-        for row in self.catalog.list(state=RUNNING):
-            if row.worker_host != host or _process_alive(row):
-                continue
-            kept = None
-            if row.work_dir and Path(row.work_dir).exists():
-                self.quarantine_root.mkdir(parents=True, exist_ok=True)
-                kept = self.quarantine_root / row.id
-                shutil.move(row.work_dir, kept)
-            reason = "interrupted: the capturing process ended before the capture finished"
-            self.catalog.update_capture(
-                row.id,
-                state=FAILED,
-                reasons=[reason],
-                error=reason,
-                ended_at=datetime.now(UTC),
-                work_dir=str(kept) if kept else None,
-            )
-            self.record_event(
-                row.id,
-                "isnad",
-                custody.FAILED,
-                None,
-                {"reason": reason, "partial_files_kept_in": str(kept) if kept else None},
-            )
-            recovered.append(row.id)
-        return recovered
-
-
-def _process_alive(row: CaptureRow) -> bool:
-    if not row.worker_pid or not psutil.pid_exists(row.worker_pid):
-        return False
-    try:
-        started = psutil.Process(row.worker_pid).create_time()
-    except psutil.Error:
-        return False
-    # A reused pid belongs to a process that started later than ours.
-    return abs(started - float((row.context or {}).get("process_started", started))) < 1.0
-
-
 @dataclass
 class PackagedCapture:
     capture_id: str
@@ -190,20 +44,41 @@ class PackagedCapture:
     reasons: list[str]
     package: BuiltPackage | None
     location: str | None
+    stored: bool = False
     error: str | None = None
+
+
+def begin_capture(archive: Archive, request: CaptureRequest, settings: dict[str, Any]
+                  ) -> CaptureSession:
+    """Register a capture (RUNNING) and its 'requested' custody event; return its session."""
+    capture_id = new_capture_id()
+    started = datetime.now(UTC)
+    work_dir = archive.work_root / capture_id
+    work_dir.mkdir(parents=True)
+    me = psutil.Process()
+    archive.catalog.add_capture(
+        CaptureRow(
+            id=capture_id, url=request.url, state=RUNNING, reasons=[],
+            case_id=request.case_id, tags=list(request.tags), note=request.note,
+            operator=request.operator, started_at=started,
+            worker_host=socket.gethostname(), worker_pid=me.pid, work_dir=str(work_dir),
+            context={"process_started": me.create_time()},
+        )
+    )
+    asked = {
+        "url": request.url, "operator": request.operator, "case": request.case_id,
+        "tags": list(request.tags), "note": request.note, "settings": settings,
+    }
+    archive.record_event(capture_id, request.operator, custody.REQUESTED,
+                         sha256_bytes(custody.canonical_json(asked)), asked)
+    return CaptureSession(archive, capture_id, request, started, work_dir)
 
 
 class CaptureSession:
     """One capture in progress."""
 
-    def __init__(
-        self,
-        archive: Archive,
-        capture_id: str,
-        request: CaptureRequest,
-        started: datetime,
-        work_dir: Path,
-    ) -> None:
+    def __init__(self, archive: Archive, capture_id: str, request: CaptureRequest,
+                 started: datetime, work_dir: Path) -> None:
         self.archive = archive
         self.capture_id = capture_id
         self.request = request
@@ -238,13 +113,14 @@ class CaptureSession:
         title: str | None = None,
         software: str | None = None,
     ) -> PackagedCapture:
-        """Close the WARCs, package, store, verify, catalogue; custody at every step."""
+        """Close the WARCs, package, verify, catalogue and preserve; custody at every step."""
         archive, cid, actor = self.archive, self.capture_id, self.request.operator
         ended = datetime.now(UTC)
         closed = [w.close() for w in self.warcs if w.records > 1]  # more than the warcinfo
         for w in self.warcs:
             if not w.closed:
                 w.abandon()
+        context = {**context, "started_at": iso(self.started), "ended_at": iso(ended)}
         if not closed:
             return self._fail_without_package(error or "nothing was captured", context, ended)
         warc_hashes = {p.name: sha256_file(p)[0] for p in closed}
@@ -254,18 +130,23 @@ class CaptureSession:
             sha256_bytes(custody.canonical_json(warc_hashes)),
             {"warcs": warc_hashes, "state": state, "reasons": reasons},
         )
-        context = {**context, "state": state, "reasons": reasons,
-                   "started_at": _iso(self.started), "ended_at": _iso(ended)}
+        context = {**context, "state": state, "reasons": reasons}
         package_path = self.work_dir / f"{cid}.wacz"
         package = build_package(
             closed, package_path, pages=pages, context=context, title=title,
             main_url=context.get("final_url") or self.request.url, software=software,
         )
+        check = verify_package_file(package_path)
+        if not check.ok:
+            raise PackageError(f"package {package_path} failed its own verification: "
+                               + "; ".join(f"{c.name}: {c.detail}" for c in check.mismatches))
         archive.record_event(
             cid, actor, custody.PACKAGED, package.sha256,
-            {"file": package_path.name, "bytes": package.size, "files": len(package.files)},
+            {"file": package_path.name, "bytes": package.size, "files": len(package.files),
+             "checks_passed": len(check.checks)},
         )
-        key = f"{self.prefix}/{cid}.wacz"
+        for warc in closed:
+            warc.unlink()  # they are inside the package now, which was just verified
         artifacts = [
             ArtifactRow(path=f.path, kind=_kind(f.path), media_type=None, sha256=f.sha256,
                         size=f.size)
@@ -278,57 +159,29 @@ class CaptureSession:
         archive.catalog.update_capture(
             cid, state=state, reasons=reasons, error=error, ended_at=ended,
             final_url=context.get("final_url"), context=context,
+            package_key=f"{self.prefix}/{cid}.wacz",
             package_sha256=package.sha256, package_size=package.size,
         )
         archive.catalog.replace_artifacts(cid, artifacts)
-        try:
-            stored = archive.storage.put_file(key, package_path, package.sha256)
-            # The events so far go to storage first, then each new one as it happens.
-            for event in archive.catalog.events(cid):
-                archive._store_event(self.prefix, event)
-            archive.record_event(
-                cid, actor, custody.STORED, stored.sha256,
-                {"target": stored.target, "key": key, "location": stored.location},
-                to_storage=self.prefix,
-            )
-            report = self._verify_stored(key)
-        except (StorageError, OSError) as exc:
-            # Nothing is released: the package stays in the work folder for a retry.
-            message = f"storage failed, package kept at {package_path}: {exc}"
-            archive.catalog.update_capture(cid, error=message, package_location=str(package_path))
-            archive.record_event(cid, actor, "storage-failed", package.sha256, {"error": str(exc)})
-            raise IsnadError(message) from exc
-        archive.record_event(
-            cid, actor, custody.VERIFIED if report.ok else "verification-failed",
-            package.sha256,
-            {"target": stored.target, "checks": len(report.checks),
-             "mismatches": [c.name for c in report.mismatches]},
-            to_storage=self.prefix,
-        )
-        archive.catalog.update_capture(
-            cid, package_key=key, package_location=stored.location, work_dir=None
-        )
-        if report.ok:
-            shutil.rmtree(self.work_dir, ignore_errors=True)  # released only once verified
-        return PackagedCapture(cid, state, reasons, package, stored.location, error)
-
-    def _verify_stored(self, key: str) -> VerificationReport:
-        with self.archive.storage.open(key) as fh:
-            return verify_package(fh, key)
+        stored = archive.preserve(cid, package_path, actor)
+        row = archive.catalog.get(cid)
+        location = next((c.location for c in row.copies if c.state == "STORED"), None)
+        return PackagedCapture(cid, state, reasons, package, location or row.spool_path,
+                               stored, error)
 
     def _fail_without_package(self, error: str, context: dict[str, Any], ended: datetime
                               ) -> PackagedCapture:
         archive, cid = self.archive, self.capture_id
         # Only the warcinfo record was written: there is nothing of the target to keep.
         shutil.rmtree(self.work_dir, ignore_errors=True)
-        context = {**context, "state": FAILED, "reasons": [error],
-                   "started_at": _iso(self.started), "ended_at": _iso(ended)}
+        context = {**context, "state": FAILED, "reasons": [error]}
         archive.catalog.update_capture(
             cid, state=FAILED, reasons=[error], error=error, ended_at=ended,
             context=context, work_dir=None,
         )
         archive.record_event(cid, self.request.operator, custody.FAILED, None, {"error": error})
-        return PackagedCapture(cid, FAILED, [error], None, None, error)
+        stored = archive.preserve(cid, None, self.request.operator)
+        return PackagedCapture(cid, FAILED, [error], None, None, stored, error)
 
 
 def _kind(path: str) -> str:
@@ -341,9 +194,5 @@ def _kind(path: str) -> str:
     return "file"
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-__all__ = ["COMPLETE", "FAILED", "PARTIAL", "Archive", "CaptureRequest", "CaptureSession",
-           "PackagedCapture"]
+__all__ = ["COMPLETE", "FAILED", "PARTIAL", "CaptureRequest", "CaptureSession",
+           "PackagedCapture", "begin_capture"]

@@ -35,6 +35,10 @@ COMPLETE = "COMPLETE"
 PARTIAL = "PARTIAL"
 FAILED = "FAILED"
 
+# Copy states: the copy on a storage target is verified, or waits in the local spool.
+STORED = "STORED"
+PENDING = "PENDING"
+
 
 class Base(DeclarativeBase):
     pass
@@ -56,7 +60,6 @@ class CaptureRow(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     package_key: Mapped[str | None] = mapped_column(Text)
-    package_location: Mapped[str | None] = mapped_column(Text)
     package_sha256: Mapped[str | None] = mapped_column(String(64))
     package_size: Mapped[int | None] = mapped_column(BigInteger)
     # Who runs it, so an interrupted capture can be told apart from a running one.
@@ -65,8 +68,20 @@ class CaptureRow(Base):
     work_dir: Mapped[str | None] = mapped_column(Text)
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
+    @property
+    def package_location(self) -> str | None:
+        """Where to find the package: the primary stored copy, else the local spool."""
+        stored = [c for c in self.copies if c.state == STORED and c.key]
+        return stored[0].location if stored else self.spool_path
+
+    # Where the package waits when a storage target could not take it (see `storage sync`).
+    spool_path: Mapped[str | None] = mapped_column(Text)
+
     artifacts: Mapped[list[ArtifactRow]] = relationship(
         back_populates="capture", cascade="all, delete-orphan", order_by="ArtifactRow.path"
+    )
+    copies: Mapped[list[CopyRow]] = relationship(
+        back_populates="capture", cascade="all, delete-orphan", order_by="CopyRow.target"
     )
     events: Mapped[list[CustodyEventRow]] = relationship(
         back_populates="capture", cascade="all, delete-orphan", order_by="CustodyEventRow.seq"
@@ -87,6 +102,29 @@ class ArtifactRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
     capture: Mapped[CaptureRow] = relationship(back_populates="artifacts")
+
+
+class CopyRow(Base):
+    """A capture's presence on one storage target: its package, index record and custody."""
+
+    __tablename__ = "copies"
+    __table_args__ = (UniqueConstraint("capture_id", "target"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id"), index=True)
+    target: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))  # STORED or PENDING
+    key: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[str | None] = mapped_column(String(255))
+    events_stored: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    stored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    capture: Mapped[CaptureRow] = relationship(back_populates="copies")
 
 
 class CustodyEventRow(Base):
@@ -154,7 +192,7 @@ class Catalog:
                     raise NotFound(f"capture id prefix {capture_id!r} is ambiguous")
             if row is None:
                 raise NotFound(f"no capture {capture_id!r} in the catalog")
-            _ = row.artifacts, row.events
+            _ = row.artifacts, row.events, row.copies
             return row
 
     def list(self, state: str | None = None) -> list[CaptureRow]:
@@ -162,7 +200,39 @@ class Catalog:
             query = select(CaptureRow).order_by(CaptureRow.id)
             if state:
                 query = query.where(CaptureRow.state == state)
-            return list(s.scalars(query).all())
+            rows = list(s.scalars(query).all())
+            for row in rows:
+                _ = row.copies
+            return rows
+
+    def is_empty(self) -> bool:
+        with self.session() as s:
+            return s.scalars(select(CaptureRow.id).limit(1)).first() is None
+
+    # -- copies ---------------------------------------------------------------------------
+    def copies(self, capture_id: str) -> list[CopyRow]:
+        with self.session() as s:
+            return list(s.scalars(select(CopyRow).where(CopyRow.capture_id == capture_id)
+                                  .order_by(CopyRow.target)).all())
+
+    def pending_copies(self) -> list[CopyRow]:
+        with self.session() as s:
+            return list(s.scalars(select(CopyRow).where(CopyRow.state == PENDING)
+                                  .order_by(CopyRow.capture_id, CopyRow.target)).all())
+
+    def save_copy(self, capture_id: str, target: str, **values: Any) -> CopyRow:
+        """Create or update the copy of a capture on a target."""
+        with self.session() as s:
+            row = s.scalars(select(CopyRow).where(CopyRow.capture_id == capture_id,
+                                                  CopyRow.target == target)).first()
+            if row is None:
+                row = CopyRow(capture_id=capture_id, target=target, events_stored=0,
+                              attempts=0, state=values.get("state", PENDING))
+                s.add(row)
+            for key, value in values.items():
+                setattr(row, key, value)
+            s.flush()
+            return row
 
     def replace_artifacts(self, capture_id: str, artifacts: list[ArtifactRow]) -> None:
         with self.session() as s:

@@ -153,34 +153,15 @@ def verify_package_file(path: str | Path) -> VerificationReport:
 def verify_custody(
     report: VerificationReport,
     catalog_events: list[CustodyEvent],
-    stored_events: list[CustodyEvent] | None,
     package_sha256: str | None,
 ) -> None:
-    """Check the custody chain in the catalog, its copy in storage, and the package hash."""
+    """Check the custody chain in the catalog and the package hash it names."""
     problems = chain_problems(catalog_events)
     report.add(
         "custody chain in the catalog",
         bool(catalog_events) and not problems,
         "; ".join(problems) if problems else f"{len(catalog_events)} events, chain intact",
     )
-    if stored_events is not None:
-        stored_problems = chain_problems(stored_events)
-        report.add(
-            "custody chain in storage",
-            not stored_problems,
-            "; ".join(stored_problems) if stored_problems else f"{len(stored_events)} events",
-        )
-        by_seq = {e.seq: e for e in stored_events}
-        differing = [
-            f"#{e.seq} ({e.action})" for e in catalog_events
-            if by_seq.get(e.seq) is None or by_seq[e.seq].hash != e.hash
-        ]
-        # Only events written before storage was reached are required to be in storage.
-        report.add(
-            "custody events in storage match the catalog",
-            not differing,
-            ("differ or missing: " + ", ".join(differing)) if differing else "identical",
-        )
     if package_sha256:
         packaged = [e for e in catalog_events if e.action == "packaged"]
         ok = bool(packaged) and packaged[-1].object_sha256 == package_sha256

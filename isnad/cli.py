@@ -10,9 +10,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
+from archiver.audit import run_audit, select_captures
 from archiver.capture import PackagedCapture
 from archiver.catalog import COMPLETE, PARTIAL, CaptureRow
 from archiver.errors import IsnadError
@@ -75,7 +84,8 @@ def capture(
 ) -> None:
     """Capture URLs as evidence packages (WACZ), stored and catalogued.
 
-    Exit status: 0 when every capture is COMPLETE, 1 when one is PARTIAL, 2 when one FAILED.
+    Exit status: 0 when every capture is COMPLETE and stored, 1 when one is PARTIAL or waits
+    for storage, 2 when one FAILED.
     """
     settings = _settings()
     options = service.CaptureOptions(
@@ -106,7 +116,10 @@ def capture(
         out.print_json(json.dumps([_row_json(archive.catalog.get(r.capture_id))
                                    for r in results]))
     states = {r.state for r in results}
-    raise typer.Exit(0 if states <= {COMPLETE} else 1 if states <= {COMPLETE, PARTIAL} else 2)
+    if not states <= {COMPLETE, PARTIAL}:
+        raise typer.Exit(2)
+    pending = any(r.package and not r.stored for r in results)
+    raise typer.Exit(0 if states <= {COMPLETE} and not pending else 1)
 
 
 def _print_result(result: PackagedCapture) -> None:
@@ -116,6 +129,9 @@ def _print_result(result: PackagedCapture) -> None:
         out.print(f"  - {reason}")
     if result.package:
         out.print(f"  package  {result.location}\n  sha256   {result.package.sha256}")
+        if not result.stored:
+            out.print("  [yellow]storage pending[/yellow]: a target could not take the package; "
+                      "it is kept in the local spool until `isnad storage sync` succeeds")
 
 
 @app.command("list")
@@ -128,11 +144,12 @@ def list_captures(
     if as_json:
         out.print_json(json.dumps([_row_summary(r) for r in rows]))
         return
-    table = Table("capture id", "state", "started (UTC)", "case", "url")
+    table = Table("capture id", "state", "storage", "started (UTC)", "case", "url")
     table.columns[0].no_wrap = True
     table.columns[0].min_width = 36
     for r in rows:
-        table.add_row(r.id, r.state, f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.case_id or "", r.url)
+        table.add_row(r.id, r.state, _row_summary(r)["storage"],
+                      f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.case_id or "", r.url)
     out.print(table)
 
 
@@ -159,6 +176,11 @@ def show(
     for a in data["artifacts"]:
         artifacts.add_row(a["path"], a["kind"], str(a["size"]), a["sha256"])
     out.print(artifacts)
+    copies = Table("target", "state", "location", "bytes", "stored (UTC)", title="Copies")
+    for c in data["copies"]:
+        copies.add_row(c["target"], c["state"], c["location"] or "", str(c["size"] or ""),
+                       c["stored_at"] or (c["last_error"] or ""))
+    out.print(copies)
     events = Table("#", "time (UTC)", "actor", "action", "object sha256", title="Custody")
     for e in data["custody"]:
         events.add_row(str(e["seq"]), e["time"], e["actor"], e["action"],
@@ -193,6 +215,109 @@ def verify(
     raise typer.Exit(0 if all(r.ok for r in reports) else 1)
 
 
+storage_app = typer.Typer(help="Storage targets: resume pending uploads, check protection.",
+                          no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
+
+
+@storage_app.command("sync")
+def storage_sync() -> None:
+    """Upload what waits in the local spool (retries with backoff); exit 1 if any remains."""
+    archive = service.open_archive(_settings())
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("syncing", total=None)
+        report = archive.sync(lambda what: progress.update(task, description=what))
+    for line in report.stored:
+        out.print(f"[green]stored[/green]  {line}")
+    for line in report.still_pending:
+        out.print(f"[yellow]pending[/yellow] {line}")
+    for line in report.errors:
+        out.print(f"[red]error[/red]   {line}")
+    if not (report.stored or report.still_pending or report.errors):
+        out.print("nothing pending")
+    raise typer.Exit(1 if report.still_pending or report.errors else 0)
+
+
+@storage_app.command("check")
+def storage_check() -> None:
+    """Report each target's versioning and lock configuration; exit 1 if evidence is at risk."""
+    archive = service.open_archive(_settings(), recover=False)
+    worst = 0
+    for target in archive.targets:
+        out.print(f"[bold]{target.name}[/bold]  {target.location('')}")
+        for finding in target.check():
+            colour = {"ok": "green", "warning": "yellow"}.get(finding.level, "red")
+            out.print(f"  [{colour}]{finding.level:7}[/{colour}] {finding.message}",
+                      highlight=False)
+            worst = max(worst, {"ok": 0, "warning": 1}.get(finding.level, 2))
+    raise typer.Exit(worst and 1)
+
+
+@app.command()
+def audit(
+    all_: Annotated[bool, typer.Option("--all", help="every stored capture (the default)")
+                    ] = False,
+    sample: Annotated[int | None, typer.Option("--sample", min=1, help="N random captures")
+                      ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="captures since DATE (UTC)")
+                     ] = None,
+    target: Annotated[str | None, typer.Option("--target", help="only this storage target")
+                      ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Fixity audit: re-read and re-hash stored packages; exit 1 naming any mismatch."""
+    settings = _settings()
+    archive = service.open_archive(settings)
+    since_date = _parse_date(since) if since else None
+    rows = select_captures(archive, sample=sample, since=since_date)
+    selection = (f"sample of {sample}" if sample else f"since {since}" if since else "all") + (
+        f", target {target}" if target else "")
+    total = sum(r.package_size or 0 for r in rows) * (1 if target else len(archive.targets))
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("auditing", total=total or None)
+        result = run_audit(
+            archive, rows, actor=settings.effective_operator(), target=target,
+            selection=selection, on_bytes=lambda n: progress.advance(task, n),
+            on_copy=lambda f: progress.update(task, description=f"{f.capture_id[:13]}… "
+                                              f"{f.target}"))
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+    else:
+        out.print(result.summary(), highlight=False)
+        out.print(f"report: {result.report_path}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _parse_date(text: str) -> Any:
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise IsnadError(f"--since {text!r} is not a date (use YYYY-MM-DD)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the catalog from storage alone, into an empty database."""
+    from archiver.reindex import reindex as rebuild
+
+    archive = service.open_archive(_settings(), recover=False)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err,
+                  transient=True) as progress:
+        task = progress.add_task("reading storage", total=None)
+        report = rebuild(archive, lambda cid: progress.update(task, description=cid))
+    out.print(f"rebuilt {report.captures} captures, {report.copies} copies, "
+              f"{report.events} custody events from {len(archive.targets)} target(s)")
+    for problem in report.problems:
+        out.print(f"[yellow]problem[/yellow] {problem}", highlight=False)
+    raise typer.Exit(1 if report.problems else 0)
+
+
 def _print_report(report: VerificationReport) -> None:
     verdict = "[green]INTACT[/green]" if report.ok else "[red]MISMATCH[/red]"
     out.print(f"{verdict} {report.subject}")
@@ -202,7 +327,10 @@ def _print_report(report: VerificationReport) -> None:
 
 
 def _row_summary(r: CaptureRow) -> dict[str, Any]:
+    pending = [c.target for c in r.copies if c.state != "STORED"]
     return {
+        "storage": ("pending: " + ", ".join(pending)) if pending else
+        ("stored: " + ", ".join(c.target for c in r.copies)) if r.copies else "none",
         "id": r.id, "state": r.state, "url": r.url, "final_url": r.final_url,
         "case": r.case_id, "tags": r.tags, "operator": r.operator,
         "started_at": r.started_at.isoformat() if r.started_at else None,
@@ -222,6 +350,11 @@ def _row_json(r: CaptureRow) -> dict[str, Any]:
         "artifacts": [{"path": a.path, "kind": a.kind, "media_type": a.media_type,
                        "sha256": a.sha256, "size": a.size} for a in r.artifacts],
         "custody": [e.to_event().__dict__ for e in r.events],
+        "copies": [{"target": c.target, "state": c.state, "location": c.location,
+                    "sha256": c.sha256, "size": c.size, "version": c.version,
+                    "stored_at": c.stored_at.isoformat() if c.stored_at else None,
+                    "attempts": c.attempts, "last_error": c.last_error} for c in r.copies],
+        "spool_path": r.spool_path,
     }
 
 

@@ -51,8 +51,49 @@ class BrowserSettings(BaseModel):
     extra_args: list[str] = Field(default_factory=list, description="more Chromium flags")
 
 
+class StorageTarget(BaseModel):
+    """One place packages are kept: a folder, or an S3-compatible bucket."""
+
+    name: str = Field("local", pattern=r"^[A-Za-z0-9_.-]+$")
+    url: str = Field(..., description="folder, file:// URL, or s3://bucket/prefix")
+    endpoint_url: str | None = Field(None, description="S3 endpoint; None: AWS")
+    region: str | None = None
+    object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] | None = None
+    retention_days: int = Field(0, ge=0)
+    legal_hold: bool = False
+    verify: Literal["checksum", "readback"] = "checksum"
+    multipart_threshold_mib: int = Field(64, ge=5)
+    part_size_mib: int = Field(64, ge=5)
+
+    def options(self) -> dict[str, Any]:
+        """Keyword options for archiver.storage.open_storage (S3 targets only)."""
+        if not self.url.startswith("s3://"):
+            return {}
+        return {
+            "endpoint_url": self.endpoint_url, "region": self.region,
+            "object_lock_mode": self.object_lock_mode, "retention_days": self.retention_days,
+            "legal_hold": self.legal_hold, "verify": self.verify,
+            "multipart_threshold": self.multipart_threshold_mib * 1024 * 1024,
+            "part_size": self.part_size_mib * 1024 * 1024,
+        }
+
+
 class StorageSettings(BaseModel):
-    url: str | None = Field(None, description="folder or file:// URL; default HOME/packages")
+    """The single storage target (``url`` and the S3 options below), or several (``targets``)."""
+
+    url: str | None = Field(None, description="folder, file:// or s3://; default HOME/packages")
+    endpoint_url: str | None = None
+    region: str | None = None
+    object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] | None = None
+    retention_days: int = Field(0, ge=0)
+    legal_hold: bool = False
+    verify: Literal["checksum", "readback"] = "checksum"
+    multipart_threshold_mib: int = Field(64, ge=5)
+    part_size_mib: int = Field(64, ge=5)
+    targets: list[StorageTarget] = Field(default_factory=list,
+                                         description="several targets; the first is primary")
+    retries: int = Field(3, ge=1, description="upload attempts per target in a sync")
+    backoff: float = Field(0.5, ge=0, description="seconds before the 2nd attempt, doubling")
 
 
 class CatalogSettings(BaseModel):
@@ -92,9 +133,14 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
 
-    @property
-    def storage_url(self) -> str:
-        return self.storage.url or str(self.home.resolve() / "packages")
+    def storage_targets(self) -> list[StorageTarget]:
+        """The configured targets; by default one local folder, HOME/packages."""
+        if self.storage.targets:
+            return list(self.storage.targets)
+        url = self.storage.url or str(self.home.resolve() / "packages")
+        single = self.storage.model_dump(exclude={"url", "targets", "retries", "backoff"})
+        return [StorageTarget(name="s3" if url.startswith("s3://") else "local", url=url,
+                              **single)]
 
     @property
     def catalog_url(self) -> str:

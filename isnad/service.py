@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import platform
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from archiver.capture import Archive, CaptureRequest, CaptureSession, PackagedCapture
-from archiver.catalog import COMPLETE, FAILED, PARTIAL, Catalog
-from archiver.errors import CaptureFailed, CaptureRefused, NotFound
+from archiver.archive import Archive
+from archiver.capture import CaptureRequest, CaptureSession, PackagedCapture, begin_capture
+from archiver.catalog import COMPLETE, FAILED, PARTIAL, STORED, CaptureRow, Catalog
+from archiver.custody import CustodyEvent, chain_problems
+from archiver.errors import CaptureFailed, CaptureRefused, IsnadError, NotFound
 from archiver.hashing import sha256_stream
-from archiver.storage import open_storage
+from archiver.storage import LocalFolderStorage, Storage, open_storage
 from archiver.verify import VerificationReport, verify_custody, verify_package
 from crawlers.job import CaptureJob, CaptureLimits, explain_error
 from crawlers.netguard import HostGuard, check_target
@@ -20,12 +24,18 @@ from isnad import __version__
 from isnad.config import Settings
 
 
-def open_archive(settings: Settings) -> Archive:
-    """The catalog and storage named by the settings; interrupted captures are settled first."""
+def open_archive(settings: Settings, *, recover: bool = True) -> Archive:
+    """The catalog and storage targets named by the settings.
+
+    Interrupted captures are settled first (FAILED, files kept aside).
+    """
     settings.home.mkdir(parents=True, exist_ok=True)
-    archive = Archive(settings.home, Catalog(settings.catalog_url),
-                      open_storage(settings.storage_url))
-    archive.recover_interrupted()
+    targets = [open_storage(t.url, name=t.name, **t.options())
+               for t in settings.storage_targets()]
+    archive = Archive(settings.home, Catalog(settings.catalog_url), targets,
+                      retries=settings.storage.retries, backoff=settings.storage.backoff)
+    if recover:
+        archive.recover_interrupted()
     return archive
 
 
@@ -62,6 +72,9 @@ def capture(
 ) -> list[PackagedCapture]:
     """Capture each URL as its own package; return the outcome of each, in order."""
     archive = archive or open_archive(settings)
+    if archive.catalog.pending_copies():
+        # Every worker resumes pending uploads at start (nothing is lost to an outage).
+        archive.sync()
     limits = capture_limits(settings, options)
     settings_snapshot = {**asdict(limits), "browser": options.use_browser,
                          "browser_extra_args": settings.browser.extra_args,
@@ -71,7 +84,8 @@ def capture(
     sessions: dict[int, CaptureSession] = {}
     order: list[str] = []
     for url in urls:
-        session = archive.begin(
+        session = begin_capture(
+            archive,
             CaptureRequest(url, options.operator, options.case_id, options.tags, options.note),
             settings_snapshot,
         )
@@ -227,33 +241,72 @@ def _warcinfo(session: CaptureSession, options: CaptureOptions, limits: CaptureL
 def verify_capture(archive: Archive, capture_id: str, actor: str) -> VerificationReport:
     """Re-hash a stored capture's package, its WARC records, and check its custody chain.
 
-    The verification is itself a custody event.
+    Every target holding a copy is checked. The verification is itself a custody event.
     """
     row = archive.catalog.get(capture_id)
     report = VerificationReport(f"capture {row.id}")
+    copies = [c for c in row.copies if c.state == STORED]
     if not row.package_key:
         # A FAILED capture without a package is recorded truthfully; what can be checked is
         # its custody chain. Any other capture without a package is a finding.
         report.add("a package was stored", row.state == FAILED,
                    f"no package: the capture is {row.state} ({row.error or 'no error recorded'})")
-    else:
+    elif not any(c.key for c in copies):
+        report.add("a verified copy is stored", False,
+                   "no target holds the package yet"
+                   + (f"; it waits in {row.spool_path} (run `isnad storage sync`)"
+                      if row.spool_path else ""))
+    catalog_events = archive.catalog.events(row.id)
+    verify_custody(report, catalog_events, row.package_sha256)
+    for copy in copies:
+        target = archive.target(copy.target)
+        if copy.key:
+            _verify_copy(target, row, report)
         try:
-            with archive.storage.open(row.package_key) as fh:
-                digest, size = sha256_stream(fh)
-                ok = digest == row.package_sha256 and size == row.package_size
-                report.add("stored package hash matches the catalog", ok,
-                           digest if ok else f"expected {row.package_sha256} "
-                           f"({row.package_size} bytes), found {digest} ({size} bytes)")
-                fh.seek(0)
-                verify_package(fh, row.package_key, report)
-        except NotFound as exc:
-            report.add("stored package is present", False, str(exc))
-    prefix = row.package_key.rsplit("/", 1)[0] if row.package_key else None
-    stored = archive.stored_events(prefix) if prefix else None
-    verify_custody(report, archive.catalog.events(row.id), stored, row.package_sha256)
+            stored = archive.stored_events(target, archive.prefix_of(row.id))
+        except (IsnadError, OSError) as exc:
+            report.add(f"{target.name}: custody events readable", False, str(exc))
+            continue
+        _compare_stored_custody(report, target.name, catalog_events, stored)
     archive.record_event(
         row.id, actor, "verified" if report.ok else "verification-failed", row.package_sha256,
         {"checks": len(report.checks), "mismatches": [c.name for c in report.mismatches]},
-        to_storage=prefix,
     )
     return report
+
+
+def _verify_copy(target: Storage, row: CaptureRow, report: VerificationReport) -> None:
+    name = target.name
+    key = row.package_key or ""
+    try:
+        with tempfile.TemporaryDirectory(prefix="isnad-verify-") as tmp:
+            local = Path(target.location(key))
+            if not isinstance(target, LocalFolderStorage):
+                local = target.download(key, Path(tmp) / "package.wacz")
+            with open(local, "rb") as fh:
+                digest, size = sha256_stream(fh)
+                ok = digest == row.package_sha256 and size == row.package_size
+                report.add(f"{name}: stored package hash matches the catalog", ok,
+                           digest if ok else f"expected {row.package_sha256} "
+                           f"({row.package_size} bytes), found {digest} ({size} bytes)")
+                fh.seek(0)
+                sub = verify_package(fh, key)
+        for check in sub.checks:
+            report.add(f"{name}: {check.name}", check.ok, check.detail)
+    except NotFound as exc:
+        report.add(f"{name}: stored package is present", False, str(exc))
+    except (IsnadError, OSError) as exc:
+        report.add(f"{name}: stored package is readable", False, str(exc))
+
+
+def _compare_stored_custody(report: VerificationReport, name: str,
+                            catalog_events: list[CustodyEvent],
+                            stored: list[CustodyEvent]) -> None:
+    problems = chain_problems(stored)
+    report.add(f"{name}: custody chain in storage", not problems,
+               "; ".join(problems) if problems else f"{len(stored)} events")
+    by_seq = {e.seq: e for e in stored}
+    differing = [f"#{e.seq} ({e.action})" for e in catalog_events[:len(stored)]
+                 if by_seq.get(e.seq) is None or by_seq[e.seq].hash != e.hash]
+    report.add(f"{name}: custody events in storage match the catalog", not differing,
+               ("differ or missing: " + ", ".join(differing)) if differing else "identical")

@@ -1,4 +1,4 @@
-"""The storage interface every backend implements (local folder now, S3 next)."""
+"""The storage interface every backend implements (local folder, S3)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ class StoredObject:
     location: str  # where a person can find it (path or URL)
     sha256: str
     size: int
+    version: str | None = None  # the object version, where the store keeps versions
+
+
+@dataclass(frozen=True)
+class StorageFinding:
+    """One line of `isnad storage check`: level is ok, warning or error."""
+
+    level: str
+    message: str
 
 
 class Storage(ABC):
@@ -50,3 +59,14 @@ class Storage(ABC):
     def read_bytes(self, key: str) -> bytes:
         with self.open(key) as fh:
             return fh.read()
+
+    def download(self, key: str, path: Path) -> Path:
+        """Stream an object to a local file (for readers that need to seek, like zip)."""
+        with self.open(key) as src, open(path, "wb") as out:
+            while chunk := src.read(1024 * 1024):
+                out.write(chunk)
+        return path
+
+    def check(self) -> list[StorageFinding]:
+        """How well this target protects evidence (versioning, write-once)."""
+        return []

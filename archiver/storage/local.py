@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from archiver.errors import NotFound, StorageError
 from archiver.hashing import sha256_bytes, sha256_file
-from archiver.storage.base import Storage, StoredObject
+from archiver.storage.base import Storage, StorageFinding, StoredObject
 
 
 class LocalFolderStorage(Storage):
@@ -62,6 +62,16 @@ class LocalFolderStorage(Storage):
 
     def location(self, key: str) -> str:
         return str(self._path(key))
+
+    def check(self) -> list[StorageFinding]:
+        writable = os.access(self.root, os.W_OK)
+        return [
+            StorageFinding("ok" if writable else "error",
+                           f"folder {self.root} {'is' if writable else 'is not'} writable"),
+            StorageFinding("warning", "a local folder is not write-once: anyone with access "
+                           "to this machine can alter or delete evidence; add an S3 target "
+                           "with Object Lock for preservation"),
+        ]
 
     def _atomic_write(self, dest: Path, write) -> None:  # noqa: ANN001 - callable(fileobj)
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,302 @@
+"""The archive: the catalog, the storage targets and the data folder, working together.
+
+Preservation rules kept here:
+
+* every copy is verified against the hash computed before upload, and listed in the catalog
+  with its location;
+* the local copy of a package is released only once every target holds a verified copy; until
+  then it waits in ``HOME/spool/`` and ``sync()`` (``isnad storage sync``) retries, with backoff;
+* custody events go to the catalog at once and to each target as one immutable object per
+  event, as soon as the target can take them;
+* a capture whose process died is settled at the next start: FAILED, files kept aside.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from archiver import custody
+from archiver.catalog import FAILED, PENDING, RUNNING, STORED, CaptureRow, Catalog
+from archiver.errors import IsnadError, StorageError
+from archiver.storage import Storage, StoredObject
+
+log = logging.getLogger(__name__)
+
+INDEX_FORMAT = "isnad-capture-index/1"
+INDEX_NAME = "capture.json"
+
+
+def storage_prefix(capture_id: str, started: datetime) -> str:
+    """Where a capture lives in storage: by UTC date, then capture id."""
+    return f"captures/{started.astimezone(UTC):%Y/%m/%d}/{capture_id}"
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def capture_index(row: CaptureRow) -> dict[str, Any]:
+    """The capture's catalog entry as stored beside its package (what `reindex` reads)."""
+    return {
+        "format": INDEX_FORMAT,
+        "capture": {
+            "id": row.id, "url": row.url, "final_url": row.final_url, "state": row.state,
+            "reasons": row.reasons, "error": row.error, "case_id": row.case_id,
+            "tags": row.tags, "note": row.note, "operator": row.operator,
+            "started_at": iso(row.started_at), "ended_at": iso(row.ended_at),
+            "package_key": row.package_key, "package_sha256": row.package_sha256,
+            "package_size": row.package_size, "context": row.context,
+        },
+        "artifacts": [
+            {"path": a.path, "kind": a.kind, "media_type": a.media_type, "sha256": a.sha256,
+             "size": a.size}
+            for a in row.artifacts
+        ],
+    }
+
+
+@dataclass
+class SyncReport:
+    stored: list[str] = field(default_factory=list)  # "capture-id → target"
+    still_pending: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class Archive:
+    """Catalog + storage targets (the first is the primary) + the data folder."""
+
+    def __init__(self, home: Path, catalog: Catalog, targets: list[Storage], *,
+                 retries: int = 3, backoff: float = 0.5) -> None:
+        if not targets:
+            raise IsnadError("no storage target configured")
+        names = [t.name for t in targets]
+        if len(set(names)) != len(names):
+            raise IsnadError(f"storage target names must be unique: {names}")
+        self.home = Path(home)
+        self.catalog = catalog
+        self.targets = targets
+        self.retries = retries
+        self.backoff = backoff
+        self.work_root = self.home / "work"
+        self.spool_root = self.home / "spool"
+        self.quarantine_root = self.home / "quarantine"
+
+    @property
+    def primary(self) -> Storage:
+        return self.targets[0]
+
+    def target(self, name: str) -> Storage:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        raise IsnadError(f"no storage target named {name!r}; configured: "
+                         + ", ".join(t.name for t in self.targets))
+
+    # -- custody --------------------------------------------------------------------------
+    def record_event(
+        self,
+        capture_id: str,
+        actor: str,
+        action: str,
+        object_sha256: str | None,
+        details: dict[str, Any] | None = None,
+    ) -> custody.CustodyEvent:
+        """Append a custody event to the catalog, then to every target that holds the capture."""
+        event = custody.next_event(
+            self.catalog.last_event(capture_id),
+            capture_id=capture_id,
+            actor=actor,
+            action=action,
+            object_sha256=object_sha256,
+            details=details,
+        )
+        self.catalog.add_event(event)
+        self.flush_events(capture_id)
+        return event
+
+    def flush_events(self, capture_id: str) -> None:
+        """Write the custody events a target does not hold yet (best effort; sync retries)."""
+        events = None
+        for copy in self.catalog.copies(capture_id):
+            if copy.state != STORED:
+                continue
+            events = events if events is not None else self.catalog.events(capture_id)
+            missing = [e for e in events if e.seq > copy.events_stored]
+            if not missing:
+                continue
+            target = self.target(copy.target)
+            prefix = self.prefix_of(capture_id)
+            written = copy.events_stored
+            try:
+                for event in missing:
+                    target.put_bytes(f"{prefix}/custody/{event.seq:06d}-{event.action}.json",
+                                     (event.to_json() + "\n").encode("utf-8"))
+                    written = event.seq
+            except (StorageError, OSError) as exc:
+                self.catalog.save_copy(capture_id, copy.target, last_error=str(exc))
+            self.catalog.save_copy(capture_id, copy.target, events_stored=written)
+
+    def stored_events(self, target: Storage, prefix: str) -> list[custody.CustodyEvent]:
+        """The custody events of a capture as a target holds them."""
+        events = []
+        for key in target.list(prefix + "/custody/"):
+            events.append(custody.CustodyEvent.from_dict(json.loads(target.read_bytes(key))))
+        return sorted(events, key=lambda e: e.seq)
+
+    def prefix_of(self, capture_id: str) -> str:
+        row = self.catalog.get(capture_id)
+        return storage_prefix(row.id, row.started_at.replace(tzinfo=row.started_at.tzinfo or UTC))
+
+    # -- preservation ---------------------------------------------------------------------
+    def preserve(self, capture_id: str, package: Path | None, actor: str) -> bool:
+        """Store a finished capture on every target; spool what could not be stored.
+
+        Returns True when every target holds a verified copy (the local copy is then gone).
+        """
+        all_stored = True
+        for target in self.targets:
+            all_stored &= self._store_on(target, capture_id, package, actor)
+        if package is None:
+            return all_stored
+        if all_stored:
+            shutil.rmtree(package.parent, ignore_errors=True)  # released only once verified
+            self.catalog.update_capture(capture_id, spool_path=None, work_dir=None)
+        else:
+            spooled = self.spool_root / capture_id / package.name
+            if package != spooled:
+                spooled.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(package, spooled)
+                shutil.rmtree(package.parent, ignore_errors=True)
+            self.catalog.update_capture(capture_id, spool_path=str(spooled), work_dir=None)
+        return all_stored
+
+    def _store_on(self, target: Storage, capture_id: str, package: Path | None, actor: str
+                  ) -> bool:
+        row = self.catalog.get(capture_id)
+        prefix = self.prefix_of(capture_id)
+        attempts = next((c.attempts for c in row.copies if c.target == target.name), 0) + 1
+        try:
+            stored: StoredObject | None = None
+            if package is not None and row.package_key and row.package_sha256:
+                stored = target.put_file(row.package_key, package, row.package_sha256)
+            index = json.dumps(capture_index(row), ensure_ascii=False, indent=1)
+            target.put_bytes(f"{prefix}/{INDEX_NAME}", index.encode("utf-8"))
+        except (StorageError, OSError) as exc:
+            self.catalog.save_copy(capture_id, target.name, state=PENDING, key=row.package_key,
+                                   attempts=attempts, last_error=str(exc))
+            self.record_event(capture_id, actor, "storage-failed", row.package_sha256,
+                              {"target": target.name, "error": str(exc),
+                               "kept_locally": True})
+            return False
+        self.catalog.save_copy(
+            capture_id, target.name, state=STORED, attempts=attempts, last_error=None,
+            key=stored.key if stored else None,
+            location=stored.location if stored else target.location(prefix),
+            sha256=stored.sha256 if stored else None, size=stored.size if stored else None,
+            version=stored.version if stored else None, stored_at=datetime.now(UTC))
+        if stored:
+            self.record_event(capture_id, actor, custody.STORED, stored.sha256, {
+                "target": target.name, "key": stored.key, "location": stored.location,
+                "version": stored.version})
+            self.record_event(capture_id, actor, custody.VERIFIED, stored.sha256, {
+                "target": target.name, "method": _verify_method(target),
+                "bytes": stored.size})
+        return True
+
+    def sync(self, progress: Callable[[str], None] | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> SyncReport:
+        """Retry every pending copy (with backoff) and every custody event not yet stored."""
+        report = SyncReport()
+        pending_by_capture: dict[str, list[str]] = {}
+        for copy in self.catalog.pending_copies():
+            pending_by_capture.setdefault(copy.capture_id, []).append(copy.target)
+        for capture_id, target_names in pending_by_capture.items():
+            row = self.catalog.get(capture_id)
+            package = Path(row.spool_path) if row.spool_path else None
+            if row.package_key and (package is None or not package.exists()):
+                report.errors.append(f"{capture_id}: the spooled package is missing "
+                                     f"({row.spool_path}); it cannot be stored")
+                continue
+            for name in target_names:
+                target = self.target(name)
+                if progress:
+                    progress(f"{capture_id} → {name}")
+                for attempt in range(self.retries):
+                    if self._store_on(target, capture_id, package, "isnad storage sync"):
+                        report.stored.append(f"{capture_id} → {name}")
+                        break
+                    if attempt + 1 < self.retries:
+                        sleep(self.backoff * 2 ** attempt)
+                else:
+                    report.still_pending.append(f"{capture_id} → {name}")
+            if not any(c.state == PENDING for c in self.catalog.copies(capture_id)):
+                if package is not None:
+                    shutil.rmtree(package.parent, ignore_errors=True)
+                self.catalog.update_capture(capture_id, spool_path=None)
+        for row in self.catalog.list():
+            self.flush_events(row.id)
+        return report
+
+    # -- capture lifecycle ----------------------------------------------------------------
+    def recover_interrupted(self) -> list[str]:
+        """Mark captures whose process died as FAILED; keep their files aside, never delete.
+
+        Only captures started on this host are judged: another host's worker may be alive.
+        """
+        recovered = []
+        host = socket.gethostname()
+        for row in self.catalog.list(state=RUNNING):
+            if row.worker_host != host or _process_alive(row):
+                continue
+            kept = None
+            if row.work_dir and Path(row.work_dir).exists():
+                self.quarantine_root.mkdir(parents=True, exist_ok=True)
+                kept = self.quarantine_root / row.id
+                shutil.move(row.work_dir, kept)
+            reason = "interrupted: the capturing process ended before the capture finished"
+            self.catalog.update_capture(
+                row.id, state=FAILED, reasons=[reason], error=reason,
+                ended_at=datetime.now(UTC), work_dir=str(kept) if kept else None,
+            )
+            self.record_event(
+                row.id, "isnad", custody.FAILED, None,
+                {"reason": reason, "partial_files_kept_in": str(kept) if kept else None},
+            )
+            self.preserve(row.id, None, "isnad")
+            recovered.append(row.id)
+        return recovered
+
+
+def _verify_method(target: Storage) -> str:
+    verify = getattr(target, "verify", None)
+    if verify == "readback":
+        return "size and SHA-256 checksum read back from the store, and the object re-hashed"
+    if verify == "checksum":
+        return "size and SHA-256 checksum read back from the store"
+    return "stored file re-hashed"
+
+
+def _process_alive(row: CaptureRow) -> bool:
+    if not row.worker_pid or not psutil.pid_exists(row.worker_pid):
+        return False
+    try:
+        started = psutil.Process(row.worker_pid).create_time()
+    except psutil.Error:
+        return False
+    # A reused pid belongs to a process that started later than ours.
+    return abs(started - float((row.context or {}).get("process_started", started))) < 1.0

@@ -1,0 +1,101 @@
+"""Disaster recovery: rebuild the whole catalog from storage alone.
+
+Every capture leaves, under ``captures/YYYY/MM/DD/<id>/`` on each target: its package, its
+index record (``capture.json``) and its custody events (one object each). That is enough to
+rebuild the captures, artifacts, copies and custody events into an empty database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from archiver.archive import INDEX_FORMAT, INDEX_NAME, Archive
+from archiver.catalog import STORED, ArtifactRow, CaptureRow, CopyRow, CustodyEventRow
+from archiver.custody import CustodyEvent, chain_problems
+from archiver.errors import IsnadError
+
+
+@dataclass
+class ReindexReport:
+    captures: int = 0
+    events: int = 0
+    copies: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def reindex(archive: Archive, progress: Callable[[str], None] | None = None) -> ReindexReport:
+    """Rebuild the catalog from every storage target into an empty database."""
+    if not archive.catalog.is_empty():
+        raise IsnadError(
+            f"the catalog ({archive.catalog.url}) is not empty: reindex rebuilds into an empty "
+            "database; move the old one aside first")
+    report = ReindexReport()
+    found: dict[str, dict[str, Any]] = {}
+    for target in archive.targets:
+        keys = set(target.list("captures/"))
+        for key in sorted(k for k in keys if k.endswith("/" + INDEX_NAME)):
+            prefix = key[: -len(INDEX_NAME) - 1]
+            try:
+                index = json.loads(target.read_bytes(key))
+            except ValueError as exc:
+                report.problems.append(f"{target.name}:{key}: unreadable index record: {exc}")
+                continue
+            if index.get("format") != INDEX_FORMAT:
+                report.problems.append(f"{target.name}:{key}: unknown format "
+                                       f"{index.get('format')!r}")
+                continue
+            capture_id = index["capture"]["id"]
+            if progress:
+                progress(capture_id)
+            events = archive.stored_events(target, prefix)
+            entry = found.setdefault(capture_id, {"index": index, "events": [], "copies": []})
+            if len(events) > len(entry["events"]):
+                entry["events"] = events  # the fullest custody record wins
+            package_key = index["capture"]["package_key"]
+            has_package = bool(package_key) and package_key in keys
+            if package_key and not has_package:
+                report.problems.append(f"{capture_id}: package missing on {target.name}")
+            entry["copies"].append(CopyRow(
+                target=target.name, state=STORED,
+                key=package_key if has_package else None,
+                location=target.location(package_key if has_package else prefix),
+                sha256=index["capture"]["package_sha256"] if has_package else None,
+                size=index["capture"]["package_size"] if has_package else None,
+                events_stored=max((e.seq for e in events), default=0),
+                attempts=0))
+    for capture_id, entry in sorted(found.items()):
+        problems = chain_problems(entry["events"])
+        report.problems += [f"{capture_id}: {p}" for p in problems]
+        _insert(archive, entry["index"], entry["events"], entry["copies"])
+        report.captures += 1
+        report.events += len(entry["events"])
+        report.copies += len(entry["copies"])
+    return report
+
+
+def _insert(archive: Archive, index: dict[str, Any], events: list[CustodyEvent],
+            copies: list[CopyRow]) -> None:
+    c = index["capture"]
+    row = CaptureRow(
+        id=c["id"], url=c["url"], final_url=c["final_url"], state=c["state"],
+        reasons=c["reasons"], error=c["error"], case_id=c["case_id"], tags=c["tags"],
+        note=c["note"], operator=c["operator"], started_at=_time(c["started_at"]),
+        ended_at=_time(c["ended_at"]), package_key=c["package_key"],
+        package_sha256=c["package_sha256"], package_size=c["package_size"],
+        context=c["context"],
+    )
+    row.artifacts = [ArtifactRow(**a) for a in index["artifacts"]]
+    row.copies = copies
+    row.events = [CustodyEventRow(**{k: getattr(e, k) for k in CustodyEvent.__dataclass_fields__})
+                  for e in events]
+    archive.catalog.add_capture(row)
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
