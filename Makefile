@@ -6,7 +6,7 @@ VENV        ?= .venv
 PYTHON      ?= python3
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUN_PACKAGES  = chromium ffmpeg
-TEST_PACKAGES = $(RUN_PACKAGES) wget
+TEST_PACKAGES = $(RUN_PACKAGES) wget openssl
 PYTEST_ARGS ?=
 
 .PHONY: capture test lint bench system-deps test-system-deps clean
@@ -45,6 +45,7 @@ lint: $(VENV)/.installed
 
 bench: test-system-deps $(VENV)/.installed
 	$(VENV)/bin/python bench/capture_bench.py
+	$(VENV)/bin/python bench/storage_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

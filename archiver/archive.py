@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -30,6 +30,9 @@ from archiver import custody
 from archiver.catalog import FAILED, PENDING, RUNNING, STORED, CaptureRow, Catalog
 from archiver.errors import IsnadError, StorageError
 from archiver.storage import Storage, StoredObject
+
+if TYPE_CHECKING:
+    from archiver.proof import ProofOptions, Prover
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +95,15 @@ class Archive:
         self.targets = targets
         self.retries = retries
         self.backoff = backoff
+        # Signing and timestamping (set by the service from its settings; None: off).
+        self.prover_factory: Callable[[], Prover] | None = None
+        self.proof_options: ProofOptions | None = None
         self.work_root = self.home / "work"
         self.spool_root = self.home / "spool"
         self.quarantine_root = self.home / "quarantine"
+
+    def new_prover(self) -> Prover | None:
+        return self.prover_factory() if self.prover_factory else None
 
     @property
     def primary(self) -> Storage:
@@ -174,16 +183,37 @@ class Archive:
         if package is None:
             return all_stored
         if all_stored:
-            shutil.rmtree(package.parent, ignore_errors=True)  # released only once verified
+            self._release(package)  # the local copy goes only once every copy is verified
             self.catalog.update_capture(capture_id, spool_path=None, work_dir=None)
         else:
             spooled = self.spool_root / capture_id / package.name
             if package != spooled:
                 spooled.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(package, spooled)
-                shutil.rmtree(package.parent, ignore_errors=True)
+                self._release(package)
             self.catalog.update_capture(capture_id, spool_path=str(spooled), work_dir=None)
         return all_stored
+
+    def refresh_index(self, capture_id: str) -> None:
+        """Rewrite ``capture.json`` on every target holding the capture (after late changes,
+        such as a late timestamp token); a target that fails is retried by the next sync."""
+        row = self.catalog.get(capture_id)
+        index = json.dumps(capture_index(row), ensure_ascii=False, indent=1).encode("utf-8")
+        for copy in row.copies:
+            if copy.state == STORED:
+                try:
+                    self.target(copy.target).put_bytes(
+                        f"{self.prefix_of(capture_id)}/{INDEX_NAME}", index)
+                except StorageError as exc:
+                    log.warning("capture.json of %s not refreshed on %s: %s", capture_id,
+                                copy.target, exc)
+
+    def _release(self, package: Path) -> None:
+        """Remove a local package, and its capture's own work or spool folder with it."""
+        package.unlink(missing_ok=True)
+        if package.parent.parent.resolve() in (self.work_root.resolve(),
+                                               self.spool_root.resolve()):
+            shutil.rmtree(package.parent, ignore_errors=True)
 
     def _store_on(self, target: Storage, capture_id: str, package: Path | None, actor: str
                   ) -> bool:

@@ -16,7 +16,7 @@ from archiver.archive import Archive
 from archiver.catalog import STORED, CaptureRow
 from archiver.custody import chain_problems
 from archiver.errors import NotFound, StorageError
-from archiver.hashing import CHUNK
+from archiver.hashing import read_ahead
 
 AUDITED = "audited"
 
@@ -147,7 +147,7 @@ def _check_copy(storage: Any, row: CaptureRow, copy_sha256: str | None,
     size = 0
     try:
         with storage.open(key) as stream:
-            while chunk := stream.read(CHUNK):
+            for chunk in read_ahead(stream):
                 digest.update(chunk)
                 size += len(chunk)
                 if on_bytes:

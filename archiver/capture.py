@@ -124,26 +124,47 @@ class CaptureSession:
         if not closed:
             return self._fail_without_package(error or "nothing was captured", context, ended)
         warc_hashes = {p.name: sha256_file(p)[0] for p in closed}
+        # Timestamped as soon as closed: the tokens go into the package beside the WARCs.
+        prover = archive.new_prover()
+        tokens: list[tuple[str, bytes]] = []
+        if prover is not None:
+            for warc_path in closed:
+                tokens += prover.stamp(f"archive/{warc_path.name}", warc_hashes[warc_path.name])
         archive.record_event(
             cid, actor, custody.CAPTURED,
             warc_hashes[closed[0].name] if len(closed) == 1 else
             sha256_bytes(custody.canonical_json(warc_hashes)),
             {"warcs": warc_hashes, "state": state, "reasons": reasons},
         )
+        if prover is not None and prover.failures:
+            state = PARTIAL if state == COMPLETE else state
+            reasons = reasons + prover.failures
         context = {**context, "state": state, "reasons": reasons}
+        if prover is not None:
+            context["proof"] = prover.context()
         package_path = self.work_dir / f"{cid}.wacz"
         package = build_package(
             closed, package_path, pages=pages, context=context, title=title,
             main_url=context.get("final_url") or self.request.url, software=software,
+            extra_files=tokens, seal=prover.seal if prover is not None else None,
         )
-        check = verify_package_file(package_path)
+        if prover is not None:
+            sealing = [f for f in prover.failures if f not in reasons]
+            if sealing:  # the TSA failed on datapackage.json, after the context was written
+                state = PARTIAL if state == COMPLETE else state
+                reasons = reasons + sealing
+            context = {**context, "state": state, "reasons": reasons,
+                       "proof": prover.context()}
+        check = verify_package_file(package_path, archive.proof_options)
         if not check.ok:
             raise PackageError(f"package {package_path} failed its own verification: "
                                + "; ".join(f"{c.name}: {c.detail}" for c in check.mismatches))
         archive.record_event(
             cid, actor, custody.PACKAGED, package.sha256,
             {"file": package_path.name, "bytes": package.size, "files": len(package.files),
-             "checks_passed": len(check.checks)},
+             "checks_passed": len(check.checks),
+             "signed_by": prover.key.fingerprint if prover and prover.key else None,
+             "timestamps": _count_states(prover.entries) if prover else {}},
         )
         for warc in closed:
             warc.unlink()  # they are inside the package now, which was just verified
@@ -184,6 +205,13 @@ class CaptureSession:
         return PackagedCapture(cid, FAILED, [error], None, None, stored, error)
 
 
+def _count_states(entries: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry["state"]] = counts.get(entry["state"], 0) + 1
+    return counts
+
+
 def _kind(path: str) -> str:
     if path.startswith("archive/"):
         return "warc"
@@ -191,6 +219,8 @@ def _kind(path: str) -> str:
         return "index"
     if path.startswith("pages/"):
         return "pages"
+    if path.startswith("timestamps/"):
+        return "timestamp"
     return "file"
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,3 +34,36 @@ def sha256_file(path: str | Path) -> tuple[str, int]:
 def sha256_bytes(data: bytes) -> str:
     """Hex SHA-256 of a small in-memory value (JSON documents, events)."""
     return hashlib.sha256(data).hexdigest()
+
+
+def read_ahead(stream: BinaryIO, chunk: int = CHUNK, depth: int = 4) -> Iterator[bytes]:
+    """Yield ``stream``'s chunks, read by a helper thread up to ``depth`` chunks ahead.
+
+    Reading (network, disk) and hashing then overlap; memory stays ``depth`` chunks. A read
+    error is raised here, in the caller's thread.
+    """
+    ahead: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set() and (data := stream.read(chunk)):
+                ahead.put(data)
+            ahead.put(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            ahead.put(exc)
+
+    thread = threading.Thread(target=reader, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := ahead.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                ahead.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)

@@ -9,12 +9,15 @@ add our capture context to ``datapackage.json`` nor take a page list with titles
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import os
 import shutil
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -36,6 +39,14 @@ class PackageFile:
 
 
 @dataclass(frozen=True)
+class Seal:
+    """What seals a package's ``datapackage.json``: a signature and timestamp tokens."""
+
+    signed_data: dict[str, Any] | None = None
+    tokens: list[tuple[str, bytes, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class BuiltPackage:
     path: Path
     sha256: str
@@ -53,8 +64,16 @@ def build_package(
     title: str | None = None,
     main_url: str | None = None,
     software: str | None = None,
+    extra_files: list[tuple[str, bytes]] = (),
+    seal: Callable[[str, str], Seal] | None = None,
 ) -> BuiltPackage:
-    """Write a WACZ atomically at ``out_path`` (temp file, fsync, rename)."""
+    """Write a WACZ atomically at ``out_path`` (temp file, fsync, rename).
+
+    ``extra_files`` (e.g. the WARCs' timestamp tokens) are listed in ``datapackage.json``.
+    ``seal(hash, created)`` is called with the hash of ``datapackage.json``: its signature goes
+    into ``datapackage-digest.json`` as ``signedData``, and its timestamp tokens (which cannot
+    be listed in the file they timestamp) go there too, base64 under ``timestamps``.
+    """
     if not warcs:
         raise PackageError("nothing to package: the capture wrote no WARC file")
     tmp = out_path.with_name(out_path.name + ".tmp")
@@ -67,6 +86,8 @@ def build_package(
                 with wacz.open(info, "w") as out, open(warc, "rb") as src:
                     shutil.copyfileobj(src, out, 1024 * 1024)
             _write_pages(wacz, pages)
+            for name, data in extra_files:
+                _writestr(wacz, name, data)
             res = SimpleNamespace(title=title, desc=None, date=None)
             indexer.main_url = main_url or ""
             datapackage = json.loads(indexer.generate_datapackage(res, wacz))
@@ -75,11 +96,19 @@ def build_package(
             datapackage["isnad"] = context
             datapackage_bytes = json.dumps(datapackage, indent=2, ensure_ascii=False).encode()
             _writestr(wacz, "datapackage.json", datapackage_bytes)
-            _writestr(
-                wacz,
-                "datapackage-digest.json",
-                indexer.generate_datapackage_digest(datapackage_bytes).encode(),
-            )
+            digest = json.loads(indexer.generate_datapackage_digest(datapackage_bytes))
+            if seal is not None:
+                sealed = seal(digest["hash"], datapackage["created"])
+                if sealed.signed_data:
+                    digest["signedData"] = sealed.signed_data
+                for name, data, info in sealed.tokens:
+                    # Inline, not a file: WACZ validators refuse files datapackage.json omits.
+                    digest.setdefault("timestamps", []).append(
+                        {"name": name, "hash": "sha256:" + hashlib.sha256(data).hexdigest(),
+                         "bytes": len(data), **info,
+                         "token": base64.b64encode(data).decode("ascii")})
+            _writestr(wacz, "datapackage-digest.json",
+                      json.dumps(digest, indent=2, ensure_ascii=False).encode())
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, out_path)

@@ -6,16 +6,20 @@ a package is (or is not) intact.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from archiver.custody import CustodyEvent, chain_problems
 from archiver.hashing import sha256_stream
 from archiver.warcreader import check_warc_stream
+
+if TYPE_CHECKING:
+    from archiver.proof import ProofOptions
 
 DIGEST_FILES = ("datapackage.json", "datapackage-digest.json")
 
@@ -51,9 +55,10 @@ class VerificationReport:
         }
 
 
-def verify_package(stream: BinaryIO, subject: str, report: VerificationReport | None = None
-                   ) -> VerificationReport:
-    """Check a WACZ from a seekable stream: its zip, datapackage digests, files, WARC records."""
+def verify_package(stream: BinaryIO, subject: str, report: VerificationReport | None = None,
+                   proof: ProofOptions | None = None) -> VerificationReport:
+    """Check a WACZ from a seekable stream: its zip, datapackage digests, files, WARC records,
+    and (with ``proof``) its signature and timestamp tokens."""
     report = report or VerificationReport(subject)
     try:
         wacz = zipfile.ZipFile(stream)
@@ -69,9 +74,11 @@ def verify_package(stream: BinaryIO, subject: str, report: VerificationReport | 
             report.add("datapackage.json readable", False, str(exc))
             return report
         actual = "sha256:" + hashlib.sha256(datapackage_bytes).hexdigest()
+        digest: dict[str, Any] = {}
         if "datapackage-digest.json" in names:
             try:
-                expected = str(json.loads(wacz.read("datapackage-digest.json")).get("hash", ""))
+                digest = json.loads(wacz.read("datapackage-digest.json"))
+                expected = str(digest.get("hash", ""))
             except (ValueError, zipfile.BadZipFile, OSError) as exc:
                 expected = f"unreadable ({exc})"
             report.add(
@@ -107,7 +114,55 @@ def verify_package(stream: BinaryIO, subject: str, report: VerificationReport | 
                 "; ".join(result.problems) if result.problems
                 else f"{len(result.records)} records, every digest matches",
             )
+        if proof is not None:
+            _check_proof(wacz, datapackage, digest, actual, report, proof)
     return report
+
+
+def _check_proof(wacz: zipfile.ZipFile, datapackage: dict[str, Any], digest: dict[str, Any],
+                 datapackage_hash: str, report: VerificationReport, proof: ProofOptions
+                 ) -> None:
+    """The signature of ``datapackage.json`` and every timestamp token, item by item."""
+    from archiver.proof import capture_window, check_token, verify_signed_data
+
+    context = datapackage.get("isnad") or {}
+    signed = digest.get("signedData")
+    if signed or (context.get("proof") or {}).get("signing"):
+        result = verify_signed_data(signed, datapackage_hash, proof.trusted_keys)
+        report.add("signature of datapackage.json", result.ok,
+                   "; ".join(result.problems or result.checks))
+        if signed and signed.get("created") != datapackage.get("created"):
+            report.add("signature date is the package's creation date", False,
+                       f"signed {signed.get('created')}, created {datapackage.get('created')}")
+    else:
+        report.add("signature of datapackage.json", True, "the package is not signed")
+    window = capture_window(context)
+    hashes = {r.get("path"): str(r.get("hash", "")).partition(":")[2]
+              for r in datapackage.get("resources", [])}
+    hashes["datapackage.json"] = datapackage_hash.partition(":")[2]
+    entries = [e for e in (context.get("proof") or {}).get("timestamps", [])
+               if e.get("state") == "stamped" and e.get("subject") != "datapackage.json"]
+    entries += digest.get("timestamps", [])
+    for entry in entries:
+        subject, tsa = entry.get("subject"), entry.get("tsa")
+        name = f"timestamp of {subject} by {tsa}"
+        try:
+            token = (base64.b64decode(entry["token"], validate=True) if "token" in entry
+                     else wacz.read(entry.get("path", "")))
+        except (KeyError, ValueError, zipfile.BadZipFile, OSError) as exc:
+            report.add(name, False, f"token unreadable: {exc}")
+            continue
+        if subject not in hashes:
+            report.add(name, False, f"{subject} is not in the package")
+            continue
+        ok, detail = check_token(proof, tsa, token, hashes[subject], window)
+        report.add(name, ok, detail)
+    pending = [e for e in (context.get("proof") or {}).get("timestamps", [])
+               if e.get("state") == "pending"]
+    for entry in pending:
+        report.add(f"timestamp of {entry.get('subject')} by {entry.get('tsa')}", True,
+                   "pending when packaged (the TSA failed); a late token is kept beside the "
+                   "package once `isnad timestamp --pending` obtains it")
 
 
 def _check_member(wacz: zipfile.ZipFile, resource: dict[str, Any], report: VerificationReport
@@ -139,7 +194,8 @@ def _check_member(wacz: zipfile.ZipFile, resource: dict[str, Any], report: Verif
     report.add(name, ok, detail)
 
 
-def verify_package_file(path: str | Path) -> VerificationReport:
+def verify_package_file(path: str | Path, proof: ProofOptions | None = None
+                        ) -> VerificationReport:
     """Verify a WACZ on disk (``isnad verify PATH.wacz``)."""
     path = Path(path)
     report = VerificationReport(str(path))
@@ -147,7 +203,7 @@ def verify_package_file(path: str | Path) -> VerificationReport:
         digest, size = sha256_stream(fh)
         report.add("package read", True, f"sha256 {digest}, {size} bytes")
         fh.seek(0)
-        return verify_package(fh, str(path), report)
+        return verify_package(fh, str(path), report, proof)
 
 
 def verify_custody(

@@ -14,7 +14,7 @@ from crawlers.settings import ASYNCIO_REACTOR, crawl_settings
 from crawlers.spiders.page import PageSpider
 
 TOOLS = ("scrapy", "scrapy-playwright", "playwright", "warcio", "wacz", "cdxj-indexer",
-         "yt-dlp")
+         "yt-dlp", "cryptography", "rfc3161-client")
 
 
 def tool_versions() -> dict[str, str]:

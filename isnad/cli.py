@@ -25,6 +25,7 @@ from archiver.audit import run_audit, select_captures
 from archiver.capture import PackagedCapture
 from archiver.catalog import COMPLETE, PARTIAL, CaptureRow
 from archiver.errors import IsnadError
+from archiver.signing import PUBLIC_KEY_FILE, init_keys, public_fingerprint
 from archiver.verify import VerificationReport, verify_package_file
 from crawlers.job import CaptureJob
 from isnad import __version__, service
@@ -197,7 +198,7 @@ def verify(
     """Re-hash packages and WARC records and check custody chains; exit 1 on any mismatch."""
     reports: list[VerificationReport] = []
     if target and target.endswith(".wacz") and Path(target).exists():
-        reports.append(verify_package_file(target))
+        reports.append(verify_package_file(target, service.proof_options(_settings())))
     else:
         if not target and not all_:
             raise IsnadError("give a capture id, a .wacz path, or --all")
@@ -213,6 +214,87 @@ def verify(
         for report in reports:
             _print_report(report)
     raise typer.Exit(0 if all(r.ok for r in reports) else 1)
+
+
+keys_app = typer.Typer(help="The key that signs every package.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("init")
+def keys_init(
+    passphrase: Annotated[bool, typer.Option(
+        "--passphrase", help="encrypt the private key (asked twice, or ISNAD_SIGNING__PASSPHRASE)")
+    ] = False,
+) -> None:
+    """Create the signing key pair in the data folder (private key mode 0600)."""
+    settings = _settings()
+    secret = None
+    if passphrase:
+        secret = settings.signing_passphrase() or typer.prompt(
+            "passphrase", hide_input=True, confirmation_prompt=True)
+    key = init_keys(settings.key_dir, secret)
+    out.print(f"signing key: {key.path} (mode 600{', encrypted' if secret else ''})")
+    out.print(f"public key:  {key.path.with_name(PUBLIC_KEY_FILE)}")
+    out.print(f"fingerprint: {key.fingerprint}")
+
+
+@keys_app.command("show")
+def keys_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the public key and its fingerprint (give both to whoever checks packages)."""
+    settings = _settings()
+    path = settings.key_dir / PUBLIC_KEY_FILE
+    fingerprint = public_fingerprint(settings.key_dir)
+    if fingerprint is None:
+        raise IsnadError(f"no signing key at {settings.key_dir}: run `isnad keys init`")
+    pem = path.read_text()
+    if as_json:
+        out.print_json(json.dumps({"fingerprint": fingerprint, "public_key_pem": pem,
+                                   "path": str(path)}))
+        return
+    out.print(f"fingerprint: {fingerprint}")
+    out.print(pem.rstrip(), highlight=False)
+
+
+@app.command()
+def timestamp(
+    pending: Annotated[bool, typer.Option("--pending", help="retry every pending timestamp")
+                       ] = False,
+) -> None:
+    """Ask the TSAs again for the timestamps that failed; late tokens go beside the package."""
+    if not pending:
+        raise IsnadError("nothing to do: use `isnad timestamp --pending`")
+    settings = _settings()
+    archive = service.open_archive(settings)
+    result = service.retry_timestamps(archive, settings, settings.effective_operator())
+    for line in result.obtained:
+        out.print(f"[green]stamped[/green] {line}")
+    for line in result.still_pending:
+        out.print(f"[yellow]pending[/yellow] {line}")
+    if not (result.obtained or result.still_pending):
+        out.print("nothing pending")
+    raise typer.Exit(1 if result.still_pending else 0)
+
+
+@app.command()
+def export(
+    ids: Annotated[list[str], typer.Argument(help="capture ids (unique prefixes are enough)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="bundle folder (new or empty)")],
+    operator: Annotated[str | None, typer.Option("--operator", help="who exports")] = None,
+) -> None:
+    """Write a bundle for a court or a partner: packages, files, hashes, tokens, report."""
+    from isnad.export import export_bundle
+
+    settings = _settings()
+    archive = service.open_archive(settings)
+    who = operator or settings.effective_operator()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("exporting", total=None)
+        bundle = export_bundle(archive, settings, ids, output, who,
+                               lambda what: progress.update(task, description=what))
+    out.print(f"exported {len(bundle.captures)} capture(s) to {bundle.folder}")
+    out.print(f"  {bundle.files} files listed in {bundle.folder / 'SHA256SUMS'}")
+    out.print(f"  report: {bundle.folder / 'report.html'} and {bundle.folder / 'report.pdf'}")
 
 
 storage_app = typer.Typer(help="Storage targets: resume pending uploads, check protection.",

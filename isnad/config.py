@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,7 +24,13 @@ from archiver.errors import IsnadError
 DEFAULT_CONFIG = Path("config/isnad.toml")
 
 
-class CaptureSettings(BaseModel):
+class _Section(BaseModel):
+    """A settings section: an unknown key is an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CaptureSettings(_Section):
     """How a capture runs and where it stops."""
 
     page_timeout: float = Field(30.0, gt=0, description="seconds to load one page")
@@ -45,13 +51,18 @@ class CaptureSettings(BaseModel):
     pdf: bool = True
 
 
-class BrowserSettings(BaseModel):
+class BrowserSettings(_Section):
     executable_path: str = "/usr/bin/chromium"
     headless: bool = True
     extra_args: list[str] = Field(default_factory=list, description="more Chromium flags")
 
 
-class StorageTarget(BaseModel):
+def _blank_is_none(value: Any) -> Any:
+    """An empty string in the TOML file or the environment means "not set"."""
+    return None if value == "" else value
+
+
+class StorageTarget(_Section):
     """One place packages are kept: a folder, or an S3-compatible bucket."""
 
     name: str = Field("local", pattern=r"^[A-Za-z0-9_.-]+$")
@@ -62,8 +73,12 @@ class StorageTarget(BaseModel):
     retention_days: int = Field(0, ge=0)
     legal_hold: bool = False
     verify: Literal["checksum", "readback"] = "checksum"
-    multipart_threshold_mib: int = Field(64, ge=5)
-    part_size_mib: int = Field(64, ge=5)
+    multipart_threshold_mib: int = Field(16, ge=5)
+    part_size_mib: int = Field(8, ge=5)
+    upload_threads: int = Field(8, ge=1, le=32, description="parts sent at once")
+
+    _blank = field_validator("endpoint_url", "region", "object_lock_mode", mode="before")(
+        _blank_is_none)
 
     def options(self) -> dict[str, Any]:
         """Keyword options for archiver.storage.open_storage (S3 targets only)."""
@@ -75,10 +90,11 @@ class StorageTarget(BaseModel):
             "legal_hold": self.legal_hold, "verify": self.verify,
             "multipart_threshold": self.multipart_threshold_mib * 1024 * 1024,
             "part_size": self.part_size_mib * 1024 * 1024,
+            "upload_threads": self.upload_threads,
         }
 
 
-class StorageSettings(BaseModel):
+class StorageSettings(_Section):
     """The single storage target (``url`` and the S3 options below), or several (``targets``)."""
 
     url: str | None = Field(None, description="folder, file:// or s3://; default HOME/packages")
@@ -88,15 +104,50 @@ class StorageSettings(BaseModel):
     retention_days: int = Field(0, ge=0)
     legal_hold: bool = False
     verify: Literal["checksum", "readback"] = "checksum"
-    multipart_threshold_mib: int = Field(64, ge=5)
-    part_size_mib: int = Field(64, ge=5)
+    multipart_threshold_mib: int = Field(16, ge=5)
+    part_size_mib: int = Field(8, ge=5)
+    upload_threads: int = Field(8, ge=1, le=32, description="parts sent at once")
+
+    _blank = field_validator("endpoint_url", "region", "object_lock_mode", mode="before")(
+        _blank_is_none)
     targets: list[StorageTarget] = Field(default_factory=list,
                                          description="several targets; the first is primary")
     retries: int = Field(3, ge=1, description="upload attempts per target in a sync")
     backoff: float = Field(0.5, ge=0, description="seconds before the 2nd attempt, doubling")
 
 
-class CatalogSettings(BaseModel):
+class SigningSettings(_Section):
+    """The key that signs every package (``isnad keys init``)."""
+
+    enabled: bool = True
+    key_dir: Path | None = Field(None, description="default HOME/keys")
+    passphrase: str | None = Field(None, description="set by ISNAD_SIGNING__PASSPHRASE only")
+    passphrase_file: Path | None = None
+    auto_create: bool = Field(True, description="create an unencrypted key on first capture")
+    trusted_keys: list[str] = Field(default_factory=list,
+                                    description="more key fingerprints verify accepts")
+
+    _blank = field_validator("passphrase", "key_dir", "passphrase_file", mode="before")(
+        _blank_is_none)
+
+
+class TSASettings(_Section):
+    """One RFC 3161 time-stamping authority."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
+    url: str
+    ca_file: Path = Field(..., description="PEM root certificate(s) trusted for this TSA")
+    certs_file: Path | None = Field(None, description="PEM TSA certificate and intermediates")
+    timeout: float = Field(15.0, gt=0)
+
+
+class TimestampSettings(_Section):
+    tsa: list[TSASettings] = Field(default_factory=list, description="none: no timestamps")
+    max_delay_minutes: float = Field(60.0, gt=0,
+                                     description="a token may be this late after the capture")
+
+
+class CatalogSettings(_Section):
     url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///HOME/catalog.db")
 
 
@@ -116,6 +167,8 @@ class Settings(BaseSettings):
     capture: CaptureSettings = CaptureSettings()
     browser: BrowserSettings = BrowserSettings()
     storage: StorageSettings = StorageSettings()
+    signing: SigningSettings = SigningSettings()
+    timestamps: TimestampSettings = TimestampSettings()
     catalog: CatalogSettings = CatalogSettings()
 
     @classmethod
@@ -141,6 +194,20 @@ class Settings(BaseSettings):
         single = self.storage.model_dump(exclude={"url", "targets", "retries", "backoff"})
         return [StorageTarget(name="s3" if url.startswith("s3://") else "local", url=url,
                               **single)]
+
+    @property
+    def key_dir(self) -> Path:
+        return (self.signing.key_dir or self.home / "keys").resolve()
+
+    def signing_passphrase(self) -> str | None:
+        if self.signing.passphrase:
+            return self.signing.passphrase
+        if self.signing.passphrase_file:
+            try:
+                return self.signing.passphrase_file.read_text().rstrip("\n")
+            except OSError as exc:
+                raise IsnadError(f"cannot read signing.passphrase_file: {exc}") from exc
+        return None
 
     @property
     def catalog_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 import tempfile
 from collections.abc import Callable
@@ -13,15 +14,20 @@ from archiver.archive import Archive
 from archiver.capture import CaptureRequest, CaptureSession, PackagedCapture, begin_capture
 from archiver.catalog import COMPLETE, FAILED, PARTIAL, STORED, CaptureRow, Catalog
 from archiver.custody import CustodyEvent, chain_problems
-from archiver.errors import CaptureFailed, CaptureRefused, IsnadError, NotFound
-from archiver.hashing import sha256_stream
+from archiver.errors import CaptureFailed, CaptureRefused, IsnadError, NotFound, StorageError
+from archiver.hashing import sha256_bytes, sha256_stream
+from archiver.proof import LATE, PENDING, ProofOptions, Prover
+from archiver.signing import KEY_FILE, SigningKey, init_keys, load_key, public_fingerprint
 from archiver.storage import LocalFolderStorage, Storage, open_storage
+from archiver.timestamps import TSA, TimestampError, request_token, token_info
 from archiver.verify import VerificationReport, verify_custody, verify_package
 from crawlers.job import CaptureJob, CaptureLimits, explain_error
 from crawlers.netguard import HostGuard, check_target
 from crawlers.run import run_crawls, tool_versions
 from isnad import __version__
 from isnad.config import Settings
+
+log = logging.getLogger("isnad")
 
 
 def open_archive(settings: Settings, *, recover: bool = True) -> Archive:
@@ -34,9 +40,42 @@ def open_archive(settings: Settings, *, recover: bool = True) -> Archive:
                for t in settings.storage_targets()]
     archive = Archive(settings.home, Catalog(settings.catalog_url), targets,
                       retries=settings.storage.retries, backoff=settings.storage.backoff)
+    archive.prover_factory = lambda: Prover(signing_key(settings, create=True),
+                                            configured_tsas(settings),
+                                            software=f"Isnad {__version__}",
+                                            version=__version__)
+    archive.proof_options = proof_options(settings)
     if recover:
         archive.recover_interrupted()
     return archive
+
+
+def configured_tsas(settings: Settings) -> list[TSA]:
+    return [TSA(t.name, t.url, t.ca_file, t.certs_file, t.timeout)
+            for t in settings.timestamps.tsa]
+
+
+def signing_key(settings: Settings, *, create: bool = False) -> SigningKey | None:
+    """The signing key; with ``create`` (and auto_create) made on first use."""
+    if not settings.signing.enabled:
+        return None
+    folder = settings.key_dir
+    if not (folder / KEY_FILE).exists() and create and settings.signing.auto_create:
+        key = init_keys(folder)
+        log.warning("created a signing key at %s (fingerprint %s); protect it with "
+                    "`isnad keys init --passphrase` if this machine is shared",
+                    key.path, key.fingerprint)
+        return key
+    return load_key(folder, settings.signing_passphrase())
+
+
+def proof_options(settings: Settings) -> ProofOptions:
+    trusted = set(settings.signing.trusted_keys)
+    ours = public_fingerprint(settings.key_dir) if settings.signing.enabled else None
+    if ours:
+        trusted.add(ours)
+    return ProofOptions.from_tsas(configured_tsas(settings), trusted or None,
+                                  settings.timestamps.max_delay_minutes)
 
 
 @dataclass
@@ -72,6 +111,11 @@ def capture(
 ) -> list[PackagedCapture]:
     """Capture each URL as its own package; return the outcome of each, in order."""
     archive = archive or open_archive(settings)
+    # The key is opened before anything is crawled: a locked or exposed key stops here.
+    key = signing_key(settings, create=True)
+    archive.prover_factory = lambda: Prover(key, configured_tsas(settings),
+                                            software=f"Isnad {__version__}",
+                                            version=__version__)
     if archive.catalog.pending_copies():
         # Every worker resumes pending uploads at start (nothing is lost to an outage).
         archive.sync()
@@ -261,7 +305,7 @@ def verify_capture(archive: Archive, capture_id: str, actor: str) -> Verificatio
     for copy in copies:
         target = archive.target(copy.target)
         if copy.key:
-            _verify_copy(target, row, report)
+            _verify_copy(target, row, report, archive.proof_options)
         try:
             stored = archive.stored_events(target, archive.prefix_of(row.id))
         except (IsnadError, OSError) as exc:
@@ -275,7 +319,8 @@ def verify_capture(archive: Archive, capture_id: str, actor: str) -> Verificatio
     return report
 
 
-def _verify_copy(target: Storage, row: CaptureRow, report: VerificationReport) -> None:
+def _verify_copy(target: Storage, row: CaptureRow, report: VerificationReport,
+                 proof: ProofOptions | None) -> None:
     name = target.name
     key = row.package_key or ""
     try:
@@ -290,7 +335,7 @@ def _verify_copy(target: Storage, row: CaptureRow, report: VerificationReport) -
                            digest if ok else f"expected {row.package_sha256} "
                            f"({row.package_size} bytes), found {digest} ({size} bytes)")
                 fh.seek(0)
-                sub = verify_package(fh, key)
+                sub = verify_package(fh, key, proof=proof)
         for check in sub.checks:
             report.add(f"{name}: {check.name}", check.ok, check.detail)
     except NotFound as exc:
@@ -310,3 +355,51 @@ def _compare_stored_custody(report: VerificationReport, name: str,
                  if by_seq.get(e.seq) is None or by_seq[e.seq].hash != e.hash]
     report.add(f"{name}: custody events in storage match the catalog", not differing,
                ("differ or missing: " + ", ".join(differing)) if differing else "identical")
+
+
+@dataclass
+class TimestampRetry:
+    obtained: list[str]
+    still_pending: list[str]
+
+
+def retry_timestamps(archive: Archive, settings: Settings, actor: str) -> TimestampRetry:
+    """Ask again for every pending timestamp; store late tokens beside their package."""
+    result = TimestampRetry([], [])
+    tsas = {t.name: t for t in configured_tsas(settings)}
+    for row in archive.catalog.list():
+        proof = dict((row.context or {}).get("proof") or {})
+        entries = [dict(e) for e in proof.get("timestamps", [])]
+        if not any(e.get("state") == PENDING for e in entries):
+            continue
+        holders = [archive.target(c.target) for c in row.copies if c.state == STORED]
+        for entry in entries:
+            if entry.get("state") != PENDING:
+                continue
+            what = f"{row.id} {entry['subject']} by {entry['tsa']}"
+            tsa = tsas.get(entry["tsa"])
+            if tsa is None:
+                result.still_pending.append(f"{what}: TSA {entry['tsa']!r} is not configured")
+                continue
+            if not holders:
+                result.still_pending.append(f"{what}: the package is not stored yet "
+                                            "(run `isnad storage sync` first)")
+                continue
+            try:
+                token = request_token(tsa, entry["sha256"])
+                key = f"{archive.prefix_of(row.id)}/{entry['path']}"
+                for target in holders:
+                    target.put_bytes(key, token)
+            except (TimestampError, StorageError) as exc:
+                entry["error"] = str(exc)
+                result.still_pending.append(f"{what}: {exc}")
+                continue
+            entry.update(state=LATE, key=key, error=None, **token_info(token))
+            archive.record_event(row.id, actor, "timestamped", sha256_bytes(token), {
+                "subject": entry["subject"], "subject_sha256": entry["sha256"],
+                "tsa": tsa.name, "gen_time": entry.get("gen_time"), "key": key, "late": True})
+            result.obtained.append(f"{what}: {entry.get('gen_time')}")
+        proof["timestamps"] = entries
+        archive.catalog.update_capture(row.id, context={**row.context, "proof": proof})
+        archive.refresh_index(row.id)
+    return result

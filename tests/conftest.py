@@ -76,3 +76,35 @@ def isnad(tmp_path: Path) -> Isnad:
     home = tmp_path / "home"
     home.mkdir()
     return Isnad(home)
+
+
+@pytest.fixture(scope="session")
+def moto():
+    """A real S3 endpoint over HTTP (moto's server mode) on 127.0.0.1."""
+    from tests.s3server import MotoServer
+
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+_buckets = iter(range(10_000))
+
+
+@pytest.fixture
+def bucket(moto):
+    """A fresh bucket with versioning and Object Lock enabled."""
+    name = f"isnad-evidence-{next(_buckets)}"
+    moto.client().create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    return name
+
+
+def s3_env(endpoint: str, targets: list[dict]) -> dict[str, str]:
+    """Environment for `isnad` with these storage targets (S3 ones through ``endpoint``)."""
+    from tests.s3server import CREDENTIALS
+
+    for target in targets:
+        if target["url"].startswith("s3://"):
+            target.setdefault("endpoint_url", endpoint)
+    return {**CREDENTIALS, "ISNAD_STORAGE__TARGETS": json.dumps(targets),
+            "ISNAD_STORAGE__BACKOFF": "0.1"}

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import os
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from archiver.hashing import CHUNK, sha256_stream
 from archiver.storage.base import Storage, StorageFinding, StoredObject
 
 MiB = 1024 * 1024
+MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,12 @@ class _FileSlice:
     def close(self) -> None:
         self._fh.close()
 
+    def __enter__(self) -> _FileSlice:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __len__(self) -> int:
         return self._length
 
@@ -99,8 +107,9 @@ class S3Storage(Storage):
         endpoint_url: str | None = None,
         region: str | None = None,
         lock: ObjectLock | None = None,
-        multipart_threshold: int = 64 * MiB,
-        part_size: int = 64 * MiB,
+        multipart_threshold: int = 16 * MiB,
+        part_size: int = 8 * MiB,
+        upload_threads: int = 8,
         verify: str = "checksum",
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
@@ -113,6 +122,7 @@ class S3Storage(Storage):
         self.lock = lock or ObjectLock()
         self.multipart_threshold = multipart_threshold
         self.part_size = max(part_size, 5 * MiB)  # S3's minimum part size
+        self.upload_threads = max(1, upload_threads)
         if verify not in ("checksum", "readback"):
             raise StorageError(f"{name}: verify must be 'checksum' or 'readback', not {verify!r}")
         self.verify = verify
@@ -161,6 +171,11 @@ class S3Storage(Storage):
         return self._verified(key, digest.hexdigest(), len(data), checksum)
 
     def _put_single(self, key: str, path: Path, sha256: str) -> str:
+        # Hash the bytes about to be sent: a local copy that no longer matches the catalog's
+        # hash is refused here, whether or not the store would check the checksum we send.
+        with open(path, "rb") as body:
+            sent, _ = sha256_stream(body)
+        self._same_as_recorded(key, path, sent, sha256)
         checksum = _b64(bytes.fromhex(sha256))
         with open(path, "rb") as body:
             self.client.put_object(
@@ -169,45 +184,83 @@ class S3Storage(Storage):
         return checksum
 
     def _put_multipart(self, key: str, path: Path, size: int, sha256: str) -> str:
+        """Upload ``path`` in parts, ``upload_threads`` at a time; return the composite checksum.
+
+        This thread reads the file once, in order, hashing each part (its checksum is sent
+        with it) and the whole (compared with ``sha256`` before the upload is completed);
+        worker threads stream the parts from disk. Nothing is held in memory but buffers.
+        """
         full_key = self._key(key)
         upload = self.client.create_multipart_upload(
             Bucket=self.bucket, Key=full_key, ChecksumAlgorithm="SHA256",
             Metadata={"sha256": sha256}, **self.lock.put_args())
         upload_id = upload["UploadId"]
-        parts: list[dict[str, Any]] = []
+        # S3 allows 10,000 parts: a very large file gets larger parts than configured.
+        part_size = max(self.part_size, -(-size // MAX_PARTS))
+        whole = hashlib.sha256()  # of the bytes read for sending, part after part
         part_digests: list[bytes] = []
+        pending: dict[Future[dict[str, Any]], int] = {}
+        parts: list[dict[str, Any]] = []
+
+        def send(number: int, offset: int, length: int, checksum: str) -> dict[str, Any]:
+            with _FileSlice(path, offset, length) as part:
+                answer = self.client.upload_part(
+                    Bucket=self.bucket, Key=full_key, UploadId=upload_id, PartNumber=number,
+                    Body=part, ContentLength=length, ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=checksum)
+            return {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum}
+
+        pool = ThreadPoolExecutor(self.upload_threads, thread_name_prefix=f"s3-{self.name}")
         try:
-            for number, offset in enumerate(range(0, size, self.part_size), start=1):
-                length = min(self.part_size, size - offset)
-                part = _FileSlice(path, offset, length)
-                try:
+            with open(path, "rb") as source:
+                for number, offset in enumerate(range(0, size, part_size), start=1):
+                    length = min(part_size, size - offset)
                     digest = hashlib.sha256()
-                    while chunk := part.read(CHUNK):
+                    left = length
+                    while left and (chunk := source.read(min(CHUNK, left))):
                         digest.update(chunk)
-                    part.seek(0)
-                    checksum = _b64(digest.digest())
-                    answer = self.client.upload_part(
-                        Bucket=self.bucket, Key=full_key, UploadId=upload_id,
-                        PartNumber=number, Body=part, ContentLength=length,
-                        ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
-                finally:
-                    part.close()
-                part_digests.append(digest.digest())
-                parts.append({"PartNumber": number, "ETag": answer["ETag"],
-                              "ChecksumSHA256": checksum})
+                        whole.update(chunk)
+                        left -= len(chunk)
+                    part_digests.append(digest.digest())
+                    # Bounded: at most twice as many parts queued as there are senders.
+                    while len(pending) >= 2 * self.upload_threads:
+                        parts.append(self._first_done(pending))
+                    pending[pool.submit(send, number, offset, length,
+                                        _b64(digest.digest()))] = number
+            while pending:
+                parts.append(self._first_done(pending))
+            self._same_as_recorded(key, path, whole.hexdigest(), sha256)
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=full_key, UploadId=upload_id,
-                MultipartUpload={"Parts": parts})
+                MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])})
         except BaseException:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
             try:
                 self.client.abort_multipart_upload(
                     Bucket=self.bucket, Key=full_key, UploadId=upload_id)
             except (BotoCoreError, ClientError):
                 pass  # the server is unreachable; its lifecycle rules clean incomplete uploads
             raise
+        finally:
+            pool.shutdown(wait=True)
         # S3 reports a multipart object's SHA-256 as the checksum of its parts' checksums.
         composite = _b64(hashlib.sha256(b"".join(part_digests)).digest())
-        return f"{composite}-{len(parts)}"
+        return f"{composite}-{len(part_digests)}"
+
+    @staticmethod
+    def _first_done(pending: dict[Future[dict[str, Any]], int]) -> dict[str, Any]:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        future = next(iter(done))
+        del pending[future]
+        return future.result()  # a failed part raises here and aborts the upload
+
+    def _same_as_recorded(self, key: str, path: Path, sent: str, recorded: str) -> None:
+        if sent != recorded:
+            raise StorageError(
+                f"{self.name}: upload of {key} refused: {path} hashes to {sent}, but "
+                f"{recorded} was recorded for it; the local copy does not match the catalog")
 
     def _verified(self, key: str, sha256: str, size: int, expected_checksum: str
                   ) -> StoredObject:

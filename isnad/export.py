@@ -1,0 +1,363 @@
+"""Export bundles for a court or a partner, checkable with public tools only.
+
+A bundle folder holds, per capture, the WACZ and its unpacked contents (so ``openssl`` can read
+the WARCs and ``datapackage.json`` the tokens name), the screenshots, PDFs and rendered DOM as
+plain files, the signature in the form ``openssl dgst`` reads, late timestamp tokens and the
+custody log; beside them the public signing key, the TSA certificates, ``verify.sh`` (the
+verification steps, public tools only), a report as HTML and PDF, and ``SHA256SUMS``
+(``sha256sum -c`` format) over all of it. Each export is a custody event.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import shlex
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from warcio.archiveiterator import ArchiveIterator
+
+from archiver.archive import Archive
+from archiver.catalog import STORED, CaptureRow
+from archiver.errors import IsnadError
+from archiver.hashing import sha256_bytes, sha256_file
+from archiver.proof import LATE, STAMPED
+from archiver.signing import PUBLIC_KEY_FILE, public_fingerprint, signature_der
+from archiver.storage import LocalFolderStorage
+from isnad import __version__
+from isnad.config import Settings
+
+SNAPSHOT_FILES = {"urn:screenshot:": ("screenshot", ".png"), "urn:pdf:": ("page", ".pdf"),
+                  "urn:dom:": ("dom", ".html")}
+
+
+@dataclass
+class Step:
+    """One verification step: what it shows, and the public-tool command that shows it."""
+
+    title: str
+    command: list[str]
+
+
+@dataclass
+class ExportedCapture:
+    row: CaptureRow
+    folder: Path
+    files: list[tuple[str, str, int]]  # (bundle path, sha256, size) of the plain files
+    tokens: list[dict[str, Any]]
+    signed_hash: str | None
+    events: list[dict[str, Any]]
+
+
+@dataclass
+class Bundle:
+    folder: Path
+    captures: list[str]
+    files: int
+
+
+def export_bundle(archive: Archive, settings: Settings, ids: list[str], output: Path,
+                  operator: str, progress: Callable[[str], None] = lambda _: None) -> Bundle:
+    output = output.resolve()
+    if output.exists() and any(output.iterdir()):
+        raise IsnadError(f"export folder {output} is not empty: choose a new one")
+    rows = [archive.catalog.get(i) for i in ids]
+    for row in rows:
+        if not row.package_key:
+            raise IsnadError(f"capture {row.id} has no package ({row.state}: {row.error})")
+    output.mkdir(parents=True, exist_ok=True)
+    tsas = {t.name: t for t in settings.timestamps.tsa}
+    exported = []
+    for row in rows:
+        progress(f"exporting {row.id}")
+        exported.append(_export_capture(archive, row, output / row.id))
+    key_dir = settings.key_dir
+    fingerprint = public_fingerprint(key_dir)
+    if fingerprint:
+        (output / "keys").mkdir()
+        shutil.copyfile(key_dir / PUBLIC_KEY_FILE, output / "keys" / PUBLIC_KEY_FILE)
+    used = sorted({t["tsa"] for c in exported for t in c.tokens})
+    for name in used:
+        if name in tsas:
+            folder = output / "tsa" / name
+            folder.mkdir(parents=True)
+            shutil.copyfile(tsas[name].ca_file, folder / "root.pem")
+            if tsas[name].certs_file:
+                shutil.copyfile(tsas[name].certs_file, folder / "tsa.pem")
+    steps = verification_steps(output, exported, bool(fingerprint))
+    _write_script(output, steps)
+    progress("writing the report")
+    report_html = render_report(exported, steps, fingerprint, operator, settings)
+    (output / "report.html").write_text(report_html, encoding="utf-8")
+    render_pdf(output / "report.html", output / "report.pdf", settings.browser.executable_path)
+    count = _write_sums(output)
+    sums_hash = sha256_file(output / "SHA256SUMS")[0]
+    for capture in exported:
+        archive.record_event(capture.row.id, operator, "exported", capture.row.package_sha256, {
+            "to": str(output), "by": operator, "bundle_files": count,
+            "sha256sums_sha256": sums_hash})
+    return Bundle(output, [c.row.id for c in exported], count)
+
+
+def _export_capture(archive: Archive, row: CaptureRow, folder: Path) -> ExportedCapture:
+    folder.mkdir()
+    wacz = folder / f"{row.id}.wacz"
+    _fetch_package(archive, row, wacz)
+    got = sha256_file(wacz)[0]
+    if got != row.package_sha256:
+        raise IsnadError(f"the stored package of {row.id} hashes to {got}, the catalog says "
+                         f"{row.package_sha256}: not exported (run `isnad verify {row.id}`)")
+    unpacked = folder / "package"
+    with zipfile.ZipFile(wacz) as zf:
+        for name in zf.namelist():
+            target = PurePosixPath(name)
+            if target.is_absolute() or ".." in target.parts:
+                raise IsnadError(f"package {row.id} holds an unsafe path {name!r}")
+        zf.extractall(unpacked)
+    files = _extract_snapshots(unpacked, folder / "files")
+    digest = json.loads((unpacked / "datapackage-digest.json").read_text())
+    signed = digest.get("signedData")
+    signed_hash = None
+    if signed:
+        (folder / "signature").mkdir()
+        signed_hash = signed["hash"]
+        (folder / "signature" / "signed-hash.txt").write_bytes(signed_hash.encode("utf-8"))
+        (folder / "signature" / "signature.der").write_bytes(signature_der(signed))
+    tokens = []
+    for sealed in digest.get("timestamps", []):  # the tokens on datapackage.json, inline
+        plain = folder / "timestamps" / PurePosixPath(sealed["name"]).name
+        plain.parent.mkdir(exist_ok=True)
+        plain.write_bytes(base64.b64decode(sealed["token"]))
+        tokens.append({**{k: v for k, v in sealed.items() if k != "token"}, "state": STAMPED,
+                       "token_file": f"{row.id}/timestamps/{plain.name}"})
+    entries = ((row.context or {}).get("proof") or {}).get("timestamps", [])
+    for entry in entries:
+        if entry.get("state") == STAMPED and entry["subject"] != "datapackage.json":
+            tokens.append({**entry, "token_file": f"{row.id}/package/{entry['path']}"})
+        elif entry.get("state") == LATE:
+            late = folder / "late-timestamps" / PurePosixPath(entry["path"]).name
+            late.parent.mkdir(exist_ok=True)
+            late.write_bytes(_stored_bytes(archive, row, entry["key"]))
+            tokens.append({**entry, "token_file": f"{row.id}/late-timestamps/{late.name}"})
+    events = [json.loads(e.to_json()) for e in archive.catalog.events(row.id)]
+    (folder / "custody.json").write_text(json.dumps(events, indent=1, ensure_ascii=False),
+                                         encoding="utf-8")
+    return ExportedCapture(row, folder, files, tokens, signed_hash, events)
+
+
+def _fetch_package(archive: Archive, row: CaptureRow, dest: Path) -> None:
+    for copy in row.copies:
+        if copy.state == STORED and copy.key:
+            target = archive.target(copy.target)
+            if isinstance(target, LocalFolderStorage):
+                shutil.copyfile(target.location(copy.key), dest)
+            else:
+                target.download(copy.key, dest)
+            return
+    if row.spool_path and Path(row.spool_path).is_file():
+        shutil.copyfile(row.spool_path, dest)
+        return
+    raise IsnadError(f"no copy of the package of {row.id} can be read")
+
+
+def _stored_bytes(archive: Archive, row: CaptureRow, key: str) -> bytes:
+    for copy in row.copies:
+        if copy.state == STORED:
+            return archive.target(copy.target).read_bytes(key)
+    raise IsnadError(f"{key} of {row.id}: no storage target holds it")
+
+
+def _extract_snapshots(unpacked: Path, dest: Path) -> list[tuple[str, str, int]]:
+    """Screenshots, PDFs and rendered DOMs, from the WARC resource records, as plain files."""
+    dest.mkdir()
+    found: list[tuple[str, str, int]] = []
+    counts: dict[str, int] = {}
+    for warc in sorted((unpacked / "archive").glob("*.warc*")):
+        with open(warc, "rb") as fh:
+            for record in ArchiveIterator(fh):
+                if record.rec_type != "resource":
+                    continue
+                uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                kind = next((v for k, v in SNAPSHOT_FILES.items() if uri.startswith(k)), None)
+                if kind is None:
+                    continue
+                stem, suffix = kind
+                counts[stem] = counts.get(stem, 0) + 1
+                name = f"{stem}-{counts[stem]:03d}{suffix}"
+                data = record.content_stream().read()
+                (dest / name).write_bytes(data)
+                found.append((f"files/{name}", sha256_bytes(data), len(data)))
+                (dest / f"{name}.url.txt").write_text(uri.split(":", 2)[2] + "\n")
+    return found
+
+
+def verification_steps(output: Path, captures: list[ExportedCapture], signed: bool
+                       ) -> list[Step]:
+    steps = [Step("Every file of this bundle is as exported (SHA-256)",
+                  ["sha256sum", "-c", "SHA256SUMS"])]
+    for capture in captures:
+        cid = capture.row.id
+        for token in capture.tokens:
+            tsa_dir = f"tsa/{token['tsa']}"
+            command = ["openssl", "ts", "-verify", "-in", token["token_file"],
+                       "-data", f"{cid}/package/{token['subject']}",
+                       "-CAfile", f"{tsa_dir}/root.pem"]
+            if (output / tsa_dir / "tsa.pem").exists():
+                command += ["-untrusted", f"{tsa_dir}/tsa.pem"]
+            steps.append(Step(f"{cid}: {token['subject']} existed at {token.get('gen_time')} "
+                              f"(RFC 3161 token of {token['tsa']})", command))
+        if capture.signed_hash and signed:
+            steps.append(Step(
+                f"{cid}: the package manifest is signed by the Isnad key",
+                ["openssl", "dgst", "-sha256", "-verify", f"keys/{PUBLIC_KEY_FILE}",
+                 "-signature", f"{cid}/signature/signature.der",
+                 f"{cid}/signature/signed-hash.txt"]))
+            hex_ = capture.signed_hash.partition(":")[2]
+            steps.append(Step(
+                f"{cid}: the signed hash ({capture.signed_hash}) is the hash of "
+                "datapackage.json, which lists every file of the package with its hash",
+                ["sh", "-c", f"echo '{hex_}  {cid}/package/datapackage.json' | sha256sum -c"]))
+        steps.append(Step(f"{cid}: the WACZ package is valid and its files match their hashes",
+                          ["wacz", "validate", "-f", f"{cid}/{cid}.wacz"]))
+    return steps
+
+
+def _write_script(output: Path, steps: list[Step]) -> None:
+    lines = ["#!/bin/sh",
+             "# Verify this bundle with public tools only (sha256sum, openssl, wacz).",
+             "# Run from the bundle folder: sh verify.sh", "set -e", 'cd "$(dirname "$0")"']
+    for step in steps:
+        lines += [f"echo {shlex.quote('== ' + step.title)}", shlex.join(step.command)]
+    lines.append("echo 'All checks passed.'")
+    path = output / "verify.sh"
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o755)
+
+
+def _write_sums(output: Path) -> int:
+    files = sorted(p for p in output.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
+    lines = [f"{sha256_file(p)[0]}  {p.relative_to(output).as_posix()}" for p in files]
+    (output / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    return len(files)
+
+
+def render_pdf(source: Path, dest: Path, chromium: str) -> None:
+    """The report as PDF, printed by the same Chromium that captures."""
+    from playwright.sync_api import Error, sync_playwright
+
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                         args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(source.as_uri())
+            page.pdf(path=str(dest), format="A4", print_background=True,
+                     margin={"top": "15mm", "bottom": "15mm", "left": "12mm",
+                             "right": "12mm"})
+            browser.close()
+    except Error as exc:
+        raise IsnadError(f"cannot print the report to PDF with {chromium}: {exc}") from exc
+
+
+def render_report(captures: list[ExportedCapture], steps: list[Step], fingerprint: str | None,
+                  operator: str, settings: Settings) -> str:
+    e = html.escape
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    parts = [f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Isnad evidence export</title><style>
+body{{font-family:"DejaVu Sans",Arial,sans-serif;font-size:10.5pt;color:#111;margin:0}}
+h1{{font-size:17pt;margin:0 0 4pt}} h2{{font-size:13pt;border-bottom:1px solid #888;
+margin-top:18pt;page-break-after:avoid}} h3{{font-size:11pt;margin:12pt 0 4pt}}
+table{{border-collapse:collapse;width:100%;margin:4pt 0 8pt;table-layout:fixed}}
+td,th{{border:1px solid #bbb;padding:2pt 4pt;vertical-align:top;text-align:left;
+overflow-wrap:anywhere}} th{{background:#eee;width:26%}}
+code,pre{{font-family:"DejaVu Sans Mono",monospace;font-size:8.5pt;overflow-wrap:anywhere}}
+pre{{background:#f4f4f4;padding:4pt;white-space:pre-wrap}} .ok{{color:#064}}
+.warn{{color:#a40}} .small{{font-size:9pt;color:#444}}
+</style></head><body>
+<h1>Evidence export</h1>
+<p class="small">Made by Isnad {e(__version__)} on {e(now)} for {e(operator)}.
+{len(captures)} capture(s).</p>"""]
+    if fingerprint:
+        parts.append(f"<p>Packages are signed with the key whose fingerprint is "
+                     f"<code>{e(fingerprint)}</code> (file <code>keys/{PUBLIC_KEY_FILE}"
+                     f"</code>). Confirm that fingerprint with its holder by another channel."
+                     f"</p>")
+    for capture in captures:
+        parts.append(_capture_section(capture))
+    parts.append("<h2>How to verify this bundle without Isnad</h2><p>Each step uses a public "
+                 "tool: <code>sha256sum</code> (GNU coreutils), <code>openssl</code>, and "
+                 "<code>wacz</code> (<code>pip install wacz</code>). Run them from the bundle "
+                 "folder, or run <code>sh verify.sh</code>, which holds the same commands and "
+                 "stops at the first failure.</p><ol>")
+    for step in steps:
+        parts.append(f"<li>{e(step.title)}<pre>{e(shlex.join(step.command))}</pre></li>")
+    parts.append("</ol><p>Expected results: <code>sha256sum</code> prints <code>OK</code> for "
+                 "every file; <code>openssl ts -verify</code> prints <code>Verification: OK"
+                 "</code>; <code>openssl dgst</code> prints <code>Verified OK</code>; "
+                 "<code>wacz validate</code> exits 0. One changed byte in any file makes a "
+                 "step fail. The custody log in each <code>custody.json</code> is a hash chain: "
+                 "each event's <code>prev_hash</code> is the <code>hash</code> of the one "
+                 "before; this export is itself recorded as a further event after these files "
+                 "were written.</p></body></html>")
+    return "\n".join(parts)
+
+
+def _capture_section(capture: ExportedCapture) -> str:
+    e = html.escape
+    row = capture.row
+    ctx = row.context or {}
+    versions = ctx.get("software") or {}
+    servers = ctx.get("servers") or {}
+    rows = [
+        ("Capture id", row.id), ("URL asked", row.url),
+        ("Final URL", row.final_url or ""), ("State", row.state + (
+            f" — {'; '.join(row.reasons)}" if row.reasons else "")),
+        ("Started (UTC)", ctx.get("started_at", "")), ("Ended (UTC)", ctx.get("ended_at", "")),
+        ("Requested by", row.operator), ("Case", row.case_id or ""),
+        ("Tags", ", ".join(row.tags or [])), ("Note", row.note or ""),
+        ("Package", f"{row.id}.wacz — sha256 {row.package_sha256} ({row.package_size} bytes)"),
+        ("Tools", ", ".join(f"{k} {v}" for k, v in versions.items())
+         if isinstance(versions, dict) else str(versions)),
+        ("User agent", str((ctx.get("browser") or {}).get("user_agent") or "")),
+        ("Servers", json.dumps(servers, ensure_ascii=False) if servers else ""),
+    ]
+    out = [f"<h2>Capture {e(row.id)}</h2><table>"]
+    out += [f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows]
+    out.append("</table><h3>Files (as plain files in this bundle)</h3><table>"
+               "<tr><th>File</th><td><b>SHA-256</b> and size</td></tr>")
+    out += [f"<tr><th>{e(p)}</th><td><code>{e(h)}</code> {n} bytes</td></tr>"
+            for p, h, n in capture.files]
+    if not capture.files:
+        out.append("<tr><th>none</th><td>captured without a browser: no screenshot, PDF or "
+                   "rendered DOM</td></tr>")
+    out.append("</table><h3>Trusted timestamps (RFC 3161)</h3>")
+    if capture.tokens:
+        out.append("<table><tr><th>Item</th><td><b>Time, authority, token</b></td></tr>")
+        out += [f"<tr><th>{e(t['subject'])}</th><td>{e(str(t.get('gen_time')))} by "
+                f"{e(t['tsa'])}{' (obtained late)' if t.get('state') == LATE else ''}<br>"
+                f"<code>{e(t['token_file'])}</code></td></tr>" for t in capture.tokens]
+        out.append("</table>")
+    else:
+        out.append("<p class='warn'>No trusted timestamp: no TSA was configured or every "
+                   "TSA failed.</p>")
+    pending = [t for t in ((ctx.get("proof") or {}).get("timestamps") or [])
+               if t.get("state") == "pending"]
+    if pending:
+        out.append("<p class='warn'>Still pending: " + e(", ".join(
+            f"{t['subject']} by {t['tsa']}" for t in pending)) + "</p>")
+    out.append("<h3>Custody log</h3><table><tr><th>#, time (UTC), actor</th>"
+               "<td><b>action, object SHA-256, event hash</b></td></tr>")
+    for ev in capture.events:
+        out.append(f"<tr><th>{ev['seq']}. {e(ev['time'])}<br>{e(ev['actor'])}</th><td>"
+                   f"<b>{e(ev['action'])}</b> <code>{e(ev.get('object_sha256') or '')}</code>"
+                   f"<br><span class='small'>hash <code>{e(ev['hash'])}</code></span></td></tr>")
+    out.append("</table>")
+    return "\n".join(out)
