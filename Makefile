@@ -46,6 +46,7 @@ lint: $(VENV)/.installed
 bench: test-system-deps $(VENV)/.installed
 	$(VENV)/bin/python bench/capture_bench.py
 	$(VENV)/bin/python bench/storage_bench.py
+	$(VENV)/bin/python bench/media_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -112,6 +112,8 @@ class CaptureSession:
         error: str | None = None,
         title: str | None = None,
         software: str | None = None,
+        media_files: list[tuple[str, Path]] = (),
+        attachments: list[tuple[str, bytes]] = (),
     ) -> PackagedCapture:
         """Close the WARCs, package, verify, catalogue and preserve; custody at every step."""
         archive, cid, actor = self.archive, self.capture_id, self.request.operator
@@ -146,7 +148,8 @@ class CaptureSession:
         package = build_package(
             closed, package_path, pages=pages, context=context, title=title,
             main_url=context.get("final_url") or self.request.url, software=software,
-            extra_files=tokens, seal=prover.seal if prover is not None else None,
+            extra_files=[*attachments, *tokens], extra_paths=list(media_files),
+            seal=prover.seal if prover is not None else None,
         )
         if prover is not None:
             sealing = [f for f in prover.failures if f not in reasons]
@@ -221,6 +224,8 @@ def _kind(path: str) -> str:
         return "pages"
     if path.startswith("timestamps/"):
         return "timestamp"
+    if path.startswith("media/"):
+        return "media"
     return "file"
 
 

@@ -86,6 +86,9 @@ class CaptureRow(Base):
     events: Mapped[list[CustodyEventRow]] = relationship(
         back_populates="capture", cascade="all, delete-orphan", order_by="CustodyEventRow.seq"
     )
+    posts: Mapped[list[PostRow]] = relationship(
+        back_populates="capture", cascade="all, delete-orphan", order_by="PostRow.id"
+    )
 
 
 class ArtifactRow(Base):
@@ -125,6 +128,34 @@ class CopyRow(Base):
     stored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     capture: Mapped[CaptureRow] = relationship(back_populates="copies")
+
+
+class PostRow(Base):
+    """A social media post a capture holds (the normalized record; the full one is in the
+    package as post.json), so posts can be found by platform, id, author and time."""
+
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(40), index=True)
+    post_id: Mapped[str] = mapped_column(String(200), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    author_id: Mapped[str | None] = mapped_column(String(200))
+    author_handle: Mapped[str | None] = mapped_column(String(200), index=True)
+    author_name: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[str | None] = mapped_column(String(40), index=True)
+    language: Mapped[str | None] = mapped_column(String(20))
+    text: Mapped[str | None] = mapped_column(Text)
+
+    capture: Mapped[CaptureRow] = relationship(back_populates="posts")
+
+    @classmethod
+    def from_post(cls, post: dict[str, Any]) -> PostRow:
+        return cls(**{k: post.get(k) for k in (
+            "platform", "post_id", "url", "status", "author_id", "author_handle",
+            "author_name", "published", "language", "text")})
 
 
 class CustodyEventRow(Base):
@@ -192,7 +223,7 @@ class Catalog:
                     raise NotFound(f"capture id prefix {capture_id!r} is ambiguous")
             if row is None:
                 raise NotFound(f"no capture {capture_id!r} in the catalog")
-            _ = row.artifacts, row.events, row.copies
+            _ = row.artifacts, row.events, row.copies, row.posts
             return row
 
     def list(self, state: str | None = None) -> list[CaptureRow]:
@@ -242,6 +273,20 @@ class Catalog:
             row.artifacts.clear()
             s.flush()
             row.artifacts.extend(artifacts)
+
+    def set_post(self, capture_id: str, post: dict[str, Any]) -> None:
+        with self.session() as s:
+            row = s.get(CaptureRow, capture_id)
+            if row is None:
+                raise NotFound(f"no capture {capture_id}")
+            row.posts.clear()
+            s.flush()
+            row.posts.append(PostRow.from_post(post))
+
+    def find_posts(self, platform: str, post_id: str) -> list[PostRow]:
+        with self.session() as s:
+            return list(s.scalars(select(PostRow).where(
+                PostRow.platform == platform, PostRow.post_id == post_id)))
 
     # -- custody --------------------------------------------------------------------------
     def last_event(self, capture_id: str) -> CustodyEvent | None:

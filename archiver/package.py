@@ -65,11 +65,13 @@ def build_package(
     main_url: str | None = None,
     software: str | None = None,
     extra_files: list[tuple[str, bytes]] = (),
+    extra_paths: list[tuple[str, Path]] = (),
     seal: Callable[[str, str], Seal] | None = None,
 ) -> BuiltPackage:
     """Write a WACZ atomically at ``out_path`` (temp file, fsync, rename).
 
-    ``extra_files`` (e.g. the WARCs' timestamp tokens) are listed in ``datapackage.json``.
+    ``extra_files`` (e.g. the WARCs' timestamp tokens) and ``extra_paths`` (media files,
+    streamed from disk) are listed in ``datapackage.json``.
     ``seal(hash, created)`` is called with the hash of ``datapackage.json``: its signature goes
     into ``datapackage-digest.json`` as ``signedData``, and its timestamp tokens (which cannot
     be listed in the file they timestamp) go there too, base64 under ``timestamps``.
@@ -88,6 +90,11 @@ def build_package(
             _write_pages(wacz, pages)
             for name, data in extra_files:
                 _writestr(wacz, name, data)
+            for name, path in extra_paths:  # media: streamed, stored as they are
+                info = zipfile.ZipInfo.from_file(path, name)
+                info.compress_type = zipfile.ZIP_STORED
+                with wacz.open(info, "w") as out, open(path, "rb") as src:
+                    shutil.copyfileobj(src, out, 1024 * 1024)
             res = SimpleNamespace(title=title, desc=None, date=None)
             indexer.main_url = main_url or ""
             datapackage = json.loads(indexer.generate_datapackage(res, wacz))

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from archiver.archive import INDEX_FORMAT, INDEX_NAME, Archive
-from archiver.catalog import STORED, ArtifactRow, CaptureRow, CopyRow, CustodyEventRow
+from archiver.catalog import (
+    STORED,
+    ArtifactRow,
+    CaptureRow,
+    CopyRow,
+    CustodyEventRow,
+    PostRow,
+)
 from archiver.custody import CustodyEvent, chain_problems
 from archiver.errors import IsnadError
 
@@ -90,6 +97,8 @@ def _insert(archive: Archive, index: dict[str, Any], events: list[CustodyEvent],
     )
     row.artifacts = [ArtifactRow(**a) for a in index["artifacts"]]
     row.copies = copies
+    if (c["context"] or {}).get("post"):
+        row.posts = [PostRow.from_post(c["context"]["post"])]
     row.events = [CustodyEventRow(**{k: getattr(e, k) for k in CustodyEvent.__dataclass_fields__})
                   for e in events]
     archive.catalog.add_capture(row)

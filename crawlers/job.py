@@ -64,12 +64,29 @@ class CaptureJob:
     http_errors: list[dict[str, Any]] = field(default_factory=list)
     skipped_for_limits: list[dict[str, str]] = field(default_factory=list)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    media_urls: list[str] = field(default_factory=list)  # video/audio the page loaded
+    # Platform capture: (Platform, Target) when the URL is a known platform's.
+    platform: tuple[Any, Any] | None = None
+    platform_headers: dict[str, str] = field(default_factory=dict)
+    list_limit: int = 20
+    post: dict[str, Any] | None = None
+    post_refs: list[dict[str, Any]] | None = None
+    platform_error: str | None = None
+    redact_headers: tuple[str, ...] = ()  # header values kept out of the WARC (secrets)
+    browser_cookies: list[dict[str, Any]] = field(default_factory=list)
+    proxy: str | None = None
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     software: dict[str, str] = field(default_factory=dict)
     user_agent: str | None = None
     close_reason: str | None = None
+
+    def note_media(self, url: str, headers: list[tuple[str, str]]) -> None:
+        """Remember a video or audio response: yt-dlp fetches it whole after the crawl."""
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if content_type.lower().startswith(("video/", "audio/")) and url not in self.media_urls:
+            self.media_urls.append(url)
 
     def add_reason(self, reason: str) -> None:
         if reason not in self.reasons:

@@ -45,6 +45,10 @@ class BrowserPageMiddleware:
         }
         if limits.user_agent:
             context_kwargs["user_agent"] = limits.user_agent
+        if job.browser_cookies:  # a configured platform session, scoped to its domains
+            context_kwargs["storage_state"] = {"cookies": job.browser_cookies, "origins": []}
+        if job.proxy:
+            context_kwargs["proxy"] = {"server": job.proxy}
         request.meta.update(
             playwright=True,
             playwright_include_page=True,

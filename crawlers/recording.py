@@ -40,6 +40,16 @@ def _header_pairs(headers: Any) -> list[tuple[str, str]]:
     return pairs
 
 
+class ProxyMiddleware:
+    """Send plain-HTTP requests through the capture's proxy (before Scrapy's
+    HttpProxyMiddleware, which applies it). Scrapy speaks HTTP(S) proxies only."""
+
+    def process_request(self, request: ScrapyRequest, spider: Spider) -> None:
+        job: CaptureJob = spider.job  # type: ignore[attr-defined]
+        if job.proxy and "proxy" not in request.meta:
+            request.meta["proxy"] = job.proxy
+
+
 class NetGuardMiddleware:
     """Refuse requests (including redirect targets) to private networks; plain HTTP mode."""
 
@@ -70,17 +80,18 @@ class HttpRecordingMiddleware:
         job.warc.write_exchange(
             url=response.url,
             method=request.method,
-            request_headers=_header_pairs(request.headers),
+            request_headers=_redacted(_header_pairs(request.headers), job),
             request_body=request.body,
             status=response.status,
             reason=None,
-            response_headers=_header_pairs(response.headers),
+            response_headers=_redacted(_header_pairs(response.headers), job),
             body=body,
             ip_address=ip,
             protocol=(response.protocol or "").lower() or None,
         )
         job.exchanges += 1
         job.payload_bytes += len(body)
+        job.note_media(response.url, _header_pairs(response.headers))
         if ip:
             job.servers[host] = ip
         if response.certificate is not None and host not in job.tls:
@@ -269,11 +280,11 @@ class BrowserRecorder:
         job.warc.write_exchange(
             url=url,
             method=request.method,
-            request_headers=request_headers,
+            request_headers=_redacted(request_headers, job),
             request_body=request.post_data_buffer,
             status=status,
             reason=response.status_text,
-            response_headers=headers,
+            response_headers=_redacted(headers, job),
             body=body,
             date=datetime.now(UTC),
             ip_address=ip,
@@ -282,6 +293,7 @@ class BrowserRecorder:
         )
         job.exchanges += 1
         job.payload_bytes += len(body)
+        job.note_media(url, headers)
         host = urlsplit(url).hostname or ""
         if ip:
             job.servers[host] = ip
@@ -335,3 +347,15 @@ def _der_to_pem(der_b64: str) -> str:
     text = base64.b64encode(base64.b64decode(der_b64)).decode("ascii")
     lines = "\n".join(text[i:i + 64] for i in range(0, len(text), 64))  # RFC 7468 width
     return f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
+
+
+REDACTED = "[redacted by Isnad]"
+
+
+def _redacted(pairs: list[tuple[str, str]], job: CaptureJob) -> list[tuple[str, str]]:
+    """Request headers with the values of secret ones (the capture's own credentials: Cookie,
+    Authorization) replaced: the name stays, so the record says a secret was sent."""
+    if not job.redact_headers:
+        return pairs
+    secret = {name.lower() for name in job.redact_headers}
+    return [(k, REDACTED if k.lower() in secret else v) for k, v in pairs]

@@ -12,6 +12,7 @@ from crawlers.job import CaptureJob
 from crawlers.recording import BrowserRecorder
 from crawlers.settings import ASYNCIO_REACTOR, crawl_settings
 from crawlers.spiders.page import PageSpider
+from crawlers.spiders.platform import PlatformSpider
 
 TOOLS = ("scrapy", "scrapy-playwright", "playwright", "warcio", "wacz", "cdxj-indexer",
          "yt-dlp", "cryptography", "rfc3161-client")
@@ -24,7 +25,7 @@ def tool_versions() -> dict[str, str]:
 
 def run_crawls(
     jobs: list[CaptureJob],
-    on_done: Callable[[CaptureJob], None],
+    on_done: Callable[[CaptureJob], list[CaptureJob] | None],
     *,
     on_start: Callable[[CaptureJob], None] | None = None,
     executable_path: str,
@@ -34,7 +35,10 @@ def run_crawls(
 ) -> None:
     """Crawl each job in turn; call ``on_start(job)`` before and ``on_done(job)`` after each.
 
-    An exception raised by ``on_done`` stops the remaining crawls and is raised again here.
+    A platform job is first read by the platform spider (plain HTTP), then captured as a page.
+    ``on_done`` may return more jobs (the posts a channel listed): they are crawled in the same
+    run, since Twisted's reactor runs once per process. An exception raised by ``on_done``
+    stops the remaining crawls and is raised again here.
     """
     from twisted.internet import defer
 
@@ -46,21 +50,35 @@ def run_crawls(
 
     @defer.inlineCallbacks
     def crawl_all():  # noqa: ANN202 - Twisted generator
-        for index, job in enumerate(jobs):
+        queue = list(jobs)
+        first = True
+        while queue:
+            job = queue.pop(0)
+            if on_start:
+                on_start(job)
+            if job.platform is not None:
+                settings = Settings(crawl_settings(
+                    job, executable_path=executable_path, headless=headless,
+                    log_level=log_level, browser=False))
+                crawler = Crawler(PlatformSpider, settings, init_reactor=first)
+                first = False
+                try:
+                    yield process.crawl(crawler, job=job)
+                except Exception as exc:  # noqa: BLE001 - the page capture still follows
+                    job.platform_error = f"platform crawl error: {exc}"
             recorder = BrowserRecorder(job)
             settings = Settings(crawl_settings(
                 job, executable_path=executable_path, headless=headless, log_level=log_level,
                 extra_args=extra_args or [],
             ))
-            crawler = Crawler(PageSpider, settings, init_reactor=index == 0)
-            if on_start:
-                on_start(job)
+            crawler = Crawler(PageSpider, settings, init_reactor=first)
+            first = False
             try:
                 yield process.crawl(crawler, job=job, recorder=recorder)
             except Exception as exc:  # noqa: BLE001 - a crawl that breaks is a failed capture
                 job.errors.append(f"crawler error: {exc}")
             try:
-                on_done(job)
+                queue.extend(on_done(job) or [])
             except BaseException as exc:  # noqa: BLE001 - re-raised after the reactor stops
                 errors.append(exc)
                 break

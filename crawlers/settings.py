@@ -33,8 +33,10 @@ CHROMIUM_ARGS = [
 
 
 def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log_level: str,
-                   extra_args: list[str] | None = None) -> dict[str, Any]:
-    """The Scrapy settings of one capture's crawl."""
+                   extra_args: list[str] | None = None, browser: bool | None = None
+                   ) -> dict[str, Any]:
+    """The Scrapy settings of one capture's crawl (``browser=False``: plain HTTP, as the
+    platform spider's API requests are made)."""
     limits = job.limits
     settings: dict[str, Any] = {
         "TWISTED_REACTOR": ASYNCIO_REACTOR,
@@ -60,7 +62,7 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
     }
     if limits.user_agent:
         settings["USER_AGENT"] = limits.user_agent
-    if job.use_browser:
+    if job.use_browser if browser is None else browser:
         handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
         settings.update({
             "DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
@@ -86,6 +88,7 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
             "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
             # Next to the downloader: raw bytes as received, before decompression and redirects.
             "DOWNLOADER_MIDDLEWARES": {
+                "crawlers.recording.ProxyMiddleware": 700,
                 "crawlers.recording.NetGuardMiddleware": 940,
                 "crawlers.recording.HttpRecordingMiddleware": 950,
             },

@@ -81,6 +81,9 @@ def capture(
     scope: Annotated[Scope | None, typer.Option("--scope", help="which links to follow")] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="plain HTTP, no Chromium")
                           ] = False,
+    posts: Annotated[int | None, typer.Option(
+        "--posts", min=1, help="a channel or profile URL: also capture its N latest posts")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
 ) -> None:
     """Capture URLs as evidence packages (WACZ), stored and catalogued.
@@ -92,7 +95,7 @@ def capture(
     options = service.CaptureOptions(
         operator=operator or settings.effective_operator(),
         case_id=case, tags=tuple(tag or ()), note=note, use_browser=not no_browser,
-        depth=depth, scope=scope.value if scope else None,
+        depth=depth, scope=scope.value if scope else None, posts=posts,
     )
     results: list[PackagedCapture] = []
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -437,6 +440,9 @@ def _row_json(r: CaptureRow) -> dict[str, Any]:
                     "stored_at": c.stored_at.isoformat() if c.stored_at else None,
                     "attempts": c.attempts, "last_error": c.last_error} for c in r.copies],
         "spool_path": r.spool_path,
+        "posts": [{"platform": p.platform, "post_id": p.post_id, "url": p.url,
+                   "status": p.status, "author_handle": p.author_handle,
+                   "published": p.published} for p in r.posts],
     }
 
 

@@ -116,6 +116,48 @@ class StorageSettings(_Section):
     backoff: float = Field(0.5, ge=0, description="seconds before the 2nd attempt, doubling")
 
 
+class MediaSettings(_Section):
+    """Media through yt-dlp: of the page URL and of video/audio the page loaded."""
+
+    enabled: bool = True
+    max_bytes: int = Field(2 * 1024**3, gt=0, description="per media file")
+    max_duration: float = Field(4 * 3600.0, gt=0, description="seconds per item")
+    max_items: int = Field(10, ge=1, description="media items per capture")
+    format: str = "bestvideo*+bestaudio/best"
+    subtitles: bool = True
+    thumbnails: bool = True
+    socket_timeout: float = Field(30.0, gt=0)
+    proxy: str | None = Field(None, description="http://, https:// or socks5:// proxy")
+
+    _blank = field_validator("proxy", mode="before")(_blank_is_none)
+
+
+class PlatformSettings(_Section):
+    """One platform: where it is, and the session to use for it (logged-in capture)."""
+
+    enabled: bool = True
+    base_url: str | None = Field(None, description="API or web base; None: the public one")
+    cookies_file: Path | None = Field(None, description="Netscape cookies.txt of a session")
+    headers: dict[str, str] = Field(default_factory=dict,
+                                    description="extra request headers, e.g. Authorization")
+    proxy: str | None = None
+
+    _blank = field_validator("base_url", "cookies_file", "proxy", mode="before")(
+        _blank_is_none)
+
+
+class PlatformsSettings(_Section):
+    posts: int = Field(20, ge=1, description="posts listed from a channel by default")
+    proxy: str | None = Field(None, description="proxy for every platform without its own")
+    telegram: PlatformSettings = PlatformSettings()
+    mastodon: PlatformSettings = PlatformSettings()
+
+    _blank = field_validator("proxy", mode="before")(_blank_is_none)
+
+    def get(self, name: str) -> PlatformSettings:
+        return getattr(self, name)
+
+
 class SigningSettings(_Section):
     """The key that signs every package (``isnad keys init``)."""
 
@@ -167,6 +209,8 @@ class Settings(BaseSettings):
     capture: CaptureSettings = CaptureSettings()
     browser: BrowserSettings = BrowserSettings()
     storage: StorageSettings = StorageSettings()
+    media: MediaSettings = MediaSettings()
+    platforms: PlatformsSettings = PlatformsSettings()
     signing: SigningSettings = SigningSettings()
     timestamps: TimestampSettings = TimestampSettings()
     catalog: CatalogSettings = CatalogSettings()

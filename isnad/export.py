@@ -1,11 +1,11 @@
 """Export bundles for a court or a partner, checkable with public tools only.
 
 A bundle folder holds, per capture, the WACZ and its unpacked contents (so ``openssl`` can read
-the WARCs and ``datapackage.json`` the tokens name), the screenshots, PDFs and rendered DOM as
-plain files, the signature in the form ``openssl dgst`` reads, late timestamp tokens and the
-custody log; beside them the public signing key, the TSA certificates, ``verify.sh`` (the
-verification steps, public tools only), a report as HTML and PDF, and ``SHA256SUMS``
-(``sha256sum -c`` format) over all of it. Each export is a custody event.
+the WARCs, the media and ``datapackage.json`` the tokens name), the screenshots, PDFs and
+rendered DOM as plain files, the signature in the form ``openssl dgst`` reads, late timestamp
+tokens and the custody log; beside them the public signing key, the TSA certificates,
+``verify.sh`` (the verification steps, public tools only), a report as HTML and PDF, and
+``SHA256SUMS`` (``sha256sum -c`` format) over all of it. Each export is a custody event.
 """
 
 from __future__ import annotations
@@ -122,6 +122,10 @@ def _export_capture(archive: Archive, row: CaptureRow, folder: Path) -> Exported
                 raise IsnadError(f"package {row.id} holds an unsafe path {name!r}")
         zf.extractall(unpacked)
     files = _extract_snapshots(unpacked, folder / "files")
+    for media in sorted((unpacked / "media").rglob("*")):  # already plain files, once
+        if media.is_file():
+            digest, size = sha256_file(media)
+            files.append((media.relative_to(folder).as_posix(), digest, size))
     digest = json.loads((unpacked / "datapackage-digest.json").read_text())
     signed = digest.get("signedData")
     signed_hash = None

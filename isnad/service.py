@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.cookiejar
+import json
 import logging
 import platform
 import tempfile
@@ -22,7 +24,10 @@ from archiver.storage import LocalFolderStorage, Storage, open_storage
 from archiver.timestamps import TSA, TimestampError, request_token, token_info
 from archiver.verify import VerificationReport, verify_custody, verify_package
 from crawlers.job import CaptureJob, CaptureLimits, explain_error
+from crawlers.media import MediaLimits, fetch_media
 from crawlers.netguard import HostGuard, check_target
+from crawlers.platforms import MODULES as PLATFORM_MODULES
+from crawlers.platforms import platform_for
 from crawlers.run import run_crawls, tool_versions
 from isnad import __version__
 from isnad.config import Settings
@@ -87,6 +92,7 @@ class CaptureOptions:
     use_browser: bool = True
     depth: int | None = None
     scope: str | None = None
+    posts: int | None = None  # a channel URL: capture this many of its recent posts too
 
 
 def capture_limits(settings: Settings, options: CaptureOptions) -> CaptureLimits:
@@ -127,7 +133,9 @@ def capture(
     jobs: list[CaptureJob] = []
     sessions: dict[int, CaptureSession] = {}
     order: list[str] = []
-    for url in urls:
+
+    def new_job(url: str) -> CaptureJob | None:
+        """Register a capture of ``url``; its crawl job, or None when refused at once."""
         session = begin_capture(
             archive,
             CaptureRequest(url, options.operator, options.case_id, options.tags, options.note),
@@ -142,27 +150,63 @@ def capture(
             results[session.capture_id] = result
             if on_result:
                 on_result(result)
-            continue
+            return None
         warc = session.new_warc(_warcinfo(session, options, limits))
         job = CaptureJob(url=url, warc=warc, limits=limits, use_browser=options.use_browser,
                          guard=HostGuard(settings.allow_private_networks),
                          on_progress=on_progress, capture_id=session.capture_id)
-        jobs.append(job)
+        _configure_platform(job, settings, options)
         sessions[id(job)] = session
+        return job
 
-    def finished(job: CaptureJob) -> None:
+    for url in urls:
+        job = new_job(url)
+        if job is not None:
+            jobs.append(job)
+
+    def finished(job: CaptureJob) -> list[CaptureJob]:
         session = sessions[id(job)]
         state, reasons, error = outcome(job)
         context = {**_base_context(session, options, limits, settings_snapshot),
                    **_observed_context(job)}
+        attachments: list[tuple[str, bytes]] = []
+        if job.platform is not None:
+            state, reasons = _platform_outcome(job, state, reasons, context, attachments)
+        media_files: list[tuple[str, Path]] = []
+        if state != FAILED and settings.media.enabled:
+            seed = next((p for p in job.pages if p.get("depth") == 0), {})
+            page_ok = int(seed.get("status") or 0) < 400
+            candidates = [job.url] if page_ok else []  # yt-dlp reads the page again
+            candidates += job.media_urls
+            if job.post:  # the post's own video and audio, as the platform lists them
+                candidates += [m["url"] for m in job.post.get("media", [])
+                               if m.get("type") in ("video", "audio") and m.get("url")]
+            media = fetch_media(candidates, session.work_dir / "media",
+                                _media_limits(settings, job),
+                                allow_private_networks=settings.allow_private_networks)
+            media_files = [(f.name, f.path) for f in media.files]
+            context["media"] = {"items": media.items, "problems": media.reasons,
+                                "candidates": candidates}
+            if media.reasons:
+                state, reasons = PARTIAL, [*reasons, *media.reasons]
         result = session.finish(
             state=state, reasons=reasons, context=context, pages=_pages(job), error=error,
             title=(job.pages[0].get("title") if job.pages else None) or job.url,
-            software=f"Isnad {__version__}",
+            software=f"Isnad {__version__}", media_files=media_files, attachments=attachments,
         )
+        if job.post is not None:
+            archive.catalog.set_post(session.capture_id, job.post)
         results[session.capture_id] = result
         if on_result:
             on_result(result)
+        more: list[CaptureJob] = []
+        if job.post_refs and options.posts:
+            platform = job.platform[0]
+            for ref in job.post_refs[:options.posts]:  # each listed post: its own capture
+                follow = new_job(platform.capture_url(ref["url"]))
+                if follow is not None:
+                    more.append(follow)
+        return more
 
     def starting(job: CaptureJob) -> None:
         sessions[id(job)].mark_started()
@@ -173,6 +217,74 @@ def capture(
                    headless=settings.browser.headless,
                    extra_args=settings.browser.extra_args)
     return [results[cid] for cid in order if cid in results]
+
+
+def _configure_platform(job: CaptureJob, settings: Settings, options: CaptureOptions) -> None:
+    """Recognise a platform URL; apply its session (redacted from the WARC) and proxy."""
+    bases = {name: settings.platforms.get(name).base_url for name in PLATFORM_MODULES}
+    disabled = {name for name in PLATFORM_MODULES if not settings.platforms.get(name).enabled}
+    match = platform_for(job.url, bases, disabled)
+    job.proxy = settings.platforms.proxy
+    if match is None:
+        return
+    platform, target = match
+    own = settings.platforms.get(platform.name)
+    job.platform = (platform, target)
+    job.list_limit = options.posts or settings.platforms.posts
+    job.proxy = own.proxy or settings.platforms.proxy
+    if own.cookies_file or own.headers:
+        job.browser_cookies = load_cookies(own.cookies_file) if own.cookies_file else []
+        job.platform_headers = dict(own.headers)
+        job.redact_headers = ("Cookie", "Authorization", "Set-Cookie",
+                              *(name for name in own.headers))
+
+
+def _platform_outcome(job: CaptureJob, state: str, reasons: list[str], context: dict[str, Any],
+                      attachments: list[tuple[str, bytes]]) -> tuple[str, list[str]]:
+    platform, target = job.platform
+    context["platform"] = {
+        "name": platform.name, "kind": target.kind, "ids": target.ids,
+        "base": platform.base or None, "error": job.platform_error,
+        "logged_in": bool(job.redact_headers), "proxy": job.proxy,
+        "redacted_headers": list(job.redact_headers),
+    }
+    if job.platform_error:
+        if state != FAILED:
+            state = PARTIAL
+        reasons = [*reasons, f"{platform.name} extractor failed: {job.platform_error}; "
+                   "captured as a generic page only"]
+    if job.post is not None:
+        context["post"] = job.post
+        attachments.append(("post.json", json.dumps(job.post, ensure_ascii=False,
+                                                    indent=1).encode("utf-8")))
+        if job.post["status"] != "ok":
+            state = PARTIAL if state != FAILED else state
+            reasons = [*reasons, f"the post is {job.post['status']}: "
+                       + ("; ".join(job.post.get("notes") or []) or "as the platform shows")]
+    if job.post_refs is not None:
+        context["post_refs"] = job.post_refs
+        attachments.append(("posts.json", json.dumps(job.post_refs, ensure_ascii=False,
+                                                     indent=1).encode("utf-8")))
+    return state, reasons
+
+
+def _media_limits(settings: Settings, job: CaptureJob) -> MediaLimits:
+    values = settings.media.model_dump()
+    if not values.get("proxy") and job.proxy:
+        values["proxy"] = job.proxy
+    return MediaLimits(**values)
+
+
+def load_cookies(path: Path) -> list[dict[str, Any]]:
+    """A Netscape cookies.txt as Playwright cookies (each scoped to its own domain)."""
+    jar = http.cookiejar.MozillaCookieJar()
+    try:
+        jar.load(str(path), ignore_discard=True, ignore_expires=True)
+    except (OSError, http.cookiejar.LoadError) as exc:
+        raise IsnadError(f"cannot read cookies file {path}: {exc}") from exc
+    return [{"name": c.name, "value": c.value or "", "domain": c.domain, "path": c.path or "/",
+             "secure": bool(c.secure), "httpOnly": False,
+             **({"expires": float(c.expires)} if c.expires else {})} for c in jar]
 
 
 def outcome(job: CaptureJob) -> tuple[str, list[str], str | None]:

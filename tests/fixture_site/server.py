@@ -9,15 +9,19 @@ a link hub for crawl scopes, and a generated site for benchmarks.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import json
 import ssl
 import struct
+import subprocess
+import tempfile
 import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -119,6 +123,26 @@ ARABIC_BODY = """<h1>أرشيف الأدلة</h1>
 <p>سلسلة الحيازة تسجّل كل يد مرّت بها الأدلة منذ لحظة جمعها.</p>"""
 
 
+@functools.cache
+def video_clip() -> bytes:
+    """A real 2-second H.264/AAC MP4 (test pattern and a tone), made once with ffmpeg."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "clip.mp4"
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y",
+             "-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=10",
+             "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
+             "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+             "-metadata", "title=Fixture clip", str(out)], check=True)
+        return out.read_bytes()
+
+
+VIDEO_BODY = ('<h1>A post with a video</h1>\n<p>Filmed on the day.</p>\n'
+              '<video controls width="160" src="/media/clip.mp4"></video>')
+BROKEN_VIDEO_BODY = ('<h1>A video that is gone</h1>\n'
+                     '<video controls src="/media/removed.mp4"></video>')
+
+
 def gzip_page_plain_bytes() -> bytes:
     """The HTML of /gzip.html before compression."""
     return _page("Compressed page", "<h1>Compressed</h1>\n" + f"<p>{PARAGRAPH}</p>\n" * 20,
@@ -213,6 +237,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "Slow resource", '<h1>Slow</h1>\n<img src="/slow?seconds=30">'), head),
             "/slow": lambda: self._slow(float(query.get("seconds", ["30"])[0]), head),
             "/links.html": lambda: self._html(self._links(), head),
+            "/video.html": lambda: self._html(_page("A video", VIDEO_BODY), head),
+            "/broken-video.html": lambda: self._html(_page("Gone video", BROKEN_VIDEO_BODY),
+                                                     head),
+            "/media/clip.mp4": lambda: self._send(200, video_clip(), "video/mp4", head=head),
             "/cookie.html": lambda: self._send(
                 200, _page("Sets a cookie", '<h1>Cookie</h1>\n<img src="/img/logo.png">',
                            head='<link rel="stylesheet" href="/static/site.css">\n'),

@@ -1,0 +1,107 @@
+"""Media benchmark. Prints figures; asserts nothing (timings vary by machine).
+
+Captures a page whose video is a large file (default 2 GiB) served from 127.0.0.1: yt-dlp
+downloads it, Isnad streams it into the package, hashes, packages, stores and verifies it.
+Prints the capture's throughput (video bytes per second, from process start to a stored,
+verified package) and the peak RSS of the capture process (target < 300 MiB), next to a plain
+`curl`-like download of the same file for reference.
+
+Usage: ``python bench/media_bench.py [--size-mib 2048]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MiB = 1024 * 1024
+
+
+def serve(video: Path) -> ThreadingHTTPServer:
+    page = (b"<!doctype html><html><head><title>Large video</title></head><body>"
+            b"<h1>Large video</h1><video controls src=\"/big.mp4\"></video></body></html>")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self.do_GET(head=True)
+
+        def do_GET(self, head: bool = False) -> None:  # noqa: N802
+            if self.path == "/big.mp4":
+                size = video.stat().st_size
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                if not head:
+                    with open(video, "rb") as fh:
+                        shutil.copyfileobj(fh, self.wfile, MiB)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(page)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=2048)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="isnad-media-bench-") as tmp:
+        work = Path(tmp)
+        video = work / "big.mp4"
+        with open(video, "wb") as out:
+            block = os.urandom(MiB)
+            for _ in range(args.size_mib):
+                out.write(block)
+        server = serve(video)
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        size = video.stat().st_size
+        started = time.perf_counter()
+        with urllib.request.urlopen(f"{base}/big.mp4") as answer, \
+                open(work / "plain.mp4", "wb") as out:
+            shutil.copyfileobj(answer, out, MiB)
+        plain = size / MiB / (time.perf_counter() - started)
+        (work / "plain.mp4").unlink()
+        env = {**os.environ, "ISNAD_HOME": str(work / "home"),
+               "ISNAD_ALLOW_PRIVATE_NETWORKS": "true",
+               "ISNAD_MEDIA__MAX_BYTES": str(size + MiB)}
+        started = time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", "isnad.cli", "capture", "--no-browser",
+                              "--json", f"{base}/page.html"], cwd=ROOT, env=env,
+                             capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        server.shutdown()
+        if run.returncode != 0:
+            sys.exit(f"capture failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
+        record = json.loads(run.stdout)[0]
+        print(f"video: {args.size_mib} MiB served from 127.0.0.1")
+        print(f"plain HTTP download of the file:   {plain:7.1f} MiB/s")
+        print(f"isnad capture (page + yt-dlp + package + store + verify): "
+              f"{size / MiB / seconds:7.1f} MiB/s ({seconds:.1f} s), state {record['state']}")
+        print(f"peak RSS of the capture process: {peak:.0f} MiB (target < 300 MiB)")
+
+
+if __name__ == "__main__":
+    main()

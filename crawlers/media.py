@@ -1,0 +1,177 @@
+"""Media of a capture through yt-dlp (as a library): best video and audio, subtitles,
+thumbnails and the info JSON, for the page URL and for media the page loaded.
+
+yt-dlp writes to disk as it downloads (memory stays bounded whatever the size) and merges
+with Debian's ffmpeg. Each file is then hashed while streamed. Limits (bytes, duration, count)
+come from the settings; an item that fails or is over a limit is a reason for PARTIAL, never
+skipped silently. A page with no media is not a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archiver.errors import CaptureFailed, CaptureRefused
+from archiver.hashing import sha256_file
+from crawlers.netguard import check_target
+
+log = logging.getLogger(__name__)
+
+NO_MEDIA = ("Unsupported URL", "No video formats found", "no suitable InfoExtractor")
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    enabled: bool = True
+    max_bytes: int = 2 * 1024**3
+    max_duration: float = 4 * 3600
+    max_items: int = 10
+    format: str = "bestvideo*+bestaudio/best"
+    subtitles: bool = True
+    thumbnails: bool = True
+    socket_timeout: float = 30.0
+    proxy: str | None = None
+
+
+@dataclass
+class MediaFile:
+    path: Path
+    name: str  # its path in the package, media/...
+    kind: str  # video, audio, subtitle, thumbnail, info
+    sha256: str
+    size: int
+    source_url: str
+
+
+@dataclass
+class MediaOutcome:
+    files: list[MediaFile] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+class _Log:
+    """yt-dlp's messages into our log, its errors kept for the reason line."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def debug(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    def info(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    def warning(self, msg: str) -> None:
+        log.info("yt-dlp: %s", msg)
+
+    def error(self, msg: str) -> None:
+        self.errors.append(msg.removeprefix("ERROR: "))
+
+
+def fetch_media(urls: list[str], dest: Path, limits: MediaLimits, *,
+                allow_private_networks: bool) -> MediaOutcome:
+    """Download the media of each URL (deduplicated by SHA-256) into ``dest``."""
+    outcome = MediaOutcome()
+    if not limits.enabled:
+        return outcome
+    seen: set[str] = set()
+    for number, url in enumerate(dict.fromkeys(urls)):
+        if len(outcome.items) >= limits.max_items:
+            outcome.reasons.append(f"media: more than {limits.max_items} items; the rest of "
+                                   "the page's media was not downloaded (media.max_items)")
+            break
+        try:
+            check_target(url, allow_private_networks)
+        except (CaptureRefused, CaptureFailed) as exc:
+            outcome.reasons.append(f"media of {url} not downloaded: {exc}")
+            continue
+        _fetch_one(url, dest / f"{number:03d}", limits, outcome, seen)
+    return outcome
+
+
+def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcome,
+               seen: set[str]) -> None:
+    import yt_dlp
+    from yt_dlp.utils import DownloadError, match_filter_func
+
+    folder.mkdir(parents=True, exist_ok=True)
+    logger = _Log()
+    params: dict[str, Any] = {
+        "outtmpl": {"default": str(folder / "%(id).80B.%(ext)s")},
+        "format": limits.format,
+        "merge_output_format": "mkv",
+        "noplaylist": True,
+        "writeinfojson": True,
+        "writesubtitles": limits.subtitles,
+        "allsubtitles": limits.subtitles,
+        "writethumbnail": limits.thumbnails,
+        "max_filesize": limits.max_bytes,
+        "match_filter": match_filter_func(f"duration <=? {int(limits.max_duration)}"),
+        "socket_timeout": limits.socket_timeout,
+        "retries": 3,
+        "quiet": True,
+        "no_warnings": False,
+        "noprogress": True,
+        "logger": logger,
+        "ffmpeg_location": shutil.which("ffmpeg"),
+        "cachedir": False,
+        "overwrites": True,
+    }
+    if limits.proxy:
+        params["proxy"] = limits.proxy
+    try:
+        with yt_dlp.YoutubeDL(params) as ydl:
+            info = ydl.extract_info(url, download=True)
+    except DownloadError as exc:
+        message = logger.errors[-1] if logger.errors else str(exc)
+        if any(marker in message for marker in NO_MEDIA):
+            return  # the page has no media yt-dlp knows: nothing to download, not a failure
+        outcome.reasons.append(f"media of {url} failed: {message}"[:400])
+        return
+    if info is None:  # refused by the match filter (duration)
+        outcome.reasons.append(f"media of {url} not downloaded: longer than "
+                               f"{int(limits.max_duration)} s (media.max_duration)")
+        return
+    downloaded = [Path(d["filepath"]) for d in info.get("requested_downloads") or []
+                  if d.get("filepath")]
+    if not downloaded or not all(p.is_file() for p in downloaded):
+        outcome.reasons.append(f"media of {url} not downloaded: over {limits.max_bytes} "
+                               "bytes (media.max_bytes) or no file written")
+        return
+    item = {"source_url": url, "extractor": info.get("extractor_key") or info.get("extractor"),
+            "id": info.get("id"), "title": info.get("title"), "duration": info.get("duration"),
+            "uploader": info.get("uploader"), "webpage_url": info.get("webpage_url"),
+            "format": info.get("format"), "yt_dlp": yt_dlp.version.__version__, "files": []}
+    for path in sorted(folder.iterdir()):
+        if path.name.endswith((".part", ".ytdl", ".temp")):
+            continue  # an unfinished download is never claimed as a file of the capture
+        digest, size = sha256_file(path)
+        if digest in seen:
+            continue
+        seen.add(digest)
+        kind = _kind(path, downloaded)
+        media = MediaFile(path, f"media/{folder.name}/{path.name}", kind, digest, size, url)
+        outcome.files.append(media)
+        item["files"].append({"path": media.name, "kind": kind, "sha256": digest,
+                              "size": size})
+    if item["files"]:
+        outcome.items.append(item)
+
+
+def _kind(path: Path, downloaded: list[Path]) -> str:
+    if path in downloaded:
+        return "video" if path.suffix.lower() not in (".m4a", ".mp3", ".opus", ".ogg") \
+            else "audio"
+    if path.name.endswith(".info.json"):
+        return "info"
+    if path.suffix.lower() in (".vtt", ".srt", ".ass", ".ttml", ".srv3", ".json3"):
+        return "subtitle"
+    if path.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"):
+        return "thumbnail"
+    return "other"
+

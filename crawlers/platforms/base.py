@@ -1,0 +1,155 @@
+"""What every platform module provides: URL matching, post extraction, channel listing.
+
+A platform module is pure parsing and request planning around an injected ``fetch``: the
+crawler passes a fetch that goes through Scrapy (so every API or page response is recorded in
+the capture's WARC, with the SSRF guard), tests may pass a plain one. Nothing here knows Scrapy.
+
+The normalized :class:`Post` is what investigators search and compare: the same fields for
+every platform, text exactly as published (UTF-8; Arabic and other RTL scripts untouched).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from archiver.errors import IsnadError
+
+# What a post page can turn out to be besides a post.
+OK = "ok"
+DELETED = "deleted"          # the post is gone (removed by author or platform, or never was)
+SUSPENDED = "suspended"      # the account is suspended, banned or terminated
+LOGIN_WALL = "login-wall"    # the platform shows a login page instead of the content
+UNAVAILABLE = "unavailable"  # private, geo-blocked, age-gated: visible but not accessible
+
+
+class PlatformError(IsnadError):
+    """The extractor could not read the platform (layout change, rate limit, bad answer)."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One HTTP answer, as ``fetch`` returns it."""
+
+    url: str            # the final URL, after redirects
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise PlatformError(f"{self.url} did not answer JSON (HTTP {self.status}): "
+                                f"{self.body[:80]!r}") from exc
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+Fetch = Callable[..., Awaitable[Fetched]]
+"""``await fetch(url, headers=None)``: GET ``url``; never raises for an HTTP status."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a URL points at on a platform."""
+
+    platform: str
+    kind: str                     # "post" or "channel"
+    url: str                      # the URL as given
+    ids: dict[str, str] = field(default_factory=dict)  # e.g. {"channel": ..., "post": ...}
+
+
+@dataclass
+class PostRef:
+    """A post listed by a channel or profile: enough to capture it on its own."""
+
+    platform: str
+    post_id: str
+    url: str
+    published: str | None = None  # ISO 8601 UTC, "Z"
+
+
+@dataclass
+class Media:
+    url: str
+    type: str                     # image, video, audio, document, link
+    alt: str | None = None
+
+
+@dataclass
+class Post:
+    platform: str
+    post_id: str
+    url: str                      # canonical URL
+    status: str = OK
+    author_id: str | None = None
+    author_handle: str | None = None
+    author_name: str | None = None
+    published: str | None = None  # ISO 8601 UTC, "Z"
+    edited: str | None = None
+    text: str | None = None
+    language: str | None = None
+    media: list[Media] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # replies, reposts, likes, views...
+    reply_to: str | None = None   # URL of the post this replies to
+    quote_of: str | None = None   # URL of the post this quotes
+    forwarded_from: str | None = None  # URL or name of the original source
+    place: str | None = None
+    title: str | None = None
+    source: list[str] = field(default_factory=list)  # URLs the fields were read from
+    notes: list[str] = field(default_factory=list)   # what could not be read, and why
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def utc_iso(value: str | int | float | datetime | None) -> str | None:
+    """A platform's time (ISO string with offset, epoch seconds, datetime) as UTC "Z"."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value, UTC)
+    elif isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    else:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Platform:
+    """One platform. Subclasses set ``name`` and implement the three methods."""
+
+    name = ""
+    default_base = ""  # the public base URL (API or web), overridable in the settings
+
+    def __init__(self, base: str | None = None) -> None:
+        self.base = (base or self.default_base).rstrip("/")
+
+    def capture_url(self, canonical: str) -> str:
+        """Where to capture a listed post: its canonical URL, or the same path on the
+        configured base when one replaces the public host (mirrors, tests)."""
+        return canonical
+
+    def match(self, url: str) -> Target | None:
+        """The target ``url`` names on this platform, or None when it is not this platform's.
+
+        URLs on the configured base host match as well as the public host, so tests and
+        mirrors work."""
+        raise NotImplementedError
+
+    async def extract_post(self, target: Target, fetch: Fetch) -> Post:
+        """Read one post. Deleted / suspended / login-wall pages give a Post with that status;
+        anything unreadable raises PlatformError saying what was expected."""
+        raise NotImplementedError
+
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+        """The most recent posts of a channel or profile, newest first, at most ``limit``,
+        following the platform's paging."""
+        raise NotImplementedError

@@ -1,0 +1,27 @@
+"""Fixture servers in the platforms' public shapes, on 127.0.0.1, one module per platform.
+
+``urllib_fetch`` is a plain ``fetch`` for testing platform modules without Scrapy; the crawler
+passes its own, which records every exchange in the capture's WARC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+
+from crawlers.platforms.base import Fetched
+
+
+async def urllib_fetch(url: str, headers: dict[str, str] | None = None) -> Fetched:
+    def get() -> Fetched:
+        request = urllib.request.Request(url, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - tests
+                return Fetched(answer.url, answer.status,
+                               {k.lower(): v for k, v in answer.headers.items()}, answer.read())
+        except urllib.error.HTTPError as exc:
+            return Fetched(exc.url or url, exc.code,
+                           {k.lower(): v for k, v in exc.headers.items()}, exc.read())
+
+    return await asyncio.to_thread(get)

@@ -1,0 +1,139 @@
+"""A Mastodon instance stand-in: the public REST API (v1) and the post pages."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fixture_site.server import video_clip
+
+ACCOUNT_ID = "109384"
+USER = "witness"
+ARABIC_HTML = ("<p>انقطاع الكهرباء في المدينة منذ الفجر.<br />الناس يتجمعون عند المخبز.</p>"
+               "<p>صور من الشارع <a href=\"https://example.org/tags/x\" class=\"mention hashtag\""
+               " rel=\"tag\">#<span>حلب</span></a></p>")
+ARABIC_TEXT = ("انقطاع الكهرباء في المدينة منذ الفجر.\nالناس يتجمعون عند المخبز.\n\n"
+               "صور من الشارع #حلب")
+FIRST, LAST = 20001, 20010
+
+
+def _account(base: str) -> dict:
+    return {"id": ACCOUNT_ID, "username": USER, "acct": USER, "display_name": "Field Witness",
+            "locked": False, "bot": False, "created_at": "2023-02-01T00:00:00.000Z",
+            "note": "<p>Reports from the ground.</p>", "url": f"{base}/@{USER}",
+            "avatar": f"{base}/avatars/witness.png", "followers_count": 1530,
+            "following_count": 12, "statuses_count": 10, "last_status_at": "2026-11-20",
+            "emojis": [], "fields": []}
+
+
+def _status(base: str, number: int) -> dict:
+    status = {
+        "id": str(number), "created_at": f"2026-11-20T{number - FIRST + 8:02d}:15:30.000Z",
+        "in_reply_to_id": None, "in_reply_to_account_id": None, "sensitive": False,
+        "spoiler_text": "", "visibility": "public", "language": "en",
+        "uri": f"{base}/users/{USER}/statuses/{number}", "url": f"{base}/@{USER}/{number}",
+        "replies_count": 2, "reblogs_count": 5, "favourites_count": 11, "quotes_count": 0,
+        "edited_at": None, "content": f"<p>Report {number}.</p>", "reblog": None,
+        "application": {"name": "Web", "website": None}, "account": _account(base),
+        "media_attachments": [], "mentions": [], "tags": [], "emojis": [], "card": None,
+        "poll": None,
+    }
+    if number == FIRST:
+        status.update(language="ar", content=ARABIC_HTML, edited_at="2026-11-20T09:00:00.000Z",
+                      media_attachments=[
+                          {"id": "1", "type": "image", "url": f"{base}/media/street.jpg",
+                           "preview_url": f"{base}/media/street-small.jpg", "remote_url": None,
+                           "description": "شارع مزدحم", "blurhash": "UBL_:rOpGG-o"},
+                          {"id": "2", "type": "video", "url": f"{base}/media/m-clip.mp4",
+                           "preview_url": f"{base}/media/m-clip.png", "remote_url": None,
+                           "description": None, "blurhash": None}])
+    elif number == FIRST + 1:
+        status.update(in_reply_to_id=str(FIRST), in_reply_to_account_id=ACCOUNT_ID)
+    elif number == FIRST + 2:
+        status.update(content="", reblog={**_status(base, FIRST + 5),
+                                          "url": "https://other.example/@source/777"})
+    return status
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        base = self.server.base
+        path = parts.path
+        if path == "/media/m-clip.mp4":
+            return self._send(200, video_clip(), "video/mp4")
+        if path.startswith("/api/v1/statuses/"):
+            number = int(path.rsplit("/", 1)[1])
+            if number == 42900:
+                return self._json(429, {"error": "Too many requests"})
+            if number == 30000:
+                return self._json(403, {"error": "This action is not allowed: the account "
+                                                 "is suspended"})
+            if FIRST <= number <= LAST:
+                return self._json(200, _status(base, number))
+            return self._json(404, {"error": "Record not found"})
+        if path == "/api/v1/accounts/lookup":
+            if query.get("acct") == [USER]:
+                return self._json(200, _account(base))
+            return self._json(404, {"error": "Record not found"})
+        if path == f"/api/v1/accounts/{ACCOUNT_ID}/statuses":
+            limit = int(query.get("limit", ["20"])[0])
+            top = int(query.get("max_id", [str(LAST + 1)])[0]) - 1
+            numbers = [n for n in range(top, FIRST - 1, -1)][:min(limit, 5)]  # 5 per page
+            return self._json(200, [_status(base, n) for n in numbers])
+        if path.startswith(f"/@{USER}"):
+            page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
+                    f"Field Witness (@{USER})</title></head><body><div id=\"mastodon\">"
+                    f"<noscript>To use the Mastodon web application, please enable "
+                    f"JavaScript.</noscript></div></body></html>")
+            return self._send(200, page.encode(), "text/html; charset=utf-8")
+        return self._send(404, b"Not found", "text/plain")
+
+    def _json(self, status: int, data: object) -> None:
+        self._send(status, json.dumps(data, ensure_ascii=False).encode(),
+                   "application/json; charset=utf-8")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    base = ""
+
+
+class MastodonFixture:
+    def __init__(self) -> None:
+        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server.base = self.base
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def post_url(self, number: int = FIRST) -> str:
+        return f"{self.base}/@{USER}/{number}"
+
+    def start(self) -> MastodonFixture:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> MastodonFixture:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

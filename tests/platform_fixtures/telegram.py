@@ -1,0 +1,156 @@
+"""A Telegram web preview stand-in: t.me/s/<channel> pages in Telegram's public markup."""
+
+from __future__ import annotations
+
+import html
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fixture_site.server import video_clip
+
+CHANNEL = "syriawitness"
+TITLE = "شاهد سوريا | Syria Witness"
+ARABIC = "قصف على الحي الشرقي صباح اليوم.\nالصور من المراسل في الموقع."
+FIRST, LAST, PAGE = 101, 110, 5
+
+
+def _message(base: str, number: int) -> str:
+    minute = number - 100
+    body = f"Update {number}: situation report."
+    extra = ""
+    if number == 101:
+        body = html.escape(ARABIC).replace("\n", "<br/>")
+    elif number == 102:
+        extra = (f'<a class="tgme_widget_message_photo_wrap" href="https://t.me/{CHANNEL}/102"'
+                 f" style=\"width:320px;background-image:url('{base}/media/tg-photo.jpg')\"></a>")
+    elif number == 103:
+        extra = ('<a class="tgme_widget_message_video_player" href="https://t.me/'
+                 f'{CHANNEL}/103"><div class="tgme_widget_message_video_wrap">'
+                 f'<video class="tgme_widget_message_video js-message_video" '
+                 f'src="{base}/media/tg-clip.mp4" width="100%"></video></div></a>')
+    elif number == 104:
+        extra = ('<div class="tgme_widget_message_forwarded_from accent_color">Forwarded from '
+                 '<a class="tgme_widget_message_forwarded_from_name" '
+                 'href="https://t.me/othersource/55"><span dir="auto">Other Source</span></a>'
+                 "</div>")
+    elif number == 105:
+        extra = (f'<a class="tgme_widget_message_reply" href="https://t.me/{CHANNEL}/101">'
+                 '<div class="tgme_widget_message_author accent_color">'
+                 f'<span class="tgme_widget_message_author_name">{html.escape(TITLE)}</span>'
+                 "</div></a>")
+    views = "1.2K" if number == 101 else f"{number * 3}"
+    stamp = f"2026-11-20T0{minute % 10}:{minute:02d}:00+03:00"  # Damascus time, as shown
+    edited = '<span class="tgme_widget_message_meta">edited</span>' if number == 106 else ""
+    return f"""
+<div class="tgme_widget_message_wrap js-widget_message_wrap">
+ <div class="tgme_widget_message text_not_supported_wrap js-widget_message"
+      data-post="{CHANNEL}/{number}" data-view="eyJjIjotMTAw">
+  <div class="tgme_widget_message_bubble">
+   <div class="tgme_widget_message_author accent_color"><a class="tgme_widget_message_owner_name"
+     href="https://t.me/{CHANNEL}"><span dir="auto">{html.escape(TITLE)}</span></a></div>
+   {extra}
+   <div class="tgme_widget_message_text js-message_text" dir="auto">{body}</div>
+   <div class="tgme_widget_message_footer compact js-message_footer">
+    <div class="tgme_widget_message_info short js-message_info">
+     <span class="tgme_widget_message_views">{views}</span>{edited}
+     <span class="tgme_widget_message_meta"><a class="tgme_widget_message_date"
+       href="https://t.me/{CHANNEL}/{number}"><time datetime="{stamp}"
+       class="time">0{minute % 10}:{minute:02d}</time></a></span>
+    </div>
+   </div>
+  </div>
+ </div>
+</div>"""
+
+
+def _channel_page(base: str, numbers: list[int]) -> str:
+    messages = "".join(_message(base, n) for n in numbers)
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{html.escape(TITLE)} – Telegram</title>
+<meta property="og:title" content="{html.escape(TITLE)}"></head>
+<body class="widget_frame_base tgme_webpreview_body">
+<header class="tgme_header"><div class="tgme_channel_info">
+ <div class="tgme_channel_info_header"><div class="tgme_channel_info_header_title">
+ <span dir="auto">{html.escape(TITLE)}</span></div>
+ <div class="tgme_channel_info_header_username"><a href="https://t.me/{CHANNEL}">@{CHANNEL}</a>
+ </div></div></div></header>
+<main class="tgme_main"><section class="tgme_channel_history js-message_history">
+{messages}
+</section></main></body></html>"""
+
+
+PRIVATE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Telegram: Contact</title>
+</head><body class="tgme_page_body"><div class="tgme_page">
+<div class="tgme_page_title"><span dir="auto">privatechan</span></div>
+<div class="tgme_page_description">This channel can't be displayed because it violated local
+laws.</div></div></body></html>"""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        parts = urlsplit(self.path)
+        path = [p for p in parts.path.split("/") if p]
+        base = self.server.base
+        if parts.path == "/media/tg-clip.mp4":
+            return self._send(200, video_clip(), "video/mp4")
+        if parts.path == "/media/tg-photo.jpg":
+            return self._send(200, b"\xff\xd8\xff\xe0fixture-jpeg", "image/jpeg")
+        if path[:2] == ["s", "ratelimited"]:
+            return self._send(429, b"Too Many Requests", "text/plain")
+        if path[:2] == ["s", "privatechan"] or path == ["privatechan"]:
+            return self._send(200, PRIVATE.encode(), "text/html; charset=utf-8")
+        if len(path) >= 2 and path[0] == "s" and path[1] == CHANNEL:
+            if len(path) == 3 and path[2].isdigit() and FIRST <= int(path[2]) <= LAST:
+                centre = int(path[2])
+                numbers = list(range(max(FIRST, centre - 2), min(LAST, centre + 2) + 1))
+            else:
+                before = int(parse_qs(parts.query).get("before", [str(LAST + 1)])[0])
+                top = min(before - 1, LAST)
+                numbers = list(range(max(FIRST, top - PAGE + 1), top + 1))
+            page = _channel_page(base, numbers) if numbers else _channel_page(base, [])
+            return self._send(200, page.encode(), "text/html; charset=utf-8")
+        if len(path) == 2 and path[0] == CHANNEL and path[1].isdigit():
+            # t.me/<channel>/<id> itself: the post page people open (an embed).
+            page = _channel_page(base, [int(path[1])] if FIRST <= int(path[1]) <= LAST else [])
+            return self._send(200, page.encode(), "text/html; charset=utf-8")
+        return self._send(404, b"<html><body>Not found</body></html>", "text/html")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    base = ""
+
+
+class TelegramFixture:
+    def __init__(self) -> None:
+        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server.base = self.base
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> TelegramFixture:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> TelegramFixture:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

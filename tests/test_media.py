@@ -1,0 +1,66 @@
+"""Media through yt-dlp: the video of a page lands in the package once, hashed; a media item
+that fails makes the capture PARTIAL with the reason; limits are obeyed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.fixture_site.server import video_clip
+
+pytestmark = pytest.mark.e2e
+
+
+def _package(isnad, capture_id: str) -> tuple[dict, dict]:
+    shown = isnad("show", capture_id, "--json").json()
+    location = Path(next(c["location"] for c in shown["copies"]))
+    with zipfile.ZipFile(location) as wacz:
+        datapackage = json.loads(wacz.read("datapackage.json"))
+        media = {name: wacz.read(name) for name in wacz.namelist()
+                 if name.startswith("media/")}
+    return shown, {"datapackage": datapackage, "media": media}
+
+
+@pytest.mark.parametrize("mode", [["--no-browser"], []], ids=["http", "browser"])
+def test_video_of_a_page_is_in_the_package_with_its_hash(isnad, site, mode):
+    rec = isnad.capture(*mode, site.url("/video.html"))
+    assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"])
+    shown, package = _package(isnad, rec["id"])
+    clip = hashlib.sha256(video_clip()).hexdigest()
+    videos = [name for name, data in package["media"].items()
+              if hashlib.sha256(data).hexdigest() == clip]
+    assert len(videos) == 1, sorted(package["media"])  # stored once, even when seen twice
+    listed = {r["path"]: r for r in package["datapackage"]["resources"]}
+    assert listed[videos[0]]["hash"] == f"sha256:{clip}"
+    assert any(name.endswith(".info.json") for name in package["media"])
+    items = shown["context"]["media"]["items"]
+    assert items and items[0]["yt_dlp"] and items[0]["extractor"]
+    assert shown["context"]["software"]["yt-dlp"] == items[0]["yt_dlp"]
+    artifacts = {a["path"]: a for a in shown["artifacts"]}
+    assert artifacts[videos[0]]["kind"] == "media" and artifacts[videos[0]]["sha256"] == clip
+    assert isnad("verify", rec["id"]).code == 0
+
+
+def test_a_media_item_that_fails_makes_the_capture_partial(isnad, site):
+    rec = isnad.capture("--no-browser", site.url("/broken-video.html"))
+    assert rec["state"] == "PARTIAL" and rec["exit_code"] == 1
+    assert any(r.startswith("media of") and "404" in r for r in rec["reasons"]), rec["reasons"]
+
+
+def test_media_over_the_size_limit_is_not_downloaded_and_says_so(isnad, site):
+    rec = isnad.capture("--no-browser", site.url("/video.html"),
+                        env={"ISNAD_MEDIA__MAX_BYTES": "1000"})
+    assert rec["state"] == "PARTIAL"
+    assert any("media.max_bytes" in r for r in rec["reasons"]), rec["reasons"]
+    _, package = _package(isnad, rec["id"])
+    assert not any(name.endswith(".mp4") for name in package["media"])
+
+
+def test_a_page_without_media_is_not_a_failure(isnad, site):
+    rec = isnad.capture("--no-browser", site.url("/final.html"))
+    assert rec["state"] == "COMPLETE", rec["reasons"]
+    assert isnad("show", rec["id"], "--json").json()["context"]["media"]["items"] == []
