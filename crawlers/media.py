@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,11 @@ class MediaOutcome:
     items: list[dict[str, Any]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
 
+    @property
+    def count(self) -> int:
+        """Media items downloaded so far: each entry of a playlist counts as one."""
+        return sum(len(item.get("entries") or [None]) for item in self.items)
+
 
 class _Log:
     """yt-dlp's messages into our log, its errors kept for the reason line."""
@@ -81,12 +87,12 @@ def fetch_media(urls: list[str], dest: Path, limits: MediaLimits, *,
         return outcome
     seen: set[str] = set()
     for number, url in enumerate(dict.fromkeys(urls)):
-        if len(outcome.items) >= limits.max_items:
+        if outcome.count >= limits.max_items:
             outcome.reasons.append(f"media: more than {limits.max_items} items; the rest of "
                                    "the page's media was not downloaded (media.max_items)")
             break
         try:
-            check_target(url, allow_private_networks)
+            check_target(url, allow_private_networks, proxied=bool(limits.proxy))
         except (CaptureRefused, CaptureFailed) as exc:
             outcome.reasons.append(f"media of {url} not downloaded: {exc}")
             continue
@@ -101,11 +107,15 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
 
     folder.mkdir(parents=True, exist_ok=True)
     logger = _Log()
+    room = limits.max_items - outcome.count
     params: dict[str, Any] = {
-        "outtmpl": {"default": str(folder / "%(id).80B.%(ext)s")},
+        # Entries of a playlist (a page with several videos) are told apart by their index.
+        "outtmpl": {"default": str(folder / "%(playlist_index&{}-|)s%(id).80B.%(ext)s")},
         "format": limits.format,
         "merge_output_format": "mkv",
         "noplaylist": True,
+        # A URL yt-dlp reads as a playlist yields at most the items there is room for.
+        "playlistend": room,
         "writeinfojson": True,
         "writesubtitles": limits.subtitles,
         "allsubtitles": limits.subtitles,
@@ -137,16 +147,35 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
         outcome.reasons.append(f"media of {url} not downloaded: longer than "
                                f"{int(limits.max_duration)} s (media.max_duration)")
         return
-    downloaded = [Path(d["filepath"]) for d in info.get("requested_downloads") or []
-                  if d.get("filepath")]
-    if not downloaded or not all(p.is_file() for p in downloaded):
-        outcome.reasons.append(f"media of {url} not downloaded: over {limits.max_bytes} "
-                               "bytes (media.max_bytes) or no file written")
+    playlist = info.get("_type") in ("playlist", "multi_video")
+    entries = list(_entries(info))
+    if playlist:
+        total = info.get("playlist_count") or len(entries)
+        if total > room or len(info.get("entries") or []) > len(entries):
+            outcome.reasons.append(
+                f"media of {url}: {len(entries)} of its items downloaded, not all "
+                f"(media.max_items, or longer than media.max_duration)")
+    downloaded: list[Path] = []
+    for entry in entries:
+        files = [Path(d["filepath"]) for d in entry.get("requested_downloads") or []
+                 if d.get("filepath")]
+        if not files or not all(p.is_file() for p in files):
+            outcome.reasons.append(
+                f"media of {url}{' (' + str(entry.get('id')) + ')' if playlist else ''} not "
+                f"downloaded: over {limits.max_bytes} bytes (media.max_bytes) or no file "
+                "written")
+            continue
+        downloaded += files
+    if not downloaded:
         return
     item = {"source_url": url, "extractor": info.get("extractor_key") or info.get("extractor"),
             "id": info.get("id"), "title": info.get("title"), "duration": info.get("duration"),
             "uploader": info.get("uploader"), "webpage_url": info.get("webpage_url"),
             "format": info.get("format"), "yt_dlp": yt_dlp.version.__version__, "files": []}
+    if playlist:
+        item["entries"] = [{key: entry.get(key) for key in (
+            "id", "title", "duration", "uploader", "webpage_url", "format", "extractor_key")}
+            for entry in entries]
     for path in sorted(folder.iterdir()):
         if path.name.endswith((".part", ".ytdl", ".temp")):
             continue  # an unfinished download is never claimed as a file of the capture
@@ -161,6 +190,17 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
                               "size": size})
     if item["files"]:
         outcome.items.append(item)
+
+
+def _entries(info: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The videos of an extraction result: itself, or the entries of a playlist (nested
+    playlists flattened; entries the match filter refused are None and left out)."""
+    if info.get("_type") not in ("playlist", "multi_video"):
+        yield info
+        return
+    for entry in info.get("entries") or []:
+        if entry:
+            yield from _entries(entry)
 
 
 def _kind(path: Path, downloaded: list[Path]) -> str:

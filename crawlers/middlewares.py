@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
@@ -48,7 +49,7 @@ class BrowserPageMiddleware:
         if job.browser_cookies:  # a configured platform session, scoped to its domains
             context_kwargs["storage_state"] = {"cookies": job.browser_cookies, "origins": []}
         if job.proxy:
-            context_kwargs["proxy"] = {"server": job.proxy}
+            context_kwargs["proxy"] = browser_proxy(job.proxy)
         request.meta.update(
             playwright=True,
             playwright_include_page=True,
@@ -147,6 +148,22 @@ class BrowserPageMiddleware:
             "size": size,
             "record_id": record_id,
         })
+
+
+def browser_proxy(proxy: str) -> dict[str, str]:
+    """The proxy for Chromium's context. ``<-loopback>`` lifts Chromium's implicit bypass of
+    localhost: with a proxy configured, nothing goes around it. Chromium's ``socks5`` already
+    resolves names at the proxy, so ``socks5h`` (yt-dlp's spelling of that) is ``socks5``."""
+    parts = urlsplit(proxy)
+    server = proxy
+    if parts.scheme.lower() == "socks5h":
+        server = "socks5://" + proxy.split("://", 1)[1]
+    settings = {"server": server, "bypass": "<-loopback>"}
+    if parts.username:  # Playwright takes credentials apart from the server address
+        settings.update(username=unquote(parts.username), password=unquote(parts.password or ""))
+        settings["server"] = f"{server.split('://', 1)[0]}://{parts.hostname}" + (
+            f":{parts.port}" if parts.port else "")
+    return settings
 
 
 def _first_line(exc: BaseException) -> str:

@@ -2,6 +2,11 @@
 
 An investigator's URL must never make Isnad read the operator's own network (a router's admin
 page, a cloud metadata service) into a package that leaves the building.
+
+Behind a proxy this machine connects to the proxy only and names are resolved there: the
+guard then checks IP literals but resolves no names itself, so no DNS query leaves this machine
+for the sites an investigator looks at (and names only the proxy knows, such as .onion through
+Tor, can be captured). What a name resolves to at the proxy is the proxy's network's concern.
 """
 
 from __future__ import annotations
@@ -65,11 +70,26 @@ def resolve(host: str) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-def check_target(url: str, allow_private: bool) -> list[str]:
-    """Validate a URL and resolve its host; refuse private targets. Return the addresses."""
+def literal_address(host: str) -> str | None:
+    """The host itself when it is an IP address, else None."""
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        return None
+
+
+def check_target(url: str, allow_private: bool, proxied: bool = False) -> list[str]:
+    """Validate a URL and resolve its host; refuse private targets. Return the addresses.
+
+    ``proxied``: the request goes through a proxy, which resolves names; only an IP literal
+    is checked."""
     validate_url(url)
     host = urlsplit(url).hostname or ""
-    addresses = resolve(host)
+    if proxied:
+        literal = literal_address(host)
+        addresses = [literal] if literal else []
+    else:
+        addresses = resolve(host)
     if not allow_private:
         refusal = _refusal(host, addresses)
         if refusal:
@@ -80,9 +100,14 @@ def check_target(url: str, allow_private: bool) -> list[str]:
 class HostGuard:
     """Cached, asynchronous checks for every request a capture makes (redirects, subresources)."""
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, proxied: bool = False) -> None:
         self.allow_private = allow_private
+        self.proxied = proxied  # names are resolved at the proxy: only IP literals are checked
         self._verdicts: dict[str, str | None] = {}
+
+    def _proxied_verdict(self, host: str) -> str | None:
+        literal = literal_address(host)
+        return _refusal(host, [literal]) if literal else None
 
     async def refusal(self, url: str) -> str | None:
         """Why the URL may not be fetched, or None."""
@@ -92,6 +117,8 @@ class HostGuard:
         if self.allow_private:
             return None
         host = parts.hostname or ""
+        if self.proxied:
+            return self._proxied_verdict(host)
         if host not in self._verdicts:
             try:
                 infos = await asyncio.get_running_loop().getaddrinfo(
@@ -108,6 +135,8 @@ class HostGuard:
         if self.allow_private or parts.scheme not in ("http", "https"):
             return None
         host = parts.hostname or ""
+        if self.proxied:
+            return self._proxied_verdict(host)
         if host not in self._verdicts:
             try:
                 self._verdicts[host] = _refusal(host, resolve(host))

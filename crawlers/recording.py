@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import ssl
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,8 +97,11 @@ class HttpRecordingMiddleware:
             job.servers[host] = ip
         if response.certificate is not None and host not in job.tls:
             cert = response.certificate
+            # Twisted's handler gives a certificate object, the httpx one (SOCKS) DER bytes.
+            pem = (ssl.DER_cert_to_PEM_cert(cert) if isinstance(cert, bytes)
+                   else cert.dumpPEM().decode("ascii"))
             job.tls[host] = {
-                "chain_pem": [cert.dumpPEM().decode("ascii")],
+                "chain_pem": [pem],
                 "note": "plain HTTP mode records the server's leaf certificate only",
             }
         if response.status >= 400:
@@ -352,10 +356,13 @@ def _der_to_pem(der_b64: str) -> str:
 REDACTED = "[redacted by Isnad]"
 
 
+# Credentials for the proxy are Isnad's, never the page's: always kept out of the records.
+ALWAYS_REDACTED = frozenset({"proxy-authorization"})
+
+
 def _redacted(pairs: list[tuple[str, str]], job: CaptureJob) -> list[tuple[str, str]]:
     """Request headers with the values of secret ones (the capture's own credentials: Cookie,
-    Authorization) replaced: the name stays, so the record says a secret was sent."""
-    if not job.redact_headers:
-        return pairs
-    secret = {name.lower() for name in job.redact_headers}
+    Authorization, Proxy-Authorization) replaced: the name stays, so the record says a secret
+    was sent."""
+    secret = ALWAYS_REDACTED | {name.lower() for name in job.redact_headers}
     return [(k, REDACTED if k.lower() in secret else v) for k, v in pairs]

@@ -15,7 +15,7 @@ from crawlers.spiders.page import PageSpider
 from crawlers.spiders.platform import PlatformSpider
 
 TOOLS = ("scrapy", "scrapy-playwright", "playwright", "warcio", "wacz", "cdxj-indexer",
-         "yt-dlp", "cryptography", "rfc3161-client")
+         "yt-dlp", "cryptography", "rfc3161-client", "httpx2")
 
 
 def tool_versions() -> dict[str, str]:

@@ -86,6 +86,7 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
                 "scrapy.core.downloader.contextfactory.BrowserLikeContextFactory",
             "CONCURRENT_REQUESTS": 16,
             "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+            **_socks_handler(job.proxy),
             # Next to the downloader: raw bytes as received, before decompression and redirects.
             "DOWNLOADER_MIDDLEWARES": {
                 "crawlers.recording.ProxyMiddleware": 700,
@@ -94,3 +95,16 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
             },
         })
     return settings
+
+
+def _socks_handler(proxy: str | None) -> dict[str, Any]:
+    """Scrapy's default (Twisted) handler speaks HTTP proxies only. For a SOCKS proxy (Tor,
+    typically) plain-HTTP requests go through Scrapy's own httpx handler, which speaks SOCKS5
+    and also hands over the body as received (raw), so recording is unchanged. Nothing is
+    ever sent around a configured proxy."""
+    if not proxy or not proxy.lower().startswith("socks"):
+        return {}
+    handler = "scrapy.core.downloader.handlers._httpx.HttpxDownloadHandler"
+    return {"DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
+            # The httpx handler verifies certificates against the system's roots when asked.
+            "DOWNLOAD_VERIFY_CERTIFICATES": True}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -60,6 +61,25 @@ class BrowserSettings(_Section):
 def _blank_is_none(value: Any) -> Any:
     """An empty string in the TOML file or the environment means "not set"."""
     return None if value == "" else value
+
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def _proxy_url(value: Any) -> Any:
+    """A proxy is a URL with a scheme Isnad's three clients all speak, a host and a port."""
+    value = _blank_is_none(value)
+    if value is None:
+        return None
+    parts = urlsplit(str(value))
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname or port is None:
+        raise ValueError(f"{value!r} is not a proxy URL: expected "
+                         f"{'|'.join(PROXY_SCHEMES)}://[user:password@]host:port")
+    return str(value)
 
 
 class StorageTarget(_Section):
@@ -127,9 +147,10 @@ class MediaSettings(_Section):
     subtitles: bool = True
     thumbnails: bool = True
     socket_timeout: float = Field(30.0, gt=0)
-    proxy: str | None = Field(None, description="http://, https:// or socks5:// proxy")
+    proxy: str | None = Field(None, description="http://, https://, socks5:// or socks5h:// "
+                              "proxy for yt-dlp; None: the capture's proxy")
 
-    _blank = field_validator("proxy", mode="before")(_blank_is_none)
+    _proxy = field_validator("proxy", mode="before")(_proxy_url)
 
 
 class PlatformSettings(_Section):
@@ -142,17 +163,26 @@ class PlatformSettings(_Section):
                                     description="extra request headers, e.g. Authorization")
     proxy: str | None = None
 
-    _blank = field_validator("base_url", "cookies_file", "proxy", mode="before")(
-        _blank_is_none)
+    _blank = field_validator("base_url", "cookies_file", mode="before")(_blank_is_none)
+    _proxy = field_validator("proxy", mode="before")(_proxy_url)
 
 
 class PlatformsSettings(_Section):
     posts: int = Field(20, ge=1, description="posts listed from a channel by default")
-    proxy: str | None = Field(None, description="proxy for every platform without its own")
+    proxy: str | None = Field(None, description="proxy for every capture (platform or not) "
+                              "whose platform has none of its own")
     telegram: PlatformSettings = PlatformSettings()
+    youtube: PlatformSettings = PlatformSettings()
+    x: PlatformSettings = PlatformSettings()
+    tiktok: PlatformSettings = PlatformSettings()
+    facebook: PlatformSettings = PlatformSettings()
+    instagram: PlatformSettings = PlatformSettings()
+    bluesky: PlatformSettings = PlatformSettings()
+    vk: PlatformSettings = PlatformSettings()
+    reddit: PlatformSettings = PlatformSettings()
     mastodon: PlatformSettings = PlatformSettings()
 
-    _blank = field_validator("proxy", mode="before")(_blank_is_none)
+    _proxy = field_validator("proxy", mode="before")(_proxy_url)
 
     def get(self, name: str) -> PlatformSettings:
         return getattr(self, name)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from archiver.archive import Archive
 from archiver.capture import CaptureRequest, CaptureSession, PackagedCapture, begin_capture
@@ -28,9 +29,11 @@ from crawlers.media import MediaLimits, fetch_media
 from crawlers.netguard import HostGuard, check_target
 from crawlers.platforms import MODULES as PLATFORM_MODULES
 from crawlers.platforms import platform_for
+from crawlers.platforms.base import Platform, Target
+from crawlers.recording import REDACTED
 from crawlers.run import run_crawls, tool_versions
 from isnad import __version__
-from isnad.config import Settings
+from isnad.config import PlatformSettings, Settings
 
 log = logging.getLogger("isnad")
 
@@ -142,8 +145,10 @@ def capture(
             settings_snapshot,
         )
         order.append(session.capture_id)
+        match = match_platform(settings, url)
+        proxy = capture_proxy(settings, match)
         try:
-            check_target(url, settings.allow_private_networks)
+            check_target(url, settings.allow_private_networks, proxied=bool(proxy))
         except (CaptureRefused, CaptureFailed) as exc:
             result = session.finish(state=FAILED, reasons=[str(exc)], context=_base_context(
                 session, options, limits, settings_snapshot), pages=[], error=str(exc))
@@ -153,9 +158,9 @@ def capture(
             return None
         warc = session.new_warc(_warcinfo(session, options, limits))
         job = CaptureJob(url=url, warc=warc, limits=limits, use_browser=options.use_browser,
-                         guard=HostGuard(settings.allow_private_networks),
-                         on_progress=on_progress, capture_id=session.capture_id)
-        _configure_platform(job, settings, options)
+                         guard=HostGuard(settings.allow_private_networks, proxied=bool(proxy)),
+                         on_progress=on_progress, capture_id=session.capture_id, proxy=proxy)
+        _configure_platform(job, settings, options, match)
         sessions[id(job)] = session
         return job
 
@@ -176,7 +181,10 @@ def capture(
         if state != FAILED and settings.media.enabled:
             seed = next((p for p in job.pages if p.get("depth") == 0), {})
             page_ok = int(seed.get("status") or 0) < 400
-            candidates = [job.url] if page_ok else []  # yt-dlp reads the page again
+            # yt-dlp reads the page again; not a channel's, which it would take as a playlist
+            # of every video the channel has (its posts are captured one by one: --posts).
+            channel = job.platform is not None and job.platform[1].kind == "channel"
+            candidates = [job.url] if page_ok and not channel else []
             candidates += job.media_urls
             if job.post:  # the post's own video and audio, as the platform lists them
                 candidates += [m["url"] for m in job.post.get("media", [])
@@ -219,24 +227,40 @@ def capture(
     return [results[cid] for cid in order if cid in results]
 
 
-def _configure_platform(job: CaptureJob, settings: Settings, options: CaptureOptions) -> None:
-    """Recognise a platform URL; apply its session (redacted from the WARC) and proxy."""
-    bases = {name: settings.platforms.get(name).base_url for name in PLATFORM_MODULES}
-    disabled = {name for name in PLATFORM_MODULES if not settings.platforms.get(name).enabled}
-    match = platform_for(job.url, bases, disabled)
-    job.proxy = settings.platforms.proxy
+def match_platform(settings: Settings, url: str) -> tuple[Platform, Target] | None:
+    """The enabled platform module that reads ``url`` (on its configured base), or None."""
+    names = [name for name in PLATFORM_MODULES if settings.platforms.get(name).enabled]
+    return platform_for(
+        url, {name: settings.platforms.get(name).base_url for name in names},
+        set(PLATFORM_MODULES) - set(names),
+        {name: session_header_names(settings.platforms.get(name)) for name in names})
+
+
+def capture_proxy(settings: Settings, match: tuple[Platform, Target] | None) -> str | None:
+    """The proxy of a capture: its platform's own, else the global one (or none)."""
+    own = settings.platforms.get(match[0].name).proxy if match else None
+    return own or settings.platforms.proxy
+
+
+def _configure_platform(job: CaptureJob, settings: Settings, options: CaptureOptions,
+                        match: tuple[Platform, Target] | None) -> None:
+    """Apply a platform URL's module and its session (redacted from the WARC)."""
     if match is None:
         return
     platform, target = match
     own = settings.platforms.get(platform.name)
     job.platform = (platform, target)
     job.list_limit = options.posts or settings.platforms.posts
-    job.proxy = own.proxy or settings.platforms.proxy
     if own.cookies_file or own.headers:
         job.browser_cookies = load_cookies(own.cookies_file) if own.cookies_file else []
         job.platform_headers = dict(own.headers)
         job.redact_headers = ("Cookie", "Authorization", "Set-Cookie",
                               *(name for name in own.headers))
+
+
+def session_header_names(own: PlatformSettings) -> set[str]:
+    """The headers a platform's configured session will send (names only, lower case)."""
+    return {*(name.lower() for name in own.headers), *(["cookie"] if own.cookies_file else [])}
 
 
 def _platform_outcome(job: CaptureJob, state: str, reasons: list[str], context: dict[str, Any],
@@ -245,7 +269,7 @@ def _platform_outcome(job: CaptureJob, state: str, reasons: list[str], context: 
     context["platform"] = {
         "name": platform.name, "kind": target.kind, "ids": target.ids,
         "base": platform.base or None, "error": job.platform_error,
-        "logged_in": bool(job.redact_headers), "proxy": job.proxy,
+        "logged_in": bool(job.redact_headers), "proxy": shown_proxy(job.proxy),
         "redacted_headers": list(job.redact_headers),
     }
     if job.platform_error:
@@ -266,6 +290,18 @@ def _platform_outcome(job: CaptureJob, state: str, reasons: list[str], context: 
         attachments.append(("posts.json", json.dumps(job.post_refs, ensure_ascii=False,
                                                      indent=1).encode("utf-8")))
     return state, reasons
+
+
+def shown_proxy(proxy: str | None) -> str | None:
+    """The proxy as recorded in a capture: its password replaced (it is a secret)."""
+    if not proxy:
+        return None
+    parts = urlsplit(proxy)
+    if parts.password is None:
+        return proxy
+    netloc = f"{parts.username}:{REDACTED}@{parts.hostname}" + (
+        f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _media_limits(settings: Settings, job: CaptureJob) -> MediaLimits:
@@ -360,6 +396,8 @@ def _observed_context(job: CaptureJob) -> dict[str, Any]:
             "bodies": "decoded by the browser; original framing headers kept as "
             "X-Isnad-Original-*" if job.use_browser else "as received on the wire",
         },
+        # Behind a proxy, servers and WARC-IP-Address name the proxy's address.
+        "network": {"proxy": shown_proxy(job.proxy)},
         "servers": job.servers,
         "tls": job.tls,
         "stats": {

@@ -53,6 +53,8 @@ def test_several_targets_from_the_environment(monkeypatch):
     ('[storage]\nobject_lock_mode = "FOREVER"\n', "storage.object_lock_mode"),
     ('[storage]\npart_size_mib = 1\n', "storage.part_size_mib"),
     ('[capture]\nno_such_setting = 1\n', "capture.no_such_setting"),
+    ('[platforms.x]\nproxy = "ftp://127.0.0.1:21"\n', "platforms.x.proxy"),
+    ('[media]\nproxy = "socks5://no-port"\n', "media.proxy"),
 ])
 def test_a_bad_setting_is_named(tmp_path, toml, named):
     config = tmp_path / "isnad.toml"

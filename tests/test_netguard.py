@@ -55,3 +55,21 @@ def test_host_guard_checks_every_request_url():
     assert guard.refusal_sync("http://localhost/") and "loopback" in guard.refusal_sync(
         "http://localhost/")
     assert HostGuard(allow_private=True).refusal_sync("http://127.0.0.1/") is None
+
+
+def test_behind_a_proxy_names_are_not_resolved_here(monkeypatch):
+    import socket
+
+    from crawlers import netguard
+
+    def no_dns(*args, **kwargs):  # any lookup would leak the investigated name to local DNS
+        raise AssertionError(f"resolved locally: {args}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    assert check_target("http://exampleonionaddress.onion/post", False, proxied=True) == []
+    guard = netguard.HostGuard(allow_private=False, proxied=True)
+    assert guard.refusal_sync("https://no-such-host.invalid/") is None
+    # An IP literal still names its address: a private one is refused, proxy or not.
+    with pytest.raises(CaptureRefused, match="loopback"):
+        check_target("http://127.0.0.1:9/", False, proxied=True)
+    assert "private" in guard.refusal_sync("http://10.0.0.8/admin")

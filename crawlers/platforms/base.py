@@ -11,10 +11,11 @@ every platform, text exactly as published (UTF-8; Arabic and other RTL scripts u
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from archiver.errors import IsnadError
 
@@ -51,7 +52,9 @@ class Fetched:
 
 
 Fetch = Callable[..., Awaitable[Fetched]]
-"""``await fetch(url, headers=None)``: GET ``url``; never raises for an HTTP status."""
+"""``await fetch(url, headers=None, *, method="GET", body=None)``: one HTTP request (POST for
+the platforms whose public API needs it); never raises for an HTTP status, raises
+PlatformError when no answer came (connection refused, timeout, refused by the guard)."""
 
 
 @dataclass(frozen=True)
@@ -124,17 +127,47 @@ def utc_iso(value: str | int | float | datetime | None) -> str | None:
 
 
 class Platform:
-    """One platform. Subclasses set ``name`` and implement the three methods."""
+    """One platform. Subclasses set ``name``, ``default_base`` and ``hosts`` and implement
+    ``match``, ``extract_post`` and ``list_posts``."""
 
     name = ""
     default_base = ""  # the public base URL (API or web), overridable in the settings
+    # The platform's own public hosts (web, API, CDN for its JSON): URLs on them are the
+    # platform's, and a configured session (cookies, Authorization) is sent to them only.
+    hosts: frozenset[str] = frozenset()
 
-    def __init__(self, base: str | None = None) -> None:
+    def __init__(self, base: str | None = None, session: Collection[str] = ()) -> None:
         self.base = (base or self.default_base).rstrip("/")
+        # The names (lower case) of the session headers configured for this platform, e.g.
+        # {"cookie", "authorization"}: a module may choose its API by them. The values are
+        # added by ``fetch`` and never seen here.
+        self.session = frozenset(name.lower() for name in session)
+
+    @property
+    def overridden(self) -> bool:
+        """Is the base replaced (a mirror, or a test's fixture server)?"""
+        return bool(self.base) and self.base != self.default_base.rstrip("/")
+
+    def owns(self, url: str) -> bool:
+        """Is ``url`` on one of the platform's hosts, or on the configured base's host?"""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme not in ("http", "https"):
+            return False
+        return host in self.hosts or (self.overridden and parts.netloc == urlsplit(
+            self.base).netloc)
+
+    def session_hosts(self) -> set[str]:
+        """Where the configured session may be sent."""
+        return {*self.hosts, urlsplit(self.base).hostname or ""} - {""}
 
     def capture_url(self, canonical: str) -> str:
         """Where to capture a listed post: its canonical URL, or the same path on the
         configured base when one replaces the public host (mirrors, tests)."""
+        parts = urlsplit(canonical)
+        if self.overridden and (parts.hostname or "").lower() in self.hosts:
+            base = urlsplit(self.base)
+            return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
         return canonical
 
     def match(self, url: str) -> Target | None:

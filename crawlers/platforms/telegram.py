@@ -27,7 +27,6 @@ from crawlers.platforms.base import (
     utc_iso,
 )
 
-PUBLIC_HOSTS = {"t.me", "www.t.me", "telegram.me", "www.telegram.me"}
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 RESERVED = {"joinchat", "addstickers", "share", "proxy", "socks", "login", "s", "c", "iv"}
 
@@ -35,17 +34,12 @@ RESERVED = {"joinchat", "addstickers", "share", "proxy", "socks", "login", "s", 
 class TelegramPlatform(Platform):
     name = "telegram"
     default_base = "https://t.me"
-
-    def capture_url(self, canonical: str) -> str:
-        if self.base != self.default_base and canonical.startswith("https://t.me/"):
-            return self.base + canonical[len("https://t.me"):]
-        return canonical
+    hosts = frozenset({"t.me", "www.t.me", "telegram.me", "www.telegram.me"})
 
     def match(self, url: str) -> Target | None:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if host not in PUBLIC_HOSTS and parts.netloc != urlsplit(self.base).netloc:
+        if not self.owns(url):
             return None
+        parts = urlsplit(url)
         path = [p for p in parts.path.split("/") if p]
         preview = bool(path) and path[0] == "s"
         if preview:

@@ -40,10 +40,14 @@ class PlatformSpider(scrapy.Spider):
         return
         yield  # an async generator that schedules nothing itself
 
-    async def fetch(self, url: str, headers: dict[str, str] | None = None) -> Fetched:
+    async def fetch(self, url: str, headers: dict[str, str] | None = None, *,
+                    method: str = "GET", body: bytes | str | None = None) -> Fetched:
         sent = {**self._session_headers(url), **(headers or {})}
-        request = Request(url, headers=sent, dont_filter=True,
-                          meta={"handle_httpstatus_all": True, "dont_merge_cookies": True})
+        # Only downloader middlewares apply here, so every status comes back as an answer;
+        # redirects are followed by Scrapy's RedirectMiddleware (each hop recorded, and
+        # checked by the SSRF guard), and ``Fetched.url`` is where they led.
+        request = Request(url, method=method, headers=sent, body=body, dont_filter=True,
+                          meta={"dont_merge_cookies": True})
         try:
             response = await self.crawler.engine.download_async(request)
         except Exception as exc:  # noqa: BLE001 - network errors become the extractor's
@@ -57,7 +61,7 @@ class PlatformSpider(scrapy.Spider):
         job = self.job
         host = urlsplit(url).hostname or ""
         platform, target = job.platform
-        own_hosts = {urlsplit(target.url).hostname, urlsplit(platform.base).hostname}
+        own_hosts = platform.session_hosts() | {urlsplit(target.url).hostname}
         headers = dict(job.platform_headers) if host in own_hosts else {}
         cookies = [f"{c['name']}={c['value']}" for c in job.browser_cookies
                    if host == c["domain"].lstrip(".") or host.endswith(

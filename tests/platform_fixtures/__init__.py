@@ -13,9 +13,12 @@ import urllib.request
 from crawlers.platforms.base import Fetched
 
 
-async def urllib_fetch(url: str, headers: dict[str, str] | None = None) -> Fetched:
+async def urllib_fetch(url: str, headers: dict[str, str] | None = None, *, method: str = "GET",
+                       body: bytes | str | None = None) -> Fetched:
+    data = body.encode() if isinstance(body, str) else body
+
     def get() -> Fetched:
-        request = urllib.request.Request(url, headers=headers or {})
+        request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - tests
                 return Fetched(answer.url, answer.status,

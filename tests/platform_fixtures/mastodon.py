@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fixture_site.server import video_clip
+from tests.platform_fixtures.server import PlatformFixture, PlatformHandler
 
 ACCOUNT_ID = "109384"
 USER = "witness"
@@ -57,83 +55,44 @@ def _status(base: str, number: int) -> dict:
     return status
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
+class _Handler(PlatformHandler):
     def do_GET(self) -> None:  # noqa: N802
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
-        base = self.server.base
+        base = self.base
         path = parts.path
         if path == "/media/m-clip.mp4":
-            return self._send(200, video_clip(), "video/mp4")
+            return self.send(200, video_clip(), "video/mp4")
         if path.startswith("/api/v1/statuses/"):
             number = int(path.rsplit("/", 1)[1])
             if number == 42900:
-                return self._json(429, {"error": "Too many requests"})
+                return self.send_json(429, {"error": "Too many requests"})
             if number == 30000:
-                return self._json(403, {"error": "This action is not allowed: the account "
+                return self.send_json(403, {"error": "This action is not allowed: the account "
                                                  "is suspended"})
             if FIRST <= number <= LAST:
-                return self._json(200, _status(base, number))
-            return self._json(404, {"error": "Record not found"})
+                return self.send_json(200, _status(base, number))
+            return self.send_json(404, {"error": "Record not found"})
         if path == "/api/v1/accounts/lookup":
             if query.get("acct") == [USER]:
-                return self._json(200, _account(base))
-            return self._json(404, {"error": "Record not found"})
+                return self.send_json(200, _account(base))
+            return self.send_json(404, {"error": "Record not found"})
         if path == f"/api/v1/accounts/{ACCOUNT_ID}/statuses":
             limit = int(query.get("limit", ["20"])[0])
             top = int(query.get("max_id", [str(LAST + 1)])[0]) - 1
             numbers = [n for n in range(top, FIRST - 1, -1)][:min(limit, 5)]  # 5 per page
-            return self._json(200, [_status(base, n) for n in numbers])
+            return self.send_json(200, [_status(base, n) for n in numbers])
         if path.startswith(f"/@{USER}"):
             page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
                     f"Field Witness (@{USER})</title></head><body><div id=\"mastodon\">"
                     f"<noscript>To use the Mastodon web application, please enable "
                     f"JavaScript.</noscript></div></body></html>")
-            return self._send(200, page.encode(), "text/html; charset=utf-8")
-        return self._send(404, b"Not found", "text/plain")
-
-    def _json(self, status: int, data: object) -> None:
-        self._send(status, json.dumps(data, ensure_ascii=False).encode(),
-                   "application/json; charset=utf-8")
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            return self.send(200, page.encode(), "text/html; charset=utf-8")
+        return self.send(404, b"Not found", "text/plain")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    base = ""
-
-
-class MastodonFixture:
-    def __init__(self) -> None:
-        self.server = _Server(("127.0.0.1", 0), _Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.server.base = self.base
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+class MastodonFixture(PlatformFixture):
+    handler = _Handler
 
     def post_url(self, number: int = FIRST) -> str:
         return f"{self.base}/@{USER}/{number}"
-
-    def start(self) -> MastodonFixture:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> MastodonFixture:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import html
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fixture_site.server import video_clip
+from tests.platform_fixtures.server import PlatformFixture, PlatformHandler
 
 CHANNEL = "syriawitness"
 TITLE = "شاهد سوريا | Syria Witness"
@@ -87,24 +86,19 @@ PRIVATE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Telegram: C
 laws.</div></div></body></html>"""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
+class _Handler(PlatformHandler):
     def do_GET(self) -> None:  # noqa: N802
         parts = urlsplit(self.path)
         path = [p for p in parts.path.split("/") if p]
-        base = self.server.base
+        base = self.base
         if parts.path == "/media/tg-clip.mp4":
-            return self._send(200, video_clip(), "video/mp4")
+            return self.send(200, video_clip(), "video/mp4")
         if parts.path == "/media/tg-photo.jpg":
-            return self._send(200, b"\xff\xd8\xff\xe0fixture-jpeg", "image/jpeg")
+            return self.send(200, b"\xff\xd8\xff\xe0fixture-jpeg", "image/jpeg")
         if path[:2] == ["s", "ratelimited"]:
-            return self._send(429, b"Too Many Requests", "text/plain")
+            return self.send(429, b"Too Many Requests", "text/plain")
         if path[:2] == ["s", "privatechan"] or path == ["privatechan"]:
-            return self._send(200, PRIVATE.encode(), "text/html; charset=utf-8")
+            return self.send(200, PRIVATE.encode(), "text/html; charset=utf-8")
         if len(path) >= 2 and path[0] == "s" and path[1] == CHANNEL:
             if len(path) == 3 and path[2].isdigit() and FIRST <= int(path[2]) <= LAST:
                 centre = int(path[2])
@@ -114,43 +108,13 @@ class _Handler(BaseHTTPRequestHandler):
                 top = min(before - 1, LAST)
                 numbers = list(range(max(FIRST, top - PAGE + 1), top + 1))
             page = _channel_page(base, numbers) if numbers else _channel_page(base, [])
-            return self._send(200, page.encode(), "text/html; charset=utf-8")
+            return self.send(200, page.encode(), "text/html; charset=utf-8")
         if len(path) == 2 and path[0] == CHANNEL and path[1].isdigit():
             # t.me/<channel>/<id> itself: the post page people open (an embed).
             page = _channel_page(base, [int(path[1])] if FIRST <= int(path[1]) <= LAST else [])
-            return self._send(200, page.encode(), "text/html; charset=utf-8")
-        return self._send(404, b"<html><body>Not found</body></html>", "text/html")
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            return self.send(200, page.encode(), "text/html; charset=utf-8")
+        return self.send(404, b"<html><body>Not found</body></html>", "text/html")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    base = ""
-
-
-class TelegramFixture:
-    def __init__(self) -> None:
-        self.server = _Server(("127.0.0.1", 0), _Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.server.base = self.base
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> TelegramFixture:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> TelegramFixture:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+class TelegramFixture(PlatformFixture):
+    handler = _Handler
