@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from crawlers.platforms.base import Fetched, PlatformError
-from crawlers.platforms.facebook import FacebookPlatform, parse_count
+from crawlers.platforms.base import shown_count as parse_count
+from crawlers.platforms.facebook import FacebookPlatform
 from tests.platform_fixtures import urllib_fetch
 from tests.platform_fixtures.facebook import (
     ARABIC_COUNTS,

@@ -126,6 +126,38 @@ def utc_iso(value: str | int | float | datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def epoch_iso(value: Any) -> str | None:  # noqa: ANN401 - JSON
+    """Epoch seconds a platform gave (a JSON number) as UTC "Z"; None for anything else."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return utc_iso(value)
+    return None
+
+
+def dig(value: Any, *path: str | int) -> Any:  # noqa: ANN401 - JSON
+    """``value[path[0]][path[1]]...`` through JSON objects and arrays, or None where the
+    shape differs (a missing key, an index out of range, a step that is not a container)."""
+    for key in path:
+        if isinstance(key, int) and isinstance(value, list) and -len(value) <= key < len(value):
+            value = value[key]
+        elif isinstance(key, str) and isinstance(value, dict):
+            value = value.get(key)
+        else:
+            return None
+    return value
+
+
+def shown_count(shown: str) -> int | None:
+    """A count as a page shows it ("1.2K", "3M", "1,204", "845") as a number; None when it
+    is not one."""
+    text = shown.strip().upper().replace(",", "")
+    factor = {"K": 1_000, "M": 1_000_000, "B": 1_000_000_000}.get(text[-1:], 1)
+    number = text[:-1] if factor > 1 else text
+    try:
+        return round(float(number) * factor)
+    except ValueError:
+        return None
+
+
 class Platform:
     """One platform. Subclasses set ``name``, ``default_base`` and ``hosts`` and implement
     ``match``, ``extract_post`` and ``list_posts``."""

@@ -66,6 +66,7 @@ from crawlers.platforms.base import (
     Post,
     PostRef,
     Target,
+    dig,
     utc_iso,
 )
 
@@ -220,8 +221,8 @@ class BlueskyPlatform(Platform):
         if not isinstance(uri, str) or not uri.startswith(f"at://{did}/app.bsky.feed.post/"):
             return None
         return PostRef(self.name, uri.rsplit("/", 1)[1],
-                       web_url(uri, _dig(shown, "author", "handle")),
-                       _time(_dig(shown, "record", "createdAt")))
+                       web_url(uri, dig(shown, "author", "handle")),
+                       _time(dig(shown, "record", "createdAt")))
 
     async def _not_found(self, post: Post, fetch: Fetch, did: str, said: str) -> Post:
         """The post is not found: ask the account's profile whether the account is the cause."""
@@ -364,7 +365,7 @@ def _embed(post: Post, embed: dict[str, Any]) -> None:
     elif kind == "app.bsky.embed.record#view":
         _quoted(post, embed.get("record"))
     elif kind == "app.bsky.embed.recordWithMedia#view":
-        _quoted(post, _dig(embed, "record", "record"))
+        _quoted(post, dig(embed, "record", "record"))
         if isinstance(embed.get("media"), dict):
             _embed(post, embed["media"])
     else:
@@ -378,12 +379,12 @@ def _quoted(post: Post, shown: object) -> None:
         return
     kind, uri = shown.get("$type", ""), shown["uri"]
     if kind == "app.bsky.embed.record#viewRecord":
-        post.quote_of = web_url(uri, _dig(shown, "author", "handle"))
+        post.quote_of = web_url(uri, dig(shown, "author", "handle"))
     elif kind in QUOTED_GONE:
         post.quote_of = web_url(uri)
         post.notes.append(f"the quoted post {QUOTED_GONE[kind]} ({kind})")
     else:
-        post.media.append(Media(web_url(uri, _dig(shown, "creator", "handle")), "link"))
+        post.media.append(Media(web_url(uri, dig(shown, "creator", "handle")), "link"))
         post.notes.append(f"the post embeds {kind or 'a record'}: {uri}")
 
 
@@ -414,11 +415,11 @@ def _facets(post: Post, record: dict[str, Any]) -> None:
 def _reply(post: Post, reply: object, parent: object) -> None:
     if not isinstance(reply, dict):
         return
-    parent_uri, root_uri = _dig(reply, "parent", "uri"), _dig(reply, "root", "uri")
-    kind = _dig(parent, "$type")
-    if kind == THREAD_VIEW and isinstance(_dig(parent, "post", "uri"), str):
-        post.reply_to = web_url(_dig(parent, "post", "uri"),
-                                _dig(parent, "post", "author", "handle"))
+    parent_uri, root_uri = dig(reply, "parent", "uri"), dig(reply, "root", "uri")
+    kind = dig(parent, "$type")
+    if kind == THREAD_VIEW and isinstance(dig(parent, "post", "uri"), str):
+        post.reply_to = web_url(dig(parent, "post", "uri"),
+                                dig(parent, "post", "author", "handle"))
     elif isinstance(parent_uri, str):
         post.reply_to = web_url(parent_uri)
         if kind == NOT_FOUND_POST:
@@ -507,13 +508,6 @@ def _time(value: object) -> str | None:
 
 def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def _dig(value: object, *keys: str) -> Any:  # noqa: ANN401 - JSON
-    """``value[k1][k2]...`` through JSON objects, None where a step is missing."""
-    for key in keys:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
 
 
 def _strings(value: object) -> list[str]:

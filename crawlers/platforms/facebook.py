@@ -62,6 +62,7 @@ from crawlers.platforms.base import (
     Post,
     PostRef,
     Target,
+    shown_count,
     utc_iso,
 )
 
@@ -651,7 +652,7 @@ def _counts(post: Post, story: _Story, page: _Page) -> None:
         post.counts["likes"] = likes
     elif isinstance(first("i18n_reaction_count"), str):
         shown = first("i18n_reaction_count")
-        number = parse_count(shown)
+        number = shown_count(shown)
         if number is not None:
             post.counts["likes"] = number
             post.notes.append(f"likes is Facebook's rounded display {shown!r}")
@@ -689,14 +690,3 @@ def _str(value: Any) -> str | None:
     if isinstance(value, (str, int)):
         return str(value) or None
     return None
-
-
-def parse_count(shown: str) -> int | None:
-    """Facebook's displayed "1.5K", "2.3M", "1,204" as a number; None when unreadable."""
-    text = shown.strip().upper().replace(",", "")
-    factor = {"K": 1_000, "M": 1_000_000, "B": 1_000_000_000}.get(text[-1:], 1)
-    number = text[:-1] if factor > 1 else text
-    try:
-        return round(float(number) * factor)
-    except ValueError:
-        return None

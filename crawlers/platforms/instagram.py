@@ -81,7 +81,7 @@ from crawlers.platforms.base import (
     Post,
     PostRef,
     Target,
-    utc_iso,
+    epoch_iso,
 )
 
 PUBLIC = "https://www.instagram.com"
@@ -216,7 +216,7 @@ class InstagramPlatform(Platform):
                 pinned += bool(node.get("pinned_for_users"))
                 kind = "reel" if node.get("product_type") == "clips" else "p"
                 refs.append(PostRef(self.name, code, f"{PUBLIC}/{kind}/{code}/",
-                                    _epoch(node.get("taken_at_timestamp")
+                                    epoch_iso(node.get("taken_at_timestamp")
                                            or node.get("taken_at"))))
             # Pinned posts head the first page whatever their date: read past them.
             if len(refs) >= limit + pinned:
@@ -548,7 +548,7 @@ def _fill(post: Post, item: dict, *, story: bool = False) -> None:
     post.author_id = str(user.get("pk") or user.get("id") or "") or None
     post.author_handle = user.get("username") or post.author_handle
     post.author_name = user.get("full_name") or None
-    post.published = _epoch(item.get("taken_at"))
+    post.published = epoch_iso(item.get("taken_at"))
     caption = item.get("caption")
     post.text = caption.get("text") if isinstance(caption, dict) else None
     if item.get("caption_is_edited"):
@@ -598,12 +598,6 @@ def _media(item: dict) -> list[Media]:
         if image:
             found.append(Media(image, "image", alt))
     return found
-
-
-def _epoch(value: Any) -> str | None:
-    """Instagram's epoch seconds as UTC ISO; None when it gives no number."""
-    return utc_iso(value) if isinstance(value, int | float) and not isinstance(
-        value, bool) else None
 
 
 def shortcode_media_id(shortcode: str) -> str:

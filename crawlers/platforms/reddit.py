@@ -84,6 +84,7 @@ from crawlers.platforms.base import (
     Post,
     PostRef,
     Target,
+    epoch_iso,
     utc_iso,
 )
 
@@ -210,7 +211,7 @@ class RedditPlatform(Platform):
                     continue  # a new post shifted the page: the next page repeats one
                 seen.add(post_id)
                 refs.append(PostRef(self.name, post_id, _permalink(item, url),
-                                    _time(item.get("created_utc"))))
+                                    epoch_iso(item.get("created_utc"))))
                 if len(refs) >= limit:
                     break
             following = data["data"].get("after")
@@ -394,7 +395,7 @@ def _fill_author_and_times(post: Post, thing: dict) -> None:
                           "was deleted")
     if isinstance(thing.get("author_fullname"), str):
         post.author_id = thing["author_fullname"]
-    post.published = _time(thing.get("created_utc"))
+    post.published = epoch_iso(thing.get("created_utc"))
     edited = thing.get("edited")
     if edited is True:  # very old things are marked edited without a time
         post.edited = "edited"
@@ -612,12 +613,6 @@ def _permalink(thing: dict, url: str) -> str:
     if not path.startswith("/"):
         raise PlatformError(f"{url}: permalink {path!r} is not a path on reddit.com")
     return PUBLIC + path
-
-
-def _time(value: Any) -> str | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return utc_iso(value)
-    return None
 
 
 def _count(post: Post, thing: dict, key: str, name: str) -> None:

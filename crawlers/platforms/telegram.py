@@ -24,6 +24,7 @@ from crawlers.platforms.base import (
     Post,
     PostRef,
     Target,
+    shown_count,
     utc_iso,
 )
 
@@ -171,11 +172,8 @@ def _text_with_breaks(node: Selector) -> str:
 
 
 def parse_count(shown: str) -> int:
-    """Telegram's "1.2K", "3M", "845" as a number."""
-    shown = shown.strip().upper().replace(",", "")
-    factor = {"K": 1_000, "M": 1_000_000, "B": 1_000_000_000}.get(shown[-1:], 1)
-    number = shown[:-1] if factor > 1 else shown
-    try:
-        return round(float(number) * factor)
-    except ValueError as exc:
-        raise PlatformError(f"unreadable view count {shown!r}") from exc
+    """Telegram's "1.2K", "3M", "845" as a number; unreadable is a layout change."""
+    number = shown_count(shown)
+    if number is None:
+        raise PlatformError(f"unreadable view count {shown!r}")
+    return number

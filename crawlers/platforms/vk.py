@@ -75,6 +75,7 @@ from crawlers.platforms.base import (
     Post,
     PostRef,
     Target,
+    epoch_iso,
     utc_iso,
 )
 
@@ -316,8 +317,8 @@ class VKPlatform(Platform):
                 post.author_handle, post.author_name = people[author]
             else:
                 post.notes.append(f"the author {author} is not described in VK's answer")
-        post.published = _epoch(item.get("date"))
-        post.edited = _epoch(item.get("edited")) if item.get("edited") else None
+        post.published = epoch_iso(item.get("date"))
+        post.edited = epoch_iso(item.get("edited")) if item.get("edited") else None
         post.text = item.get("text") or None
         signer = item.get("signer_id")
         if isinstance(signer, int):
@@ -417,7 +418,7 @@ class VKPlatform(Platform):
                 fresh += 1
                 unpinned += 0 if item.get("is_pinned") else 1
                 refs[full] = PostRef(self.name, full, f"{PUBLIC_WEB}/wall{full}",
-                                     _epoch(item.get("date")))
+                                     epoch_iso(item.get("date")))
             total = page.get("count")
             if not fresh or (isinstance(total, int) and offset >= total):
                 break
@@ -518,11 +519,6 @@ def _items_and_people(response: object, url: str
             people[-group["id"]] = (group.get("screen_name") or f"club{group['id']}",
                                     group.get("name") or "")
     return response["items"], people
-
-
-def _epoch(value: object) -> str | None:
-    """An API time (epoch seconds) as UTC; anything else is not a time VK gave."""
-    return utc_iso(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _largest_photo(photo: dict) -> str | None:

@@ -67,6 +67,7 @@ from crawlers.platforms.base import (
     Post,
     PostRef,
     Target,
+    dig,
     utc_iso,
 )
 
@@ -182,11 +183,11 @@ class XPlatform(Platform):
             raise PlatformError(f"{url}: timeline.entries is not a list")
         refs: dict[str, PostRef] = {}
         for entry in entries:
-            tweet = _dig(entry, "content", "tweet")
+            tweet = dig(entry, "content", "tweet")
             if not isinstance(tweet, dict) or not str(tweet.get("id_str", "")).isdigit():
                 continue
             post_id = str(tweet["id_str"])
-            screen = _dig(tweet, "user", "screen_name") or user
+            screen = dig(tweet, "user", "screen_name") or user
             refs[post_id] = PostRef(self.name, post_id, f"https://x.com/{screen}/status/{post_id}",
                                     _time(tweet.get("created_at")))
         if not refs:
@@ -316,7 +317,7 @@ def published_text(record: dict[str, Any]) -> tuple[str, list[str]]:
     entities = record.get("entities") if isinstance(record.get("entities"), dict) else {}
     notes: list[str] = []
     hidden = {m.get("url") for m in _list(entities.get("media")) if m.get("url")}
-    quoted = _dig(record, "quoted_tweet", "id_str")
+    quoted = dig(record, "quoted_tweet", "id_str")
     if quoted:  # the link to the quoted post, which X shows as the quote itself
         hidden |= {u.get("url") for u in _list(entities.get("urls"))
                    if f"/status/{quoted}" in str(u.get("expanded_url", ""))}
@@ -382,18 +383,18 @@ def _fill(post: Post, record: dict[str, Any], url_user: str | None) -> None:
     for key, name in (("conversation_count", "replies"), ("favorite_count", "likes")):
         if isinstance(record.get(key), int):
             post.counts[name] = record[key]
-    if isinstance(_dig(record, "video", "viewCount"), int):
+    if isinstance(dig(record, "video", "viewCount"), int):
         post.counts["video_views"] = record["video"]["viewCount"]
     parent = record.get("parent") if isinstance(record.get("parent"), dict) else {}
     parent_id = _str(record.get("in_reply_to_status_id_str")) or _str(parent.get("id_str"))
     if parent_id:
         parent_user = (_str(record.get("in_reply_to_screen_name"))
-                       or _str(_dig(parent, "user", "screen_name")))
+                       or _str(dig(parent, "user", "screen_name")))
         post.reply_to = (f"https://x.com/{parent_user}/status/{parent_id}" if parent_user
                          else f"https://x.com/i/web/status/{parent_id}")
     quoted = record.get("quoted_tweet")
     if isinstance(quoted, dict) and quoted.get("id_str"):
-        quoted_user = _str(_dig(quoted, "user", "screen_name"))
+        quoted_user = _str(dig(quoted, "user", "screen_name"))
         post.quote_of = (f"https://x.com/{quoted_user}/status/{quoted['id_str']}" if quoted_user
                          else f"https://x.com/i/web/status/{quoted['id_str']}")
     place = record.get("place")
@@ -415,7 +416,7 @@ def _media(post: Post, record: dict[str, Any]) -> None:
         if kind == "photo" and detail.get("media_url_https"):
             post.media.append(Media(str(detail["media_url_https"]), "image", alt))
         elif kind in ("video", "animated_gif"):
-            variants = _list(_dig(detail, "video_info", "variants"))
+            variants = _list(dig(detail, "video_info", "variants"))
             files = [v for v in variants if v.get("content_type") == "video/mp4" and v.get("url")]
             if files:
                 best = max(files, key=lambda v: v.get("bitrate") or 0)
@@ -431,7 +432,7 @@ def _media(post: Post, record: dict[str, Any]) -> None:
         else:
             post.notes.append(f"media {number}: unknown type {kind!r}, not listed")
             continue
-        status = _dig(detail, "ext_media_availability", "status")
+        status = dig(detail, "ext_media_availability", "status")
         if status and status != "Available":
             post.notes.append(f"media {number}: X marks it {status!r}")
     if not details:
@@ -441,13 +442,13 @@ def _media(post: Post, record: dict[str, Any]) -> None:
     card = record.get("card")
     if isinstance(card, dict) and card.get("url"):
         short = str(card["url"])
-        links = {u.get("url"): u.get("expanded_url") for u in _list(_dig(record, "entities",
+        links = {u.get("url"): u.get("expanded_url") for u in _list(dig(record, "entities",
                                                                          "urls"))}
         post.media.append(Media(str(links.get(short) or short), "link"))
 
 
 def _tombstone_text(record: dict[str, Any], url: str) -> str:
-    said = _dig(record, "tombstone", "text", "text")
+    said = dig(record, "tombstone", "text", "text")
     if not isinstance(said, str) or not said.strip():
         raise PlatformError(f"{url} is a TweetTombstone without tombstone.text.text (the embed "
                             "service changed shape)")
@@ -513,14 +514,6 @@ def _is_json(answer: Fetched) -> bool:
 def _kind(answer: Fetched) -> str:
     kind = answer.headers.get("content-type", "").split(";")[0] or "an untyped answer"
     return f"{kind} ({answer.body[:60]!r})"
-
-
-def _dig(data: object, *keys: str) -> Any:  # noqa: ANN401 - JSON
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _list(value: object) -> list[dict[str, Any]]:

@@ -92,6 +92,7 @@ from crawlers.platforms.base import (
     Post,
     PostRef,
     Target,
+    dig,
     utc_iso,
 )
 
@@ -294,17 +295,17 @@ class YouTubePlatform(Platform):
             raise PlatformError(f"YouTube rate limited the channel continuation {url} (HTTP 429)")
         if answer.status >= 400:
             try:
-                error = _text(_dig(answer.json(), "error", "message"))
+                error = _text(dig(answer.json(), "error", "message"))
             except PlatformError:
                 error = answer.text()[:200]
             raise PlatformError(f"YouTube refused the channel continuation {url} (HTTP "
                                 f"{answer.status}): {error}")
         data = answer.json()
-        actions = _dig(data, "onResponseReceivedActions") or _dig(
+        actions = dig(data, "onResponseReceivedActions") or dig(
             data, "onResponseReceivedEndpoints")
         items = None
         for action in actions if isinstance(actions, list) else []:
-            found = _dig(action, "appendContinuationItemsAction", "continuationItems")
+            found = dig(action, "appendContinuationItemsAction", "continuationItems")
             if isinstance(found, list):
                 items = (items or []) + found
         if items is None:
@@ -322,7 +323,7 @@ def _judge(playability: dict, url: str) -> tuple[str, str | None]:
     status = playability["status"]
     said = _said(playability)
     lower = f"{status} {said}".lower()
-    if "not a bot" in lower or _dig(playability, "errorScreen", "playerCaptchaViewModel"):
+    if "not a bot" in lower or dig(playability, "errorScreen", "playerCaptchaViewModel"):
         raise PlatformError(f"YouTube asks to confirm this is not a bot for {url} ({said}): "
                             "it blocks this address, which says nothing about the video; retry "
                             "later, from another network, or with a session "
@@ -364,9 +365,9 @@ def _judge(playability: dict, url: str) -> tuple[str, str | None]:
 
 def _said(playability: dict) -> str:
     """What YouTube tells the viewer: the reason, the error screen's reason and subreason."""
-    screen = _dig(playability, "errorScreen", "playerErrorMessageRenderer") or {}
-    parts = [_text(playability.get("reason")), _text(_dig(screen, "reason")),
-             _text(_dig(screen, "subreason"))]
+    screen = dig(playability, "errorScreen", "playerErrorMessageRenderer") or {}
+    parts = [_text(playability.get("reason")), _text(dig(screen, "reason")),
+             _text(dig(screen, "subreason"))]
     shown: list[str] = []
     for part in parts:
         part = " ".join(part.split())
@@ -378,7 +379,7 @@ def _said(playability: dict) -> str:
 def _fill_details(post: Post, player: dict, url: str) -> None:
     details = player.get("videoDetails")
     details = details if isinstance(details, dict) else {}
-    micro = _dig(player, "microformat", "playerMicroformatRenderer")
+    micro = dig(player, "microformat", "playerMicroformatRenderer")
     micro = micro if isinstance(micro, dict) else {}
     if not details and not micro:
         if post.status == OK:
@@ -418,7 +419,7 @@ def _fill_details(post: Post, player: dict, url: str) -> None:
         post.notes.append("unlisted: reachable by its link, not listed on the channel")
     if details.get("isLiveContent") is True:
         post.notes.append("a live stream (or its recording)")
-    thumbnails = _dig(details, "thumbnail", "thumbnails") or _dig(micro, "thumbnail",
+    thumbnails = dig(details, "thumbnail", "thumbnails") or dig(micro, "thumbnail",
                                                                   "thumbnails")
     sized = [t for t in thumbnails or [] if isinstance(t, dict) and _string(t.get("url"))]
     if sized:
@@ -450,7 +451,7 @@ def _fill_times(post: Post, micro: dict) -> None:
 
 def _fill_from_page_data(post: Post, data: dict) -> None:
     """Likes, comment count and place from ytInitialData, when it carries them exactly."""
-    contents = _dig(data, "contents", "twoColumnWatchNextResults", "results", "results",
+    contents = dig(data, "contents", "twoColumnWatchNextResults", "results", "results",
                     "contents")
     primary = next((c["videoPrimaryInfoRenderer"] for c in contents or []
                     if isinstance(c, dict) and isinstance(c.get("videoPrimaryInfoRenderer"),
@@ -460,7 +461,7 @@ def _fill_from_page_data(post: Post, data: dict) -> None:
                           "not read")
     else:
         _likes(post, primary)
-        if _dig(primary, "superTitleIcon", "iconType") == "LOCATION_PIN":
+        if dig(primary, "superTitleIcon", "iconType") == "LOCATION_PIN":
             post.place = _text(primary.get("superTitleLink")) or None
     _comments(post, data)
 
@@ -486,11 +487,11 @@ def _likes(post: Post, primary: dict) -> None:
 
 def _comments(post: Post, data: dict) -> None:
     shown = None
-    for panel in _dig(data, "engagementPanels") or []:
-        section = _dig(panel, "engagementPanelSectionListRenderer")
-        if _dig(section, "panelIdentifier") in ("engagement-panel-comments-section",
+    for panel in dig(data, "engagementPanels") or []:
+        section = dig(panel, "engagementPanelSectionListRenderer")
+        if dig(section, "panelIdentifier") in ("engagement-panel-comments-section",
                                                 "comment-item-section"):
-            shown = _text(_dig(section, "header", "engagementPanelTitleHeaderRenderer",
+            shown = _text(dig(section, "header", "engagementPanelTitleHeaderRenderer",
                                "contextualInfo"))
             break
     if not shown:
@@ -513,17 +514,17 @@ def _is_sign_in(url: str) -> bool:
 
 
 def _alerts(data: Any) -> Iterator[tuple[str, str]]:
-    for alert in _dig(data, "alerts") or []:
+    for alert in dig(data, "alerts") or []:
         for renderer in alert.values() if isinstance(alert, dict) else []:
-            message = _text(_dig(renderer, "text"))
+            message = _text(dig(renderer, "text"))
             if message:
-                yield str(_dig(renderer, "type") or ""), message
+                yield str(dig(renderer, "type") or ""), message
 
 
 def _channel_id(html: str, data: dict) -> str | None:
     page = Selector(text=html)
     candidates = [
-        _dig(data, "metadata", "channelMetadataRenderer", "externalId"),
+        dig(data, "metadata", "channelMetadataRenderer", "externalId"),
         *(re.findall(r"/channel/(UC[\w-]{22})", page.css(
             'link[rel="canonical"]::attr(href)').get() or "")),
         page.css('meta[itemprop="identifier"]::attr(content)').get(),
@@ -536,15 +537,15 @@ def _channel_id(html: str, data: dict) -> str | None:
 
 def _selected_grid(data: dict, tab: str) -> list | None:
     """The grid items of the channel tab the page shows, if it is the one asked for."""
-    for entry in _dig(data, "contents", "twoColumnBrowseResultsRenderer", "tabs") or []:
-        renderer = _dig(entry, "tabRenderer")
+    for entry in dig(data, "contents", "twoColumnBrowseResultsRenderer", "tabs") or []:
+        renderer = dig(entry, "tabRenderer")
         if not isinstance(renderer, dict) or not renderer.get("selected"):
             continue
-        shown = _string(_dig(renderer, "endpoint", "commandMetadata", "webCommandMetadata",
+        shown = _string(dig(renderer, "endpoint", "commandMetadata", "webCommandMetadata",
                              "url"))
         if not shown.rstrip("/").endswith(f"/{tab}"):
             return None  # YouTube showed another tab: the channel has no such tab
-        grid = _dig(renderer, "content", "richGridRenderer", "contents")
+        grid = dig(renderer, "content", "richGridRenderer", "contents")
         return grid if isinstance(grid, list) else None
     return None
 
@@ -554,22 +555,22 @@ def _grid_items(items: list, url: str) -> tuple[list[str], str | None]:
     videos: list[str] = []
     token = None
     for item in items:
-        content = _dig(item, "richItemRenderer", "content")
+        content = dig(item, "richItemRenderer", "content")
         if isinstance(content, dict):
-            video = (_dig(content, "videoRenderer", "videoId")
-                     or _dig(content, "reelItemRenderer", "videoId")
-                     or _dig(content, "shortsLockupViewModel", "onTap", "innertubeCommand",
+            video = (dig(content, "videoRenderer", "videoId")
+                     or dig(content, "reelItemRenderer", "videoId")
+                     or dig(content, "shortsLockupViewModel", "onTap", "innertubeCommand",
                              "reelWatchEndpoint", "videoId"))
-            lockup = _dig(content, "lockupViewModel")
-            if not video and _dig(lockup, "contentType") == "LOCKUP_CONTENT_TYPE_VIDEO":
-                video = _dig(lockup, "contentId")
+            lockup = dig(content, "lockupViewModel")
+            if not video and dig(lockup, "contentType") == "LOCKUP_CONTENT_TYPE_VIDEO":
+                video = dig(lockup, "contentId")
             if isinstance(video, str) and VIDEO_ID.match(video):
                 videos.append(video)
-        endpoint = _dig(item, "continuationItemRenderer", "continuationEndpoint")
+        endpoint = dig(item, "continuationItemRenderer", "continuationEndpoint")
         if isinstance(endpoint, dict):
-            commands = [endpoint, *(_dig(endpoint, "commandExecutorCommand", "commands") or [])]
+            commands = [endpoint, *(dig(endpoint, "commandExecutorCommand", "commands") or [])]
             token = next((t for c in commands if isinstance(
-                t := _dig(c, "continuationCommand", "token"), str)), token)
+                t := dig(c, "continuationCommand", "token"), str)), token)
     if items and not videos and token is None:
         raise PlatformError(f"{url}: a channel grid without any video in the renderers known "
                             "here (videoRenderer, lockupViewModel, shortsLockupViewModel): "
@@ -584,7 +585,7 @@ def _client_version(html: str) -> str:
             config, _ = _DECODER.raw_decode(html, found.end())
         except ValueError:
             continue
-        version = _dig(config, "INNERTUBE_CLIENT_VERSION") or _dig(
+        version = dig(config, "INNERTUBE_CLIENT_VERSION") or dig(
             config, "INNERTUBE_CONTEXT", "client", "clientVersion")
         if isinstance(version, str) and version:
             return version
@@ -604,18 +605,6 @@ def _script_json(html: str, name: str, url: str) -> Any:
                 raise PlatformError(f"{url}: the {name} script is not readable JSON ({exc})"
                                     ) from exc
     return None
-
-
-def _dig(value: Any, *path: str | int) -> Any:
-    """``value[path[0]][path[1]]...``, or None where the shape differs."""
-    for key in path:
-        if isinstance(key, int) and isinstance(value, list) and -len(value) <= key < len(value):
-            value = value[key]
-        elif isinstance(key, str) and isinstance(value, dict):
-            value = value.get(key)
-        else:
-            return None
-    return value
 
 
 def _find(value: Any, key: str) -> Iterator[Any]:
