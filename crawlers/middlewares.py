@@ -155,14 +155,13 @@ def browser_proxy(proxy: str) -> dict[str, str]:
     localhost: with a proxy configured, nothing goes around it. Chromium's ``socks5`` already
     resolves names at the proxy, so ``socks5h`` (yt-dlp's spelling of that) is ``socks5``."""
     parts = urlsplit(proxy)
-    server = proxy
-    if parts.scheme.lower() == "socks5h":
-        server = "socks5://" + proxy.split("://", 1)[1]
-    settings = {"server": server, "bypass": "<-loopback>"}
-    if parts.username:  # Playwright takes credentials apart from the server address
+    scheme = "socks5" if parts.scheme.lower() == "socks5h" else parts.scheme
+    # Playwright takes credentials apart from the server address (host:port as written,
+    # brackets of an IPv6 address kept).
+    settings = {"server": f"{scheme}://{parts.netloc.rpartition('@')[2]}",
+                "bypass": "<-loopback>"}
+    if parts.username:
         settings.update(username=unquote(parts.username), password=unquote(parts.password or ""))
-        settings["server"] = f"{server.split('://', 1)[0]}://{parts.hostname}" + (
-            f":{parts.port}" if parts.port else "")
     return settings
 
 

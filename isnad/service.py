@@ -299,8 +299,7 @@ def shown_proxy(proxy: str | None) -> str | None:
     parts = urlsplit(proxy)
     if parts.password is None:
         return proxy
-    netloc = f"{parts.username}:{REDACTED}@{parts.hostname}" + (
-        f":{parts.port}" if parts.port else "")
+    netloc = f"{parts.username}:{REDACTED}@{parts.netloc.rpartition('@')[2]}"
     return urlunsplit(parts._replace(netloc=netloc))
 
 
