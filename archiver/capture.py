@@ -23,7 +23,7 @@ from archiver.catalog import COMPLETE, FAILED, PARTIAL, RUNNING, ArtifactRow, Ca
 from archiver.errors import PackageError
 from archiver.hashing import sha256_bytes, sha256_file
 from archiver.ids import new_capture_id
-from archiver.package import BuiltPackage, build_package
+from archiver.package import BuiltPackage, build_package, layout_problem
 from archiver.verify import verify_package_file
 from archiver.warcwriter import CaptureWarc
 
@@ -125,6 +125,10 @@ class CaptureSession:
         context = {**context, "started_at": iso(self.started), "ended_at": iso(ended)}
         if not closed:
             return self._fail_without_package(error or "nothing was captured", context, ended)
+        misplaced = [problem for name, _ in [*attachments, *media_files]
+                     if (problem := layout_problem(name))]
+        if misplaced:  # a package public validators refuse is not written at all
+            raise PackageError("package layout: " + "; ".join(misplaced))
         warc_hashes = {p.name: sha256_file(p)[0] for p in closed}
         # Timestamped as soon as closed: the tokens go into the package beside the WARCs.
         prover = archive.new_prover()
@@ -226,6 +230,8 @@ def _kind(path: str) -> str:
         return "timestamp"
     if path.startswith("media/"):
         return "media"
+    if path.startswith("metadata/"):
+        return "metadata"
     return "file"
 
 

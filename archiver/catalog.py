@@ -132,7 +132,7 @@ class CopyRow(Base):
 
 class PostRow(Base):
     """A social media post a capture holds (the normalized record; the full one is in the
-    package as post.json), so posts can be found by platform, id, author and time."""
+    package as metadata/post.json), so posts can be found by platform, id, author and time."""
 
     __tablename__ = "posts"
 

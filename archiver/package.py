@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -29,6 +30,28 @@ from archiver.errors import PackageError
 from archiver.hashing import sha256_file
 
 PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "Pages"}
+
+# The package layout: every file sits exactly one folder deep (``archive/``, ``indexes/``,
+# ``pages/``, ``timestamps/``, ``media/``, ``metadata/``). py-wacz 0.6's ``wacz validate``
+# finds a file's entry in datapackage.json by the last two parts of its path only, so a file at
+# the top level or two folders deep is reported as "not listed" and the package as invalid.
+# Packages written with the older layout (``media/001/clip.mp4``, ``post.json``) still verify
+# with ``isnad verify``, which reads the paths datapackage.json lists, whatever their depth.
+PACKAGE_FOLDERS = ("archive", "indexes", "pages", "timestamps", "media", "metadata")
+
+
+def layout_problem(path: str) -> str | None:
+    """Why ``path`` does not fit the package layout (None when it does)."""
+    parts = path.split("/")
+    if len(parts) != 2 or not all(parts):
+        return f"{path!r} is not exactly one folder deep (folder/name)"
+    if parts[0] not in PACKAGE_FOLDERS:
+        return f"{path!r} is not in one of the package folders {', '.join(PACKAGE_FOLDERS)}"
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", parts[1]):
+        # WACZ validators check datapackage.json against a schema whose resource names (the
+        # file name, lower-cased) are only [-a-z0-9._/].
+        return f"{path!r}: characters other than A-Z a-z 0-9 . _ - in the file name"
+    return None
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,12 @@ OPEN_SUFFIX = ".open"
 WARC_VERSION = "WARC/1.1"
 
 # Hop-by-hop and framing headers that no longer describe a body stored decoded; their original
-# values are kept under this prefix so nothing the server said is lost.
-ORIGINAL_PREFIX = "X-Isnad-Original-"
+# values are kept under this prefix so nothing the server said is lost. ``x-orig-`` is the
+# convention of Browsertrix / ArchiveWeb.page (warcio.js), which replay tools already know.
+# Earlier packages used "X-Isnad-Original-": a plain extension header too, which
+# verification and replay ignore just the same, so those packages stay valid as they are.
+ORIGINAL_PREFIX = "X-Orig-"
+LEGACY_ORIGINAL_PREFIX = "X-Isnad-Original-"
 _FRAMING_HEADERS = ("content-encoding", "transfer-encoding", "content-length")
 
 
@@ -56,8 +60,8 @@ def decoded_body_headers(headers: list[tuple[str, str]], body_length: int) -> li
     """Make headers truthful for a body stored decoded (as a browser hands it over).
 
     Content-Encoding and Transfer-Encoding describe the bytes on the wire, not the stored body:
-    they are kept as ``X-Isnad-Original-*``. A Content-Length that does not match the stored
-    body is kept the same way and replaced by the stored length.
+    they are kept as ``X-Orig-*`` (Browsertrix's ``x-orig-`` convention). A Content-Length that
+    does not match the stored body is kept the same way and replaced by the stored length.
     """
     out: list[tuple[str, str]] = []
     length_ok = False

@@ -10,6 +10,7 @@ skipped silently. A page with no media is not a failure.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -184,12 +185,31 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
             continue
         seen.add(digest)
         kind = _kind(path, downloaded)
-        media = MediaFile(path, f"media/{folder.name}/{path.name}", kind, digest, size, url)
+        name = package_name(folder.name, path.name, {f.name for f in outcome.files})
+        media = MediaFile(path, name, kind, digest, size, url)
         outcome.files.append(media)
         item["files"].append({"path": media.name, "kind": kind, "sha256": digest,
-                              "size": size})
+                              "size": size, "file_name": path.name})
     if item["files"]:
         outcome.items.append(item)
+
+
+def package_name(number: str, file_name: str, taken: set[str]) -> str:
+    """The path of a downloaded file in the package: ``media/<item number>-<file name>``.
+
+    One folder deep and in ``[A-Za-z0-9._-]`` only: py-wacz's ``wacz validate`` finds files by
+    their last two path parts, and the Frictionless schema it checks ``datapackage.json``
+    against refuses other characters in a resource name (yt-dlp names files after titles and
+    ids, which may hold any character). The name yt-dlp gave is kept in the capture context
+    (``file_name``).
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", file_name) or "file"
+    stem, dot, suffix = safe.partition(".")
+    candidate, n = f"media/{number}-{safe}", 1
+    while candidate in taken:  # two names that differed only in replaced characters
+        n += 1
+        candidate = f"media/{number}-{stem}-{n}{dot}{suffix}"
+    return candidate
 
 
 def _entries(info: dict[str, Any]) -> Iterator[dict[str, Any]]:

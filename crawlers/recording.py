@@ -7,7 +7,7 @@ Two recorders, one per way of fetching:
   compressed, before redirects are followed) and stores those bytes unchanged.
 * :class:`BrowserRecorder`: listens to the Playwright browser context of the capture. Chromium
   hands over bodies decoded, so they are stored decoded, and the headers say so truthfully
-  (``Content-Encoding`` kept as ``X-Isnad-Original-Content-Encoding``).
+  (``Content-Encoding`` kept as ``X-Orig-Content-Encoding``, Browsertrix's convention).
 """
 
 from __future__ import annotations

@@ -279,7 +279,7 @@ def _platform_outcome(job: CaptureJob, state: str, reasons: list[str], context: 
                    "captured as a generic page only"]
     if job.post is not None:
         context["post"] = job.post
-        attachments.append(("post.json", json.dumps(job.post, ensure_ascii=False,
+        attachments.append(("metadata/post.json", json.dumps(job.post, ensure_ascii=False,
                                                     indent=1).encode("utf-8")))
         if job.post["status"] != "ok":
             state = PARTIAL if state != FAILED else state
@@ -287,7 +287,7 @@ def _platform_outcome(job: CaptureJob, state: str, reasons: list[str], context: 
                        + ("; ".join(job.post.get("notes") or []) or "as the platform shows")]
     if job.post_refs is not None:
         context["post_refs"] = job.post_refs
-        attachments.append(("posts.json", json.dumps(job.post_refs, ensure_ascii=False,
+        attachments.append(("metadata/posts.json", json.dumps(job.post_refs, ensure_ascii=False,
                                                      indent=1).encode("utf-8")))
     return state, reasons
 
@@ -393,7 +393,7 @@ def _observed_context(job: CaptureJob) -> dict[str, Any]:
             "method": "Playwright response capture (Chromium DevTools)" if job.use_browser
             else "Scrapy downloader middleware (raw bytes)",
             "bodies": "decoded by the browser; original framing headers kept as "
-            "X-Isnad-Original-*" if job.use_browser else "as received on the wire",
+            "X-Orig-*" if job.use_browser else "as received on the wire",
         },
         # Behind a proxy, servers and WARC-IP-Address name the proxy's address.
         "network": {"proxy": shown_proxy(job.proxy)},

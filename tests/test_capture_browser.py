@@ -115,7 +115,7 @@ def test_gzip_body_stored_decoded_with_truthful_headers(isnad, site):
     page = responses(rec["package_location"])[site.url("/gzip.html")]
     assert page.payload == gzip_page_plain_bytes()
     assert header(page, "Content-Encoding") is None
-    assert header(page, "X-Isnad-Original-Content-Encoding") == "gzip"
+    assert header(page, "X-Orig-Content-Encoding") == "gzip"
     assert header(page, "Content-Length") == str(len(gzip_page_plain_bytes()))
 
 

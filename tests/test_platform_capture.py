@@ -44,7 +44,7 @@ def test_telegram_post_record_beside_the_page_capture(isnad, telegram):
     rec = isnad.capture("--no-browser", url, env=env)
     assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"])
     shown, package = _package(isnad, rec["id"], env)
-    post = json.loads(package.read("post.json"))
+    post = json.loads(package.read("metadata/post.json"))
     assert post["platform"] == "telegram" and post["post_id"] == "101"
     assert post["url"] == "https://t.me/syriawitness/101"
     assert post["author_handle"] == "syriawitness" and post["published"].endswith("Z")
@@ -54,7 +54,7 @@ def test_telegram_post_record_beside_the_page_capture(isnad, telegram):
                                "status": "ok", "author_handle": "syriawitness",
                                "published": post["published"]}]
     listed = {r["path"] for r in json.loads(package.read("datapackage.json"))["resources"]}
-    assert "post.json" in listed
+    assert "metadata/post.json" in listed
     # The page the extractor read is in the WARC, as received.
     assert b"/s/syriawitness/101" in _warc_bytes(package)
     assert isnad("verify", rec["id"], env=env).code == 0
@@ -77,7 +77,7 @@ def test_extractor_failure_falls_back_to_the_generic_page_capture(isnad, telegra
     assert any("telegram extractor failed" in r and "generic page" in r
                for r in rec["reasons"]), rec["reasons"]
     shown, package = _package(isnad, rec["id"], env)
-    assert "post.json" not in package.namelist()
+    assert "metadata/post.json" not in package.namelist()
     assert shown["context"]["platform"]["error"]
     assert shown["context"]["pages"]  # the page itself was still captured
 
@@ -90,7 +90,7 @@ def test_channel_listing_captures_each_post(isnad, telegram):
     assert len(records) == 4, [r["url"] for r in records]
     channel, posts = records[0], records[1:]
     shown, package = _package(isnad, channel["id"], env)
-    refs = json.loads(package.read("posts.json"))
+    refs = json.loads(package.read("metadata/posts.json"))
     assert [r["post_id"] for r in refs][:3] == ["110", "109", "108"]
     assert [r["url"].rsplit("/", 1)[-1] for r in posts] == ["110", "109", "108"]
     for record in posts:
@@ -130,7 +130,7 @@ def test_mastodon_post_with_its_video(isnad):
         rec = isnad.capture("--no-browser", url)
         assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"])
         shown, package = _package(isnad, rec["id"], {})
-        post = json.loads(package.read("post.json"))
+        post = json.loads(package.read("metadata/post.json"))
         assert post["platform"] == "mastodon" and post["text"]
         assert any(m["type"] == "video" for m in post["media"])
         clip = hashlib.sha256(video_clip()).hexdigest()

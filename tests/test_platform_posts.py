@@ -69,7 +69,7 @@ def test_post_record_and_video_beside_the_page_capture(isnad, stand, mode):
                             env=env)
         assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"][-2000:])
         shown, package = _package(isnad, rec["id"], env)
-        post = json.loads(package.read("post.json"))
+        post = json.loads(package.read("metadata/post.json"))
         assert (post["platform"], post["post_id"], post["status"]) == (
             stand.name, stand.post_id, "ok")
         assert post["text"] == stand.arabic_text  # UTF-8, RTL and line breaks as published
@@ -79,7 +79,7 @@ def test_post_record_and_video_beside_the_page_capture(isnad, stand, mode):
         assert shown["posts"][0]["post_id"] == stand.post_id
         resources = {r["path"]: r for r in json.loads(package.read("datapackage.json"))
                      ["resources"]}
-        assert "post.json" in resources
+        assert "metadata/post.json" in resources
         items = shown["context"]["media"]["items"]
         if stand.video == "clip":
             clip = hashlib.sha256(video_clip()).hexdigest()
@@ -111,7 +111,7 @@ def test_channel_lists_its_posts_and_captures_each(isnad, stand):
         channel, posts = records[0], records[1:]
         assert channel["state"] == "COMPLETE", channel["reasons"]
         _, package = _package(isnad, channel["id"], env)
-        refs = json.loads(package.read("posts.json"))
+        refs = json.loads(package.read("metadata/posts.json"))
         assert len(refs) >= 2 and all(r["platform"] == stand.name for r in refs)
         stamped = [r["published"] for r in refs if r["published"]]
         assert stamped == sorted(stamped, reverse=True)  # newest first
@@ -136,7 +136,7 @@ def test_a_post_that_is_gone_is_recorded_as_such(isnad, name, fixture, post, sta
         assert rec["state"] == "PARTIAL"
         assert any(r.startswith(f"the post is {status}") for r in rec["reasons"]), rec["reasons"]
         shown, package = _package(isnad, rec["id"], env)
-        assert json.loads(package.read("post.json"))["status"] == status
+        assert json.loads(package.read("metadata/post.json"))["status"] == status
         assert shown["posts"][0]["status"] == status
         assert rec["exit_code"] == 1  # never a silent success
 
@@ -152,7 +152,7 @@ def test_vk_session_token_reads_the_api_and_never_enters_the_package(isnad):
         record = run.json()[0]
         assert record["state"] == "COMPLETE", record["reasons"]
         shown, package = _package(isnad, record["id"], env)
-        post = json.loads(package.read("post.json"))
+        post = json.loads(package.read("metadata/post.json"))
         assert post["text"] == ARABIC_TEXT
         assert any("/method/wall.getById" in url for url in post["source"])  # the API was used
         for name in package.namelist():

@@ -65,7 +65,7 @@ def test_http_proxy_carries_every_request(isnad, telegram, proxy, mode):
     # yt-dlp fetched the post's video through the proxy too, and it is in the package.
     assert any(path == "/media/tg-clip.mp4" for _, _, path in proxied), proxied
     assert _video_stored(package)
-    post = json.loads(package.read("post.json"))
+    post = json.loads(package.read("metadata/post.json"))
     assert post["post_id"] == "103" and post["media"][0]["type"] == "video"
     context = shown["context"]
     assert context["network"]["proxy"] == proxy.http_url
@@ -83,7 +83,7 @@ def test_socks5_proxy_carries_every_request(isnad, telegram, proxy, mode):
     # The video (at 127.0.0.1, which a bypass would reach directly) came through the proxy.
     assert f"127.0.0.1:{port}" in {c.target for c in tunnels}
     assert _video_stored(package)
-    assert json.loads(package.read("post.json"))["post_id"] == "103"
+    assert json.loads(package.read("metadata/post.json"))["post_id"] == "103"
     assert shown["context"]["network"]["proxy"] == socks
 
 

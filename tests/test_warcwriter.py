@@ -53,9 +53,9 @@ def test_decoded_body_headers_keep_the_originals():
          ("Transfer-Encoding", "chunked"), ("Content-Type", "text/html")], len(plain))
     names = dict(headers)
     assert "Content-Encoding" not in names and "Transfer-Encoding" not in names
-    assert names["X-Isnad-Original-Content-Encoding"] == "gzip"
-    assert names["X-Isnad-Original-Transfer-Encoding"] == "chunked"
-    assert names["X-Isnad-Original-Content-Length"] == str(len(wire))
+    assert names["X-Orig-Content-Encoding"] == "gzip"
+    assert names["X-Orig-Transfer-Encoding"] == "chunked"
+    assert names["X-Orig-Content-Length"] == str(len(wire))
     assert names["Content-Length"] == "100"
 
 
