@@ -6,7 +6,7 @@ VENV        ?= .venv
 PYTHON      ?= python3
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUN_PACKAGES  = chromium ffmpeg
-TEST_PACKAGES = $(RUN_PACKAGES) wget openssl
+TEST_PACKAGES = $(RUN_PACKAGES) wget openssl poppler-utils
 PYTEST_ARGS ?=
 
 .PHONY: capture test lint bench system-deps test-system-deps clean

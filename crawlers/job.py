@@ -37,6 +37,7 @@ class CaptureLimits:
     user_agent: str | None
     screenshot: bool
     pdf: bool
+    paper: str = "A4"  # the page PDF's paper size (Playwright's format names)
 
 
 @dataclass

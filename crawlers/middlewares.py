@@ -8,6 +8,7 @@ then receives the rendered DOM as its response body, like any other Scrapy respo
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -119,14 +120,33 @@ class BrowserPageMiddleware:
             )
 
     async def _snapshot(self, page: Page, job: CaptureJob, url: str, dom: str) -> None:
+        """Screenshots, PDF and DOM as WARC resource records.
+
+        The screenshots follow Browsertrix / ArchiveWeb.page naming, so replay tools find them:
+        ``urn:view:<url>`` (the first screen, PNG), ``urn:thumbnail:<url>`` (the same, 640 px
+        wide, JPEG; ReplayWeb.page's page list shows it) and ``urn:fullPage:<url>`` (the whole
+        page, PNG). The PDF is ``urn:pdf:<url>``, the rendered DOM ``urn:dom:<url>``.
+        """
         limits = job.limits
         shots: list[tuple[str, str, str, Any]] = []
         if limits.screenshot:
-            shots.append(("screenshot", "image/png", f"urn:screenshot:{url}",
-                          lambda: page.screenshot(full_page=True, type="png")))
+            shots += [
+                ("view", "image/png", f"urn:view:{url}",
+                 lambda: page.screenshot(type="png")),
+                ("thumbnail", "image/jpeg", f"urn:thumbnail:{url}",
+                 lambda: _thumbnail(page)),
+                ("screenshot", "image/png", f"urn:fullPage:{url}",
+                 lambda: page.screenshot(full_page=True, type="png")),
+            ]
         if limits.pdf:
             shots.append(("pdf", "application/pdf", f"urn:pdf:{url}",
-                          lambda: page.pdf(print_background=True)))
+                          lambda: page.pdf(print_background=True, format=limits.paper)))
+        if limits.screenshot:
+            try:  # the first screen is what a visitor sees on opening the page
+                await page.evaluate("() => window.scrollTo(0, 0)")
+            except PlaywrightError as exc:
+                job.add_reason(f"screenshot of {url}: could not scroll back to the top: "
+                               f"{_first_line(exc)}")
         for kind, media_type, uri, take in shots:
             try:
                 data = await take()
@@ -167,3 +187,24 @@ def browser_proxy(proxy: str) -> dict[str, str]:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+THUMBNAIL_WIDTH = 640  # Browsertrix's thumbnails are 640 px wide
+
+
+async def _thumbnail(page: Page) -> bytes:
+    """The first screen, scaled down to 640 px wide, as JPEG, rendered by Chromium itself.
+
+    The page has just been scrolled to the top, so the clip (0, 0, viewport) is the first
+    screen whether Chromium reads its coordinates as page or viewport ones.
+    """
+    size = page.viewport_size or {"width": 1366, "height": 768}
+    session = await page.context.new_cdp_session(page)
+    try:
+        shot = await session.send("Page.captureScreenshot", {
+            "format": "jpeg", "quality": 75,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"],
+                     "scale": min(1.0, THUMBNAIL_WIDTH / size["width"])}})
+    finally:
+        await session.detach()
+    return base64.b64decode(shot["data"])

@@ -50,6 +50,8 @@ class CaptureSettings(_Section):
     user_agent: str | None = Field(None, description="None: Chromium's own user agent")
     screenshot: bool = True
     pdf: bool = True
+    paper: Literal["A4", "A3", "A5", "Letter", "Legal", "Tabloid"] = Field(
+        "A4", description="paper size of the page PDF and of the export report")
 
 
 class BrowserSettings(_Section):

@@ -34,16 +34,38 @@ from archiver.storage import LocalFolderStorage
 from isnad import __version__
 from isnad.config import Settings
 
-SNAPSHOT_FILES = {"urn:screenshot:": ("screenshot", ".png"), "urn:pdf:": ("page", ".pdf"),
-                  "urn:dom:": ("dom", ".html")}
+# Resource records written as plain files. ``urn:fullPage:``, ``urn:view:`` and
+# ``urn:thumbnail:`` follow Browsertrix; ``urn:screenshot:`` is the full-page screenshot of
+# packages written before that.
+SNAPSHOT_FILES = {"urn:fullPage:": ("screenshot", ".png"),
+                  "urn:screenshot:": ("screenshot", ".png"),
+                  "urn:view:": ("view", ".png"), "urn:thumbnail:": ("thumbnail", ".jpg"),
+                  "urn:pdf:": ("page", ".pdf"), "urn:dom:": ("dom", ".html")}
+
+# What verify.sh needs, and where a person gets it.
+TOOLS = {"sha256sum": "GNU coreutils (apt install coreutils)",
+         "openssl": "OpenSSL 3 (apt install openssl)",
+         "wacz": "py-wacz (pip install wacz==0.6.0)"}
 
 
 @dataclass
 class Step:
-    """One verification step: what it shows, and the public-tool command that shows it."""
+    """One verification step: what it shows, and the public-tool command line that shows it.
+
+    The command is a POSIX shell line, written as-is into ``verify.sh`` and shown as-is in the
+    report, so what a reader copies is exactly what the script runs.
+    """
 
     title: str
-    command: list[str]
+    command: str
+    tool: str = ""  # the public tool it needs; by default the command's first word
+
+    def __post_init__(self) -> None:
+        self.tool = self.tool or self.command.split()[0]
+
+
+def _line(*words: str) -> str:
+    return " ".join(shlex.quote(w) for w in words)
 
 
 @dataclass
@@ -96,7 +118,8 @@ def export_bundle(archive: Archive, settings: Settings, ids: list[str], output: 
     progress("writing the report")
     report_html = render_report(exported, steps, fingerprint, operator, settings)
     (output / "report.html").write_text(report_html, encoding="utf-8")
-    render_pdf(output / "report.html", output / "report.pdf", settings.browser.executable_path)
+    render_pdf(output / "report.html", output / "report.pdf", settings.browser.executable_path,
+               paper=settings.capture.paper)
     count = _write_sums(output)
     sums_hash = sha256_file(output / "SHA256SUMS")[0]
     for capture in exported:
@@ -205,7 +228,7 @@ def _extract_snapshots(unpacked: Path, dest: Path) -> list[tuple[str, str, int]]
 def verification_steps(output: Path, captures: list[ExportedCapture], signed: bool
                        ) -> list[Step]:
     steps = [Step("Every file of this bundle is as exported (SHA-256)",
-                  ["sha256sum", "-c", "SHA256SUMS"])]
+                  _line("sha256sum", "-c", "SHA256SUMS"))]
     for capture in captures:
         cid = capture.row.id
         for token in capture.tokens:
@@ -216,29 +239,37 @@ def verification_steps(output: Path, captures: list[ExportedCapture], signed: bo
             if (output / tsa_dir / "tsa.pem").exists():
                 command += ["-untrusted", f"{tsa_dir}/tsa.pem"]
             steps.append(Step(f"{cid}: {token['subject']} existed at {token.get('gen_time')} "
-                              f"(RFC 3161 token of {token['tsa']})", command))
+                              f"(RFC 3161 token of {token['tsa']})", _line(*command)))
         if capture.signed_hash and signed:
             steps.append(Step(
                 f"{cid}: the package manifest is signed by the Isnad key",
-                ["openssl", "dgst", "-sha256", "-verify", f"keys/{PUBLIC_KEY_FILE}",
-                 "-signature", f"{cid}/signature/signature.der",
-                 f"{cid}/signature/signed-hash.txt"]))
+                _line("openssl", "dgst", "-sha256", "-verify", f"keys/{PUBLIC_KEY_FILE}",
+                      "-signature", f"{cid}/signature/signature.der",
+                      f"{cid}/signature/signed-hash.txt")))
             hex_ = capture.signed_hash.partition(":")[2]
             steps.append(Step(
                 f"{cid}: the signed hash ({capture.signed_hash}) is the hash of "
                 "datapackage.json, which lists every file of the package with its hash",
-                ["sh", "-c", f"echo '{hex_}  {cid}/package/datapackage.json' | sha256sum -c"]))
+                # hex and capture ids need no quoting: the line reads the same in the report
+                f'echo "{hex_}  {cid}/package/datapackage.json" | sha256sum -c', "sha256sum"))
         steps.append(Step(f"{cid}: the WACZ package is valid and its files match their hashes",
-                          ["wacz", "validate", "-f", f"{cid}/{cid}.wacz"]))
+                          _line("wacz", "validate", "-f", f"{cid}/{cid}.wacz")))
     return steps
 
 
 def _write_script(output: Path, steps: list[Step]) -> None:
+    tools = sorted({step.tool for step in steps} | {"sha256sum"})
     lines = ["#!/bin/sh",
              "# Verify this bundle with public tools only (sha256sum, openssl, wacz).",
-             "# Run from the bundle folder: sh verify.sh", "set -e", 'cd "$(dirname "$0")"']
+             "# Run from the bundle folder: sh verify.sh", "set -e", 'cd "$(dirname "$0")"',
+             "# Every tool first, so a missing one stops nothing halfway.", "missing=0"]
+    for tool in tools:
+        lines += [f"if ! command -v {tool} >/dev/null 2>&1; then",
+                  f"  echo {shlex.quote(f'verify.sh needs {tool}: install {TOOLS[tool]}')} >&2",
+                  "  missing=1", "fi"]
+    lines += ['if [ "$missing" = 1 ]; then echo "Nothing was checked." >&2; exit 2; fi']
     for step in steps:
-        lines += [f"echo {shlex.quote('== ' + step.title)}", shlex.join(step.command)]
+        lines += [f"echo {shlex.quote('== ' + step.title)}", step.command]
     lines.append("echo 'All checks passed.'")
     path = output / "verify.sh"
     path.write_text("\n".join(lines) + "\n")
@@ -252,8 +283,9 @@ def _write_sums(output: Path) -> int:
     return len(files)
 
 
-def render_pdf(source: Path, dest: Path, chromium: str) -> None:
-    """The report as PDF, printed by the same Chromium that captures."""
+def render_pdf(source: Path, dest: Path, chromium: str, paper: str = "A4") -> None:
+    """The report as PDF, printed by the same Chromium that captures, on the paper size of
+    the captures' own page PDFs (``capture.paper``, A4 unless configured)."""
     from playwright.sync_api import Error, sync_playwright
 
     try:
@@ -262,7 +294,7 @@ def render_pdf(source: Path, dest: Path, chromium: str) -> None:
                                          args=["--no-sandbox"])
             page = browser.new_page()
             page.goto(source.as_uri())
-            page.pdf(path=str(dest), format="A4", print_background=True,
+            page.pdf(path=str(dest), format=paper, print_background=True,
                      margin={"top": "15mm", "bottom": "15mm", "left": "12mm",
                              "right": "12mm"})
             browser.close()
@@ -284,7 +316,9 @@ td,th{{border:1px solid #bbb;padding:2pt 4pt;vertical-align:top;text-align:left;
 overflow-wrap:anywhere}} th{{background:#eee;width:26%}}
 code,pre{{font-family:"DejaVu Sans Mono",monospace;font-size:8.5pt;overflow-wrap:anywhere}}
 pre{{background:#f4f4f4;padding:4pt;white-space:pre-wrap}} .ok{{color:#064}}
-.warn{{color:#a40}} .small{{font-size:9pt;color:#444}}
+.warn{{color:#a40}} .small{{font-size:9pt;color:#444}} a{{color:#035}}
+.shot img{{max-width:70%;max-height:95mm;border:1px solid #999}} .shot{{margin:4pt 0}}
+tr,img,li{{page-break-inside:avoid}}
 </style></head><body>
 <h1>Evidence export</h1>
 <p class="small">Made by Isnad {e(__version__)} on {e(now)} for {e(operator)}.
@@ -298,11 +332,15 @@ pre{{background:#f4f4f4;padding:4pt;white-space:pre-wrap}} .ok{{color:#064}}
         parts.append(_capture_section(capture))
     parts.append("<h2>How to verify this bundle without Isnad</h2><p>Each step uses a public "
                  "tool: <code>sha256sum</code> (GNU coreutils), <code>openssl</code>, and "
-                 "<code>wacz</code> (<code>pip install wacz</code>). Run them from the bundle "
-                 "folder, or run <code>sh verify.sh</code>, which holds the same commands and "
-                 "stops at the first failure.</p><ol>")
+                 "<code>wacz</code> (<code>pip install wacz==0.6.0</code>). Run them from the "
+                 "bundle folder, or run <code>sh verify.sh</code>, which checks first that "
+                 "every tool is installed, holds the same commands and stops at the first "
+                 "failure. The signature is checked with <code>openssl dgst</code>: "
+                 "<code>wacz validate --verify-auth</code> checks only signatures made with a "
+                 "domain certificate and reports this key's (anonymous) signature as not "
+                 "verified, so it is not used here; ReplayWeb.page also verifies it.</p><ol>")
     for step in steps:
-        parts.append(f"<li>{e(step.title)}<pre>{e(shlex.join(step.command))}</pre></li>")
+        parts.append(f"<li>{e(step.title)}<pre>{e(step.command)}</pre></li>")
     parts.append("</ol><p>Expected results: <code>sha256sum</code> prints <code>OK</code> for "
                  "every file; <code>openssl ts -verify</code> prints <code>Verification: OK"
                  "</code>; <code>openssl dgst</code> prints <code>Verified OK</code>; "
@@ -317,10 +355,14 @@ pre{{background:#f4f4f4;padding:4pt;white-space:pre-wrap}} .ok{{color:#064}}
 def _capture_section(capture: ExportedCapture) -> str:
     e = html.escape
     row = capture.row
+    cid = row.id
     ctx = row.context or {}
     versions = ctx.get("software") or {}
     servers = ctx.get("servers") or {}
+    pages = ctx.get("pages") or []
+    title = next((p.get("title") for p in pages if p.get("title")), "") or ""
     rows = [
+        ("Page title", title or "(none)"),
         ("Capture id", row.id), ("URL asked", row.url),
         ("Final URL", row.final_url or ""), ("State", row.state + (
             f" — {'; '.join(row.reasons)}" if row.reasons else "")),
@@ -331,17 +373,38 @@ def _capture_section(capture: ExportedCapture) -> str:
         ("Tools", ", ".join(f"{k} {v}" for k, v in versions.items())
          if isinstance(versions, dict) else str(versions)),
         ("User agent", str((ctx.get("browser") or {}).get("user_agent") or "")),
-        ("Servers", json.dumps(servers, ensure_ascii=False) if servers else ""),
     ]
-    out = [f"<h2>Capture {e(row.id)}</h2><table>"]
+    out = [f"<h2>{e(title or row.url)}</h2>"]
+    picture = _picture(capture)
+    if picture:
+        out.append(f"<p class='shot'><a href='{e(picture[1])}'><img src='{e(picture[0])}' "
+                   f"alt='screenshot of the captured page'></a><br><span class='small'>First "
+                   f"screen of the page as captured; the whole page is in "
+                   f"<a href='{e(picture[1])}'>{e(picture[1])}</a>.</span></p>")
+    out.append("<table>")
     out += [f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows]
-    out.append("</table><h3>Files (as plain files in this bundle)</h3><table>"
+    out.append("</table><h3>Servers contacted</h3>")
+    if servers and isinstance(servers, dict):
+        out.append("<table><tr><th>Host name</th><td><b>IP address it answered from</b>"
+                   "</td></tr>")
+        out += [f"<tr><th>{e(str(host))}</th><td><code>{e(str(ip))}</code></td></tr>"
+                for host, ip in sorted(servers.items())]
+        out.append("</table>")
+        if (ctx.get("network") or {}).get("proxy"):
+            out.append("<p class='small'>Captured through a proxy: the addresses are the "
+                       "proxy's.</p>")
+    else:
+        out.append("<p class='small'>No server address was recorded.</p>")
+    out.append("<h3>Files (as plain files in this bundle)</h3><table>"
                "<tr><th>File</th><td><b>SHA-256</b> and size</td></tr>")
-    out += [f"<tr><th>{e(p)}</th><td><code>{e(h)}</code> {n} bytes</td></tr>"
-            for p, h, n in capture.files]
+    out += [f"<tr><th><a href='{e(cid)}/{e(p)}'>{e(p)}</a></th><td><code>{e(h)}</code> "
+            f"{n} bytes</td></tr>" for p, h, n in capture.files]
     if not capture.files:
         out.append("<tr><th>none</th><td>captured without a browser: no screenshot, PDF or "
                    "rendered DOM</td></tr>")
+    out.append(f"<tr><th><a href='{e(cid)}/{e(cid)}.wacz'>{e(cid)}.wacz</a></th><td>the "
+               f"signed package; unpacked in <a href='{e(cid)}/package/'>package/</a>; "
+               f"custody log <a href='{e(cid)}/custody.json'>custody.json</a></td></tr>")
     out.append("</table><h3>Trusted timestamps (RFC 3161)</h3>")
     if capture.tokens:
         out.append("<table><tr><th>Item</th><td><b>Time, authority, token</b></td></tr>")
@@ -365,3 +428,16 @@ def _capture_section(capture: ExportedCapture) -> str:
                    f"<br><span class='small'>hash <code>{e(ev['hash'])}</code></span></td></tr>")
     out.append("</table>")
     return "\n".join(out)
+
+
+def _picture(capture: ExportedCapture) -> tuple[str, str] | None:
+    """(image shown, image linked), bundle-relative: the thumbnail (or the first screen, or
+    the full page of an older package) linking to the full-page screenshot."""
+    paths = [p for p, _, _ in capture.files]
+    full = next((p for p in paths if p.startswith("files/screenshot-")), None)
+    shown = next((p for prefix in ("files/thumbnail-", "files/view-", "files/screenshot-")
+                  for p in paths if p.startswith(prefix)), None)
+    if shown is None:
+        return None
+    cid = capture.row.id
+    return f"{cid}/{shown}", f"{cid}/{full or shown}"

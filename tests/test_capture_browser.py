@@ -36,7 +36,7 @@ def test_page_with_every_subresource_is_a_valid_verified_package(isnad, site):
         if r.type == "response":
             assert r.headers["WARC-Payload-Digest"].startswith("sha256:")
             assert r.headers["WARC-IP-Address"] == "127.0.0.1"
-    assert resource(wacz, "urn:screenshot:").payload.startswith(b"\x89PNG\r\n\x1a\n")
+    assert resource(wacz, "urn:fullPage:").payload.startswith(b"\x89PNG\r\n\x1a\n")
     assert resource(wacz, "urn:pdf:").payload.startswith(b"%PDF-")
     dom = resource(wacz, "urn:dom:").payload.decode()
     assert 'data-ready="1"' in dom  # the page's script ran before the snapshot

@@ -4,6 +4,7 @@ packages in the older layout still pass ``isnad verify``."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -177,3 +178,50 @@ def test_a_package_in_the_older_layout_still_verifies(tmp_path):
     assert {"post.json", "media/001/clip.info.json"} <= {f.path for f in package.files}
     report = verify_package_file(package.path)
     assert report.ok, [c for c in report.checks if not c.ok]
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    assert data[:2] == b"\xff\xd8"
+    at = 2
+    while at < len(data):
+        marker, length = data[at + 1], struct.unpack(">H", data[at + 2:at + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):  # start of frame: height, width
+            height, width = struct.unpack(">HH", data[at + 5:at + 9])
+            return width, height
+        at += 2 + length
+    raise AssertionError("no JPEG frame header")
+
+
+@pytest.mark.e2e
+def test_screenshots_are_named_as_replay_tools_look_for_them(isnad, site):
+    """ReplayWeb.page's page list asks for urn:thumbnail:<page url>; Browsertrix also writes
+    urn:view: and urn:fullPage: resource records: the same names, types and index entries."""
+    from tests.waczutil import pages, records
+
+    rec = isnad.capture(site.url("/arabic.html"), env={
+        "ISNAD_CAPTURE__VIEWPORT_WIDTH": "1280", "ISNAD_CAPTURE__VIEWPORT_HEIGHT": "720"})
+    assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"][-2000:])
+    package = _location(isnad, rec["id"])
+    (page,) = pages(package)
+    shots = {r.uri: r for r in records(package) if r.type == "resource"}
+    view = shots[f"urn:view:{page['url']}"]
+    thumb = shots[f"urn:thumbnail:{page['url']}"]
+    full = shots[f"urn:fullPage:{page['url']}"]
+    assert (view.content_type, thumb.content_type, full.content_type) == (
+        "image/png", "image/jpeg", "image/png")
+    assert _png_size(view.payload) == (1280, 720)
+    assert _jpeg_size(thumb.payload) == (640, 360)
+    full_size = _png_size(full.payload)
+    assert full_size[0] == 1280 and full_size[1] >= 720
+    with zipfile.ZipFile(package) as wacz:
+        index = gzip.decompress(wacz.read("indexes/index.cdx.gz")).decode()
+    for kind in ("view", "thumbnail", "fullPage"):  # replay finds them through the index
+        assert f"urn:{kind}:{page['url']}" in index
+    kinds = {a["kind"] for a in isnad("show", rec["id"], "--json").json()["artifacts"]}
+    assert {"view", "thumbnail", "screenshot", "dom"} <= kinds
+    assert isnad("verify", rec["id"]).code == 0

@@ -6,8 +6,10 @@ A local TSA (``openssl ts -reply`` behind HTTP on 127.0.0.1) stamps real tokens;
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -166,6 +168,13 @@ def test_export_bundle_passes_public_tools_and_fails_on_one_flipped_byte(isnad, 
     ok = _run_verify_script(bundle)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "All checks passed." in ok.stdout and "Verified OK" in ok.stdout
+    assert "Validation succeeded" in ok.stdout  # wacz validate on a signed, stamped package
+    _check_report(bundle, rec["id"], report)
+    # Without wacz installed, the script says so before checking anything.
+    bare = subprocess.run(["sh", "verify.sh"], cwd=bundle, capture_output=True, text=True,
+                          env={**os.environ, "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert bare.returncode == 2 and "verify.sh needs wacz" in bare.stderr
+    assert "pip install wacz" in bare.stderr and "==" not in bare.stdout
 
     # One flipped byte in a WARC: sha256sum and the timestamp token both catch it.
     warc = next((folder / "package" / "archive").glob("*.warc.gz"))
@@ -189,6 +198,33 @@ def test_export_bundle_passes_public_tools_and_fails_on_one_flipped_byte(isnad, 
     lines = [ln for ln in sums if not ln.endswith("datapackage.json")]
     (bundle / "SHA256SUMS").write_text("\n".join(lines) + "\n")  # even with sums "fixed"
     assert _run_verify_script(bundle).returncode != 0
+
+
+def _check_report(bundle: Path, capture_id: str, report: str) -> None:
+    """The report: title, thumbnail, links to the files, servers as a table, commands as
+    the script runs them (no shell quoting artefacts), A4 like the capture's page PDF."""
+    assert "<h2>أرشيف الأدلة</h2>" in report  # the page title heads its section
+    assert f"<img src='{capture_id}/files/thumbnail-001.jpg'" in report
+    assert f"<a href='{capture_id}/files/screenshot-001.png'>" in report
+    assert f"<a href='{capture_id}/files/page-001.pdf'>" in report
+    assert "<th>127.0.0.1</th><td><code>127.0.0.1</code></td>" in report
+    assert '{"127.0.0.1"' not in report  # not raw JSON
+    assert "&#x27;&quot;&#x27;&quot;&#x27;" not in report and "sh -c" not in report
+    script = (bundle / "verify.sh").read_text()
+    assert 'echo "' in script and "| sha256sum -c" in script
+    for line in script.splitlines():  # every command of the script is shown as it runs
+        if line.startswith(("openssl ", "wacz ", "sha256sum ", 'echo "')):
+            assert html.escape(line) in report, line
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    text = subprocess.run(["pdftotext", "-layout", str(bundle / "report.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "'\"'\"'" not in text and "| sha256sum -c" in text
+    assert "IP address it answered from" in text
+    for pdf in (bundle / "report.pdf", bundle / capture_id / "files/page-001.pdf"):
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
+                              check=True).stdout
+        assert "(A4)" in info, (pdf, info)
 
 
 def test_export_refuses_a_non_empty_folder_and_unknown_ids(isnad, site, tsa):
