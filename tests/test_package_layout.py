@@ -132,6 +132,16 @@ def test_package_with_media_subtitles_thumbnail_signature_and_tokens_passes_wacz
         assert validated.returncode == 0, validated.stdout + validated.stderr
         assert "not listed" not in validated.stdout
         assert isnad("verify", rec["id"], env=env).code == 0
+        # The export bundle's own verify.sh (which runs wacz validate) passes too.
+        bundle = isnad.home / "bundle"
+        assert isnad("export", rec["id"], "-o", str(bundle), env=env).code == 0
+        script = subprocess.run(["sh", "verify.sh"], cwd=bundle, capture_output=True,
+                                text=True, timeout=180, env={
+                                    **os.environ,
+                                    "PATH": f"{Path(sys.executable).parent}:"
+                                            f"{os.environ['PATH']}"})
+        assert script.returncode == 0, script.stdout + script.stderr
+        assert "All checks passed." in script.stdout
 
 
 @pytest.mark.e2e
