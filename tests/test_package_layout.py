@@ -235,3 +235,26 @@ def test_screenshots_are_named_as_replay_tools_look_for_them(isnad, site):
     kinds = {a["kind"] for a in isnad("show", rec["id"], "--json").json()["artifacts"]}
     assert {"view", "thumbnail", "screenshot", "dom"} <= kinds
     assert isnad("verify", rec["id"]).code == 0
+
+
+def test_export_reads_the_older_screenshot_name_and_the_replay_names(tmp_path):
+    """An older package's urn:screenshot: and a new one's urn:fullPage:/view:/thumbnail:
+    records all become plain files of the export bundle."""
+    from isnad.export import _extract_snapshots
+
+    unpacked = tmp_path / "package"
+    (unpacked / "archive").mkdir(parents=True)
+    with open(unpacked / "archive" / "a.warc.gz", "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for uri, media_type, data in [
+                ("urn:screenshot:http://127.0.0.1:9/old", "image/png", png()),
+                ("urn:fullPage:http://127.0.0.1:9/new", "image/png", png(64, 48)),
+                ("urn:view:http://127.0.0.1:9/new", "image/png", png(64, 36)),
+                ("urn:thumbnail:http://127.0.0.1:9/new", "image/jpeg", b"\xff\xd8jpeg")]:
+            writer.write_record(writer.create_warc_record(
+                uri, "resource", payload=io.BytesIO(data), warc_content_type=media_type))
+    files = {path for path, _, _ in _extract_snapshots(unpacked, tmp_path / "files")}
+    assert files == {"files/screenshot-001.png", "files/screenshot-002.png",
+                     "files/view-001.png", "files/thumbnail-001.jpg"}
+    assert (tmp_path / "files" / "screenshot-001.png.url.txt").read_text() == \
+        "http://127.0.0.1:9/old\n"
