@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
 
-from crawlers.platforms.base import Fetched, PlatformError
+from crawlers.platforms.base import PlatformError
 from crawlers.platforms.mastodon import MastodonPlatform
-from tests.platform_fixtures import urllib_fetch
+from tests.platform_fixtures import real_sample, saved_fetch, urllib_fetch
 from tests.platform_fixtures.mastodon import (
     ARABIC_TEXT,
     FIRST,
@@ -18,8 +17,6 @@ from tests.platform_fixtures.mastodon import (
     QUOTE_TEXT,
     MastodonFixture,
 )
-
-REAL = Path(__file__).resolve().parents[2] / "shared" / "real-platforms" / "mastodon"
 
 
 @pytest.fixture(scope="module")
@@ -108,34 +105,20 @@ def test_quote_post_text_is_what_the_author_wrote(mastodon):
     assert any("RE:" in note for note in post.notes)  # the removal is said, not silent
 
 
-def _real(name: str) -> bytes:
-    if not (REAL / name).is_file():
-        pytest.skip(f"real sample {name} not present (../shared/real-platforms)")
-    return (REAL / name).read_bytes()
-
-
-def _saved_answer(saved: bytes):  # noqa: ANN202 - a fetch
-    """A fetch that answers every request with one saved real response (nothing leaves
-    the machine: the real URLs inside are parsed, never contacted)."""
-    async def fetch(url, headers=None, *, method="GET", body=None):  # noqa: ANN001, ANN202
-        return Fetched(url, 200, {"content-type": "application/json"}, saved)
-    return fetch
-
-
 def test_real_quote_post():
-    body = _real("status_quote.json")
+    body = real_sample("mastodon", "status_quote.json")
     status = json.loads(body)
     platform = MastodonPlatform()
     target = platform.match(status["url"])
-    post = asyncio.run(platform.extract_post(target, _saved_answer(body)))
+    post = asyncio.run(platform.extract_post(target, saved_fetch(body)))
     assert post.text == "yoooooooo"
     assert post.quote_of == status["quote"]["quoted_status"]["url"]
     assert post.quote_of == "http://localhost:3000/@mastodonpy_test/117020582917124092"
 
 
 def test_real_plain_status_keeps_its_text():
-    body = _real("quoted_parent.json")
+    body = real_sample("mastodon", "quoted_parent.json")
     platform = MastodonPlatform()
     post = asyncio.run(platform.extract_post(platform.match(json.loads(body)["url"]),
-                                             _saved_answer(body)))
+                                             saved_fetch(body)))
     assert post.text == "Toot!" and post.quote_of is None and not post.notes
