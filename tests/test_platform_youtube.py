@@ -9,7 +9,7 @@ import pytest
 
 from crawlers.platforms.base import Fetched, PlatformError
 from crawlers.platforms.youtube import YouTubePlatform
-from tests.platform_fixtures import urllib_fetch
+from tests.platform_fixtures import real_sample, saved_fetch, urllib_fetch
 from tests.platform_fixtures import youtube as yt
 from tests.platform_fixtures.youtube import YouTubeFixture
 
@@ -147,6 +147,7 @@ def test_short_and_date_only_page(youtube):
     assert short.status == "ok" and short.counts["likes"] == 195
     legacy = _post(youtube, yt.LEGACY_ID)
     assert legacy.published is None  # a date alone is not turned into a time
+    assert legacy.counts["likes"] == yt.LEGACY_LIKES  # the older like button, exact
     assert any("only the date 2019-04-02" in n for n in legacy.notes)
 
 
@@ -286,3 +287,17 @@ def test_nothing_is_fetched_off_the_base(youtube):
     for post in posts:
         assert all(s.startswith(youtube.base + "/") for s in post.source)
         assert all(m.url.startswith(youtube.base + "/") for m in post.media)
+
+
+def _real_watch(video: str):  # noqa: ANN202 - a Post
+    page = real_sample("youtube", f"watch_{video}.html")
+    platform = YouTubePlatform()
+    target = platform.match(f"https://www.youtube.com/watch?v={video}")
+    return asyncio.run(platform.extract_post(target, saved_fetch(page, "text/html")))
+
+
+def test_real_page_with_the_older_like_button():
+    post = _real_watch("QRS8MkLhQmM")
+    assert post.status == "ok" and post.title == "YouTube Captions and Subtitles"
+    assert post.counts["likes"] == 3907  # "like this video along with 3,907 other people"
+    assert not any("like" in n for n in post.notes)

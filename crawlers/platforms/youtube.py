@@ -16,7 +16,8 @@ to proceed" on a content-warning interstitial. The page carries two script blobs
   time; ``ownerProfileUrl`` ``…/@handle`` → ``author_handle``, without the "@"; ``isUnlisted``
   and live-stream times are noted).
 - ``ytInitialData``: ``counts["likes"]``, only when the like button's accessibility text gives
-  the exact number ("along with 1,234 other people"); ``counts["replies"]``, the comment
+  the exact number ("along with 1,234 other people"; the older ``toggleButtonRenderer`` button
+  YouTube still serves to some visitors: "1,234 likes"); ``counts["replies"]``, the comment
   count, only when the comments panel header carries it as an exact number (YouTube often
   loads comments later, so it is often absent); a rounded count ("1.2K") is noted, never
   converted; ``place``, the location shown above the title (``superTitleLink`` with a
@@ -469,6 +470,11 @@ def _fill_from_page_data(post: Post, data: dict) -> None:
 def _likes(post: Post, primary: dict) -> None:
     button = next(_find(primary, "likeButtonViewModel"), None)
     if button is None:
+        old = next((b for b in _find(primary, "toggleButtonRenderer") if isinstance(b, dict)
+                    and dig(b, "defaultIcon", "iconType") == "LIKE"), None)
+        if old is not None:
+            _old_layout_likes(post, old)
+            return
         post.notes.append("no like button in the page: likes not read")
         return
     labels = [t for t in _find(button, "accessibilityText") if isinstance(t, str)]
@@ -481,6 +487,29 @@ def _likes(post: Post, primary: dict) -> None:
     shown = next((t for t in titles if any(ch.isdigit() for ch in t)), None)
     if shown:
         post.notes.append(f"likes shown only rounded ({shown!r}): not recorded as a count")
+    else:
+        post.notes.append("likes not shown (hidden by the uploader)")
+
+
+def _old_layout_likes(post: Post, button: dict) -> None:
+    """The like count of the older like button (``toggleButtonRenderer``, served in 2023 and
+    still to some visitors): its accessibility labels give the exact number, "3,907 likes"
+    for the state shown and "like this video along with 3,907 other people"."""
+    toggled = button.get("isToggled") is True  # the signed-in viewer liked it: counted in
+    shown = button.get("toggledText" if toggled else "defaultText")
+    label = dig(shown, "accessibility", "accessibilityData", "label")
+    found = re.fullmatch(r"\s*([\d,]+) likes?\s*", label) if isinstance(label, str) else None
+    if found:
+        post.counts["likes"] = int(found.group(1).replace(",", ""))
+        return
+    along = dig(button, "accessibility", "label")
+    found = re.search(r"along with ([\d,]+) other", along) if isinstance(along, str) else None
+    if found:
+        post.counts["likes"] = int(found.group(1).replace(",", "")) + (1 if toggled else 0)
+        return
+    rounded = _text(shown)
+    if any(ch.isdigit() for ch in rounded):
+        post.notes.append(f"likes shown only rounded ({rounded!r}): not recorded as a count")
     else:
         post.notes.append("likes not shown (hidden by the uploader)")
 

@@ -59,7 +59,8 @@ TOKENS = ["4qmFsgKlARIYVUNzeXIxYVcxdG5lc3NBcmNoMXZlMDBRGlZFZ1oyYVdSbGIzTVlBeUFBT
           "4qmFsgKlARIYVUNzeXIxYVcxdG5lc3NBcmNoMXZlMDBRGlZFZ1oyYVdSbGIzTVlBeUFBTUFFNEFl"
           "b0RNRU5nWkRJ="]
 
-LEGACY_ID = "legacyDate1"   # an old page: publishDate is a date only
+LEGACY_ID = "legacyDate1"   # an old page: publishDate is a date only, the older like button
+LEGACY_LIKES = 3907
 DELETED_ID = "removedVid1"
 TERMINATED_ID = "terminated1"
 PRIVATE_ID = "privateVid1"
@@ -271,6 +272,27 @@ def _like_button(exact: int | None) -> dict[str, Any]:
         "iconType": "LIKE_ICON_TYPE_UNKNOWN"}}
 
 
+def _old_like_button(exact: int) -> dict[str, Any]:
+    """The like button of 2023 pages (``toggleButtonRenderer``), which YouTube still serves
+    to some visitors; shaped as in a real saved watch page (pytubefix's mocks)."""
+    def text(count: int) -> dict[str, Any]:
+        return {"accessibility": {"accessibilityData": {"label": f"{count:,} likes"}},
+                "simpleText": f"{count / 1000:.1f}K" if count >= 1000 else str(count)}
+    return {"segmentedLikeDislikeButtonRenderer": {
+        "likeButton": {"toggleButtonRenderer": {
+            "style": {"styleType": "STYLE_TEXT"}, "isToggled": False, "isDisabled": False,
+            "defaultIcon": {"iconType": "LIKE"}, "defaultText": text(exact),
+            "toggledText": text(exact + 1),
+            "accessibility": {"label": f"like this video along with {exact:,} other people"},
+            "defaultTooltip": "I like this", "toggledTooltip": "Unlike",
+            "toggledStyle": {"styleType": "STYLE_DEFAULT_ACTIVE"}}},
+        "dislikeButton": {"toggleButtonRenderer": {
+            "style": {"styleType": "STYLE_TEXT"}, "isToggled": False, "isDisabled": False,
+            "defaultIcon": {"iconType": "DISLIKE"},
+            "accessibility": {"label": "Dislike this video"},
+            "defaultTooltip": "I dislike this", "toggledTooltip": "I dislike this"}}}}
+
+
 def _watch_data(video: str) -> dict[str, Any]:
     """The watch page's ytInitialData: the primary and secondary info, the comments panel."""
     facts = _video("", video) or {}
@@ -281,6 +303,7 @@ def _watch_data(video: str) -> dict[str, Any]:
             "viewCount": {"simpleText": f"{facts.get('views', 0):,} views"},
             "shortViewCount": {"simpleText": "48K views"}, "originalViewCount": "0"}},
         "videoActions": {"menuRenderer": {"topLevelButtons": [
+            _old_like_button(LEGACY_LIKES) if video == LEGACY_ID else
             _like_button(None if number == PLACE_NUMBER else
                          ARABIC_LIKES if video == ARABIC_ID else (number or 1) * 3),
             {"buttonViewModel": {"iconName": "SHARE", "title": "Share"}}]}},
