@@ -79,9 +79,11 @@ class PostRef:
 
 @dataclass
 class Media:
-    url: str
+    url: str                      # the file, or where the platform shows it (a post link)
     type: str                     # image, video, audio, document, link
     alt: str | None = None
+    thumbnail: str | None = None  # the platform's still of a video, when it shows one
+    note: str | None = None       # what the page said of it, e.g. too big for the preview
 
 
 @dataclass
