@@ -13,7 +13,7 @@ import pytest
 
 from tests.fixture_site.server import video_clip
 from tests.platform_fixtures.mastodon import MastodonFixture
-from tests.platform_fixtures.telegram import TelegramFixture
+from tests.platform_fixtures.telegram import TOO_BIG, TelegramFixture
 
 pytestmark = pytest.mark.e2e
 
@@ -58,6 +58,24 @@ def test_telegram_post_record_beside_the_page_capture(isnad, telegram):
     # The page the extractor read is in the WARC, as received.
     assert b"/s/syriawitness/101" in _warc_bytes(package)
     assert isnad("verify", rec["id"], env=env).code == 0
+
+
+def test_video_too_big_for_the_preview_is_recorded_and_its_absence_said(isnad, telegram):
+    env = _env(telegram)
+    url = f"{telegram.base}/syriawitness/{TOO_BIG}"
+    rec = isnad.capture("--no-browser", url, env=env)
+    # yt-dlp was handed the post link and found no video: the capture says so.
+    assert rec["state"] == "PARTIAL", (rec["reasons"], rec["stderr"])
+    assert any(f"https://t.me/syriawitness/{TOO_BIG}" not in r and url in r
+               and "Media is too big" in r and "not downloaded" in r
+               for r in rec["reasons"]), rec["reasons"]
+    shown, package = _package(isnad, rec["id"], env)
+    post = json.loads(package.read("post.json"))
+    assert [(m["type"], m["url"]) for m in post["media"]] == [
+        ("video", f"https://t.me/syriawitness/{TOO_BIG}")]
+    assert post["media"][0]["thumbnail"] == f"{telegram.base}/media/tg-big-thumb.jpg"
+    assert shown["context"]["media"]["routes"] == {"page": [url], "direct": [url]}
+    assert not [n for n in package.namelist() if n.startswith("media/")]
 
 
 def test_deleted_post_is_recorded_as_deleted(isnad, telegram):
