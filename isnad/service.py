@@ -289,6 +289,12 @@ def _platform_outcome(job: CaptureJob, state: str, reasons: list[str], context: 
                        + ("; ".join(job.post.get("notes") or []) or "as the platform shows")]
     if job.post_refs is not None:
         context["post_refs"] = job.post_refs
+        # What the listing could not do as usual (a fallback, skipped weeks): in the record
+        # and, as reasons, before the user; the listing may be thinner than it looks.
+        context["listing_notes"] = job.listing_notes
+        if job.listing_notes:
+            state = PARTIAL if state != FAILED else state
+            reasons = [*reasons, *(f"the listing: {note}" for note in job.listing_notes)]
         attachments.append(("posts.json", json.dumps(job.post_refs, ensure_ascii=False,
                                                      indent=1).encode("utf-8")))
     return state, reasons

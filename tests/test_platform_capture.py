@@ -14,6 +14,7 @@ import pytest
 from tests.fixture_site.server import video_clip
 from tests.platform_fixtures.mastodon import MastodonFixture
 from tests.platform_fixtures.telegram import TOO_BIG, TelegramFixture
+from tests.platform_fixtures.youtube import FEED_DOWN_CHANNEL, YouTubeFixture
 
 pytestmark = pytest.mark.e2e
 
@@ -156,3 +157,22 @@ def test_mastodon_post_with_its_video(isnad):
                   and hashlib.sha256(package.read(n)).hexdigest() == clip]
         assert len(stored) == 1  # the post's video, downloaded by yt-dlp from the API's URL
         assert shown["posts"][0]["author_handle"] == "witness"
+
+
+def test_listing_notes_reach_the_record_and_the_user(isnad):
+    with YouTubeFixture() as youtube:
+        env = {"ISNAD_PLATFORMS__YOUTUBE__BASE_URL": youtube.base}
+        run = isnad("capture", "--no-browser", "--json",
+                    f"{youtube.base}/@{FEED_DOWN_CHANNEL}/videos", env=env)
+        record = run.json()[0]
+        # The feed was down: the listing fell back to the grid, and says so.
+        assert record["state"] == "PARTIAL", record["reasons"]
+        said = [r for r in record["reasons"] if r.startswith("the listing: ")]
+        assert len(said) == 1 and "HTTP 404" in said[0], record["reasons"]
+        shown, package = _package(isnad, record["id"], env)
+        assert shown["context"]["listing_notes"] == [said[0].removeprefix("the listing: ")]
+        refs = json.loads(package.read("posts.json"))
+        assert refs and all(r["published"] is None for r in refs)
+        human = isnad("capture", "--no-browser", f"{youtube.base}/@{FEED_DOWN_CHANNEL}/videos",
+                      env=env)
+        assert "the listing: " in human.stdout  # printed, not only stored

@@ -251,7 +251,7 @@ def test_listing_limit_is_respected_across_sources(youtube):
     refs = _list(youtube, youtube.channel_url(), 40, fetch)
     assert len(refs) == 40 and refs[-1].post_id == "ytv00000029"  # the second grid page's
     assert [c["method"] for c in fetch.calls] == ["GET", "GET", "POST"]  # one page, no more
-    assert _list(youtube, youtube.channel_url(), 0) == []
+    assert _list(youtube, youtube.channel_url(), 0).refs == []
 
 
 def test_listing_shorts_tab_and_channel_id_url(youtube):
@@ -262,10 +262,20 @@ def test_listing_shorts_tab_and_channel_id_url(youtube):
     assert [r.post_id for r in by_id] == [V, "ytv00000069", "ytv00000068"]
 
 
+def test_feed_outage_falls_back_to_the_grid_with_a_note(youtube):
+    refs = _list(youtube, f"{youtube.base}/@feeddown/videos", 30)
+    grid = [yt.video_id(n) for n in yt.regular_videos()]  # the videos tab, newest first
+    assert len(refs) == 30 and [r.post_id for r in refs] == grid[:30]
+    assert all(r.published is None for r in refs)  # the grid shows no exact times
+    assert len(refs.notes) == 1
+    assert "feed" in refs.notes[0] and "HTTP 404" in refs.notes[0]
+    assert "without exact publication times" in refs.notes[0]
+    assert _list(youtube, youtube.channel_url(), 100).notes == []
+
+
 @pytest.mark.parametrize(("url", "error"), [
     ("/@terminatedchan", "This account has been terminated for a violation"),
     ("/@nobodyhere", "no channel at .*HTTP 404"),
-    ("/@feeddown/videos", "feed .* answered HTTP 404"),
     ("/@syriawitness/streams", "no list of the channel's streams"),
 ])
 def test_listing_failures_say_why(youtube, url, error):

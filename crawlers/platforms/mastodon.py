@@ -18,6 +18,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -90,7 +91,7 @@ class MastodonPlatform(Platform):
             post.source.append(f"{instance}/api/v1/statuses/{parent}")
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         instance, user = target.ids["instance"], target.ids["user"]
         lookup = await fetch(f"{instance}/api/v1/accounts/lookup?acct={user}",
                              headers={"Accept": "application/json"})
@@ -115,7 +116,7 @@ class MastodonPlatform(Platform):
                                     f"{instance}/@{user}/{status['id']}",
                                     utc_iso(status.get("created_at"))))
             max_id = statuses[-1]["id"]
-        return refs
+        return Listing(refs)
 
 
 def _fill(post: Post, status: dict) -> None:

@@ -79,6 +79,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -182,7 +183,7 @@ class RedditPlatform(Platform):
         _fill_comment(post, comment, op, api)
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         source: list[str] = []
         if "user" in target.ids:
             user = target.ids["user"]
@@ -220,7 +221,7 @@ class RedditPlatform(Platform):
                 break
             after = following
         refs.sort(key=lambda ref: ref.published or "", reverse=True)  # stable: ties keep order
-        return refs
+        return Listing(refs)
 
     async def _follow_share(self, target: Target, fetch: Fetch, source: list[str],
                             notes: list[str]) -> dict[str, str]:

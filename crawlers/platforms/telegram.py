@@ -24,6 +24,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -90,7 +91,7 @@ class TelegramPlatform(Platform):
         post.author_name = post.author_name or owner
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         channel = target.ids["channel"]
         refs: list[PostRef] = []
         url = f"{self.base}/s/{channel}"
@@ -112,7 +113,7 @@ class TelegramPlatform(Platform):
             if oldest <= 1:
                 break
             url = f"{self.base}/s/{channel}?before={oldest}"
-        return refs
+        return Listing(refs)
 
     async def _page(self, fetch: Fetch, url: str) -> Fetched:
         page = await fetch(url)

@@ -87,6 +87,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -192,9 +193,9 @@ class YouTubePlatform(Platform):
                                   "place not read")
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         if limit <= 0:
-            return []
+            return Listing()
         tab = target.ids.get("tab", "videos")
         tab = "videos" if tab == "featured" else tab
         url = f"{self.base}/{quote(target.ids['channel'], safe='/@')}/{tab}?hl=en"
@@ -216,9 +217,17 @@ class YouTubePlatform(Platform):
         if not channel_id:
             raise PlatformError(f"{url}: no channel id (UC…) in the page's metadata, canonical "
                                 "link or RSS link: YouTube's page layout changed")
-        refs = await self._feed(fetch, channel_id)
-        if len(refs) >= limit or len(refs) < FEED_SIZE:
-            return refs[:limit]
+        notes: list[str] = []
+        try:
+            refs = await self._feed(fetch, channel_id)
+        except _FeedDown as exc:
+            # The feed fails for hours at a time; the tab's grid still lists the posts.
+            refs = []
+            notes.append(f"{exc}: listed from the channel's {tab} tab alone, without exact "
+                         "publication times (each post's capture reads its own), and "
+                         f"without the newest uploads of other kinds than {tab}")
+        if not notes and (len(refs) >= limit or len(refs) < FEED_SIZE):
+            return Listing(refs[:limit])
         grid = _selected_grid(data, tab)
         if grid is None:
             raise PlatformError(f"{url} shows no list of the channel's {tab}: YouTube's page "
@@ -233,9 +242,9 @@ class YouTubePlatform(Platform):
                     known.add(video)
                     refs.append(PostRef(self.name, video, f"{PUBLIC}/watch?v={video}"))
                     if len(refs) >= limit:
-                        return refs
+                        return Listing(refs, notes)
             if not token or token in tokens:
-                return refs
+                return Listing(refs, notes)
             tokens.add(token)
             ids, token = await self._more(fetch, token, version)
 
@@ -264,9 +273,8 @@ class YouTubePlatform(Platform):
         if answer.status == 429:
             raise PlatformError(f"YouTube rate limited its channel feed {url} (HTTP 429)")
         if answer.status != 200:
-            raise PlatformError(f"YouTube's channel feed {url} answered HTTP {answer.status} "
-                                "(the feed is known to fail for hours at a time): the listing "
-                                "needs it for the newest uploads and their times; retry later")
+            raise _FeedDown(f"YouTube's channel feed {url} answered HTTP {answer.status} (the "
+                            "feed is known to fail for hours at a time)")
         feed = Selector(text=answer.text(), type="xml")
         for prefix, namespace in NAMESPACES.items():
             feed.register_namespace(prefix, namespace)
@@ -448,6 +456,10 @@ def _fill_times(post: Post, micro: dict) -> None:
         times = ", ".join(f"{key} {live[key]}" for key in ("startTimestamp", "endTimestamp")
                           if _string(live.get(key)))
         post.notes.append(f"live broadcast: {times or 'no times given'}")
+
+
+class _FeedDown(PlatformError):
+    """The channel's RSS feed did not answer (an outage): the listing falls back."""
 
 
 def _fill_from_page_data(post: Post, data: dict) -> None:
