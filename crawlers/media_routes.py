@@ -7,7 +7,7 @@ A post's video can often be reached by two routes:
 - the *direct route*: the URLs the platform module lists for the post's video and audio (a
   file URL from the platform's API, or a link yt-dlp can read, such as a Telegram post link).
 
-The rule (documented in docs/media.md):
+The rule (documented for users in docs/media-routes.md):
 
 1. Both routes are tried and everything they get is kept; identical files are stored once
    (by SHA-256), different copies of the same video (an HLS rendition and the original file)

@@ -62,11 +62,11 @@ by ``/videos``, ``/shorts``, ``/streams`` or ``/featured``) is listed from:
 
 No login is needed for public videos and channels. Known to break: the bot check on datacenter
 addresses (configure ``platforms.youtube.cookies_file`` or a proxy), the consent page in the EU,
-the feed's outages (it has answered 404/500 for hours at a time; the listing then fails rather
-than silently drop the newest Shorts and exact times), renamed ``ytInitialData`` renderers (the
-continuation, likes, comment count), and titles shown translated when the uploader added
-translations (``videoDetails.title`` is the player's own; a different title in the microformat
-is noted).
+the feed's outages (it has answered 404/500 for hours at a time; the listing then falls back to
+the tab's grid alone, with a note saying it lacks exact times and other kinds' newest
+uploads), renamed ``ytInitialData`` renderers (the continuation, likes, comment count), and
+titles shown translated when the uploader added translations (``videoDetails.title`` is the
+player's own; a different title in the microformat is noted).
 """
 
 from __future__ import annotations
