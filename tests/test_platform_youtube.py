@@ -311,3 +311,13 @@ def test_real_page_with_the_older_like_button():
     assert post.status == "ok" and post.title == "YouTube Captions and Subtitles"
     assert post.counts["likes"] == 3907  # "like this video along with 3,907 other people"
     assert not any("like" in n for n in post.notes)
+
+
+@pytest.mark.parametrize(("video", "said"), [
+    ("m8uHb5jIGN8", "Private video"),
+    ("5YceQ8YqYMc", "This live stream recording is not available."),
+])
+def test_real_pages_of_videos_that_do_not_play(video, said):
+    post = _real_watch(video)
+    assert post.status == "unavailable"
+    assert any(said in note for note in post.notes), post.notes
