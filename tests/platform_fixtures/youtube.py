@@ -4,10 +4,10 @@ in YouTube's public shapes, all on one base.
 Served:
 
 - ``/watch?v=<id>`` (any extra query) and ``/shorts/<id>``: a full watch page with the
-  ``ytcfg.set``, ``ytInitialPlayerResponse`` and ``ytInitialData`` scripts. The Arabic video's
-  page also has ``<video src="/media/yt-<id>.mp4">`` (real watch pages stream through MSE and
-  have no file URL) so that yt-dlp's generic extractor finds the file when the page is captured
-  here: the end-to-end test gets ``video_clip()``'s bytes as the post's video.
+  ``ytcfg.set``, ``ytInitialPlayerResponse`` and ``ytInitialData`` scripts. A playable
+  video's page also has ``<video src="/media/yt-<id>.mp4">`` (real watch pages stream through
+  MSE and have no file URL) so that yt-dlp's generic extractor finds the file when the page is
+  captured here: the end-to-end tests get ``video_clip()``'s bytes as the post's video.
 - The statuses: removed by the uploader, terminated account, private, age-restricted,
   geo-blocked, "Video unavailable", the bot check, HTTP 429 (Google's "sorry" answer), a
   redirect to ``/ServiceLogin`` (Google's sign-in page), a page without player data.
@@ -372,10 +372,10 @@ def watch_page(base: str, video: str) -> str:
 <meta itemprop="identifier" content="{video}">
 <meta itemprop="uploadDate" content="{facts['published']}">"""
     body = ""
-    if video == ARABIC_ID:
+    if facts and video not in STATUSES:
         # Stand-in only: real watch pages have no file URL (the player streams through MSE).
         body = (f'<video class="video-stream html5-main-video" controls width="160" '
-                f'src="{VIDEO_FILE}"></video>')
+                f'src="/media/yt-{video}.mp4"></video>')
     scripts = ['window["ytInitialPlayerResponse"] = null;',
                f"var ytInitialPlayerResponse = {_script_json(_player_response(base, video))};"
                "var meta = document.createElement('meta');"]
@@ -565,7 +565,7 @@ class _Handler(PlatformHandler):
         parts = urlsplit(self.path)
         path = [p for p in parts.path.split("/") if p]
         query = parse_qs(parts.query)
-        if parts.path == VIDEO_FILE:
+        if parts.path.startswith("/media/yt-") and parts.path.endswith(".mp4"):
             return self.send(200, video_clip(), "video/mp4")
         if len(path) == 3 and path[0] == "vi":
             return self.send(200, b"\xff\xd8\xff\xe0\x00\x10JFIF fixture thumbnail",
