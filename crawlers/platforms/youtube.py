@@ -218,14 +218,7 @@ class YouTubePlatform(Platform):
             raise PlatformError(f"{url}: no channel id (UC…) in the page's metadata, canonical "
                                 "link or RSS link: YouTube's page layout changed")
         notes: list[str] = []
-        try:
-            refs = await self._feed(fetch, channel_id)
-        except _FeedDown as exc:
-            # The feed fails for hours at a time; the tab's grid still lists the posts.
-            refs = []
-            notes.append(f"{exc}: listed from the channel's {tab} tab alone, without exact "
-                         "publication times (each post's capture reads its own), and "
-                         f"without the newest uploads of other kinds than {tab}")
+        refs = await self._feed_or_note(fetch, channel_id, tab, notes)
         if not notes and (len(refs) >= limit or len(refs) < FEED_SIZE):
             return Listing(refs[:limit])
         grid = _selected_grid(data, tab)
@@ -264,6 +257,18 @@ class YouTubePlatform(Platform):
         if page.status >= 500:
             raise PlatformError(f"YouTube answered HTTP {page.status} for {url}")
         return page
+
+    async def _feed_or_note(self, fetch: Fetch, channel_id: str, tab: str,
+                            notes: list[str]) -> list[PostRef]:
+        """The feed's refs; when the feed is down, none and a note: the tab's grid then
+        lists the posts (the feed fails for hours at a time)."""
+        try:
+            return await self._feed(fetch, channel_id)
+        except _FeedDown as exc:
+            notes.append(f"{exc}: listed from the channel's {tab} tab alone, without exact "
+                         "publication times (each post's capture reads its own), and "
+                         f"without the newest uploads of other kinds than {tab}")
+            return []
 
     async def _feed(self, fetch: Fetch, channel_id: str) -> list[PostRef]:
         """The newest uploads with their exact times, newest first."""
