@@ -26,6 +26,7 @@ from archiver.timestamps import TSA, TimestampError, request_token, token_info
 from archiver.verify import VerificationReport, verify_custody, verify_package
 from crawlers.job import CaptureJob, CaptureLimits, explain_error
 from crawlers.media import MediaLimits, fetch_media
+from crawlers.media_routes import plan_routes, settle
 from crawlers.netguard import HostGuard, check_target
 from crawlers.platforms import MODULES as PLATFORM_MODULES
 from crawlers.platforms import platform_for
@@ -180,23 +181,24 @@ def capture(
         media_files: list[tuple[str, Path]] = []
         if state != FAILED and settings.media.enabled:
             seed = next((p for p in job.pages if p.get("depth") == 0), {})
-            page_ok = int(seed.get("status") or 0) < 400
-            # yt-dlp reads the page again; not a channel's, which it would take as a playlist
-            # of every video the channel has (its posts are captured one by one: --posts).
-            channel = job.platform is not None and job.platform[1].kind == "channel"
-            candidates = [job.url] if page_ok and not channel else []
-            candidates += job.media_urls
-            if job.post:  # the post's own video and audio, as the platform lists them
-                candidates += [m["url"] for m in job.post.get("media", [])
-                               if m.get("type") in ("video", "audio") and m.get("url")]
+            # The page route and the post's direct URLs; the rule on which failure counts
+            # when media is reachable both ways is in crawlers/media_routes.py.
+            routes = plan_routes(
+                job.url, page_ok=int(seed.get("status") or 0) < 400,
+                channel=job.platform is not None and job.platform[1].kind == "channel",
+                loaded=job.media_urls, post=job.post,
+                capture_url=job.platform[0].capture_url if job.platform else str)
+            candidates = routes.candidates
             media = fetch_media(candidates, session.work_dir / "media",
                                 _media_limits(settings, job),
                                 allow_private_networks=settings.allow_private_networks)
             media_files = [(f.name, f.path) for f in media.files]
-            context["media"] = {"items": media.items, "problems": media.reasons,
-                                "candidates": candidates}
-            if media.reasons:
-                state, reasons = PARTIAL, [*reasons, *media.reasons]
+            settled = settle(routes, media)
+            context["media"] = {"items": media.items, "problems": settled.reasons,
+                                "excused": settled.excused, "candidates": candidates,
+                                "routes": routes.record()}
+            if settled.reasons:
+                state, reasons = PARTIAL, [*reasons, *settled.reasons]
         result = session.finish(
             state=state, reasons=reasons, context=context, pages=_pages(job), error=error,
             title=(job.pages[0].get("title") if job.pages else None) or job.url,
@@ -287,6 +289,12 @@ def _platform_outcome(job: CaptureJob, state: str, reasons: list[str], context: 
                        + ("; ".join(job.post.get("notes") or []) or "as the platform shows")]
     if job.post_refs is not None:
         context["post_refs"] = job.post_refs
+        # What the listing could not do as usual (a fallback, skipped weeks): in the record
+        # and, as reasons, before the user; the listing may be thinner than it looks.
+        context["listing_notes"] = job.listing_notes
+        if job.listing_notes:
+            state = PARTIAL if state != FAILED else state
+            reasons = [*reasons, *(f"the listing: {note}" for note in job.listing_notes)]
         attachments.append(("metadata/posts.json", json.dumps(job.post_refs, ensure_ascii=False,
                                                      indent=1).encode("utf-8")))
     return state, reasons

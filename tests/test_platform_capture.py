@@ -13,7 +13,8 @@ import pytest
 
 from tests.fixture_site.server import video_clip
 from tests.platform_fixtures.mastodon import MastodonFixture
-from tests.platform_fixtures.telegram import TelegramFixture
+from tests.platform_fixtures.telegram import TOO_BIG, TelegramFixture
+from tests.platform_fixtures.youtube import FEED_DOWN_CHANNEL, YouTubeFixture
 
 pytestmark = pytest.mark.e2e
 
@@ -58,6 +59,24 @@ def test_telegram_post_record_beside_the_page_capture(isnad, telegram):
     # The page the extractor read is in the WARC, as received.
     assert b"/s/syriawitness/101" in _warc_bytes(package)
     assert isnad("verify", rec["id"], env=env).code == 0
+
+
+def test_video_too_big_for_the_preview_is_recorded_and_its_absence_said(isnad, telegram):
+    env = _env(telegram)
+    url = f"{telegram.base}/syriawitness/{TOO_BIG}"
+    rec = isnad.capture("--no-browser", url, env=env)
+    # yt-dlp was handed the post link and found no video: the capture says so.
+    assert rec["state"] == "PARTIAL", (rec["reasons"], rec["stderr"])
+    assert any(f"https://t.me/syriawitness/{TOO_BIG}" not in r and url in r
+               and "Media is too big" in r and "not downloaded" in r
+               for r in rec["reasons"]), rec["reasons"]
+    shown, package = _package(isnad, rec["id"], env)
+    post = json.loads(package.read("metadata/post.json"))
+    assert [(m["type"], m["url"]) for m in post["media"]] == [
+        ("video", f"https://t.me/syriawitness/{TOO_BIG}")]
+    assert post["media"][0]["thumbnail"] == f"{telegram.base}/media/tg-big-thumb.jpg"
+    assert shown["context"]["media"]["routes"] == {"page": [url], "direct": [url]}
+    assert not [n for n in package.namelist() if n.startswith("media/")]
 
 
 def test_deleted_post_is_recorded_as_deleted(isnad, telegram):
@@ -138,3 +157,22 @@ def test_mastodon_post_with_its_video(isnad):
                   and hashlib.sha256(package.read(n)).hexdigest() == clip]
         assert len(stored) == 1  # the post's video, downloaded by yt-dlp from the API's URL
         assert shown["posts"][0]["author_handle"] == "witness"
+
+
+def test_listing_notes_reach_the_record_and_the_user(isnad):
+    with YouTubeFixture() as youtube:
+        env = {"ISNAD_PLATFORMS__YOUTUBE__BASE_URL": youtube.base}
+        run = isnad("capture", "--no-browser", "--json",
+                    f"{youtube.base}/@{FEED_DOWN_CHANNEL}/videos", env=env)
+        record = run.json()[0]
+        # The feed was down: the listing fell back to the grid, and says so.
+        assert record["state"] == "PARTIAL", record["reasons"]
+        said = [r for r in record["reasons"] if r.startswith("the listing: ")]
+        assert len(said) == 1 and "HTTP 404" in said[0], record["reasons"]
+        shown, package = _package(isnad, record["id"], env)
+        assert shown["context"]["listing_notes"] == [said[0].removeprefix("the listing: ")]
+        refs = json.loads(package.read("metadata/posts.json"))
+        assert refs and all(r["published"] is None for r in refs)
+        human = isnad("capture", "--no-browser", f"{youtube.base}/@{FEED_DOWN_CHANNEL}/videos",
+                      env=env)
+        assert "the listing: " in human.stdout  # printed, not only stored

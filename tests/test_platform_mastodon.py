@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from crawlers.platforms.base import PlatformError
 from crawlers.platforms.mastodon import MastodonPlatform
-from tests.platform_fixtures import urllib_fetch
-from tests.platform_fixtures.mastodon import ARABIC_TEXT, FIRST, MastodonFixture
+from tests.platform_fixtures import real_sample, saved_fetch, urllib_fetch
+from tests.platform_fixtures.mastodon import (
+    ARABIC_TEXT,
+    FIRST,
+    QUOTE,
+    QUOTE_TEXT,
+    MastodonFixture,
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +96,29 @@ def test_listing_pages_back_newest_first(mastodon):
     with pytest.raises(PlatformError, match="no account"):
         asyncio.run(platform.list_posts(platform.match(f"{mastodon.base}/@nobody"),
                                         urllib_fetch, 3))
+
+
+def test_quote_post_text_is_what_the_author_wrote(mastodon):
+    post = _post(mastodon, QUOTE)
+    assert post.text == QUOTE_TEXT  # not "RE: http://..." first
+    assert post.quote_of == mastodon.post_url(FIRST + 4)
+    assert any("RE:" in note for note in post.notes)  # the removal is said, not silent
+
+
+def test_real_quote_post():
+    body = real_sample("mastodon", "status_quote.json")
+    status = json.loads(body)
+    platform = MastodonPlatform()
+    target = platform.match(status["url"])
+    post = asyncio.run(platform.extract_post(target, saved_fetch(body)))
+    assert post.text == "yoooooooo"
+    assert post.quote_of == status["quote"]["quoted_status"]["url"]
+    assert post.quote_of == "http://localhost:3000/@mastodonpy_test/117020582917124092"
+
+
+def test_real_plain_status_keeps_its_text():
+    body = real_sample("mastodon", "quoted_parent.json")
+    platform = MastodonPlatform()
+    post = asyncio.run(platform.extract_post(platform.match(json.loads(body)["url"]),
+                                             saved_fetch(body)))
+    assert post.text == "Toot!" and post.quote_of is None and not post.notes

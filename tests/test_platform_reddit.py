@@ -10,7 +10,7 @@ import pytest
 
 from crawlers.platforms.base import PlatformError
 from crawlers.platforms.reddit import RedditPlatform
-from tests.platform_fixtures import urllib_fetch
+from tests.platform_fixtures import real_sample, saved_fetch, urllib_fetch
 from tests.platform_fixtures.reddit import (
     ANTI_EVIL_ID,
     ARABIC_CANONICAL,
@@ -45,6 +45,8 @@ from tests.platform_fixtures.reddit import (
     PAGE,
     PRIVATE_POST,
     PRIVATE_SUBREDDIT,
+    PROCESSING_ID,
+    PROCESSING_LINK,
     QUARANTINE_MESSAGE,
     QUARANTINED_POST,
     QUARANTINED_SUBREDDIT,
@@ -346,3 +348,28 @@ def test_stand_in_serves_the_pages_the_capture_loads(reddit):
         assert answer.url.startswith(reddit.post_url())
     with urllib.request.urlopen(reddit.base + VIDEO_PATH) as answer:
         assert answer.headers["Content-Type"] == "video/mp4" and len(answer.read()) > 1000
+
+
+def _video_still_processing(post) -> None:  # noqa: ANN001 - a Post
+    """A video still processing is recorded as a video, by its v.redd.it link, and says so."""
+    assert post.status == "ok"
+    videos = [m for m in post.media if m.type == "video"]
+    assert len(videos) == 1 and videos[0].url.startswith("https://v.redd.it/")
+    assert any("processing" in n and videos[0].url in n for n in post.notes)
+
+
+def test_video_still_processing_keeps_its_v_redd_it_link(reddit):
+    post = _post(reddit, reddit.post_url(PROCESSING_ID))
+    _video_still_processing(post)
+    assert post.media[0].url == PROCESSING_LINK
+    assert [m.type for m in post.media] == ["video", "image"]  # the preview image after it
+
+
+def test_real_video_still_processing():
+    body = real_sample("reddit", "comments_1khufen.json")
+    platform = RedditPlatform()
+    target = platform.match("https://www.reddit.com/comments/1khufen/")
+    post = asyncio.run(platform.extract_post(target, saved_fetch(body)))
+    _video_still_processing(post)
+    assert post.media[0].url == "https://v.redd.it/wpo12zyk4lze1"
+    assert post.text == "Testing **PRAW** video submission *with markdown selftext*."

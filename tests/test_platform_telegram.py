@@ -8,8 +8,8 @@ import pytest
 
 from crawlers.platforms.base import PlatformError
 from crawlers.platforms.telegram import TelegramPlatform, parse_count
-from tests.platform_fixtures import urllib_fetch
-from tests.platform_fixtures.telegram import ARABIC, TITLE, TelegramFixture
+from tests.platform_fixtures import real_sample, saved_fetch, urllib_fetch
+from tests.platform_fixtures.telegram import ARABIC, TITLE, TOO_BIG, TelegramFixture
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +103,32 @@ def test_listing_pages_back_newest_first(telegram):
 
 def test_parse_count():
     assert (parse_count("1.2K"), parse_count("3M"), parse_count("845")) == (1200, 3_000_000, 845)
+
+
+def test_video_too_big_for_the_preview_is_listed(telegram):
+    post = _post(telegram, TOO_BIG)
+    assert post.status == "ok"
+    assert [(m.type, m.url, m.thumbnail) for m in post.media] == [
+        ("video", f"https://t.me/syriawitness/{TOO_BIG}",
+         f"{telegram.base}/media/tg-big-thumb.jpg")]
+    assert "Media is too big" in post.media[0].note and "1:16" in post.media[0].note
+    assert any("Media is too big" in n for n in post.notes)
+
+
+def test_real_preview_video_too_big():
+    page = real_sample("telegram", "mchs_bryansk_snippet.html")
+    platform = TelegramPlatform()
+
+    def read(number: int):  # noqa: ANN202 - a Post
+        target = platform.match(f"https://t.me/mchs_bryansk/{number}")
+        return asyncio.run(platform.extract_post(target, saved_fetch(page, "text/html")))
+
+    big = read(4661)
+    assert big.published == "2024-12-05T15:08:13Z"
+    assert [(m.type, m.url) for m in big.media] == [("video", "https://t.me/mchs_bryansk/4661")]
+    assert big.media[0].thumbnail.startswith("https://cdn4.cdn-telegram.org/file/pOQ7iY1076")
+    assert "Media is too big" in big.media[0].note
+    assert big.text.startswith("✨Ирина Гориславская")
+    album = read(4656)  # an album of three photos: no video invented
+    assert [m.type for m in album.media] == ["image", "image", "image"]
+    assert read(4660).forwarded_from

@@ -360,12 +360,16 @@ def test_listing_pages_back_newest_first(tiktok):
     # ... and an empty week moves it a week back, until the older posts come.
     assert cursors[3] == cursors[2] - WEEK_MS and cursors[4] == cursors[3] - WEEK_MS
     assert [q["count"][0] for q in queries] == ["9", "5", "3", "3", "3"]
+    # The listing says it skipped those empty weeks (a monitor and the user see it).
+    assert len(refs.notes) == 1 and "2 week window(s)" in refs.notes[0]
+    assert "skipped" in refs.notes[0] and f"@{USER}" in refs.notes[0]
 
 
 def test_listing_limit_is_respected(tiktok):
     refs, requests = _listing(tiktok, USER, 3)
     assert [r.post_id for r in refs] == [post_id for post_id, _ in LISTED[:3]]
     assert len(_queries(requests)) == 1
+    assert refs.notes == []  # no week skipped: nothing to say
 
 
 def test_listing_the_whole_timeline_stops_when_tiktok_has_no_more(tiktok):

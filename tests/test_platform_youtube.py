@@ -9,7 +9,7 @@ import pytest
 
 from crawlers.platforms.base import Fetched, PlatformError
 from crawlers.platforms.youtube import YouTubePlatform
-from tests.platform_fixtures import urllib_fetch
+from tests.platform_fixtures import real_sample, saved_fetch, urllib_fetch
 from tests.platform_fixtures import youtube as yt
 from tests.platform_fixtures.youtube import YouTubeFixture
 
@@ -147,6 +147,7 @@ def test_short_and_date_only_page(youtube):
     assert short.status == "ok" and short.counts["likes"] == 195
     legacy = _post(youtube, yt.LEGACY_ID)
     assert legacy.published is None  # a date alone is not turned into a time
+    assert legacy.counts["likes"] == yt.LEGACY_LIKES  # the older like button, exact
     assert any("only the date 2019-04-02" in n for n in legacy.notes)
 
 
@@ -250,7 +251,7 @@ def test_listing_limit_is_respected_across_sources(youtube):
     refs = _list(youtube, youtube.channel_url(), 40, fetch)
     assert len(refs) == 40 and refs[-1].post_id == "ytv00000029"  # the second grid page's
     assert [c["method"] for c in fetch.calls] == ["GET", "GET", "POST"]  # one page, no more
-    assert _list(youtube, youtube.channel_url(), 0) == []
+    assert _list(youtube, youtube.channel_url(), 0).refs == []
 
 
 def test_listing_shorts_tab_and_channel_id_url(youtube):
@@ -261,10 +262,20 @@ def test_listing_shorts_tab_and_channel_id_url(youtube):
     assert [r.post_id for r in by_id] == [V, "ytv00000069", "ytv00000068"]
 
 
+def test_feed_outage_falls_back_to_the_grid_with_a_note(youtube):
+    refs = _list(youtube, f"{youtube.base}/@feeddown/videos", 30)
+    grid = [yt.video_id(n) for n in yt.regular_videos()]  # the videos tab, newest first
+    assert len(refs) == 30 and [r.post_id for r in refs] == grid[:30]
+    assert all(r.published is None for r in refs)  # the grid shows no exact times
+    assert len(refs.notes) == 1
+    assert "feed" in refs.notes[0] and "HTTP 404" in refs.notes[0]
+    assert "without exact publication times" in refs.notes[0]
+    assert _list(youtube, youtube.channel_url(), 100).notes == []
+
+
 @pytest.mark.parametrize(("url", "error"), [
     ("/@terminatedchan", "This account has been terminated for a violation"),
     ("/@nobodyhere", "no channel at .*HTTP 404"),
-    ("/@feeddown/videos", "feed .* answered HTTP 404"),
     ("/@syriawitness/streams", "no list of the channel's streams"),
 ])
 def test_listing_failures_say_why(youtube, url, error):
@@ -286,3 +297,27 @@ def test_nothing_is_fetched_off_the_base(youtube):
     for post in posts:
         assert all(s.startswith(youtube.base + "/") for s in post.source)
         assert all(m.url.startswith(youtube.base + "/") for m in post.media)
+
+
+def _real_watch(video: str):  # noqa: ANN202 - a Post
+    page = real_sample("youtube", f"watch_{video}.html")
+    platform = YouTubePlatform()
+    target = platform.match(f"https://www.youtube.com/watch?v={video}")
+    return asyncio.run(platform.extract_post(target, saved_fetch(page, "text/html")))
+
+
+def test_real_page_with_the_older_like_button():
+    post = _real_watch("QRS8MkLhQmM")
+    assert post.status == "ok" and post.title == "YouTube Captions and Subtitles"
+    assert post.counts["likes"] == 3907  # "like this video along with 3,907 other people"
+    assert not any("like" in n for n in post.notes)
+
+
+@pytest.mark.parametrize(("video", "said"), [
+    ("m8uHb5jIGN8", "Private video"),
+    ("5YceQ8YqYMc", "This live stream recording is not available."),
+])
+def test_real_pages_of_videos_that_do_not_play(video, said):
+    post = _real_watch(video)
+    assert post.status == "unavailable"
+    assert any(said in note for note in post.notes), post.notes

@@ -11,7 +11,7 @@ every platform, text exactly as published (UTF-8; Arabic and other RTL scripts u
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,10 +78,34 @@ class PostRef:
 
 
 @dataclass
+class Listing:
+    """A channel's recent posts, newest first, and what the listing could not do as usual
+    (a fallback taken, a stretch of time skipped): each note makes the capture PARTIAL and is
+    shown to the user, so a listing is never silently thinner than it looks.
+
+    It reads as its list of refs (iteration, ``len``, indexing) for callers that only need
+    the posts; a monitor reads ``notes`` as well."""
+
+    refs: list[PostRef] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[PostRef]:
+        return iter(self.refs)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getitem__(self, index: int | slice) -> PostRef | list[PostRef]:
+        return self.refs[index]
+
+
+@dataclass
 class Media:
-    url: str
+    url: str                      # the file, or where the platform shows it (a post link)
     type: str                     # image, video, audio, document, link
     alt: str | None = None
+    thumbnail: str | None = None  # the platform's still of a video, when it shows one
+    note: str | None = None       # what the page said of it, e.g. too big for the preview
 
 
 @dataclass
@@ -214,7 +238,8 @@ class Platform:
         anything unreadable raises PlatformError saying what was expected."""
         raise NotImplementedError
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         """The most recent posts of a channel or profile, newest first, at most ``limit``,
-        following the platform's paging."""
+        following the platform's paging, with notes on anything the listing could not do as
+        usual."""
         raise NotImplementedError

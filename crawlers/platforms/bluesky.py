@@ -60,6 +60,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -164,7 +165,7 @@ class BlueskyPlatform(Platform):
         _fill(post, thread, uri, url)
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         account = target.ids["account"]
         url, status, data = await self._call(fetch, "app.bsky.actor.getProfile", actor=account)
         if status != 200:
@@ -213,7 +214,7 @@ class BlueskyPlatform(Platform):
                 raise PlatformError(f"{url} gave a paging cursor already used ({cursor}): "
                                     "Bluesky's paging is not moving on")
             used.add(cursor)
-        return refs
+        return Listing(refs)
 
     def _ref(self, shown: dict[str, Any], did: str) -> PostRef | None:
         """A listed post view as a PostRef (None when it is not the account's own post)."""

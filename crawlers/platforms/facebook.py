@@ -56,6 +56,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -196,7 +197,7 @@ class FacebookPlatform(Platform):
             f"{len(page.stories)} post(s), none of them {described}, and no Open Graph tags for "
             "a post: the layout changed, or Facebook showed something else")
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         """The posts the page shows logged out (one screenful), newest first, at most
         ``limit``. Facebook has no public paging: older posts need a logged-in session."""
         ids = target.ids
@@ -227,7 +228,7 @@ class FacebookPlatform(Platform):
         # The page puts pinned posts first; the time says which is newest.
         dated = sorted((r for r in refs if r.published), key=lambda r: r.published or "",
                        reverse=True)
-        return (dated + [r for r in refs if not r.published])[:limit]
+        return Listing((dated + [r for r in refs if not r.published])[:limit])
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -75,6 +75,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -195,7 +196,7 @@ class InstagramPlatform(Platform):
                               "may see it")
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         user = target.ids["user"]
         profile = await self._profile(user, fetch)
         if profile.get("is_private"):
@@ -228,7 +229,7 @@ class InstagramPlatform(Platform):
                 break
             timeline = await self._timeline_page(user, user_id, cursor, len(refs), fetch)
         refs.sort(key=lambda r: r.published or "", reverse=True)
-        return refs[:limit]
+        return Listing(refs[:limit])
 
     # -- requests -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -90,7 +91,7 @@ class MastodonPlatform(Platform):
             post.source.append(f"{instance}/api/v1/statuses/{parent}")
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         instance, user = target.ids["instance"], target.ids["user"]
         lookup = await fetch(f"{instance}/api/v1/accounts/lookup?acct={user}",
                              headers={"Accept": "application/json"})
@@ -115,7 +116,7 @@ class MastodonPlatform(Platform):
                                     f"{instance}/@{user}/{status['id']}",
                                     utc_iso(status.get("created_at"))))
             max_id = statuses[-1]["id"]
-        return refs
+        return Listing(refs)
 
 
 def _fill(post: Post, status: dict) -> None:
@@ -128,7 +129,11 @@ def _fill(post: Post, status: dict) -> None:
     post.published = utc_iso(status.get("created_at"))
     post.edited = utc_iso(status.get("edited_at"))
     post.language = shown.get("language")
-    text = html_to_text(shown.get("content") or "")
+    content, fallback_quote = without_quote_line(shown.get("content") or "")
+    if fallback_quote is not None:
+        post.notes.append("the server's \"RE: <link>\" line for clients without quote "
+                          "support is left out of the text (the quote is in quote_of)")
+    text = html_to_text(content)
     if shown.get("spoiler_text"):
         text = f"[{shown['spoiler_text']}]\n{text}"
     post.text = text
@@ -137,6 +142,7 @@ def _fill(post: Post, status: dict) -> None:
     if shown.get("quote") and isinstance(shown["quote"], dict):
         quoted = shown["quote"].get("quoted_status") or shown["quote"]
         post.quote_of = quoted.get("url")
+    post.quote_of = post.quote_of or fallback_quote or None
     for attachment in shown.get("media_attachments") or []:
         kind = MEDIA_TYPES.get(attachment.get("type"), "document")
         post.media.append(Media(attachment.get("url") or attachment.get("remote_url") or "",
@@ -145,6 +151,20 @@ def _fill(post: Post, status: dict) -> None:
                       ("favourites_count", "likes"), ("quotes_count", "quotes")):
         if isinstance(shown.get(key), int):
             post.counts[name] = shown[key]
+
+
+QUOTE_LINE = re.compile(r'^\s*<p\s+class="quote-inline"[^>]*>(?P<line>.*?)</p>', re.S)
+
+
+def without_quote_line(content: str) -> tuple[str, str | None]:
+    """The status HTML without the ``<p class="quote-inline">RE: <link></p>`` Mastodon
+    prepends to a quote post for clients that cannot show quotes (the author did not write
+    it), and the quoted post's URL that line links to (None when there is no such line)."""
+    found = QUOTE_LINE.match(content)
+    if not found:
+        return content, None
+    link = Selector(text=f"<div>{found.group('line')}</div>").css("a::attr(href)").get()
+    return content[found.end():], link or ""
 
 
 def html_to_text(content: str) -> str:

@@ -38,7 +38,8 @@ the post URL, which the capture hands it as well. Gallery images come with their
 alt text, image posts with the original ``i.redd.it`` file, a link post's link as ``link`` (a
 video page such as YouTube, ``post_hint`` ``rich:video``, as ``video`` for yt-dlp), inline
 images of text posts as images, and Reddit's preview image of a link or video last (said so in
-``notes``: it is Reddit's thumbnail, not an upload).
+``notes``: it is Reddit's thumbnail, not an upload). A video still processing (``is_video`` true,
+``media`` null) is listed by its ``v.redd.it`` link, as ``video``, with a note.
 
 Statuses: ``removed_by_category`` says who removed a post (the author, the moderators,
 AutoModerator, Reddit's teams, a copyright or legal takedown): DELETED with that in the note;
@@ -78,6 +79,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -181,7 +183,7 @@ class RedditPlatform(Platform):
         _fill_comment(post, comment, op, api)
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         source: list[str] = []
         if "user" in target.ids:
             user = target.ids["user"]
@@ -219,7 +221,7 @@ class RedditPlatform(Platform):
                 break
             after = following
         refs.sort(key=lambda ref: ref.published or "", reverse=True)  # stable: ties keep order
-        return refs
+        return Listing(refs)
 
     async def _follow_share(self, target: Target, fetch: Fetch, source: list[str],
                             notes: list[str]) -> dict[str, str]:
@@ -451,7 +453,16 @@ def _media(op: dict, notes: list[str]) -> list[Media]:
         else:
             notes.append("Reddit lists a video without a file (still processing?)")
     elif op.get("is_video"):
-        notes.append("marked as a video, but Reddit lists no video file (still processing?)")
+        # A video still processing: no file yet, but its v.redd.it link is the evidence that
+        # the post is a video (the preview image alone would suggest a picture).
+        link = op.get("url_overridden_by_dest") or op.get("url")
+        if _is_web_url(link) and "/comments/" not in link:
+            found.append(Media(link, "video"))
+            notes.append(f"marked as a video, but Reddit lists no video file yet (still "
+                         f"processing?): {link} is the video's own link")
+        else:
+            notes.append("marked as a video, but Reddit lists no video file (still "
+                         "processing?)")
     elif op.get("post_hint") == "image" or op.get("domain") == "i.redd.it":
         if _is_web_url(op.get("url")):
             found.append(Media(op["url"], "image"))

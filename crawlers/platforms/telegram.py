@@ -3,6 +3,12 @@
 A post ``t.me/<channel>/<id>`` is read from ``/s/<channel>/<id>``, the preview page centred on
 that message: each message is a ``div.tgme_widget_message`` with ``data-post="channel/id"``.
 The channel listing pages back with ``?before=<id>``.
+
+Media: photos (the preview's background image), videos the preview plays (``<video src>``),
+documents and link previews. A video too big for the web preview ("Media is too big": a player
+link with a thumbnail and no ``<video>``) is listed by its post link, with its thumbnail and
+that fact in ``note``, and a note on the post: the capture hands the post link to yt-dlp and
+says so when no route got the video.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -84,7 +91,7 @@ class TelegramPlatform(Platform):
         post.author_name = post.author_name or owner
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         channel = target.ids["channel"]
         refs: list[PostRef] = []
         url = f"{self.base}/s/{channel}"
@@ -106,7 +113,7 @@ class TelegramPlatform(Platform):
             if oldest <= 1:
                 break
             url = f"{self.base}/s/{channel}?before={oldest}"
-        return refs
+        return Listing(refs)
 
     async def _page(self, fetch: Fetch, url: str) -> Fetched:
         page = await fetch(url)
@@ -154,11 +161,31 @@ def _fill(post: Post, message: Selector) -> None:
             post.media.append(Media(found.group(1), "image"))
     for src in message.css("video.tgme_widget_message_video::attr(src)").getall():
         post.media.append(Media(src, "video"))
+    for player in message.css("a.tgme_widget_message_video_player"):
+        if player.css("video"):
+            continue  # a playable video: its file is listed above
+        post.media.append(_video_not_in_page(post, player))
     for link in message.css("a.tgme_widget_message_document_wrap::attr(href)").getall():
         post.media.append(Media(link, "document"))
     for link in message.css("a.tgme_widget_message_link_preview::attr(href)").getall():
         post.media.append(Media(link, "link"))
     post.status = OK
+
+
+def _video_not_in_page(post: Post, player: Selector) -> Media:
+    """A video the preview shows only as a player link, with no file: Telegram's web preview
+    does not serve large videos ("Media is too big"). The video is listed by its post link
+    (yt-dlp is handed it) with the thumbnail, so the record never reads as a text post."""
+    link = player.attrib.get("href") or post.url
+    thumb = re.search(r"background-image:\s*url\(['\"]?([^'\")]+)", " ".join(
+        player.css(".tgme_widget_message_video_thumb::attr(style)").getall()))
+    label = _text(player.css(".message_media_not_supported_label")) or "no video file"
+    duration = _text(player.css(".message_video_duration"))
+    said = (f"not in the web preview (Telegram: {label!r})"
+            + (f", duration {duration}" if duration else ""))
+    post.notes.append(f"the post has a video {said}; its post link {link} is listed for "
+                      "the media download")
+    return Media(link, "video", thumbnail=thumb.group(1) if thumb else None, note=said)
 
 
 def _text(nodes: Selector) -> str:

@@ -66,6 +66,7 @@ import json
 import re
 import secrets
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -78,6 +79,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -170,7 +172,7 @@ class TikTokPlatform(Platform):
         post = Post(self.name, post_id, post_url(user, post_id, kind), author_handle=user)
         return await self._read_post(post, fetch)
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         user = target.ids["user"]
         profile = f"{self.base}/@{user}"
         _, scope = await self._page(fetch, profile, [])
@@ -194,11 +196,12 @@ class TikTokPlatform(Platform):
                                 "TikTok's profile page layout changed")
         return await self._list(user, sec_uid, fetch, limit)
 
-    async def _list(self, user: str, sec_uid: str, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def _list(self, user: str, sec_uid: str, fetch: Fetch, limit: int) -> Listing:
         refs: list[PostRef] = []
         seen: set[str] = set()
         cursor = int(time.time() * 1000)
         empty = 0
+        skipped: list[tuple[int, int]] = []  # week windows that gave nothing: (from, to) ms
         # TikTok's web client sends a browser fingerprint token; any "verify_" value is taken.
         fingerprint = f"verify_{secrets.token_hex(4)}"
         while len(refs) < limit:
@@ -217,10 +220,13 @@ class TikTokPlatform(Platform):
             following = min(times) if times else cursor
             if following >= cursor:  # an empty week, or no progress: look a week further back
                 following = cursor - WEEK_MS
+                if more:
+                    skipped.append((following, cursor))
             if not more or following < TIKTOK_LAUNCH_MS:
                 break
             if empty >= EMPTY_WEEKS:
                 if refs:  # the posts before a long silence are the most recent ones
+                    skipped.append((0, following))  # said below: older posts not looked for
                     break
                 raise PlatformError(
                     f"TikTok's item list for @{user} says older posts exist (hasMorePrevious) "
@@ -228,7 +234,7 @@ class TikTokPlatform(Platform):
                     "has not posted for that long, or TikTok withholds the list from this "
                     f"client (last asked: {api})")
             cursor = following
-        return refs[:limit]
+        return Listing(refs[:limit], _skipped_notes(user, skipped))
 
     async def _through_short_link(self, target: Target, fetch: Fetch) -> Post:
         code = target.ids["short"]
@@ -557,3 +563,25 @@ def place(poi: Any) -> str | None:
     parts = [poi.get("name"), poi.get("address") or poi.get("city")]
     shown = [p for p in dict.fromkeys(parts) if isinstance(p, str) and p]
     return ", ".join(shown) or None
+
+
+def _skipped_notes(user: str, skipped: list[tuple[int, int]]) -> list[str]:
+    """What a listing that moved its cursor over empty week windows says about them: TikTok
+    said older posts exist (hasMorePrevious) and gave none there, so posts it withheld from
+    those weeks would be missing from the list."""
+    notes = []
+    windows = [(start, end) for start, end in skipped if start]
+    if windows:
+        shown = ", ".join(f"{_day(start)}..{_day(end)}" for start, end in windows)
+        notes.append(f"TikTok's item list for @{user} gave no posts for {len(windows)} week "
+                     f"window(s) ({shown}) while saying older posts exist: the listing skipped "
+                     "them; posts TikTok withheld there are not listed")
+    if any(not start for start, _ in skipped):
+        end = next(end for start, end in skipped if not start)
+        notes.append(f"TikTok's item list for @{user} stopped after {EMPTY_WEEKS} empty week "
+                     f"windows: posts before {_day(end)} were not looked for")
+    return notes
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")

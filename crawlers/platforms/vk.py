@@ -69,6 +69,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -231,10 +232,10 @@ class VKPlatform(Platform):
             await self._post_from_page(post, owner, number, fetch)
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         if self.uses_api:
-            return await self._list_from_api(target, fetch, limit)
-        return await self._list_from_pages(target, fetch, limit)
+            return Listing(await self._list_from_api(target, fetch, limit))
+        return Listing(await self._list_from_pages(target, fetch, limit))
 
     # The official API (a token is configured).
 

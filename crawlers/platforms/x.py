@@ -61,6 +61,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -156,7 +157,7 @@ class XPlatform(Platform):
         await self._edit_times(post, record, fetch)
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         user = target.ids["user"]
         base = self.base if self.overridden else TIMELINE_BASE
         url = f"{base}/srv/timeline-profile/screen-name/{user}"
@@ -197,7 +198,7 @@ class XPlatform(Platform):
                                 " the page does not say which")
         # Post ids grow with time, so this is newest first whatever X pins at the top.
         ordered = sorted(refs.values(), key=lambda ref: int(ref.post_id), reverse=True)
-        return ordered[:limit]
+        return Listing(ordered[:limit])
 
     async def _record(self, post_id: str, post: Post, fetch: Fetch) -> dict[str, Any] | None:
         """The embed service's record of ``post_id`` (None: an empty 404, X does not know it);

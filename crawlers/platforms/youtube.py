@@ -16,7 +16,8 @@ to proceed" on a content-warning interstitial. The page carries two script blobs
   time; ``ownerProfileUrl`` ``…/@handle`` → ``author_handle``, without the "@"; ``isUnlisted``
   and live-stream times are noted).
 - ``ytInitialData``: ``counts["likes"]``, only when the like button's accessibility text gives
-  the exact number ("along with 1,234 other people"); ``counts["replies"]``, the comment
+  the exact number ("along with 1,234 other people"; the older ``toggleButtonRenderer`` button
+  YouTube still serves to some visitors: "1,234 likes"); ``counts["replies"]``, the comment
   count, only when the comments panel header carries it as an exact number (YouTube often
   loads comments later, so it is often absent); a rounded count ("1.2K") is noted, never
   converted; ``place``, the location shown above the title (``superTitleLink`` with a
@@ -61,11 +62,11 @@ by ``/videos``, ``/shorts``, ``/streams`` or ``/featured``) is listed from:
 
 No login is needed for public videos and channels. Known to break: the bot check on datacenter
 addresses (configure ``platforms.youtube.cookies_file`` or a proxy), the consent page in the EU,
-the feed's outages (it has answered 404/500 for hours at a time; the listing then fails rather
-than silently drop the newest Shorts and exact times), renamed ``ytInitialData`` renderers (the
-continuation, likes, comment count), and titles shown translated when the uploader added
-translations (``videoDetails.title`` is the player's own; a different title in the microformat
-is noted).
+the feed's outages (it has answered 404/500 for hours at a time; the listing then falls back to
+the tab's grid alone, with a note saying it lacks exact times and other kinds' newest
+uploads), renamed ``ytInitialData`` renderers (the continuation, likes, comment count), and
+titles shown translated when the uploader added translations (``videoDetails.title`` is the
+player's own; a different title in the microformat is noted).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ from crawlers.platforms.base import (
     UNAVAILABLE,
     Fetch,
     Fetched,
+    Listing,
     Media,
     Platform,
     PlatformError,
@@ -191,9 +193,9 @@ class YouTubePlatform(Platform):
                                   "place not read")
         return post
 
-    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> list[PostRef]:
+    async def list_posts(self, target: Target, fetch: Fetch, limit: int) -> Listing:
         if limit <= 0:
-            return []
+            return Listing()
         tab = target.ids.get("tab", "videos")
         tab = "videos" if tab == "featured" else tab
         url = f"{self.base}/{quote(target.ids['channel'], safe='/@')}/{tab}?hl=en"
@@ -215,9 +217,10 @@ class YouTubePlatform(Platform):
         if not channel_id:
             raise PlatformError(f"{url}: no channel id (UC…) in the page's metadata, canonical "
                                 "link or RSS link: YouTube's page layout changed")
-        refs = await self._feed(fetch, channel_id)
-        if len(refs) >= limit or len(refs) < FEED_SIZE:
-            return refs[:limit]
+        notes: list[str] = []
+        refs = await self._feed_or_note(fetch, channel_id, tab, notes)
+        if not notes and (len(refs) >= limit or len(refs) < FEED_SIZE):
+            return Listing(refs[:limit])
         grid = _selected_grid(data, tab)
         if grid is None:
             raise PlatformError(f"{url} shows no list of the channel's {tab}: YouTube's page "
@@ -232,9 +235,9 @@ class YouTubePlatform(Platform):
                     known.add(video)
                     refs.append(PostRef(self.name, video, f"{PUBLIC}/watch?v={video}"))
                     if len(refs) >= limit:
-                        return refs
+                        return Listing(refs, notes)
             if not token or token in tokens:
-                return refs
+                return Listing(refs, notes)
             tokens.add(token)
             ids, token = await self._more(fetch, token, version)
 
@@ -255,6 +258,18 @@ class YouTubePlatform(Platform):
             raise PlatformError(f"YouTube answered HTTP {page.status} for {url}")
         return page
 
+    async def _feed_or_note(self, fetch: Fetch, channel_id: str, tab: str,
+                            notes: list[str]) -> list[PostRef]:
+        """The feed's refs; when the feed is down, none and a note: the tab's grid then
+        lists the posts (the feed fails for hours at a time)."""
+        try:
+            return await self._feed(fetch, channel_id)
+        except _FeedDown as exc:
+            notes.append(f"{exc}: listed from the channel's {tab} tab alone, without exact "
+                         "publication times (each post's capture reads its own), and "
+                         f"without the newest uploads of other kinds than {tab}")
+            return []
+
     async def _feed(self, fetch: Fetch, channel_id: str) -> list[PostRef]:
         """The newest uploads with their exact times, newest first."""
         url = f"{self.base}/feeds/videos.xml?channel_id={channel_id}"
@@ -263,9 +278,8 @@ class YouTubePlatform(Platform):
         if answer.status == 429:
             raise PlatformError(f"YouTube rate limited its channel feed {url} (HTTP 429)")
         if answer.status != 200:
-            raise PlatformError(f"YouTube's channel feed {url} answered HTTP {answer.status} "
-                                "(the feed is known to fail for hours at a time): the listing "
-                                "needs it for the newest uploads and their times; retry later")
+            raise _FeedDown(f"YouTube's channel feed {url} answered HTTP {answer.status} (the "
+                            "feed is known to fail for hours at a time)")
         feed = Selector(text=answer.text(), type="xml")
         for prefix, namespace in NAMESPACES.items():
             feed.register_namespace(prefix, namespace)
@@ -449,6 +463,10 @@ def _fill_times(post: Post, micro: dict) -> None:
         post.notes.append(f"live broadcast: {times or 'no times given'}")
 
 
+class _FeedDown(PlatformError):
+    """The channel's RSS feed did not answer (an outage): the listing falls back."""
+
+
 def _fill_from_page_data(post: Post, data: dict) -> None:
     """Likes, comment count and place from ytInitialData, when it carries them exactly."""
     contents = dig(data, "contents", "twoColumnWatchNextResults", "results", "results",
@@ -469,6 +487,11 @@ def _fill_from_page_data(post: Post, data: dict) -> None:
 def _likes(post: Post, primary: dict) -> None:
     button = next(_find(primary, "likeButtonViewModel"), None)
     if button is None:
+        old = next((b for b in _find(primary, "toggleButtonRenderer") if isinstance(b, dict)
+                    and dig(b, "defaultIcon", "iconType") == "LIKE"), None)
+        if old is not None:
+            _old_layout_likes(post, old)
+            return
         post.notes.append("no like button in the page: likes not read")
         return
     labels = [t for t in _find(button, "accessibilityText") if isinstance(t, str)]
@@ -481,6 +504,29 @@ def _likes(post: Post, primary: dict) -> None:
     shown = next((t for t in titles if any(ch.isdigit() for ch in t)), None)
     if shown:
         post.notes.append(f"likes shown only rounded ({shown!r}): not recorded as a count")
+    else:
+        post.notes.append("likes not shown (hidden by the uploader)")
+
+
+def _old_layout_likes(post: Post, button: dict) -> None:
+    """The like count of the older like button (``toggleButtonRenderer``, served in 2023 and
+    still to some visitors): its accessibility labels give the exact number, "3,907 likes"
+    for the state shown and "like this video along with 3,907 other people"."""
+    toggled = button.get("isToggled") is True  # the signed-in viewer liked it: counted in
+    shown = button.get("toggledText" if toggled else "defaultText")
+    label = dig(shown, "accessibility", "accessibilityData", "label")
+    found = re.fullmatch(r"\s*([\d,]+) likes?\s*", label) if isinstance(label, str) else None
+    if found:
+        post.counts["likes"] = int(found.group(1).replace(",", ""))
+        return
+    along = dig(button, "accessibility", "label")
+    found = re.search(r"along with ([\d,]+) other", along) if isinstance(along, str) else None
+    if found:
+        post.counts["likes"] = int(found.group(1).replace(",", "")) + (1 if toggled else 0)
+        return
+    rounded = _text(shown)
+    if any(ch.isdigit() for ch in rounded):
+        post.notes.append(f"likes shown only rounded ({rounded!r}): not recorded as a count")
     else:
         post.notes.append("likes not shown (hidden by the uploader)")
 

@@ -29,8 +29,9 @@ class PlatformSpider(scrapy.Spider):
         platform, target = job.platform
         try:
             if target.kind == "channel":
-                refs = await platform.list_posts(target, self.fetch, job.list_limit)
-                job.post_refs = [ref.__dict__ for ref in refs]
+                listing = await platform.list_posts(target, self.fetch, job.list_limit)
+                job.post_refs = [ref.__dict__ for ref in listing.refs]
+                job.listing_notes = list(listing.notes)
             else:
                 job.post = (await platform.extract_post(target, self.fetch)).to_dict()
         except PlatformError as exc:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import urllib.error
 import urllib.request
+from pathlib import Path
 
-from crawlers.platforms.base import Fetched
+import pytest
+
+from crawlers.platforms.base import Fetch, Fetched
 
 
 async def urllib_fetch(url: str, headers: dict[str, str] | None = None, *, method: str = "GET",
@@ -28,3 +31,25 @@ async def urllib_fetch(url: str, headers: dict[str, str] | None = None, *, metho
                            {k.lower(): v for k, v in exc.headers.items()}, exc.read())
 
     return await asyncio.to_thread(get)
+
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "real-platforms"
+
+
+def real_sample(platform: str, name: str) -> bytes:
+    """A real saved platform response from ``../shared/real-platforms`` (see its SOURCES.md);
+    the test is skipped when the samples are not beside the clone."""
+    path = REAL / platform / name
+    if not path.is_file():
+        pytest.skip(f"real sample {platform}/{name} not present (../shared/real-platforms)")
+    return path.read_bytes()
+
+
+def saved_fetch(saved: bytes, content_type: str = "application/json") -> Fetch:
+    """A ``fetch`` that answers every request with one saved real response: the real URLs
+    inside are parsed, never contacted."""
+    async def fetch(url: str, headers: dict[str, str] | None = None, *, method: str = "GET",
+                    body: bytes | str | None = None) -> Fetched:
+        return Fetched(url, 200, {"content-type": content_type}, saved)
+
+    return fetch

@@ -15,6 +15,8 @@ ARABIC_HTML = ("<p>انقطاع الكهرباء في المدينة منذ ال
 ARABIC_TEXT = ("انقطاع الكهرباء في المدينة منذ الفجر.\nالناس يتجمعون عند المخبز.\n\n"
                "صور من الشارع #حلب")
 FIRST, LAST = 20001, 20010
+QUOTE = FIRST + 3  # a quote post of FIRST + 4, in Mastodon 4.x's shape
+QUOTE_TEXT = "This is the same street, an hour later."
 
 
 def _account(base: str) -> dict:
@@ -52,6 +54,17 @@ def _status(base: str, number: int) -> dict:
     elif number == FIRST + 2:
         status.update(content="", reblog={**_status(base, FIRST + 5),
                                           "url": "https://other.example/@source/777"})
+    elif number == QUOTE:
+        quoted = _status(base, FIRST + 4)
+        link = quoted["url"]
+        shown = link.split("://", 1)[1]
+        # Mastodon prepends an "RE: <link>" paragraph for clients that cannot show quotes.
+        status.update(content=(
+            f'<p class="quote-inline">RE: <a href="{link}" target="_blank" rel="nofollow '
+            f'noopener" translate="no"><span class="invisible">http://</span><span '
+            f'class="ellipsis">{shown[:30]}</span><span class="invisible">{shown[30:]}'
+            f"</span></a></p><p>{QUOTE_TEXT}</p>"),
+            quote={"state": "accepted", "quoted_status": quoted}, quotes_count=0)
     return status
 
 

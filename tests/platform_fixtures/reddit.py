@@ -59,6 +59,8 @@ DELETED_ID = "1gx7f7g"        # deleted by its author
 REMOVED_ID = "1gx7g8h"        # removed by the moderators
 ANTI_EVIL_ID = "1gx7h9i"      # removed by Reddit's Anti-Evil Operations
 CROSSPOST_ID = "1gx9k2p"
+PROCESSING_ID = "1gx7p3v"     # a video still processing: is_video, media null, a v.redd.it url
+PROCESSING_LINK = "https://v.redd.it/wq4k7t2m8pze1"
 CROSSPOST_SUBREDDIT = "MiddleEastNews"
 CROSSPOST_USER = "levant_digest"
 
@@ -245,6 +247,15 @@ def _posts(base: str) -> dict[str, dict]:
             subreddit_id="t5_2qh13", preview=arabic["preview"], ups=96, score=96,
             num_comments=1),
     }
+    # Reddit's shape while an upload is processed (seen in a real 2025 answer): no
+    # reddit_video yet, only the v.redd.it link and a preview image.
+    posts[PROCESSING_ID] = _t3(
+        base, PROCESSING_ID, created="2026-11-20T09:40:00Z", title="Video from the bakery queue",
+        selftext="Uploading now, the video is still processing.", is_self=False,
+        is_video=True, post_hint="hosted:video", domain=f"/r/{SUBREDDIT}/comments/"
+        f"{PROCESSING_ID}/report_{PROCESSING_ID}/", url=PROCESSING_LINK,
+        url_overridden_by_dest=PROCESSING_LINK, media=None, secure_media=None,
+        preview=_preview(f"{base}/media/external-preview-{PROCESSING_ID}.png?format=pjpg&s=7d1e"))
     for n, post_id in enumerate(REPORT_IDS):
         posts[post_id] = _t3(base, post_id, created=f"2026-11-19T{19 - n:02d}:00:00Z",
                              selftext=f"Situation report {post_id}.\nNo change overnight.")

@@ -12,6 +12,7 @@ CHANNEL = "syriawitness"
 TITLE = "شاهد سوريا | Syria Witness"
 ARABIC = "قصف على الحي الشرقي صباح اليوم.\nالصور من المراسل في الموقع."
 FIRST, LAST, PAGE = 101, 110, 5
+TOO_BIG = 107  # a video too big for the web preview: a player link, no <video>
 
 
 def _message(base: str, number: int) -> str:
@@ -28,6 +29,19 @@ def _message(base: str, number: int) -> str:
                  f'{CHANNEL}/103"><div class="tgme_widget_message_video_wrap">'
                  f'<video class="tgme_widget_message_video js-message_video" '
                  f'src="{base}/media/tg-clip.mp4" width="100%"></video></div></a>')
+    elif number == TOO_BIG:
+        # As Telegram serves it (seen in a real t.me/s page of 2024): no video file at all.
+        extra = ('<div class="media_supported_cont"><a class="tgme_widget_message_video_player '
+                 f'not_supported js-message_video_player" href="https://t.me/{CHANNEL}/'
+                 f'{TOO_BIG}"><i class="tgme_widget_message_video_thumb" style="background-'
+                 f"image:url('{base}/media/tg-big-thumb.jpg')\"></i>"
+                 '<div class="tgme_widget_message_video_wrap" style="width:1280px;padding-top:'
+                 '56.25%"></div><div class="message_video_play js-message_video_play"></div> '
+                 '<time class="message_video_duration js-message_video_duration">1:16</time>'
+                 '<div class="message_media_not_supported_wrap"><div class="message_media_not_'
+                 'supported"><div class="message_media_not_supported_label">Media is too big'
+                 '</div><span class="message_media_view_in_telegram">VIEW IN TELEGRAM</span>'
+                 "</div></div></a></div>")
     elif number == 104:
         extra = ('<div class="tgme_widget_message_forwarded_from accent_color">Forwarded from '
                  '<a class="tgme_widget_message_forwarded_from_name" '
@@ -93,7 +107,7 @@ class _Handler(PlatformHandler):
         base = self.base
         if parts.path == "/media/tg-clip.mp4":
             return self.send(200, video_clip(), "video/mp4")
-        if parts.path == "/media/tg-photo.jpg":
+        if parts.path in ("/media/tg-photo.jpg", "/media/tg-big-thumb.jpg"):
             return self.send(200, b"\xff\xd8\xff\xe0fixture-jpeg", "image/jpeg")
         if path[:2] == ["s", "ratelimited"]:
             return self.send(429, b"Too Many Requests", "text/plain")

@@ -4,10 +4,10 @@ in YouTube's public shapes, all on one base.
 Served:
 
 - ``/watch?v=<id>`` (any extra query) and ``/shorts/<id>``: a full watch page with the
-  ``ytcfg.set``, ``ytInitialPlayerResponse`` and ``ytInitialData`` scripts. The Arabic video's
-  page also has ``<video src="/media/yt-<id>.mp4">`` (real watch pages stream through MSE and
-  have no file URL) so that yt-dlp's generic extractor finds the file when the page is captured
-  here: the end-to-end test gets ``video_clip()``'s bytes as the post's video.
+  ``ytcfg.set``, ``ytInitialPlayerResponse`` and ``ytInitialData`` scripts. A playable
+  video's page also has ``<video src="/media/yt-<id>.mp4">`` (real watch pages stream through
+  MSE and have no file URL) so that yt-dlp's generic extractor finds the file when the page is
+  captured here: the end-to-end tests get ``video_clip()``'s bytes as the post's video.
 - The statuses: removed by the uploader, terminated account, private, age-restricted,
   geo-blocked, "Video unavailable", the bot check, HTTP 429 (Google's "sorry" answer), a
   redirect to ``/ServiceLogin`` (Google's sign-in page), a page without player data.
@@ -59,7 +59,8 @@ TOKENS = ["4qmFsgKlARIYVUNzeXIxYVcxdG5lc3NBcmNoMXZlMDBRGlZFZ1oyYVdSbGIzTVlBeUFBT
           "4qmFsgKlARIYVUNzeXIxYVcxdG5lc3NBcmNoMXZlMDBRGlZFZ1oyYVdSbGIzTVlBeUFBTUFFNEFl"
           "b0RNRU5nWkRJ="]
 
-LEGACY_ID = "legacyDate1"   # an old page: publishDate is a date only
+LEGACY_ID = "legacyDate1"   # an old page: publishDate is a date only, the older like button
+LEGACY_LIKES = 3907
 DELETED_ID = "removedVid1"
 TERMINATED_ID = "terminated1"
 PRIVATE_ID = "privateVid1"
@@ -271,6 +272,27 @@ def _like_button(exact: int | None) -> dict[str, Any]:
         "iconType": "LIKE_ICON_TYPE_UNKNOWN"}}
 
 
+def _old_like_button(exact: int) -> dict[str, Any]:
+    """The like button of 2023 pages (``toggleButtonRenderer``), which YouTube still serves
+    to some visitors; shaped as in a real saved watch page (pytubefix's mocks)."""
+    def text(count: int) -> dict[str, Any]:
+        return {"accessibility": {"accessibilityData": {"label": f"{count:,} likes"}},
+                "simpleText": f"{count / 1000:.1f}K" if count >= 1000 else str(count)}
+    return {"segmentedLikeDislikeButtonRenderer": {
+        "likeButton": {"toggleButtonRenderer": {
+            "style": {"styleType": "STYLE_TEXT"}, "isToggled": False, "isDisabled": False,
+            "defaultIcon": {"iconType": "LIKE"}, "defaultText": text(exact),
+            "toggledText": text(exact + 1),
+            "accessibility": {"label": f"like this video along with {exact:,} other people"},
+            "defaultTooltip": "I like this", "toggledTooltip": "Unlike",
+            "toggledStyle": {"styleType": "STYLE_DEFAULT_ACTIVE"}}},
+        "dislikeButton": {"toggleButtonRenderer": {
+            "style": {"styleType": "STYLE_TEXT"}, "isToggled": False, "isDisabled": False,
+            "defaultIcon": {"iconType": "DISLIKE"},
+            "accessibility": {"label": "Dislike this video"},
+            "defaultTooltip": "I dislike this", "toggledTooltip": "I dislike this"}}}}
+
+
 def _watch_data(video: str) -> dict[str, Any]:
     """The watch page's ytInitialData: the primary and secondary info, the comments panel."""
     facts = _video("", video) or {}
@@ -281,6 +303,7 @@ def _watch_data(video: str) -> dict[str, Any]:
             "viewCount": {"simpleText": f"{facts.get('views', 0):,} views"},
             "shortViewCount": {"simpleText": "48K views"}, "originalViewCount": "0"}},
         "videoActions": {"menuRenderer": {"topLevelButtons": [
+            _old_like_button(LEGACY_LIKES) if video == LEGACY_ID else
             _like_button(None if number == PLACE_NUMBER else
                          ARABIC_LIKES if video == ARABIC_ID else (number or 1) * 3),
             {"buttonViewModel": {"iconName": "SHARE", "title": "Share"}}]}},
@@ -349,10 +372,10 @@ def watch_page(base: str, video: str) -> str:
 <meta itemprop="identifier" content="{video}">
 <meta itemprop="uploadDate" content="{facts['published']}">"""
     body = ""
-    if video == ARABIC_ID:
+    if facts and video not in STATUSES:
         # Stand-in only: real watch pages have no file URL (the player streams through MSE).
         body = (f'<video class="video-stream html5-main-video" controls width="160" '
-                f'src="{VIDEO_FILE}"></video>')
+                f'src="/media/yt-{video}.mp4"></video>')
     scripts = ['window["ytInitialPlayerResponse"] = null;',
                f"var ytInitialPlayerResponse = {_script_json(_player_response(base, video))};"
                "var meta = document.createElement('meta');"]
@@ -542,7 +565,7 @@ class _Handler(PlatformHandler):
         parts = urlsplit(self.path)
         path = [p for p in parts.path.split("/") if p]
         query = parse_qs(parts.query)
-        if parts.path == VIDEO_FILE:
+        if parts.path.startswith("/media/yt-") and parts.path.endswith(".mp4"):
             return self.send(200, video_clip(), "video/mp4")
         if len(path) == 3 and path[0] == "vi":
             return self.send(200, b"\xff\xd8\xff\xe0\x00\x10JFIF fixture thumbnail",

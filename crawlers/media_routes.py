@@ -1,0 +1,128 @@
+"""Media reachable two ways: which routes a capture tries, and when a failed route matters.
+
+A post's video can often be reached by two routes:
+
+- the *page route*: yt-dlp's extractor on the captured page (the post URL), and the media
+  files the browser loaded while showing the page;
+- the *direct route*: the URLs the platform module lists for the post's video and audio (a
+  file URL from the platform's API, or a link yt-dlp can read, such as a Telegram post link).
+
+The rule (documented for users in docs/media-routes.md):
+
+1. Both routes are tried and everything they get is kept; identical files are stored once
+   (by SHA-256), different copies of the same video (an HLS rendition and the original file)
+   are both kept, each with the URL it came from.
+2. A route's failure is a reason for PARTIAL, except when the other route got the post's
+   video: a failed direct URL does not count when the page route downloaded at least as many
+   videos as the post lists; a failed page route does not count when every video the post
+   lists was downloaded by its direct URL. The excused failure stays in the record
+   (``media.excused``, with why), never silent.
+3. A video or audio the post lists that no route got is a reason for PARTIAL, even when yt-dlp
+   found nothing to download (which is not an error for an ordinary page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from crawlers.media import MediaOutcome
+
+PLAYABLE = ("video", "audio")
+
+
+@dataclass
+class MediaRoutes:
+    """The URLs each route hands to yt-dlp, and the post's media they should account for."""
+
+    page: list[str] = field(default_factory=list)
+    direct: list[str] = field(default_factory=list)
+    listed: list[dict[str, Any]] = field(default_factory=list)  # the post's video/audio
+
+    @property
+    def candidates(self) -> list[str]:
+        """Every URL to try, once each, the page route first."""
+        return list(dict.fromkeys([*self.page, *self.direct]))
+
+    def record(self) -> dict[str, list[str]]:
+        """The routes as the capture context keeps them."""
+        return {"page": self.page, "direct": self.direct}
+
+
+@dataclass
+class SettledMedia:
+    """What the media outcome means for the capture."""
+
+    reasons: list[str] = field(default_factory=list)  # each one makes the capture PARTIAL
+    excused: list[str] = field(default_factory=list)  # failures the other route made good
+
+
+def plan_routes(url: str, *, page_ok: bool, channel: bool, loaded: Iterable[str],
+                post: Mapping[str, Any] | None,
+                capture_url: Callable[[str], str] = str) -> MediaRoutes:
+    """The routes of a capture of ``url``.
+
+    yt-dlp reads the page again only when it loaded, and never a channel's page, which it
+    would take as a playlist of every video the channel has (its posts are captured one by
+    one). ``capture_url`` puts the post's media URLs on the platform's configured base (a
+    mirror, a test's stand-in) as the platform module does for the post itself."""
+    routes = MediaRoutes(page=[url] if page_ok and not channel else [])
+    routes.page += [u for u in loaded if u not in routes.page]
+    for medium in (post or {}).get("media") or []:
+        if medium.get("type") in PLAYABLE and medium.get("url"):
+            listed = {**medium, "url": capture_url(medium["url"])}
+            routes.listed.append(listed)
+            if listed["url"] not in routes.direct:
+                routes.direct.append(listed["url"])
+    return routes
+
+
+def settle(routes: MediaRoutes, outcome: MediaOutcome) -> SettledMedia:
+    """Apply the rule (module docstring) to what yt-dlp did."""
+    settled = SettledMedia()
+    got = {item.get("source_url"): len(item.get("entries") or [None])
+           for item in outcome.items}
+    page_videos = sum(got.get(url, 0) for url in dict.fromkeys(routes.page))
+    listed = len(routes.listed)
+    page_covers = listed > 0 and page_videos >= listed
+    direct_covers = listed > 0 and all(got.get(m["url"]) for m in routes.listed)
+    failed: set[str] = set()
+    for reason in outcome.reasons:
+        url = _reason_url(reason, routes.candidates)
+        if url is not None:
+            failed.add(url)
+        if url is None or (url in routes.page and url in routes.direct):
+            settled.reasons.append(reason)  # one attempt for both routes: nothing to excuse
+        elif url in routes.direct and page_covers:
+            settled.excused.append(
+                f"{reason} (not a reason for PARTIAL: the page route got the post's "
+                f"{_videos(listed)}, yt-dlp on {', '.join(routes.page)})")
+        elif url in routes.page and direct_covers:
+            settled.excused.append(
+                f"{reason} (not a reason for PARTIAL: the post's {_videos(listed)} came by "
+                "the direct URL the platform lists)")
+        else:
+            settled.reasons.append(reason)
+    if not page_covers:
+        for medium in routes.listed:
+            if got.get(medium["url"]) or medium["url"] in failed:
+                continue  # downloaded, or its failure is already a reason
+            said = f" ({medium['note']})" if medium.get("note") else ""
+            settled.reasons.append(
+                f"the post's {medium['type']} {medium['url']}{said} was not downloaded: "
+                "yt-dlp found no media there and no other route got it")
+    return settled
+
+
+def _reason_url(reason: str, urls: list[str]) -> str | None:
+    """The candidate URL a media reason names ("media of <url> ..."), or None when it is about
+    the capture as a whole (a limit on the number of items)."""
+    for url in sorted(urls, key=len, reverse=True):  # the longest first: a URL may prefix one
+        if reason.startswith((f"media of {url} ", f"media of {url}:")):
+            return url
+    return None
+
+
+def _videos(count: int) -> str:
+    return "video" if count == 1 else f"{count} videos"
