@@ -58,6 +58,7 @@ MAX_HEAD = 64 * 1024          # request or response head (status line and header
 MAX_REQUEST_BODY = 16 * 1024**2  # a tool's POST (an API query), held in memory
 SPOOL_IN_MEMORY = 1024**2     # bodies up to this size never touch the disk
 HOP_BY_HOP_PROXY = ("proxy-connection", "proxy-authorization")
+IDEMPOTENT = ("GET", "HEAD", "OPTIONS")
 REDACTED = "[redacted by Isnad]"
 
 
@@ -652,17 +653,40 @@ class _Handler(socketserver.BaseRequestHandler):
             _answer(client, 413, "request bodies over 16 MiB or chunked are not relayed")
             return False
         body = reader.exactly(length) if length else b""
-        sent = [(n, v) for n, v in headers if n.lower() not in HOP_BY_HOP_PROXY]
         key = (scheme, host, port)
-        upstream = upstreams.get(key)
-        if upstream is None:
-            try:
-                upstream = self.proxy.connect(scheme, host, port)
-            except UpstreamError as exc:
-                self.proxy.note("refused" if exc.status == 403 else "failed", url, str(exc))
-                _answer(client, exc.status, str(exc))
-                return False
-            upstreams[key] = upstream
+        for attempt in (1, 2):
+            reused = key in upstreams
+            upstream = upstreams.get(key)
+            if upstream is None:
+                try:
+                    upstream = self.proxy.connect(scheme, host, port)
+                except UpstreamError as exc:
+                    self.proxy.note("refused" if exc.status == 403 else "failed", url,
+                                    str(exc))
+                    _answer(client, exc.status, str(exc))
+                    return False
+                upstreams[key] = upstream
+            outcome = self._exchange(client, upstream, url, method, path, version, headers,
+                                     body, retry=reused and attempt == 1
+                                     and method.upper() in IDEMPOTENT)
+            if outcome == "retry":  # a kept-alive connection the server had closed
+                upstreams.pop(key, None)
+                upstream.close()
+                continue
+            if outcome != "keep":
+                upstreams.pop(key, None)
+                upstream.close()
+            return outcome == "keep" and \
+                (_header(headers, "connection") or "").lower() != "close"
+        return False
+
+    def _exchange(self, client: socket.socket, upstream: _Upstream, url: str, method: str,
+                  path: str, version: str, headers: list[tuple[str, str]], body: bytes, *,
+                  retry: bool) -> str:
+        """Send one request upstream, relay and record its response: ``keep`` (the upstream
+        connection may serve again), ``close``, ``failed``, or ``retry`` (nothing came back
+        on a reused connection: to be sent again on a new one)."""
+        sent = [(n, v) for n, v in headers if n.lower() not in HOP_BY_HOP_PROXY]
         if upstream.absolute_form:  # plain HTTP through the chained HTTP proxy
             line = f"{method} {url} {version}"
             if upstream.proxy_auth:
@@ -670,34 +694,29 @@ class _Handler(socketserver.BaseRequestHandler):
         else:
             line = f"{method} {path} {version}"
         wire = "\r\n".join([line, *(f"{n}: {v}" for n, v in sent)]) + "\r\n\r\n"
-        # Closed below, once the exchange is recorded.
-        spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=self.proxy.spool_dir)
-        exchange = _Exchange(url, method, sent, body, datetime.datetime.now(datetime.UTC),
-                             upstream.ip_address, spool)
-        try:
-            upstream.sock.sendall(wire.encode("latin-1") + body)
-            keep = self._relay(client, upstream, exchange, headers)
-        except (_ClientGone, UpstreamError, OSError) as exc:
-            upstreams.pop(key, None)
-            upstream.close()
-            if exchange.status:  # a response began: record what arrived, truncated
-                exchange.truncated = True
-                self.proxy.record(exchange)
-            else:
+        with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=self.proxy.spool_dir) as spool:
+            exchange = _Exchange(url, method, sent, body, datetime.datetime.now(datetime.UTC),
+                                 upstream.ip_address, spool)
+            try:
+                upstream.sock.sendall(wire.encode("latin-1") + body)
+                keep = self._relay(client, upstream, exchange)
+            except (_ClientGone, UpstreamError, OSError) as exc:
+                if exchange.status:  # a response began: record what arrived, truncated
+                    exchange.truncated = True
+                    self.proxy.record(exchange)
+                    return "failed"
+                if retry and not isinstance(exc, _ClientGone):
+                    return "retry"
+                host = urlsplit(url).hostname
                 self.proxy.note("failed", url, f"no response: {_why(exc)}")
                 if not isinstance(exc, _ClientGone):
                     _answer(client, 502, f"no response from {host}: {_why(exc)}")
-            spool.close()
-            return False
-        self.proxy.record(exchange)
-        spool.close()
-        if not keep:
-            upstreams.pop(key, None)
-            upstream.close()
-        return keep and (_header(headers, "connection") or "").lower() != "close"
+                return "failed"
+            self.proxy.record(exchange)
+        return "keep" if keep else "close"
 
-    def _relay(self, client: socket.socket, upstream: _Upstream, exchange: _Exchange,
-               request_headers: list[tuple[str, str]]) -> bool:
+
+    def _relay(self, client: socket.socket, upstream: _Upstream, exchange: _Exchange) -> bool:
         """Forward the response as it arrives and spool its body; True if the upstream
         connection may carry another request."""
         reader = upstream.reader

@@ -122,3 +122,22 @@ def test_the_proxy_verifies_the_site_certificate(isnad, https_site):
     assert rec["state"] == "PARTIAL", rec["reasons"]
     assert any(r.startswith("media of") and "certificate" in r for r in rec["reasons"]), \
         rec["reasons"]
+
+
+def test_hls_playlists_and_segments_are_recorded(isnad):
+    """An HLS video: the playlists and every segment yt-dlp (or the ffmpeg it starts) fetched
+    are in the WARC, as many as the server answered."""
+    from tests.platform_fixtures.bluesky import BlueskyFixture, hls_segment
+
+    with BlueskyFixture() as stand:
+        env = {"ISNAD_PLATFORMS__BLUESKY__BASE_URL": stand.base}
+        rec = isnad.capture("--no-browser", stand.post_url(), env=env)
+        assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"][-2000:])
+        served = Counter(urlsplit(r["path"]).path for r in stand.requests)
+        shown = isnad("show", rec["id"], "--json", env=env).json()
+        package = Path(next(c["location"] for c in shown["copies"]))
+    pairs = _pairs(package)
+    assert Counter(urlsplit(q.uri).path for q, _ in pairs) == served
+    segments = [r for _, r in pairs if r.uri.endswith("/360p/video0.ts")]
+    assert segments and all(r.payload == hls_segment() for r in segments)
+    assert any(r.uri.endswith("/playlist.m3u8") for _, r in pairs)
