@@ -8,6 +8,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import http.client
+import os
+import subprocess
 import sys
 import threading
 import tracemalloc
@@ -191,3 +193,20 @@ def test_keep_alive_requests_are_each_recorded(server, warc, tmp_path, chained):
             connection.close()
     assert server.hits["/final.html"] == before + 3
     assert len([r for r in _records(warc) if r[0] == "request"]) == 3
+
+
+def test_ffmpeg_sent_through_the_proxy_is_recorded(server, warc, tmp_path):
+    """yt-dlp hands some downloads (HLS/DASH) to ffmpeg with the proxy in ``http_proxy``: what
+    ffmpeg fetches lands in the WARC like yt-dlp's own requests."""
+    before = server.hits.get("/media/clip.mp4", 0)
+    out = tmp_path / "copy.mp4"
+    with _proxy(warc, tmp_path) as proxy:
+        env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i",
+                        server.url("/media/clip.mp4"), "-c", "copy", str(out)],
+                       env={**env, "http_proxy": proxy.url}, check=True, timeout=60)
+    served = server.hits["/media/clip.mp4"] - before
+    requests = [r for r in _records(warc) if r[0] == "request"]
+    assert served >= 1 and len(requests) == served
+    assert any("Lavf" in dict(r[2]).get("User-Agent", "") for r in requests)  # ffmpeg's own
+    assert out.stat().st_size > 10_000
