@@ -116,6 +116,11 @@ def fetch_media(urls: list[str], dest: Path, limits: MediaLimits, *,
     for refused in proxy.stats.refused:
         outcome.reasons.append(f"media: a request of yt-dlp to {refused['url']} was "
                                f"{refused['reason']}")
+    if proxy.stats.unrecorded:
+        first = proxy.stats.unrecorded[0]
+        outcome.reasons.append(
+            f"media: {len(proxy.stats.unrecorded)} exchange(s) of yt-dlp are not in the WARC "
+            f"(first: {first['url']}: {first['reason']})")
     if proxy.stats.truncated:
         outcome.warnings.append(
             f"media: {proxy.stats.truncated} response(s) were not read to the end by yt-dlp "

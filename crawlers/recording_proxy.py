@@ -81,6 +81,7 @@ class RecordingStats:
     tls: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
+    unrecorded: list[dict[str, str]] = field(default_factory=list)  # exchanged, not written
 
 
 class RecordingProxy:
@@ -150,26 +151,36 @@ class RecordingProxy:
                                   exchange.chunked)
         with self._lock:
             if self._closed or self.warc.closed:
-                log.error("recording proxy: %s finished after the WARC closed; not recorded",
-                          exchange.url)
+                self._unrecorded(exchange.url, "it ended after the WARC was closed")
                 return
             exchange.body.seek(0)
-            self.warc.write_exchange(
-                url=exchange.url, method=exchange.method,
-                request_headers=[(n, REDACTED if n.lower() in self.redact else v)
-                                 for n, v in exchange.request_headers],
-                request_body=exchange.request_body, status=exchange.status,
-                reason=exchange.reason, response_headers=headers, body=exchange.body,
-                body_length=exchange.body_length, date=exchange.started,
-                ip_address=exchange.ip_address, protocol="http/1.1",
-                truncated="disconnect" if exchange.truncated else None,
-            )
+            try:
+                self._write(exchange, headers)
+            except Exception as exc:  # noqa: BLE001 - a lost record is said, never silent
+                self._unrecorded(exchange.url, f"the WARC could not be written: {_why(exc)}")
+                return
             self.stats.exchanges += 1
             self.stats.payload_bytes += exchange.body_length
             self.stats.truncated += int(exchange.truncated)
             host = urlsplit(exchange.url).hostname or ""
             if exchange.ip_address:
                 self.stats.servers[host] = exchange.ip_address
+
+    def _unrecorded(self, url: str, why: str) -> None:
+        log.error("recording proxy: %s not recorded: %s", url, why)
+        self.stats.unrecorded.append({"url": url, "reason": why})
+
+    def _write(self, exchange: _Exchange, headers: list[tuple[str, str]]) -> None:
+        self.warc.write_exchange(
+            url=exchange.url, method=exchange.method,
+            request_headers=[(n, REDACTED if n.lower() in self.redact else v)
+                             for n, v in exchange.request_headers],
+            request_body=exchange.request_body, status=exchange.status,
+            reason=exchange.reason, response_headers=headers, body=exchange.body,
+            body_length=exchange.body_length, date=exchange.started,
+            ip_address=exchange.ip_address, protocol="http/1.1",
+            truncated="disconnect" if exchange.truncated else None,
+        )
 
     def note(self, kind: str, url: str, reason: str) -> None:
         with self._lock:

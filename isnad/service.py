@@ -322,7 +322,8 @@ def media_recording(media: MediaOutcome) -> dict[str, Any] | None:
                       "with a throwaway CA, sites verified by the proxy)",
             "exchanges": stats.exchanges, "payload_bytes": stats.payload_bytes,
             "truncated": stats.truncated, "servers": stats.servers, "tls": stats.tls,
-            "refused_requests": stats.refused, "failed_requests": stats.failed}
+            "refused_requests": stats.refused, "failed_requests": stats.failed,
+            "unrecorded": stats.unrecorded}
 
 
 def load_cookies(path: Path) -> list[dict[str, Any]]:

@@ -210,3 +210,12 @@ def test_ffmpeg_sent_through_the_proxy_is_recorded(server, warc, tmp_path):
     assert served >= 1 and len(requests) == served
     assert any("Lavf" in dict(r[2]).get("User-Agent", "") for r in requests)  # ffmpeg's own
     assert out.stat().st_size > 10_000
+
+
+def test_an_exchange_that_cannot_be_written_is_said_not_lost(server, warc, tmp_path):
+    warc.close()  # e.g. the capture ended while a connection was still open
+    with _proxy(warc, tmp_path) as proxy:
+        with _opener(proxy).open(server.url("/final.html")) as answer:
+            assert answer.status == 200
+    assert proxy.stats.exchanges == 0
+    assert [u["url"] for u in proxy.stats.unrecorded] == [server.url("/final.html")]
