@@ -66,6 +66,18 @@ class MediaOutcome:
     warnings: list[str] = field(default_factory=list)
     recording: RecordingStats | None = None  # the exchanges recorded into the WARC
 
+    def recording_context(self) -> dict[str, Any] | None:
+        """How yt-dlp's traffic was recorded, for the capture context (None: not recorded)."""
+        stats = self.recording
+        if stats is None:
+            return None
+        return {"method": "recording proxy on 127.0.0.1 (yt-dlp and ffmpeg; HTTPS intercepted "
+                          "with a throwaway CA, sites verified by the proxy)",
+                "exchanges": stats.exchanges, "payload_bytes": stats.payload_bytes,
+                "truncated": stats.truncated, "servers": stats.servers, "tls": stats.tls,
+                "refused_requests": stats.refused, "failed_requests": stats.failed,
+                "unrecorded": stats.unrecorded}
+
     @property
     def count(self) -> int:
         """Media items downloaded so far: each entry of a playlist counts as one."""

@@ -25,7 +25,7 @@ from archiver.storage import LocalFolderStorage, Storage, open_storage
 from archiver.timestamps import TSA, TimestampError, request_token, token_info
 from archiver.verify import VerificationReport, verify_custody, verify_package
 from crawlers.job import CaptureJob, CaptureLimits, explain_error
-from crawlers.media import MediaLimits, MediaOutcome, fetch_media
+from crawlers.media import MediaLimits, fetch_media
 from crawlers.netguard import HostGuard, check_target
 from crawlers.platforms import MODULES as PLATFORM_MODULES
 from crawlers.platforms import platform_for
@@ -197,7 +197,7 @@ def capture(
             media_files = [(f.name, f.path) for f in media.files]
             context["media"] = {"items": media.items, "problems": media.reasons,
                                 "candidates": candidates, "warnings": media.warnings,
-                                "recording": media_recording(media)}
+                                "recording": media.recording_context()}
             if media.reasons:
                 state, reasons = PARTIAL, [*reasons, *media.reasons]
         result = session.finish(
@@ -311,19 +311,6 @@ def _media_limits(settings: Settings, job: CaptureJob) -> MediaLimits:
     if not values.get("proxy") and job.proxy:
         values["proxy"] = job.proxy
     return MediaLimits(**values)
-
-
-def media_recording(media: MediaOutcome) -> dict[str, Any] | None:
-    """How yt-dlp's traffic was recorded, for the capture context."""
-    stats = media.recording
-    if stats is None:
-        return None
-    return {"method": "recording proxy on 127.0.0.1 (yt-dlp and ffmpeg; HTTPS intercepted "
-                      "with a throwaway CA, sites verified by the proxy)",
-            "exchanges": stats.exchanges, "payload_bytes": stats.payload_bytes,
-            "truncated": stats.truncated, "servers": stats.servers, "tls": stats.tls,
-            "refused_requests": stats.refused, "failed_requests": stats.failed,
-            "unrecorded": stats.unrecorded}
 
 
 def load_cookies(path: Path) -> list[dict[str, Any]]:
