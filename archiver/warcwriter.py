@@ -122,8 +122,12 @@ class CaptureWarc:
         ip_address: str | None = None,
         protocol: str | None = None,
         body_decoded: bool = False,
+        truncated: str | None = None,
     ) -> str:
-        """Write a response record and its request record; return the response record id."""
+        """Write a response record and its request record; return the response record id.
+
+        ``truncated``: the body is not the whole response, and why (``WARC-Truncated``:
+        ``length``, ``time``, ``disconnect``, ``unspecified``)."""
         stream: BinaryIO = io.BytesIO(body) if isinstance(body, bytes) else body
         if body_length is None:
             body_length = len(body) if isinstance(body, bytes) else _remaining(stream)
@@ -135,6 +139,8 @@ class CaptureWarc:
             extra["WARC-IP-Address"] = ip_address
         if protocol:
             extra["WARC-Protocol"] = protocol
+        if truncated:
+            extra["WARC-Truncated"] = truncated
         http_headers = StatusAndHeaders(
             status_line(status, reason), headers, protocol="HTTP/1.1"
         )

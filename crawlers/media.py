@@ -2,16 +2,24 @@
 thumbnails and the info JSON, for the page URL and for media the page loaded.
 
 yt-dlp writes to disk as it downloads (memory stays bounded whatever the size) and merges
-with Debian's ffmpeg. Each file is then hashed while streamed. Limits (bytes, duration, count)
-come from the settings; an item that fails or is over a limit is a reason for PARTIAL, never
-skipped silently. A page with no media is not a failure.
+with Debian's ffmpeg. Each file is then hashed while streamed.
+
+Given the capture's WARC, every HTTP(S) exchange yt-dlp (and the ffmpeg it starts) makes goes
+through a :class:`~crawlers.recording_proxy.RecordingProxy` and is recorded there as a
+request/response pair: the page yt-dlp reads again with its own agent, the media, the
+fragments. yt-dlp trusts only that proxy's throwaway CA; the proxy verifies the real sites.
+
+Limits (bytes, duration, count) come from the settings; an item that fails or is over a limit
+is a reason for PARTIAL, never skipped silently. A page with no media is not a failure.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +27,9 @@ from typing import Any
 
 from archiver.errors import CaptureFailed, CaptureRefused
 from archiver.hashing import sha256_file
+from archiver.warcwriter import CaptureWarc
 from crawlers.netguard import check_target
+from crawlers.recording_proxy import RecordingProxy, RecordingStats
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +64,20 @@ class MediaOutcome:
     files: list[MediaFile] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    recording: RecordingStats | None = None  # the exchanges recorded into the WARC
+
+    def recording_context(self) -> dict[str, Any] | None:
+        """How yt-dlp's traffic was recorded, for the capture context (None: not recorded)."""
+        stats = self.recording
+        if stats is None:
+            return None
+        return {"method": "recording proxy on 127.0.0.1 (yt-dlp and ffmpeg; HTTPS intercepted "
+                          "with a throwaway CA, sites verified by the proxy)",
+                "exchanges": stats.exchanges, "payload_bytes": stats.payload_bytes,
+                "truncated": stats.truncated, "servers": stats.servers, "tls": stats.tls,
+                "refused_requests": stats.refused, "failed_requests": stats.failed,
+                "unrecorded": stats.unrecorded}
 
     @property
     def count(self) -> int:
@@ -81,11 +105,44 @@ class _Log:
 
 
 def fetch_media(urls: list[str], dest: Path, limits: MediaLimits, *,
-                allow_private_networks: bool) -> MediaOutcome:
-    """Download the media of each URL (deduplicated by SHA-256) into ``dest``."""
+                allow_private_networks: bool, warc: CaptureWarc | None = None,
+                redact: tuple[str, ...] = ()) -> MediaOutcome:
+    """Download the media of each URL (deduplicated by SHA-256) into ``dest``.
+
+    With ``warc`` (the capture's, still open), yt-dlp's traffic goes through a recording
+    proxy that writes every exchange into it, chained to ``limits.proxy`` if set; the SSRF
+    guard applies to each connection it makes. ``redact``: request header names whose values
+    are kept out of the records."""
     outcome = MediaOutcome()
-    if not limits.enabled:
+    if not limits.enabled or not urls:
         return outcome
+    if warc is None:
+        _fetch_all(urls, dest, limits, outcome, allow_private_networks, None)
+        return outcome
+    dest.mkdir(parents=True, exist_ok=True)
+    proxy = RecordingProxy(warc, spool_dir=dest.parent, upstream_proxy=limits.proxy,
+                           allow_private_networks=allow_private_networks,
+                           timeout=limits.socket_timeout, redact=redact)
+    with proxy:
+        _fetch_all(urls, dest, limits, outcome, allow_private_networks, proxy)
+    outcome.recording = proxy.stats
+    for refused in proxy.stats.refused:
+        outcome.reasons.append(f"media: a request of yt-dlp to {refused['url']} was "
+                               f"{refused['reason']}")
+    if proxy.stats.unrecorded:
+        first = proxy.stats.unrecorded[0]
+        outcome.reasons.append(
+            f"media: {len(proxy.stats.unrecorded)} exchange(s) of yt-dlp are not in the WARC "
+            f"(first: {first['url']}: {first['reason']})")
+    if proxy.stats.truncated:
+        outcome.warnings.append(
+            f"media: {proxy.stats.truncated} response(s) were not read to the end by yt-dlp "
+            "(recorded with WARC-Truncated: disconnect)")
+    return outcome
+
+
+def _fetch_all(urls: list[str], dest: Path, limits: MediaLimits, outcome: MediaOutcome,
+               allow_private_networks: bool, proxy: RecordingProxy | None) -> None:
     seen: set[str] = set()
     for number, url in enumerate(dict.fromkeys(urls)):
         if outcome.count >= limits.max_items:
@@ -97,12 +154,11 @@ def fetch_media(urls: list[str], dest: Path, limits: MediaLimits, *,
         except (CaptureRefused, CaptureFailed) as exc:
             outcome.reasons.append(f"media of {url} not downloaded: {exc}")
             continue
-        _fetch_one(url, dest / f"{number:03d}", limits, outcome, seen)
-    return outcome
+        _fetch_one(url, dest / f"{number:03d}", limits, outcome, seen, proxy)
 
 
 def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcome,
-               seen: set[str]) -> None:
+               seen: set[str], proxy: RecordingProxy | None) -> None:
     import yt_dlp
     from yt_dlp.utils import DownloadError, match_filter_func
 
@@ -133,10 +189,16 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
         "cachedir": False,
         "overwrites": True,
     }
-    if limits.proxy:
+    downloader = yt_dlp.YoutubeDL
+    if proxy is not None:
+        # Everything through the recording proxy (which chains limits.proxy): yt-dlp's own
+        # requests, and ffmpeg's, which yt-dlp points at the same proxy.
+        params["proxy"] = proxy.url
+        downloader = _trusting(proxy.ca_file)
+    elif limits.proxy:
         params["proxy"] = limits.proxy
     try:
-        with yt_dlp.YoutubeDL(params) as ydl:
+        with downloader(params) as ydl:
             info = ydl.extract_info(url, download=True)
     except DownloadError as exc:
         message = logger.errors[-1] if logger.errors else str(exc)
@@ -210,6 +272,30 @@ def package_name(number: str, file_name: str, taken: set[str]) -> str:
         n += 1
         candidate = f"media/{number}-{stem}-{n}{dot}{suffix}"
     return candidate
+
+
+def _trusting(ca_file: Path) -> type:
+    """A YoutubeDL whose request handlers trust the recording proxy's CA, and only it: no
+    HTTPS connection of yt-dlp can reach a site without passing through the proxy."""
+    import yt_dlp
+
+    class _RecordedYoutubeDL(yt_dlp.YoutubeDL):
+        def build_request_director(self, handlers, preferences=None):  # noqa: ANN001, ANN202
+            director = super().build_request_director(handlers, preferences)
+            for handler in director.handlers.values():
+                # yt-dlp offers no CA-file option; its handlers build TLS contexts here.
+                handler._make_sslcontext = functools.partial(_proxy_tls_context, ca_file)
+            return director
+
+    return _RecordedYoutubeDL
+
+
+def _proxy_tls_context(ca_file: Path, legacy_ssl_support: bool | None = None
+                       ) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, checks host names
+    context.load_verify_locations(cafile=str(ca_file))
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def _entries(info: dict[str, Any]) -> Iterator[dict[str, Any]]:

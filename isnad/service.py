@@ -189,14 +189,17 @@ def capture(
                 loaded=job.media_urls, post=job.post,
                 capture_url=job.platform[0].capture_url if job.platform else str)
             candidates = routes.candidates
+            # yt-dlp's exchanges go into the capture's WARC, still open here.
             media = fetch_media(candidates, session.work_dir / "media",
                                 _media_limits(settings, job),
-                                allow_private_networks=settings.allow_private_networks)
+                                allow_private_networks=settings.allow_private_networks,
+                                warc=job.warc, redact=job.redact_headers)
             media_files = [(f.name, f.path) for f in media.files]
             settled = settle(routes, media)
             context["media"] = {"items": media.items, "problems": settled.reasons,
                                 "excused": settled.excused, "candidates": candidates,
-                                "routes": routes.record()}
+                                "routes": routes.record(), "warnings": media.warnings,
+                                "recording": media.recording_context()}
             if settled.reasons:
                 state, reasons = PARTIAL, [*reasons, *settled.reasons]
         result = session.finish(
