@@ -162,6 +162,9 @@ class CaptureSession:
         options = archive.proof_options or ProofOptions()
         if prover is None or prover.key is None:  # signing is off: the package is unsigned
             options = replace(options, allow_unsigned=True)
+        else:  # the key that just signed (it may have been created for this capture)
+            options = replace(options, trusted_keys={*(options.trusted_keys or ()),
+                                                     prover.key.fingerprint})
         check = verify_package_file(package_path, options)
         if not check.ok:
             raise PackageError(f"package {package_path} failed its own verification: "

@@ -305,7 +305,18 @@ def _check_proof(wacz: zipfile.ZipFile, datapackage: dict[str, Any], digest: dic
     if signed:
         result = verify_signed_data(signed if isinstance(signed, dict) else {},
                                     datapackage_hash, proof.trusted_keys)
-        report.add(name, result.ok, "; ".join(result.problems or result.checks))
+        if result.ok and proof.trusted_keys is None:
+            # Anyone can sign a forgery with a key of their own: without a trusted key to
+            # compare with, a valid signature shows integrity, not who made the package.
+            untrusted = (f"no trusted signing key is configured, so this signature by "
+                         f"{result.fingerprint} does not show who made the package")
+            if proof.allow_unsigned:
+                report.add(name, True, f"{UNSIGNED}: {untrusted} (accepted: --allow-unsigned)")
+            else:
+                report.add(name, False, f"{untrusted}; add it to signing.trusted_keys, or "
+                           "--allow-unsigned accepts it")
+        else:
+            report.add(name, result.ok, "; ".join(result.problems or result.checks))
         if isinstance(signed, dict) and signed.get("created") != datapackage.get("created"):
             report.add("signature date is the package's creation date", False,
                        f"signed {signed.get('created')}, created {datapackage.get('created')}")

@@ -23,7 +23,7 @@ import pytest
 from archiver import verify as verify_module
 from archiver.package import build_package
 from archiver.proof import ProofOptions, Prover
-from archiver.signing import SigningKey, init_keys
+from archiver.signing import SigningKey, init_keys, sign_hash
 from archiver.timestamps import TSA
 from archiver.verify import VerificationReport, verify_package, verify_package_file
 from archiver.warcreader import check_warc_stream
@@ -194,6 +194,43 @@ def test_cli_refuses_unsigned_packages_unless_allowed(tmp_path, key, isnad):
     lenient = isnad("verify", "--allow-unsigned", str(forged))
     assert lenient.code == 0, lenient.stdout
     assert "INTACT" in lenient.stdout and "integrity only" in lenient.stdout
+
+
+def test_a_signature_proves_origin_only_with_a_trusted_key(tmp_path, key):
+    package = build_signed(tmp_path / "p", key)
+    # A forger re-signs an edited datapackage.json with a key of their own.
+    files = members(package)
+    datapackage = json.loads(files["datapackage.json"])
+    datapackage["isnad"]["capture_id"] = "someone else's"
+    files["datapackage.json"] = json.dumps(datapackage).encode()
+    digest = json.loads(files["datapackage-digest.json"])
+    digest["hash"] = "sha256:" + hashlib.sha256(files["datapackage.json"]).hexdigest()
+    forger = init_keys(tmp_path / "forger")
+    digest["signedData"] = sign_hash(forger, digest["hash"], created=datapackage["created"],
+                                     software="forger", version="1")
+    files["datapackage-digest.json"] = json.dumps(digest).encode()
+    resigned = write_zip(tmp_path / "resigned.wacz", files)
+    report = verify_package_file(resigned, _options(key, []))
+    assert [c.name for c in report.mismatches] == ["signature of datapackage.json"]
+    assert "not among the trusted keys" in report.mismatches[0].detail
+    # Where no key is trusted, a valid signature is no proof of who made the package.
+    unknown = verify_package_file(resigned, ProofOptions())
+    assert [c.name for c in unknown.mismatches] == ["signature of datapackage.json"]
+    assert "no trusted signing key is configured" in unknown.mismatches[0].detail
+    assert not verify_package_file(package, ProofOptions()).ok
+    lenient = verify_package_file(resigned, ProofOptions(allow_unsigned=True))
+    assert lenient.ok and any("integrity only" in c.detail for c in lenient.checks)
+
+
+@pytest.mark.e2e
+def test_capture_with_signing_off_is_stored_but_verifies_only_as_unsigned(isnad, site):
+    off = {"ISNAD_SIGNING__ENABLED": "false"}
+    rec = isnad.capture("--no-browser", site.url("/final.html"), env=off)
+    assert rec["state"] == "COMPLETE", rec["stderr"]
+    run = isnad("verify", rec["id"], env=off)
+    assert run.code == 1 and "unsigned: integrity only, no proof of origin" in run.stdout
+    lenient = isnad("verify", "--allow-unsigned", rec["id"], env=off)
+    assert lenient.code == 0, lenient.stdout
 
 
 def test_foreign_unsigned_package_is_integrity_only(tmp_path):
