@@ -77,7 +77,7 @@ class RecordSummary:
     date: str | None
     content_type: str | None
     status: str | None
-    length: int
+    length: int  # bytes of the record's payload as stored (after any HTTP headers)
     digest_ok: bool | None  # None: the record carries no digest to check
     problems: list[str] = field(default_factory=list)
     block_digest: bool = True  # a WARC-Block-Digest header is present
@@ -105,7 +105,9 @@ def iter_records(stream: BinaryIO, name: str = "<stream>") -> Iterator[RecordSum
     try:
         it = _BoundedArchiveIterator(stream, check_digests=True, arc2warc=True)
         for record in it:
-            content = record.content_stream()
+            # The raw stream, not content_stream(): digests are over the stored bytes, and
+            # undoing a Content-Encoding would inflate (or choke on) what the server sent.
+            content = record.raw_stream
             length = 0
             while chunk := content.read(1024 * 1024):
                 length += len(chunk)

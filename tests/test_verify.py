@@ -396,6 +396,19 @@ def test_a_record_that_expands_without_end_is_refused(tmp_path):
     assert "more than 200:1" in check.detail
 
 
+def test_a_content_encoded_payload_is_checked_as_stored_not_inflated():
+    """A gzip-encoded body of 64 MiB of zeros (64 KiB stored) is digest-checked as the 64 KiB
+    it is; nothing is inflated, and a mislabelled encoding cannot break the check."""
+    body = _gzip_stream(b"", repeat=(bytes(1024 * 1024), 64))
+    http = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n" + body
+    mislabelled = b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n\r\nnot brotli at all"
+    warc = b"".join(raw_record("response", block, {"WARC-Block-Digest": block_digest(block)})
+                    for block in (http, mislabelled))
+    result = check_warc_stream(io.BytesIO(warc), "a.warc", require_digests=True)
+    assert result.ok, result.problems
+    assert [r.length for r in result.records] == [len(body), len(b"not brotli at all")]
+
+
 def test_a_zip_member_declaring_a_huge_expansion_is_not_inflated(tmp_path):
     # datapackage.json of 48 MiB of whitespace, deflated to ~50 KiB (an 800 MB one was read
     # whole, 1.76 GB peak RSS).
