@@ -293,62 +293,71 @@ def _check_proof(wacz: zipfile.ZipFile, datapackage: dict[str, Any], digest: dic
     (signed) context names; a foreign package without a signature is integrity only. Either
     unsigned kind fails unless ``proof.allow_unsigned``.
     """
-    from archiver.proof import PENDING, STAMPED, capture_window, check_token, verify_signed_data
-
     ours = "isnad" in datapackage
     context = datapackage.get("isnad") if isinstance(datapackage.get("isnad"), dict) else {}
     if ours and not context:
         report.add("Isnad capture context", False, "present but not a JSON object")
-    proof_context = context.get("proof") if isinstance(context.get("proof"), dict) else {}
-    signed = digest.get("signedData")
-    name = "signature of datapackage.json"
-    if signed:
-        result = verify_signed_data(signed if isinstance(signed, dict) else {},
-                                    datapackage_hash, proof.trusted_keys)
-        if result.ok and proof.trusted_keys is None:
-            # Anyone can sign a forgery with a key of their own: without a trusted key to
-            # compare with, a valid signature shows integrity, not who made the package.
-            untrusted = (f"no trusted signing key is configured, so this signature by "
-                         f"{result.fingerprint} does not show who made the package")
-            if proof.allow_unsigned:
-                report.add(name, True, f"{UNSIGNED}: {untrusted} (accepted: --allow-unsigned)")
-            else:
-                report.add(name, False, f"{untrusted}; add it to signing.trusted_keys, or "
-                           "--allow-unsigned accepts it")
-        else:
-            report.add(name, result.ok, "; ".join(result.problems or result.checks))
-        if isinstance(signed, dict) and signed.get("created") != datapackage.get("created"):
-            report.add("signature date is the package's creation date", False,
-                       f"signed {signed.get('created')}, created {datapackage.get('created')}")
-    elif proof.allow_unsigned:
-        report.add(name, True, f"{UNSIGNED} (accepted: --allow-unsigned)")
-    elif ours:
-        report.add(name, False, f"{UNSIGNED}: a package with an Isnad capture context must be "
-                   "signed, and datapackage-digest.json carries no signature (removed, or "
-                   "signing was off); --allow-unsigned accepts it")
-    else:
-        report.add(name, False, f"{UNSIGNED} (a package not made by Isnad); "
-                   "--allow-unsigned accepts it")
-    window = capture_window(context)
+    _check_signature(datapackage, digest.get("signedData"), datapackage_hash, ours, report,
+                     proof)
     hashes = {r.get("path"): str(r.get("hash", "")).partition(":")[2]
               for r in _dicts(datapackage.get("resources"))}
     hashes["datapackage.json"] = datapackage_hash.partition(":")[2]
+    _check_timestamps(wacz, context, _dicts(digest.get("timestamps")), hashes, readable,
+                      report, proof)
+
+
+def _check_signature(datapackage: dict[str, Any], signed: Any, datapackage_hash: str,
+                     ours: bool, report: VerificationReport, proof: ProofOptions) -> None:
+    from archiver.proof import verify_signed_data
+
+    name = "signature of datapackage.json"
+    if not signed:
+        if proof.allow_unsigned:
+            report.add(name, True, f"{UNSIGNED} (accepted: --allow-unsigned)")
+        elif ours:
+            report.add(name, False, f"{UNSIGNED}: a package with an Isnad capture context must "
+                       "be signed, and datapackage-digest.json carries no signature (removed, "
+                       "or signing was off); --allow-unsigned accepts it")
+        else:
+            report.add(name, False, f"{UNSIGNED} (a package not made by Isnad); "
+                       "--allow-unsigned accepts it")
+        return
+    signed = signed if isinstance(signed, dict) else {}
+    result = verify_signed_data(signed, datapackage_hash, proof.trusted_keys)
+    if result.ok and proof.trusted_keys is None:
+        # Anyone can sign a forgery with a key of their own: without a trusted key to compare
+        # with, a valid signature shows integrity, not who made the package.
+        untrusted = (f"no trusted signing key is configured, so this signature by "
+                     f"{result.fingerprint} does not show who made the package")
+        if proof.allow_unsigned:
+            report.add(name, True, f"{UNSIGNED}: {untrusted} (accepted: --allow-unsigned)")
+        else:
+            report.add(name, False, f"{untrusted}; add it to signing.trusted_keys, or "
+                       "--allow-unsigned accepts it")
+    else:
+        report.add(name, result.ok, "; ".join(result.problems or result.checks))
+    if signed.get("created") != datapackage.get("created"):
+        report.add("signature date is the package's creation date", False,
+                   f"signed {signed.get('created')}, created {datapackage.get('created')}")
+
+
+def _check_timestamps(wacz: zipfile.ZipFile, context: dict[str, Any],
+                      sealed: list[dict[str, Any]], hashes: dict[Any, str], readable: set[str],
+                      report: VerificationReport, proof: ProofOptions) -> None:
+    """Tokens of the WARCs (listed in the context) and of datapackage.json (``sealed``, from
+    datapackage-digest.json), and the tokens the context says there must be."""
+    from archiver.proof import PENDING, STAMPED, capture_window, check_token
+
+    window = capture_window(context)
+    proof_context = context.get("proof") if isinstance(context.get("proof"), dict) else {}
     recorded = _dicts(proof_context.get("timestamps"))
     entries = [e for e in recorded
                if e.get("state") == STAMPED and e.get("subject") != "datapackage.json"]
-    sealed = _dicts(digest.get("timestamps"))
-    entries += sealed
-    for entry in entries:
+    for entry in entries + sealed:
         subject, tsa = entry.get("subject"), entry.get("tsa")
         check = f"timestamp of {subject} by {tsa}"
         try:
-            if "token" in entry:
-                token = base64.b64decode(str(entry["token"]), validate=True)
-            else:
-                path = str(entry.get("path", ""))
-                if path not in readable:
-                    raise KeyError(f"{path!r} is not in the package")
-                token = _read_bounded(wacz, path, MAX_TOKEN_BYTES)
+            token = _token(wacz, entry, readable)
         except (PackageError, KeyError, ValueError, zipfile.BadZipFile, OSError, EOFError,
                 zlib.error, NotImplementedError, RuntimeError) as exc:
             report.add(check, False, f"token unreadable: {_why(exc)}")
@@ -368,11 +377,20 @@ def _check_proof(wacz: zipfile.ZipFile, datapackage: dict[str, Any], digest: dic
     sealed_by = {e.get("tsa") for e in sealed if e.get("subject") == "datapackage.json"}
     failing = {e.get("tsa") for e in pending}
     for tsa in [t.get("name") for t in _dicts(proof_context.get("tsas"))]:
-        if tsa in sealed_by or tsa in failing:
-            continue
-        report.add(f"timestamp of datapackage.json by {tsa}", False,
-                   "missing: the capture was made with this TSA, but datapackage-digest.json "
-                   "carries no token of it")
+        if tsa not in sealed_by and tsa not in failing:
+            report.add(f"timestamp of datapackage.json by {tsa}", False,
+                       "missing: the capture was made with this TSA, but "
+                       "datapackage-digest.json carries no token of it")
+
+
+def _token(wacz: zipfile.ZipFile, entry: dict[str, Any], readable: set[str]) -> bytes:
+    """A token inline (base64, in datapackage-digest.json) or from its file in the package."""
+    if "token" in entry:
+        return base64.b64decode(str(entry["token"]), validate=True)
+    path = str(entry.get("path", ""))
+    if path not in readable:
+        raise PackageError(f"{path!r} is not in the package")
+    return _read_bounded(wacz, path, MAX_TOKEN_BYTES)
 
 
 def _check_member(wacz: zipfile.ZipFile, resource: dict[str, Any], readable: set[str],
