@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from archiver.errors import PackageError
 from archiver.hashing import sha256_bytes, sha256_file
 from archiver.ids import new_capture_id
 from archiver.package import BuiltPackage, build_package, layout_problem
+from archiver.proof import ProofOptions
 from archiver.verify import verify_package_file
 from archiver.warcwriter import CaptureWarc
 
@@ -162,7 +163,13 @@ class CaptureSession:
                 reasons = reasons + sealing
             context = {**context, "state": state, "reasons": reasons,
                        "proof": prover.context()}
-        check = verify_package_file(package_path, archive.proof_options)
+        options = archive.proof_options or ProofOptions()
+        if prover is None or prover.key is None:  # signing is off: the package is unsigned
+            options = replace(options, allow_unsigned=True)
+        else:  # the key that just signed (it may have been created for this capture)
+            options = replace(options, trusted_keys={*(options.trusted_keys or ()),
+                                                     prover.key.fingerprint})
+        check = verify_package_file(package_path, options)
         if not check.ok:
             raise PackageError(f"package {package_path} failed its own verification: "
                                + "; ".join(f"{c.name}: {c.detail}" for c in check.mismatches))

@@ -89,6 +89,8 @@ class ProofOptions:
     tsa_roots: dict[str, tuple[list[x509.Certificate], list[x509.Certificate]]] = field(
         default_factory=dict)
     max_delay: timedelta = timedelta(hours=1)
+    # Accept a package without a signature (integrity only, no proof of origin).
+    allow_unsigned: bool = False
 
     @classmethod
     def from_tsas(cls, tsas: list[TSA], trusted_keys: set[str] | None = None,

@@ -1,7 +1,10 @@
-"""Verification: re-hash every file of a package and every WARC record, check the custody chain.
+"""Verification: re-hash every file of a package and every WARC record, check its proof and
+the custody chain.
 
 The report lists, item by item, what was checked and what was found, so a person can read why
-a package is (or is not) intact.
+a package is (or is not) intact. A package is read as hostile input: whatever is wrong with it
+(a broken zip, a member that expands without end, a malformed ``datapackage.json``) becomes a
+finding in its report, never an exception that hides the report.
 """
 
 from __future__ import annotations
@@ -9,12 +12,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from archiver.custody import CustodyEvent, chain_problems
+from archiver.errors import PackageError
 from archiver.hashing import sha256_stream
 from archiver.warcreader import check_warc_stream
 
@@ -22,7 +28,15 @@ if TYPE_CHECKING:
     from archiver.proof import ProofOptions
 
 DIGEST_FILES = ("datapackage.json", "datapackage-digest.json")
-
+# Members read whole into memory are bounded; everything else is streamed.
+MAX_JSON_BYTES = 32 * 1024 * 1024
+MAX_TOKEN_BYTES = 1024 * 1024
+# A deflated zip member declaring more than this ratio (after a first allowance) is not
+# inflated: WACZ stores WARCs and media as they are, and JSON/CDXJ compress far less.
+MAX_ZIP_EXPANSION = 200
+ZIP_EXPANSION_ALLOWANCE = 1024 * 1024
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+UNSIGNED = "unsigned: integrity only, no proof of origin"
 
 @dataclass
 class Check:
@@ -58,136 +72,352 @@ class VerificationReport:
 def verify_package(stream: BinaryIO, subject: str, report: VerificationReport | None = None,
                    proof: ProofOptions | None = None) -> VerificationReport:
     """Check a WACZ from a seekable stream: its zip, datapackage digests, files, WARC records,
-    and (with ``proof``) its signature and timestamp tokens."""
+    its signature and timestamp tokens (against ``proof``; without it, nothing is trusted).
+
+    Never raises for anything found in the package: each problem is a failed check.
+    """
+    from archiver.proof import ProofOptions
+
     report = report or VerificationReport(subject)
     try:
         wacz = zipfile.ZipFile(stream)
-    except (zipfile.BadZipFile, OSError) as exc:
-        report.add("package is a readable WACZ (zip)", False, str(exc))
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged zip raises is a finding
+        report.add("package is a readable WACZ (zip)", False, _why(exc))
         return report
-    with wacz:
-        names = set(wacz.namelist())
-        try:
-            datapackage_bytes = wacz.read("datapackage.json")
-            datapackage = json.loads(datapackage_bytes)
-        except (KeyError, ValueError, zipfile.BadZipFile, OSError) as exc:
-            report.add("datapackage.json readable", False, str(exc))
-            return report
-        actual = "sha256:" + hashlib.sha256(datapackage_bytes).hexdigest()
-        digest: dict[str, Any] = {}
-        if "datapackage-digest.json" in names:
-            try:
-                digest = json.loads(wacz.read("datapackage-digest.json"))
-                expected = str(digest.get("hash", ""))
-            except (ValueError, zipfile.BadZipFile, OSError) as exc:
-                expected = f"unreadable ({exc})"
-            report.add(
-                "datapackage.json matches datapackage-digest.json",
-                expected == actual,
-                f"expected {expected}, found {actual}" if expected != actual else actual,
-            )
-        else:
-            # Optional in WACZ; every package Isnad writes has one.
-            report.add("datapackage-digest.json", True,
-                       f"absent (optional in WACZ): datapackage.json is {actual}, unsigned")
-        listed = set()
-        for resource in datapackage.get("resources", []):
-            path = resource.get("path", "")
-            listed.add(path)
-            _check_member(wacz, resource, report)
-        unlisted = sorted(names - listed - set(DIGEST_FILES))
-        report.add(
-            "every file in the package is listed in datapackage.json",
-            not unlisted,
-            ("unlisted: " + ", ".join(unlisted)) if unlisted else f"{len(listed)} files",
-        )
-        for name in sorted(n for n in names if n.startswith("archive/")):
-            try:
-                with wacz.open(name) as member:
-                    result = check_warc_stream(member, name)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                report.add(f"{name}: WARC record digests", False, str(exc))
-                continue
-            report.add(
-                f"{name}: WARC record digests",
-                result.ok,
-                "; ".join(result.problems) if result.problems
-                else f"{len(result.records)} records, every digest matches",
-            )
-        if proof is not None:
-            _check_proof(wacz, datapackage, digest, actual, report, proof)
+    try:
+        with wacz:
+            _verify_zip(wacz, report, proof or ProofOptions())
+    except Exception as exc:  # noqa: BLE001 - one damaged package must not hide the others
+        report.add("package could be read to the end", False, _why(exc))
     return report
 
 
-def _check_proof(wacz: zipfile.ZipFile, datapackage: dict[str, Any], digest: dict[str, Any],
-                 datapackage_hash: str, report: VerificationReport, proof: ProofOptions
-                 ) -> None:
-    """The signature of ``datapackage.json`` and every timestamp token, item by item."""
-    from archiver.proof import capture_window, check_token, verify_signed_data
+def _why(exc: BaseException) -> str:
+    # Our own and zipfile's messages speak for themselves; others need their kind (zlib...).
+    if isinstance(exc, (PackageError, zipfile.BadZipFile)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
-    context = datapackage.get("isnad") or {}
-    signed = digest.get("signedData")
-    if signed or (context.get("proof") or {}).get("signing"):
-        result = verify_signed_data(signed, datapackage_hash, proof.trusted_keys)
-        report.add("signature of datapackage.json", result.ok,
-                   "; ".join(result.problems or result.checks))
-        if signed and signed.get("created") != datapackage.get("created"):
-            report.add("signature date is the package's creation date", False,
-                       f"signed {signed.get('created')}, created {datapackage.get('created')}")
+
+def _verify_zip(wacz: zipfile.ZipFile, report: VerificationReport, proof: ProofOptions
+                ) -> None:
+    readable = _check_members(wacz.infolist(), report)
+    datapackage_bytes, datapackage = _read_json(wacz, "datapackage.json", readable, report)
+    if datapackage is None:
+        return
+    if not isinstance(datapackage, dict):
+        report.add("datapackage.json is a JSON object", False,
+                   f"found a {type(datapackage).__name__}")
+        return
+    actual = "sha256:" + hashlib.sha256(datapackage_bytes).hexdigest()
+    digest: dict[str, Any] = {}
+    if "datapackage-digest.json" in wacz.NameToInfo:
+        _, found = _read_json(wacz, "datapackage-digest.json", readable, report)
+        digest = found if isinstance(found, dict) else {}
+        expected = str(digest.get("hash", "")) if digest else "unreadable"
+        report.add(
+            "datapackage.json matches datapackage-digest.json",
+            expected == actual,
+            f"expected {expected}, found {actual}" if expected != actual else actual,
+        )
     else:
-        report.add("signature of datapackage.json", True, "the package is not signed")
-    window = capture_window(context)
-    hashes = {r.get("path"): str(r.get("hash", "")).partition(":")[2]
-              for r in datapackage.get("resources", [])}
-    hashes["datapackage.json"] = datapackage_hash.partition(":")[2]
-    entries = [e for e in (context.get("proof") or {}).get("timestamps", [])
-               if e.get("state") == "stamped" and e.get("subject") != "datapackage.json"]
-    entries += digest.get("timestamps", [])
-    for entry in entries:
-        subject, tsa = entry.get("subject"), entry.get("tsa")
-        name = f"timestamp of {subject} by {tsa}"
+        # Optional in WACZ; every package Isnad writes has one (the signature decides below).
+        report.add("datapackage-digest.json", True,
+                   f"absent (optional in WACZ): datapackage.json is {actual}")
+    resources = _resources(datapackage, report)
+    listed: set[str] = set()
+    for resource in resources:
+        path = resource["path"]
+        if path in listed:
+            report.add(f"{path}: listed once in datapackage.json", False, "listed twice")
+            continue
+        listed.add(path)
+        _check_member(wacz, resource, readable, report)
+    unlisted = sorted(set(wacz.NameToInfo) - listed - set(DIGEST_FILES))
+    report.add(
+        "every file in the package is listed in datapackage.json",
+        not unlisted,
+        ("unlisted: " + ", ".join(unlisted)) if unlisted else f"{len(listed)} files",
+    )
+    _check_warcs(wacz, sorted(readable), report)
+    _check_proof(wacz, datapackage, digest, actual, readable, report, proof)
+
+
+def _unsafe_name(name: str) -> str | None:
+    """Why a member name may not be accepted, or None: a WACZ holds relative paths only."""
+    if not name:
+        return "empty name"
+    if "\\" in name or "\x00" in name:
+        return "backslash or NUL in the name"
+    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
+        return "absolute path"
+    parts = name.removesuffix("/").split("/")
+    if ".." in parts:
+        return "climbs out of the package with '..'"
+    if "" in parts or "." in parts:
+        return "empty or '.' path segment"
+    return None
+
+
+def _check_members(infos: list[zipfile.ZipInfo], report: VerificationReport) -> set[str]:
+    """Names, flags and sizes of the zip's members; returns the names safe to read."""
+    readable: set[str] = set()
+    refused: list[str] = []
+    seen: set[str] = set()
+    duplicates: set[str] = set()
+    for info in infos:
+        name = info.filename
+        if name in seen:
+            duplicates.add(name)
+        seen.add(name)
+        why = _unsafe_name(name)
+        if why is None and info.flag_bits & 0x1:
+            why = "encrypted"
+        if why is None and info.compress_type != zipfile.ZIP_STORED and info.file_size > \
+                ZIP_EXPANSION_ALLOWANCE + MAX_ZIP_EXPANSION * info.compress_size:
+            why = (f"declares {info.file_size} bytes from {info.compress_size} compressed "
+                   f"(more than {MAX_ZIP_EXPANSION}:1), not inflated")
+        if why is None:
+            readable.add(name)
+        else:
+            refused.append(f"{name!r}: {why}")
+    report.add("member names are safe, sizes plausible", not refused,
+               "; ".join(refused) if refused else f"{len(infos)} members")
+    if duplicates:
+        report.add("member names are unique", False,
+                   "more than one member named " + ", ".join(sorted(duplicates)))
+    return readable
+
+
+def _read_bounded(wacz: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    info = wacz.getinfo(name)
+    if info.file_size > limit:
+        raise PackageError(f"{info.file_size} bytes, more than the {limit} bytes accepted")
+    with wacz.open(info) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise PackageError(f"more than the {limit} bytes accepted")
+    return data
+
+
+def _read_json(wacz: zipfile.ZipFile, name: str, readable: set[str],
+               report: VerificationReport) -> tuple[bytes, Any]:
+    """A small JSON member, bounded; (b"", None) and a finding when it cannot be read."""
+    if name not in readable:
+        detail = "refused (see member names)" if name in wacz.NameToInfo else "missing"
+        report.add(f"{name} readable", False, detail)
+        return b"", None
+    try:
+        data = _read_bounded(wacz, name, MAX_JSON_BYTES)
+    except (PackageError, ValueError, zipfile.BadZipFile, OSError, EOFError,
+            zlib.error, NotImplementedError, RuntimeError) as exc:
+        report.add(f"{name} readable", False, _why(exc))
+        return b"", None
+    try:
+        return data, json.loads(data)
+    except ValueError as exc:
+        report.add(f"{name} readable", False, f"not valid JSON: {exc}")
+    except RecursionError:
+        report.add(f"{name} readable", False, "not readable JSON: nested too deeply")
+    return b"", None
+
+
+def _resources(datapackage: dict[str, Any], report: VerificationReport
+               ) -> list[dict[str, Any]]:
+    """The well-formed entries of ``resources``; a finding for each malformed one."""
+    raw = datapackage.get("resources")
+    if not isinstance(raw, list) or not raw:
+        report.add("datapackage.json lists the package's files", False,
+                   "no resources" if not raw else f"resources is a {type(raw).__name__}")
+        return []
+    good = []
+    for number, resource in enumerate(raw):
+        path = resource.get("path") if isinstance(resource, dict) else None
+        why = "not an object with a path" if not isinstance(path, str) else _unsafe_name(path)
+        if why:
+            report.add(f"datapackage.json resource #{number}", False,
+                       f"{why}: {json.dumps(path)[:200] if isinstance(path, str) else ''}"
+                       .rstrip(": "))
+        else:
+            good.append(resource)
+    return good
+
+
+def _check_warcs(wacz: zipfile.ZipFile, names: list[str], report: VerificationReport) -> None:
+    """Every WARC/ARC in the package, wherever it sits, has its record digests checked."""
+    warcs = [n for n in names if not n.endswith("/") and _is_warc(wacz, n)]
+    if not warcs:
+        report.add("the package holds a WARC", False, "no WARC or ARC file in the package")
+    for name in warcs:
         try:
-            token = (base64.b64decode(entry["token"], validate=True) if "token" in entry
-                     else wacz.read(entry.get("path", "")))
-        except (KeyError, ValueError, zipfile.BadZipFile, OSError) as exc:
-            report.add(name, False, f"token unreadable: {exc}")
+            with wacz.open(name) as member:
+                result = check_warc_stream(member, name, require_digests=True)
+        except Exception as exc:  # noqa: BLE001 - a damaged member is a finding
+            report.add(f"{name}: WARC record digests", False, _why(exc))
+            continue
+        ok = result.ok and bool(result.records)
+        undigested = sum(1 for r in result.records if not r.block_digest)
+        detail = (f"{len(result.records)} records, every digest matches"
+                  + (f" ({undigested} warcinfo without a digest, covered by the file hash)"
+                     if undigested else ""))
+        report.add(f"{name}: WARC record digests", ok,
+                   "; ".join(result.problems) if result.problems
+                   else detail if result.records else "no records")
+
+
+def _is_warc(wacz: zipfile.ZipFile, name: str) -> bool:
+    """A WARC by its place or name, or by its first bytes (a WARC under another name)."""
+    if name.startswith("archive/") or name.lower().endswith(WARC_SUFFIXES):
+        return True
+    try:
+        with wacz.open(name) as member:
+            head = member.read(4096)
+        if head[:2] == b"\x1f\x8b":
+            head = zlib.decompressobj(31).decompress(head, 64)
+    except Exception:  # noqa: BLE001 - unreadable members are reported by their hash check
+        return False
+    return head.startswith((b"WARC/", b"filedesc://"))
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON list (anything else in it, or a non-list, is ignored)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _check_proof(wacz: zipfile.ZipFile, datapackage: dict[str, Any], digest: dict[str, Any],
+                 datapackage_hash: str, readable: set[str], report: VerificationReport,
+                 proof: ProofOptions) -> None:
+    """The signature of ``datapackage.json`` and every timestamp token, item by item.
+
+    A package with an Isnad capture context must be signed, and timestamped by every TSA its
+    (signed) context names; a foreign package without a signature is integrity only. Either
+    unsigned kind fails unless ``proof.allow_unsigned``.
+    """
+    ours = "isnad" in datapackage
+    context = datapackage.get("isnad") if isinstance(datapackage.get("isnad"), dict) else {}
+    if ours and not context:
+        report.add("Isnad capture context", False, "present but not a JSON object")
+    _check_signature(datapackage, digest.get("signedData"), datapackage_hash, ours, report,
+                     proof)
+    hashes = {r.get("path"): str(r.get("hash", "")).partition(":")[2]
+              for r in _dicts(datapackage.get("resources"))}
+    hashes["datapackage.json"] = datapackage_hash.partition(":")[2]
+    _check_timestamps(wacz, context, _dicts(digest.get("timestamps")), hashes, readable,
+                      report, proof)
+
+
+def _check_signature(datapackage: dict[str, Any], signed: Any, datapackage_hash: str,
+                     ours: bool, report: VerificationReport, proof: ProofOptions) -> None:
+    from archiver.proof import verify_signed_data
+
+    name = "signature of datapackage.json"
+    if not signed:
+        if proof.allow_unsigned:
+            report.add(name, True, f"{UNSIGNED} (accepted: --allow-unsigned)")
+        elif ours:
+            report.add(name, False, f"{UNSIGNED}: a package with an Isnad capture context must "
+                       "be signed, and datapackage-digest.json carries no signature (removed, "
+                       "or signing was off); --allow-unsigned accepts it")
+        else:
+            report.add(name, False, f"{UNSIGNED} (a package not made by Isnad); "
+                       "--allow-unsigned accepts it")
+        return
+    signed = signed if isinstance(signed, dict) else {}
+    result = verify_signed_data(signed, datapackage_hash, proof.trusted_keys)
+    if result.ok and proof.trusted_keys is None:
+        # Anyone can sign a forgery with a key of their own: without a trusted key to compare
+        # with, a valid signature shows integrity, not who made the package.
+        untrusted = (f"no trusted signing key is configured, so this signature by "
+                     f"{result.fingerprint} does not show who made the package")
+        if proof.allow_unsigned:
+            report.add(name, True, f"{UNSIGNED}: {untrusted} (accepted: --allow-unsigned)")
+        else:
+            report.add(name, False, f"{untrusted}; add it to signing.trusted_keys, or "
+                       "--allow-unsigned accepts it")
+    else:
+        report.add(name, result.ok, "; ".join(result.problems or result.checks))
+    if signed.get("created") != datapackage.get("created"):
+        report.add("signature date is the package's creation date", False,
+                   f"signed {signed.get('created')}, created {datapackage.get('created')}")
+
+
+def _check_timestamps(wacz: zipfile.ZipFile, context: dict[str, Any],
+                      sealed: list[dict[str, Any]], hashes: dict[Any, str], readable: set[str],
+                      report: VerificationReport, proof: ProofOptions) -> None:
+    """Tokens of the WARCs (listed in the context) and of datapackage.json (``sealed``, from
+    datapackage-digest.json), and the tokens the context says there must be."""
+    from archiver.proof import PENDING, STAMPED, capture_window, check_token
+
+    window = capture_window(context)
+    proof_context = context.get("proof") if isinstance(context.get("proof"), dict) else {}
+    recorded = _dicts(proof_context.get("timestamps"))
+    entries = [e for e in recorded
+               if e.get("state") == STAMPED and e.get("subject") != "datapackage.json"]
+    for entry in entries + sealed:
+        subject, tsa = entry.get("subject"), entry.get("tsa")
+        check = f"timestamp of {subject} by {tsa}"
+        try:
+            token = _token(wacz, entry, readable)
+        except (PackageError, KeyError, ValueError, zipfile.BadZipFile, OSError, EOFError,
+                zlib.error, NotImplementedError, RuntimeError) as exc:
+            report.add(check, False, f"token unreadable: {_why(exc)}")
             continue
         if subject not in hashes:
-            report.add(name, False, f"{subject} is not in the package")
+            report.add(check, False, f"{subject} is not in the package")
             continue
-        ok, detail = check_token(proof, tsa, token, hashes[subject], window)
-        report.add(name, ok, detail)
-    pending = [e for e in (context.get("proof") or {}).get("timestamps", [])
-               if e.get("state") == "pending"]
+        ok, detail = check_token(proof, str(tsa), token, hashes[subject], window)
+        report.add(check, ok, detail)
+    pending = [e for e in recorded if e.get("state") == PENDING]
     for entry in pending:
         report.add(f"timestamp of {entry.get('subject')} by {entry.get('tsa')}", True,
                    "pending when packaged (the TSA failed); a late token is kept beside the "
                    "package once `isnad timestamp --pending` obtains it")
+    # The TSAs the capture was made with are named in the signed context: a token of theirs
+    # for datapackage.json that is missing was removed (datapackage-digest.json is unsigned).
+    sealed_by = {e.get("tsa") for e in sealed if e.get("subject") == "datapackage.json"}
+    failing = {e.get("tsa") for e in pending}
+    for tsa in [t.get("name") for t in _dicts(proof_context.get("tsas"))]:
+        if tsa not in sealed_by and tsa not in failing:
+            report.add(f"timestamp of datapackage.json by {tsa}", False,
+                       "missing: the capture was made with this TSA, but "
+                       "datapackage-digest.json carries no token of it")
 
 
-def _check_member(wacz: zipfile.ZipFile, resource: dict[str, Any], report: VerificationReport
-                  ) -> None:
-    path = resource.get("path", "")
+def _token(wacz: zipfile.ZipFile, entry: dict[str, Any], readable: set[str]) -> bytes:
+    """A token inline (base64, in datapackage-digest.json) or from its file in the package."""
+    if "token" in entry:
+        return base64.b64decode(str(entry["token"]), validate=True)
+    path = str(entry.get("path", ""))
+    if path not in readable:
+        raise PackageError(f"{path!r} is not in the package")
+    return _read_bounded(wacz, path, MAX_TOKEN_BYTES)
+
+
+def _check_member(wacz: zipfile.ZipFile, resource: dict[str, Any], readable: set[str],
+                  report: VerificationReport) -> None:
+    path = resource["path"]
     if "hash" in resource:  # WACZ 1.1: "hash": "sha256:<hex>", "bytes": N
         algorithm, _, want = str(resource["hash"]).partition(":")
         expected_size = resource.get("bytes")
     else:  # WACZ 1.0: "hashing": "sha256", "stats": {"hash": "<hex>", "bytes": N}
-        stats = resource.get("stats", {})
+        stats = resource.get("stats") if isinstance(resource.get("stats"), dict) else {}
         algorithm, want, expected_size = resource.get("hashing", ""), stats.get("hash"), \
             stats.get("bytes")
     name = f"{path}: sha256 and size"
     if algorithm != "sha256":
         report.add(name, False, f"hash algorithm {algorithm!r} is not sha256")
         return
+    if path not in wacz.NameToInfo:
+        report.add(name, False, "listed in datapackage.json but missing from the package")
+        return
+    if path not in readable:
+        report.add(name, False, "refused (see member names)")
+        return
     try:
         with wacz.open(path) as member:
             got, size = sha256_stream(member)
-    except KeyError:
-        report.add(name, False, "listed in datapackage.json but missing from the package")
-        return
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        # zipfile raises BadZipFile on a CRC error: the stored bytes were altered.
-        report.add(name, False, f"unreadable: {exc}")
+    except Exception as exc:  # noqa: BLE001 - CRC error, broken deflate data, bad header...
+        report.add(name, False, f"unreadable: {_why(exc)}")
         return
     ok = got == want and size == expected_size
     detail = got if ok else f"expected {want} ({expected_size} bytes), found {got} ({size})"

@@ -196,26 +196,43 @@ def show(
 def verify(
     target: Annotated[str | None, typer.Argument(help="capture id, or a path to a .wacz")] = None,
     all_: Annotated[bool, typer.Option("--all", help="verify every stored capture")] = False,
+    allow_unsigned: Annotated[bool, typer.Option(
+        "--allow-unsigned", help="accept a package without a signature (integrity only, "
+        "no proof of origin)")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Re-hash packages and WARC records and check custody chains; exit 1 on any mismatch."""
+    """Re-hash packages and WARC records, check signatures, timestamps and custody chains;
+    exit 1 on any finding."""
     reports: list[VerificationReport] = []
+
+    def done(report: VerificationReport) -> None:
+        reports.append(report)
+        if not as_json:  # each result as it completes, not all at the end
+            _print_report(report)
+
+    settings = _settings()
     if target and target.endswith(".wacz") and Path(target).exists():
-        reports.append(verify_package_file(target, service.proof_options(_settings())))
+        options = service.proof_options(settings)
+        options.allow_unsigned = allow_unsigned
+        done(verify_package_file(target, options))
     else:
         if not target and not all_:
             raise IsnadError("give a capture id, a .wacz path, or --all")
-        settings = _settings()
         archive = service.open_archive(settings)
+        if archive.proof_options is not None:
+            archive.proof_options.allow_unsigned = allow_unsigned
         ids = [r.id for r in archive.catalog.list()] if all_ else [str(target)]
         for capture_id in ids:
-            reports.append(service.verify_capture(archive, capture_id,
-                                                  settings.effective_operator()))
+            try:
+                done(service.verify_capture(archive, capture_id, settings.effective_operator()))
+            except Exception as exc:  # noqa: BLE001 - one capture's failure hides no other
+                if not all_:
+                    raise
+                failed = VerificationReport(f"capture {capture_id}")
+                failed.add("verification ran to the end", False, f"{type(exc).__name__}: {exc}")
+                done(failed)
     if as_json:
         out.print_json(json.dumps([r.to_dict() for r in reports]))
-    else:
-        for report in reports:
-            _print_report(report)
     raise typer.Exit(0 if all(r.ok for r in reports) else 1)
 
 

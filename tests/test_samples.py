@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.proof import ProofOptions
 from archiver.verify import verify_package_file
 from archiver.warcreader import check_warc
 
@@ -47,8 +48,12 @@ def test_bad_arc_fails_clearly():
     assert "pywb--bad.arc" in result.problems[0]
 
 
-def test_valid_wacz_from_py_wacz_verifies():
-    report = verify_package_file(SAMPLES / "py-wacz--valid_example_1.wacz")
+def test_valid_wacz_from_py_wacz_verifies_as_unsigned_integrity_only():
+    strict = verify_package_file(SAMPLES / "py-wacz--valid_example_1.wacz")
+    assert [c.name for c in strict.mismatches] == ["signature of datapackage.json"]
+    assert "unsigned: integrity only, no proof of origin" in strict.mismatches[0].detail
+    report = verify_package_file(SAMPLES / "py-wacz--valid_example_1.wacz",
+                                 ProofOptions(allow_unsigned=True))
     assert report.ok, [c.__dict__ for c in report.mismatches]
 
 
