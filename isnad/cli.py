@@ -305,7 +305,7 @@ def list_captures(
     short = archive.catalog.unique_prefixes([r.id for r in rows])
     id_width = max((len(v) for v in short.values()), default=8)
     # id, state, storage, time: fixed widths; the URL takes what is left of the line.
-    url_width = max(out.width - (id_width + 2 + 8 + 2 + 7 + 2 + 16 + 2), 20)
+    url_width = max(out.width - (id_width + 2 + 8 + 2 + 7 + 2 + 16 + 2), 10)
     out.print(f"[bold]{'id':{id_width}}  {'state':8}  {'stored':7}  {'started (UTC)':16}  url"
               "[/bold]", highlight=False)
     for r in rows:
@@ -620,7 +620,7 @@ def main() -> None:
     try:
         # Without standalone mode click returns the exit code of typer.Exit instead of exiting,
         # and hands usage errors to us, to print them one way on a terminal and another in a log.
-        code = app(standalone_mode=False)
+        code = app(prog_name="isnad", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
