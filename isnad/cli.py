@@ -84,6 +84,12 @@ def _emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def _progress(console: Console, *columns: Any) -> Progress:
+    """Spinners that vanish when done, and are not drawn at all into a log or a pipe (where
+    they would only leave blank lines)."""
+    return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+
+
 def _show_version(value: bool) -> None:
     if value:
         out.print(f"isnad {__version__}", highlight=False)
@@ -180,8 +186,8 @@ class _CaptureView:
         self.expected = expected
         self.mode = mode
         console = out if mode == "human" else err
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                 TimeElapsedColumn(), console=console, transient=True)
+        self.progress = _progress(console, SpinnerColumn(), TextColumn("{task.description}"),
+                                  TimeElapsedColumn())
         self.tasks: dict[str, TaskID] = {}
         self.done: dict[str, CaptureRow] = {}
         self.records: list[dict[str, Any]] = []
@@ -457,7 +463,7 @@ def timestamp(
 @app.command()
 def export(
     ids: Annotated[list[str], typer.Argument(help="capture ids (unique prefixes are enough)")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="bundle folder (new or empty)")],
+    folder: Annotated[Path, typer.Option("-o", "--output", help="bundle folder (new or empty)")],
     operator: Annotated[str | None, typer.Option("--operator", help="who exports")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the bundle's paths as JSON")
                        ] = False,
@@ -468,10 +474,10 @@ def export(
     settings = _settings()
     archive = _archive(settings)
     who = operator or settings.effective_operator()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
+    with _progress(err, SpinnerColumn(), TextColumn("{task.description}"),
+                   TimeElapsedColumn()) as progress:
         task = progress.add_task("exporting", total=None)
-        bundle = export_bundle(archive, settings, ids, output, who,
+        bundle = export_bundle(archive, settings, ids, folder, who,
                                lambda what: progress.update(task, description=what))
     if as_json:
         _emit_json(output.export_bundle(bundle.folder, bundle.captures, bundle.files))
@@ -492,8 +498,8 @@ def storage_sync(
 ) -> None:
     """Upload what waits in the local spool (retries with backoff); exit 1 if any remains."""
     archive = _archive()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
+    with _progress(err, SpinnerColumn(), TextColumn("{task.description}"),
+                   TimeElapsedColumn()) as progress:
         task = progress.add_task("syncing", total=None)
         report = archive.sync(lambda what: progress.update(task, description=what))
     if as_json:
@@ -551,9 +557,8 @@ def audit(
     selection = (f"sample of {sample}" if sample else f"since {since}" if since else "all") + (
         f", target {target}" if target else "")
     total = sum(r.package_size or 0 for r in rows) * (1 if target else len(archive.targets))
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
+    with _progress(err, SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                   DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn()) as progress:
         task = progress.add_task("auditing", total=total or None)
         result = run_audit(
             archive, rows, actor=settings.effective_operator(), target=target,
@@ -592,8 +597,7 @@ def reindex(
     from archiver.reindex import reindex as rebuild
 
     archive = _archive(recover=False)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err,
-                  transient=True) as progress:
+    with _progress(err, SpinnerColumn(), TextColumn("{task.description}")) as progress:
         task = progress.add_task("reading storage", total=None)
         report = rebuild(archive, lambda cid: progress.update(task, description=cid))
     if as_json:
