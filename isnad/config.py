@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, get_origin
@@ -94,7 +95,9 @@ def _proxy_url(value: Any) -> Any:
     except ValueError:
         port = None
     if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname or port is None:
-        raise ValueError(f"{value!r} is not a proxy URL: expected "
+        # The value is shown without its password: this message goes to logs and terminals.
+        shown = re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", str(value))
+        raise ValueError(f"{shown!r} is not a proxy URL: expected "
                          f"{'|'.join(PROXY_SCHEMES)}://[user:password@]host:port")
     return str(value)
 
