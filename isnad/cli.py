@@ -343,7 +343,7 @@ def show(
     for key in ("url", "final_url", "operator", "case", "tags", "note", "started_at",
                 "ended_at", "package_location", "package_sha256", "error"):
         if data.get(key):
-            out.print(f"  {key:17} {data[key]}")
+            out.print(f"  {key:17} {escape(str(data[key]))}", highlight=False)
     for reason in row.reasons or []:
         out.print(f"  reason            {escape(reason)}", highlight=False)
     for entry in data["failed_subresources"]:
@@ -633,25 +633,24 @@ def main() -> None:
     except ClickException as exc:  # unknown option, missing argument, bad value: exit 2
         _show_usage_error(exc)
         sys.exit(exc.exit_code)
-    except IsnadError as exc:
-        if debug:
-            raise
-        _error(str(exc))
-        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except OSError as exc:  # a file or folder the system refused: say which, in one line
+    except Exception as exc:
         if debug:
             raise
+        _error(_failure(exc))
+        sys.exit(2)
+
+
+def _failure(exc: Exception) -> str:
+    """The one line that says what went wrong."""
+    if isinstance(exc, IsnadError):
+        return str(exc)
+    if isinstance(exc, OSError):  # a file or folder the system refused: say which
         where = f": {exc.filename}" if exc.filename else ""
-        _error(f"{exc.strerror or exc}{where} (run with --debug for details)")
-        sys.exit(2)
-    except Exception as exc:  # the unexpected
-        if debug:
-            raise
-        _error(f"{type(exc).__name__}: {exc} (run with --debug for details)")
-        sys.exit(2)
+        return f"{exc.strerror or exc}{where} (run with --debug for details)"
+    return f"{type(exc).__name__}: {exc} (run with --debug for details)"
 
 
 def _error(message: str) -> None:
