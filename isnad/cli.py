@@ -200,16 +200,20 @@ class _CaptureView:
     def running(self, job: CaptureJob) -> None:
         if job.capture_id in self.done:
             return  # a late report of a finished capture must not start a spinner again
+        description = (f"{escape(_middle(job.url, 60))}  [dim]{job.exchanges} exchanges, "
+                       f"{job.payload_bytes / 1e6:.1f} MB, {len(job.pages)} page(s)[/dim]")
         if job.capture_id not in self.tasks:
-            self.tasks[job.capture_id] = self.progress.add_task("", total=None)
-        self.progress.update(self.tasks[job.capture_id], description=(
-            f"{escape(_middle(job.url, 60))}  [dim]{job.exchanges} exchanges, "
-            f"{job.payload_bytes / 1e6:.1f} MB, {len(job.pages)} page(s)[/dim]"))
+            self.tasks[job.capture_id] = self.progress.add_task(description, total=None)
+        else:
+            self.progress.update(self.tasks[job.capture_id], description=description)
 
     def finished(self, result: PackagedCapture) -> None:
         task = self.tasks.pop(result.capture_id, None)
         if task is not None:
             self.progress.remove_task(task)
+            # Redraw now: what is printed next would otherwise carry the last frame, in which
+            # the finished capture still spins.
+            self.progress.refresh()
         row = self.archive.catalog.get(result.capture_id)
         self.done[result.capture_id] = row
         if self.mode == "jsonl":

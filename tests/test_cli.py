@@ -353,3 +353,38 @@ def test_shell_completion_completes_commands_and_options(isnad):
     assert complete("isnad li") == ["list"]
     assert set(complete("isnad list --st")) == {"--state"}
     assert os.environ.get("_ISNAD_COMPLETE") is None
+
+
+def test_on_a_terminal_a_finished_capture_stops_spinning(isnad, pages):
+    """Run in a pseudo-terminal, where spinners are drawn: once a capture's result is printed,
+    no later frame shows that capture spinning (a stale frame used to)."""
+    import pty
+    import re
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(isnad.command("capture", "--no-browser", pages["broken"],
+                                          pages["fine"]),
+                            cwd=isnad.home, env={**isnad.env, **FAST, "COLUMNS": "200"},
+                            stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process has ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=240) == 1
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    lines = [line.strip() for line in screen.replace("\r", "\n").splitlines() if line.strip()]
+    spinning = re.compile(r"^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] (\S+)")
+    for url in (pages["broken"], pages["fine"]):
+        result = next(i for i, line in enumerate(lines)
+                      if line.startswith("[") and f" {url} " in f"{line} ")
+        later = [line for line in lines[result + 1:]
+                 if (m := spinning.match(line)) and m.group(1) == url]
+        assert not later, later
+    assert any(spinning.match(line) for line in lines), "no spinner was drawn at all"
