@@ -5,6 +5,7 @@ SQLite by default; PostgreSQL by changing the URL. Storage stays the source of t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -20,8 +21,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    cast,
     create_engine,
     event,
+    exists,
+    func,
+    literal_column,
+    or_,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -236,6 +242,58 @@ class Catalog:
                 _ = row.copies
             return rows
 
+    def find(self, *, case: str | None = None, tags: tuple[str, ...] = (),
+             states: tuple[str, ...] = (), since: datetime | None = None,
+             until: datetime | None = None, url: str | None = None,
+             limit: int | None = None) -> tuple[list[CaptureRow], int]:
+        """Captures matching every filter given, newest first, and how many match in all.
+
+        ``url`` matches part of the requested or final URL (case-insensitive); ``tags`` must
+        all be present; ``since``/``until`` bound the start time. The filtering is SQL.
+        """
+        where = []
+        if case is not None:
+            where.append(CaptureRow.case_id == case)
+        for tag in tags:
+            where.append(_has_tag(self.engine.dialect.name, tag))
+        if states:
+            where.append(CaptureRow.state.in_(states))
+        if since is not None:
+            where.append(CaptureRow.started_at >= since)
+        if until is not None:
+            where.append(CaptureRow.started_at < until)
+        if url:
+            pattern = "%" + _like_escape(url) + "%"
+            where.append(or_(CaptureRow.url.ilike(pattern, escape="\\"),
+                             CaptureRow.final_url.ilike(pattern, escape="\\")))
+        with self.session() as s:
+            total = s.scalar(select(func.count()).select_from(CaptureRow).where(*where)) or 0
+            query = select(CaptureRow).where(*where).order_by(CaptureRow.id.desc())
+            if limit is not None:
+                query = query.limit(limit)
+            rows = list(s.scalars(query).all())
+            for row in rows:
+                _ = row.copies
+            return rows, total
+
+    def unique_prefixes(self, ids: list[str], minimum: int = 8) -> dict[str, str]:
+        """The shortest prefix (at least ``minimum`` long) naming each id alone in the catalog.
+
+        Ids sort, so an id's only rivals are its two neighbours: two small queries per id.
+        """
+        shortest: dict[str, str] = {}
+        with self.session() as s:
+            for capture_id in ids:
+                neighbours = [
+                    s.scalar(select(CaptureRow.id).where(CaptureRow.id < capture_id)
+                             .order_by(CaptureRow.id.desc()).limit(1)),
+                    s.scalar(select(CaptureRow.id).where(CaptureRow.id > capture_id)
+                             .order_by(CaptureRow.id).limit(1)),
+                ]
+                shared = max((_common_prefix(capture_id, n) for n in neighbours if n), default=0)
+                shortest[capture_id] = capture_id[:max(minimum, shared + 1)]
+        return shortest
+
     def is_empty(self) -> bool:
         with self.session() as s:
             return s.scalars(select(CaptureRow.id).limit(1)).first() is None
@@ -311,6 +369,27 @@ class Catalog:
                 .order_by(CustodyEventRow.seq)
             ).all()
             return [r.to_event() for r in rows]
+
+
+def _has_tag(dialect: str, tag: str) -> Any:
+    """SQL: the capture's JSON list of tags holds ``tag``."""
+    if dialect == "sqlite":
+        return exists(select(1).select_from(func.json_each(CaptureRow.tags))
+                      .where(literal_column("value") == tag))
+    # Elsewhere: the tag, JSON-encoded with its quotes, inside the encoded list.
+    encoded = json.dumps(tag)
+    return cast(CaptureRow.tags, Text).like("%" + _like_escape(encoded) + "%", escape="\\")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects

@@ -56,9 +56,17 @@ def _refusal(host: str, addresses: list[str]) -> str | None:
 
 def validate_url(url: str) -> str:
     """Reject what is not an absolute http(s) URL with a host; return it unchanged."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CaptureRefused(f"not an http(s) URL: {url!r}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number 0-65535
+    except ValueError as exc:  # e.g. "http://[::1" (an unclosed IPv6 bracket)
+        raise CaptureRefused(f"not a valid URL: {url!r} ({exc})") from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname \
+            or any(c.isspace() for c in parts.netloc):
+        hint = ""
+        if "://" not in url and "." in url.split("/", 1)[0] and not url[:1].isspace():
+            hint = f" (did you mean 'https://{url}'?)"
+        raise CaptureRefused(f"not an http(s) URL: {url!r}{hint}")
     return url
 
 

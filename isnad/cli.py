@@ -4,41 +4,52 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
 
+# Typer 0.29 carries its own copy of Click: its exceptions are not the `click` package's.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer.rich_utils import rich_format_error
+
+from archiver.archive import Archive
 from archiver.audit import run_audit, select_captures
 from archiver.capture import PackagedCapture
 from archiver.catalog import COMPLETE, PARTIAL, CaptureRow
-from archiver.errors import IsnadError
+from archiver.errors import CaptureRefused, IsnadError
 from archiver.signing import PUBLIC_KEY_FILE, init_keys, public_fingerprint
 from archiver.verify import VerificationReport, verify_package_file
 from crawlers.job import CaptureJob
-from isnad import __version__, service
+from crawlers.netguard import validate_url
+from isnad import __version__, output, service
 from isnad.config import Settings, load_settings
 
 app = typer.Typer(
     help="Isnad: capture web pages as evidence, store them, and prove they are unaltered.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
 )
+# soft_wrap: a line is never broken at the console's width (80 when not a terminal), so an
+# error or a result stays one line in a log or a pipe.
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 _state: dict[str, Any] = {"debug": False, "config": None}
 
@@ -49,14 +60,49 @@ class Scope(StrEnum):
     domain = "domain"
 
 
+class State(StrEnum):
+    COMPLETE = "COMPLETE"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+    RUNNING = "RUNNING"
+
+
 def _settings() -> Settings:
     return load_settings(_state["config"])
+
+
+def _archive(settings: Settings | None = None, *, recover: bool = True) -> Archive:
+    """The archive, after its folders are made (a folder that cannot be is one clear line)."""
+    settings = settings or _settings()
+    settings.prepare_folders()
+    return service.open_archive(settings, recover=recover)
+
+
+def _emit_json(data: Any) -> None:
+    """JSON on stdout, never wrapped or coloured (a script reads it)."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _progress(console: Console, *columns: Any) -> Progress:
+    """Spinners that vanish when done, and are not drawn at all into a log or a pipe (where
+    they would only leave blank lines)."""
+    return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"isnad {__version__}", highlight=False)
+        raise typer.Exit()
 
 
 @app.callback()
 def main_options(
     config: Annotated[Path | None, typer.Option("--config", help="TOML settings file")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True, help="print the version and exit")
+    ] = False,
 ) -> None:
     _state["config"] = config
     _state["debug"] = debug
@@ -65,12 +111,24 @@ def main_options(
 @app.command()
 def version() -> None:
     """Print Isnad's version."""
-    out.print(f"isnad {__version__}")
+    out.print(f"isnad {__version__}", highlight=False)
+
+
+def _check_urls(urls: list[str]) -> list[str]:
+    """A malformed URL is a usage error, refused before anything is recorded."""
+    for url in urls:
+        try:
+            validate_url(url)
+        except CaptureRefused as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return urls
 
 
 @app.command()
 def capture(
-    urls: Annotated[list[str], typer.Argument(help="one or more URLs, each its own package")],
+    urls: Annotated[list[str], typer.Argument(
+        help="one or more http(s) URLs, each its own package", metavar="URL...",
+        callback=_check_urls)],
     case: Annotated[str | None, typer.Option("--case", help="case identifier")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="tag (repeatable)")] = None,
     note: Annotated[str | None, typer.Option("--note", help="free-text note")] = None,
@@ -84,41 +142,31 @@ def capture(
     posts: Annotated[int | None, typer.Option(
         "--posts", min=1, help="a channel or profile URL: also capture its N latest posts")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print every result as one JSON list "
+                                          "at the end")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="print each result as one JSON line "
+                                           "as soon as it is finished")] = False,
 ) -> None:
     """Capture URLs as evidence packages (WACZ), stored and catalogued.
 
     Exit status: 0 when every capture is COMPLETE and stored, 1 when one is PARTIAL or waits
     for storage, 2 when one FAILED.
     """
+    if as_json and as_jsonl:
+        raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
     settings = _settings()
+    archive = _archive(settings)
     options = service.CaptureOptions(
         operator=operator or settings.effective_operator(),
         case_id=case, tags=tuple(tag or ()), note=note, use_browser=not no_browser,
         depth=depth, scope=scope.value if scope else None, posts=posts,
     )
-    results: list[PackagedCapture] = []
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
-        tasks: dict[str, Any] = {}
-
-        def on_progress(job: CaptureJob) -> None:
-            if job.capture_id not in tasks:
-                tasks[job.capture_id] = progress.add_task("", total=None)
-            progress.update(tasks[job.capture_id], description=(
-                f"{job.url}  [dim]{job.exchanges} exchanges, "
-                f"{job.payload_bytes / 1e6:.1f} MB, {len(job.pages)} page(s)[/dim]"))
-
-        def on_result(result: PackagedCapture) -> None:
-            results.append(result)
-            if not as_json:
-                _print_result(result)
-
-        service.capture(settings, urls, options, on_progress=on_progress, on_result=on_result)
-    if as_json:
-        archive = service.open_archive(settings)
-        out.print_json(json.dumps([_row_json(archive.catalog.get(r.capture_id))
-                                   for r in results]))
+    view = _CaptureView(archive, len(urls), "json" if as_json else "jsonl" if as_jsonl
+                        else "human")
+    with view.progress:
+        results = service.capture(settings, urls, options, on_progress=view.running,
+                                  on_result=view.finished, archive=archive)
+    view.close()
     states = {r.state for r in results}
     if not states <= {COMPLETE, PARTIAL}:
         raise typer.Exit(2)
@@ -126,56 +174,185 @@ def capture(
     raise typer.Exit(0 if states <= {COMPLETE} and not pending else 1)
 
 
-def _print_result(result: PackagedCapture) -> None:
-    colour = {"COMPLETE": "green", "PARTIAL": "yellow"}.get(result.state, "red")
-    out.print(f"[{colour}]{result.state}[/{colour}] {result.capture_id}")
+class _CaptureView:
+    """What `isnad capture` shows: one spinner per running capture, each result as it ends.
+
+    Results go through the console the spinners draw on, so they never garble each other;
+    with --json/--jsonl stdout carries JSON only and the spinners go to stderr.
+    """
+
+    def __init__(self, archive: Archive, expected: int, mode: str) -> None:
+        self.archive = archive
+        self.expected = expected
+        self.mode = mode
+        console = out if mode == "human" else err
+        self.progress = _progress(console, SpinnerColumn(), TextColumn("{task.description}"),
+                                  TimeElapsedColumn())
+        self.tasks: dict[str, TaskID] = {}
+        self.done: dict[str, CaptureRow] = {}
+        self.records: list[dict[str, Any]] = []
+
+    @property
+    def total(self) -> int:
+        # --posts adds captures as a channel's list is read: the total grows with them.
+        return max(self.expected, len(set(self.tasks) | set(self.done)))
+
+    def running(self, job: CaptureJob) -> None:
+        if job.capture_id in self.done:
+            return  # a late report of a finished capture must not start a spinner again
+        description = (f"{escape(_middle(job.url, 60))}  [dim]{job.exchanges} exchanges, "
+                       f"{job.payload_bytes / 1e6:.1f} MB, {len(job.pages)} page(s)[/dim]")
+        if job.capture_id not in self.tasks:
+            self.tasks[job.capture_id] = self.progress.add_task(description, total=None)
+        else:
+            self.progress.update(self.tasks[job.capture_id], description=description)
+
+    def finished(self, result: PackagedCapture) -> None:
+        task = self.tasks.pop(result.capture_id, None)
+        if task is not None:
+            self.progress.remove_task(task)
+            # Redraw now: what is printed next would otherwise carry the last frame, in which
+            # the finished capture still spins.
+            self.progress.refresh()
+        row = self.archive.catalog.get(result.capture_id)
+        self.done[result.capture_id] = row
+        if self.mode == "jsonl":
+            sys.stdout.write(json.dumps(output.capture_record(row), ensure_ascii=False,
+                                        default=str) + "\n")
+            sys.stdout.flush()
+        elif self.mode == "json":
+            self.records.append(output.capture_record(row))
+        else:
+            _print_result(self.progress.console, result, row,
+                          f"{len(self.done)}/{self.total}")
+
+    def close(self) -> None:
+        """The JSON list, or a summary table when there were several captures."""
+        if self.mode == "json":
+            _emit_json(self.records)
+        elif self.mode == "human" and len(self.done) > 1:
+            short = self.archive.catalog.unique_prefixes(list(self.done))
+            id_width = max(len(v) for v in short.values())
+            table = Table("url", "state", "id", title="Summary", title_justify="left")
+            width = max(20, out.width - id_width - 8 - 10)  # 10: the borders and padding
+            for row in self.done.values():
+                table.add_row(escape(_middle(row.url, width)), _state_markup(row.state),
+                              short[row.id])
+            out.print(table)
+
+
+def _state_markup(state: str) -> str:
+    colour = {"COMPLETE": "green", "PARTIAL": "yellow", "RUNNING": "blue"}.get(state, "red")
+    return f"[{colour}]{state}[/{colour}]"
+
+
+def _print_result(console: Console, result: PackagedCapture, row: CaptureRow, counter: str
+                  ) -> None:
+    console.print(f"[dim]\\[{counter}][/dim] {_state_markup(result.state)} "
+                  f"{escape(row.url)}  [dim]{result.capture_id}[/dim]", highlight=False)
     for reason in result.reasons:
-        out.print(f"  - {reason}")
+        console.print(f"  - {escape(reason)}", highlight=False)
+    failed = output.failed_subresources(row)
+    if failed:
+        console.print(f"  failed subresources ({len(failed)}):", highlight=False)
+        for entry in failed[:_SHOWN_FAILURES]:
+            console.print(f"    {escape(entry.get('url', '?'))}  "
+                          f"[dim]{escape(str(entry.get('error', '?')))}[/dim]", highlight=False)
+        if len(failed) > _SHOWN_FAILURES:
+            console.print(f"    … and {len(failed) - _SHOWN_FAILURES} more: "
+                          f"isnad show {result.capture_id} --json", highlight=False)
     if result.package:
-        out.print(f"  package  {result.location}\n  sha256   {result.package.sha256}")
+        console.print(f"  package  {escape(str(result.location))}\n"
+                      f"  sha256   {result.package.sha256}", highlight=False)
         if not result.stored:
-            out.print("  [yellow]storage pending[/yellow]: a target could not take the package; "
-                      "it is kept in the local spool until `isnad storage sync` succeeds")
+            console.print("  [yellow]storage pending[/yellow]: a target could not take the "
+                          "package; it is kept in the local spool until `isnad storage sync` "
+                          "succeeds", highlight=False)
+
+
+# More would bury the result; the full list is in the record (`isnad show ID --json`).
+_SHOWN_FAILURES = 20
+
+
+def _middle(text: str, width: int) -> str:
+    """``text`` shortened to ``width`` characters by cutting out its middle (URLs differ at
+    both ends: the host and the last path segment)."""
+    if len(text) <= width:
+        return text
+    keep = max(width - 1, 2)
+    return text[:(keep + 1) // 2] + "…" + text[len(text) - keep // 2:]
 
 
 @app.command("list")
 def list_captures(
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    case: Annotated[str | None, typer.Option("--case", help="only this case")] = None,
+    tag: Annotated[list[str] | None, typer.Option(
+        "--tag", help="only captures with this tag (repeatable: all of them)")] = None,
+    state: Annotated[list[State] | None, typer.Option(
+        "--state", case_sensitive=False, help="only this state (repeatable: any of them)")
+    ] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="started at or after DATE or DATETIME (UTC unless a zone is given)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", help="started before DATETIME, or on or before DATE")] = None,
+    url: Annotated[str | None, typer.Option(
+        "--url", help="URL (requested or final) contains this text")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most N, newest first")
+                     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the captures as JSON")] = False,
 ) -> None:
-    """List the captures in the catalog."""
-    archive = service.open_archive(_settings())
-    rows = archive.catalog.list()
+    """List captures, newest first: short id, state, storage, start time (UTC), URL."""
+    archive = _archive()
+    rows, total = archive.catalog.find(
+        case=case, tags=tuple(tag or ()), states=tuple(s.value for s in state or ()),
+        since=_parse_date(since, "--since") if since else None,
+        until=_parse_date(until, "--until", end_of_day=True) if until else None,
+        url=url, limit=limit)
     if as_json:
-        out.print_json(json.dumps([_row_summary(r) for r in rows]))
+        _emit_json([output.capture_summary(r) for r in rows])
         return
-    table = Table("capture id", "state", "storage", "started (UTC)", "case", "url")
-    table.columns[0].no_wrap = True
-    table.columns[0].min_width = 36
+    short = archive.catalog.unique_prefixes([r.id for r in rows])
+    id_width = max((len(v) for v in short.values()), default=8)
+    # id, state, storage, time: fixed widths; the URL takes what is left of the line.
+    url_width = max(out.width - (id_width + 2 + 8 + 2 + 7 + 2 + 16 + 2), 10)
+    out.print(f"[bold]{'id':{id_width}}  {'state':8}  {'stored':7}  {'started (UTC)':16}  url"
+              "[/bold]", highlight=False)
     for r in rows:
-        table.add_row(r.id, r.state, _row_summary(r)["storage"],
-                      f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.case_id or "", r.url)
-    out.print(table)
+        started = output.utc_iso(r.started_at) or ""
+        stored = {True: "yes", False: "pending", None: "-"}[output.package_stored(r)]
+        out.print(f"{short[r.id]:{id_width}}  {_state_markup(r.state)}"
+                  f"{' ' * (8 - len(r.state))}  {stored:7}  "
+                  f"{started[:16].replace('T', ' '):16}  {escape(_middle(r.url, url_width))}",
+                  highlight=False)
+    shown = f"{len(rows)} of {total}" if len(rows) < total else f"{total}"
+    out.print(f"{shown} capture(s)" + ("" if len(rows) == total else
+                                       "  (--limit: newest first)"), highlight=False)
 
 
 @app.command()
 def show(
-    capture_id: Annotated[str, typer.Argument(help="capture id (or a unique prefix)")],
+    capture_id: Annotated[str, typer.Argument(help="capture id (or a unique prefix)",
+                                              metavar="ID")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a capture: its context, artifacts with hashes, and custody events."""
-    archive = service.open_archive(_settings())
+    archive = _archive()
     row = archive.catalog.get(capture_id)
-    data = _row_json(row)
+    data = output.capture_record(row)
     if as_json:
-        out.print_json(json.dumps(data, default=str))
+        _emit_json(data)
         return
     out.print(f"[bold]{row.id}[/bold]  {row.state}")
     for key in ("url", "final_url", "operator", "case", "tags", "note", "started_at",
                 "ended_at", "package_location", "package_sha256", "error"):
         if data.get(key):
-            out.print(f"  {key:17} {data[key]}")
+            out.print(f"  {key:17} {escape(str(data[key]))}", highlight=False)
     for reason in row.reasons or []:
-        out.print(f"  reason            {reason}")
+        out.print(f"  reason            {escape(reason)}", highlight=False)
+    for entry in data["failed_subresources"]:
+        out.print(f"  failed            {escape(entry.get('url', '?'))}  "
+                  f"[dim]{escape(str(entry.get('error', '?')))}[/dim]", highlight=False)
     artifacts = Table("artifact", "kind", "bytes", "sha256", title="Artifacts")
     for a in data["artifacts"]:
         artifacts.add_row(a["path"], a["kind"], str(a["size"]), a["sha256"])
@@ -218,7 +395,7 @@ def verify(
     else:
         if not target and not all_:
             raise IsnadError("give a capture id, a .wacz path, or --all")
-        archive = service.open_archive(settings)
+        archive = _archive(settings)
         if archive.proof_options is not None:
             archive.proof_options.allow_unsigned = allow_unsigned
         ids = [r.id for r in archive.catalog.list()] if all_ else [str(target)]
@@ -232,7 +409,7 @@ def verify(
                 failed.add("verification ran to the end", False, f"{type(exc).__name__}: {exc}")
                 done(failed)
     if as_json:
-        out.print_json(json.dumps([r.to_dict() for r in reports]))
+        _emit_json([r.to_dict() for r in reports])
     raise typer.Exit(0 if all(r.ok for r in reports) else 1)
 
 
@@ -245,6 +422,8 @@ def keys_init(
     passphrase: Annotated[bool, typer.Option(
         "--passphrase", help="encrypt the private key (asked twice, or ISNAD_SIGNING__PASSPHRASE)")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the key's paths and "
+                                          "fingerprint as JSON")] = False,
 ) -> None:
     """Create the signing key pair in the data folder (private key mode 0600)."""
     settings = _settings()
@@ -253,6 +432,10 @@ def keys_init(
         secret = settings.signing_passphrase() or typer.prompt(
             "passphrase", hide_input=True, confirmation_prompt=True)
     key = init_keys(settings.key_dir, secret)
+    if as_json:
+        _emit_json(output.signing_key(key.path, key.path.with_name(PUBLIC_KEY_FILE),
+                                      key.fingerprint, bool(secret)))
+        return
     out.print(f"signing key: {key.path} (mode 600{', encrypted' if secret else ''})")
     out.print(f"public key:  {key.path.with_name(PUBLIC_KEY_FILE)}")
     out.print(f"fingerprint: {key.fingerprint}")
@@ -268,8 +451,7 @@ def keys_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         raise IsnadError(f"no signing key at {settings.key_dir}: run `isnad keys init`")
     pem = path.read_text()
     if as_json:
-        out.print_json(json.dumps({"fingerprint": fingerprint, "public_key_pem": pem,
-                                   "path": str(path)}))
+        _emit_json({"fingerprint": fingerprint, "public_key_pem": pem, "path": str(path)})
         return
     out.print(f"fingerprint: {fingerprint}")
     out.print(pem.rstrip(), highlight=False)
@@ -279,13 +461,17 @@ def keys_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def timestamp(
     pending: Annotated[bool, typer.Option("--pending", help="retry every pending timestamp")
                        ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Ask the TSAs again for the timestamps that failed; late tokens go beside the package."""
     if not pending:
         raise IsnadError("nothing to do: use `isnad timestamp --pending`")
     settings = _settings()
-    archive = service.open_archive(settings)
+    archive = _archive(settings)
     result = service.retry_timestamps(archive, settings, settings.effective_operator())
+    if as_json:
+        _emit_json(output.timestamp_retry(result.obtained, result.still_pending))
+        raise typer.Exit(1 if result.still_pending else 0)
     for line in result.obtained:
         out.print(f"[green]stamped[/green] {line}")
     for line in result.still_pending:
@@ -298,20 +484,25 @@ def timestamp(
 @app.command()
 def export(
     ids: Annotated[list[str], typer.Argument(help="capture ids (unique prefixes are enough)")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="bundle folder (new or empty)")],
+    folder: Annotated[Path, typer.Option("-o", "--output", help="bundle folder (new or empty)")],
     operator: Annotated[str | None, typer.Option("--operator", help="who exports")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the bundle's paths as JSON")
+                       ] = False,
 ) -> None:
     """Write a bundle for a court or a partner: packages, files, hashes, tokens, report."""
     from isnad.export import export_bundle
 
     settings = _settings()
-    archive = service.open_archive(settings)
+    archive = _archive(settings)
     who = operator or settings.effective_operator()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
+    with _progress(err, SpinnerColumn(), TextColumn("{task.description}"),
+                   TimeElapsedColumn()) as progress:
         task = progress.add_task("exporting", total=None)
-        bundle = export_bundle(archive, settings, ids, output, who,
+        bundle = export_bundle(archive, settings, ids, folder, who,
                                lambda what: progress.update(task, description=what))
+    if as_json:
+        _emit_json(output.export_bundle(bundle.folder, bundle.captures, bundle.files))
+        return
     out.print(f"exported {len(bundle.captures)} capture(s) to {bundle.folder}")
     out.print(f"  {bundle.files} files listed in {bundle.folder / 'SHA256SUMS'}")
     out.print(f"  report: {bundle.folder / 'report.html'} and {bundle.folder / 'report.pdf'}")
@@ -323,13 +514,18 @@ app.add_typer(storage_app, name="storage")
 
 
 @storage_app.command("sync")
-def storage_sync() -> None:
+def storage_sync(
+    as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
+) -> None:
     """Upload what waits in the local spool (retries with backoff); exit 1 if any remains."""
-    archive = service.open_archive(_settings())
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
+    archive = _archive()
+    with _progress(err, SpinnerColumn(), TextColumn("{task.description}"),
+                   TimeElapsedColumn()) as progress:
         task = progress.add_task("syncing", total=None)
         report = archive.sync(lambda what: progress.update(task, description=what))
+    if as_json:
+        _emit_json(output.sync_report(report))
+        raise typer.Exit(1 if report.still_pending or report.errors else 0)
     for line in report.stored:
         out.print(f"[green]stored[/green]  {line}")
     for line in report.still_pending:
@@ -342,18 +538,24 @@ def storage_sync() -> None:
 
 
 @storage_app.command("check")
-def storage_check() -> None:
+def storage_check(
+    as_json: Annotated[bool, typer.Option("--json", help="print the findings as JSON")] = False,
+) -> None:
     """Report each target's versioning and lock configuration; exit 1 if evidence is at risk."""
-    archive = service.open_archive(_settings(), recover=False)
-    worst = 0
-    for target in archive.targets:
-        out.print(f"[bold]{target.name}[/bold]  {target.location('')}")
-        for finding in target.check():
+    archive = _archive(recover=False)
+    checked = [(t.name, t.location(""), t.check()) for t in archive.targets]
+    worst = max((0 if f.level == "ok" else 1 for _, _, findings in checked for f in findings),
+                default=0)
+    if as_json:
+        _emit_json(output.storage_check(checked))
+        raise typer.Exit(worst)
+    for name, location, findings in checked:
+        out.print(f"[bold]{escape(name)}[/bold]  {escape(location)}", highlight=False)
+        for finding in findings:
             colour = {"ok": "green", "warning": "yellow"}.get(finding.level, "red")
-            out.print(f"  [{colour}]{finding.level:7}[/{colour}] {finding.message}",
+            out.print(f"  [{colour}]{finding.level:7}[/{colour}] {escape(finding.message)}",
                       highlight=False)
-            worst = max(worst, {"ok": 0, "warning": 1}.get(finding.level, 2))
-    raise typer.Exit(worst and 1)
+    raise typer.Exit(worst)
 
 
 @app.command()
@@ -370,15 +572,14 @@ def audit(
 ) -> None:
     """Fixity audit: re-read and re-hash stored packages; exit 1 naming any mismatch."""
     settings = _settings()
-    archive = service.open_archive(settings)
-    since_date = _parse_date(since) if since else None
+    archive = _archive(settings)
+    since_date = _parse_date(since, "--since") if since else None
     rows = select_captures(archive, sample=sample, since=since_date)
     selection = (f"sample of {sample}" if sample else f"since {since}" if since else "all") + (
         f", target {target}" if target else "")
     total = sum(r.package_size or 0 for r in rows) * (1 if target else len(archive.targets))
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
+    with _progress(err, SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                   DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn()) as progress:
         task = progress.add_task("auditing", total=total or None)
         result = run_audit(
             archive, rows, actor=settings.effective_operator(), target=target,
@@ -386,37 +587,47 @@ def audit(
             on_copy=lambda f: progress.update(task, description=f"{f.capture_id[:13]}… "
                                               f"{f.target}"))
     if as_json:
-        out.print_json(json.dumps(result.to_dict()))
+        _emit_json(result.to_dict())
     else:
         out.print(result.summary(), highlight=False)
         out.print(f"report: {result.report_path}")
     raise typer.Exit(0 if result.ok else 1)
 
 
-def _parse_date(text: str) -> Any:
-    from datetime import UTC, datetime
+def _parse_date(text: str, option: str, *, end_of_day: bool = False) -> datetime:
+    """A date or date-time given on the command line, in UTC (a usage error otherwise).
 
+    ``end_of_day``: a bare date means up to the end of that day (``--until 2026-03-01``).
+    """
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise IsnadError(f"--since {text!r} is not a date (use YYYY-MM-DD)") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise typer.BadParameter(f"{text!r} is not a date (use YYYY-MM-DD or "
+                                 "YYYY-MM-DDTHH:MM[:SS][+HH:MM])", param_hint=f"'{option}'"
+                                 ) from exc
+    if end_of_day and len(text) <= len("YYYY-MM-DD"):
+        moment += timedelta(days=1)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @app.command()
-def reindex() -> None:
+def reindex(
+    as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
+) -> None:
     """Rebuild the catalog from storage alone, into an empty database."""
     from archiver.reindex import reindex as rebuild
 
-    archive = service.open_archive(_settings(), recover=False)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err,
-                  transient=True) as progress:
+    archive = _archive(recover=False)
+    with _progress(err, SpinnerColumn(), TextColumn("{task.description}")) as progress:
         task = progress.add_task("reading storage", total=None)
         report = rebuild(archive, lambda cid: progress.update(task, description=cid))
+    if as_json:
+        _emit_json(output.reindex_report(report, len(archive.targets)))
+        raise typer.Exit(1 if report.problems else 0)
     out.print(f"rebuilt {report.captures} captures, {report.copies} copies, "
               f"{report.events} custody events from {len(archive.targets)} target(s)")
     for problem in report.problems:
-        out.print(f"[yellow]problem[/yellow] {problem}", highlight=False)
+        out.print(f"[yellow]problem[/yellow] {escape(problem)}", highlight=False)
     raise typer.Exit(1 if report.problems else 0)
 
 
@@ -428,69 +639,52 @@ def _print_report(report: VerificationReport) -> None:
         out.print(f"  {mark} {check.name}: {check.detail}", highlight=False)
 
 
-def _row_summary(r: CaptureRow) -> dict[str, Any]:
-    pending = [c.target for c in r.copies if c.state != "STORED"]
-    return {
-        "storage": ("pending: " + ", ".join(pending)) if pending else
-        ("stored: " + ", ".join(c.target for c in r.copies)) if r.copies else "none",
-        "id": r.id, "state": r.state, "url": r.url, "final_url": r.final_url,
-        "case": r.case_id, "tags": r.tags, "operator": r.operator,
-        "started_at": r.started_at.isoformat() if r.started_at else None,
-        "ended_at": r.ended_at.isoformat() if r.ended_at else None,
-        "package_location": r.package_location, "package_sha256": r.package_sha256,
-        "reasons": r.reasons, "error": r.error,
-    }
-
-
-def _row_json(r: CaptureRow) -> dict[str, Any]:
-    return {
-        **_row_summary(r),
-        "note": r.note,
-        "package_key": r.package_key,
-        "package_size": r.package_size,
-        "context": r.context,
-        "artifacts": [{"path": a.path, "kind": a.kind, "media_type": a.media_type,
-                       "sha256": a.sha256, "size": a.size} for a in r.artifacts],
-        "custody": [e.to_event().__dict__ for e in r.events],
-        "copies": [{"target": c.target, "state": c.state, "location": c.location,
-                    "sha256": c.sha256, "size": c.size, "version": c.version,
-                    "stored_at": c.stored_at.isoformat() if c.stored_at else None,
-                    "attempts": c.attempts, "last_error": c.last_error} for c in r.copies],
-        "spool_path": r.spool_path,
-        "posts": [{"platform": p.platform, "post_id": p.post_id, "url": p.url,
-                   "status": p.status, "author_handle": p.author_handle,
-                   "published": p.published} for p in r.posts],
-    }
-
-
 def main() -> None:
     """Entry point: errors a user can act on are one line, without a traceback."""
     debug = "--debug" in sys.argv
     try:
-        # Without standalone mode click returns the exit code of typer.Exit instead of exiting.
-        code = app(standalone_mode=False)
+        # Without standalone mode click returns the exit code of typer.Exit instead of exiting,
+        # and hands usage errors to us, to print them one way on a terminal and another in a log.
+        code = app(prog_name="isnad", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except IsnadError as exc:
-        if debug:
-            raise
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        sys.exit(2)
+    except NoArgsIsHelpError:
+        sys.exit(0)  # bare `isnad` (or `isnad keys`): the help was printed; that is no error
+    except ClickException as exc:  # unknown option, missing argument, bad value: exit 2
+        _show_usage_error(exc)
+        sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)",
-                  highlight=False)
+        _error(_failure(exc))
         sys.exit(2)
+
+
+def _failure(exc: Exception) -> str:
+    """The one line that says what went wrong."""
+    if isinstance(exc, IsnadError):
+        return str(exc)
+    if isinstance(exc, OSError):  # a file or folder the system refused: say which
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where} (run with --debug for details)"
+    return f"{type(exc).__name__}: {exc} (run with --debug for details)"
+
+
+def _error(message: str) -> None:
+    """One line on stderr, however long (a log line is not wrapped at 80 columns)."""
+    err.print(f"[red]error:[/red] {escape(' '.join(message.split()))}", highlight=False)
+
+
+def _show_usage_error(exc: ClickException) -> None:
+    """Typer's framed message on a terminal; Click's plain lines (never wrapped) elsewhere."""
+    if err.is_terminal:
+        rich_format_error(exc)
+    else:
+        exc.show()
 
 
 if __name__ == "__main__":

@@ -7,9 +7,12 @@ Loaded, highest priority first, from: environment variables ``ISNAD_<SECTION>__<
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -17,6 +20,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -24,29 +28,43 @@ from archiver.errors import IsnadError
 
 DEFAULT_CONFIG = Path("config/isnad.toml")
 
+# Upper bounds: far beyond any sensible use, but finite, so a typo (or 1e309, which is
+# infinity) cannot make a capture wait forever or a limit mean nothing.
+DAY = 24 * 3600.0
+WEEK = 7 * DAY
+TIB = 1024**4
+S3_PUT_MIB = 5 * 1024  # S3 takes at most 5 GiB in one PUT or one part
+
 
 class _Section(BaseModel):
-    """A settings section: an unknown key is an error, never silently ignored."""
+    """A settings section: an unknown key is an error, never silently ignored.
 
-    model_config = ConfigDict(extra="forbid")
+    Numbers must be finite: ``inf`` and ``nan`` are refused like any out-of-range value.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class CaptureSettings(_Section):
     """How a capture runs and where it stops."""
 
-    page_timeout: float = Field(30.0, gt=0, description="seconds to load one page")
-    total_timeout: float = Field(300.0, gt=0, description="seconds for a whole capture")
-    max_bytes: int = Field(2 * 1024**3, gt=0, description="payload bytes recorded per capture")
-    max_resources: int = Field(5000, gt=0, description="HTTP exchanges recorded per capture")
-    max_pages: int = Field(100, gt=0, description="pages per capture (with --depth)")
-    depth: int = Field(0, ge=0, description="link depth followed from the URL")
+    page_timeout: float = Field(30.0, gt=0, le=DAY, description="seconds to load one page")
+    total_timeout: float = Field(300.0, gt=0, le=WEEK, description="seconds for a whole capture")
+    max_bytes: int = Field(2 * 1024**3, gt=0, le=TIB,
+                           description="payload bytes recorded per capture")
+    max_resources: int = Field(5000, gt=0, le=10**7,
+                               description="HTTP exchanges recorded per capture")
+    max_pages: int = Field(100, gt=0, le=10**6, description="pages per capture (with --depth)")
+    depth: int = Field(0, ge=0, le=100, description="link depth followed from the URL")
     scope: Literal["page", "host", "domain"] = "page"
-    scroll_step_px: int = Field(800, gt=0)
-    scroll_max_steps: int = Field(40, gt=0, description="bound on scrolling a growing page")
-    scroll_pause: float = Field(0.25, ge=0, description="seconds between scroll steps")
-    network_idle_timeout: float = Field(10.0, ge=0, description="seconds to wait for quiet")
-    viewport_width: int = Field(1366, gt=0)
-    viewport_height: int = Field(768, gt=0)
+    scroll_step_px: int = Field(800, gt=0, le=100_000)
+    scroll_max_steps: int = Field(40, gt=0, le=100_000,
+                                  description="bound on scrolling a growing page")
+    scroll_pause: float = Field(0.25, ge=0, le=60, description="seconds between scroll steps")
+    network_idle_timeout: float = Field(10.0, ge=0, le=DAY,
+                                        description="seconds to wait for quiet")
+    viewport_width: int = Field(1366, gt=0, le=16384)
+    viewport_height: int = Field(768, gt=0, le=16384)
     user_agent: str | None = Field(None, description="None: Chromium's own user agent")
     screenshot: bool = True
     pdf: bool = True
@@ -79,7 +97,9 @@ def _proxy_url(value: Any) -> Any:
     except ValueError:
         port = None
     if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname or port is None:
-        raise ValueError(f"{value!r} is not a proxy URL: expected "
+        # The value is shown without its password: this message goes to logs and terminals.
+        shown = re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", str(value))
+        raise ValueError(f"{shown!r} is not a proxy URL: expected "
                          f"{'|'.join(PROXY_SCHEMES)}://[user:password@]host:port")
     return str(value)
 
@@ -92,11 +112,11 @@ class StorageTarget(_Section):
     endpoint_url: str | None = Field(None, description="S3 endpoint; None: AWS")
     region: str | None = None
     object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] | None = None
-    retention_days: int = Field(0, ge=0)
+    retention_days: int = Field(0, ge=0, le=36_500)
     legal_hold: bool = False
     verify: Literal["checksum", "readback"] = "checksum"
-    multipart_threshold_mib: int = Field(16, ge=5)
-    part_size_mib: int = Field(8, ge=5)
+    multipart_threshold_mib: int = Field(16, ge=5, le=S3_PUT_MIB)
+    part_size_mib: int = Field(8, ge=5, le=S3_PUT_MIB)
     upload_threads: int = Field(8, ge=1, le=32, description="parts sent at once")
 
     _blank = field_validator("endpoint_url", "region", "object_lock_mode", mode="before")(
@@ -123,32 +143,33 @@ class StorageSettings(_Section):
     endpoint_url: str | None = None
     region: str | None = None
     object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] | None = None
-    retention_days: int = Field(0, ge=0)
+    retention_days: int = Field(0, ge=0, le=36_500)
     legal_hold: bool = False
     verify: Literal["checksum", "readback"] = "checksum"
-    multipart_threshold_mib: int = Field(16, ge=5)
-    part_size_mib: int = Field(8, ge=5)
+    multipart_threshold_mib: int = Field(16, ge=5, le=S3_PUT_MIB)
+    part_size_mib: int = Field(8, ge=5, le=S3_PUT_MIB)
     upload_threads: int = Field(8, ge=1, le=32, description="parts sent at once")
 
     _blank = field_validator("endpoint_url", "region", "object_lock_mode", mode="before")(
         _blank_is_none)
     targets: list[StorageTarget] = Field(default_factory=list,
                                          description="several targets; the first is primary")
-    retries: int = Field(3, ge=1, description="upload attempts per target in a sync")
-    backoff: float = Field(0.5, ge=0, description="seconds before the 2nd attempt, doubling")
+    retries: int = Field(3, ge=1, le=100, description="upload attempts per target in a sync")
+    backoff: float = Field(0.5, ge=0, le=3600,
+                           description="seconds before the 2nd attempt, doubling")
 
 
 class MediaSettings(_Section):
     """Media through yt-dlp: of the page URL and of video/audio the page loaded."""
 
     enabled: bool = True
-    max_bytes: int = Field(2 * 1024**3, gt=0, description="per media file")
-    max_duration: float = Field(4 * 3600.0, gt=0, description="seconds per item")
-    max_items: int = Field(10, ge=1, description="media items per capture")
+    max_bytes: int = Field(2 * 1024**3, gt=0, le=TIB, description="per media file")
+    max_duration: float = Field(4 * 3600.0, gt=0, le=WEEK, description="seconds per item")
+    max_items: int = Field(10, ge=1, le=10_000, description="media items per capture")
     format: str = "bestvideo*+bestaudio/best"
     subtitles: bool = True
     thumbnails: bool = True
-    socket_timeout: float = Field(30.0, gt=0)
+    socket_timeout: float = Field(30.0, gt=0, le=DAY)
     proxy: str | None = Field(None, description="http://, https://, socks5:// or socks5h:// "
                               "proxy for yt-dlp; None: the capture's proxy")
 
@@ -170,7 +191,7 @@ class PlatformSettings(_Section):
 
 
 class PlatformsSettings(_Section):
-    posts: int = Field(20, ge=1, description="posts listed from a channel by default")
+    posts: int = Field(20, ge=1, le=100_000, description="posts listed from a channel by default")
     proxy: str | None = Field(None, description="proxy for every capture (platform or not) "
                               "whose platform has none of its own")
     telegram: PlatformSettings = PlatformSettings()
@@ -212,12 +233,12 @@ class TSASettings(_Section):
     url: str
     ca_file: Path = Field(..., description="PEM root certificate(s) trusted for this TSA")
     certs_file: Path | None = Field(None, description="PEM TSA certificate and intermediates")
-    timeout: float = Field(15.0, gt=0)
+    timeout: float = Field(15.0, gt=0, le=DAY)
 
 
 class TimestampSettings(_Section):
     tsa: list[TSASettings] = Field(default_factory=list, description="none: no timestamps")
-    max_delay_minutes: float = Field(60.0, gt=0,
+    max_delay_minutes: float = Field(60.0, gt=0, le=WEEK / 60,
                                      description="a token may be this late after the capture")
 
 
@@ -233,6 +254,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         toml_file=None,
+        allow_inf_nan=False,
     )
 
     home: Path = Field(Path("./isnad-data"), description="the data folder")
@@ -256,7 +278,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = _CONFIG_FILE.get("path")
+        toml_path = _TOML_FILE.get()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
@@ -270,6 +292,37 @@ class Settings(BaseSettings):
         single = self.storage.model_dump(exclude={"url", "targets", "retries", "backoff"})
         return [StorageTarget(name="s3" if url.startswith("s3://") else "local", url=url,
                               **single)]
+
+    def prepare_folders(self) -> None:
+        """Create the data folder and every local storage folder, or fail naming the setting.
+
+        Without this a folder that cannot be made (a file in its way, no permission) surfaced as
+        a bare ``NotADirectoryError`` from deep inside; only commands that use storage call it.
+        """
+        folders: list[tuple[Path, str]] = [(self.home, "home (ISNAD_HOME)")]
+        if self.catalog.url and self.catalog.url.startswith("sqlite:///"):
+            database = Path(self.catalog.url.removeprefix("sqlite:///"))
+            folders.append((database.parent, "catalog.url (ISNAD_CATALOG__URL)"))
+        if self.storage.targets:
+            for i, target in enumerate(self.storage.targets):
+                folders.append((target.url, f"storage.targets[{i}].url "
+                                "(ISNAD_STORAGE__TARGETS)"))
+        elif self.storage.url:
+            folders.append((self.storage.url, "storage.url (ISNAD_STORAGE__URL)"))
+        else:
+            folders.append((self.home / "packages", "home (ISNAD_HOME), which holds packages/"))
+        for where, setting in folders:
+            folder = _local_folder(where)
+            if folder is None:
+                continue
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise IsnadError(f"cannot create the folder {folder} named by {setting}: "
+                                 f"{reason}" + (f" ({exc.filename})" if exc.filename
+                                                and str(exc.filename) != str(folder) else "")
+                                 ) from exc
 
     @property
     def key_dir(self) -> Path:
@@ -300,22 +353,123 @@ class Settings(BaseSettings):
             return getpass.getuser()
 
 
-_CONFIG_FILE: dict[str, Path | None] = {}
+# The TOML file of the `load_settings()` call under way. A context variable set only while that
+# call builds its Settings, so a later bare `Settings()` never reads another caller's file.
+_TOML_FILE: ContextVar[Path | None] = ContextVar("isnad_toml_file", default=None)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Load settings from ``config_file`` (or ``config/isnad.toml`` when it exists) and env."""
+    """Load settings from ``config_file`` (or ``config/isnad.toml`` when it exists) and env.
+
+    Any invalid value raises one IsnadError line naming each bad setting both ways:
+    ``capture.total_timeout (ISNAD_CAPTURE__TOTAL_TIMEOUT)``.
+    """
     if config_file is not None and not config_file.is_file():
         raise IsnadError(f"configuration file {config_file} does not exist")
     path = config_file or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    _CONFIG_FILE["path"] = path
+    token = _TOML_FILE.set(path)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        where = f" (from {path} or ISNAD_* environment variables)" if path else ""
-        raise IsnadError(f"invalid settings{where}: {problems}") from exc
+        problems = "; ".join(_describe(err, path) for err in exc.errors())
+        raise IsnadError(f"invalid settings: {problems}") from exc
+    except SettingsError as exc:  # an environment variable that should hold JSON does not
+        raise IsnadError(_unparsable_environment() or f"invalid settings: {exc}") from exc
     except ValueError as exc:  # TOML syntax errors
-        raise IsnadError(f"cannot read settings from {path}: {exc}") from exc
+        raise IsnadError(f"cannot read settings from {path}: {_one_line(exc)}") from exc
+    finally:
+        _TOML_FILE.reset(token)
+
+
+def setting_names(loc: tuple[str | int, ...]) -> tuple[str, str]:
+    """A setting's dotted name and its environment variable, from a pydantic error location.
+
+    ``("storage", "targets", 0, "url")`` → ``("storage.targets[0].url",
+    "ISNAD_STORAGE__TARGETS")``: a list is set as a whole, in JSON.
+    """
+    dotted = ""
+    env_parts: list[str] = []
+    in_list = False
+    for part in loc:
+        if isinstance(part, int):
+            dotted += f"[{part}]"
+            in_list = True
+            continue
+        dotted += f".{part}" if dotted else str(part)
+        if not in_list:
+            env_parts.append(str(part).upper())
+    return dotted, "ISNAD_" + "__".join(env_parts)
+
+
+def _describe(err: Any, path: Path | None) -> str:
+    """One bad value: where it came from, what is wrong, and the value when it is harmless."""
+    dotted, env = setting_names(tuple(err["loc"]))
+    if any(key.upper() == env for key in os.environ):
+        source = env
+    elif path is not None:
+        source = f"{env} or {dotted} in {path}"
+    else:
+        source = env
+    message = err["msg"]
+    value = err.get("input")
+    # Numbers only: a rejected string may be a secret (a passphrase, a proxy password).
+    if isinstance(value, int | float) and not isinstance(value, bool) \
+            or isinstance(value, str) and _is_number(value):
+        message += f", got {value}"
+    return f"{dotted} ({source}): {message}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _unparsable_environment() -> str | None:
+    """Name the ISNAD_* variable whose value should be JSON (a list or a table) and is not."""
+    for key, value in sorted(os.environ.items()):
+        if not key.upper().startswith("ISNAD_"):
+            continue
+        loc = key[len("ISNAD_"):].lower().split("__")
+        if not _is_structured(loc):
+            continue
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            dotted = ".".join(loc)
+            return (f"invalid settings: {dotted} ({key.upper()}): not valid JSON "
+                    f"({_one_line(exc)}); expected e.g. "
+                    + ('[{"name": "local", "url": "/srv/isnad"}]' if dotted == "storage.targets"
+                       else "a JSON list or object"))
+    return None
+
+
+def _is_structured(loc: list[str]) -> bool:
+    """Whether the setting at ``loc`` is a list or a table (set as JSON in the environment)."""
+    model: Any = Settings
+    for i, name in enumerate(loc):
+        fields = getattr(model, "model_fields", {})
+        if name not in fields:
+            return False
+        annotation = fields[name].annotation
+        if i == len(loc) - 1:
+            return get_origin(annotation) in (list, dict) or (
+                isinstance(annotation, type) and issubclass(annotation, BaseModel))
+        model = annotation
+    return False
+
+
+def _local_folder(where: Path | str) -> Path | None:
+    """The folder of a local storage URL (a path or file://), None for s3:// and the like."""
+    if isinstance(where, Path):
+        return where
+    parts = urlsplit(where)
+    if parts.scheme == "file":
+        return Path(parts.path)
+    return Path(where) if not parts.scheme else None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

@@ -27,7 +27,7 @@ from archiver.verify import VerificationReport, verify_custody, verify_package
 from crawlers.job import CaptureJob, CaptureLimits, explain_error
 from crawlers.media import MediaLimits, fetch_media
 from crawlers.media_routes import plan_routes, settle
-from crawlers.netguard import HostGuard, check_target
+from crawlers.netguard import HostGuard, check_target, validate_url
 from crawlers.platforms import MODULES as PLATFORM_MODULES
 from crawlers.platforms import platform_for
 from crawlers.platforms.base import Platform, Target
@@ -119,7 +119,13 @@ def capture(
     on_result: Callable[[PackagedCapture], None] | None = None,
     archive: Archive | None = None,
 ) -> list[PackagedCapture]:
-    """Capture each URL as its own package; return the outcome of each, in order."""
+    """Capture each URL as its own package; return the outcome of each, in order.
+
+    A malformed URL raises CaptureRefused before anything is recorded (a usage error); a
+    well-formed one that fails (DNS, refused, private) is recorded as a FAILED capture.
+    """
+    for url in urls:
+        validate_url(url)
     archive = archive or open_archive(settings)
     # The key is opened before anything is crawled: a locked or exposed key stops here.
     key = signing_key(settings, create=True)

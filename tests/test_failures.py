@@ -25,8 +25,9 @@ def test_private_target_refused_with_one_clear_line(isnad, site):
     assert "refused" in listed[0]["error"]
 
 
+# A malformed URL ("not-a-url") is a usage error, refused before anything is recorded:
+# tests/test_cli.py::test_a_malformed_url_is_a_usage_error_and_nothing_is_recorded.
 @pytest.mark.parametrize("url, words", [
-    ("not-a-url", "not an http(s) URL"),
     ("http://no-such-host.invalid/", "DNS lookup failed"),
 ])
 def test_bad_input_is_one_line_and_recorded(isnad, url, words):
