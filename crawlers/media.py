@@ -36,6 +36,8 @@ class MediaLimits:
     thumbnails: bool = True
     socket_timeout: float = 30.0
     proxy: str | None = None
+    # The capture's agent; yt-dlp otherwise picks a random desktop Chrome agent of its own.
+    user_agent: str | None = None
 
 
 @dataclass
@@ -134,6 +136,8 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
     }
     if limits.proxy:
         params["proxy"] = limits.proxy
+    if limits.user_agent:
+        params["http_headers"] = {"User-Agent": limits.user_agent}
     try:
         with yt_dlp.YoutubeDL(params) as ydl:
             info = ydl.extract_info(url, download=True)

@@ -44,8 +44,11 @@ class BrowserPageMiddleware:
             "service_workers": "block",
             "accept_downloads": False,
         }
-        if limits.user_agent:
-            context_kwargs["user_agent"] = limits.user_agent
+        # The capture's one agent (crawl_settings): Chromium then sends it on every request
+        # and reports it to the page's scripts, with no "HeadlessChrome" in it.
+        agent = spider.settings.get("USER_AGENT")
+        if agent:
+            context_kwargs["user_agent"] = agent
         if job.browser_cookies:  # a configured platform session, scoped to its domains
             context_kwargs["storage_state"] = {"cookies": job.browser_cookies, "origins": []}
         if job.proxy:

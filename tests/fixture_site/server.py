@@ -123,6 +123,17 @@ ARABIC_BODY = """<h1>أرشيف الأدلة</h1>
 <p>سلسلة الحيازة تسجّل كل يد مرّت بها الأدلة منذ لحظة جمعها.</p>"""
 
 
+# A document, a stylesheet, an image and a script's fetch: every kind of request a browser
+# makes, for tests comparing the agent the server received with the one recorded.
+AGENT_BODY = """<h1>Who is asking</h1>
+<img src="/img/agent.png" width="40" height="40" alt="agent">
+<p id="agent"></p>
+<script>
+document.getElementById('agent').textContent = navigator.userAgent;
+fetch('/api/items.json').then(r => r.json());
+</script>"""
+
+
 @functools.cache
 def video_clip() -> bytes:
     """A real 2-second H.264/AAC MP4 (test pattern and a tone), made once with ffmpeg."""
@@ -203,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, head: bool) -> None:
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
-        self.server.count(path)
+        self.server.count(path, self.path, self.headers.items())
         routes = {
             "/": lambda: self._html(self._index(), head),
             "/static/site.css": lambda: self._send(200, SITE_CSS.encode(), "text/css",
@@ -241,6 +252,9 @@ class _Handler(BaseHTTPRequestHandler):
             "/broken-video.html": lambda: self._html(_page("Gone video", BROKEN_VIDEO_BODY),
                                                      head),
             "/media/clip.mp4": lambda: self._send(200, video_clip(), "video/mp4", head=head),
+            "/agent.html": lambda: self._html(_page(
+                "Who is asking", AGENT_BODY,
+                head='<link rel="stylesheet" href="/static/site.css">\n'), head),
             "/cookie.html": lambda: self._send(
                 200, _page("Sets a cookie", '<h1>Cookie</h1>\n<img src="/img/logo.png">',
                            head='<link rel="stylesheet" href="/static/site.css">\n'),
@@ -344,11 +358,15 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.generated_pages = generated_pages
         self.hits: dict[str, int] = {}
+        # Every request's headers as the server received them, in order: tests compare them
+        # with what a capture recorded.
+        self.received: list[tuple[str, list[tuple[str, str]]]] = []
         self._lock = threading.Lock()
 
-    def count(self, path: str) -> None:
+    def count(self, path: str, target: str = "", headers: Any = ()) -> None:
         with self._lock:
             self.hits[path] = self.hits.get(path, 0) + 1
+            self.received.append((target or path, list(headers)))
 
 
 class FixtureServer:
@@ -399,6 +417,12 @@ class FixtureServer:
     def hits(self) -> dict[str, int]:
         assert self._server, "server not started"
         return self._server.hits
+
+    @property
+    def received(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(path with query, request headers) of every request received, oldest first."""
+        assert self._server, "server not started"
+        return self._server.received
 
     def url(self, path: str) -> str:
         return self.base_url + path
