@@ -47,7 +47,8 @@ class CaptureSettings(_Section):
     network_idle_timeout: float = Field(10.0, ge=0, description="seconds to wait for quiet")
     viewport_width: int = Field(1366, gt=0)
     viewport_height: int = Field(768, gt=0)
-    user_agent: str | None = Field(None, description="None: Chromium's own user agent")
+    user_agent: str | None = Field(
+        None, description="None: desktop Chrome's agent of the installed Chromium version")
     screenshot: bool = True
     pdf: bool = True
 
