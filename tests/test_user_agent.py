@@ -104,3 +104,16 @@ def test_plain_http_sends_the_configured_agent(isnad, site):
     rec = isnad.capture("--no-browser", site.url("/agent.html"),
                         env={"ISNAD_CAPTURE__USER_AGENT": agent, **NO_MEDIA})
     assert _check_agent(site, since, rec) == agent
+
+
+def test_followed_links_are_sent_like_a_click(isnad, site):
+    """A link followed with --depth: the browser's agent, and the Referer a click sends."""
+    since = len(site.received)
+    rec = isnad.capture("--depth", "1", site.url("/links.html"), env=NO_MEDIA)
+    assert rec["state"] in ("COMPLETE", "PARTIAL"), rec
+    got = {path: dict((k.lower(), v) for k, v in headers)
+           for path, headers in site.received[since:]}
+    followed = got["/crawl/a.html"]
+    assert followed["referer"] == site.url("/links.html")
+    assert followed["user-agent"] == got["/links.html"]["user-agent"]
+    assert "Scrapy" not in followed["user-agent"]
