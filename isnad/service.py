@@ -428,11 +428,14 @@ def _observed_context(job: CaptureJob) -> dict[str, Any]:
 
 def _agent_warnings(job: CaptureJob) -> list[str]:
     """A request recorded with another agent than the capture's is said, never hidden."""
-    others = [agent for agent in job.user_agents_sent if agent != job.limits.user_agent]
-    if job.use_browser and job.user_agent and job.user_agent != job.limits.user_agent:
-        others.append(f"navigator.userAgent {job.user_agent}")
-    return [f"a request was sent with another user agent than {job.limits.user_agent!r}: "
-            f"{agent or '(none)'!r}" for agent in others]
+    agent = job.limits.user_agent
+    warnings = [f"{count} request(s) were sent with another user agent than {agent!r}: "
+                f"{other or '(none)'!r}"
+                for other, count in job.user_agents_sent.items() if other != agent]
+    if job.use_browser and job.user_agent and job.user_agent != agent:
+        warnings.append(f"the page's scripts saw another user agent than {agent!r}: "
+                        f"{job.user_agent!r}")
+    return warnings
 
 
 def _warcinfo(session: CaptureSession, options: CaptureOptions, limits: CaptureLimits

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from types import SimpleNamespace
 
 import pytest
 
+from crawlers.settings import DESKTOP_AGENT, FALLBACK_MAJOR, default_user_agent
+from isnad.service import _agent_warnings
 from tests.waczutil import datapackage, header, records
 
-pytestmark = pytest.mark.e2e
 # yt-dlp reads the page once more (media stage) and its requests are not WARC records: the
 # tests that count requests turn it off; the first test keeps it on and checks its agent.
 NO_MEDIA = {"ISNAD_MEDIA__ENABLED": "false"}
@@ -50,6 +52,7 @@ def _check_agent(site, since: int, rec: dict, *, media: bool = False) -> str:
     return agent
 
 
+@pytest.mark.e2e
 def test_browser_sends_a_desktop_chrome_agent_and_records_it(isnad, site):
     since = len(site.received)
     rec = isnad.capture(site.url("/agent.html"))
@@ -73,6 +76,7 @@ def test_browser_sends_a_desktop_chrome_agent_and_records_it(isnad, site):
         ipaddress.ip_address(info["ip"])
 
 
+@pytest.mark.e2e
 def test_configured_agent_is_sent_by_the_browser(isnad, site):
     agent = "Mozilla/5.0 (Isnad test; investigator desk 4)"
     since = len(site.received)
@@ -85,6 +89,7 @@ def test_configured_agent_is_sent_by_the_browser(isnad, site):
     assert ctx["browser"]["navigator_user_agent"] == agent
 
 
+@pytest.mark.e2e
 def test_plain_http_sends_the_same_default_agent_and_records_what_it_sent(isnad, site):
     since = len(site.received)
     rec = isnad.capture("--no-browser", site.url("/agent.html"), env=NO_MEDIA)
@@ -98,6 +103,7 @@ def test_plain_http_sends_the_same_default_agent_and_records_what_it_sent(isnad,
     assert received <= recorded, received - recorded
 
 
+@pytest.mark.e2e
 def test_plain_http_sends_the_configured_agent(isnad, site):
     agent = "IsnadTest/1.0 (+mailto:desk@example.org)"
     since = len(site.received)
@@ -106,6 +112,7 @@ def test_plain_http_sends_the_configured_agent(isnad, site):
     assert _check_agent(site, since, rec) == agent
 
 
+@pytest.mark.e2e
 def test_followed_links_are_sent_like_a_click(isnad, site):
     """A link followed with --depth: the browser's agent, and the Referer a click sends."""
     since = len(site.received)
@@ -117,3 +124,26 @@ def test_followed_links_are_sent_like_a_click(isnad, site):
     assert followed["referer"] == site.url("/links.html")
     assert followed["user-agent"] == got["/links.html"]["user-agent"]
     assert "Scrapy" not in followed["user-agent"]
+
+
+def test_default_agent_is_desktop_chrome_of_the_installed_version(tmp_path):
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\necho 'Chromium 142.0.7444.59 built on Debian GNU/Linux 13'\n")
+    fake.chmod(0o755)
+    assert default_user_agent(str(fake)) == DESKTOP_AGENT.format(major="142")
+    # No browser to ask: a desktop Chrome agent still, never Scrapy's.
+    missing = default_user_agent(str(tmp_path / "absent"))
+    assert missing == DESKTOP_AGENT.format(major=FALLBACK_MAJOR)
+
+
+def test_another_agent_sent_is_a_warning():
+    job = SimpleNamespace(limits=SimpleNamespace(user_agent="Agent/1"), use_browser=True,
+                          user_agents_sent={"Agent/1": 7, "Scrapy/2.19.0": 1, "": 2},
+                          user_agent="Agent/1 HeadlessChrome")
+    warnings = _agent_warnings(job)
+    assert len(warnings) == 3
+    assert "1 request(s)" in warnings[0] and "'Scrapy/2.19.0'" in warnings[0]
+    assert "'(none)'" in warnings[1]
+    assert "scripts saw" in warnings[2]
+    job.user_agents_sent, job.user_agent = {"Agent/1": 7}, "Agent/1"
+    assert _agent_warnings(job) == []
