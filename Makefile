@@ -5,7 +5,10 @@
 VENV        ?= .venv
 PYTHON      ?= python3
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-RUN_PACKAGES  = chromium ffmpeg
+# Fonts: without them screenshots and PDFs show empty boxes for emoji, CJK and Urdu letters.
+# fonts-noto-core holds the Arabic-script families too (Noto Naskh Arabic, Noto Nastaliq Urdu).
+FONT_PACKAGES = fonts-noto-core fonts-noto-color-emoji fonts-noto-cjk
+RUN_PACKAGES  = chromium ffmpeg $(FONT_PACKAGES)
 TEST_PACKAGES = $(RUN_PACKAGES) wget openssl poppler-utils
 PYTEST_ARGS ?=
 

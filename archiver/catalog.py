@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     cast,
     create_engine,
@@ -46,6 +47,29 @@ STORED = "STORED"
 PENDING = "PENDING"
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment in UTC, handed back with its zone by every database.
+
+    SQLite keeps no zone (a ``DateTime(timezone=True)`` comes back naive, and would be written
+    out as ``2026-12-01T02:01:03`` with nothing saying UTC); PostgreSQL hands back its session's
+    zone. Every catalog time goes through here, so every time read from the catalog is UTC and
+    says so. A naive value given to the catalog is taken as UTC (Isnad writes UTC only)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The same moment in UTC; a naive one is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -63,8 +87,8 @@ class CaptureRow(Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(Text)
     operator: Mapped[str] = mapped_column(String(200))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     package_key: Mapped[str | None] = mapped_column(Text)
     package_sha256: Mapped[str | None] = mapped_column(String(64))
     package_size: Mapped[int | None] = mapped_column(BigInteger)
@@ -131,7 +155,7 @@ class CopyRow(Base):
     events_stored: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    stored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     capture: Mapped[CaptureRow] = relationship(back_populates="copies")
 

@@ -81,7 +81,9 @@ class CaptureJob:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     software: dict[str, str] = field(default_factory=dict)
-    user_agent: str | None = None
+    user_agent: str | None = None  # the agent the page's scripts saw (navigator.userAgent)
+    # Each User-Agent value sent, as recorded in the WARC's request records, with its count.
+    user_agents_sent: dict[str, int] = field(default_factory=dict)
     close_reason: str | None = None
 
     def note_media(self, url: str, headers: list[tuple[str, str]]) -> None:
@@ -89,6 +91,11 @@ class CaptureJob:
         content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
         if content_type.lower().startswith(("video/", "audio/")) and url not in self.media_urls:
             self.media_urls.append(url)
+
+    def note_request(self, headers: list[tuple[str, str]]) -> None:
+        """Count the User-Agent of a recorded request ("" when none was sent)."""
+        agent = next((v for k, v in headers if k.lower() == "user-agent"), "")
+        self.user_agents_sent[agent] = self.user_agents_sent.get(agent, 0) + 1
 
     def add_reason(self, reason: str) -> None:
         if reason not in self.reasons:

@@ -47,6 +47,8 @@ class MediaLimits:
     thumbnails: bool = True
     socket_timeout: float = 30.0
     proxy: str | None = None
+    # The capture's agent; yt-dlp otherwise picks a random desktop Chrome agent of its own.
+    user_agent: str | None = None
 
 
 @dataclass
@@ -197,6 +199,8 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
         downloader = _trusting(proxy.ca_file)
     elif limits.proxy:
         params["proxy"] = limits.proxy
+    if limits.user_agent:
+        params["http_headers"] = {"User-Agent": limits.user_agent}
     try:
         with downloader(params) as ydl:
             info = ydl.extract_info(url, download=True)

@@ -45,21 +45,28 @@ class BrowserPageMiddleware:
             "service_workers": "block",
             "accept_downloads": False,
         }
-        if limits.user_agent:
-            context_kwargs["user_agent"] = limits.user_agent
+        # The capture's one agent (crawl_settings): Chromium then sends it on every request
+        # and reports it to the page's scripts, with no "HeadlessChrome" in it.
+        agent = spider.settings.get("USER_AGENT")
+        if agent:
+            context_kwargs["user_agent"] = agent
         if job.browser_cookies:  # a configured platform session, scoped to its domains
             context_kwargs["storage_state"] = {"cookies": job.browser_cookies, "origins": []}
         if job.proxy:
             context_kwargs["proxy"] = browser_proxy(job.proxy)
+        # The document is enough to go on; the load event is awaited (bounded) afterwards,
+        # so one hanging image makes a PARTIAL capture, not a failed one.
+        goto: dict[str, Any] = {"wait_until": "domcontentloaded"}
+        referer = request.headers.get("Referer")
+        if referer:  # a followed link: Chromium sends the Referer, as after a click
+            goto["referer"] = referer.decode("latin-1")
         request.meta.update(
             playwright=True,
             playwright_include_page=True,
             playwright_context=f"capture-{id(job)}",
             playwright_context_kwargs=context_kwargs,
             playwright_page_init_callback=self._recorder(spider).attach,
-            # The document is enough to go on; the load event is awaited (bounded) afterwards,
-            # so one hanging image makes a PARTIAL capture, not a failed one.
-            playwright_page_goto_kwargs={"wait_until": "domcontentloaded"},
+            playwright_page_goto_kwargs=goto,
         )
 
     async def process_response(self, request: Request, response: Response, spider: Spider

@@ -78,10 +78,11 @@ class HttpRecordingMiddleware:
             return response
         host = urlsplit(response.url).hostname or ""
         ip = str(response.ip_address) if response.ip_address else None
+        request_headers = _header_pairs(request.headers)
         job.warc.write_exchange(
             url=response.url,
             method=request.method,
-            request_headers=_redacted(_header_pairs(request.headers), job),
+            request_headers=_redacted(request_headers, job),
             request_body=request.body,
             status=response.status,
             reason=None,
@@ -92,6 +93,7 @@ class HttpRecordingMiddleware:
         )
         job.exchanges += 1
         job.payload_bytes += len(body)
+        job.note_request(request_headers)
         job.note_media(response.url, _header_pairs(response.headers))
         if ip:
             job.servers[host] = ip
@@ -297,6 +299,7 @@ class BrowserRecorder:
         )
         job.exchanges += 1
         job.payload_bytes += len(body)
+        job.note_request(request_headers)
         job.note_media(url, headers)
         host = urlsplit(url).hostname or ""
         if ip:

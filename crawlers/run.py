@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import subprocess
 from collections.abc import Callable
 from importlib.metadata import version
 
@@ -21,6 +23,25 @@ TOOLS = ("scrapy", "scrapy-playwright", "playwright", "warcio", "wacz", "cdxj-in
 def tool_versions() -> dict[str, str]:
     """Versions of the capture tools in use (Chromium's is added by the browser itself)."""
     return {name: version(name) for name in TOOLS}
+
+
+@functools.cache
+def font_packages() -> dict[str, str]:
+    """Installed Debian font packages (name -> version): which scripts and emoji a screenshot
+    or PDF can show depends on them. Empty where dpkg is not available."""
+    try:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package} ${Version}\n", "fonts-*"],
+            capture_output=True, text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    packages = {}
+    for line in out.splitlines():
+        status, _, rest = line.partition(" ")
+        name, _, package_version = rest.strip().partition(" ")
+        if status.startswith("ii") and name:  # installed, not merely known
+            packages[name] = package_version
+    return packages
 
 
 def run_crawls(

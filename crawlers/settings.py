@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import re
+import subprocess
 from typing import Any
 
 from crawlers.job import CaptureJob
+
+log = logging.getLogger(__name__)
 
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
@@ -30,6 +36,39 @@ CHROMIUM_ARGS = [
     "--hide-scrollbars",
     "--mute-audio",
 ]
+
+
+# The agent a desktop Chrome on Linux sends (Chrome's reduced form: major version only). Headless
+# Chromium says "HeadlessChrome", which many sites block or answer with other content; an
+# investigator wants the page a person sees, so this is the default (``capture.user_agent``
+# replaces it). Whatever is sent is recorded: in each WARC request record, in warcinfo and in
+# the capture context.
+DESKTOP_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                 "Chrome/{major}.0.0.0 Safari/537.36")
+# Used when the browser's version cannot be read (no Chromium at all, e.g. HTTP mode only).
+FALLBACK_MAJOR = "156"
+
+
+@functools.cache
+def chromium_version(executable_path: str) -> str | None:
+    """The version of the Chromium at ``executable_path`` (``chromium --version``), or None."""
+    try:
+        out = subprocess.run([executable_path, "--version"], capture_output=True, text=True,
+                             timeout=30, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"\b(\d+\.\d+\.\d+\.\d+)\b", out)
+    return match.group(1) if match else None
+
+
+def default_user_agent(executable_path: str) -> str:
+    """The agent sent when none is configured: desktop Chrome of the installed Chromium's
+    version (so the browser's other signals, such as its features, agree with it)."""
+    version = chromium_version(executable_path)
+    if version is None:
+        log.warning("cannot read the version of %s; the user agent names Chrome %s",
+                    executable_path, FALLBACK_MAJOR)
+    return DESKTOP_AGENT.format(major=(version or FALLBACK_MAJOR).split(".")[0])
 
 
 def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log_level: str,
@@ -60,8 +99,8 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
         "ITEM_PIPELINES": {"crawlers.pipelines.CapturePagesPipeline": 100},
         "EXTENSIONS": {"scrapy.extensions.closespider.CloseSpider": 0},
     }
-    if limits.user_agent:
-        settings["USER_AGENT"] = limits.user_agent
+    # One agent for every request of a capture, browser or plain HTTP (platform readers too).
+    settings["USER_AGENT"] = limits.user_agent or default_user_agent(executable_path)
     if job.use_browser if browser is None else browser:
         handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
         settings.update({
@@ -75,6 +114,11 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
             },
             "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": limits.page_timeout * 1000,
             "PLAYWRIGHT_ABORT_REQUEST": "crawlers.recording.abort_request",
+            # scrapy-playwright's default replaces the browser's headers with Scrapy's (its
+            # agent "Scrapy/x.y", Accept, Accept-Language...): the server then sees a crawler
+            # and the WARC contradicts the browser. Chromium sends its own headers; the agent
+            # is set on the browser context (BrowserPageMiddleware).
+            "PLAYWRIGHT_PROCESS_REQUEST_HEADERS": None,
             "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 4,
             "DOWNLOADER_MIDDLEWARES": {"crawlers.middlewares.BrowserPageMiddleware": 950},
         })

@@ -65,7 +65,8 @@ class CaptureSettings(_Section):
                                         description="seconds to wait for quiet")
     viewport_width: int = Field(1366, gt=0, le=16384)
     viewport_height: int = Field(768, gt=0, le=16384)
-    user_agent: str | None = Field(None, description="None: Chromium's own user agent")
+    user_agent: str | None = Field(
+        None, description="None: desktop Chrome's agent of the installed Chromium version")
     screenshot: bool = True
     pdf: bool = True
     paper: Literal["A4", "A3", "A5", "Letter", "Legal", "Tabloid"] = Field(

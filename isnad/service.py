@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import http.cookiejar
+import ipaddress
 import json
 import logging
 import platform
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,7 +34,8 @@ from crawlers.platforms import MODULES as PLATFORM_MODULES
 from crawlers.platforms import platform_for
 from crawlers.platforms.base import Platform, Target
 from crawlers.recording import REDACTED
-from crawlers.run import run_crawls, tool_versions
+from crawlers.run import font_packages, run_crawls, tool_versions
+from crawlers.settings import default_user_agent
 from isnad import __version__
 from isnad.config import PlatformSettings, Settings
 
@@ -139,6 +142,9 @@ def capture(
     settings_snapshot = {**asdict(limits), "browser": options.use_browser,
                          "browser_extra_args": settings.browser.extra_args,
                          "allow_private_networks": settings.allow_private_networks}
+    # The settings say what was configured (None: the default agent); the limits carry the
+    # agent every request of the capture sends, known before the first one (for warcinfo).
+    limits.user_agent = limits.user_agent or default_user_agent(settings.browser.executable_path)
     results: dict[str, PackagedCapture] = {}
     jobs: list[CaptureJob] = []
     sessions: dict[int, CaptureSession] = {}
@@ -324,6 +330,7 @@ def _media_limits(settings: Settings, job: CaptureJob) -> MediaLimits:
     values = settings.media.model_dump()
     if not values.get("proxy") and job.proxy:
         values["proxy"] = job.proxy
+    values["user_agent"] = job.limits.user_agent  # yt-dlp sends the capture's agent too
     return MediaLimits(**values)
 
 
@@ -379,6 +386,8 @@ def _base_context(session: CaptureSession, options: CaptureOptions, limits: Capt
         "note": options.note,
         "software": {"isnad": __version__, "python": platform.python_version(),
                      **tool_versions()},
+        # Screenshots and PDFs draw text with these (which scripts and emoji show).
+        "font_packages": font_packages(),
         "settings": settings_snapshot,
         "browser": {
             "mode": "browser" if options.use_browser else "http",
@@ -402,7 +411,11 @@ def _observed_context(job: CaptureJob) -> dict[str, Any]:
                      **tool_versions(), **job.software},
         "browser": {
             "mode": "browser" if job.use_browser else "http",
-            "user_agent": job.user_agent,
+            # Sent on every request (each WARC request record shows it); the settings say
+            # whether it was configured (user_agent) or Isnad's default (null).
+            "user_agent": job.limits.user_agent,
+            "user_agents_sent": job.user_agents_sent,
+            **({"navigator_user_agent": job.user_agent} if job.use_browser else {}),
             "viewport": {"width": job.limits.viewport_width,
                          "height": job.limits.viewport_height},
         },
@@ -425,9 +438,21 @@ def _observed_context(job: CaptureJob) -> dict[str, Any]:
             "skipped_for_limits": job.skipped_for_limits,
             "close_reason": job.close_reason,
         },
-        "warnings": job.warnings,
+        "warnings": [*job.warnings, *_agent_warnings(job)],
         "artifacts": job.artifacts,
     }
+
+
+def _agent_warnings(job: CaptureJob) -> list[str]:
+    """A request recorded with another agent than the capture's is said, never hidden."""
+    agent = job.limits.user_agent
+    warnings = [f"{count} request(s) were sent with another user agent than {agent!r}: "
+                f"{other or '(none)'!r}"
+                for other, count in job.user_agents_sent.items() if other != agent]
+    if job.use_browser and job.user_agent and job.user_agent != agent:
+        warnings.append(f"the page's scripts saw another user agent than {agent!r}: "
+                        f"{job.user_agent!r}")
+    return warnings
 
 
 def _warcinfo(session: CaptureSession, options: CaptureOptions, limits: CaptureLimits
@@ -443,9 +468,31 @@ def _warcinfo(session: CaptureSession, options: CaptureOptions, limits: CaptureL
         "isPartOf": options.case_id or "",
         "description": f"capture of {session.request.url}",
     }
-    if limits.user_agent:
-        info["http-header-user-agent"] = limits.user_agent
+    # Heritrix's fields: the agent every request sends, and the machine that crawled.
+    info["http-header-user-agent"] = limits.user_agent or ""
+    info["hostname"] = socket.gethostname()
+    ip = _local_ip()
+    if ip:
+        info["ip"] = ip
     return info
+
+
+def _local_ip() -> str | None:
+    """The address this machine sends from (its default route), or None when it has none.
+
+    Connecting a UDP socket sends nothing; it only asks the OS which source address a packet
+    to a documentation address (RFC 5737 / RFC 3849) would leave from. Behind a proxy, servers
+    see the proxy's address instead (the context's ``network`` entry says which)."""
+    for family, target in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((target, 9))
+                address = probe.getsockname()[0]
+        except OSError:
+            continue
+        if not ipaddress.ip_address(address).is_unspecified:
+            return address
+    return None
 
 
 def verify_capture(archive: Archive, capture_id: str, actor: str) -> VerificationReport:

@@ -60,7 +60,7 @@ Login: nothing public needs one. Known to break: Reddit blocks anonymous clients
 (data-centre addresses, VPNs, Tor) with an HTML page ("whoa there, pardner!", "blocked by
 network security") and rate-limits anonymous reading (HTTP 429): both raise PlatformError,
 the remedy is a session or another network. Reddit also asks for a descriptive User-Agent:
-the crawler's own is sent (this module adds only ``Accept: application/json``). Listings
+the capture's agent is sent (this module adds only ``Accept: application/json``). Listings
 stop after about 1,000 posts (Reddit's limit). Polls' options and images inside comments are
 not read.
 """

@@ -123,6 +123,64 @@ ARABIC_BODY = """<h1>أرشيف الأدلة</h1>
 <p>سلسلة الحيازة تسجّل كل يد مرّت بها الأدلة منذ لحظة جمعها.</p>"""
 
 
+# A document, a stylesheet, an image and a script's fetch: every kind of request a browser
+# makes, for tests comparing the agent the server received with the one recorded.
+AGENT_BODY = """<h1>Who is asking</h1>
+<img src="/img/agent.png" width="40" height="40" alt="agent">
+<p id="agent"></p>
+<script>
+document.getElementById('agent').textContent = navigator.userAgent;
+fetch('/api/items.json').then(r => r.json());
+</script>"""
+
+
+# Writing systems a screenshot must show (each character in its own cell, for a test that
+# compares every cell with the "missing glyph" box): emoji, CJK, Urdu, Persian and Arabic.
+SCRIPT_SAMPLES: dict[str, tuple[str, list[str], str]] = {
+    # name: (lang, characters, a sentence a person reads)
+    "emoji": ("en", ["🔥", "🇸🇾", "😀", "📷", "🌍"], "Shelling reported 🔥🇸🇾 📷"),
+    "chinese": ("zh-CN", ["中", "文", "证", "据", "档"], "目击者的证词和照片"),
+    "japanese": ("ja", ["証", "拠", "写", "真"], "証拠の写真とビデオ"),
+    "korean": ("ko", ["증", "거", "사", "진"], "목격자의 증언과 사진"),
+    "urdu": ("ur", ["ہ", "ے", "ں", "ڑ", "ٹ", "ھ"], "یہ ویڈیو گواہ نے بنائی ہے"),
+    "persian": ("fa", ["پ", "چ", "ژ", "گ", "۴"], "این ویدیو را یک شاهد گرفته است"),
+    "arabic": ("ar", ["ع", "ض", "ة", "ق", "ظ"], "صوّر شاهد عيان هذا الفيديو"),
+}
+# Cell geometry in CSS pixels (the screenshot's pixels at the default scale of 1).
+CELL, PITCH, ORIGIN = 64, 72, 8
+# A private-use character no font has: the box a browser draws for a missing glyph.
+NO_GLYPH = "\U0010FFFD"
+
+
+def script_cells() -> list[tuple[str, str, str, int, int]]:
+    """(row name, lang, text, left, top) of every cell of /scripts.html. Row 0 holds the
+    references: an empty cell and the missing-glyph box once and twice (a flag is two
+    characters)."""
+    rows = [("reference", "en", ["", NO_GLYPH, NO_GLYPH * 2])]
+    rows += [(name, lang, chars) for name, (lang, chars, _) in SCRIPT_SAMPLES.items()]
+    return [(name, lang, text, ORIGIN + col * PITCH, ORIGIN + row * PITCH)
+            for row, (name, lang, chars) in enumerate(rows)
+            for col, text in enumerate(chars)]
+
+
+def scripts_page() -> bytes:
+    cells = "".join(
+        f'<div class="cell" lang="{lang}" style="left:{left}px;top:{top}px">{text}</div>\n'
+        for _name, lang, text, left, top in script_cells())
+    below = ORIGIN + (len(SCRIPT_SAMPLES) + 1) * PITCH
+    sentences = "".join(
+        f'<p lang="{lang}" dir="{"rtl" if lang in ("ur", "fa", "ar") else "ltr"}">{text}</p>\n'
+        for lang, _chars, text in SCRIPT_SAMPLES.values())
+    style = (f".cell {{ position: absolute; width: {CELL}px; height: {CELL}px; "
+             f"line-height: {CELL}px; font: 40px sans-serif; text-align: center; "
+             "overflow: hidden; background: #fff; color: #000; }\n"
+             f"body {{ margin: 0; background: #fff; }}\n"
+             f"#text {{ position: absolute; top: {below}px; left: {ORIGIN}px; "
+             "font: 24px sans-serif; }\n")
+    return _page("Scripts", f'{cells}<div id="text">\n{sentences}</div>',
+                 head=f"<style>\n{style}</style>\n")
+
+
 @functools.cache
 def video_clip() -> bytes:
     """A real 2-second H.264/AAC MP4 (test pattern and a tone), made once with ffmpeg."""
@@ -203,7 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, head: bool) -> None:
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
-        self.server.count(path)
+        self.server.count(path, self.path, self.headers.items())
         routes = {
             "/": lambda: self._html(self._index(), head),
             "/static/site.css": lambda: self._send(200, SITE_CSS.encode(), "text/css",
@@ -241,6 +299,10 @@ class _Handler(BaseHTTPRequestHandler):
             "/broken-video.html": lambda: self._html(_page("Gone video", BROKEN_VIDEO_BODY),
                                                      head),
             "/media/clip.mp4": lambda: self._send(200, video_clip(), "video/mp4", head=head),
+            "/scripts.html": lambda: self._html(scripts_page(), head),
+            "/agent.html": lambda: self._html(_page(
+                "Who is asking", AGENT_BODY,
+                head='<link rel="stylesheet" href="/static/site.css">\n'), head),
             "/cookie.html": lambda: self._send(
                 200, _page("Sets a cookie", '<h1>Cookie</h1>\n<img src="/img/logo.png">',
                            head='<link rel="stylesheet" href="/static/site.css">\n'),
@@ -344,11 +406,15 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.generated_pages = generated_pages
         self.hits: dict[str, int] = {}
+        # Every request's headers as the server received them, in order: tests compare them
+        # with what a capture recorded.
+        self.received: list[tuple[str, list[tuple[str, str]]]] = []
         self._lock = threading.Lock()
 
-    def count(self, path: str) -> None:
+    def count(self, path: str, target: str = "", headers: Any = ()) -> None:
         with self._lock:
             self.hits[path] = self.hits.get(path, 0) + 1
+            self.received.append((target or path, list(headers)))
 
 
 class FixtureServer:
@@ -399,6 +465,12 @@ class FixtureServer:
     def hits(self) -> dict[str, int]:
         assert self._server, "server not started"
         return self._server.hits
+
+    @property
+    def received(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(path with query, request headers) of every request received, oldest first."""
+        assert self._server, "server not started"
+        return self._server.received
 
     def url(self, path: str) -> str:
         return self.base_url + path
