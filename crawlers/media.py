@@ -79,7 +79,7 @@ class MediaOutcome:
                 "exchanges": stats.exchanges, "payload_bytes": stats.payload_bytes,
                 "truncated": stats.truncated, "servers": stats.servers, "tls": stats.tls,
                 "refused_requests": stats.refused, "failed_requests": stats.failed,
-                "unrecorded": stats.unrecorded}
+                "unrecorded": stats.unrecorded, "user_agents": stats.user_agents}
 
     @property
     def count(self) -> int:

@@ -82,6 +82,7 @@ class RecordingStats:
     refused: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     unrecorded: list[dict[str, str]] = field(default_factory=list)  # exchanged, not written
+    user_agents: dict[str, int] = field(default_factory=dict)  # as in the request records
 
 
 class RecordingProxy:
@@ -162,6 +163,9 @@ class RecordingProxy:
             self.stats.exchanges += 1
             self.stats.payload_bytes += exchange.body_length
             self.stats.truncated += int(exchange.truncated)
+            agent = next((v for n, v in exchange.request_headers
+                          if n.lower() == "user-agent"), "")
+            self.stats.user_agents[agent] = self.stats.user_agents.get(agent, 0) + 1
             host = urlsplit(exchange.url).hostname or ""
             if exchange.ip_address:
                 self.stats.servers[host] = exchange.ip_address

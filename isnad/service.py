@@ -212,6 +212,11 @@ def capture(
                                 "excused": settled.excused, "candidates": candidates,
                                 "routes": routes.record(), "warnings": media.warnings,
                                 "recording": media.recording_context()}
+            # yt-dlp's request records count among the agents sent, as the crawl's do.
+            for agent, count in media.recording.user_agents.items() if media.recording else ():
+                job.user_agents_sent[agent] = job.user_agents_sent.get(agent, 0) + count
+            context["browser"]["user_agents_sent"] = job.user_agents_sent
+            context["warnings"] = [*job.warnings, *_agent_warnings(job)]
             if settled.reasons:
                 state, reasons = PARTIAL, [*reasons, *settled.reasons]
         result = session.finish(

@@ -34,7 +34,7 @@ def test_installed_fonts_cover_every_sample_character():
 def _unreadable_cells(wacz: str) -> list[str]:
     """The sample cells of the screenshot that are blank or the missing-glyph box."""
     cells = script_cells()
-    pixels = decode(resource(wacz, "urn:screenshot:").payload,
+    pixels = decode(resource(wacz, "urn:fullPage:").payload,
                     max_rows=max(top for *_, top in cells) + CELL)
     crops = {(name, text): pixels.crop(left, top, CELL, CELL)
              for name, _lang, text, left, top in cells}
