@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +80,8 @@ class _Log:
 
 
 def fetch_media(urls: list[str], dest: Path, limits: MediaLimits, *,
-                allow_private_networks: bool) -> MediaOutcome:
+                allow_private_networks: bool, private_origins: Iterable[str] = ()
+                ) -> MediaOutcome:
     """Download the media of each URL (deduplicated by SHA-256) into ``dest``."""
     outcome = MediaOutcome()
     if not limits.enabled:
@@ -92,7 +93,8 @@ def fetch_media(urls: list[str], dest: Path, limits: MediaLimits, *,
                                    "the page's media was not downloaded (media.max_items)")
             break
         try:
-            check_target(url, allow_private_networks, proxied=bool(limits.proxy))
+            check_target(url, allow_private_networks, proxied=bool(limits.proxy),
+                         private_origins=frozenset(private_origins))
         except (CaptureRefused, CaptureFailed) as exc:
             outcome.reasons.append(f"media of {url} not downloaded: {exc}")
             continue

@@ -72,12 +72,16 @@ class HttpRecordingMiddleware:
         self, request: ScrapyRequest, response: ScrapyResponse, spider: Spider
     ) -> ScrapyResponse:
         job: CaptureJob = spider.job  # type: ignore[attr-defined]
+        ip = str(response.ip_address) if response.ip_address else None
+        refusal = job.guard.connected_refusal(response.url, ip)
+        if refusal:  # resolved differently than when the guard checked it (DNS rebinding)
+            job.refused_requests.append({"url": response.url, "reason": refusal})
+            raise IgnoreRequest(refusal)
         body = response.body
         if not job.room_for(len(body)):
             job.note_skipped(response.url, len(body))
             return response
         host = urlsplit(response.url).hostname or ""
-        ip = str(response.ip_address) if response.ip_address else None
         job.warc.write_exchange(
             url=response.url,
             method=request.method,
@@ -136,6 +140,9 @@ class BrowserRecorder:
         self._refused: set[str] = set()
         self._cdp_sessions: list[Any] = []
         self._in_flight: dict[Request, Page | None] = {}
+        # Pages that rendered an answer the guard refused after the fact: their snapshots
+        # would show it.
+        self._tainted: set[Page] = set()
 
     # -- wiring ---------------------------------------------------------------------------
     async def attach(self, page: Page, request: ScrapyRequest | None = None) -> None:
@@ -238,9 +245,13 @@ class BrowserRecorder:
                     self.job.failed_requests.append(
                         {"url": request.url, "error": "unfinished when the page was closed"})
 
+    def tainted(self, page: Page) -> bool:
+        """Did ``page`` load an answer from an address the guard refuses?"""
+        return page in self._tainted
+
     def _on_finished(self, request: Request) -> None:
-        self._in_flight.pop(request, None)
-        task = asyncio.ensure_future(self._record(request))
+        page = self._in_flight.pop(request, None)
+        task = asyncio.ensure_future(self._record(request, page))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -251,7 +262,7 @@ class BrowserRecorder:
             return
         self.job.failed_requests.append({"url": request.url, "error": request.failure or "?"})
 
-    async def _record(self, request: Request) -> None:
+    async def _record(self, request: Request, page: Page | None = None) -> None:
         job = self.job
         url = request.url
         if url.startswith(("data:", "blob:")):
@@ -280,6 +291,12 @@ class BrowserRecorder:
             ip = server["ipAddress"] if server else None
         except PlaywrightError as exc:
             job.failed_requests.append({"url": url, "error": f"not recorded: {exc}"[:300]})
+            return
+        refusal = job.guard.connected_refusal(url, ip)
+        if refusal:  # Chromium resolved the name itself, or DNS answered differently
+            job.refused_requests.append({"url": url, "reason": refusal})
+            if page is not None:
+                self._tainted.add(page)
             return
         job.warc.write_exchange(
             url=url,

@@ -131,7 +131,8 @@ def capture(
     limits = capture_limits(settings, options)
     settings_snapshot = {**asdict(limits), "browser": options.use_browser,
                          "browser_extra_args": settings.browser.extra_args,
-                         "allow_private_networks": settings.allow_private_networks}
+                         "allow_private_networks": settings.allow_private_networks,
+                         "private_origins": settings.private_origins}
     results: dict[str, PackagedCapture] = {}
     jobs: list[CaptureJob] = []
     sessions: dict[int, CaptureSession] = {}
@@ -148,7 +149,8 @@ def capture(
         match = match_platform(settings, url)
         proxy = capture_proxy(settings, match)
         try:
-            check_target(url, settings.allow_private_networks, proxied=bool(proxy))
+            check_target(url, settings.allow_private_networks, proxied=bool(proxy),
+                         private_origins=settings.private_origins)
         except (CaptureRefused, CaptureFailed) as exc:
             result = session.finish(state=FAILED, reasons=[str(exc)], context=_base_context(
                 session, options, limits, settings_snapshot), pages=[], error=str(exc))
@@ -158,7 +160,8 @@ def capture(
             return None
         warc = session.new_warc(_warcinfo(session, options, limits))
         job = CaptureJob(url=url, warc=warc, limits=limits, use_browser=options.use_browser,
-                         guard=HostGuard(settings.allow_private_networks, proxied=bool(proxy)),
+                         guard=HostGuard(settings.allow_private_networks, proxied=bool(proxy),
+                                         private_origins=settings.private_origins),
                          on_progress=on_progress, capture_id=session.capture_id, proxy=proxy)
         _configure_platform(job, settings, options, match)
         sessions[id(job)] = session
@@ -191,7 +194,8 @@ def capture(
                                if m.get("type") in ("video", "audio") and m.get("url")]
             media = fetch_media(candidates, session.work_dir / "media",
                                 _media_limits(settings, job),
-                                allow_private_networks=settings.allow_private_networks)
+                                allow_private_networks=settings.allow_private_networks,
+                                private_origins=settings.private_origins)
             media_files = [(f.name, f.path) for f in media.files]
             context["media"] = {"items": media.items, "problems": media.reasons,
                                 "candidates": candidates}
@@ -337,7 +341,8 @@ def outcome(job: CaptureJob) -> tuple[str, list[str], str | None]:
         reasons.append(f"failed subresources: {len(failed)} request(s) did not complete")
     if job.refused_requests:
         reasons.append(
-            f"{len(job.refused_requests)} request(s) to private addresses were refused"
+            f"{len(job.refused_requests)} request(s) refused by the SSRF guard (private "
+            "addresses, names of this machine, names that do not resolve)"
         )
     return (PARTIAL if reasons else COMPLETE), reasons, None
 
