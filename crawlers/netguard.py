@@ -137,6 +137,7 @@ def validate_url(url: str) -> str:
 
 
 def resolve(host: str) -> list[str]:
+    """The addresses ``host`` resolves to here (CaptureFailed when it does not)."""
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
@@ -221,12 +222,9 @@ class HostGuard:
             verdict = self._before_resolving(host)
             if verdict is None and not self.proxied:
                 try:
-                    infos = await asyncio.get_running_loop().getaddrinfo(
-                        host, None, proto=socket.IPPROTO_TCP
-                    )
-                    verdict = _refusal(host, sorted({info[4][0] for info in infos}))
-                except socket.gaierror as exc:
-                    verdict = self._unresolved(host, exc.strerror or str(exc))
+                    verdict = _refusal(host, await asyncio.to_thread(resolve, host))
+                except CaptureFailed as exc:
+                    verdict = self._unresolved(host, str(exc).rpartition(": ")[2])
             self._verdicts[host] = verdict
         return self._verdicts[host]
 

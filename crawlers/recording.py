@@ -140,6 +140,7 @@ class BrowserRecorder:
         self._refused: set[str] = set()
         self._cdp_sessions: list[Any] = []
         self._in_flight: dict[Request, Page | None] = {}
+        self._judging: set[asyncio.Task[None]] = set()
         # Pages that rendered an answer the guard refused after the fact: their snapshots
         # would show it.
         self._tainted: set[Page] = set()
@@ -159,6 +160,11 @@ class BrowserRecorder:
             cdp = await context.new_cdp_session(page)
             await cdp.send("Network.enable")
             cdp.on("Network.responseReceived", self._on_cdp_response)
+            # Redirect hops never reach Playwright's route (the abort hook): they are
+            # judged here, before they are sent.
+            cdp.on("Fetch.requestPaused", lambda event: self._on_paused(cdp, event))
+            await cdp.send("Fetch.enable",
+                           {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]})
             self._cdp_sessions.append(cdp)
             page.once("close", lambda _page: self._forget(cdp))
         except PlaywrightError as exc:  # not Chromium: protocol and TLS details unavailable
@@ -185,6 +191,28 @@ class BrowserRecorder:
             self.job.note_skipped(url, 0)
             return True
         return False
+
+    def _on_paused(self, cdp: Any, event: dict[str, Any]) -> None:
+        task = asyncio.ensure_future(self._judge_paused(cdp, event))
+        self._judging.add(task)
+        task.add_done_callback(self._judging.discard)
+
+    async def _judge_paused(self, cdp: Any, event: dict[str, Any]) -> None:
+        """Let a paused request go on, unless it is a redirect hop the guard refuses."""
+        url = event["request"]["url"]
+        refusal = None
+        if event.get("redirectedRequestId"):
+            refusal = await self.job.guard.refusal(url)
+        try:
+            if refusal:
+                self._refused.add(url)
+                self.job.refused_requests.append({"url": url, "reason": refusal})
+                await cdp.send("Fetch.failRequest", {"requestId": event["requestId"],
+                                                     "errorReason": "BlockedByClient"})
+            else:
+                await cdp.send("Fetch.continueRequest", {"requestId": event["requestId"]})
+        except PlaywrightError:
+            pass  # the page was closed meanwhile: the request goes nowhere
 
     async def settle(self, timeout: float = 15.0) -> None:
         """Wait until every finished request has been written to the WARC."""

@@ -99,6 +99,9 @@ class PageSpider(scrapy.Spider):
     def failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         message = (str(failure.value).strip().splitlines() or [failure.type.__name__])[0]
+        if "ERR_BLOCKED_BY_CLIENT" in message and self.job.refused_requests:
+            # Chromium names the URL asked for; the guard's reason names the hop it refused.
+            message = self.job.refused_requests[-1]["reason"]
         depth = request.meta.get("isnad_depth", 0)
         entry = {"url": request.url, "error": message[:300]}
         if depth == 0 and not request.meta.get("requisite"):

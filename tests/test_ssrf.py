@@ -1,0 +1,238 @@
+"""The SSRF guard end to end, switched ON (ISNAD_ALLOW_PRIVATE_NETWORKS=false): a page that
+points at this machine by names Chromium resolves itself (``foo.localhost``, ``localhost.``),
+a redirect there, and a name that is rebound to loopback between the guard's check and the
+connection. Nothing of the machine's own servers may be fetched into a package.
+
+The attacking page itself lives on 127.0.0.1 (tests are loopback only): the test lists exactly
+its origin in ``ISNAD_PRIVATE_ORIGINS``, so every other name or port of this machine is judged
+as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Isnad
+from tests.platform_fixtures.telegram import TelegramFixture
+from tests.waczutil import records
+
+pytestmark = pytest.mark.e2e
+
+SECRET = b"INTRANET-SECRET-7f3a"  # what the machine's own servers hold
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Site
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        site = self.server
+        site.hosts.append(self.headers.get("Host", ""))
+        port = site.server_address[1]
+        if self.path == "/attack.html":
+            body = (
+                "<!doctype html><html><head><title>Attack page</title>"
+                f'<script src="http://localhost.:{port}/secret.js"></script></head><body>'
+                "<h1>Nothing to see</h1>"
+                f'<img src="http://foo.localhost:{port}/secret.png" alt="">'
+                f'<img src="http://A.B.LOCALHOST:{port}/secret2.png" alt="">'
+                f'<iframe src="http://localhost.:{port}/secret.html"></iframe>'
+                "</body></html>"
+            ).encode()
+            self._send(200, body, "text/html; charset=utf-8")
+        elif self.path == "/rebound.html":
+            body = ("<!doctype html><html><head><title>Rebound</title></head><body>"
+                    f'<img src="http://{REBOUND}:{port}/secret.png" alt=""></body></html>')
+            self._send(200, body.encode(), "text/html; charset=utf-8")
+        elif self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", f"http://foo.localhost:{port}/secret.html")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path.startswith("/secret"):
+            self._send(200, b"<html><body>" + SECRET + b"</body></html>", "text/html")
+        else:
+            self._send(404, b"not here", "text/plain")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Site(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.hosts: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def intranet():
+    server = _Site()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _guarded(port: int, *more_origins: str) -> dict[str, str]:
+    return {"ISNAD_ALLOW_PRIVATE_NETWORKS": "false", "ISNAD_MEDIA__ENABLED": "false",
+            "ISNAD_PRIVATE_ORIGINS": json.dumps([f"127.0.0.1:{port}", *more_origins])}
+
+
+def _package(isnad: Isnad, capture_id: str) -> tuple[dict, Path | None]:
+    shown = isnad("show", capture_id, "--json").json()
+    location = next((c["location"] for c in shown["copies"]), None)
+    return shown, Path(location) if location else None
+
+
+def _assert_nothing_of_the_secret(package: Path | None) -> None:
+    if package is None or not package.is_file():
+        return  # a FAILED capture without a package
+    for rec in records(package):
+        assert "localhost" not in (rec.uri or "").lower(), rec.uri
+        assert SECRET not in rec.payload, rec.uri
+
+
+MODES = pytest.mark.parametrize("mode", [["--no-browser"], []], ids=["http", "browser"])
+
+
+@MODES
+def test_subresources_on_localhost_names_are_refused(isnad, intranet, mode):
+    port = intranet.server_address[1]
+    intranet.hosts.clear()
+    rec = isnad.capture(*mode, f"http://127.0.0.1:{port}/attack.html", env=_guarded(port))
+    assert rec["state"] == "PARTIAL", (rec["reasons"], rec["stderr"])
+    # Not one request reached the machine's server by a localhost name.
+    assert intranet.hosts and set(intranet.hosts) == {f"127.0.0.1:{port}"}, intranet.hosts
+    shown, package = _package(isnad, rec["id"])
+    refused = shown["context"]["stats"]["refused_requests"]
+    names = {r["url"].split("/")[2].lower() for r in refused}
+    assert {f"localhost.:{port}", f"foo.localhost:{port}", f"a.b.localhost:{port}"} <= names
+    assert all("name of this machine" in r["reason"] for r in refused), refused
+    assert any("refused by the SSRF guard" in reason for reason in shown["reasons"])
+    _assert_nothing_of_the_secret(package)
+    uris = {r.uri for r in records(package) if r.type == "response"}
+    assert f"http://127.0.0.1:{port}/attack.html" in uris
+
+
+@MODES
+def test_a_redirect_to_a_localhost_name_is_refused(isnad, intranet, mode):
+    port = intranet.server_address[1]
+    intranet.hosts.clear()
+    rec = isnad.capture(*mode, f"http://127.0.0.1:{port}/redirect", env=_guarded(port))
+    assert rec["state"] == "FAILED", (rec["reasons"], rec["stderr"])
+    assert "foo.localhost" in rec["error"] and (
+        "name of this machine" in rec["error"] or "refused by Isnad" in rec["error"]), rec
+    assert set(intranet.hosts) == {f"127.0.0.1:{port}"}, intranet.hosts
+    shown, package = _package(isnad, rec["id"])
+    refused = shown["context"]["stats"]["refused_requests"]
+    assert [r["url"] for r in refused] == [f"http://foo.localhost:{port}/secret.html"]
+    _assert_nothing_of_the_secret(package)
+
+
+@pytest.mark.parametrize("host", ["localhost.", "Foo.LocalHost", "localhost"])
+def test_the_page_itself_on_a_localhost_name_is_refused(isnad, intranet, host):
+    port = intranet.server_address[1]
+    intranet.hosts.clear()
+    rec = isnad.capture(f"http://{host}:{port}/secret.html", env=_guarded(port))
+    assert rec["state"] == "FAILED" and "name of this machine" in rec["error"], rec
+    assert intranet.hosts == []
+
+
+# -- DNS rebinding: the name resolves to a public address for the guard, to loopback when
+# the request is made. Simulated without any DNS: the guard's lookup is answered in the
+# process, Chromium maps the name itself (--host-resolver-rules), Scrapy's resolver (Twisted,
+# socket.gethostbyname) is answered in the process.
+
+REBOUND = "rebound.isnad.test"
+
+_REBINDING_CLI = f"""
+import socket, sys
+from crawlers import netguard
+_resolve, _ghbn = netguard.resolve, socket.gethostbyname
+netguard.resolve = lambda host: ["93.184.216.34"] if host == {REBOUND!r} else _resolve(host)
+socket.gethostbyname = lambda host: "127.0.0.1" if host == {REBOUND!r} else _ghbn(host)
+from isnad.cli import main
+sys.argv = ["isnad", *sys.argv[1:]]
+main()
+"""
+
+
+class RebindingIsnad(Isnad):
+    """The real CLI, in a process where REBOUND is rebound to loopback after the guard's look."""
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-c", _REBINDING_CLI, *args]
+
+
+@pytest.fixture
+def rebinding(isnad: Isnad) -> RebindingIsnad:
+    runner = RebindingIsnad(isnad.home)
+    runner.env["ISNAD_BROWSER__EXTRA_ARGS"] = json.dumps(
+        [f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1"])
+    return runner
+
+
+@MODES
+def test_a_page_rebound_to_loopback_is_discarded(rebinding, intranet, mode):
+    port = intranet.server_address[1]
+    intranet.hosts.clear()
+    rec = rebinding.capture(*mode, f"http://{REBOUND}:{port}/secret.html", env=_guarded(port))
+    # The request was made (the guard could not know), but nothing of the answer is kept.
+    assert f"{REBOUND}:{port}" in intranet.hosts
+    assert rec["state"] == "FAILED", (rec["reasons"], rec["stderr"])
+    assert f"{REBOUND} was reached at 127.0.0.1" in rec["error"], rec["error"]
+    shown, package = _package(rebinding, rec["id"])
+    refused = shown["context"]["stats"]["refused_requests"]
+    assert any("refused after the fact" in r["reason"] for r in refused), refused
+    _assert_nothing_of_the_secret(package)
+
+
+@MODES
+def test_a_subresource_rebound_to_loopback_is_discarded(rebinding, intranet, mode):
+    port = intranet.server_address[1]
+    intranet.hosts.clear()
+    rec = rebinding.capture(*mode, f"http://127.0.0.1:{port}/rebound.html", env=_guarded(port))
+    assert rec["state"] == "PARTIAL", (rec["reasons"], rec["stderr"])
+    assert f"{REBOUND}:{port}" in intranet.hosts  # asked for, and its answer discarded
+    shown, package = _package(rebinding, rec["id"])
+    refused = shown["context"]["stats"]["refused_requests"]
+    assert [r["url"] for r in refused] == [f"http://{REBOUND}:{port}/secret.png"]
+    assert "reached at 127.0.0.1, a loopback address" in refused[0]["reason"]
+    _assert_nothing_of_the_secret(package)
+    uris = {r.uri for r in records(package)}
+    assert f"http://127.0.0.1:{port}/rebound.html" in uris
+    if not mode:  # the browser rendered the image: no snapshot may show it
+        assert not any(u.startswith(("urn:screenshot:", "urn:pdf:", "urn:dom:")) for u in uris)
+        assert any("no screenshot, PDF or DOM snapshot" in r for r in rec["reasons"])
+
+
+def test_the_platform_reader_is_guarded_after_the_fact(rebinding):
+    with TelegramFixture() as telegram:
+        port = telegram.base.rsplit(":", 1)[1]
+        base = f"http://{REBOUND}:{port}"
+        env = {**_guarded(int(port)), "ISNAD_PLATFORMS__TELEGRAM__BASE_URL": base}
+        rec = rebinding.capture("--no-browser", f"{base}/syriawitness/103", env=env)
+        asked = [str(r) for r in telegram.requests]
+    assert any("/s/syriawitness/103" in r for r in asked), asked  # the reader's request went
+    assert rec["state"] == "FAILED", (rec["reasons"], rec["stderr"])
+    shown, package = _package(rebinding, rec["id"])
+    platform = shown["context"]["platform"]
+    assert platform["error"] and "refused after the fact" in platform["error"], platform
+    assert f"{REBOUND} was reached at 127.0.0.1" in platform["error"]
+    assert "post" not in shown["context"]
+    _assert_nothing_of_the_secret(package)
