@@ -18,6 +18,8 @@ from typing import BinaryIO
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from archiver.redaction import without_credentials
+
 OPEN_SUFFIX = ".open"
 WARC_VERSION = "WARC/1.1"
 
@@ -120,6 +122,7 @@ class CaptureWarc:
         body_decoded: bool = False,
     ) -> str:
         """Write a response record and its request record; return the response record id."""
+        url = without_credentials(url)  # as the request line and Host header name it
         stream: BinaryIO = io.BytesIO(body) if isinstance(body, bytes) else body
         if body_length is None:
             body_length = len(body) if isinstance(body, bytes) else _remaining(stream)

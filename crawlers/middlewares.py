@@ -18,6 +18,7 @@ from scrapy import Spider
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 
+from archiver.redaction import without_credentials
 from crawlers.behaviours import scroll_until_stable, wait_for_load_state
 from crawlers.job import CaptureJob
 from crawlers.recording import BrowserRecorder
@@ -133,6 +134,7 @@ class BrowserPageMiddleware:
 
     async def _snapshot(self, page: Page, job: CaptureJob, url: str, dom: str) -> None:
         limits = job.limits
+        url = without_credentials(url)  # named as the WARC names the page
         shots: list[tuple[str, str, str, Any]] = []
         if limits.screenshot:
             shots.append(("screenshot", "image/png", f"urn:screenshot:{url}",

@@ -27,6 +27,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request as ScrapyRequest
 from scrapy.http import Response as ScrapyResponse
 
+from archiver.redaction import REDACTED
 from crawlers.job import BROWSER_SERVICE_HOSTS, CaptureJob
 
 log = logging.getLogger(__name__)
@@ -396,9 +397,6 @@ def _der_to_pem(der_b64: str) -> str:
     text = base64.b64encode(base64.b64decode(der_b64)).decode("ascii")
     lines = "\n".join(text[i:i + 64] for i in range(0, len(text), 64))  # RFC 7468 width
     return f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
-
-
-REDACTED = "[redacted by Isnad]"
 
 
 # Credentials for the proxy are Isnad's, never the page's: always kept out of the records.

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -25,6 +26,7 @@ from archiver.audit import run_audit, select_captures
 from archiver.capture import PackagedCapture
 from archiver.catalog import COMPLETE, PARTIAL, CaptureRow
 from archiver.errors import IsnadError
+from archiver.redaction import redact_url
 from archiver.signing import PUBLIC_KEY_FILE, init_keys, public_fingerprint
 from archiver.verify import VerificationReport, verify_package_file
 from crawlers.job import CaptureJob
@@ -106,7 +108,7 @@ def capture(
             if job.capture_id not in tasks:
                 tasks[job.capture_id] = progress.add_task("", total=None)
             progress.update(tasks[job.capture_id], description=(
-                f"{job.url}  [dim]{job.exchanges} exchanges, "
+                f"{escape(redact_url(job.url))}  [dim]{job.exchanges} exchanges, "
                 f"{job.payload_bytes / 1e6:.1f} MB, {len(job.pages)} page(s)[/dim]"))
 
         def on_result(result: PackagedCapture) -> None:

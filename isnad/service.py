@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from archiver.archive import Archive
 from archiver.capture import CaptureRequest, CaptureSession, PackagedCapture, begin_capture
@@ -20,6 +20,7 @@ from archiver.custody import CustodyEvent, chain_problems
 from archiver.errors import CaptureFailed, CaptureRefused, IsnadError, NotFound, StorageError
 from archiver.hashing import sha256_bytes, sha256_stream
 from archiver.proof import LATE, PENDING, ProofOptions, Prover
+from archiver.redaction import redact_url
 from archiver.signing import KEY_FILE, SigningKey, init_keys, load_key, public_fingerprint
 from archiver.storage import LocalFolderStorage, Storage, open_storage
 from archiver.timestamps import TSA, TimestampError, request_token, token_info
@@ -30,7 +31,6 @@ from crawlers.netguard import HostGuard, check_target
 from crawlers.platforms import MODULES as PLATFORM_MODULES
 from crawlers.platforms import platform_for
 from crawlers.platforms.base import Platform, Target
-from crawlers.recording import REDACTED
 from crawlers.run import run_crawls, tool_versions
 from isnad import __version__
 from isnad.config import PlatformSettings, Settings
@@ -164,6 +164,10 @@ def capture(
                                          private_origins=settings.private_origins),
                          on_progress=on_progress, capture_id=session.capture_id, proxy=proxy)
         _configure_platform(job, settings, options, match)
+        if "@" in urlsplit(url).netloc and "authorization" not in {
+                name.lower() for name in job.redact_headers}:
+            # Credentials in the URL are sent as an Authorization header: kept out of the WARC.
+            job.redact_headers = (*job.redact_headers, "Authorization")
         sessions[id(job)] = session
         return job
 
@@ -298,13 +302,7 @@ def _platform_outcome(job: CaptureJob, state: str, reasons: list[str], context: 
 
 def shown_proxy(proxy: str | None) -> str | None:
     """The proxy as recorded in a capture: its password replaced (it is a secret)."""
-    if not proxy:
-        return None
-    parts = urlsplit(proxy)
-    if parts.password is None:
-        return proxy
-    netloc = f"{parts.username}:{REDACTED}@{parts.netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    return redact_url(proxy) if proxy else None
 
 
 def _media_limits(settings: Settings, job: CaptureJob) -> MediaLimits:

@@ -10,9 +10,13 @@ as in production.
 
 from __future__ import annotations
 
+import base64
+import gzip
+import io
 import json
 import sys
 import threading
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from tests.waczutil import records
 pytestmark = pytest.mark.e2e
 
 SECRET = b"INTRANET-SECRET-7f3a"  # what the machine's own servers hold
+USER, PASSWORD = "investigator", "pa55-Wd-in-the-url"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -38,6 +43,17 @@ class _Handler(BaseHTTPRequestHandler):
         site = self.server
         site.hosts.append(self.headers.get("Host", ""))
         port = site.server_address[1]
+        if self.path.startswith("/private/"):
+            site.authorizations.append(self.headers.get("Authorization"))
+            if self.headers.get("Authorization") != "Basic " + base64.b64encode(
+                    f"{USER}:{PASSWORD}".encode()).decode():
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="intranet"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = b"<html><head><title>Members</title></head><body>members only</body></html>"
+            return self._send(200, body, "text/html; charset=utf-8")
         if self.path == "/attack.html":
             body = (
                 "<!doctype html><html><head><title>Attack page</title>"
@@ -79,6 +95,7 @@ class _Site(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.hosts: list[str] = []
+        self.authorizations: list[str | None] = []
 
 
 @pytest.fixture(scope="module")
@@ -240,3 +257,63 @@ def test_the_platform_reader_is_guarded_after_the_fact(rebinding):
     assert f"{REBOUND} was reached at 127.0.0.1" in platform["error"]
     assert "post" not in shown["context"]
     _assert_nothing_of_the_secret(package)
+
+
+# -- credentials in the URL ----------------------------------------------------------------
+
+def _every_byte_under(folder: Path) -> bytes:
+    """Every file under ``folder``, zip members and gzip streams opened."""
+    chunks = []
+    for path in folder.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        chunks.append(data)
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as package:
+                chunks += [package.read(name) for name in package.namelist()]
+    opened = []
+    for chunk in chunks:
+        if chunk[:2] == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=io.BytesIO(chunk)) as stream:
+                opened.append(stream.read())
+    return b"".join(chunks + opened)
+
+
+@MODES
+def test_a_password_in_the_url_is_recorded_nowhere(isnad, intranet, mode):
+    port = intranet.server_address[1]
+    intranet.authorizations.clear()
+    url = f"http://{USER}:{PASSWORD}@127.0.0.1:{port}/private/page.html"
+    run = isnad("capture", "--json", *mode, url)
+    secrets = [PASSWORD, base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()]
+    for secret in secrets:
+        assert secret not in run.stdout + run.stderr
+    record = run.json()[0]
+    # The credentials were used: the server let the capture in.
+    assert record["state"] == "COMPLETE", (record["reasons"], run.stderr)
+    assert any(a and a.startswith("Basic ") for a in intranet.authorizations)
+    shown = isnad("show", record["id"], "--json").json()
+    shown_text = json.dumps(shown) + isnad("list", "--json").stdout + isnad(
+        "show", record["id"]).stdout
+    for secret in secrets:
+        assert secret not in shown_text
+    redacted = f"http://{USER}:[redacted by Isnad]@127.0.0.1:{port}/private/page.html"
+    assert shown["url"] == redacted
+    assert shown["context"]["requested_url"] == redacted
+    assert shown["custody"][0]["details"]["url"] == redacted
+    # Not in the catalog, the custody log, the package or anything else Isnad keeps.
+    everything = _every_byte_under(isnad.home)
+    for secret in secrets:
+        assert secret.encode() not in everything
+    package = Path(next(c["location"] for c in shown["copies"]))
+    uris = [r.uri for r in records(package) if r.type in ("request", "response")]
+    assert f"http://127.0.0.1:{port}/private/page.html" in uris
+    assert not any("@" in u for u in uris), uris
+    sent = [v for r in records(package) if r.type == "request"
+            for n, v in r.http_headers if n.lower() == "authorization"]
+    assert set(sent) <= {"[redacted by Isnad]"}, sent
+    if mode:  # Scrapy sends the credentials itself, and the record says a secret was sent.
+        assert sent == ["[redacted by Isnad]"]
+    # (Chromium answers the challenge inside its network stack; Playwright reports the
+    # request as the page made it, without the header.)
