@@ -107,7 +107,7 @@ def origin_key(url: str) -> str | None:
     """``host:port`` of an http(s) URL (the port made explicit), as private origins are listed."""
     parts = urlsplit(url)
     try:
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        port = parts.port or {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(parts.scheme)
     except ValueError:
         return None
     host = (parts.hostname or "").lower()
@@ -197,7 +197,7 @@ class HostGuard:
     def _exempt(self, url: str) -> bool:
         """Not checked: not sent over the network, or allowed on purpose."""
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
+        if parts.scheme not in ("http", "https", "ws", "wss"):
             return True  # data:, blob: and the like never leave the browser
         return self.allow_private or origin_key(url) in self.private_origins
 

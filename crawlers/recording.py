@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import ssl
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, Request
+from playwright.async_api import Page, Request, WebSocketRoute
 from scrapy import Spider
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request as ScrapyRequest
@@ -157,6 +158,8 @@ class BrowserRecorder:
             context.on("request", self._on_request)
             context.on("requestfinished", self._on_finished)
             context.on("requestfailed", self._on_failed)
+            # WebSockets never reach the request hooks: each is judged here before it connects.
+            await context.route_web_socket(re.compile(".*"), self._judge_websocket)
         try:
             cdp = await context.new_cdp_session(page)
             await cdp.send("Network.enable")
@@ -192,6 +195,15 @@ class BrowserRecorder:
             self.job.note_skipped(url, 0)
             return True
         return False
+
+    async def _judge_websocket(self, websocket: WebSocketRoute) -> None:
+        """Connect a page's WebSocket to its server, unless the guard refuses the address."""
+        refusal = await self.job.guard.refusal(websocket.url)
+        if refusal:
+            self.job.refused_requests.append({"url": websocket.url, "reason": refusal})
+            await websocket.close(code=1008, reason="refused by Isnad's SSRF guard")
+            return
+        websocket.connect_to_server()
 
     def _on_paused(self, cdp: Any, event: dict[str, Any]) -> None:
         task = asyncio.ensure_future(self._judge_paused(cdp, event))

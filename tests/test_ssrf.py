@@ -62,12 +62,17 @@ class _Handler(BaseHTTPRequestHandler):
                 f'<img src="http://foo.localhost:{port}/secret.png" alt="">'
                 f'<img src="http://A.B.LOCALHOST:{port}/secret2.png" alt="">'
                 f'<iframe src="http://localhost.:{port}/secret.html"></iframe>'
+                f'<script>new WebSocket("ws://foo.localhost:{port}/socket")</script>'
                 "</body></html>"
             ).encode()
             self._send(200, body, "text/html; charset=utf-8")
         elif self.path == "/rebound.html":
             body = ("<!doctype html><html><head><title>Rebound</title></head><body>"
                     f'<img src="http://{REBOUND}:{port}/secret.png" alt=""></body></html>')
+            self._send(200, body.encode(), "text/html; charset=utf-8")
+        elif self.path == "/framed.html":  # a cross-site frame (its own renderer process)
+            body = ("<!doctype html><html><head><title>Framed</title></head><body>"
+                    f'<iframe src="http://{OTHER_SITE}:{port}/redirect"></iframe></body></html>')
             self._send(200, body.encode(), "text/html; charset=utf-8")
         elif self.path == "/redirect":
             self.send_response(302)
@@ -142,6 +147,8 @@ def test_subresources_on_localhost_names_are_refused(isnad, intranet, mode):
     refused = shown["context"]["stats"]["refused_requests"]
     names = {r["url"].split("/")[2].lower() for r in refused}
     assert {f"localhost.:{port}", f"foo.localhost:{port}", f"a.b.localhost:{port}"} <= names
+    if not mode:  # the page's script opened a WebSocket: refused before it connected
+        assert f"ws://foo.localhost:{port}/socket" in {r["url"] for r in refused}
     assert all("name of this machine" in r["reason"] for r in refused), refused
     assert any("refused by the SSRF guard" in reason for reason in shown["reasons"])
     _assert_nothing_of_the_secret(package)
@@ -171,6 +178,23 @@ def test_the_page_itself_on_a_localhost_name_is_refused(isnad, intranet, host):
     rec = isnad.capture(f"http://{host}:{port}/secret.html", env=_guarded(port))
     assert rec["state"] == "FAILED" and "name of this machine" in rec["error"], rec
     assert intranet.hosts == []
+
+
+OTHER_SITE = "frames.isnad.test"  # Chromium maps it to 127.0.0.1; listed as a private origin
+
+
+def test_a_redirect_inside_a_cross_site_frame_is_refused(isnad, intranet):
+    port = intranet.server_address[1]
+    intranet.hosts.clear()
+    env = {**_guarded(port, f"{OTHER_SITE}:{port}"), "ISNAD_BROWSER__EXTRA_ARGS": json.dumps(
+        [f"--host-resolver-rules=MAP {OTHER_SITE} 127.0.0.1"])}
+    rec = isnad.capture(f"http://127.0.0.1:{port}/framed.html", env=env)
+    assert f"{OTHER_SITE}:{port}" in intranet.hosts, intranet.hosts  # the frame loaded
+    assert not any("localhost" in h for h in intranet.hosts), intranet.hosts
+    shown, package = _package(isnad, rec["id"])
+    refused = shown["context"]["stats"]["refused_requests"]
+    assert [r["url"] for r in refused] == [f"http://foo.localhost:{port}/secret.html"]
+    _assert_nothing_of_the_secret(package)
 
 
 # -- DNS rebinding: the name resolves to a public address for the guard, to loopback when
