@@ -4,9 +4,14 @@ An investigator's URL must never make Isnad read the operator's own network (a r
 page, a cloud metadata service) into a package that leaves the building.
 
 Behind a proxy this machine connects to the proxy only and names are resolved there: the
-guard then checks IP literals but resolves no names itself, so no DNS query leaves this machine
-for the sites an investigator looks at (and names only the proxy knows, such as .onion through
-Tor, can be captured). What a name resolves to at the proxy is the proxy's network's concern.
+guard then checks IP literals and localhost names but resolves no names itself, so no DNS
+query leaves this machine for the sites an investigator looks at (and names only the proxy
+knows, such as .onion through Tor, can be captured). What a name resolves to at the proxy is
+the proxy's network's concern.
+
+Without a proxy, what the guard allowed is checked once more when the answer arrives
+(:meth:`HostGuard.connected_refusal`): the address the request was actually sent to. See
+docs/ssrf-guard.md for the whole policy and the DNS-rebinding window.
 """
 
 from __future__ import annotations
