@@ -192,3 +192,16 @@ def test_private_origins_are_normalised_and_checked():
         "intranet.example:80", "10.0.0.5:443", "[::1]:9"}
     with pytest.raises(ValueError, match="not a host:port origin"):
         normalise_origins(["10.0.0.5:http"])
+
+
+def test_private_origins_setting(monkeypatch):
+    from archiver.errors import IsnadError
+    from isnad.config import load_settings
+
+    monkeypatch.setenv("ISNAD_PRIVATE_ORIGINS", '["10.0.0.5:8080", "Intranet.Example"]')
+    assert load_settings().private_origins == ["10.0.0.5:8080", "intranet.example:80"]
+    monkeypatch.setenv("ISNAD_PRIVATE_ORIGINS", '["10.0.0.5:port"]')
+    with pytest.raises(IsnadError, match="private_origins.*not a host:port origin"):
+        load_settings()
+    monkeypatch.delenv("ISNAD_PRIVATE_ORIGINS")
+    assert load_settings().private_origins == []
