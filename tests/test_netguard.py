@@ -103,9 +103,19 @@ def test_names_that_merely_contain_localhost_are_judged_by_their_address(host):
     assert not local_name(host)
 
 
-def test_a_name_that_does_not_resolve_is_refused_not_waved_through():
+def test_a_name_that_does_not_resolve_is_refused_not_waved_through(monkeypatch):
+    import socket
+
     from crawlers.netguard import HostGuard
 
+    real = socket.getaddrinfo
+
+    def lookup(host, *args, **kwargs):  # the resolver's answer, without asking a DNS server
+        if host == "no-such-host.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
     guard = HostGuard(allow_private=False)
     for refusal in (guard.refusal_sync("http://no-such-host.invalid/x.png"),
                     asyncio.run(HostGuard(False).refusal("http://no-such-host.invalid/x.png"))):
