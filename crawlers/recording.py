@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, Request, WebSocketRoute
+from playwright.async_api import Page, Request, Route, WebSocketRoute
 from scrapy import Spider
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request as ScrapyRequest
@@ -143,6 +143,7 @@ class BrowserRecorder:
         self._cdp_sessions: list[Any] = []
         self._in_flight: dict[Request, Page | None] = {}
         self._judging: set[asyncio.Task[None]] = set()
+        self._watched: dict[int, asyncio.Future[None]] = {}  # page -> its DevTools session
         # Pages that rendered an answer the guard refused after the fact: their snapshots
         # would show it.
         self._tainted: set[Page] = set()
@@ -160,19 +161,55 @@ class BrowserRecorder:
             context.on("requestfailed", self._on_failed)
             # WebSockets never reach the request hooks: each is judged here before it connects.
             await context.route_web_socket(re.compile(".*"), self._judge_websocket)
+            # Windows the page opens itself have no scrapy-playwright route: the context's
+            # route stands in for it (pages with their own route never fall back to it).
+            await context.route("**", self._route_other_pages)
+        await self._watch(page)
+
+    def _watch(self, page: Page) -> asyncio.Future[None]:
+        """The DevTools session of ``page`` (opened once): protocols and TLS details, and
+        every redirect hop judged before it is sent."""
+        watching = self._watched.get(id(page))
+        if watching is None:
+            watching = self._watched[id(page)] = asyncio.ensure_future(self._open_session(page))
+        return watching
+
+    async def _open_session(self, page: Page) -> None:
         try:
-            cdp = await context.new_cdp_session(page)
+            cdp = await page.context.new_cdp_session(page)
             await cdp.send("Network.enable")
             cdp.on("Network.responseReceived", self._on_cdp_response)
             # Redirect hops never reach Playwright's route (the abort hook): they are
             # judged here, before they are sent.
-            cdp.on("Fetch.requestPaused", lambda event: self._on_paused(cdp, event))
+            cdp.on("Fetch.requestPaused",
+                   lambda event: self._spawn(self._judge_paused(cdp, event)))
             await cdp.send("Fetch.enable",
                            {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]})
             self._cdp_sessions.append(cdp)
             page.once("close", lambda _page: self._forget(cdp))
         except PlaywrightError as exc:  # not Chromium: protocol and TLS details unavailable
             self.job.warnings.append(f"no DevTools session for TLS details: {exc}")
+
+    async def _route_other_pages(self, route: Route) -> None:
+        """Requests of pages scrapy-playwright did not open (their own route never falls back
+        here): windows the page opens, and workers."""
+        request = route.request
+        if request.is_navigation_request():
+            # A window's navigation cannot be watched in time for its redirect hops (its
+            # DevTools session comes too late), and a capture is of the page, not of the
+            # windows it opens: they are not loaded, and the context says so.
+            self._refused.add(request.url)
+            self.job.warnings.append(f"a window the page opened was not loaded: {request.url}")
+            await route.abort("blockedbyclient")
+        elif await self.abort_request(request):
+            await route.abort("blockedbyclient")
+        else:
+            await route.fallback()
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._judging.add(task)
+        task.add_done_callback(self._judging.discard)
 
     def _forget(self, cdp: Any) -> None:
         if cdp in self._cdp_sessions:
@@ -204,11 +241,6 @@ class BrowserRecorder:
             await websocket.close(code=1008, reason="refused by Isnad's SSRF guard")
             return
         websocket.connect_to_server()
-
-    def _on_paused(self, cdp: Any, event: dict[str, Any]) -> None:
-        task = asyncio.ensure_future(self._judge_paused(cdp, event))
-        self._judging.add(task)
-        task.add_done_callback(self._judging.discard)
 
     async def _judge_paused(self, cdp: Any, event: dict[str, Any]) -> None:
         """Let a paused request go on, unless it is a redirect hop the guard refuses."""

@@ -74,6 +74,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = ("<!doctype html><html><head><title>Framed</title></head><body>"
                     f'<iframe src="http://{OTHER_SITE}:{port}/redirect"></iframe></body></html>')
             self._send(200, body.encode(), "text/html; charset=utf-8")
+        elif self.path == "/popup.html":  # a window the page opens itself
+            body = ("<!doctype html><html><head><title>Popup</title></head><body><script>"
+                    f'window.open("http://{OTHER_SITE}:{port}/redirect");'
+                    f'window.open("http://localhost.:{port}/secret.html");'
+                    "</script></body></html>")
+            self._send(200, body.encode(), "text/html; charset=utf-8")
         elif self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", f"http://foo.localhost:{port}/secret.html")
@@ -194,6 +200,20 @@ def test_a_redirect_inside_a_cross_site_frame_is_refused(isnad, intranet):
     shown, package = _package(isnad, rec["id"])
     refused = shown["context"]["stats"]["refused_requests"]
     assert [r["url"] for r in refused] == [f"http://foo.localhost:{port}/secret.html"]
+    _assert_nothing_of_the_secret(package)
+
+
+def test_windows_the_page_opens_are_guarded_too(isnad, intranet):
+    port = intranet.server_address[1]
+    intranet.hosts.clear()
+    env = {**_guarded(port, f"{OTHER_SITE}:{port}"), "ISNAD_BROWSER__EXTRA_ARGS": json.dumps(
+        [f"--host-resolver-rules=MAP {OTHER_SITE} 127.0.0.1"])}
+    rec = isnad.capture(f"http://127.0.0.1:{port}/popup.html", env=env)
+    assert not any("localhost" in h for h in intranet.hosts), intranet.hosts
+    shown, package = _package(isnad, rec["id"])
+    warnings = shown["context"]["warnings"]
+    assert any(f"window the page opened was not loaded: http://{OTHER_SITE}" in w
+               for w in warnings), warnings
     _assert_nothing_of_the_secret(package)
 
 
