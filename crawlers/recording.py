@@ -143,7 +143,7 @@ class BrowserRecorder:
         self._cdp_sessions: list[Any] = []
         self._in_flight: dict[Request, Page | None] = {}
         self._judging: set[asyncio.Task[None]] = set()
-        self._watched: dict[int, asyncio.Future[None]] = {}  # page -> its DevTools session
+        self._watched: dict[Page, asyncio.Future[None]] = {}  # page -> its DevTools session
         # Pages that rendered an answer the guard refused after the fact: their snapshots
         # would show it.
         self._tainted: set[Page] = set()
@@ -169,9 +169,10 @@ class BrowserRecorder:
     def _watch(self, page: Page) -> asyncio.Future[None]:
         """The DevTools session of ``page`` (opened once): protocols and TLS details, and
         every redirect hop judged before it is sent."""
-        watching = self._watched.get(id(page))
+        watching = self._watched.get(page)
         if watching is None:
-            watching = self._watched[id(page)] = asyncio.ensure_future(self._open_session(page))
+            watching = self._watched[page] = asyncio.ensure_future(self._open_session(page))
+            page.once("close", lambda closed: self._watched.pop(closed, None))
         return watching
 
     async def _open_session(self, page: Page) -> None:
