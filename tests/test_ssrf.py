@@ -31,6 +31,7 @@ pytestmark = pytest.mark.e2e
 
 SECRET = b"INTRANET-SECRET-7f3a"  # what the machine's own servers hold
 USER, PASSWORD = "investigator", "pa55-Wd-in-the-url"
+OTHER_SITE = "frames.isnad.test"  # Chromium maps it to 127.0.0.1; listed as a private origin
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -79,6 +80,10 @@ class _Handler(BaseHTTPRequestHandler):
                     f'window.open("http://{OTHER_SITE}:{port}/redirect");'
                     f'window.open("http://localhost.:{port}/secret.html");'
                     "</script></body></html>")
+            self._send(200, body.encode(), "text/html; charset=utf-8")
+        elif self.path == "/hub.html":  # links followed with --depth: each in a new page
+            body = ('<!doctype html><html><head><title>Hub</title></head><body>'
+                    '<a href="/framed.html">one</a> <a href="/redirect">two</a></body></html>')
             self._send(200, body.encode(), "text/html; charset=utf-8")
         elif self.path == "/redirect":
             self.send_response(302)
@@ -177,6 +182,21 @@ def test_a_redirect_to_a_localhost_name_is_refused(isnad, intranet, mode):
     _assert_nothing_of_the_secret(package)
 
 
+def test_every_page_of_a_deeper_capture_is_guarded(isnad, intranet):
+    port = intranet.server_address[1]
+    intranet.hosts.clear()
+    env = {**_guarded(port, f"{OTHER_SITE}:{port}"), "ISNAD_BROWSER__EXTRA_ARGS": json.dumps(
+        [f"--host-resolver-rules=MAP {OTHER_SITE} 127.0.0.1"])}
+    rec = isnad.capture("--depth", "1", f"http://127.0.0.1:{port}/hub.html", env=env)
+    assert rec["state"] == "PARTIAL", (rec["reasons"], rec["stderr"])
+    assert set(intranet.hosts) == {f"127.0.0.1:{port}", f"{OTHER_SITE}:{port}"}, intranet.hosts
+    shown, package = _package(isnad, rec["id"])
+    refused = [r["url"] for r in shown["context"]["stats"]["refused_requests"]]
+    # The linked redirect's hop, and the same hop in the frame of the other linked page.
+    assert refused == [f"http://foo.localhost:{port}/secret.html"] * 2, refused
+    _assert_nothing_of_the_secret(package)
+
+
 @pytest.mark.parametrize("host", ["localhost.", "Foo.LocalHost", "localhost"])
 def test_the_page_itself_on_a_localhost_name_is_refused(isnad, intranet, host):
     port = intranet.server_address[1]
@@ -184,9 +204,6 @@ def test_the_page_itself_on_a_localhost_name_is_refused(isnad, intranet, host):
     rec = isnad.capture(f"http://{host}:{port}/secret.html", env=_guarded(port))
     assert rec["state"] == "FAILED" and "name of this machine" in rec["error"], rec
     assert intranet.hosts == []
-
-
-OTHER_SITE = "frames.isnad.test"  # Chromium maps it to 127.0.0.1; listed as a private origin
 
 
 def test_a_redirect_inside_a_cross_site_frame_is_refused(isnad, intranet):
