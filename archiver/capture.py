@@ -25,6 +25,7 @@ from archiver.hashing import sha256_bytes, sha256_file
 from archiver.ids import new_capture_id
 from archiver.package import BuiltPackage, build_package, layout_problem
 from archiver.proof import ProofOptions
+from archiver.redaction import redact_text, redact_url, redact_values, url_secrets
 from archiver.verify import verify_package_file
 from archiver.warcwriter import CaptureWarc
 
@@ -52,6 +53,10 @@ class PackagedCapture:
 def begin_capture(archive: Archive, request: CaptureRequest, settings: dict[str, Any]
                   ) -> CaptureSession:
     """Register a capture (RUNNING) and its 'requested' custody event; return its session."""
+    # A password in the URL is the operator's secret: recorded nowhere (see redaction).
+    secrets = url_secrets(request.url)
+    request = replace(request, url=redact_url(request.url))
+    settings = redact_values(settings, secrets)
     capture_id = new_capture_id()
     started = datetime.now(UTC)
     work_dir = archive.work_root / capture_id
@@ -72,15 +77,16 @@ def begin_capture(archive: Archive, request: CaptureRequest, settings: dict[str,
     }
     archive.record_event(capture_id, request.operator, custody.REQUESTED,
                          sha256_bytes(custody.canonical_json(asked)), asked)
-    return CaptureSession(archive, capture_id, request, started, work_dir)
+    return CaptureSession(archive, capture_id, request, started, work_dir, secrets)
 
 
 class CaptureSession:
     """One capture in progress."""
 
     def __init__(self, archive: Archive, capture_id: str, request: CaptureRequest,
-                 started: datetime, work_dir: Path) -> None:
+                 started: datetime, work_dir: Path, secrets: tuple[str, ...] = ()) -> None:
         self.archive = archive
+        self.secrets = secrets  # redacted from whatever the crawl reports
         self.capture_id = capture_id
         self.request = request
         self.started = started
@@ -119,6 +125,12 @@ class CaptureSession:
         """Close the WARCs, package, verify, catalogue and preserve; custody at every step."""
         archive, cid, actor = self.archive, self.capture_id, self.request.operator
         ended = datetime.now(UTC)
+        # What the crawl reports names URLs as they were asked for, passwords included.
+        secrets = self.secrets
+        context, pages = redact_values(context, secrets), redact_values(pages, secrets)
+        reasons = redact_values(reasons, secrets)
+        error = redact_text(error, secrets) if error else error
+        title = redact_text(title, secrets) if title else title
         closed = [w.close() for w in self.warcs if w.records > 1]  # more than the warcinfo
         for w in self.warcs:
             if not w.closed:

@@ -18,6 +18,8 @@ from typing import BinaryIO
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from archiver.redaction import without_credentials
+
 OPEN_SUFFIX = ".open"
 WARC_VERSION = "WARC/1.1"
 
@@ -128,6 +130,7 @@ class CaptureWarc:
 
         ``truncated``: the body is not the whole response, and why (``WARC-Truncated``:
         ``length``, ``time``, ``disconnect``, ``unspecified``)."""
+        url = without_credentials(url)  # as the request line and Host header name it
         stream: BinaryIO = io.BytesIO(body) if isinstance(body, bytes) else body
         if body_length is None:
             body_length = len(body) if isinstance(body, bytes) else _remaining(stream)

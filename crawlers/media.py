@@ -20,7 +20,7 @@ import logging
 import re
 import shutil
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,26 +107,28 @@ class _Log:
 
 
 def fetch_media(urls: list[str], dest: Path, limits: MediaLimits, *,
-                allow_private_networks: bool, warc: CaptureWarc | None = None,
-                redact: tuple[str, ...] = ()) -> MediaOutcome:
+                allow_private_networks: bool, private_origins: Iterable[str] = (),
+                warc: CaptureWarc | None = None, redact: tuple[str, ...] = ()) -> MediaOutcome:
     """Download the media of each URL (deduplicated by SHA-256) into ``dest``.
 
     With ``warc`` (the capture's, still open), yt-dlp's traffic goes through a recording
     proxy that writes every exchange into it, chained to ``limits.proxy`` if set; the SSRF
-    guard applies to each connection it makes. ``redact``: request header names whose values
-    are kept out of the records."""
+    guard (``allow_private_networks``, ``private_origins``) applies to each connection it
+    makes. ``redact``: request header names whose values are kept out of the records."""
     outcome = MediaOutcome()
     if not limits.enabled or not urls:
         return outcome
+    origins = frozenset(private_origins)
     if warc is None:
-        _fetch_all(urls, dest, limits, outcome, allow_private_networks, None)
+        _fetch_all(urls, dest, limits, outcome, allow_private_networks, origins, None)
         return outcome
     dest.mkdir(parents=True, exist_ok=True)
     proxy = RecordingProxy(warc, spool_dir=dest.parent, upstream_proxy=limits.proxy,
                            allow_private_networks=allow_private_networks,
+                           private_origins=origins,
                            timeout=limits.socket_timeout, redact=redact)
     with proxy:
-        _fetch_all(urls, dest, limits, outcome, allow_private_networks, proxy)
+        _fetch_all(urls, dest, limits, outcome, allow_private_networks, origins, proxy)
     outcome.recording = proxy.stats
     for refused in proxy.stats.refused:
         outcome.reasons.append(f"media: a request of yt-dlp to {refused['url']} was "
@@ -144,7 +146,8 @@ def fetch_media(urls: list[str], dest: Path, limits: MediaLimits, *,
 
 
 def _fetch_all(urls: list[str], dest: Path, limits: MediaLimits, outcome: MediaOutcome,
-               allow_private_networks: bool, proxy: RecordingProxy | None) -> None:
+               allow_private_networks: bool, private_origins: frozenset[str],
+               proxy: RecordingProxy | None) -> None:
     seen: set[str] = set()
     for number, url in enumerate(dict.fromkeys(urls)):
         if outcome.count >= limits.max_items:
@@ -152,7 +155,8 @@ def _fetch_all(urls: list[str], dest: Path, limits: MediaLimits, outcome: MediaO
                                    "the page's media was not downloaded (media.max_items)")
             break
         try:
-            check_target(url, allow_private_networks, proxied=bool(limits.proxy))
+            check_target(url, allow_private_networks, proxied=bool(limits.proxy),
+                         private_origins=private_origins)
         except (CaptureRefused, CaptureFailed) as exc:
             outcome.reasons.append(f"media of {url} not downloaded: {exc}")
             continue

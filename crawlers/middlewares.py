@@ -16,8 +16,10 @@ from urllib.parse import unquote, urlsplit
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 from scrapy import Spider
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 
+from archiver.redaction import without_credentials
 from crawlers.behaviours import scroll_until_stable, wait_for_load_state
 from crawlers.job import CaptureJob
 from crawlers.recording import BrowserRecorder
@@ -76,6 +78,13 @@ class BrowserPageMiddleware:
             return response
         job: CaptureJob = spider.job  # type: ignore[attr-defined]
         recorder = self._recorder(spider)
+        ip = str(response.ip_address) if response.ip_address else None
+        refusal = job.guard.connected_refusal(response.url, ip)
+        if refusal:  # the document itself came from a forbidden address: nothing of it is kept
+            await recorder.settle()  # its exchange is refused there too, not half-recorded
+            await page.close()
+            recorder.cut_off(page)
+            raise IgnoreRequest(refusal)
         try:
             if not job.software.get("chromium") and page.context.browser:
                 job.software["chromium"] = page.context.browser.version
@@ -85,7 +94,12 @@ class BrowserPageMiddleware:
             await recorder.settle()
             dom = await page.content()
             title = await page.title()
-            await self._snapshot(page, job, response.url, dom)
+            if recorder.tainted(page):
+                # What the page shows includes an answer the guard discarded.
+                job.add_reason(f"no screenshot, PDF or DOM snapshot of {response.url}: it loaded "
+                               "content from an address the SSRF guard refuses")
+            else:
+                await self._snapshot(page, job, response.url, dom)
             await recorder.tls_chains(page)
         except PlaywrightError as exc:
             job.add_reason(f"page {response.url} could not be finished: {_first_line(exc)}")
@@ -135,6 +149,7 @@ class BrowserPageMiddleware:
         page, PNG). The PDF is ``urn:pdf:<url>``, the rendered DOM ``urn:dom:<url>``.
         """
         limits = job.limits
+        url = without_credentials(url)  # named as the WARC names the page
         shots: list[tuple[str, str, str, Any]] = []
         if limits.screenshot:
             shots += [

@@ -15,18 +15,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import ssl
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, Request
+from playwright.async_api import Page, Request, Route, WebSocketRoute
 from scrapy import Spider
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request as ScrapyRequest
 from scrapy.http import Response as ScrapyResponse
 
+from archiver.redaction import REDACTED
 from crawlers.job import BROWSER_SERVICE_HOSTS, CaptureJob
 
 log = logging.getLogger(__name__)
@@ -72,12 +74,16 @@ class HttpRecordingMiddleware:
         self, request: ScrapyRequest, response: ScrapyResponse, spider: Spider
     ) -> ScrapyResponse:
         job: CaptureJob = spider.job  # type: ignore[attr-defined]
+        ip = str(response.ip_address) if response.ip_address else None
+        refusal = job.guard.connected_refusal(response.url, ip)
+        if refusal:  # resolved differently than when the guard checked it (DNS rebinding)
+            job.refused_requests.append({"url": response.url, "reason": refusal})
+            raise IgnoreRequest(refusal)
         body = response.body
         if not job.room_for(len(body)):
             job.note_skipped(response.url, len(body))
             return response
         host = urlsplit(response.url).hostname or ""
-        ip = str(response.ip_address) if response.ip_address else None
         request_headers = _header_pairs(request.headers)
         job.warc.write_exchange(
             url=response.url,
@@ -138,6 +144,11 @@ class BrowserRecorder:
         self._refused: set[str] = set()
         self._cdp_sessions: list[Any] = []
         self._in_flight: dict[Request, Page | None] = {}
+        self._judging: set[asyncio.Task[None]] = set()
+        self._watched: dict[Page, asyncio.Future[None]] = {}  # page -> its DevTools session
+        # Pages that rendered an answer the guard refused after the fact: their snapshots
+        # would show it.
+        self._tainted: set[Page] = set()
 
     # -- wiring ---------------------------------------------------------------------------
     async def attach(self, page: Page, request: ScrapyRequest | None = None) -> None:
@@ -150,14 +161,58 @@ class BrowserRecorder:
             context.on("request", self._on_request)
             context.on("requestfinished", self._on_finished)
             context.on("requestfailed", self._on_failed)
+            # WebSockets never reach the request hooks: each is judged here before it connects.
+            await context.route_web_socket(re.compile(".*"), self._judge_websocket)
+            # Windows the page opens itself have no scrapy-playwright route: the context's
+            # route stands in for it (pages with their own route never fall back to it).
+            await context.route("**", self._route_other_pages)
+        await self._watch(page)
+
+    def _watch(self, page: Page) -> asyncio.Future[None]:
+        """The DevTools session of ``page`` (opened once): protocols and TLS details, and
+        every redirect hop judged before it is sent."""
+        watching = self._watched.get(page)
+        if watching is None:
+            watching = self._watched[page] = asyncio.ensure_future(self._open_session(page))
+            page.once("close", lambda closed: self._watched.pop(closed, None))
+        return watching
+
+    async def _open_session(self, page: Page) -> None:
         try:
-            cdp = await context.new_cdp_session(page)
+            cdp = await page.context.new_cdp_session(page)
             await cdp.send("Network.enable")
             cdp.on("Network.responseReceived", self._on_cdp_response)
+            # Redirect hops never reach Playwright's route (the abort hook): they are
+            # judged here, before they are sent.
+            cdp.on("Fetch.requestPaused",
+                   lambda event: self._spawn(self._judge_paused(cdp, event)))
+            await cdp.send("Fetch.enable",
+                           {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]})
             self._cdp_sessions.append(cdp)
             page.once("close", lambda _page: self._forget(cdp))
         except PlaywrightError as exc:  # not Chromium: protocol and TLS details unavailable
             self.job.warnings.append(f"no DevTools session for TLS details: {exc}")
+
+    async def _route_other_pages(self, route: Route) -> None:
+        """Requests of pages scrapy-playwright did not open (their own route never falls back
+        here): windows the page opens, and workers."""
+        request = route.request
+        if request.is_navigation_request():
+            # A window's navigation cannot be watched in time for its redirect hops (its
+            # DevTools session comes too late), and a capture is of the page, not of the
+            # windows it opens: they are not loaded, and the context says so.
+            self._refused.add(request.url)
+            self.job.warnings.append(f"a window the page opened was not loaded: {request.url}")
+            await route.abort("blockedbyclient")
+        elif await self.abort_request(request):
+            await route.abort("blockedbyclient")
+        else:
+            await route.fallback()
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._judging.add(task)
+        task.add_done_callback(self._judging.discard)
 
     def _forget(self, cdp: Any) -> None:
         if cdp in self._cdp_sessions:
@@ -180,6 +235,32 @@ class BrowserRecorder:
             self.job.note_skipped(url, 0)
             return True
         return False
+
+    async def _judge_websocket(self, websocket: WebSocketRoute) -> None:
+        """Connect a page's WebSocket to its server, unless the guard refuses the address."""
+        refusal = await self.job.guard.refusal(websocket.url)
+        if refusal:
+            self.job.refused_requests.append({"url": websocket.url, "reason": refusal})
+            await websocket.close(code=1008, reason="refused by Isnad's SSRF guard")
+            return
+        websocket.connect_to_server()
+
+    async def _judge_paused(self, cdp: Any, event: dict[str, Any]) -> None:
+        """Let a paused request go on, unless it is a redirect hop the guard refuses."""
+        url = event["request"]["url"]
+        refusal = None
+        if event.get("redirectedRequestId"):
+            refusal = await self.job.guard.refusal(url)
+        try:
+            if refusal:
+                self._refused.add(url)
+                self.job.refused_requests.append({"url": url, "reason": refusal})
+                await cdp.send("Fetch.failRequest", {"requestId": event["requestId"],
+                                                     "errorReason": "BlockedByClient"})
+            else:
+                await cdp.send("Fetch.continueRequest", {"requestId": event["requestId"]})
+        except PlaywrightError:
+            pass  # the page was closed meanwhile: the request goes nowhere
 
     async def settle(self, timeout: float = 15.0) -> None:
         """Wait until every finished request has been written to the WARC."""
@@ -240,9 +321,13 @@ class BrowserRecorder:
                     self.job.failed_requests.append(
                         {"url": request.url, "error": "unfinished when the page was closed"})
 
+    def tainted(self, page: Page) -> bool:
+        """Did ``page`` load an answer from an address the guard refuses?"""
+        return page in self._tainted
+
     def _on_finished(self, request: Request) -> None:
-        self._in_flight.pop(request, None)
-        task = asyncio.ensure_future(self._record(request))
+        page = self._in_flight.pop(request, None)
+        task = asyncio.ensure_future(self._record(request, page))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -253,7 +338,7 @@ class BrowserRecorder:
             return
         self.job.failed_requests.append({"url": request.url, "error": request.failure or "?"})
 
-    async def _record(self, request: Request) -> None:
+    async def _record(self, request: Request, page: Page | None = None) -> None:
         job = self.job
         url = request.url
         if url.startswith(("data:", "blob:")):
@@ -282,6 +367,12 @@ class BrowserRecorder:
             ip = server["ipAddress"] if server else None
         except PlaywrightError as exc:
             job.failed_requests.append({"url": url, "error": f"not recorded: {exc}"[:300]})
+            return
+        refusal = job.guard.connected_refusal(url, ip)
+        if refusal:  # Chromium resolved the name itself, or DNS answered differently
+            job.refused_requests.append({"url": url, "reason": refusal})
+            if page is not None:
+                self._tainted.add(page)
             return
         job.warc.write_exchange(
             url=url,
@@ -354,9 +445,6 @@ def _der_to_pem(der_b64: str) -> str:
     text = base64.b64encode(base64.b64decode(der_b64)).decode("ascii")
     lines = "\n".join(text[i:i + 64] for i in range(0, len(text), 64))  # RFC 7468 width
     return f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
-
-
-REDACTED = "[redacted by Isnad]"
 
 
 # Credentials for the proxy are Isnad's, never the page's: always kept out of the records.

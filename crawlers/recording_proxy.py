@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from archiver.warcwriter import ORIGINAL_PREFIX, CaptureWarc
-from crawlers.netguard import address_problem, literal_address, resolve
+from crawlers.netguard import address_problem, literal_address, local_name, origin_key, resolve
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +93,12 @@ class RecordingProxy:
     """
 
     def __init__(self, warc: CaptureWarc, *, spool_dir: Path, allow_private_networks: bool,
+                 private_origins: frozenset[str] = frozenset(),
                  upstream_proxy: str | None = None, timeout: float = 30.0,
                  redact: tuple[str, ...] = ()) -> None:
         self.warc = warc
         self.allow_private = allow_private_networks
+        self.private_origins = private_origins  # host:port origins allowed on purpose
         self.upstream = _UpstreamProxy.parse(upstream_proxy) if upstream_proxy else None
         self.timeout = timeout
         self.redact = {"proxy-authorization", *(name.lower() for name in redact)}
@@ -200,8 +202,12 @@ class RecordingProxy:
     # -- upstream --------------------------------------------------------------------------
     def connect(self, scheme: str, host: str, port: int) -> _Upstream:
         """A connection to the target (through the chained proxy, if any), guarded."""
+        allowed = self.allow_private or origin_key(f"{scheme}://{host}:{port}") in \
+            self.private_origins
+        if not allowed and local_name(host):
+            raise UpstreamError(f"refused: {host} is a name of this machine", 403)
         if self.upstream is None:
-            address = self._checked_address(host)
+            address = self._checked_address(host, allowed)
             try:
                 sock = socket.create_connection((address, port), timeout=self.timeout)
             except OSError as exc:
@@ -209,19 +215,19 @@ class RecordingProxy:
             upstream = _Upstream(sock, address, via_proxy=False)
         else:
             literal = literal_address(host)
-            if literal and not self.allow_private and address_problem(literal):
+            if literal and not allowed and address_problem(literal):
                 raise UpstreamError(_refusal(host, literal), 403)
             upstream = self.upstream.open(scheme, host, port, self.timeout)
         if scheme == "https":
             upstream.start_tls(host, self)
         return upstream
 
-    def _checked_address(self, host: str) -> str:
+    def _checked_address(self, host: str, allowed: bool) -> str:
         try:
             addresses = resolve(host)
         except Exception as exc:  # noqa: BLE001 - CaptureFailed: a DNS failure, said plainly
             raise UpstreamError(str(exc)) from exc
-        if not self.allow_private:
+        if not allowed:
             for address in addresses:
                 if address_problem(address):
                     raise UpstreamError(_refusal(host, address), 403)

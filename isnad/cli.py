@@ -33,6 +33,7 @@ from archiver.audit import run_audit, select_captures
 from archiver.capture import PackagedCapture
 from archiver.catalog import COMPLETE, PARTIAL, CaptureRow
 from archiver.errors import CaptureRefused, IsnadError
+from archiver.redaction import redact_url
 from archiver.signing import PUBLIC_KEY_FILE, init_keys, public_fingerprint
 from archiver.verify import VerificationReport, verify_package_file
 from crawlers.job import CaptureJob
@@ -200,7 +201,8 @@ class _CaptureView:
     def running(self, job: CaptureJob) -> None:
         if job.capture_id in self.done:
             return  # a late report of a finished capture must not start a spinner again
-        description = (f"{escape(_middle(job.url, 60))}  [dim]{job.exchanges} exchanges, "
+        shown = _middle(redact_url(job.url), 60)
+        description = (f"{escape(shown)}  [dim]{job.exchanges} exchanges, "
                        f"{job.payload_bytes / 1e6:.1f} MB, {len(job.pages)} page(s)[/dim]")
         if job.capture_id not in self.tasks:
             self.tasks[job.capture_id] = self.progress.add_task(description, total=None)

@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from archiver.errors import IsnadError
+from crawlers.netguard import normalise_origins
 
 DEFAULT_CONFIG = Path("config/isnad.toml")
 
@@ -260,6 +261,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path("./isnad-data"), description="the data folder")
     allow_private_networks: bool = False
+    private_origins: list[str] = Field(
+        default_factory=list,
+        description="host:port origins on a private network captured with the guard on")
     operator: str | None = Field(None, description="default operator; None: the OS user")
     capture: CaptureSettings = CaptureSettings()
     browser: BrowserSettings = BrowserSettings()
@@ -269,6 +273,11 @@ class Settings(BaseSettings):
     signing: SigningSettings = SigningSettings()
     timestamps: TimestampSettings = TimestampSettings()
     catalog: CatalogSettings = CatalogSettings()
+
+    @field_validator("private_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return sorted(normalise_origins(value))
 
     @classmethod
     def settings_customise_sources(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from archiver.archive import Archive
 from archiver.capture import CaptureRequest, CaptureSession, PackagedCapture, begin_capture
@@ -22,6 +22,7 @@ from archiver.custody import CustodyEvent, chain_problems
 from archiver.errors import CaptureFailed, CaptureRefused, IsnadError, NotFound, StorageError
 from archiver.hashing import sha256_bytes, sha256_stream
 from archiver.proof import LATE, PENDING, ProofOptions, Prover
+from archiver.redaction import redact_url
 from archiver.signing import KEY_FILE, SigningKey, init_keys, load_key, public_fingerprint
 from archiver.storage import LocalFolderStorage, Storage, open_storage
 from archiver.timestamps import TSA, TimestampError, request_token, token_info
@@ -33,7 +34,6 @@ from crawlers.netguard import HostGuard, check_target, validate_url
 from crawlers.platforms import MODULES as PLATFORM_MODULES
 from crawlers.platforms import platform_for
 from crawlers.platforms.base import Platform, Target
-from crawlers.recording import REDACTED
 from crawlers.run import font_packages, run_crawls, tool_versions
 from crawlers.settings import default_user_agent
 from isnad import __version__
@@ -141,7 +141,8 @@ def capture(
     limits = capture_limits(settings, options)
     settings_snapshot = {**asdict(limits), "browser": options.use_browser,
                          "browser_extra_args": settings.browser.extra_args,
-                         "allow_private_networks": settings.allow_private_networks}
+                         "allow_private_networks": settings.allow_private_networks,
+                         "private_origins": settings.private_origins}
     # The settings say what was configured (None: the default agent); the limits carry the
     # agent every request of the capture sends, known before the first one (for warcinfo).
     limits.user_agent = limits.user_agent or default_user_agent(settings.browser.executable_path)
@@ -161,7 +162,8 @@ def capture(
         match = match_platform(settings, url)
         proxy = capture_proxy(settings, match)
         try:
-            check_target(url, settings.allow_private_networks, proxied=bool(proxy))
+            check_target(url, settings.allow_private_networks, proxied=bool(proxy),
+                         private_origins=settings.private_origins)
         except (CaptureRefused, CaptureFailed) as exc:
             result = session.finish(state=FAILED, reasons=[str(exc)], context=_base_context(
                 session, options, limits, settings_snapshot), pages=[], error=str(exc))
@@ -171,9 +173,14 @@ def capture(
             return None
         warc = session.new_warc(_warcinfo(session, options, limits))
         job = CaptureJob(url=url, warc=warc, limits=limits, use_browser=options.use_browser,
-                         guard=HostGuard(settings.allow_private_networks, proxied=bool(proxy)),
+                         guard=HostGuard(settings.allow_private_networks, proxied=bool(proxy),
+                                         private_origins=settings.private_origins),
                          on_progress=on_progress, capture_id=session.capture_id, proxy=proxy)
         _configure_platform(job, settings, options, match)
+        if "@" in urlsplit(url).netloc and "authorization" not in {
+                name.lower() for name in job.redact_headers}:
+            # Credentials in the URL are sent as an Authorization header: kept out of the WARC.
+            job.redact_headers = (*job.redact_headers, "Authorization")
         sessions[id(job)] = session
         return job
 
@@ -205,6 +212,7 @@ def capture(
             media = fetch_media(candidates, session.work_dir / "media",
                                 _media_limits(settings, job),
                                 allow_private_networks=settings.allow_private_networks,
+                                private_origins=settings.private_origins,
                                 warc=job.warc, redact=job.redact_headers)
             media_files = [(f.name, f.path) for f in media.files]
             settled = settle(routes, media)
@@ -322,13 +330,7 @@ def _platform_outcome(job: CaptureJob, state: str, reasons: list[str], context: 
 
 def shown_proxy(proxy: str | None) -> str | None:
     """The proxy as recorded in a capture: its password replaced (it is a secret)."""
-    if not proxy:
-        return None
-    parts = urlsplit(proxy)
-    if parts.password is None:
-        return proxy
-    netloc = f"{parts.username}:{REDACTED}@{parts.netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    return redact_url(proxy) if proxy else None
 
 
 def _media_limits(settings: Settings, job: CaptureJob) -> MediaLimits:
@@ -366,7 +368,8 @@ def outcome(job: CaptureJob) -> tuple[str, list[str], str | None]:
         reasons.append(f"failed subresources: {len(failed)} request(s) did not complete")
     if job.refused_requests:
         reasons.append(
-            f"{len(job.refused_requests)} request(s) to private addresses were refused"
+            f"{len(job.refused_requests)} request(s) refused by the SSRF guard (private "
+            "addresses, names of this machine, names that do not resolve)"
         )
     return (PARTIAL if reasons else COMPLETE), reasons, None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import scrapy
 from scrapy.http import Request, Response
@@ -12,6 +13,7 @@ from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
 from w3lib.url import canonicalize_url
 
+from archiver.redaction import without_credentials
 from crawlers.job import CaptureJob
 from crawlers.recording import BrowserRecorder
 
@@ -44,10 +46,23 @@ class PageSpider(scrapy.Spider):
         self._scheduled = 1
         self._known: set[str] = {canonicalize_url(job.url)}
         self._links = LinkExtractor(deny_extensions=[], unique=True)
+        # Credentials in the URL: Chromium answers the server's challenge with them itself.
+        # Without a browser, Scrapy's HttpAuthMiddleware sends them (Basic) to that host only,
+        # and the URL is requested without them (Twisted cannot parse user information).
+        parts = urlsplit(job.url)
+        self._auth: dict[str, str] = {}
+        self._start_url = job.url
+        if parts.username is not None and not job.use_browser:
+            self._start_url = without_credentials(job.url)
+            self._auth = {"http_user": unquote(parts.username),
+                          "http_pass": unquote(parts.password or ""),
+                          # Scrapy compares host:port as the URL writes it.
+                          "http_auth_domain": parts.netloc.rpartition("@")[2].lower()}
 
     async def start(self) -> AsyncIterator[Request]:
-        yield Request(self.job.url, callback=self.parse, errback=self.failed,
-                      meta={"isnad_depth": 0}, dont_filter=True)
+        yield Request(self._start_url, callback=self.parse,
+                      errback=self.failed, meta={"isnad_depth": 0, **self._auth},
+                      dont_filter=True)
 
     def parse(self, response: Response) -> Iterator[PageItem | Request]:
         depth = response.meta.get("isnad_depth", 0)
@@ -55,8 +70,10 @@ class PageSpider(scrapy.Spider):
         if title is None and hasattr(response, "css"):
             title = (response.css("title::text").get() or "").strip()
         yield PageItem(
-            url=response.url,
-            requested_url=response.request.url if response.request else response.url,
+            # As the WARC names them (a password in the URL is recorded nowhere).
+            url=without_credentials(response.url),
+            requested_url=without_credentials(
+                response.request.url if response.request else response.url),
             status=response.status,
             title=title,
             depth=depth,
@@ -74,7 +91,7 @@ class PageSpider(scrapy.Spider):
                     continue
                 self._known.add(key)
                 yield Request(absolute, callback=self.requisite, errback=self.failed,
-                              meta={"isnad_depth": depth, "requisite": 1})
+                              meta={"isnad_depth": depth, "requisite": 1, **self._auth})
         if depth >= self.job.limits.depth:
             return
         self._known.add(canonicalize_url(response.url))
@@ -91,7 +108,7 @@ class PageSpider(scrapy.Spider):
             self._scheduled += 1
             self._known.add(key)
             yield Request(link.url, callback=self.parse, errback=self.failed,
-                          meta={"isnad_depth": depth + 1})
+                          meta={"isnad_depth": depth + 1, **self._auth})
 
     def requisite(self, response: Response) -> None:
         """Recorded by the recording middleware; nothing to parse."""
@@ -99,6 +116,9 @@ class PageSpider(scrapy.Spider):
     def failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         message = (str(failure.value).strip().splitlines() or [failure.type.__name__])[0]
+        if "ERR_BLOCKED_BY_CLIENT" in message and self.job.refused_requests:
+            # Chromium names the URL asked for; the guard's reason names the hop it refused.
+            message = self.job.refused_requests[-1]["reason"]
         depth = request.meta.get("isnad_depth", 0)
         entry = {"url": request.url, "error": message[:300]}
         if depth == 0 and not request.meta.get("requisite"):
