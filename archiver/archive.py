@@ -28,16 +28,23 @@ import psutil
 
 from archiver import custody
 from archiver.catalog import FAILED, PENDING, RUNNING, STORED, CaptureRow, Catalog
-from archiver.errors import IsnadError, StorageError
+from archiver.errors import IsnadError, NotFound, StorageError
+from archiver.hashing import sha256_bytes
 from archiver.storage import Storage, StoredObject
 
 if TYPE_CHECKING:
     from archiver.proof import ProofOptions, Prover
+    from archiver.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
 INDEX_FORMAT = "isnad-capture-index/1"
 INDEX_NAME = "capture.json"
+HEAD_NAME = "custody-head.json"
+# The fields of a capture record a custody head vouches for (what an investigator relies on).
+RECORD_FIELDS = ("id", "url", "final_url", "state", "reasons", "error", "case_id", "tags",
+                 "note", "operator", "started_at", "ended_at", "package_key", "package_sha256",
+                 "package_size")
 
 
 def storage_prefix(capture_id: str, started: datetime) -> str:
@@ -73,6 +80,29 @@ def capture_index(row: CaptureRow) -> dict[str, Any]:
     }
 
 
+def record_sha256(index: dict[str, Any]) -> str:
+    """The hash of a capture record (as :func:`capture_index` writes it, or ``capture.json``):
+    its identifying fields and artifact hashes. Times are normalised so that a change in how
+    they are written is not taken for an edit."""
+    capture = index.get("capture") or {}
+    fields = {name: capture.get(name) for name in RECORD_FIELDS}
+    for name in ("started_at", "ended_at"):
+        fields[name] = _normal_time(fields[name])
+    artifacts = sorted((str(a.get("path")), a.get("sha256"), a.get("size"))
+                       for a in index.get("artifacts") or [])
+    return sha256_bytes(custody.canonical_json({"capture": fields, "artifacts": artifacts}))
+
+
+def _normal_time(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return iso(moment)
+
+
 @dataclass
 class SyncReport:
     stored: list[str] = field(default_factory=list)  # "capture-id → target"
@@ -98,6 +128,9 @@ class Archive:
         # Signing and timestamping (set by the service from its settings; None: off).
         self.prover_factory: Callable[[], Prover] | None = None
         self.proof_options: ProofOptions | None = None
+        # The key that signs custody heads (set by the service; None: heads are unsigned).
+        self.head_key: Callable[[], SigningKey | None] | None = None
+        self._head_key: tuple[SigningKey | None, str | None] | None = None
         self.work_root = self.home / "work"
         self.spool_root = self.home / "spool"
         self.quarantine_root = self.home / "quarantine"
@@ -124,10 +157,19 @@ class Archive:
         action: str,
         object_sha256: str | None,
         details: dict[str, Any] | None = None,
+        *,
+        checked_only: bool = False,
     ) -> custody.CustodyEvent:
-        """Append a custody event to the catalog, then to every target that holds the capture."""
+        """Append a custody event to the catalog, sign the chain's new head, then write both to
+        every target that holds the capture.
+
+        ``checked_only`` marks an event that only looked (verify, audit): its head keeps the
+        record hash of the head before, so that looking never vouches for an edited record."""
+        previous = self.catalog.last_event(capture_id)
+        if previous is None:
+            details = {**(details or {}), custody.HEAD_MARK: custody.HEAD_FORMAT}
         event = custody.next_event(
-            self.catalog.last_event(capture_id),
+            previous,
             capture_id=capture_id,
             actor=actor,
             action=action,
@@ -135,11 +177,57 @@ class Archive:
             details=details,
         )
         self.catalog.add_event(event)
+        self.write_head(capture_id, keep_record=checked_only)
         self.flush_events(capture_id)
         return event
 
+    def write_head(self, capture_id: str, *, keep_record: bool = False) -> dict[str, Any]:
+        """Sign the head of a capture's chain as it stands and keep it in the catalog.
+
+        The new head is signed only over what the head before vouched for: if the chain before
+        the newest event no longer matches that head (events removed, rewritten), the break
+        is written into the new head and every later one, so that signing again never hides it.
+        """
+        row = self.catalog.get(capture_id)
+        events = self.catalog.events(capture_id)
+        before = self.catalog.head(capture_id)
+        previous = before.head if before else None
+        breaks = list((previous or {}).get("breaks") or [])
+        found = _head_breaks(previous, events[:-1])
+        if found:
+            breaks.append({"at_event": len(events), "problems": found})
+        record = (previous.get("record_sha256") if keep_record and previous
+                  else record_sha256(capture_index(row)))
+        head = custody.chain_head(capture_id, events, record)
+        if breaks:
+            head["breaks"] = breaks
+        key, why_not = self._signing_key()
+        if key is not None:
+            from archiver.signing import sign_bytes
+
+            head["signature"] = sign_bytes(key, custody.head_signed_bytes(head))
+        else:
+            head["unsigned"] = why_not
+        self.catalog.save_head(capture_id, head=head)
+        return head
+
+    def use_head_key(self, opener: Callable[[], SigningKey | None]) -> None:
+        """Sign custody heads with the key ``opener`` gives (opened on first use)."""
+        self.head_key = opener
+        self._head_key = None
+
+    def _signing_key(self) -> tuple[SigningKey | None, str | None]:
+        if self._head_key is None:
+            try:
+                key = self.head_key() if self.head_key else None
+                self._head_key = (key, None if key else "signing is off")
+            except IsnadError as exc:  # a locked key: the head says why it is unsigned
+                self._head_key = (None, f"the signing key could not be opened: {exc}")
+        return self._head_key
+
     def flush_events(self, capture_id: str) -> None:
-        """Write the custody events a target does not hold yet (best effort; sync retries)."""
+        """Write the custody events a target does not hold yet, then the chain's head (best
+        effort; sync retries). The last event counts as stored only once the head is too."""
         events = None
         for copy in self.catalog.copies(capture_id):
             if copy.state != STORED:
@@ -155,17 +243,46 @@ class Archive:
                 for event in missing:
                     target.put_bytes(f"{prefix}/custody/{event.seq:06d}-{event.action}.json",
                                      (event.to_json() + "\n").encode("utf-8"))
-                    written = event.seq
+                    if event is not missing[-1]:
+                        written = event.seq
+                head = self.catalog.head(capture_id)
+                if head is not None:
+                    target.put_bytes(f"{prefix}/{HEAD_NAME}", _head_json(head.head))
+                written = missing[-1].seq
             except (StorageError, OSError) as exc:
                 self.catalog.save_copy(capture_id, copy.target, last_error=str(exc))
             self.catalog.save_copy(capture_id, copy.target, events_stored=written)
 
     def stored_events(self, target: Storage, prefix: str) -> list[custody.CustodyEvent]:
-        """The custody events of a capture as a target holds them."""
+        """The custody events of a capture as a target holds them.
+
+        An object that is not a readable event (empty, cut short, not JSON) is a
+        :class:`StorageError` naming it, never a crash."""
         events = []
         for key in target.list(prefix + "/custody/"):
-            events.append(custody.CustodyEvent.from_dict(json.loads(target.read_bytes(key))))
+            data = target.read_bytes(key)
+            try:
+                events.append(custody.CustodyEvent.from_dict(json.loads(data)))
+            except (ValueError, TypeError, KeyError) as exc:
+                what = "empty (0 bytes)" if not data else f"not a custody event ({exc})"
+                raise StorageError(f"{target.name}:{key} is {what}") from exc
         return sorted(events, key=lambda e: e.seq)
+
+    def stored_head(self, target: Storage, prefix: str) -> dict[str, Any] | None:
+        """The custody head a target holds (None when it holds none)."""
+        key = f"{prefix}/{HEAD_NAME}"
+        try:
+            data = target.read_bytes(key)
+        except NotFound:
+            return None
+        try:
+            head = json.loads(data)
+            if not isinstance(head, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            what = "empty (0 bytes)" if not data else f"not a custody head ({exc})"
+            raise StorageError(f"{target.name}:{key} is {what}") from exc
+        return head
 
     def prefix_of(self, capture_id: str) -> str:
         row = self.catalog.get(capture_id)
@@ -180,6 +297,8 @@ class Archive:
         all_stored = True
         for target in self.targets:
             all_stored &= self._store_on(target, capture_id, package, actor)
+        # A capture stored without a package event (a FAILED one) still gets its custody out.
+        self.flush_events(capture_id)
         if package is None:
             return all_stored
         if all_stored:
@@ -310,6 +429,28 @@ class Archive:
             self.preserve(row.id, None, "isnad")
             recovered.append(row.id)
         return recovered
+
+
+def _head_breaks(previous: dict[str, Any] | None, events: list[custody.CustodyEvent]
+                 ) -> list[str]:
+    """How the chain before a new event departs from the head signed before it."""
+    if previous is None:
+        if custody.is_anchored_chain(events):
+            return ["the head before this event was missing"]
+        return []
+    # Breaks already carried are not found again.
+    problems = custody.head_problems({k: v for k, v in previous.items() if k != "breaks"},
+                                     events, None)
+    signature = previous.get("signature")
+    if signature:
+        from archiver.signing import verify_bytes
+
+        problems += verify_bytes(signature, custody.head_signed_bytes(previous)).problems
+    return problems
+
+
+def _head_json(head: dict[str, Any]) -> bytes:
+    return (json.dumps(head, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode()
 
 
 def _verify_method(target: Storage) -> str:

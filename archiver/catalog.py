@@ -180,6 +180,16 @@ class CustodyEventRow(Base):
                                for name in CustodyEvent.__dataclass_fields__})
 
 
+class CustodyHeadRow(Base):
+    """The signed head of a capture's custody chain, and the TSA anchors of earlier heads."""
+
+    __tablename__ = "custody_heads"
+
+    capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id"), primary_key=True)
+    head: Mapped[dict[str, Any]] = mapped_column(JSON)
+    anchors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
 class Catalog:
     """Access to the catalog database."""
 
@@ -311,6 +321,20 @@ class Catalog:
                 .order_by(CustodyEventRow.seq)
             ).all()
             return [r.to_event() for r in rows]
+
+    def head(self, capture_id: str) -> CustodyHeadRow | None:
+        """The custody head of a capture (None for chains recorded before heads existed)."""
+        with self.session() as s:
+            return s.get(CustodyHeadRow, capture_id)
+
+    def save_head(self, capture_id: str, **values: Any) -> None:
+        with self.session() as s:
+            row = s.get(CustodyHeadRow, capture_id)
+            if row is None:
+                row = CustodyHeadRow(capture_id=capture_id, anchors=[])
+                s.add(row)
+            for key, value in values.items():
+                setattr(row, key, value)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects

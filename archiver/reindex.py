@@ -62,6 +62,13 @@ def reindex(archive: Archive, progress: Callable[[str], None] | None = None) -> 
             entry = found.setdefault(capture_id, {"index": index, "events": [], "copies": []})
             if len(events) > len(entry["events"]):
                 entry["events"] = events  # the fullest custody record wins
+            try:
+                head = archive.stored_head(target, prefix)
+            except IsnadError as exc:
+                report.problems.append(f"{capture_id}: {exc}")
+                head = None
+            if head and head.get("count", 0) >= (entry.get("head") or {}).get("count", 0):
+                entry["head"] = head  # the signed custody head, checked by verify
             package_key = index["capture"]["package_key"]
             has_package = bool(package_key) and package_key in keys
             if package_key and not has_package:
@@ -78,6 +85,8 @@ def reindex(archive: Archive, progress: Callable[[str], None] | None = None) -> 
         problems = chain_problems(entry["events"])
         report.problems += [f"{capture_id}: {p}" for p in problems]
         _insert(archive, entry["index"], entry["events"], entry["copies"])
+        if entry.get("head"):
+            archive.catalog.save_head(capture_id, head=entry["head"])
         report.captures += 1
         report.events += len(entry["events"])
         report.copies += len(entry["copies"])

@@ -405,6 +405,8 @@ def reindex() -> None:
 
 def _print_report(report: VerificationReport) -> None:
     verdict = "[green]INTACT[/green]" if report.ok else "[red]MISMATCH[/red]"
+    if report.verdict:  # e.g. a FAILED capture: no package to call intact
+        verdict = f"[{'yellow' if report.ok else 'red'}]{report.verdict}[/]"
     out.print(f"{verdict} {report.subject}")
     for check in report.checks:
         mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"

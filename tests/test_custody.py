@@ -1,8 +1,14 @@
 """The custody hash chain: intact chains pass, any edit, removal or reordering is caught."""
 
+import json
+import shutil
+import sqlite3
 from dataclasses import replace
+from pathlib import Path
 
-from archiver.custody import GENESIS, chain_problems, next_event
+import pytest
+
+from archiver.custody import GENESIS, CustodyEvent, chain_problems, next_event
 
 
 def _chain(n: int = 4):
@@ -48,3 +54,173 @@ def test_rehashed_edit_still_breaks_the_link():
     events[1] = forged
     problems = chain_problems(events)
     assert any("#3" in p and "does not link" in p for p in problems)
+
+
+# -- end to end: what `isnad verify` and `isnad audit` catch in a real capture's custody -------
+
+def _e2e_capture(isnad, site):
+    rec = isnad.capture("--no-browser", site.url("/final.html"))
+    assert rec["state"] == "COMPLETE", rec["stderr"]
+    return rec
+
+
+def _twin(isnad, name: str):
+    """A copy of the whole data folder (catalog, keys, storage) to tamper with."""
+    from tests.conftest import Isnad
+
+    home = isnad.home.parent / name
+    shutil.copytree(isnad.home, home)
+    return Isnad(home)
+
+
+def _folder(isnad, capture_id: str) -> Path:
+    return next((isnad.home / "packages" / "captures").glob(f"*/*/*/{capture_id}"))
+
+
+def _sql(isnad, statement: str, *args) -> None:
+    con = sqlite3.connect(isnad.home / "catalog.db")
+    with con:
+        con.execute(statement, args)
+    con.close()
+
+
+def _verify_and_audit(isnad, capture_id: str) -> tuple[str, str]:
+    verify = isnad("verify", capture_id)
+    assert verify.code == 1 and "Traceback" not in verify.stderr, verify.stdout + verify.stderr
+    audit = isnad("audit")
+    assert audit.code == 1 and "Traceback" not in audit.stderr, audit.stdout + audit.stderr
+    return verify.stdout, audit.stdout
+
+
+@pytest.mark.e2e
+def test_truncated_custody_is_caught_by_verify_and_audit(isnad, site):
+    rec = _e2e_capture(isnad, site)
+    assert isnad("verify", rec["id"]).code == 0
+    count = len(isnad("show", rec["id"], "--json").json()["custody"])
+
+    # The stored custody folder moved away: storage holds none of the catalog's events.
+    moved = _twin(isnad, "moved")
+    shutil.move(_folder(moved, rec["id"]) / "custody", moved.home / "elsewhere")
+    verify, audit = _verify_and_audit(moved, rec["id"])
+    assert f"storage holds 0 events, the catalog {count}" in verify
+    assert "identical" not in verify and "INTACT" not in verify
+    assert "missing in storage: #1 (requested)" in audit  # verify's own event was written
+
+    # The last event deleted in the catalog only.
+    catalog_only = _twin(isnad, "catalog-only")
+    _sql(catalog_only, "DELETE FROM custody_events WHERE capture_id = ? AND seq = ?", rec["id"],
+         count)
+    verify, audit = _verify_and_audit(catalog_only, rec["id"])
+    assert f"missing in the catalog: #{count}" in verify
+    assert f"the head records {count} events, the chain has {count - 1}" in verify
+
+    # The last event deleted in both places: the signed heads still count it.
+    both = _twin(isnad, "both")
+    _sql(both, "DELETE FROM custody_events WHERE capture_id = ? AND seq = ?", rec["id"], count)
+    sorted((_folder(both, rec["id"]) / "custody").iterdir())[-1].unlink()
+    verify, audit = _verify_and_audit(both, rec["id"])
+    assert f"catalog: signed custody head: the head records {count} events, the chain has " \
+        f"{count - 1} (events were removed)" in verify
+    assert f"local: signed custody head: the head records {count} events" in verify
+    assert f"the head records {count} events" in audit
+
+    # ...and the heads removed too: a chain begun with heads cannot lose them unseen.
+    headless = _twin(isnad, "headless")
+    _sql(headless, "DELETE FROM custody_events WHERE capture_id = ? AND seq = ?", rec["id"],
+         count)
+    sorted((_folder(headless, rec["id"]) / "custody").iterdir())[-1].unlink()
+    _sql(headless, "DELETE FROM custody_heads WHERE capture_id = ?", rec["id"])
+    (_folder(headless, rec["id"]) / "custody-head.json").unlink()
+    verify, audit = _verify_and_audit(headless, rec["id"])
+    assert "catalog: signed custody head: missing" in verify
+    assert "local: signed custody head: missing" in verify
+    assert "its head was removed" in audit
+
+
+@pytest.mark.e2e
+def test_edited_catalog_record_and_capture_json_are_caught(isnad, site):
+    rec = _e2e_capture(isnad, site)
+    for column, value in (("operator", "someone else"), ("url", "http://example.org/"),
+                          ("state", "PARTIAL")):
+        edited = _twin(isnad, f"edited-{column}")
+        _sql(edited, f"UPDATE captures SET {column} = ? WHERE id = ?", value, rec["id"])
+        verify, audit = _verify_and_audit(edited, rec["id"])
+        assert "catalog: signed custody head" in verify and "were edited" in verify, column
+        assert "were edited" in audit
+    hashes = _twin(isnad, "edited-artifact")
+    _sql(hashes, "UPDATE artifacts SET sha256 = ? WHERE capture_id = ?", "0" * 64, rec["id"])
+    verify, _ = _verify_and_audit(hashes, rec["id"])
+    assert "were edited" in verify
+
+    index = _twin(isnad, "edited-index")
+    path = _folder(index, rec["id"]) / "capture.json"
+    record = json.loads(path.read_text())
+    record["capture"]["operator"] = "someone else"
+    path.write_text(json.dumps(record))
+    verify, audit = _verify_and_audit(index, rec["id"])
+    assert "local: signed custody head" in verify and "were edited" in verify
+    assert "local: signed custody head" in audit
+
+
+@pytest.mark.e2e
+def test_a_consistently_rehashed_chain_needs_the_key(isnad, site, tmp_path):
+    rec = _e2e_capture(isnad, site)
+    forged = _twin(isnad, "forged")
+    folder = _folder(forged, rec["id"])
+    events = [CustodyEvent.from_dict(json.loads(p.read_text()))
+              for p in sorted((folder / "custody").iterdir())]
+    rewritten = []
+    for event in events:  # the operator rewritten, every hash recomputed, in both places
+        actor = "someone else" if event.seq == 1 else event.actor
+        rewritten.append(next_event(rewritten[-1] if rewritten else None,
+                                    capture_id=event.capture_id, actor=actor,
+                                    action=event.action, object_sha256=event.object_sha256,
+                                    details=event.details, time=event.time))
+    assert chain_problems(rewritten) == []
+    for old, new in zip(events, rewritten, strict=True):
+        (folder / "custody" / f"{old.seq:06d}-{old.action}.json").write_text(new.to_json())
+        _sql(forged, "UPDATE custody_events SET actor = ?, prev_hash = ?, hash = ? "
+             "WHERE capture_id = ? AND seq = ?", new.actor, new.prev_hash, new.hash,
+             new.capture_id, new.seq)
+    verify, _ = _verify_and_audit(forged, rec["id"])
+    assert "the chain was rewritten" in verify
+    # A new head signed by another key is not trusted either.
+    from archiver.custody import chain_head, head_signed_bytes
+    from archiver.signing import init_keys, sign_bytes
+
+    other = init_keys(tmp_path / "other-keys")
+    head = chain_head(rec["id"], rewritten,
+                      json.loads((folder / "custody-head.json").read_text())["record_sha256"])
+    head["signature"] = sign_bytes(other, head_signed_bytes(head))
+    (folder / "custody-head.json").write_text(json.dumps(head))
+    _sql(forged, "UPDATE custody_heads SET head = ? WHERE capture_id = ?", json.dumps(head),
+         rec["id"])
+    verify, _ = _verify_and_audit(forged, rec["id"])
+    assert "is not among the trusted keys" in verify
+
+
+@pytest.mark.e2e
+def test_an_empty_custody_file_is_a_finding_not_a_crash(isnad, site):
+    rec = _e2e_capture(isnad, site)
+    first = sorted((_folder(isnad, rec["id"]) / "custody").iterdir())[0]
+    first.write_bytes(b"")
+    verify, audit = _verify_and_audit(isnad, rec["id"])
+    assert f"{first.name} is empty (0 bytes)" in verify
+    assert f"{first.name} is empty (0 bytes)" in audit
+
+
+@pytest.mark.e2e
+def test_verify_of_a_failed_capture_says_what_it_is(isnad):
+    failed = isnad.capture("--no-browser", "http://127.0.0.1:9/")
+    assert failed["state"] == "FAILED"
+    run = isnad("verify", failed["id"])
+    assert run.code == 0, run.stdout + run.stderr
+    assert "FAILED CAPTURE" in run.stdout and "INTACT" not in run.stdout
+    assert "no package; custody chain checked" in run.stdout
+    report = isnad("verify", failed["id"], "--json").json()[0]
+    compared = next(c for c in report["checks"]
+                    if c["name"] == "local: custody events in storage match the catalog")
+    events = len(isnad("show", failed["id"], "--json").json()["custody"])
+    # Storage holds every event the catalog held before this verification (its own included
+    # from the first run), compared in full.
+    assert compared["ok"] and compared["detail"] == f"identical ({events - 1} events)"
