@@ -9,6 +9,7 @@ import platform
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,7 +20,14 @@ from archiver.capture import CaptureRequest, CaptureSession, PackagedCapture, be
 from archiver.catalog import COMPLETE, FAILED, PARTIAL, STORED, CaptureRow, Catalog
 from archiver.errors import CaptureFailed, CaptureRefused, IsnadError, NotFound, StorageError
 from archiver.hashing import sha256_bytes, sha256_stream
-from archiver.proof import LATE, PENDING, ProofOptions, Prover
+from archiver.proof import (
+    LATE,
+    PENDING,
+    ProofOptions,
+    Prover,
+    check_late_token,
+    pending_reasons_settled,
+)
 from archiver.signing import KEY_FILE, SigningKey, init_keys, load_key, public_fingerprint
 from archiver.storage import LocalFolderStorage, Storage, open_storage
 from archiver.timestamps import TSA, TimestampError, request_token, token_info
@@ -460,6 +468,8 @@ def verify_capture(archive: Archive, capture_id: str, actor: str) -> Verificatio
     for copy in copies:
         if copy.key:
             _verify_copy(archive.target(copy.target), row, report, archive.proof_options)
+    for copy in copies:
+        _verify_late_tokens(archive, archive.target(copy.target), row, report)
     for check in custody_checks(archive, row):
         report.add(check.name, check.ok, check.detail)
     archive.record_event(
@@ -468,6 +478,26 @@ def verify_capture(archive: Archive, capture_id: str, actor: str) -> Verificatio
         checked_only=True,
     )
     return report
+
+
+def _verify_late_tokens(archive: Archive, target: Storage, row: CaptureRow,
+                        report: VerificationReport) -> None:
+    """Check every timestamp token obtained after packaging (kept beside the package)."""
+    late = [e for e in ((row.context or {}).get("proof") or {}).get("timestamps", [])
+            if e.get("state") == LATE]
+    for entry in late:
+        name = f"{target.name}: late timestamp of {entry.get('subject')} by {entry.get('tsa')}"
+        if archive.proof_options is None:
+            report.add(name, False, "no TSA configured to check it against")
+            continue
+        try:
+            token = target.read_bytes(str(entry.get("key")))
+        except (IsnadError, OSError) as exc:
+            report.add(name, False, f"token unreadable: {exc}")
+            continue
+        started = row.started_at.replace(tzinfo=row.started_at.tzinfo or UTC)
+        ok, detail = check_late_token(archive.proof_options, entry, token, started)
+        report.add(name, ok, detail)
 
 
 def _verify_copy(target: Storage, row: CaptureRow, report: VerificationReport,
@@ -502,7 +532,11 @@ class TimestampRetry:
 
 
 def retry_timestamps(archive: Archive, settings: Settings, actor: str) -> TimestampRetry:
-    """Ask again for every pending timestamp; store late tokens beside their package."""
+    """Ask again for every pending timestamp; store late tokens beside their package.
+
+    A capture that was PARTIAL only because a timestamp was pending becomes COMPLETE once every
+    one is obtained: the change is a custody event, and the earlier state stays in the chain.
+    """
     result = TimestampRetry([], [])
     tsas = {t.name: t for t in configured_tsas(settings)}
     for row in archive.catalog.list():
@@ -511,6 +545,7 @@ def retry_timestamps(archive: Archive, settings: Settings, actor: str) -> Timest
         if not any(e.get("state") == PENDING for e in entries):
             continue
         holders = [archive.target(c.target) for c in row.copies if c.state == STORED]
+        obtained = False
         for entry in entries:
             if entry.get("state") != PENDING:
                 continue
@@ -533,11 +568,29 @@ def retry_timestamps(archive: Archive, settings: Settings, actor: str) -> Timest
                 result.still_pending.append(f"{what}: {exc}")
                 continue
             entry.update(state=LATE, key=key, error=None, **token_info(token))
+            obtained = True
             archive.record_event(row.id, actor, "timestamped", sha256_bytes(token), {
                 "subject": entry["subject"], "subject_sha256": entry["sha256"],
                 "tsa": tsa.name, "gen_time": entry.get("gen_time"), "key": key, "late": True})
             result.obtained.append(f"{what}: {entry.get('gen_time')}")
         proof["timestamps"] = entries
         archive.catalog.update_capture(row.id, context={**row.context, "proof": proof})
+        if obtained:
+            _settle_state(archive, row, entries, actor)
         archive.refresh_index(row.id)
     return result
+
+
+def _settle_state(archive: Archive, row: CaptureRow, entries: list[dict[str, Any]],
+                  actor: str) -> None:
+    """Drop the "timestamp pending" reasons late tokens answered; PARTIAL for nothing else
+    becomes COMPLETE. A custody event records the change (the chain keeps the earlier state)."""
+    reasons = pending_reasons_settled(list(row.reasons or []), entries)
+    state = COMPLETE if row.state == PARTIAL and not reasons else row.state
+    if reasons == list(row.reasons or []) and state == row.state:
+        return
+    context = {**archive.catalog.get(row.id).context, "state": state, "reasons": reasons}
+    archive.catalog.update_capture(row.id, state=state, reasons=reasons, context=context)
+    archive.record_event(row.id, actor, "state-changed", row.package_sha256, {
+        "from": row.state, "to": state, "reasons_before": row.reasons, "reasons_after": reasons,
+        "because": "the pending timestamps were obtained late"})
