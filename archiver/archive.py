@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import socket
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
+from sqlalchemy.exc import SQLAlchemyError
 
 from archiver import custody
 from archiver.catalog import FAILED, PENDING, RUNNING, STORED, CaptureRow, Catalog
@@ -134,6 +136,8 @@ class Archive:
         self.work_root = self.home / "work"
         self.spool_root = self.home / "spool"
         self.quarantine_root = self.home / "quarantine"
+        self.causes_root = self.home / "causes"
+        self.queue_root = self.home / "custody-queue"
 
     def new_prover(self) -> Prover | None:
         return self.prover_factory() if self.prover_factory else None
@@ -159,6 +163,7 @@ class Archive:
         details: dict[str, Any] | None = None,
         *,
         checked_only: bool = False,
+        time: str | None = None,
     ) -> custody.CustodyEvent:
         """Append a custody event to the catalog, sign the chain's new head, then write both to
         every target that holds the capture.
@@ -175,11 +180,78 @@ class Archive:
             action=action,
             object_sha256=object_sha256,
             details=details,
+            time=time,
         )
         self.catalog.add_event(event)
         self.write_head(capture_id, keep_record=checked_only)
         self.flush_events(capture_id)
         return event
+
+    def record_or_queue(self, capture_id: str, actor: str, action: str,
+                        object_sha256: str | None, details: dict[str, Any] | None = None, *,
+                        checked_only: bool = False) -> str | None:
+        """Record a custody event that must not be lost to a full disk (verify, audit).
+
+        The event is first written to ``HOME/custody-queue/`` (a few hundred bytes, before the
+        catalog's own files can take the last free space), then recorded and taken out of the
+        queue. When the catalog cannot be written it stays queued and is recorded at the next
+        start. Returns None once recorded, else one line saying where the event waits."""
+        entry = {"capture_id": capture_id, "actor": actor, "action": action,
+                 "object_sha256": object_sha256, "details": details or {},
+                 "checked_only": checked_only, "time": custody.utc_now()}
+        queued: Path | None = self.queue_root / f"{entry['time']}-{os.getpid()}.json"
+        try:
+            self.queue_root.mkdir(parents=True, exist_ok=True)
+            with open(queued, "x", encoding="utf-8") as out:
+                out.write(json.dumps(entry, ensure_ascii=False))
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            log.warning("custody event not queued ahead (%s): recording it directly", exc)
+            queued = None
+        try:
+            self.record_event(capture_id, actor, action, object_sha256, details,
+                              checked_only=checked_only, time=entry["time"])
+        except (OSError, SQLAlchemyError) as exc:
+            why = str(exc).splitlines()[0]
+            if queued is None:
+                return (f"NOT RECORDED: the catalog could not be written ({why}), nor the "
+                        f"queue in {self.queue_root}")
+            return (f"queued in {queued}: the catalog could not be written ({why}); it is "
+                    "recorded at the next start")
+        if queued is not None:
+            queued.unlink(missing_ok=True)
+        return None
+
+    def record_queued_events(self, min_age: float = 60.0) -> int:
+        """Record the events queued while the catalog could not be written, oldest first,
+        each with the time it happened. An entry younger than ``min_age`` seconds may belong to
+        a process still recording it, and is left for later."""
+        if not self.queue_root.is_dir():
+            return 0
+        done = 0
+        for path in sorted(self.queue_root.glob("*.json")):
+            if time.time() - path.stat().st_mtime < min_age:
+                continue
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                log.warning("queued custody event %s unreadable: %s", path, exc)
+                continue
+            try:
+                self.record_event(
+                    entry["capture_id"], entry["actor"], entry["action"],
+                    entry["object_sha256"],
+                    {**entry["details"], "queued": {"recorded_at": custody.utc_now(),
+                                                    "because": "the catalog could not be "
+                                                    "written (disk full?)"}},
+                    checked_only=entry.get("checked_only", False), time=entry["time"])
+            except (OSError, SQLAlchemyError) as exc:
+                log.warning("queued custody events not recorded yet: %s", exc)
+                break
+            path.unlink()
+            done += 1
+        return done
 
     def write_head(self, capture_id: str, *, keep_record: bool = False) -> dict[str, Any]:
         """Sign the head of a capture's chain as it stands and keep it in the catalog.
@@ -412,12 +484,10 @@ class Archive:
         for row in self.catalog.list(state=RUNNING):
             if row.worker_host != host or _process_alive(row):
                 continue
-            kept = None
-            if row.work_dir and Path(row.work_dir).exists():
-                self.quarantine_root.mkdir(parents=True, exist_ok=True)
-                kept = self.quarantine_root / row.id
-                shutil.move(row.work_dir, kept)
-            reason = "interrupted: the capturing process ended before the capture finished"
+            cause = self._noted_cause(row.id)
+            kept = self.set_aside(row.id, Path(row.work_dir)) if row.work_dir else None
+            reason = ("interrupted: the capturing process ended before the capture finished"
+                      + (f" ({cause})" if cause else ""))
             self.catalog.update_capture(
                 row.id, state=FAILED, reasons=[reason], error=reason,
                 ended_at=datetime.now(UTC), work_dir=str(kept) if kept else None,
@@ -427,8 +497,34 @@ class Archive:
                 {"reason": reason, "partial_files_kept_in": str(kept) if kept else None},
             )
             self.preserve(row.id, None, "isnad")
+            self.causes_root.joinpath(row.id).unlink(missing_ok=True)
             recovered.append(row.id)
         return recovered
+
+    def set_aside(self, capture_id: str, work_dir: Path) -> Path | None:
+        """Move a failed capture's work folder to ``HOME/quarantine/`` (kept, never deleted)."""
+        if not work_dir.exists():
+            return None
+        self.quarantine_root.mkdir(parents=True, exist_ok=True)
+        kept = self.quarantine_root / capture_id
+        shutil.move(work_dir, kept)
+        return kept
+
+    def note_cause(self, capture_id: str, cause: str) -> None:
+        """Keep why a capture failed when the catalog cannot be written (a full disk): a few
+        bytes in ``HOME/causes/``, read when the capture is settled at the next start."""
+        try:
+            self.causes_root.mkdir(parents=True, exist_ok=True)
+            self.causes_root.joinpath(capture_id).write_text(cause)
+        except OSError as exc:
+            log.error("capture %s failed (%s); the cause could not be kept: %s", capture_id,
+                      cause, exc)
+
+    def _noted_cause(self, capture_id: str) -> str | None:
+        try:
+            return self.causes_root.joinpath(capture_id).read_text().strip() or None
+        except OSError:
+            return None
 
 
 def _head_breaks(previous: dict[str, Any] | None, events: list[custody.CustodyEvent]

@@ -48,6 +48,7 @@ class FixityAudit:
     findings: list[CopyFinding] = field(default_factory=list)
     custody_problems: dict[str, list[str]] = field(default_factory=dict)
     report_path: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +75,7 @@ class FixityAudit:
         lines += [f"  MISMATCH {f.capture_id} on {f.target} ({f.key}): {f.detail}" for f in bad]
         for capture_id, problems in self.custody_problems.items():
             lines += [f"  CUSTODY  {capture_id}: {p}" for p in problems]
+        lines += [f"  NOTE     {note}" for note in self.notes]
         return "\n".join(lines)
 
 
@@ -121,11 +123,13 @@ def run_audit(
         problems = chain_problems(archive.catalog.events(row.id))
         problems += [f"{c.name}: {c.detail}" for c in custody_checks(archive, row) if not c.ok]
         audit.custody_problems[row.id] = problems
-        archive.record_event(
+        queued = archive.record_or_queue(
             row.id, actor, AUDITED if all(f.ok for f in row_findings) and not problems
             else "audit-failed", row.package_sha256,
             {"targets": {f.target: ("intact" if f.ok else f.detail) for f in row_findings},
              "custody": problems or "intact"}, checked_only=True)
+        if queued:
+            audit.notes.append(f"{row.id}: audit event {queued}")
     audit.ended_at = _now()
     audit.report_path = str(_write_report(archive.home, audit))
     return audit

@@ -134,6 +134,8 @@ class StorageSettings(_Section):
                                          description="several targets; the first is primary")
     retries: int = Field(3, ge=1, description="upload attempts per target in a sync")
     backoff: float = Field(0.5, ge=0, description="seconds before the 2nd attempt, doubling")
+    min_free_bytes: int = Field(100 * 1024**2, ge=0, description="a capture does not start "
+                                "when the data folder (or a local target) has less free space")
 
 
 class MediaSettings(_Section):
@@ -265,7 +267,8 @@ class Settings(BaseSettings):
         if self.storage.targets:
             return list(self.storage.targets)
         url = self.storage.url or str(self.home.resolve() / "packages")
-        single = self.storage.model_dump(exclude={"url", "targets", "retries", "backoff"})
+        single = self.storage.model_dump(exclude={"url", "targets", "retries", "backoff",
+                                                  "min_free_bytes"})
         return [StorageTarget(name="s3" if url.startswith("s3://") else "local", url=url,
                               **single)]
 

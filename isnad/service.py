@@ -6,6 +6,7 @@ import http.cookiejar
 import json
 import logging
 import platform
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -46,7 +47,8 @@ from isnad.config import PlatformSettings, Settings
 log = logging.getLogger("isnad")
 
 
-def open_archive(settings: Settings, *, recover: bool = True) -> Archive:
+def open_archive(settings: Settings, *, recover: bool = True, queue_age: float = 60.0
+                 ) -> Archive:
     """The catalog and storage targets named by the settings.
 
     Interrupted captures are settled first (FAILED, files kept aside).
@@ -65,6 +67,7 @@ def open_archive(settings: Settings, *, recover: bool = True) -> Archive:
     archive.use_head_key(lambda: signing_key(settings))
     if recover:
         archive.recover_interrupted()
+        archive.record_queued_events(queue_age)
     return archive
 
 
@@ -130,6 +133,7 @@ def capture(
 ) -> list[PackagedCapture]:
     """Capture each URL as its own package; return the outcome of each, in order."""
     archive = archive or open_archive(settings)
+    check_free_space(settings, archive)
     # The key is opened before anything is crawled: a locked or exposed key stops here.
     key = signing_key(settings, create=True)
     archive.use_head_key(lambda: key)
@@ -236,6 +240,23 @@ def capture(
                    headless=settings.browser.headless,
                    extra_args=settings.browser.extra_args)
     return [results[cid] for cid in order if cid in results]
+
+
+def check_free_space(settings: Settings, archive: Archive) -> None:
+    """Refuse to start a capture when the data folder, or a local storage target, has less free
+    space than ``storage.min_free_bytes``: a capture that fills the disk dies half-written."""
+    floor = settings.storage.min_free_bytes
+    if not floor:
+        return
+    folders = [settings.home] + [Path(t.root) for t in archive.targets
+                                 if isinstance(t, LocalFolderStorage)]
+    for folder in folders:
+        free = shutil.disk_usage(folder).free
+        if free < floor:
+            raise IsnadError(
+                f"only {free:,} bytes free in {folder}, below storage.min_free_bytes "
+                f"({floor:,}): free some space, or lower the setting "
+                "(ISNAD_STORAGE__MIN_FREE_BYTES)")
 
 
 def match_platform(settings: Settings, url: str) -> tuple[Platform, Target] | None:
@@ -472,11 +493,14 @@ def verify_capture(archive: Archive, capture_id: str, actor: str) -> Verificatio
         _verify_late_tokens(archive, archive.target(copy.target), row, report)
     for check in custody_checks(archive, row):
         report.add(check.name, check.ok, check.detail)
-    archive.record_event(
+    # On a full disk the report still stands; its custody event waits in a queue.
+    queued = archive.record_or_queue(
         row.id, actor, "verified" if report.ok else "verification-failed", row.package_sha256,
         {"checks": len(report.checks), "mismatches": [c.name for c in report.mismatches]},
         checked_only=True,
     )
+    if queued:
+        report.add("custody event of this verification", not queued.startswith("NOT"), queued)
     return report
 
 
