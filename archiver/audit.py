@@ -26,6 +26,7 @@ from archiver.hashing import read_ahead
 from archiver.signing import verify_bytes
 
 AUDITED = "audited"
+ANCHORS_FOLDER = "custody-anchors"  # beside the events: anchored heads and their TSA tokens
 
 
 @dataclass
@@ -155,6 +156,7 @@ def custody_checks(archive: Archive, row: CaptureRow) -> list[CustodyCheck]:
     catalog_head = head_row.head if head_row else None
     checks = [_head_check("catalog", catalog_head, events, record_sha256(capture_index(row)),
                           trusted)]
+    anchors = list(head_row.anchors or []) if head_row else []
     prefix = archive.prefix_of(row.id)
     for copy in archive.catalog.copies(row.id):
         if copy.state != STORED:
@@ -179,6 +181,12 @@ def custody_checks(archive: Archive, row: CaptureRow) -> list[CustodyCheck]:
                                        False, str(exc)))
             continue
         checks.append(_head_check(name, head, stored, stored_record, trusted))
+        checks += [_anchor_check(archive, target, a, events) for a in anchors]
+        known = {a.get(k) for a in anchors for k in ("head_key", "token_key")}
+        unknown = sorted(k for k in target.list(f"{prefix}/{ANCHORS_FOLDER}/") if k not in known)
+        if unknown:  # an anchor removed from the catalog still counts: its token is on storage
+            checks.append(CustodyCheck(f"{name}: custody anchors listed in the catalog", False,
+                                       "not in the catalog: " + ", ".join(unknown)))
         if head is not None and catalog_head is not None:
             same = all(head.get(k) == catalog_head.get(k) for k in ("count", "last_hash",
                                                                     "record_sha256"))
@@ -188,6 +196,41 @@ def custody_checks(archive: Archive, row: CaptureRow) -> list[CustodyCheck]:
                 else f"{name} holds a head of {head.get('count')} events, the catalog one of "
                 f"{catalog_head.get('count')}"))
     return checks
+
+
+def _anchor_check(archive: Archive, target: Any, anchor: dict[str, Any],
+                  events: list[CustodyEvent]) -> CustodyCheck:
+    """A TSA-anchored head: its token on this target, and the chain still holding what it
+    fixed (the event it counted, with the same hash)."""
+    from archiver.custody import head_sha256
+    from archiver.proof import check_token
+
+    count, tsa = anchor.get("count"), anchor.get("tsa")
+    name = f"{target.name}: custody anchored at event #{count} by {tsa}"
+    problems = []
+    if not isinstance(count, int) or count < 1 or count > len(events):
+        problems.append(f"the chain has {len(events)} events, fewer than were anchored")
+    elif events[count - 1].hash != anchor.get("last_hash"):
+        problems.append(f"event #{count} is not the one timestamped at {anchor.get('gen_time')} "
+                        "(the chain was rewritten)")
+    try:
+        head = json.loads(target.read_bytes(str(anchor.get("head_key"))))
+        token = target.read_bytes(str(anchor.get("token_key")))
+    except (IsnadError, OSError, ValueError) as exc:
+        return CustodyCheck(name, False, "; ".join([*problems, f"anchor unreadable: {exc}"]))
+    if head_sha256(head) != anchor.get("head_sha256"):
+        problems.append("the anchored head on storage is not the one timestamped")
+    if archive.proof_options is None:
+        problems.append("no TSA configured to check the token against")
+    else:
+        ok, detail = check_token(archive.proof_options, str(tsa), token,
+                                 str(anchor.get("head_sha256")), None)
+        if not ok:
+            problems.append(detail)
+    if problems:
+        return CustodyCheck(name, False, "; ".join(problems))
+    return CustodyCheck(name, True, f"token of {anchor.get('gen_time')} on the head of "
+                        f"{count} events verifies; the chain still holds it")
 
 
 def _head_check(where: str, head: dict[str, Any] | None, events: list[CustodyEvent],

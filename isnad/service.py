@@ -16,9 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from archiver.archive import Archive
-from archiver.audit import custody_checks
+from archiver.audit import ANCHORS_FOLDER, custody_checks
 from archiver.capture import CaptureRequest, CaptureSession, PackagedCapture, begin_capture
 from archiver.catalog import COMPLETE, FAILED, PARTIAL, STORED, CaptureRow, Catalog
+from archiver.custody import canonical_json, head_sha256
 from archiver.errors import CaptureFailed, CaptureRefused, IsnadError, NotFound, StorageError
 from archiver.hashing import sha256_bytes, sha256_stream
 from archiver.proof import (
@@ -618,3 +619,54 @@ def _settle_state(archive: Archive, row: CaptureRow, entries: list[dict[str, Any
     archive.record_event(row.id, actor, "state-changed", row.package_sha256, {
         "from": row.state, "to": state, "reasons_before": row.reasons, "reasons_after": reasons,
         "because": "the pending timestamps were obtained late"})
+
+
+@dataclass
+class AnchorReport:
+    anchored: list[str]
+    problems: list[str]
+
+
+def anchor_custody(archive: Archive, settings: Settings) -> AnchorReport:
+    """Timestamp every custody head not yet anchored, with every configured TSA.
+
+    The token (on the SHA-256 of the signed head) and the head as anchored are stored beside
+    the capture on every target, and listed in the catalog: from then on the chain up to that
+    event cannot be rewritten, even with the key, without the change showing. Meant for the
+    housekeeping schedule (``isnad custody anchor``); it adds no custody event, so a run with
+    nothing new to anchor changes nothing."""
+    tsas = configured_tsas(settings)
+    if not tsas:
+        raise IsnadError("no TSA configured (timestamps.tsa): custody heads cannot be anchored")
+    report = AnchorReport([], [])
+    for row in archive.catalog.list():
+        head_row = archive.catalog.head(row.id)
+        if head_row is None:
+            continue
+        head, anchors = head_row.head, list(head_row.anchors or [])
+        digest = head_sha256(head)
+        done = {a["tsa"] for a in anchors if a.get("head_sha256") == digest}
+        holders = [archive.target(c.target) for c in row.copies if c.state == STORED]
+        folder = f"{archive.prefix_of(row.id)}/{ANCHORS_FOLDER}"
+        for tsa in tsas:
+            if tsa.name in done:
+                continue
+            what = f"{row.id} head of {head.get('count')} events by {tsa.name}"
+            try:
+                token = request_token(tsa, digest)
+                head_key = f"{folder}/{head.get('count'):06d}-{digest[:16]}-head.json"
+                token_key = f"{folder}/{head.get('count'):06d}-{digest[:16]}-{tsa.name}.tsr"
+                for target in holders:
+                    target.put_bytes(head_key, canonical_json(head))
+                    target.put_bytes(token_key, token)
+            except (TimestampError, StorageError) as exc:
+                report.problems.append(f"{what}: {exc}")
+                continue
+            info = token_info(token)
+            anchors.append({"count": head.get("count"), "last_hash": head.get("last_hash"),
+                            "head_sha256": digest, "tsa": tsa.name,
+                            "gen_time": info.get("gen_time"), "head_key": head_key,
+                            "token_key": token_key})
+            report.anchored.append(f"{what}: {info.get('gen_time')}")
+        archive.catalog.save_head(row.id, anchors=anchors)
+    return report

@@ -70,7 +70,9 @@ def _twin(isnad, name: str):
 
     home = isnad.home.parent / name
     shutil.copytree(isnad.home, home)
-    return Isnad(home)
+    twin = Isnad(home)
+    twin.env = {**isnad.env, "ISNAD_HOME": str(home)}
+    return twin
 
 
 def _folder(isnad, capture_id: str) -> Path:
@@ -224,3 +226,54 @@ def test_verify_of_a_failed_capture_says_what_it_is(isnad):
     # Storage holds every event the catalog held before this verification (its own included
     # from the first run), compared in full.
     assert compared["ok"] and compared["detail"] == f"identical ({events - 1} events)"
+
+
+@pytest.mark.e2e
+def test_anchored_custody_cannot_be_rewritten_even_with_the_key(isnad, site, tmp_path):
+    from archiver.custody import chain_head, head_signed_bytes
+    from archiver.signing import load_key, sign_bytes
+    from tests.tsa import LocalTSA
+
+    with LocalTSA(tmp_path / "tsa") as tsa:
+        isnad.env["ISNAD_TIMESTAMPS__TSA"] = json.dumps([tsa.config_entry()])
+        rec = _e2e_capture(isnad, site)
+        anchored = isnad("custody", "anchor")
+        assert anchored.code == 0 and "anchored" in anchored.stdout, anchored.stdout
+        assert isnad("custody", "anchor").stdout.strip() == "nothing new to anchor"
+        report = isnad("verify", rec["id"], "--json").json()[0]
+        assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+        anchor = [c for c in report["checks"] if "custody anchored at event" in c["name"]]
+        assert len(anchor) == 1 and "verifies; the chain still holds it" in anchor[0]["detail"]
+
+        # Whoever holds the key rewrites the chain and signs new heads: the anchor still shows.
+        forged = _twin(isnad, "forged-with-key")
+        folder = _folder(forged, rec["id"])
+        events = [CustodyEvent.from_dict(json.loads(p.read_text()))
+                  for p in sorted((folder / "custody").iterdir())]
+        rewritten = []
+        for event in events:
+            rewritten.append(next_event(
+                rewritten[-1] if rewritten else None, capture_id=event.capture_id,
+                actor="someone else" if event.seq == 1 else event.actor, action=event.action,
+                object_sha256=event.object_sha256, details=event.details, time=event.time))
+        for old, new in zip(events, rewritten, strict=True):
+            (folder / "custody" / f"{old.seq:06d}-{old.action}.json").write_text(new.to_json())
+            _sql(forged, "UPDATE custody_events SET actor = ?, prev_hash = ?, hash = ? "
+                 "WHERE capture_id = ? AND seq = ?", new.actor, new.prev_hash, new.hash,
+                 new.capture_id, new.seq)
+        old_head = json.loads((folder / "custody-head.json").read_text())
+        head = chain_head(rec["id"], rewritten, old_head["record_sha256"])
+        head["signature"] = sign_bytes(load_key(forged.home / "keys"), head_signed_bytes(head))
+        (folder / "custody-head.json").write_text(json.dumps(head))
+        _sql(forged, "UPDATE custody_heads SET head = ? WHERE capture_id = ?", json.dumps(head),
+             rec["id"])
+        verify = forged("verify", rec["id"])
+        assert verify.code == 1, verify.stdout
+        assert "custody anchored at event" in verify.stdout
+        assert "(the chain was rewritten)" in verify.stdout
+
+        # The anchors dropped from the catalog: their tokens on storage still count.
+        dropped = _twin(isnad, "anchors-dropped")
+        _sql(dropped, "UPDATE custody_heads SET anchors = '[]' WHERE capture_id = ?", rec["id"])
+        verify = dropped("verify", rec["id"])
+        assert verify.code == 1 and "custody anchors listed in the catalog" in verify.stdout
