@@ -245,6 +245,14 @@ def test_anchored_custody_cannot_be_rewritten_even_with_the_key(isnad, site, tmp
         anchor = [c for c in report["checks"] if "custody anchored at event" in c["name"]]
         assert len(anchor) == 1 and "verifies; the chain still holds it" in anchor[0]["detail"]
 
+        # The catalog rebuilt from storage alone keeps the heads and the anchors.
+        rebuilt = _twin(isnad, "rebuilt")
+        (rebuilt.home / "catalog.db").unlink()
+        assert rebuilt("reindex").code == 0
+        report = rebuilt("verify", rec["id"], "--json").json()[0]
+        assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+        assert any("custody anchored at event" in c["name"] for c in report["checks"])
+
         # Whoever holds the key rewrites the chain and signs new heads: the anchor still shows.
         forged = _twin(isnad, "forged-with-key")
         folder = _folder(forged, rec["id"])
