@@ -285,3 +285,66 @@ def test_anchored_custody_cannot_be_rewritten_even_with_the_key(isnad, site, tmp
         _sql(dropped, "UPDATE custody_heads SET anchors = '[]' WHERE capture_id = ?", rec["id"])
         verify = dropped("verify", rec["id"])
         assert verify.code == 1 and "custody anchors listed in the catalog" in verify.stdout
+
+
+# -- the library: heads as the archive writes them ---------------------------------------------
+
+def _archive(tmp_path: Path):
+    from archiver.archive import Archive
+    from archiver.catalog import Catalog
+    from archiver.signing import init_keys
+    from archiver.storage import LocalFolderStorage
+
+    archive = Archive(tmp_path / "home", Catalog(f"sqlite:///{tmp_path / 'catalog.db'}"),
+                      [LocalFolderStorage(tmp_path / "packages")])
+    key = init_keys(tmp_path / "keys")
+    archive.use_head_key(lambda: key)
+    return archive, key
+
+
+def test_every_event_leaves_a_signed_head_and_a_break_is_never_signed_away(tmp_path):
+    from archiver.archive import capture_index, record_sha256
+    from archiver.capture import CaptureRequest, begin_capture
+    from archiver.custody import head_problems, head_signed_bytes
+    from archiver.signing import verify_bytes
+
+    archive, key = _archive(tmp_path)
+    session = begin_capture(archive, CaptureRequest("http://127.0.0.1:9/", "analyst"), {})
+    cid = session.capture_id
+    archive.record_event(cid, "analyst", "noted", None, {"n": 1})
+    archive.record_event(cid, "analyst", "noted", None, {"n": 2})
+    head = archive.catalog.head(cid).head
+    events = archive.catalog.events(cid)
+    assert head["count"] == 3 and head["last_hash"] == events[-1].hash
+    assert verify_bytes(head["signature"], head_signed_bytes(head), {key.fingerprint}).ok
+    row = archive.catalog.get(cid)
+    assert head_problems(head, events, record_sha256(capture_index(row))) == []
+
+    # The last event removed behind the archive's back, then a new event recorded: the new
+    # head is signed, but it carries the break.
+    con = sqlite3.connect(tmp_path / "catalog.db")
+    with con:
+        con.execute("DELETE FROM custody_events WHERE capture_id = ? AND seq = 3", (cid,))
+    con.close()
+    archive.record_event(cid, "auditor", "verification-failed", None, checked_only=True)
+    head = archive.catalog.head(cid).head
+    events = archive.catalog.events(cid)
+    assert head["count"] == len(events) == 3 and head["breaks"][0]["at_event"] == 3
+    problems = head_problems(head, events, record_sha256(capture_index(row)))
+    assert any("the head records 3 events, the chain has 2" in p for p in problems), problems
+    archive.record_event(cid, "analyst", "noted", None)
+    assert archive.catalog.head(cid).head["breaks"] == head["breaks"]  # carried, not doubled
+
+
+def test_checking_never_vouches_for_an_edited_record(tmp_path):
+    from archiver.archive import capture_index, record_sha256
+    from archiver.capture import CaptureRequest, begin_capture
+
+    archive, _ = _archive(tmp_path)
+    cid = begin_capture(archive, CaptureRequest("http://127.0.0.1:9/", "analyst"), {}).capture_id
+    signed = archive.catalog.head(cid).head["record_sha256"]
+    archive.catalog.update_capture(cid, operator="someone else")  # behind the archive's back
+    archive.record_event(cid, "auditor", "verified", None, checked_only=True)
+    head = archive.catalog.head(cid).head
+    assert head["record_sha256"] == signed
+    assert head["record_sha256"] != record_sha256(capture_index(archive.catalog.get(cid)))
