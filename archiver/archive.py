@@ -29,7 +29,15 @@ import psutil
 from sqlalchemy.exc import SQLAlchemyError
 
 from archiver import custody
-from archiver.catalog import FAILED, PENDING, RUNNING, STORED, CaptureRow, Catalog
+from archiver.catalog import (
+    FAILED,
+    PENDING,
+    RECORD_FIELDS,
+    RUNNING,
+    STORED,
+    CaptureRow,
+    Catalog,
+)
 from archiver.errors import IsnadError, NotFound, StorageError
 from archiver.hashing import sha256_bytes
 from archiver.storage import Storage, StoredObject
@@ -43,10 +51,6 @@ log = logging.getLogger(__name__)
 INDEX_FORMAT = "isnad-capture-index/1"
 INDEX_NAME = "capture.json"
 HEAD_NAME = "custody-head.json"
-# The fields of a capture record a custody head vouches for (what an investigator relies on).
-RECORD_FIELDS = ("id", "url", "final_url", "state", "reasons", "error", "case_id", "tags",
-                 "note", "operator", "started_at", "ended_at", "package_key", "package_sha256",
-                 "package_size")
 
 
 def storage_prefix(capture_id: str, started: datetime) -> str:
@@ -82,17 +86,26 @@ def capture_index(row: CaptureRow) -> dict[str, Any]:
     }
 
 
-def record_sha256(index: dict[str, Any]) -> str:
-    """The hash of a capture record (as :func:`capture_index` writes it, or ``capture.json``):
-    its identifying fields and artifact hashes. Times are normalised so that a change in how
-    they are written is not taken for an edit."""
+def record_fields(index: dict[str, Any]) -> dict[str, str]:
+    """The SHA-256 of each field of a capture record (as :func:`capture_index` writes it, or
+    ``capture.json``) a custody head vouches for, and of its artifact list. Times are
+    normalised so that a change in how they are written is not taken for an edit."""
     capture = index.get("capture") or {}
-    fields = {name: capture.get(name) for name in RECORD_FIELDS}
+    values = {name: capture.get(name) for name in RECORD_FIELDS}
     for name in ("started_at", "ended_at"):
-        fields[name] = _normal_time(fields[name])
-    artifacts = sorted((str(a.get("path")), a.get("sha256"), a.get("size"))
-                       for a in index.get("artifacts") or [])
-    return sha256_bytes(custody.canonical_json({"capture": fields, "artifacts": artifacts}))
+        values[name] = _normal_time(values[name])
+    values["artifacts"] = sorted([str(a.get("path")), a.get("sha256"), a.get("size")]
+                                 for a in index.get("artifacts") or [])
+    return {name: sha256_bytes(custody.canonical_json(value)) for name, value in values.items()}
+
+
+def fields_sha256(fields: dict[str, str]) -> str:
+    return sha256_bytes(custody.canonical_json(fields))
+
+
+def record_sha256(index: dict[str, Any]) -> str:
+    """The hash of a capture record: of its :func:`record_fields`."""
+    return fields_sha256(record_fields(index))
 
 
 def _normal_time(value: Any) -> Any:
@@ -262,15 +275,24 @@ class Archive:
         """
         row = self.catalog.get(capture_id)
         events = self.catalog.events(capture_id)
-        before = self.catalog.head(capture_id)
-        previous = before.head if before else None
+        head_row = self.catalog.head(capture_id)
+        previous = head_row.head if head_row else None
         breaks = list((previous or {}).get("breaks") or [])
         found = _head_breaks(previous, events[:-1])
         if found:
             breaks.append({"at_event": len(events), "problems": found})
-        record = (previous.get("record_sha256") if keep_record and previous
-                  else record_sha256(capture_index(row)))
-        head = custody.chain_head(capture_id, events, record)
+        # A field's hash changes only with a change this process made through the catalog; an
+        # edit made behind its back keeps failing against the head signed before it.
+        current = record_fields(capture_index(row))
+        fields = dict(current)
+        before = (previous or {}).get("record_fields")
+        changed = set() if keep_record else self.catalog.take_touched(capture_id)
+        if isinstance(before, dict):
+            if "*" not in changed:
+                fields = {name: current[name] if name in changed or name not in before
+                          else before[name] for name in current}
+        head = custody.chain_head(capture_id, events, fields_sha256(fields))
+        head["record_fields"] = fields
         if breaks:
             head["breaks"] = breaks
         key, why_not = self._signing_key()

@@ -12,7 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from archiver.archive import INDEX_NAME, Archive, capture_index, record_sha256
+from archiver.archive import (
+    INDEX_NAME,
+    Archive,
+    capture_index,
+    fields_sha256,
+    record_fields,
+)
 from archiver.catalog import STORED, CaptureRow
 from archiver.custody import (
     CustodyEvent,
@@ -154,7 +160,7 @@ def custody_checks(archive: Archive, row: CaptureRow) -> list[CustodyCheck]:
     events = archive.catalog.events(row.id)
     head_row = archive.catalog.head(row.id)
     catalog_head = head_row.head if head_row else None
-    checks = [_head_check("catalog", catalog_head, events, record_sha256(capture_index(row)),
+    checks = [_head_check("catalog", catalog_head, events, record_fields(capture_index(row)),
                           trusted)]
     anchors = list(head_row.anchors or []) if head_row else []
     prefix = archive.prefix_of(row.id)
@@ -175,7 +181,7 @@ def custody_checks(archive: Archive, row: CaptureRow) -> list[CustodyCheck]:
         try:
             head = archive.stored_head(target, prefix)
             index = json.loads(target.read_bytes(f"{prefix}/{INDEX_NAME}"))
-            stored_record = record_sha256(index)
+            stored_record = record_fields(index)
         except (IsnadError, OSError, ValueError) as exc:
             checks.append(CustodyCheck(f"{name}: custody head and {INDEX_NAME} readable",
                                        False, str(exc)))
@@ -234,7 +240,7 @@ def _anchor_check(archive: Archive, target: Any, anchor: dict[str, Any],
 
 
 def _head_check(where: str, head: dict[str, Any] | None, events: list[CustodyEvent],
-                record: str, trusted: set[str] | None) -> CustodyCheck:
+                record: dict[str, str], trusted: set[str] | None) -> CustodyCheck:
     name = f"{where}: signed custody head"
     if head is None:
         if is_anchored_chain(events):
@@ -242,7 +248,7 @@ def _head_check(where: str, head: dict[str, Any] | None, events: list[CustodyEve
                                 "head was removed")
         return CustodyCheck(name, True, "none: the chain was recorded before custody heads, "
                             "so a removal of its last events cannot be ruled out")
-    problems = head_problems(head, events, record)
+    problems = head_problems(head, events, fields_sha256(record), record)
     signature = head.get("signature")
     if signature:
         result = verify_bytes(signature, head_signed_bytes(head), trusted)

@@ -142,8 +142,10 @@ def head_sha256(head: dict[str, Any]) -> str:
 
 
 def head_problems(head: dict[str, Any], events: list[CustodyEvent],
-                  record_sha256: str | None) -> list[str]:
-    """Where a chain (and its capture record) disagrees with a head, in words."""
+                  record_sha256: str | None, record_fields: dict[str, str] | None = None
+                  ) -> list[str]:
+    """Where a chain (and its capture record) disagrees with a head, in words; with the
+    record's per-field hashes, the edited fields are named."""
     problems = []
     count = head.get("count")
     if head.get("format") != HEAD_FORMAT:
@@ -160,8 +162,12 @@ def head_problems(head: dict[str, Any], events: list[CustodyEvent],
                         f"#{found.get('at_event')} was added: "
                         + "; ".join(found.get("problems") or []))
     if record_sha256 is not None and head.get("record_sha256") != record_sha256:
-        problems.append("the capture record does not hash to the head's record_sha256 "
-                        "(operator, URL, state, package or artifact hashes were edited)")
+        signed = head.get("record_fields")
+        edited = sorted(name for name, value in (record_fields or {}).items()
+                        if isinstance(signed, dict) and signed.get(name) != value)
+        problems.append("the capture record does not match its signed head (edited: "
+                        + (", ".join(edited) if edited else "operator, URL, state, package or "
+                           "artifact hashes") + ")")
     return problems
 
 

@@ -147,12 +147,13 @@ def test_edited_catalog_record_and_capture_json_are_caught(isnad, site):
         edited = _twin(isnad, f"edited-{column}")
         _sql(edited, f"UPDATE captures SET {column} = ? WHERE id = ?", value, rec["id"])
         verify, audit = _verify_and_audit(edited, rec["id"])
-        assert "catalog: signed custody head" in verify and "were edited" in verify, column
-        assert "were edited" in audit
+        assert f"catalog: signed custody head: the capture record does not match its signed " \
+            f"head (edited: {column})" in verify, verify
+        assert f"(edited: {column})" in audit
     hashes = _twin(isnad, "edited-artifact")
     _sql(hashes, "UPDATE artifacts SET sha256 = ? WHERE capture_id = ?", "0" * 64, rec["id"])
     verify, _ = _verify_and_audit(hashes, rec["id"])
-    assert "were edited" in verify
+    assert "(edited: artifacts)" in verify
 
     index = _twin(isnad, "edited-index")
     path = _folder(index, rec["id"]) / "capture.json"
@@ -160,7 +161,8 @@ def test_edited_catalog_record_and_capture_json_are_caught(isnad, site):
     record["capture"]["operator"] = "someone else"
     path.write_text(json.dumps(record))
     verify, audit = _verify_and_audit(index, rec["id"])
-    assert "local: signed custody head" in verify and "were edited" in verify
+    assert "local: signed custody head: the capture record does not match its signed head " \
+        "(edited: operator)" in verify
     assert "local: signed custody head" in audit
 
 
@@ -347,4 +349,27 @@ def test_checking_never_vouches_for_an_edited_record(tmp_path):
     archive.record_event(cid, "auditor", "verified", None, checked_only=True)
     head = archive.catalog.head(cid).head
     assert head["record_sha256"] == signed
+    assert head["record_sha256"] != record_sha256(capture_index(archive.catalog.get(cid)))
+
+
+def test_an_edit_behind_the_catalogs_back_is_never_signed_in(tmp_path):
+    from archiver.archive import capture_index, record_fields, record_sha256
+    from archiver.capture import CaptureRequest, begin_capture
+
+    archive, _ = _archive(tmp_path)
+    cid = begin_capture(archive, CaptureRequest("http://127.0.0.1:9/", "analyst"), {}).capture_id
+    signed = archive.catalog.head(cid).head["record_sha256"]
+    con = sqlite3.connect(tmp_path / "catalog.db")
+    with con:
+        con.execute("UPDATE captures SET operator = 'someone else' WHERE id = ?", (cid,))
+    con.close()
+    archive.record_event(cid, "analyst", "exported", None)  # any later event, not only checks
+    assert archive.catalog.head(cid).head["record_sha256"] == signed
+    # A change made through the catalog is signed in with the next event; the edit still not.
+    archive.catalog.update_capture(cid, state="FAILED")
+    archive.record_event(cid, "isnad", "failed", None)
+    head = archive.catalog.head(cid).head
+    current = record_fields(capture_index(archive.catalog.get(cid)))
+    assert head["record_fields"]["state"] == current["state"]
+    assert head["record_fields"]["operator"] != current["operator"]
     assert head["record_sha256"] != record_sha256(capture_index(archive.catalog.get(cid)))
