@@ -507,6 +507,9 @@ class Archive:
             if row.worker_host != host or _process_alive(row):
                 continue
             cause = self._noted_cause(row.id)
+            # The dead process may have changed the record (its start time) without getting to
+            # sign it: the settled record is signed anew as a whole.
+            self.catalog.touched.setdefault(row.id, set()).add("*")
             kept = self.set_aside(row.id, Path(row.work_dir)) if row.work_dir else None
             reason = ("interrupted: the capturing process ended before the capture finished"
                       + (f" ({cause})" if cause else ""))
