@@ -262,6 +262,11 @@ class Archive:
             except (OSError, SQLAlchemyError) as exc:
                 log.warning("queued custody events not recorded yet: %s", exc)
                 break
+            except (IsnadError, KeyError, TypeError) as exc:  # not in this catalog, or damaged
+                log.warning("queued custody event %s not recorded (%s); kept as %s.unrecorded",
+                            path, exc, path.name)
+                path.rename(path.with_name(path.name + ".unrecorded"))
+                continue
             path.unlink()
             done += 1
         return done
