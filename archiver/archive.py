@@ -252,6 +252,7 @@ class Archive:
                 log.warning("queued custody event %s unreadable: %s", path, exc)
                 continue
             try:
+                self.catalog.get(entry["capture_id"])  # NotFound: not in this catalog
                 self.record_event(
                     entry["capture_id"], entry["actor"], entry["action"],
                     entry["object_sha256"],

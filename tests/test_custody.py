@@ -1,6 +1,7 @@
 """The custody hash chain: intact chains pass, any edit, removal or reordering is caught."""
 
 import json
+import os
 import shutil
 import sqlite3
 from dataclasses import replace
@@ -373,3 +374,29 @@ def test_an_edit_behind_the_catalogs_back_is_never_signed_in(tmp_path):
     assert head["record_fields"]["state"] == current["state"]
     assert head["record_fields"]["operator"] != current["operator"]
     assert head["record_sha256"] != record_sha256(capture_index(archive.catalog.get(cid)))
+
+
+def test_queued_events_are_recorded_in_order_and_strays_kept_aside(tmp_path):
+    from archiver.capture import CaptureRequest, begin_capture
+
+    archive, _ = _archive(tmp_path)
+    cid = begin_capture(archive, CaptureRequest("http://127.0.0.1:9/", "analyst"), {}).capture_id
+    archive.queue_root.mkdir(parents=True)
+    entry = {"capture_id": cid, "actor": "auditor", "action": "verified",
+             "object_sha256": None, "details": {"checks": 3}, "checked_only": True,
+             "time": "2026-01-02T03:04:05.000000Z"}
+    (archive.queue_root / "2026-01-02T03:04:05.000000Z-1.json").write_text(json.dumps(entry))
+    (archive.queue_root / "2026-01-02T03:04:06.000000Z-1.json").write_text(
+        json.dumps({**entry, "capture_id": "not-in-this-catalog"}))
+    fresh = archive.queue_root / "2099-01-01T00:00:00.000000Z-2.json"
+    fresh.write_text(json.dumps(entry))
+    old = 1_700_000_000
+    for path in archive.queue_root.iterdir():
+        if path != fresh:
+            os.utime(path, (old, old))
+    assert archive.record_queued_events(min_age=60) == 1
+    last = archive.catalog.events(cid)[-1]
+    assert last.action == "verified" and last.time == entry["time"]
+    assert "queued" in last.details and chain_problems(archive.catalog.events(cid)) == []
+    left = sorted(p.name for p in archive.queue_root.iterdir())
+    assert left == ["2026-01-02T03:04:06.000000Z-1.json.unrecorded", fresh.name]
