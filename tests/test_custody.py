@@ -400,3 +400,30 @@ def test_queued_events_are_recorded_in_order_and_strays_kept_aside(tmp_path):
     assert "queued" in last.details and chain_problems(archive.catalog.events(cid)) == []
     left = sorted(p.name for p in archive.queue_root.iterdir())
     assert left == ["2026-01-02T03:04:06.000000Z-1.json.unrecorded", fresh.name]
+
+
+def test_a_chain_recorded_before_heads_still_verifies_and_gets_heads_from_then_on(tmp_path):
+    from datetime import UTC, datetime
+
+    from archiver.audit import custody_checks
+    from archiver.catalog import FAILED, CaptureRow
+
+    archive, _ = _archive(tmp_path)
+    archive.catalog.add_capture(CaptureRow(
+        id="01a00000-0000-7000-8000-000000000001", url="http://127.0.0.1:9/", state=FAILED,
+        reasons=["old"], operator="analyst", started_at=datetime.now(UTC), context={}))
+    cid = "01a00000-0000-7000-8000-000000000001"
+    old = None
+    for action in ("requested", "failed"):  # as the code before heads wrote them
+        old = next_event(old, capture_id=cid, actor="analyst", action=action,
+                         object_sha256=None)
+        archive.catalog.add_event(old)
+    archive.preserve(cid, None, "analyst")  # stores capture.json and the events
+    checks = custody_checks(archive, archive.catalog.get(cid))
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    assert any("recorded before custody heads" in c.detail for c in checks)
+    archive.record_event(cid, "auditor", "verified", None, checked_only=True)
+    head = archive.catalog.head(cid).head
+    assert head["count"] == 3 and "breaks" not in head
+    checks = custody_checks(archive, archive.catalog.get(cid))
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
