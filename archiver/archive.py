@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import socket
 import time
@@ -25,19 +26,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
+from sqlalchemy.exc import SQLAlchemyError
 
 from archiver import custody
-from archiver.catalog import FAILED, PENDING, RUNNING, STORED, CaptureRow, Catalog
-from archiver.errors import IsnadError, StorageError
+from archiver.catalog import (
+    FAILED,
+    PENDING,
+    RECORD_FIELDS,
+    RUNNING,
+    STORED,
+    CaptureRow,
+    Catalog,
+)
+from archiver.errors import IsnadError, NotFound, StorageError
+from archiver.hashing import sha256_bytes
 from archiver.storage import Storage, StoredObject
 
 if TYPE_CHECKING:
     from archiver.proof import ProofOptions, Prover
+    from archiver.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
 INDEX_FORMAT = "isnad-capture-index/1"
 INDEX_NAME = "capture.json"
+HEAD_NAME = "custody-head.json"
 
 
 def storage_prefix(capture_id: str, started: datetime) -> str:
@@ -73,6 +86,38 @@ def capture_index(row: CaptureRow) -> dict[str, Any]:
     }
 
 
+def record_fields(index: dict[str, Any]) -> dict[str, str]:
+    """The SHA-256 of each field of a capture record (as :func:`capture_index` writes it, or
+    ``capture.json``) a custody head vouches for, and of its artifact list. Times are
+    normalised so that a change in how they are written is not taken for an edit."""
+    capture = index.get("capture") or {}
+    values = {name: capture.get(name) for name in RECORD_FIELDS}
+    for name in ("started_at", "ended_at"):
+        values[name] = _normal_time(values[name])
+    values["artifacts"] = sorted([str(a.get("path")), a.get("sha256"), a.get("size")]
+                                 for a in index.get("artifacts") or [])
+    return {name: sha256_bytes(custody.canonical_json(value)) for name, value in values.items()}
+
+
+def fields_sha256(fields: dict[str, str]) -> str:
+    return sha256_bytes(custody.canonical_json(fields))
+
+
+def record_sha256(index: dict[str, Any]) -> str:
+    """The hash of a capture record: of its :func:`record_fields`."""
+    return fields_sha256(record_fields(index))
+
+
+def _normal_time(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return iso(moment)
+
+
 @dataclass
 class SyncReport:
     stored: list[str] = field(default_factory=list)  # "capture-id → target"
@@ -98,9 +143,14 @@ class Archive:
         # Signing and timestamping (set by the service from its settings; None: off).
         self.prover_factory: Callable[[], Prover] | None = None
         self.proof_options: ProofOptions | None = None
+        # The key that signs custody heads (set by the service; None: heads are unsigned).
+        self.head_key: Callable[[], SigningKey | None] | None = None
+        self._head_key: tuple[SigningKey | None, str | None] | None = None
         self.work_root = self.home / "work"
         self.spool_root = self.home / "spool"
         self.quarantine_root = self.home / "quarantine"
+        self.causes_root = self.home / "causes"
+        self.queue_root = self.home / "custody-queue"
 
     def new_prover(self) -> Prover | None:
         return self.prover_factory() if self.prover_factory else None
@@ -124,22 +174,160 @@ class Archive:
         action: str,
         object_sha256: str | None,
         details: dict[str, Any] | None = None,
+        *,
+        checked_only: bool = False,
+        time: str | None = None,
     ) -> custody.CustodyEvent:
-        """Append a custody event to the catalog, then to every target that holds the capture."""
+        """Append a custody event to the catalog, sign the chain's new head, then write both to
+        every target that holds the capture.
+
+        ``checked_only`` marks an event that only looked (verify, audit): its head keeps the
+        record hash of the head before, so that looking never vouches for an edited record."""
+        previous = self.catalog.last_event(capture_id)
+        if previous is None:
+            details = {**(details or {}), custody.HEAD_MARK: custody.HEAD_FORMAT}
         event = custody.next_event(
-            self.catalog.last_event(capture_id),
+            previous,
             capture_id=capture_id,
             actor=actor,
             action=action,
             object_sha256=object_sha256,
             details=details,
+            time=time,
         )
         self.catalog.add_event(event)
+        self.write_head(capture_id, keep_record=checked_only)
         self.flush_events(capture_id)
         return event
 
+    def record_or_queue(self, capture_id: str, actor: str, action: str,
+                        object_sha256: str | None, details: dict[str, Any] | None = None, *,
+                        checked_only: bool = False) -> str | None:
+        """Record a custody event that must not be lost to a full disk (verify, audit).
+
+        The event is first written to ``HOME/custody-queue/`` (a few hundred bytes, before the
+        catalog's own files can take the last free space), then recorded and taken out of the
+        queue. When the catalog cannot be written it stays queued and is recorded at the next
+        start. Returns None once recorded, else one line saying where the event waits."""
+        entry = {"capture_id": capture_id, "actor": actor, "action": action,
+                 "object_sha256": object_sha256, "details": details or {},
+                 "checked_only": checked_only, "time": custody.utc_now()}
+        queued: Path | None = self.queue_root / f"{entry['time']}-{os.getpid()}.json"
+        try:
+            self.queue_root.mkdir(parents=True, exist_ok=True)
+            with open(queued, "x", encoding="utf-8") as out:
+                out.write(json.dumps(entry, ensure_ascii=False))
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            log.warning("custody event not queued ahead (%s): recording it directly", exc)
+            queued = None
+        try:
+            self.record_event(capture_id, actor, action, object_sha256, details,
+                              checked_only=checked_only, time=entry["time"])
+        except (OSError, SQLAlchemyError) as exc:
+            why = str(exc).splitlines()[0]
+            if queued is None:
+                return (f"NOT RECORDED: the catalog could not be written ({why}), nor the "
+                        f"queue in {self.queue_root}")
+            return (f"queued in {queued}: the catalog could not be written ({why}); it is "
+                    "recorded at the next start")
+        if queued is not None:
+            queued.unlink(missing_ok=True)
+        return None
+
+    def record_queued_events(self, min_age: float = 60.0) -> int:
+        """Record the events queued while the catalog could not be written, oldest first,
+        each with the time it happened. An entry younger than ``min_age`` seconds may belong to
+        a process still recording it, and is left for later."""
+        if not self.queue_root.is_dir():
+            return 0
+        done = 0
+        for path in sorted(self.queue_root.glob("*.json")):
+            if time.time() - path.stat().st_mtime < min_age:
+                continue
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                log.warning("queued custody event %s unreadable: %s", path, exc)
+                continue
+            try:
+                self.catalog.get(entry["capture_id"])  # NotFound: not in this catalog
+                self.record_event(
+                    entry["capture_id"], entry["actor"], entry["action"],
+                    entry["object_sha256"],
+                    {**entry["details"], "queued": {"recorded_at": custody.utc_now(),
+                                                    "because": "the catalog could not be "
+                                                    "written (disk full?)"}},
+                    checked_only=entry.get("checked_only", False), time=entry["time"])
+            except (OSError, SQLAlchemyError) as exc:
+                log.warning("queued custody events not recorded yet: %s", exc)
+                break
+            except (IsnadError, KeyError, TypeError) as exc:  # not in this catalog, or damaged
+                log.warning("queued custody event %s not recorded (%s); kept as %s.unrecorded",
+                            path, exc, path.name)
+                path.rename(path.with_name(path.name + ".unrecorded"))
+                continue
+            path.unlink()
+            done += 1
+        return done
+
+    def write_head(self, capture_id: str, *, keep_record: bool = False) -> dict[str, Any]:
+        """Sign the head of a capture's chain as it stands and keep it in the catalog.
+
+        The new head is signed only over what the head before vouched for: if the chain before
+        the newest event no longer matches that head (events removed, rewritten), the break
+        is written into the new head and every later one, so that signing again never hides it.
+        """
+        row = self.catalog.get(capture_id)
+        events = self.catalog.events(capture_id)
+        head_row = self.catalog.head(capture_id)
+        previous = head_row.head if head_row else None
+        breaks = list((previous or {}).get("breaks") or [])
+        found = _head_breaks(previous, events[:-1])
+        if found:
+            breaks.append({"at_event": len(events), "problems": found})
+        # A field's hash changes only with a change this process made through the catalog; an
+        # edit made behind its back keeps failing against the head signed before it.
+        current = record_fields(capture_index(row))
+        fields = dict(current)
+        before = (previous or {}).get("record_fields")
+        changed = set() if keep_record else self.catalog.take_touched(capture_id)
+        if isinstance(before, dict):
+            if "*" not in changed:
+                fields = {name: current[name] if name in changed or name not in before
+                          else before[name] for name in current}
+        head = custody.chain_head(capture_id, events, fields_sha256(fields))
+        head["record_fields"] = fields
+        if breaks:
+            head["breaks"] = breaks
+        key, why_not = self._signing_key()
+        if key is not None:
+            from archiver.signing import sign_bytes
+
+            head["signature"] = sign_bytes(key, custody.head_signed_bytes(head))
+        else:
+            head["unsigned"] = why_not
+        self.catalog.save_head(capture_id, head=head)
+        return head
+
+    def use_head_key(self, opener: Callable[[], SigningKey | None]) -> None:
+        """Sign custody heads with the key ``opener`` gives (opened on first use)."""
+        self.head_key = opener
+        self._head_key = None
+
+    def _signing_key(self) -> tuple[SigningKey | None, str | None]:
+        if self._head_key is None:
+            try:
+                key = self.head_key() if self.head_key else None
+                self._head_key = (key, None if key else "signing is off")
+            except IsnadError as exc:  # a locked key: the head says why it is unsigned
+                self._head_key = (None, f"the signing key could not be opened: {exc}")
+        return self._head_key
+
     def flush_events(self, capture_id: str) -> None:
-        """Write the custody events a target does not hold yet (best effort; sync retries)."""
+        """Write the custody events a target does not hold yet, then the chain's head (best
+        effort; sync retries). The last event counts as stored only once the head is too."""
         events = None
         for copy in self.catalog.copies(capture_id):
             if copy.state != STORED:
@@ -155,17 +343,46 @@ class Archive:
                 for event in missing:
                     target.put_bytes(f"{prefix}/custody/{event.seq:06d}-{event.action}.json",
                                      (event.to_json() + "\n").encode("utf-8"))
-                    written = event.seq
+                    if event is not missing[-1]:
+                        written = event.seq
+                head = self.catalog.head(capture_id)
+                if head is not None:
+                    target.put_bytes(f"{prefix}/{HEAD_NAME}", _head_json(head.head))
+                written = missing[-1].seq
             except (StorageError, OSError) as exc:
                 self.catalog.save_copy(capture_id, copy.target, last_error=str(exc))
             self.catalog.save_copy(capture_id, copy.target, events_stored=written)
 
     def stored_events(self, target: Storage, prefix: str) -> list[custody.CustodyEvent]:
-        """The custody events of a capture as a target holds them."""
+        """The custody events of a capture as a target holds them.
+
+        An object that is not a readable event (empty, cut short, not JSON) is a
+        :class:`StorageError` naming it, never a crash."""
         events = []
         for key in target.list(prefix + "/custody/"):
-            events.append(custody.CustodyEvent.from_dict(json.loads(target.read_bytes(key))))
+            data = target.read_bytes(key)
+            try:
+                events.append(custody.CustodyEvent.from_dict(json.loads(data)))
+            except (ValueError, TypeError, KeyError) as exc:
+                what = "empty (0 bytes)" if not data else f"not a custody event ({exc})"
+                raise StorageError(f"{target.name}:{key} is {what}") from exc
         return sorted(events, key=lambda e: e.seq)
+
+    def stored_head(self, target: Storage, prefix: str) -> dict[str, Any] | None:
+        """The custody head a target holds (None when it holds none)."""
+        key = f"{prefix}/{HEAD_NAME}"
+        try:
+            data = target.read_bytes(key)
+        except NotFound:
+            return None
+        try:
+            head = json.loads(data)
+            if not isinstance(head, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            what = "empty (0 bytes)" if not data else f"not a custody head ({exc})"
+            raise StorageError(f"{target.name}:{key} is {what}") from exc
+        return head
 
     def prefix_of(self, capture_id: str) -> str:
         row = self.catalog.get(capture_id)
@@ -180,6 +397,8 @@ class Archive:
         all_stored = True
         for target in self.targets:
             all_stored &= self._store_on(target, capture_id, package, actor)
+        # A capture stored without a package event (a FAILED one) still gets its custody out.
+        self.flush_events(capture_id)
         if package is None:
             return all_stored
         if all_stored:
@@ -293,12 +512,13 @@ class Archive:
         for row in self.catalog.list(state=RUNNING):
             if row.worker_host != host or _process_alive(row):
                 continue
-            kept = None
-            if row.work_dir and Path(row.work_dir).exists():
-                self.quarantine_root.mkdir(parents=True, exist_ok=True)
-                kept = self.quarantine_root / row.id
-                shutil.move(row.work_dir, kept)
-            reason = "interrupted: the capturing process ended before the capture finished"
+            cause = self._noted_cause(row.id)
+            # The dead process may have changed the record (its start time) without getting to
+            # sign it: the settled record is signed anew as a whole.
+            self.catalog.touched.setdefault(row.id, set()).add("*")
+            kept = self.set_aside(row.id, Path(row.work_dir)) if row.work_dir else None
+            reason = ("interrupted: the capturing process ended before the capture finished"
+                      + (f" ({cause})" if cause else ""))
             self.catalog.update_capture(
                 row.id, state=FAILED, reasons=[reason], error=reason,
                 ended_at=datetime.now(UTC), work_dir=str(kept) if kept else None,
@@ -308,8 +528,56 @@ class Archive:
                 {"reason": reason, "partial_files_kept_in": str(kept) if kept else None},
             )
             self.preserve(row.id, None, "isnad")
+            self.causes_root.joinpath(row.id).unlink(missing_ok=True)
             recovered.append(row.id)
         return recovered
+
+    def set_aside(self, capture_id: str, work_dir: Path) -> Path | None:
+        """Move a failed capture's work folder to ``HOME/quarantine/`` (kept, never deleted)."""
+        if not work_dir.exists():
+            return None
+        self.quarantine_root.mkdir(parents=True, exist_ok=True)
+        kept = self.quarantine_root / capture_id
+        shutil.move(work_dir, kept)
+        return kept
+
+    def note_cause(self, capture_id: str, cause: str) -> None:
+        """Keep why a capture failed when the catalog cannot be written (a full disk): a few
+        bytes in ``HOME/causes/``, read when the capture is settled at the next start."""
+        try:
+            self.causes_root.mkdir(parents=True, exist_ok=True)
+            self.causes_root.joinpath(capture_id).write_text(cause)
+        except OSError as exc:
+            log.error("capture %s failed (%s); the cause could not be kept: %s", capture_id,
+                      cause, exc)
+
+    def _noted_cause(self, capture_id: str) -> str | None:
+        try:
+            return self.causes_root.joinpath(capture_id).read_text().strip() or None
+        except OSError:
+            return None
+
+
+def _head_breaks(previous: dict[str, Any] | None, events: list[custody.CustodyEvent]
+                 ) -> list[str]:
+    """How the chain before a new event departs from the head signed before it."""
+    if previous is None:
+        if custody.is_anchored_chain(events):
+            return ["the head before this event was missing"]
+        return []
+    # Breaks already carried are not found again.
+    problems = custody.head_problems({k: v for k, v in previous.items() if k != "breaks"},
+                                     events, None)
+    signature = previous.get("signature")
+    if signature:
+        from archiver.signing import verify_bytes
+
+        problems += verify_bytes(signature, custody.head_signed_bytes(previous)).problems
+    return problems
+
+
+def _head_json(head: dict[str, Any]) -> bytes:
+    return (json.dumps(head, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode()
 
 
 def _verify_method(target: Storage) -> str:

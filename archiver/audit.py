@@ -12,13 +12,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from archiver.archive import Archive
+from archiver.archive import (
+    INDEX_NAME,
+    Archive,
+    capture_index,
+    fields_sha256,
+    record_fields,
+)
 from archiver.catalog import STORED, CaptureRow
-from archiver.custody import chain_problems
-from archiver.errors import NotFound, StorageError
+from archiver.custody import (
+    CustodyEvent,
+    chain_problems,
+    head_problems,
+    head_signed_bytes,
+    is_anchored_chain,
+)
+from archiver.errors import IsnadError, NotFound, StorageError
 from archiver.hashing import read_ahead
+from archiver.signing import verify_bytes
 
 AUDITED = "audited"
+ANCHORS_FOLDER = "custody-anchors"  # beside the events: anchored heads and their TSA tokens
 
 
 @dataclass
@@ -41,6 +55,7 @@ class FixityAudit:
     findings: list[CopyFinding] = field(default_factory=list)
     custody_problems: dict[str, list[str]] = field(default_factory=dict)
     report_path: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -67,6 +82,7 @@ class FixityAudit:
         lines += [f"  MISMATCH {f.capture_id} on {f.target} ({f.key}): {f.detail}" for f in bad]
         for capture_id, problems in self.custody_problems.items():
             lines += [f"  CUSTODY  {capture_id}: {p}" for p in problems]
+        lines += [f"  NOTE     {note}" for note in self.notes]
         return "\n".join(lines)
 
 
@@ -112,29 +128,165 @@ def run_audit(
             if on_copy:
                 on_copy(finding)
         problems = chain_problems(archive.catalog.events(row.id))
-        for storage in targets:
-            copy = copies.get(storage.name)
-            if copy is None or copy.state != STORED:
-                continue
-            try:
-                stored = archive.stored_events(storage, archive.prefix_of(row.id))
-            except StorageError as exc:
-                problems.append(f"custody events on {storage.name} unreadable: {exc}")
-                continue
-            catalog_hashes = [e.hash for e in archive.catalog.events(row.id)]
-            stored_hashes = [e.hash for e in stored]
-            if stored_hashes != catalog_hashes[:len(stored_hashes)]:
-                problems.append(f"custody events on {storage.name} differ from the catalog")
-            problems += [f"on {storage.name}: {p}" for p in chain_problems(stored)]
+        problems += [f"{c.name}: {c.detail}" for c in custody_checks(archive, row) if not c.ok]
         audit.custody_problems[row.id] = problems
-        archive.record_event(
+        queued = archive.record_or_queue(
             row.id, actor, AUDITED if all(f.ok for f in row_findings) and not problems
             else "audit-failed", row.package_sha256,
             {"targets": {f.target: ("intact" if f.ok else f.detail) for f in row_findings},
-             "custody": problems or "intact"})
+             "custody": problems or "intact"}, checked_only=True)
+        if queued:
+            audit.notes.append(f"{row.id}: audit event {queued}")
     audit.ended_at = _now()
     audit.report_path = str(_write_report(archive.home, audit))
     return audit
+
+
+@dataclass
+class CustodyCheck:
+    """One thing checked about a capture's custody: its name, whether it held, what was found."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def custody_checks(archive: Archive, row: CaptureRow) -> list[CustodyCheck]:
+    """The custody of a capture beyond its chain's links: the signed head in the catalog
+    (count, last hash, record hash), and on every target holding the capture its events, its
+    head and its ``capture.json``, each compared in full with the catalog."""
+    trusted = archive.proof_options.trusted_keys if archive.proof_options else None
+    row = archive.catalog.get(row.id)  # with its artifacts (a listed row has none loaded)
+    events = archive.catalog.events(row.id)
+    head_row = archive.catalog.head(row.id)
+    catalog_head = head_row.head if head_row else None
+    checks = [_head_check("catalog", catalog_head, events, record_fields(capture_index(row)),
+                          trusted)]
+    anchors = list(head_row.anchors or []) if head_row else []
+    prefix = archive.prefix_of(row.id)
+    for copy in archive.catalog.copies(row.id):
+        if copy.state != STORED:
+            continue
+        target = archive.target(copy.target)
+        name = target.name
+        try:
+            stored = archive.stored_events(target, prefix)
+        except (IsnadError, OSError) as exc:
+            checks.append(CustodyCheck(f"{name}: custody events readable", False, str(exc)))
+            continue
+        problems = chain_problems(stored)
+        checks.append(CustodyCheck(f"{name}: custody chain in storage", not problems,
+                                   "; ".join(problems) or f"{len(stored)} events"))
+        checks.append(_compare_chains(name, events, stored, copy.events_stored))
+        try:
+            head = archive.stored_head(target, prefix)
+            index = json.loads(target.read_bytes(f"{prefix}/{INDEX_NAME}"))
+            stored_record = record_fields(index)
+        except (IsnadError, OSError, ValueError) as exc:
+            checks.append(CustodyCheck(f"{name}: custody head and {INDEX_NAME} readable",
+                                       False, str(exc)))
+            continue
+        checks.append(_head_check(name, head, stored, stored_record, trusted))
+        checks += [_anchor_check(archive, target, a, events) for a in anchors]
+        known = {a.get(k) for a in anchors for k in ("head_key", "token_key")}
+        unknown = sorted(k for k in target.list(f"{prefix}/{ANCHORS_FOLDER}/") if k not in known)
+        if unknown:  # an anchor removed from the catalog still counts: its token is on storage
+            checks.append(CustodyCheck(f"{name}: custody anchors listed in the catalog", False,
+                                       "not in the catalog: " + ", ".join(unknown)))
+        if head is not None and catalog_head is not None:
+            same = all(head.get(k) == catalog_head.get(k) for k in ("count", "last_hash",
+                                                                    "record_sha256"))
+            checks.append(CustodyCheck(
+                f"{name}: custody head matches the catalog's", same,
+                f"{head.get('count')} events, last {str(head.get('last_hash'))[:16]}…" if same
+                else f"{name} holds a head of {head.get('count')} events, the catalog one of "
+                f"{catalog_head.get('count')}"))
+    return checks
+
+
+def _anchor_check(archive: Archive, target: Any, anchor: dict[str, Any],
+                  events: list[CustodyEvent]) -> CustodyCheck:
+    """A TSA-anchored head: its token on this target, and the chain still holding what it
+    fixed (the event it counted, with the same hash)."""
+    from archiver.custody import head_sha256
+    from archiver.proof import check_token
+
+    count, tsa = anchor.get("count"), anchor.get("tsa")
+    name = f"{target.name}: custody anchored at event #{count} by {tsa}"
+    problems = []
+    if not isinstance(count, int) or count < 1 or count > len(events):
+        problems.append(f"the chain has {len(events)} events, fewer than were anchored")
+    elif events[count - 1].hash != anchor.get("last_hash"):
+        problems.append(f"event #{count} is not the one timestamped at {anchor.get('gen_time')} "
+                        "(the chain was rewritten)")
+    try:
+        head = json.loads(target.read_bytes(str(anchor.get("head_key"))))
+        token = target.read_bytes(str(anchor.get("token_key")))
+    except (IsnadError, OSError, ValueError) as exc:
+        return CustodyCheck(name, False, "; ".join([*problems, f"anchor unreadable: {exc}"]))
+    if head_sha256(head) != anchor.get("head_sha256"):
+        problems.append("the anchored head on storage is not the one timestamped")
+    if archive.proof_options is None:
+        problems.append("no TSA configured to check the token against")
+    else:
+        ok, detail = check_token(archive.proof_options, str(tsa), token,
+                                 str(anchor.get("head_sha256")), None)
+        if not ok:
+            problems.append(detail)
+    if problems:
+        return CustodyCheck(name, False, "; ".join(problems))
+    return CustodyCheck(name, True, f"token of {anchor.get('gen_time')} on the head of "
+                        f"{count} events verifies; the chain still holds it")
+
+
+def _head_check(where: str, head: dict[str, Any] | None, events: list[CustodyEvent],
+                record: dict[str, str], trusted: set[str] | None) -> CustodyCheck:
+    name = f"{where}: signed custody head"
+    if head is None:
+        if is_anchored_chain(events):
+            return CustodyCheck(name, False, "missing: this chain was begun with heads, its "
+                                "head was removed")
+        return CustodyCheck(name, True, "none: the chain was recorded before custody heads, "
+                            "so a removal of its last events cannot be ruled out")
+    problems = head_problems(head, events, fields_sha256(record), record)
+    signature = head.get("signature")
+    if signature:
+        result = verify_bytes(signature, head_signed_bytes(head), trusted)
+        problems += [f"signature: {p}" for p in result.problems]
+        signed = f"signed by {result.fingerprint}"
+    elif trusted is not None:
+        problems.append(f"not signed ({head.get('unsigned') or 'no reason given'})")
+        signed = "unsigned"
+    else:
+        signed = "unsigned (signing is off)"
+    if problems:
+        return CustodyCheck(name, False, "; ".join(problems))
+    return CustodyCheck(name, True, f"{head.get('count')} events, record and last hash match; "
+                        + signed)
+
+
+def _compare_chains(name: str, catalog: list[CustodyEvent], stored: list[CustodyEvent],
+                    events_stored: int) -> CustodyCheck:
+    """Every event in both places, both ways: a shorter copy on either side is a finding."""
+    check = f"{name}: custody events in storage match the catalog"
+    if [e.hash for e in catalog] == [e.hash for e in stored]:
+        return CustodyCheck(check, True, f"identical ({len(stored)} events)")
+    in_store = {e.seq: e for e in stored}
+    in_catalog = {e.seq: e for e in catalog}
+    differ = [f"#{e.seq} ({e.action})" for e in catalog
+              if e.seq in in_store and in_store[e.seq].hash != e.hash]
+    missing = [f"#{e.seq} ({e.action})" for e in catalog if e.seq not in in_store]
+    extra = [f"#{e.seq} ({e.action})" for e in stored if e.seq not in in_catalog]
+    parts = [f"storage holds {len(stored)} events, the catalog {len(catalog)}"]
+    if differ:
+        parts.append("differ: " + ", ".join(differ))
+    if missing:
+        parts.append("missing in storage: " + ", ".join(missing)
+                     + (" (not written yet: run `isnad storage sync`)"
+                        if events_stored < len(catalog) else ""))
+    if extra:
+        parts.append("missing in the catalog: " + ", ".join(extra))
+    return CustodyCheck(check, False, "; ".join(parts))
 
 
 def _check_copy(storage: Any, row: CaptureRow, copy_sha256: str | None,

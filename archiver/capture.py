@@ -8,6 +8,7 @@ writing a custody event at every step.
 
 from __future__ import annotations
 
+import errno
 import shutil
 import socket
 from dataclasses import dataclass, replace
@@ -109,7 +110,18 @@ class CaptureSession:
         self.warcs.append(warc)
         return warc
 
-    def finish(
+    def finish(self, **outcome: Any) -> PackagedCapture:
+        """Close the WARCs, package, verify, catalogue and preserve; custody at every step.
+
+        Takes the arguments of :meth:`_finish`. A disk that fills up (or any other OS error)
+        settles the capture as FAILED with that cause, its files kept aside, instead of
+        leaving it to be found later as merely "interrupted"."""
+        try:
+            return self._finish(**outcome)
+        except OSError as exc:
+            return self._fail_on_os_error(exc, outcome.get("context") or {})
+
+    def _finish(
         self,
         *,
         state: str,
@@ -122,7 +134,6 @@ class CaptureSession:
         media_files: list[tuple[str, Path]] = (),
         attachments: list[tuple[str, bytes]] = (),
     ) -> PackagedCapture:
-        """Close the WARCs, package, verify, catalogue and preserve; custody at every step."""
         archive, cid, actor = self.archive, self.capture_id, self.request.operator
         ended = datetime.now(UTC)
         # What the crawl reports names URLs as they were asked for, passwords included.
@@ -215,6 +226,31 @@ class CaptureSession:
         location = next((c.location for c in row.copies if c.state == "STORED"), None)
         return PackagedCapture(cid, state, reasons, package, location or row.spool_path,
                                stored, error)
+
+    def _fail_on_os_error(self, exc: OSError, context: dict[str, Any]) -> PackagedCapture:
+        archive, cid = self.archive, self.capture_id
+        cause = (f"no space left on the device while packaging ({exc})"
+                 if exc.errno == errno.ENOSPC else f"packaging failed: {exc}")
+        for warc in self.warcs:
+            if not warc.closed:
+                warc.abandon()
+        try:
+            kept = archive.set_aside(cid, self.work_dir)  # a rename: needs no free space
+            error = cause + (f"; the captured files are kept in {kept}" if kept else "")
+            archive.catalog.update_capture(
+                cid, state=FAILED, reasons=[error], error=error, ended_at=datetime.now(UTC),
+                context={**context, "state": FAILED, "reasons": [error]},
+                work_dir=str(kept) if kept else None)
+            archive.record_event(cid, self.request.operator, custody.FAILED, None,
+                                 {"error": error, "partial_files_kept_in": str(kept) if kept
+                                  else None})
+            archive.preserve(cid, None, self.request.operator)
+        except Exception:
+            # The catalog itself could not be written (the same full disk): leave the cause
+            # where the next start settles this capture, then let the error be seen.
+            archive.note_cause(cid, cause)
+            raise exc from None
+        return PackagedCapture(cid, FAILED, [error], None, None, False, error)
 
     def _fail_without_package(self, error: str, context: dict[str, Any], ended: datetime
                               ) -> PackagedCapture:

@@ -42,6 +42,11 @@ COMPLETE = "COMPLETE"
 PARTIAL = "PARTIAL"
 FAILED = "FAILED"
 
+# The fields of a capture record a signed custody head vouches for (with the artifacts' hashes).
+RECORD_FIELDS = ("id", "url", "final_url", "state", "reasons", "error", "case_id", "tags",
+                 "note", "operator", "started_at", "ended_at", "package_key", "package_sha256",
+                 "package_size")
+
 # Copy states: the copy on a storage target is verified, or waits in the local spool.
 STORED = "STORED"
 PENDING = "PENDING"
@@ -210,6 +215,16 @@ class CustodyEventRow(Base):
                                for name in CustodyEvent.__dataclass_fields__})
 
 
+class CustodyHeadRow(Base):
+    """The signed head of a capture's custody chain, and the TSA anchors of earlier heads."""
+
+    __tablename__ = "custody_heads"
+
+    capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id"), primary_key=True)
+    head: Mapped[dict[str, Any]] = mapped_column(JSON)
+    anchors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
 class Catalog:
     """Access to the catalog database."""
 
@@ -219,6 +234,9 @@ class Catalog:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        # Captures whose record this process changed since their custody head was last signed:
+        # only these get a new record hash (an edit made behind the catalog's back never does).
+        self.touched: dict[str, set[str]] = {}
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -230,6 +248,7 @@ class Catalog:
     def add_capture(self, row: CaptureRow) -> None:
         with self.session() as s:
             s.add(row)
+        self.touched.setdefault(row.id, set()).add("*")
 
     def update_capture(self, capture_id: str, **values: Any) -> None:
         with self.session() as s:
@@ -238,6 +257,14 @@ class Catalog:
                 raise NotFound(f"no capture {capture_id}")
             for key, value in values.items():
                 setattr(row, key, value)
+        changed = set(values) & set(RECORD_FIELDS)
+        if changed:
+            self.touched.setdefault(capture_id, set()).update(changed)
+
+    def take_touched(self, capture_id: str) -> set[str]:
+        """The record fields this process changed since the last call ("*": all, a new row;
+        "artifacts": the artifact list)."""
+        return self.touched.pop(capture_id, set())
 
     def get(self, capture_id: str) -> CaptureRow:
         """A capture by id or unique id prefix, with artifacts and events loaded."""
@@ -355,6 +382,7 @@ class Catalog:
             row.artifacts.clear()
             s.flush()
             row.artifacts.extend(artifacts)
+        self.touched.setdefault(capture_id, set()).add("artifacts")
 
     def set_post(self, capture_id: str, post: dict[str, Any]) -> None:
         with self.session() as s:
@@ -393,6 +421,20 @@ class Catalog:
                 .order_by(CustodyEventRow.seq)
             ).all()
             return [r.to_event() for r in rows]
+
+    def head(self, capture_id: str) -> CustodyHeadRow | None:
+        """The custody head of a capture (None for chains recorded before heads existed)."""
+        with self.session() as s:
+            return s.get(CustodyHeadRow, capture_id)
+
+    def save_head(self, capture_id: str, **values: Any) -> None:
+        with self.session() as s:
+            row = s.get(CustodyHeadRow, capture_id)
+            if row is None:
+                row = CustodyHeadRow(capture_id=capture_id, anchors=[])
+                s.add(row)
+            for key, value in values.items():
+                setattr(row, key, value)
 
 
 def _has_tag(dialect: str, tag: str) -> Any:

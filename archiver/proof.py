@@ -117,6 +117,35 @@ def check_token(options: ProofOptions, tsa: str, token: bytes, sha256: str,
     return result.ok, "; ".join(result.problems if not result.ok else result.checks)
 
 
+def check_late_token(options: ProofOptions, entry: dict[str, Any], token: bytes,
+                     started: datetime | None) -> tuple[bool, str]:
+    """One line on a token obtained late (``isnad timestamp --pending``): imprint, signature and
+    chain as for any token; its time can only be after the capture began, never before."""
+    tsa = str(entry.get("tsa"))
+    ok, detail = check_token(options, tsa, token, str(entry.get("sha256")), None)
+    if not ok:
+        return ok, detail
+    gen_time = token_info(token).get("gen_time")
+    try:
+        when = _parse(gen_time) if gen_time else None
+    except ValueError:
+        when = None
+    if when is None:
+        return False, f"{detail}; the token's time is unreadable"
+    if started is not None and when < started:
+        return False, f"{detail}; stamped {gen_time}, before the capture began ({started})"
+    return True, f"{detail}; obtained late, at {gen_time}"
+
+
+def pending_reasons_settled(reasons: list[str], entries: list[dict[str, Any]]) -> list[str]:
+    """The reasons that remain once late tokens replaced pending ones: a "timestamp pending for
+    SUBJECT" reason goes when no entry for that subject is still pending."""
+    open_subjects = {e.get("subject") for e in entries if e.get("state") == PENDING}
+    prefix = "timestamp pending for "
+    return [r for r in reasons if not r.startswith(prefix)
+            or r[len(prefix):].split(": ", 1)[0] in open_subjects]
+
+
 def capture_window(context: dict[str, Any]) -> tuple[datetime, datetime] | None:
     try:
         return (_parse(context["started_at"]), _parse(context["ended_at"]))
@@ -129,4 +158,5 @@ def _parse(stamp: str) -> datetime:
 
 
 __all__ = ["LATE", "PENDING", "STAMPED", "ProofOptions", "Prover", "capture_window",
-           "check_token", "token_path", "verify_signed_data"]
+           "check_late_token", "check_token", "pending_reasons_settled", "token_path",
+           "verify_signed_data"]

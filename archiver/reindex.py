@@ -62,6 +62,15 @@ def reindex(archive: Archive, progress: Callable[[str], None] | None = None) -> 
             entry = found.setdefault(capture_id, {"index": index, "events": [], "copies": []})
             if len(events) > len(entry["events"]):
                 entry["events"] = events  # the fullest custody record wins
+            try:
+                head = archive.stored_head(target, prefix)
+            except IsnadError as exc:
+                report.problems.append(f"{capture_id}: {exc}")
+                head = None
+            if head and head.get("count", 0) >= (entry.get("head") or {}).get("count", 0):
+                entry["head"] = head  # the signed custody head, checked by verify
+            if not entry.get("anchors"):
+                entry["anchors"] = _stored_anchors(target, prefix, keys, report)
             package_key = index["capture"]["package_key"]
             has_package = bool(package_key) and package_key in keys
             if package_key and not has_package:
@@ -78,10 +87,39 @@ def reindex(archive: Archive, progress: Callable[[str], None] | None = None) -> 
         problems = chain_problems(entry["events"])
         report.problems += [f"{capture_id}: {p}" for p in problems]
         _insert(archive, entry["index"], entry["events"], entry["copies"])
+        if entry.get("head"):
+            archive.catalog.save_head(capture_id, head=entry["head"],
+                                      anchors=entry.get("anchors") or [])
         report.captures += 1
         report.events += len(entry["events"])
         report.copies += len(entry["copies"])
     return report
+
+
+def _stored_anchors(target: Any, prefix: str, keys: set[str], report: ReindexReport
+                    ) -> list[dict[str, Any]]:
+    """The TSA anchors of a capture's custody heads, as a target holds them."""
+    from archiver.audit import ANCHORS_FOLDER
+    from archiver.custody import head_sha256
+    from archiver.timestamps import TimestampError, token_info
+
+    folder = f"{prefix}/{ANCHORS_FOLDER}/"
+    anchors = []
+    for token_key in sorted(k for k in keys if k.startswith(folder) and k.endswith(".tsr")):
+        stem = token_key[len(folder):-len(".tsr")]
+        count, digest16, tsa = stem.split("-", 2)
+        head_key = f"{folder}{count}-{digest16}-head.json"
+        try:
+            head = json.loads(target.read_bytes(head_key))
+            info = token_info(target.read_bytes(token_key))
+        except (IsnadError, ValueError, TimestampError) as exc:
+            report.problems.append(f"{target.name}:{token_key}: unreadable anchor: {exc}")
+            continue
+        anchors.append({"count": head.get("count"), "last_hash": head.get("last_hash"),
+                        "head_sha256": head_sha256(head), "tsa": tsa,
+                        "gen_time": info.get("gen_time"), "head_key": head_key,
+                        "token_key": token_key})
+    return anchors
 
 
 def _insert(archive: Archive, index: dict[str, Any], events: list[CustodyEvent],

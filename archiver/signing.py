@@ -200,3 +200,45 @@ def verify_signed_data(signed: dict[str, Any] | None, expected_hash: str,
         else:
             problems.append(f"public key {print_} is not among the trusted keys")
     return SignatureCheck(not problems, print_, checks, problems)
+
+
+def sign_bytes(key: SigningKey, data: bytes) -> dict[str, str]:
+    """A detached signature of ``data`` (ECDSA P-384 over SHA-256, raw ``r || s`` in base64),
+    with the public key and its fingerprint, as custody heads carry it."""
+    der = key.private.sign(data, ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    raw = r.to_bytes(COORDINATE_BYTES, "big") + s.to_bytes(COORDINATE_BYTES, "big")
+    return {"algorithm": "ECDSA P-384 SHA-256",
+            "signature": base64.b64encode(raw).decode("ascii"),
+            "publicKey": base64.b64encode(key.public_der).decode("ascii"),
+            "fingerprint": key.fingerprint}
+
+
+def verify_bytes(signed: dict[str, Any] | None, data: bytes, trusted: set[str] | None = None
+                 ) -> SignatureCheck:
+    """Check a :func:`sign_bytes` signature of ``data``; ``trusted`` as for
+    :func:`verify_signed_data`."""
+    if not signed:
+        return SignatureCheck(False, None, [], ["not signed"])
+    try:
+        der = base64.b64decode(signed["publicKey"], validate=True)
+        key = serialization.load_der_public_key(der)
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise ValueError("not an ECDSA public key")
+        raw = base64.b64decode(signed["signature"], validate=True)
+    except (KeyError, ValueError, TypeError) as exc:
+        return SignatureCheck(False, None, [], [f"signature unreadable: {exc}"])
+    print_ = fingerprint(der)
+    checks: list[str] = []
+    problems: list[str] = []
+    half = len(raw) // 2
+    try:
+        key.verify(encode_dss_signature(int.from_bytes(raw[:half], "big"),
+                                        int.from_bytes(raw[half:], "big")),
+                   data, ec.ECDSA(hashes.SHA256()))
+        checks.append(f"signed by {print_}")
+    except InvalidSignature:
+        problems.append(f"the signature does not verify with public key {print_}")
+    if trusted is not None and print_ not in trusted:
+        problems.append(f"public key {print_} is not among the trusted keys")
+    return SignatureCheck(not problems, print_, checks, problems)

@@ -49,6 +49,8 @@ class Check:
 class VerificationReport:
     subject: str
     checks: list[Check] = field(default_factory=list)
+    # What to call the outcome when INTACT/MISMATCH would mislead (a FAILED capture).
+    verdict: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,6 +67,7 @@ class VerificationReport:
         return {
             "subject": self.subject,
             "ok": self.ok,
+            "verdict": self.verdict,
             "checks": [c.__dict__ for c in self.checks],
         }
 

@@ -483,6 +483,24 @@ def timestamp(
     raise typer.Exit(1 if result.still_pending else 0)
 
 
+custody_app = typer.Typer(help="The custody log of every capture.", no_args_is_help=True)
+app.add_typer(custody_app, name="custody")
+
+
+@custody_app.command("anchor")
+def custody_anchor() -> None:
+    """Timestamp every custody head not yet anchored (for the housekeeping schedule)."""
+    settings = _settings()
+    result = service.anchor_custody(service.open_archive(settings), settings)
+    for line in result.anchored:
+        out.print(f"[green]anchored[/green] {line}", highlight=False)
+    for line in result.problems:
+        out.print(f"[yellow]not anchored[/yellow] {line}", highlight=False)
+    if not (result.anchored or result.problems):
+        out.print("nothing new to anchor")
+    raise typer.Exit(1 if result.problems else 0)
+
+
 @app.command()
 def export(
     ids: Annotated[list[str], typer.Argument(help="capture ids (unique prefixes are enough)")],
@@ -635,6 +653,8 @@ def reindex(
 
 def _print_report(report: VerificationReport) -> None:
     verdict = "[green]INTACT[/green]" if report.ok else "[red]MISMATCH[/red]"
+    if report.verdict:  # e.g. a FAILED capture: no package to call intact
+        verdict = f"[{'yellow' if report.ok else 'red'}]{report.verdict}[/]"
     out.print(f"{verdict} {report.subject}")
     for check in report.checks:
         mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"

@@ -159,6 +159,9 @@ class StorageSettings(_Section):
     retries: int = Field(3, ge=1, le=100, description="upload attempts per target in a sync")
     backoff: float = Field(0.5, ge=0, le=3600,
                            description="seconds before the 2nd attempt, doubling")
+    min_free_bytes: int = Field(100 * 1024**2, ge=0, le=2**60, description="a capture does not "
+                                "start when the data folder (or a local target) has less free "
+                                "space")
 
 
 class MediaSettings(_Section):
@@ -299,7 +302,8 @@ class Settings(BaseSettings):
         if self.storage.targets:
             return list(self.storage.targets)
         url = self.storage.url or str(self.home.resolve() / "packages")
-        single = self.storage.model_dump(exclude={"url", "targets", "retries", "backoff"})
+        single = self.storage.model_dump(exclude={"url", "targets", "retries", "backoff",
+                                                  "min_free_bytes"})
         return [StorageTarget(name="s3" if url.startswith("s3://") else "local", url=url,
                               **single)]
 

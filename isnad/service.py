@@ -7,21 +7,31 @@ import ipaddress
 import json
 import logging
 import platform
+import shutil
 import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from archiver.archive import Archive
+from archiver.audit import ANCHORS_FOLDER, custody_checks
 from archiver.capture import CaptureRequest, CaptureSession, PackagedCapture, begin_capture
 from archiver.catalog import COMPLETE, FAILED, PARTIAL, STORED, CaptureRow, Catalog
-from archiver.custody import CustodyEvent, chain_problems
+from archiver.custody import canonical_json, head_sha256
 from archiver.errors import CaptureFailed, CaptureRefused, IsnadError, NotFound, StorageError
 from archiver.hashing import sha256_bytes, sha256_stream
-from archiver.proof import LATE, PENDING, ProofOptions, Prover
+from archiver.proof import (
+    LATE,
+    PENDING,
+    ProofOptions,
+    Prover,
+    check_late_token,
+    pending_reasons_settled,
+)
 from archiver.redaction import redact_url
 from archiver.signing import KEY_FILE, SigningKey, init_keys, load_key, public_fingerprint
 from archiver.storage import LocalFolderStorage, Storage, open_storage
@@ -42,7 +52,8 @@ from isnad.config import PlatformSettings, Settings
 log = logging.getLogger("isnad")
 
 
-def open_archive(settings: Settings, *, recover: bool = True) -> Archive:
+def open_archive(settings: Settings, *, recover: bool = True, queue_age: float = 60.0
+                 ) -> Archive:
     """The catalog and storage targets named by the settings.
 
     Interrupted captures are settled first (FAILED, files kept aside).
@@ -57,8 +68,11 @@ def open_archive(settings: Settings, *, recover: bool = True) -> Archive:
                                             software=f"Isnad {__version__}",
                                             version=__version__)
     archive.proof_options = proof_options(settings)
+    # Custody heads are signed with the same key (never created here: a capture creates it).
+    archive.use_head_key(lambda: signing_key(settings))
     if recover:
         archive.recover_interrupted()
+        archive.record_queued_events(queue_age)
     return archive
 
 
@@ -130,8 +144,10 @@ def capture(
     for url in urls:
         validate_url(url)
     archive = archive or open_archive(settings)
+    check_free_space(settings, archive)
     # The key is opened before anything is crawled: a locked or exposed key stops here.
     key = signing_key(settings, create=True)
+    archive.use_head_key(lambda: key)
     archive.prover_factory = lambda: Prover(key, configured_tsas(settings),
                                             software=f"Isnad {__version__}",
                                             version=__version__)
@@ -255,6 +271,23 @@ def capture(
                    headless=settings.browser.headless,
                    extra_args=settings.browser.extra_args)
     return [results[cid] for cid in order if cid in results]
+
+
+def check_free_space(settings: Settings, archive: Archive) -> None:
+    """Refuse to start a capture when the data folder, or a local storage target, has less free
+    space than ``storage.min_free_bytes``: a capture that fills the disk dies half-written."""
+    floor = settings.storage.min_free_bytes
+    if not floor:
+        return
+    folders = [settings.home] + [Path(t.root) for t in archive.targets
+                                 if isinstance(t, LocalFolderStorage)]
+    for folder in folders:
+        free = shutil.disk_usage(folder).free
+        if free < floor:
+            raise IsnadError(
+                f"only {free:,} bytes free in {folder}, below storage.min_free_bytes "
+                f"({floor:,}): free some space, or lower the setting "
+                "(ISNAD_STORAGE__MIN_FREE_BYTES)")
 
 
 def match_platform(settings: Settings, url: str) -> tuple[Platform, Target] | None:
@@ -504,7 +537,8 @@ def _local_ip() -> str | None:
 
 
 def verify_capture(archive: Archive, capture_id: str, actor: str) -> VerificationReport:
-    """Re-hash a stored capture's package, its WARC records, and check its custody chain.
+    """Re-hash a stored capture's package, its WARC records, and check its custody: the chain,
+    its signed head, and every target's copy of both, compared in full with the catalog.
 
     Every target holding a copy is checked. The verification is itself a custody event.
     """
@@ -512,8 +546,10 @@ def verify_capture(archive: Archive, capture_id: str, actor: str) -> Verificatio
     report = VerificationReport(f"capture {row.id}")
     copies = [c for c in row.copies if c.state == STORED]
     if not row.package_key:
-        # A FAILED capture without a package is recorded truthfully; what can be checked is
-        # its custody chain. Any other capture without a package is a finding.
+        # A FAILED capture has no package to be intact: what can be checked is its custody.
+        if row.state == FAILED:
+            report.subject = f"capture {row.id} (FAILED capture: no package; custody chain checked)"
+            report.verdict = "FAILED CAPTURE"
         report.add("a package was stored", row.state == FAILED,
                    f"no package: the capture is {row.state} ({row.error or 'no error recorded'})")
     elif not any(c.key for c in copies):
@@ -524,20 +560,41 @@ def verify_capture(archive: Archive, capture_id: str, actor: str) -> Verificatio
     catalog_events = archive.catalog.events(row.id)
     verify_custody(report, catalog_events, row.package_sha256)
     for copy in copies:
-        target = archive.target(copy.target)
         if copy.key:
-            _verify_copy(target, row, report, archive.proof_options)
-        try:
-            stored = archive.stored_events(target, archive.prefix_of(row.id))
-        except (IsnadError, OSError) as exc:
-            report.add(f"{target.name}: custody events readable", False, str(exc))
-            continue
-        _compare_stored_custody(report, target.name, catalog_events, stored)
-    archive.record_event(
+            _verify_copy(archive.target(copy.target), row, report, archive.proof_options)
+    for copy in copies:
+        _verify_late_tokens(archive, archive.target(copy.target), row, report)
+    for check in custody_checks(archive, row):
+        report.add(check.name, check.ok, check.detail)
+    # On a full disk the report still stands; its custody event waits in a queue.
+    queued = archive.record_or_queue(
         row.id, actor, "verified" if report.ok else "verification-failed", row.package_sha256,
         {"checks": len(report.checks), "mismatches": [c.name for c in report.mismatches]},
+        checked_only=True,
     )
+    if queued:
+        report.add("custody event of this verification", not queued.startswith("NOT"), queued)
     return report
+
+
+def _verify_late_tokens(archive: Archive, target: Storage, row: CaptureRow,
+                        report: VerificationReport) -> None:
+    """Check every timestamp token obtained after packaging (kept beside the package)."""
+    late = [e for e in ((row.context or {}).get("proof") or {}).get("timestamps", [])
+            if e.get("state") == LATE]
+    for entry in late:
+        name = f"{target.name}: late timestamp of {entry.get('subject')} by {entry.get('tsa')}"
+        if archive.proof_options is None:
+            report.add(name, False, "no TSA configured to check it against")
+            continue
+        try:
+            token = target.read_bytes(str(entry.get("key")))
+        except (IsnadError, OSError) as exc:
+            report.add(name, False, f"token unreadable: {exc}")
+            continue
+        started = row.started_at.replace(tzinfo=row.started_at.tzinfo or UTC)
+        ok, detail = check_late_token(archive.proof_options, entry, token, started)
+        report.add(name, ok, detail)
 
 
 def _verify_copy(target: Storage, row: CaptureRow, report: VerificationReport,
@@ -565,19 +622,6 @@ def _verify_copy(target: Storage, row: CaptureRow, report: VerificationReport,
         report.add(f"{name}: stored package is readable", False, str(exc))
 
 
-def _compare_stored_custody(report: VerificationReport, name: str,
-                            catalog_events: list[CustodyEvent],
-                            stored: list[CustodyEvent]) -> None:
-    problems = chain_problems(stored)
-    report.add(f"{name}: custody chain in storage", not problems,
-               "; ".join(problems) if problems else f"{len(stored)} events")
-    by_seq = {e.seq: e for e in stored}
-    differing = [f"#{e.seq} ({e.action})" for e in catalog_events[:len(stored)]
-                 if by_seq.get(e.seq) is None or by_seq[e.seq].hash != e.hash]
-    report.add(f"{name}: custody events in storage match the catalog", not differing,
-               ("differ or missing: " + ", ".join(differing)) if differing else "identical")
-
-
 @dataclass
 class TimestampRetry:
     obtained: list[str]
@@ -585,7 +629,11 @@ class TimestampRetry:
 
 
 def retry_timestamps(archive: Archive, settings: Settings, actor: str) -> TimestampRetry:
-    """Ask again for every pending timestamp; store late tokens beside their package."""
+    """Ask again for every pending timestamp; store late tokens beside their package.
+
+    A capture that was PARTIAL only because a timestamp was pending becomes COMPLETE once every
+    one is obtained: the change is a custody event, and the earlier state stays in the chain.
+    """
     result = TimestampRetry([], [])
     tsas = {t.name: t for t in configured_tsas(settings)}
     for row in archive.catalog.list():
@@ -594,6 +642,7 @@ def retry_timestamps(archive: Archive, settings: Settings, actor: str) -> Timest
         if not any(e.get("state") == PENDING for e in entries):
             continue
         holders = [archive.target(c.target) for c in row.copies if c.state == STORED]
+        obtained = False
         for entry in entries:
             if entry.get("state") != PENDING:
                 continue
@@ -616,11 +665,80 @@ def retry_timestamps(archive: Archive, settings: Settings, actor: str) -> Timest
                 result.still_pending.append(f"{what}: {exc}")
                 continue
             entry.update(state=LATE, key=key, error=None, **token_info(token))
+            obtained = True
             archive.record_event(row.id, actor, "timestamped", sha256_bytes(token), {
                 "subject": entry["subject"], "subject_sha256": entry["sha256"],
                 "tsa": tsa.name, "gen_time": entry.get("gen_time"), "key": key, "late": True})
             result.obtained.append(f"{what}: {entry.get('gen_time')}")
         proof["timestamps"] = entries
         archive.catalog.update_capture(row.id, context={**row.context, "proof": proof})
+        if obtained:
+            _settle_state(archive, row, entries, actor)
         archive.refresh_index(row.id)
     return result
+
+
+def _settle_state(archive: Archive, row: CaptureRow, entries: list[dict[str, Any]],
+                  actor: str) -> None:
+    """Drop the "timestamp pending" reasons late tokens answered; PARTIAL for nothing else
+    becomes COMPLETE. A custody event records the change (the chain keeps the earlier state)."""
+    reasons = pending_reasons_settled(list(row.reasons or []), entries)
+    state = COMPLETE if row.state == PARTIAL and not reasons else row.state
+    if reasons == list(row.reasons or []) and state == row.state:
+        return
+    context = {**archive.catalog.get(row.id).context, "state": state, "reasons": reasons}
+    archive.catalog.update_capture(row.id, state=state, reasons=reasons, context=context)
+    archive.record_event(row.id, actor, "state-changed", row.package_sha256, {
+        "from": row.state, "to": state, "reasons_before": row.reasons, "reasons_after": reasons,
+        "because": "the pending timestamps were obtained late"})
+
+
+@dataclass
+class AnchorReport:
+    anchored: list[str]
+    problems: list[str]
+
+
+def anchor_custody(archive: Archive, settings: Settings) -> AnchorReport:
+    """Timestamp every custody head not yet anchored, with every configured TSA.
+
+    The token (on the SHA-256 of the signed head) and the head as anchored are stored beside
+    the capture on every target, and listed in the catalog: from then on the chain up to that
+    event cannot be rewritten, even with the key, without the change showing. Meant for the
+    housekeeping schedule (``isnad custody anchor``); it adds no custody event, so a run with
+    nothing new to anchor changes nothing."""
+    tsas = configured_tsas(settings)
+    if not tsas:
+        raise IsnadError("no TSA configured (timestamps.tsa): custody heads cannot be anchored")
+    report = AnchorReport([], [])
+    for row in archive.catalog.list():
+        head_row = archive.catalog.head(row.id)
+        if head_row is None:
+            continue
+        head, anchors = head_row.head, list(head_row.anchors or [])
+        digest = head_sha256(head)
+        done = {a["tsa"] for a in anchors if a.get("head_sha256") == digest}
+        holders = [archive.target(c.target) for c in row.copies if c.state == STORED]
+        folder = f"{archive.prefix_of(row.id)}/{ANCHORS_FOLDER}"
+        for tsa in tsas:
+            if tsa.name in done:
+                continue
+            what = f"{row.id} head of {head.get('count')} events by {tsa.name}"
+            try:
+                token = request_token(tsa, digest)
+                head_key = f"{folder}/{head.get('count'):06d}-{digest[:16]}-head.json"
+                token_key = f"{folder}/{head.get('count'):06d}-{digest[:16]}-{tsa.name}.tsr"
+                for target in holders:
+                    target.put_bytes(head_key, canonical_json(head))
+                    target.put_bytes(token_key, token)
+            except (TimestampError, StorageError) as exc:
+                report.problems.append(f"{what}: {exc}")
+                continue
+            info = token_info(token)
+            anchors.append({"count": head.get("count"), "last_hash": head.get("last_hash"),
+                            "head_sha256": digest, "tsa": tsa.name,
+                            "gen_time": info.get("gen_time"), "head_key": head_key,
+                            "token_key": token_key})
+            report.anchored.append(f"{what}: {info.get('gen_time')}")
+        archive.catalog.save_head(row.id, anchors=anchors)
+    return report

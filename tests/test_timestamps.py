@@ -134,3 +134,41 @@ def test_connection_refused_raises(local_tsa: LocalTSA, evidence):
         with pytest.raises(TimestampError, match="could not be reached") as raised:
             request_token(nobody, evidence[1])
     assert url in str(raised.value)
+
+
+@pytest.mark.e2e
+def test_late_tokens_are_verified_and_the_state_settled(isnad, site, local_tsa: LocalTSA):
+    import json
+
+    env = {"ISNAD_TIMESTAMPS__TSA": json.dumps([local_tsa.config_entry()])}
+    local_tsa.down = True
+    rec = isnad.capture("--no-browser", site.url("/final.html"), env=env)
+    assert rec["state"] == "PARTIAL", rec["stderr"]
+    assert all(r.startswith("timestamp pending for ") for r in rec["reasons"]), rec["reasons"]
+    local_tsa.down = False
+    done = isnad("timestamp", "--pending", env=env)
+    assert done.code == 0, done.stdout + done.stderr
+
+    listed = next(r for r in isnad("list", "--json", env=env).json() if r["id"] == rec["id"])
+    assert listed["state"] == "COMPLETE"
+    shown = isnad("show", rec["id"], "--json", env=env).json()
+    assert shown["state"] == "COMPLETE" and shown["reasons"] == []
+    changed = [e for e in shown["custody"] if e["action"] == "state-changed"]
+    assert len(changed) == 1 and changed[0]["details"]["from"] == "PARTIAL"
+    assert changed[0]["details"]["to"] == "COMPLETE"
+
+    report = isnad("verify", rec["id"], "--json", env=env).json()[0]
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    late = [c for c in report["checks"] if "late timestamp of" in c["name"]]
+    assert len(late) == 2 and all("obtained late" in c["detail"] for c in late), late
+    assert all("message imprint matches" in c["detail"] for c in late)
+
+    # A late token replaced by another (here: one for other bytes) is caught.
+    token = next(Path(isnad.home / "packages").rglob("timestamps/*.tsr"))
+    other = request_token(TSA("local-tsa", local_tsa.url, local_tsa.root_pem,
+                              local_tsa.tsa_cert_pem), "ab" * 32)
+    token.write_bytes(other)
+    run = isnad("verify", rec["id"], "--json", env=env)
+    assert run.code == 1
+    bad = [c for c in run.json()[0]["checks"] if not c["ok"]]
+    assert bad and all("late timestamp of" in c["name"] for c in bad), bad
