@@ -488,10 +488,16 @@ app.add_typer(custody_app, name="custody")
 
 
 @custody_app.command("anchor")
-def custody_anchor() -> None:
+def custody_anchor(
+    as_json: Annotated[bool, typer.Option("--json", help="print what was anchored as JSON")
+                       ] = False,
+) -> None:
     """Timestamp every custody head not yet anchored (for the housekeeping schedule)."""
     settings = _settings()
-    result = service.anchor_custody(service.open_archive(settings), settings)
+    result = service.anchor_custody(_archive(settings), settings)
+    if as_json:
+        _emit_json({"anchored": result.anchored, "problems": result.problems})
+        raise typer.Exit(1 if result.problems else 0)
     for line in result.anchored:
         out.print(f"[green]anchored[/green] {line}", highlight=False)
     for line in result.problems:

@@ -243,6 +243,7 @@ def test_anchored_custody_cannot_be_rewritten_even_with_the_key(isnad, site, tmp
         anchored = isnad("custody", "anchor")
         assert anchored.code == 0 and "anchored" in anchored.stdout, anchored.stdout
         assert isnad("custody", "anchor").stdout.strip() == "nothing new to anchor"
+        assert isnad("custody", "anchor", "--json").json() == {"anchored": [], "problems": []}
         report = isnad("verify", rec["id"], "--json").json()[0]
         assert report["ok"], [c for c in report["checks"] if not c["ok"]]
         anchor = [c for c in report["checks"] if "custody anchored at event" in c["name"]]
