@@ -173,26 +173,17 @@ def verify_signed_data(signed: dict[str, Any] | None, expected_hash: str,
     checks: list[str] = []
     problems: list[str] = []
     try:
-        der = base64.b64decode(signed["publicKey"], validate=True)
-        key = serialization.load_der_public_key(der)
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise ValueError("not an ECDSA public key")
-        raw = base64.b64decode(signed["signature"], validate=True)
+        key, raw, print_ = _signature_parts(signed)
     except (KeyError, ValueError, TypeError) as exc:
         return SignatureCheck(False, None, [], [f"signedData unreadable: {exc}"])
-    print_ = fingerprint(der)
     if signed.get("hash") != expected_hash:
         problems.append(f"signed hash {signed.get('hash')} is not datapackage.json's "
                         f"{expected_hash}")
     else:
         checks.append(f"signed hash matches datapackage.json ({expected_hash})")
-    half = len(raw) // 2
-    try:
-        key.verify(encode_dss_signature(int.from_bytes(raw[:half], "big"),
-                                        int.from_bytes(raw[half:], "big")),
-                   str(signed.get("hash", "")).encode("utf-8"), ec.ECDSA(hashes.SHA256()))
+    if _raw_signature_valid(key, raw, str(signed.get("hash", "")).encode("utf-8")):
         checks.append(f"ECDSA signature valid for public key {print_}")
-    except InvalidSignature:
+    else:
         problems.append(f"the signature does not verify with public key {print_}")
     if trusted is not None:
         if print_ in trusted:
@@ -221,24 +212,37 @@ def verify_bytes(signed: dict[str, Any] | None, data: bytes, trusted: set[str] |
     if not signed:
         return SignatureCheck(False, None, [], ["not signed"])
     try:
-        der = base64.b64decode(signed["publicKey"], validate=True)
-        key = serialization.load_der_public_key(der)
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise ValueError("not an ECDSA public key")
-        raw = base64.b64decode(signed["signature"], validate=True)
+        key, raw, print_ = _signature_parts(signed)
     except (KeyError, ValueError, TypeError) as exc:
         return SignatureCheck(False, None, [], [f"signature unreadable: {exc}"])
-    print_ = fingerprint(der)
     checks: list[str] = []
     problems: list[str] = []
+    if _raw_signature_valid(key, raw, data):
+        checks.append(f"signed by {print_}")
+    else:
+        problems.append(f"the signature does not verify with public key {print_}")
+    if trusted is not None and print_ not in trusted:
+        problems.append(f"public key {print_} is not among the trusted keys")
+    return SignatureCheck(not problems, print_, checks, problems)
+
+
+def _signature_parts(signed: dict[str, Any]) -> tuple[ec.EllipticCurvePublicKey, bytes, str]:
+    """The public key, the raw ``r || s`` signature and the key's fingerprint of a signature
+    record (raises KeyError, ValueError or TypeError when it is unreadable)."""
+    der = base64.b64decode(signed["publicKey"], validate=True)
+    key = serialization.load_der_public_key(der)
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("not an ECDSA public key")
+    return key, base64.b64decode(signed["signature"], validate=True), fingerprint(der)
+
+
+def _raw_signature_valid(key: ec.EllipticCurvePublicKey, raw: bytes, data: bytes) -> bool:
+    """Does the raw ``r || s`` ECDSA signature over SHA-256 verify ``data`` with ``key``?"""
     half = len(raw) // 2
     try:
         key.verify(encode_dss_signature(int.from_bytes(raw[:half], "big"),
                                         int.from_bytes(raw[half:], "big")),
                    data, ec.ECDSA(hashes.SHA256()))
-        checks.append(f"signed by {print_}")
     except InvalidSignature:
-        problems.append(f"the signature does not verify with public key {print_}")
-    if trusted is not None and print_ not in trusted:
-        problems.append(f"public key {print_} is not among the trusted keys")
-    return SignatureCheck(not problems, print_, checks, problems)
+        return False
+    return True
