@@ -105,6 +105,9 @@ class BrowserPageMiddleware:
             job.add_reason(f"page {response.url} could not be finished: {_first_line(exc)}")
             return response
         finally:
+            # Whatever the browser started receiving is recorded before the page closes:
+            # the snapshots themselves (a full-page screenshot) make lazy content load.
+            await recorder.drain(page, job.limits.drain_timeout)
             await page.close()
             recorder.cut_off(page)
         request.meta["isnad_title"] = title
@@ -127,17 +130,17 @@ class BrowserPageMiddleware:
                 "(page_timeout)"
             )
         scrolled = await scroll_until_stable(
-            page, limits.scroll_step_px, limits.scroll_max_steps, limits.scroll_pause
+            page, limits.scroll_step_px, limits.scroll_max_steps, limits.scroll_pause,
+            max_height=limits.scroll_max_height, max_seconds=limits.scroll_timeout,
         )
-        if not scrolled.stable:
-            job.add_reason(
-                f"page {url} was still growing after {scrolled.steps} scroll steps "
-                "(scroll_max_steps); content further down was not loaded"
-            )
+        finding = scrolled.finding(url)
+        if finding:
+            job.add_reason(finding)
         if not await wait_for_load_state(page, "networkidle", limits.network_idle_timeout):
             job.add_reason(
                 f"timeout: the network did not go idle within {limits.network_idle_timeout:g}s "
-                f"on {url}; unfinished requests were cut off"
+                f"on {url}; requests still in flight got {limits.drain_timeout:g}s more "
+                "(drain_timeout) before the page closed"
             )
 
     async def _snapshot(self, page: Page, job: CaptureJob, url: str, dom: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, Request, Route, WebSocketRoute
+from playwright.async_api import Page, Request, Response, Route, WebSocketRoute
 from scrapy import Spider
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request as ScrapyRequest
@@ -146,6 +146,12 @@ class BrowserRecorder:
         self._in_flight: dict[Request, Page | None] = {}
         self._judging: set[asyncio.Task[None]] = set()
         self._watched: dict[Page, asyncio.Future[None]] = {}  # page -> its DevTools session
+        # DevTools ids of responses whose body is still arriving, by URL (per session), so a
+        # body cut off at close can still be read as far as it arrived.
+        self._receiving: dict[str, tuple[Any, str]] = {}
+        self._arrived_bytes: dict[str, int] = {}  # DevTools id -> body bytes received so far
+        # Requests recorded as cut off by drain(): a late "finished" must not record them twice.
+        self._cut: set[Request] = set()
         # Pages that rendered an answer the guard refused after the fact: their snapshots
         # would show it.
         self._tainted: set[Page] = set()
@@ -181,7 +187,11 @@ class BrowserRecorder:
         try:
             cdp = await page.context.new_cdp_session(page)
             await cdp.send("Network.enable")
-            cdp.on("Network.responseReceived", self._on_cdp_response)
+            cdp.on("Network.responseReceived",
+                   lambda params: self._on_cdp_response(params, cdp))
+            cdp.on("Network.dataReceived", self._on_cdp_data)
+            cdp.on("Network.loadingFinished", self._on_cdp_done)
+            cdp.on("Network.loadingFailed", self._on_cdp_done)
             # Redirect hops never reach Playwright's route (the abort hook): they are
             # judged here, before they are sent.
             cdp.on("Fetch.requestPaused",
@@ -267,6 +277,69 @@ class BrowserRecorder:
         if self._pending:
             await asyncio.wait(set(self._pending), timeout=timeout)
 
+    def _open(self, page: Page) -> list[Request]:
+        """Requests of ``page`` that have not finished (nor failed), recordable ones only."""
+        return [r for r, owner in self._in_flight.items()
+                if owner is page and r.url not in self._refused
+                and not r.url.startswith(("data:", "blob:"))]
+
+    async def drain(self, page: Page, timeout: float) -> None:
+        """Before ``page`` closes: wait (at most ``timeout`` seconds) for its requests still
+        in flight to finish, record every finished one, then record each response still
+        arriving as far as it arrived, marked ``WARC-Truncated: time``.
+
+        Closing first would lose them: Chromium hands over nothing of a closed page, and
+        what the browser received must be in the WARC."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._open(page) and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+        await self.settle(timeout=max(deadline - loop.time(), 0) + 15.0)
+        for request in self._open(page):
+            await self._record_cut_off(request, page, timeout)
+
+    async def _record_cut_off(self, request: Request, page: Page, waited: float) -> None:
+        """Record a response whose body had not all arrived when the page had to close."""
+        try:
+            response = await asyncio.wait_for(request.response(), 2.0)
+        except (PlaywrightError, TimeoutError):
+            response = None
+        if response is None:
+            return  # no answer yet: cut_off() reports it unfinished
+        self._in_flight.pop(request, None)
+        self._cut.add(request)
+        body, arrived = await self._arrived(request.url)
+        before = self.job.exchanges
+        try:
+            await asyncio.wait_for(self._record(request, page, response=response, body=body,
+                                                truncated="time"), 15.0)
+        except TimeoutError:
+            pass  # Chromium would not say more: reported below as unrecorded
+        recorded = (f"{len(body)} byte(s) recorded with WARC-Truncated: time"
+                    if self.job.exchanges > before else "not recorded")
+        if arrived > len(body):  # the browser received more than it would hand over
+            recorded += f" ({arrived} had arrived; Chromium keeps no copy of this kind's body)"
+        self.job.failed_requests.append({
+            "url": request.url,
+            "error": f"cut off: still arriving after {waited:g}s (drain_timeout); {recorded}"})
+
+    async def _arrived(self, url: str) -> tuple[bytes, int]:
+        """What Chromium hands over of the response to ``url`` still arriving (DevTools
+        ``Network.streamResourceContent``: the bytes it buffered, which it does for fetch()
+        and XHR, not for images or media), and how many body bytes had arrived."""
+        for request_id, (cdp, seen) in list(self._receiving.items()):
+            if seen != url:
+                continue
+            arrived = self._arrived_bytes.pop(request_id, 0)
+            self._receiving.pop(request_id, None)
+            try:
+                result = await asyncio.wait_for(
+                    cdp.send("Network.streamResourceContent", {"requestId": request_id}), 5.0)
+            except (PlaywrightError, TimeoutError):
+                return b"", arrived
+            return base64.b64decode(result.get("bufferedData", "")), arrived
+        return b"", 0
+
     async def tls_chains(self, page: Page) -> None:
         """Ask Chromium for the certificate chain of every HTTPS origin recorded."""
         if not self._cdp_sessions:
@@ -284,9 +357,21 @@ class BrowserRecorder:
             self.job.tls[host] = info
 
     # -- events ---------------------------------------------------------------------------
-    def _on_cdp_response(self, params: dict[str, Any]) -> None:
+    def _on_cdp_data(self, params: dict[str, Any]) -> None:
+        request_id = params.get("requestId", "")
+        if request_id in self._receiving:
+            self._arrived_bytes[request_id] = (self._arrived_bytes.get(request_id, 0)
+                                               + int(params.get("dataLength", 0)))
+
+    def _on_cdp_done(self, params: dict[str, Any]) -> None:
+        self._receiving.pop(params.get("requestId", ""), None)
+        self._arrived_bytes.pop(params.get("requestId", ""), None)
+
+    def _on_cdp_response(self, params: dict[str, Any], cdp: Any = None) -> None:
         response = params.get("response", {})
         url = response.get("url", "")
+        if cdp is not None and params.get("requestId"):
+            self._receiving[params["requestId"]] = (cdp, url)
         if response.get("protocol"):
             self.job.protocols[url] = response["protocol"]
         details = response.get("securityDetails")
@@ -326,6 +411,8 @@ class BrowserRecorder:
         return page in self._tainted
 
     def _on_finished(self, request: Request) -> None:
+        if request in self._cut:
+            return  # recorded as cut off already
         page = self._in_flight.pop(request, None)
         task = asyncio.ensure_future(self._record(request, page))
         self._pending.add(task)
@@ -338,23 +425,31 @@ class BrowserRecorder:
             return
         self.job.failed_requests.append({"url": request.url, "error": request.failure or "?"})
 
-    async def _record(self, request: Request, page: Page | None = None) -> None:
+    async def _record(self, request: Request, page: Page | None = None, *,
+                      response: Response | None = None, body: bytes | None = None,
+                      truncated: str | None = None) -> None:
+        """Write ``request`` and its response to the WARC (``body`` given: the response was
+        cut off, and that is what arrived of it)."""
         job = self.job
         url = request.url
         if url.startswith(("data:", "blob:")):
             return
         try:
-            response = await request.response()
+            if response is None:
+                response = await request.response()
             if response is None:
                 return
             headers = [(h["name"], h["value"]) for h in await response.headers_array()]
             declared = _content_length(headers)
-            if not job.room_for(declared):
+            if not job.room_for(declared if body is None else len(body)):
                 job.note_skipped(url, declared)
                 return
             status = response.status
-            body = b""
-            if not (300 <= status < 400) and request.method != "HEAD":
+            if body is not None:
+                pass
+            elif (300 <= status < 400) or request.method == "HEAD":
+                body = b""
+            else:
                 try:
                     body = await response.body()
                 except PlaywrightError:
@@ -387,6 +482,7 @@ class BrowserRecorder:
             ip_address=ip,
             protocol=job.protocols.get(url),
             body_decoded=True,
+            truncated=truncated,
         )
         job.exchanges += 1
         job.payload_bytes += len(body)
