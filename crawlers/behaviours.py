@@ -86,6 +86,24 @@ async def scroll_until_stable(page: Page, step_px: int, max_steps: int, pause: f
     return ScrollResult(steps, height, False, min(position + viewport, height), grew, bound)
 
 
+_PAUSE_MEDIA = """() => {
+  let n = 0;
+  for (const m of document.querySelectorAll('video, audio')) {
+    m.autoplay = false; if (!m.paused) m.pause(); n++;
+  }
+  return n;
+}"""
+
+
+async def pause_media(page: Page) -> int:
+    """Pause every video and audio of the page and stop autoplay: a playing stream never lets
+    the network go quiet. Returns how many players there are (0 when it cannot tell)."""
+    try:
+        return int(await page.evaluate(_PAUSE_MEDIA))
+    except PlaywrightError:
+        return 0
+
+
 async def wait_for_load_state(page: Page, state: str, timeout: float) -> bool:
     """True when the page reached ``state`` within ``timeout`` seconds.
 

@@ -277,11 +277,30 @@ class BrowserRecorder:
         if self._pending:
             await asyncio.wait(set(self._pending), timeout=timeout)
 
-    def _open(self, page: Page) -> list[Request]:
-        """Requests of ``page`` that have not finished (nor failed), recordable ones only."""
+    def _open(self, page: Page, *, players: bool = True) -> list[Request]:
+        """Requests of ``page`` that have not finished (nor failed), recordable ones only
+        (``players=False``: not those of media players, which hold their stream open)."""
         return [r for r, owner in self._in_flight.items()
                 if owner is page and r.url not in self._refused
-                and not r.url.startswith(("data:", "blob:"))]
+                and not r.url.startswith(("data:", "blob:"))
+                and (players or r.resource_type != "media")]
+
+    async def quiet(self, page: Page, timeout: float, idle: float = 0.5) -> bool:
+        """True when no request of ``page`` but a media player's was in flight for ``idle``
+        seconds within ``timeout`` (Playwright's "networkidle" counts a paused player's
+        stream, which stays open for as long as the page does)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet_since = loop.time()
+        while True:
+            now = loop.time()
+            if self._open(page, players=False):
+                quiet_since = now
+            elif now - quiet_since >= idle:
+                return True
+            if now >= deadline:
+                return False
+            await asyncio.sleep(0.05)
 
     async def drain(self, page: Page, timeout: float) -> None:
         """Before ``page`` closes: wait (at most ``timeout`` seconds) for its requests still
@@ -292,7 +311,8 @@ class BrowserRecorder:
         what the browser received must be in the WARC."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._open(page) and loop.time() < deadline:
+        # A paused player's stream never ends by itself: it is not waited for.
+        while self._open(page, players=False) and loop.time() < deadline:
             await asyncio.sleep(0.1)
         await self.settle(timeout=max(deadline - loop.time(), 0) + 15.0)
         for request in self._open(page):
@@ -319,9 +339,14 @@ class BrowserRecorder:
                     if self.job.exchanges > before else "not recorded")
         if arrived > len(body):  # the browser received more than it would hand over
             recorded += f" ({arrived} had arrived; Chromium keeps no copy of this kind's body)"
-        self.job.failed_requests.append({
-            "url": request.url,
-            "error": f"cut off: still arriving after {waited:g}s (drain_timeout); {recorded}"})
+        player = request.resource_type == "media"
+        entry = {"url": request.url,
+                 "error": (f"cut off: {'a media player stream' if player else 'still arriving'}"
+                           f" after {waited:g}s (drain_timeout); {recorded}")}
+        if player:
+            # The whole item's length, so a media route's complete copy can be matched to it.
+            entry["player_stream"] = str(await _full_length(response) or "")
+        self.job.failed_requests.append(entry)
 
     async def _arrived(self, url: str) -> tuple[bytes, int]:
         """What Chromium hands over of the response to ``url`` still arriving (DevTools
@@ -519,6 +544,22 @@ async def abort_request(request: Request) -> bool:
         # Unknown origin (e.g. a worker): refuse rather than risk an unguarded request.
         return True
     return await recorder.abort_request(request)
+
+
+async def _full_length(response: Response) -> int | None:
+    """The length of the whole resource a response is part of: the total of its
+    ``Content-Range`` (a 206 range), else its ``Content-Length`` (a 200)."""
+    try:
+        headers = {k.lower(): v for k, v in (await response.all_headers()).items()}
+    except PlaywrightError:
+        return None
+    match = re.fullmatch(r"\s*bytes\s+(?:\d+-\d+|\*)/(\d+)\s*",
+                         headers.get("content-range", ""))
+    if match:
+        return int(match.group(1))
+    if response.status == 200 and headers.get("content-length", "").isdigit():
+        return int(headers["content-length"])
+    return None
 
 
 def _content_length(headers: list[tuple[str, str]]) -> int:

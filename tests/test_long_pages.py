@@ -3,10 +3,14 @@ server on 127.0.0.1 that counts every request it answers."""
 
 from __future__ import annotations
 
+import functools
 import re
+import subprocess
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,6 +53,19 @@ new IntersectionObserver(es => { if (es.some(e => e.isIntersecting)) setTimeout(
 </script></body></html>"""
 
 
+@functools.cache
+def long_video() -> bytes:
+    """A real H.264 MP4 of 60 s (about a megabyte), made once with ffmpeg."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "long.mp4"
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi",
+             "-i", "testsrc=duration=60:size=320x240:rate=15", "-c:v", "libx264",
+             "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-movflags", "+faststart",
+             str(out)], check=True)
+        return out.read_bytes()
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -67,6 +84,12 @@ class _Handler(BaseHTTPRequestHandler):
                        b"<script>fetch('/trickle.bin')</script>", "text/html")
         elif path in ("/trickle.png", "/trickle.bin"):
             self._trickle()
+        elif path == "/video.html":
+            self._send(b"<!DOCTYPE html><title>Video</title><h1>Filmed on the day</h1>"
+                       b"<video autoplay muted width=320 src=/media/long.mp4></video>",
+                       "text/html")
+        elif path == "/media/long.mp4":
+            self._video()
         elif path == "/feed.html":
             self._send(feed_page(), "text/html; charset=utf-8")
         elif (match := re.fullmatch(r"/img/(\d+)\.png", path)):
@@ -90,6 +113,41 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _video(self) -> None:
+        """The video with byte ranges. A media element's requests (Chromium sends
+        ``Sec-Fetch-Dest: video``) trickle after their first 64 KiB, as a long video over an
+        ordinary connection does: the player's stream is still open when the page closes."""
+        data = long_video()
+        start, end = 0, len(data) - 1
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if match:
+            start = int(match.group(1))
+            end = int(match.group(2)) if match.group(2) else end
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Server", SERVER_NAME)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        body = data[start:end + 1]
+        player = self.headers.get("Sec-Fetch-Dest") == "video"
+        try:
+            if not player:
+                self.wfile.write(body)
+            else:
+                self.wfile.write(body[:65536])
+                for at in range(65536, len(body), 4096):
+                    time.sleep(0.2)
+                    self.wfile.write(body[at:at + 4096])
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        with self.server.lock:
+            self.server.answered.append(urlsplit(self.path).path)
 
     def _send(self, body: bytes, content_type: str, status: int = 200) -> None:
         self.send_response(status)
@@ -210,3 +268,40 @@ def test_body_still_arriving_at_close_is_recorded_truncated(isnad, server):
                                                 server.url("/trickle.png")]
     assert all("WARC-Truncated: time" in f["error"] for f in failed), failed
     assert any("failed subresources: 2 request(s)" in r for r in rec["reasons"]), rec["reasons"]
+
+
+def test_playing_video_is_not_partial_when_the_media_route_got_it_whole(isnad, server):
+    """A page whose video plays (autoplay, byte ranges): the player is paused, its stream
+    is recorded as what it is (a 206 with Content-Range, cut off: WARC-Truncated), and since
+    yt-dlp downloaded the same URL whole (its SHA-256 recorded), the capture is COMPLETE."""
+    video = long_video()
+    rec = isnad.capture(server.url("/video.html"),
+                        env={"ISNAD_CAPTURE__DRAIN_TIMEOUT": "2"})
+    assert rec["state"] == "COMPLETE", rec["reasons"]
+    url = server.url("/media/long.mp4")
+    streams = [r for r in records(rec["package_location"])
+               if r.type == "response" and r.uri == url]
+    player = [r for r in streams if r.http_status == "206"]
+    assert player, [r.http_status for r in streams]
+    assert player[0].headers.get("WARC-Truncated") == "time"
+    ranges = dict((k.lower(), v) for k, v in player[0].http_headers)
+    assert ranges["content-range"].endswith(f"/{len(video)}")
+    whole = [r for r in streams if r.http_status == "200"]
+    assert whole and whole[0].payload == video, "yt-dlp's download is not in the WARC"
+    media = rec["context"]["media"]
+    files = [f for item in media["items"] for f in item["files"] if f["kind"] == "video"]
+    assert any(f["size"] == len(video) for f in files), files
+    assert any("media player's stream" in e and url in e for e in media["excused"]), media
+    assert rec["context"]["stats"]["failed_requests"] == []
+
+
+def test_playing_video_stays_partial_when_no_route_got_it(isnad, server):
+    """The same page with media downloads off: the player's cut-off stream is all there
+    is of the video, and the capture is PARTIAL for it."""
+    rec = isnad.capture(server.url("/video.html"),
+                        env={"ISNAD_CAPTURE__DRAIN_TIMEOUT": "2", "ISNAD_MEDIA__ENABLED": "false"})
+    assert rec["state"] == "PARTIAL", rec
+    assert any("failed subresources: 1 request(s)" in r for r in rec["reasons"]), rec["reasons"]
+    failed = rec["context"]["stats"]["failed_requests"]
+    assert [f["url"] for f in failed] == [server.url("/media/long.mp4")]
+    assert "media player stream" in failed[0]["error"]
