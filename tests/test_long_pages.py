@@ -4,6 +4,7 @@ server on 127.0.0.1 that counts every request it answers."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import subprocess
 import tempfile
@@ -66,6 +67,19 @@ def long_video() -> bytes:
         return out.read_bytes()
 
 
+@functools.cache
+def big_video() -> bytes:
+    """A real H.264 MP4 of about 43 MB (lossless noise), made once with ffmpeg."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "whole.mp4"
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi",
+             "-i", "testsrc2=duration=1:size=1280x720:rate=25,noise=alls=60:allf=t",
+             "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p",
+             str(out)], check=True)
+        return out.read_bytes()
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -90,6 +104,12 @@ class _Handler(BaseHTTPRequestHandler):
                        "text/html")
         elif path == "/media/long.mp4":
             self._video()
+        elif path == "/fetch-video.html":
+            self._send(b"<!DOCTYPE html><title>Video, no ranges</title><h1>The whole file</h1>"
+                       b"<video preload=auto muted width=320 src=/media/whole.mp4></video>",
+                       "text/html")
+        elif path == "/media/whole.mp4":
+            self._send(big_video(), "video/mp4", pace=True)
         elif path == "/feed.html":
             self._send(feed_page(), "text/html; charset=utf-8")
         elif (match := re.fullmatch(r"/img/(\d+)\.png", path)):
@@ -149,14 +169,20 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.answered.append(urlsplit(self.path).path)
 
-    def _send(self, body: bytes, content_type: str, status: int = 200) -> None:
+    def _send(self, body: bytes, content_type: str, status: int = 200, *,
+              pace: bool = False) -> None:
+        """``pace``: 1 MiB every 20 ms (about 50 MB/s), as a fast network, not memory, would."""
         self.send_response(status)
         self.send_header("Server", SERVER_NAME)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         try:
-            self.wfile.write(body)
+            step = 1024**2 if pace else len(body) or 1
+            for at in range(0, len(body), step):
+                self.wfile.write(body[at:at + step])
+                if pace:
+                    time.sleep(0.02)
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             return  # the client went away: not answered
@@ -305,3 +331,28 @@ def test_playing_video_stays_partial_when_no_route_got_it(isnad, server):
     failed = rec["context"]["stats"]["failed_requests"]
     assert [f["url"] for f in failed] == [server.url("/media/long.mp4")]
     assert "media player stream" in failed[0]["error"]
+
+
+def test_video_fetched_whole_is_recorded_from_disk(isnad, server):
+    """A player that fetches a large video from a server without byte ranges: its body is
+    streamed to disk as it arrives (not taken from the browser in one piece) and recorded
+    whole (a second request of the player, abandoned or cut off, is a prefix marked
+    truncated, and no reason for PARTIAL since the whole file is there)."""
+    video = big_video()
+    assert len(video) > 32 * 1024**2
+    rec = isnad.capture(server.url("/fetch-video.html"),
+                        env={"ISNAD_MEDIA__ENABLED": "false", "ISNAD_CAPTURE__DRAIN_TIMEOUT": "3"})
+    found = [r for r in records(rec["package_location"])
+             if r.type == "response" and r.uri == server.url("/media/whole.mp4")]
+    # The player may ask more than once; each answer is recorded as far as it was read.
+    assert found
+    for got in found:
+        assert got.http_status == "200"
+        if "WARC-Truncated" in got.headers:
+            assert got.headers["WARC-Truncated"] == "time"
+            assert video.startswith(got.payload)
+    whole = [r for r in found if "WARC-Truncated" not in r.headers]
+    assert whole, "the video is not recorded whole"
+    digest = hashlib.sha256(video).hexdigest()
+    assert all(hashlib.sha256(r.payload).hexdigest() == digest for r in whole)
+    assert rec["state"] == "COMPLETE", rec["context"]["stats"]["failed_requests"]
