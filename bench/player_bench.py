@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -70,6 +71,28 @@ def peak_rss_mib(pid: int) -> float | None:
     return None
 
 
+def recorded(package: Path, path: str) -> list[tuple[int, str | None]]:
+    """(payload length, WARC-Truncated) of each response record for ``path``, read in
+    pieces."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    found = []
+    with zipfile.ZipFile(package) as wacz:
+        for name in wacz.namelist():
+            if not name.startswith("archive/"):
+                continue
+            with wacz.open(name) as stream:
+                for rec in ArchiveIterator(stream):
+                    uri = rec.rec_headers.get_header("WARC-Target-URI") or ""
+                    if rec.rec_type == "response" and uri.endswith(path):
+                        length = 0
+                        reader = rec.content_stream()
+                        while chunk := reader.read(MiB):
+                            length += len(chunk)
+                        found.append((length, rec.rec_headers.get_header("WARC-Truncated")))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=6, help="video length (≈43 MB/s)")
@@ -107,6 +130,9 @@ def main() -> None:
               f"reasons {record.get('reasons')}")
         print(f"peak RSS of the capture's Python process: {peak:.0f} MiB "
               f"({peak / (size / MiB):.2f} x the video)")
+        for length, truncated in recorded(Path(record["package_location"]), "/big.mp4"):
+            print(f"WARC response for the video: {length / MiB:.0f} MiB"
+                  f"{', WARC-Truncated: ' + truncated if truncated else ', whole'}")
 
 
 if __name__ == "__main__":
