@@ -664,7 +664,12 @@ class BrowserRecorder:
             if page is not None:
                 self._tainted.add(page)
             return
-        reader = spool.reader() if spool is not None and body is None else None
+        reader = None
+        if spool is not None and body is None:
+            # A stream cut off still receives chunks (until its page closes): what the file
+            # holds now is what is recorded, read without a pause in between.
+            reader = spool.reader()
+            length = spool.size
         try:
             self._write_exchange(request, response, headers, request_headers, status, ip,
                                  body if body is not None else reader, length, truncated)

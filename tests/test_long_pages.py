@@ -319,6 +319,12 @@ def test_playing_video_is_not_partial_when_the_media_route_got_it_whole(isnad, s
     assert any(f["size"] == len(video) for f in files), files
     assert any("media player's stream" in e and url in e for e in media["excused"]), media
     assert rec["context"]["stats"]["failed_requests"] == []
+    # Every answer the server finished (the browser's and yt-dlp's) is an exchange in the WARC.
+    got, sent = _pairs(rec["package_location"])
+    for path in set(server.answered) - {"/favicon.ico"}:
+        times = server.answered.count(path)
+        assert got.get(server.url(path), 0) >= times, (path, times, got)
+        assert sent.get(server.url(path), 0) >= times, (path, times, sent)
 
 
 def test_playing_video_stays_partial_when_no_route_got_it(isnad, server):
