@@ -7,6 +7,7 @@ import functools
 import hashlib
 import re
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -21,6 +22,7 @@ from tests.fixture_site.server import SERVER_NAME, png
 from tests.waczutil import records
 
 pytestmark = pytest.mark.e2e
+TOOLS = sys.executable.rsplit("/", 1)[0]
 
 LAZY_IMAGES = 400
 IMAGE_LATENCY = 0.2  # seconds before an image is answered
@@ -319,6 +321,9 @@ def test_playing_video_is_not_partial_when_the_media_route_got_it_whole(isnad, s
     assert any(f["size"] == len(video) for f in files), files
     assert any("media player's stream" in e and url in e for e in media["excused"]), media
     assert rec["context"]["stats"]["failed_requests"] == []
+    # Independent tools accept the package, its cut-off record included.
+    subprocess.run([f"{TOOLS}/wacz", "validate", "-f", rec["package_location"]], check=True,
+                   capture_output=True)
     # Every answer the server finished (the browser's and yt-dlp's) is an exchange in the WARC.
     got, sent = _pairs(rec["package_location"])
     for path in set(server.answered) - {"/favicon.ico"}:
