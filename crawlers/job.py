@@ -38,6 +38,9 @@ class CaptureLimits:
     screenshot: bool
     pdf: bool
     paper: str = "A4"  # the page PDF's paper size (Playwright's format names)
+    scroll_max_height: int = 100_000  # px scrolled at most (0: no bound)
+    scroll_timeout: float = 60.0  # seconds of scrolling at most (0: no bound)
+    drain_timeout: float = 10.0  # seconds for bodies still arriving before a page closes
 
 
 @dataclass

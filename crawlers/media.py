@@ -227,7 +227,12 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
                 f"media of {url}: {len(entries)} of its items downloaded, not all "
                 f"(media.max_items, or longer than media.max_duration)")
     downloaded: list[Path] = []
+    fetched: list[str] = []  # the media URLs yt-dlp downloaded (a player's stream matches one)
     for entry in entries:
+        for download in entry.get("requested_downloads") or []:
+            for fmt in download.get("requested_formats") or [download]:
+                if fmt.get("url") and fmt["url"] not in fetched:
+                    fetched.append(fmt["url"])
         files = [Path(d["filepath"]) for d in entry.get("requested_downloads") or []
                  if d.get("filepath")]
         if not files or not all(p.is_file() for p in files):
@@ -242,7 +247,8 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
     item = {"source_url": url, "extractor": info.get("extractor_key") or info.get("extractor"),
             "id": info.get("id"), "title": info.get("title"), "duration": info.get("duration"),
             "uploader": info.get("uploader"), "webpage_url": info.get("webpage_url"),
-            "format": info.get("format"), "yt_dlp": yt_dlp.version.__version__, "files": []}
+            "format": info.get("format"), "yt_dlp": yt_dlp.version.__version__,
+            "media_urls": fetched, "files": []}
     if playlist:
         item["entries"] = [{key: entry.get(key) for key in (
             "id", "title", "duration", "uploader", "webpage_url", "format", "extractor_key")}

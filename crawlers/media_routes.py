@@ -126,3 +126,30 @@ def _reason_url(reason: str, urls: list[str]) -> str | None:
 
 def _videos(count: int) -> str:
     return "video" if count == 1 else f"{count} videos"
+
+
+def complete_copies(failed_requests: Iterable[Mapping[str, str]], outcome: MediaOutcome
+                    ) -> dict[str, str]:
+    """Media player streams cut off in the browser (``player_stream`` entries of the failed
+    requests) of which a media route got the complete item: the same URL downloaded by
+    yt-dlp, a file of the full length, its SHA-256 recorded. URL -> why it is not a reason
+    for PARTIAL. A stream no route got whole stays a reason."""
+    covered: dict[str, str] = {}
+    for failed in failed_requests:
+        length = failed.get("player_stream")
+        if length is None or not length.isdigit():
+            continue
+        for item in outcome.items:
+            if failed["url"] not in (item.get("media_urls") or []):
+                continue
+            match = next((f for f in item.get("files") or []
+                          if f.get("kind") in PLAYABLE and f.get("size") == int(length)
+                          and f.get("sha256")), None)
+            if match:
+                covered[failed["url"]] = (
+                    f"the media player's stream of {failed['url']} was cut off when the page "
+                    f"closed (recorded with WARC-Truncated); not a reason for PARTIAL: the "
+                    f"media route downloaded the whole item ({length} bytes, {match['path']}, "
+                    f"sha256 {match['sha256']})")
+                break
+    return covered

@@ -20,7 +20,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 
 from archiver.redaction import without_credentials
-from crawlers.behaviours import scroll_until_stable, wait_for_load_state
+from crawlers.behaviours import pause_media, scroll_until_stable, wait_for_load_state
 from crawlers.job import CaptureJob
 from crawlers.recording import BrowserRecorder
 
@@ -90,7 +90,7 @@ class BrowserPageMiddleware:
                 job.software["chromium"] = page.context.browser.version
             if job.user_agent is None:
                 job.user_agent = await page.evaluate("() => navigator.userAgent")
-            await self._behave(page, job, response.url)
+            await self._behave(page, job, response.url, recorder)
             await recorder.settle()
             dom = await page.content()
             title = await page.title()
@@ -105,6 +105,9 @@ class BrowserPageMiddleware:
             job.add_reason(f"page {response.url} could not be finished: {_first_line(exc)}")
             return response
         finally:
+            # Whatever the browser started receiving is recorded before the page closes:
+            # the snapshots themselves (a full-page screenshot) make lazy content load.
+            await recorder.drain(page, job.limits.drain_timeout)
             await page.close()
             recorder.cut_off(page)
         request.meta["isnad_title"] = title
@@ -119,7 +122,8 @@ class BrowserPageMiddleware:
             await page.close()
             recorder.cut_off(page)
 
-    async def _behave(self, page: Page, job: CaptureJob, url: str) -> None:
+    async def _behave(self, page: Page, job: CaptureJob, url: str, recorder: BrowserRecorder
+                     ) -> None:
         limits = job.limits
         if not await wait_for_load_state(page, "load", limits.page_timeout):
             job.add_reason(
@@ -127,17 +131,20 @@ class BrowserPageMiddleware:
                 "(page_timeout)"
             )
         scrolled = await scroll_until_stable(
-            page, limits.scroll_step_px, limits.scroll_max_steps, limits.scroll_pause
+            page, limits.scroll_step_px, limits.scroll_max_steps, limits.scroll_pause,
+            max_height=limits.scroll_max_height, max_seconds=limits.scroll_timeout,
         )
-        if not scrolled.stable:
-            job.add_reason(
-                f"page {url} was still growing after {scrolled.steps} scroll steps "
-                "(scroll_max_steps); content further down was not loaded"
-            )
-        if not await wait_for_load_state(page, "networkidle", limits.network_idle_timeout):
+        finding = scrolled.finding(url)
+        if finding:
+            job.add_reason(finding)
+        # A playing video keeps its stream open for as long as it plays: paused, the player
+        # stops asking for more, and its stream is not waited for (drain() records it).
+        await pause_media(page)
+        if not await recorder.quiet(page, limits.network_idle_timeout):
             job.add_reason(
                 f"timeout: the network did not go idle within {limits.network_idle_timeout:g}s "
-                f"on {url}; unfinished requests were cut off"
+                f"on {url}; requests still in flight got {limits.drain_timeout:g}s more "
+                "(drain_timeout) before the page closed"
             )
 
     async def _snapshot(self, page: Page, job: CaptureJob, url: str, dom: str) -> None:

@@ -59,11 +59,19 @@ class CaptureSettings(_Section):
     depth: int = Field(0, ge=0, le=100, description="link depth followed from the URL")
     scope: Literal["page", "host", "domain"] = "page"
     scroll_step_px: int = Field(800, gt=0, le=100_000)
-    scroll_max_steps: int = Field(40, gt=0, le=100_000,
-                                  description="bound on scrolling a growing page")
+    scroll_max_steps: int = Field(400, gt=0, le=100_000,
+                                  description="bound on scroll steps per page")
+    scroll_max_height: int = Field(
+        100_000, ge=0, le=10_000_000,
+        description="px scrolled at most per page (a feed that grows forever); 0: no bound")
+    scroll_timeout: float = Field(60.0, ge=0, le=DAY,
+                                  description="seconds of scrolling per page; 0: no bound")
     scroll_pause: float = Field(0.25, ge=0, le=60, description="seconds between scroll steps")
     network_idle_timeout: float = Field(10.0, ge=0, le=DAY,
                                         description="seconds to wait for quiet")
+    drain_timeout: float = Field(
+        10.0, ge=0, le=DAY,
+        description="seconds to let responses still arriving finish before a page closes")
     viewport_width: int = Field(1366, gt=0, le=16384)
     viewport_height: int = Field(768, gt=0, le=16384)
     user_agent: str | None = Field(

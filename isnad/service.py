@@ -39,7 +39,7 @@ from archiver.timestamps import TSA, TimestampError, request_token, token_info
 from archiver.verify import VerificationReport, verify_custody, verify_package
 from crawlers.job import CaptureJob, CaptureLimits, explain_error
 from crawlers.media import MediaLimits, fetch_media
-from crawlers.media_routes import plan_routes, settle
+from crawlers.media_routes import complete_copies, plan_routes, settle
 from crawlers.netguard import HostGuard, check_target, validate_url
 from crawlers.platforms import MODULES as PLATFORM_MODULES
 from crawlers.platforms import platform_for
@@ -232,6 +232,18 @@ def capture(
                                 warc=job.warc, redact=job.redact_headers)
             media_files = [(f.name, f.path) for f in media.files]
             settled = settle(routes, media)
+            covered = complete_copies(job.failed_requests, media)
+            if covered:
+                # A player's stream the media route got whole is not a missing part: the
+                # capture's verdict is taken again without it (the stream stays recorded).
+                before = outcome(job)[1]
+                job.failed_requests[:] = [f for f in job.failed_requests
+                                          if f["url"] not in covered]
+                after = outcome(job)[1]
+                reasons = [r for r in reasons if r not in before or r in after]
+                reasons += [r for r in after if r not in reasons]
+                settled.excused += covered.values()
+                state = PARTIAL if reasons else COMPLETE
             context["media"] = {"items": media.items, "problems": settled.reasons,
                                 "excused": settled.excused, "candidates": candidates,
                                 "routes": routes.record(), "warnings": media.warnings,
