@@ -302,7 +302,10 @@ def test_capture_jsonl_streams_one_record_per_line(isnad, pages):
     assert {r["url"]: r["state"] for r in records} == {pages["fine"]: "COMPLETE",
                                                         pages["broken"]: "PARTIAL"}
     broken = next(r for r in records if r["url"] == pages["broken"])
-    assert pages["gone"] in {f["url"] for f in broken["failed_subresources"]}
+    # The one failed image is listed once and counted once, and not called a page.
+    assert [f["url"] for f in broken["failed_subresources"]] == [pages["gone"]]
+    assert any("failed subresources: 1 request(s)" in r for r in broken["reasons"])
+    assert not any(r.startswith("page ") for r in broken["reasons"]), broken["reasons"]
     assert all(r["package_sha256"] and r["custody"] for r in records)
     both = isnad("capture", "--json", "--jsonl", pages["fine"])
     assert both.code == 2 and "--json or --jsonl" in both.stderr

@@ -120,12 +120,17 @@ class PageSpider(scrapy.Spider):
             # Chromium names the URL asked for; the guard's reason names the hop it refused.
             message = self.job.refused_requests[-1]["reason"]
         depth = request.meta.get("isnad_depth", 0)
+        requisite = request.meta.get("requisite")
         entry = {"url": request.url, "error": message[:300]}
-        if depth == 0 and not request.meta.get("requisite"):
+        if depth == 0 and not requisite:
             self.job.errors.append(message[:300])
-        else:
+        elif not requisite:  # a subresource is counted under "failed subresources"
             self.job.add_reason(f"page {request.url} failed: {message[:200]}")
-        self.job.failed_requests.append(entry)
+        # The downloader middleware may have listed this failure already: one entry a request,
+        # with the errback's words (they name the guard's reason, not Chromium's code).
+        failed = self.job.failed_requests
+        failed[:] = [f for f in failed if f["url"] != request.url]
+        failed.append(entry)
 
     def closed(self, reason: str) -> None:
         self.job.close_reason = reason
