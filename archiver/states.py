@@ -1,0 +1,67 @@
+"""Every state and custody action, named once.
+
+They are ``StrEnum``s: each member is its text, so what the catalog and the custody log already
+hold compares equal to them, and JSON shows the plain text. Two sets never share a name
+(a capture that FAILED and the custody action ``failed`` are different things)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CaptureState(StrEnum):
+    """Where a capture stands. RUNNING while a crawler works; the others are outcomes."""
+
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+
+
+class CopyState(StrEnum):
+    """A package's copy on one storage target: verified there, or waiting in the spool."""
+
+    STORED = "STORED"
+    PENDING = "PENDING"
+
+
+class JobState(StrEnum):
+    """Where a capture job stands in the queue (lower case: a job is not a capture)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"  # ran to the end; its captures say how well (COMPLETE, PARTIAL, FAILED)
+    FAILED = "failed"  # could not run to the end (its process crashed, or gave up)
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+class JobSource(StrEnum):
+    """Who submitted a job; a monitor or an import adds its own id (``monitor:<id>``)."""
+
+    CLI = "cli"
+    API = "api"
+    MONITOR = "monitor"
+    IMPORT = "import"
+
+
+class CustodyAction(StrEnum):
+    """What a custody event records."""
+
+    REQUESTED = "requested"
+    CAPTURED = "captured"
+    PACKAGED = "packaged"
+    STORED = "stored"
+    STORAGE_FAILED = "storage-failed"
+    VERIFIED = "verified"
+    VERIFICATION_FAILED = "verification-failed"
+    FAILED = "failed"
+    TIMESTAMPED = "timestamped"
+    STATE_CHANGED = "state-changed"
+    AUDITED = "audited"
+    AUDIT_FAILED = "audit-failed"
+    EXPORTED = "exported"
+    RETRIED = "retried"  # an interrupted attempt, linked to the job attempt that replaces it
