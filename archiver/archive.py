@@ -593,7 +593,10 @@ def _process_alive(row: CaptureRow) -> bool:
     if not row.worker_pid or not psutil.pid_exists(row.worker_pid):
         return False
     try:
-        started = psutil.Process(row.worker_pid).create_time()
+        process = psutil.Process(row.worker_pid)
+        started = process.create_time()
+        if process.status() == psutil.STATUS_ZOMBIE:  # dead, not yet reaped by its parent
+            return False
     except psutil.Error:
         return False
     # A reused pid belongs to a process that started later than ours.

@@ -38,6 +38,8 @@ class CaptureRequest:
     case_id: str | None = None
     tags: tuple[str, ...] = ()
     note: str | None = None
+    # Where the request came from (the job, its attempt, its source): part of the record.
+    origin: dict[str, Any] | None = None
 
 
 @dataclass
@@ -75,6 +77,7 @@ def begin_capture(archive: Archive, request: CaptureRequest, settings: dict[str,
     asked = {
         "url": request.url, "operator": request.operator, "case": request.case_id,
         "tags": list(request.tags), "note": request.note, "settings": settings,
+        **({"origin": request.origin} if request.origin else {}),
     }
     archive.record_event(capture_id, request.operator, custody.REQUESTED,
                          sha256_bytes(custody.canonical_json(asked)), asked)

@@ -230,7 +230,10 @@ class Catalog:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = create_engine(url, future=True)
+        # Workers, their capture processes and `submit` calls write at once: SQLite waits
+        # for the lock (up to a minute) instead of failing at the first busy moment.
+        self.engine = create_engine(
+            url, future=True, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)

@@ -259,6 +259,25 @@ class CatalogSettings(_Section):
     url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///HOME/catalog.db")
 
 
+class QueueSettings(_Section):
+    url: str | None = Field(None, description="redis://host:6379/0, or sqlite:///PATH; "
+                            "default sqlite:///HOME/queue.db (nothing to set up)")
+    max_attempts: int = Field(3, ge=1, le=100, description="runs of a job whose worker died, "
+                              "at most, before it is given up as failed")
+
+
+class WorkerSettings(_Section):
+    concurrency: int = Field(2, ge=1, le=64, description="captures run at once by a worker "
+                             "(and by `isnad capture` when no worker runs)")
+    heartbeat: float = Field(5.0, gt=0, le=300, description="seconds between a worker's "
+                             "signs of life")
+    stale_after: float = Field(60.0, gt=0, le=86_400, description="a worker on another machine "
+                               "silent this long is taken for dead, its jobs queued again")
+    drain_timeout: float = Field(120.0, ge=0, le=86_400, description="on SIGTERM, seconds "
+                                 "given to running captures to finish before they are handed "
+                                 "back to the queue")
+
+
 class Settings(BaseSettings):
     """Every Isnad setting."""
 
@@ -284,6 +303,8 @@ class Settings(BaseSettings):
     signing: SigningSettings = SigningSettings()
     timestamps: TimestampSettings = TimestampSettings()
     catalog: CatalogSettings = CatalogSettings()
+    queue: QueueSettings = QueueSettings()
+    worker: WorkerSettings = WorkerSettings()
 
     @field_validator("private_origins")
     @classmethod

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from crawlers.settings import DESKTOP_AGENT, FALLBACK_MAJOR, default_user_agent
-from isnad.service import _agent_warnings
+from isnad.app.capture import _agent_warnings
 from tests.waczutil import datapackage, header, records
 
 # yt-dlp reads the page once more (media stage) and its requests are not WARC records: the
