@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from archiver.custody import CustodyEvent, chain_problems
 from archiver.errors import PackageError
 from archiver.hashing import sha256_stream
+from archiver.states import CustodyAction
 from archiver.warcreader import check_warc_stream
 
 if TYPE_CHECKING:
@@ -452,7 +453,7 @@ def verify_custody(
         "; ".join(problems) if problems else f"{len(catalog_events)} events, chain intact",
     )
     if package_sha256:
-        packaged = [e for e in catalog_events if e.action == "packaged"]
+        packaged = [e for e in catalog_events if e.action == CustodyAction.PACKAGED]
         ok = bool(packaged) and packaged[-1].object_sha256 == package_sha256
         report.add(
             "package hash matches the custody log",

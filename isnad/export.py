@@ -25,11 +25,12 @@ from typing import Any
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.archive import Archive
-from archiver.catalog import STORED, CaptureRow
+from archiver.catalog import CaptureRow
 from archiver.errors import IsnadError
 from archiver.hashing import sha256_bytes, sha256_file
 from archiver.proof import LATE, STAMPED
 from archiver.signing import PUBLIC_KEY_FILE, public_fingerprint, signature_der
+from archiver.states import CopyState, CustodyAction
 from archiver.storage import LocalFolderStorage
 from isnad import __version__
 from isnad.config import Settings
@@ -123,9 +124,10 @@ def export_bundle(archive: Archive, settings: Settings, ids: list[str], output: 
     count = _write_sums(output)
     sums_hash = sha256_file(output / "SHA256SUMS")[0]
     for capture in exported:
-        archive.record_event(capture.row.id, operator, "exported", capture.row.package_sha256, {
-            "to": str(output), "by": operator, "bundle_files": count,
-            "sha256sums_sha256": sums_hash})
+        archive.record_event(
+            capture.row.id, operator, CustodyAction.EXPORTED, capture.row.package_sha256, {
+                "to": str(output), "by": operator, "bundle_files": count,
+                "sha256sums_sha256": sums_hash})
     return Bundle(output, [c.row.id for c in exported], count)
 
 
@@ -181,7 +183,7 @@ def _export_capture(archive: Archive, row: CaptureRow, folder: Path) -> Exported
 
 def _fetch_package(archive: Archive, row: CaptureRow, dest: Path) -> None:
     for copy in row.copies:
-        if copy.state == STORED and copy.key:
+        if copy.state == CopyState.STORED and copy.key:
             target = archive.target(copy.target)
             if isinstance(target, LocalFolderStorage):
                 shutil.copyfile(target.location(copy.key), dest)
@@ -196,7 +198,7 @@ def _fetch_package(archive: Archive, row: CaptureRow, dest: Path) -> None:
 
 def _stored_bytes(archive: Archive, row: CaptureRow, key: str) -> bytes:
     for copy in row.copies:
-        if copy.state == STORED:
+        if copy.state == CopyState.STORED:
             return archive.target(copy.target).read_bytes(key)
     raise IsnadError(f"{key} of {row.id}: no storage target holds it")
 
