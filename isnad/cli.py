@@ -40,6 +40,7 @@ from crawlers.job import CaptureJob
 from crawlers.netguard import validate_url
 from isnad import __version__, output, service
 from isnad.config import Settings, load_settings
+from isnad.logs import configure_for_cli
 
 app = typer.Typer(
     help="Isnad: capture web pages as evidence, store them, and prove they are unaltered.",
@@ -107,6 +108,7 @@ def main_options(
 ) -> None:
     _state["config"] = config
     _state["debug"] = debug
+    configure_for_cli(config, debug=debug, console=err)
 
 
 @app.command()
