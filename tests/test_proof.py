@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.states import CaptureState, CustodyAction
+from archiver.states import CaptureState, CustodyAction, ProofState
 from tests.tsa import LocalTSA
 
 pytestmark = pytest.mark.e2e
@@ -81,7 +81,7 @@ def test_capture_is_signed_and_timestamped_and_verify_says_what_it_checked(isnad
     shown = isnad("show", rec["id"], "--json", env=_env(tsa)).json()
     stamps = shown["context"]["proof"]["timestamps"]
     assert {s["subject"].split("/")[0] for s in stamps} == {"archive", "datapackage.json"}
-    assert all(s["state"] == "stamped" and s["gen_time"].endswith("Z") for s in stamps)
+    assert all(s["state"] == ProofState.STAMPED and s["gen_time"].endswith("Z") for s in stamps)
     package = Path(next(c["location"] for c in shown["copies"]))
     with zipfile.ZipFile(package) as wacz:
         digest = json.loads(wacz.read("datapackage-digest.json"))
@@ -133,7 +133,7 @@ def test_tsa_outage_makes_partial_then_pending_timestamps_are_obtained(isnad, si
     assert done.code == 0, done.stdout + done.stderr
     assert done.stdout.count("stamped") == 2
     shown = isnad("show", rec["id"], "--json", env=_env(tsa)).json()
-    assert {s["state"] for s in shown["context"]["proof"]["timestamps"]} == {"stamped-late"}
+    assert {s["state"] for s in shown["context"]["proof"]["timestamps"]} == {ProofState.LATE}
     assert [e["action"] for e in shown["custody"]].count(CustodyAction.TIMESTAMPED) == 2
     assert isnad("timestamp", "--pending", env=_env(tsa)).stdout.strip() == "nothing pending"
     bundle = isnad.home / "late-bundle"

@@ -18,15 +18,24 @@ from pathlib import Path
 import pytest
 
 from archiver.custody import CustodyEvent, canonical_json
-from archiver.states import CaptureState, CopyState, CustodyAction, JobSource, JobState
+from archiver.states import (
+    CaptureState,
+    CopyState,
+    CustodyAction,
+    JobSource,
+    JobState,
+    ProofState,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-KINDS: list[type[StrEnum]] = [CaptureState, CopyState, JobState, JobSource, CustodyAction]
+KINDS: list[type[StrEnum]] = [CaptureState, CopyState, ProofState, JobState, JobSource,
+                              CustodyAction]
 
 # The text Isnad has written into catalogs and custody logs (before the enums, and since).
 WRITTEN = {
     CaptureState: {"RUNNING", "COMPLETE", "PARTIAL", "FAILED"},
     CopyState: {"STORED", "PENDING"},
+    ProofState: {"stamped", "pending", "stamped-late"},  # in the capture context, not a column
     CustodyAction: {"requested", "captured", "packaged", "stored", "storage-failed", "verified",
                     "verification-failed", "failed", "timestamped", "state-changed", "audited",
                     "audit-failed", "exported", "retried"},
@@ -59,6 +68,7 @@ def test_a_failed_capture_is_not_a_failed_action():
     assert CaptureState.FAILED != CustodyAction.FAILED
     assert CaptureState.RUNNING != JobState.RUNNING
     assert CopyState.STORED != CustodyAction.STORED
+    assert CopyState.PENDING != ProofState.PENDING
     with pytest.raises(ValueError):
         CaptureState(CustodyAction.FAILED.value)
     with pytest.raises(ValueError):
@@ -68,7 +78,7 @@ def test_a_failed_capture_is_not_a_failed_action():
 def test_old_module_constants_are_gone_or_are_the_members():
     """custody.FAILED ("failed") beside catalog.FAILED ("FAILED") was the collision: the custody
     and audit constants are gone, the catalog's remaining names are the members themselves."""
-    from archiver import audit, catalog, custody
+    from archiver import audit, catalog, custody, proof
 
     for name in ("REQUESTED", "CAPTURED", "PACKAGED", "STORED", "VERIFIED", "FAILED"):
         assert not hasattr(custody, name), name
@@ -76,6 +86,8 @@ def test_old_module_constants_are_gone_or_are_the_members():
     assert not hasattr(catalog, "RUNNING") and not hasattr(catalog, "PENDING")
     assert catalog.COMPLETE is CaptureState.COMPLETE and catalog.PARTIAL is CaptureState.PARTIAL
     assert catalog.FAILED is CaptureState.FAILED and catalog.STORED is CopyState.STORED
+    assert (proof.STAMPED, proof.PENDING, proof.LATE) == tuple(ProofState)
+    assert all(isinstance(c, ProofState) for c in (proof.STAMPED, proof.PENDING, proof.LATE))
 
 
 # Same name, equal text, in two kinds. Allowed only where the two never meet: a job's state sits in
@@ -124,8 +136,14 @@ def _literals_of_states(folder: Path, root: Path = ROOT) -> list[str]:
     return found
 
 
-def test_archiver_and_crawlers_name_states_and_actions_only_by_their_members():
-    found = _literals_of_states(ROOT / "archiver") + _literals_of_states(ROOT / "crawlers")
+# Being rewritten into isnad/app/ while this was written (they still spell "verified",
+# "timestamped", "state-changed"): drop them from here once they are gone or moved.
+NOT_YET = {"isnad/service.py", "isnad/cli.py", "isnad/output.py"}
+
+
+def test_states_and_actions_are_named_only_by_their_members():
+    found = [f for folder in ("archiver", "crawlers", "scheduler", "isnad")
+             for f in _literals_of_states(ROOT / folder) if f.split(":")[0] not in NOT_YET]
     assert found == []
 
 
