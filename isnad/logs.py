@@ -41,6 +41,7 @@ DEVELOPER_ONLY = ("py.warnings",)
 HANDLER_NAME = "isnad.logs"
 # What every LogRecord has; anything else on a record came with ``extra=``.
 _STANDARD = {*vars(logging.makeLogRecord({})), "message", "asctime", "taskName"}
+_VALUES = (str, int, float, bool, type(None), list, tuple, dict, Path, datetime)
 
 
 def utc_time(record: logging.LogRecord) -> str:
@@ -50,8 +51,12 @@ def utc_time(record: logging.LogRecord) -> str:
 
 
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """The fields given with ``extra=`` (job_id, capture_id, url...), in the order given."""
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+    """The fields given with ``extra=`` (job_id, capture_id, url...), in the order given.
+
+    Values only: an object whose text is its address in memory (Scrapy passes its crawler and
+    spider with every record) says nothing in a log line, and is left out."""
+    return {k: v for k, v in vars(record).items()
+            if k not in _STANDARD and not k.startswith("_") and isinstance(v, _VALUES)}
 
 
 class JsonLinesFormatter(logging.Formatter):
@@ -154,8 +159,10 @@ def configure_logging(mode: LogMode = "human", level: str | int = "WARNING",
             # (O_APPEND), one write per record: a worker and its capture processes can share it.
             logged = logging.handlers.WatchedFileHandler(file, mode="a", encoding="utf-8")
         except OSError as exc:
-            raise IsnadError(f"cannot open the log file {file} (logging.file, "
-                             f"ISNAD_LOGGING__FILE): {exc.strerror or exc}") from exc
+            where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(file) \
+                else ""
+            raise IsnadError(f"cannot open the log file {file}: {exc.strerror or exc}{where}"
+                             ) from exc
         logged.setFormatter(JsonLinesFormatter())
         handlers.append(logged)
     root = logging.getLogger()
@@ -192,8 +199,13 @@ def configure_from_settings(settings: LoggingSettings, home: Path, *, service: b
     target = file or settings.file
     if target is not None and not target.is_absolute() and file is None:
         target = home / target
-    configure_logging(resolve_mode(settings.format, service=service),
-                      "DEBUG" if debug else settings.level, target, console=console)
+    try:
+        configure_logging(resolve_mode(settings.format, service=service),
+                          "DEBUG" if debug else settings.level, target, console=console)
+    except IsnadError as exc:
+        if file is not None:
+            raise
+        raise IsnadError(f"{exc} (named by logging.file, ISNAD_LOGGING__FILE)") from exc
 
 
 def configure_for_cli(config_file: Path | None, *, debug: bool,

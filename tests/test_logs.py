@@ -66,7 +66,8 @@ def test_human_lines_outside_a_terminal_are_plain_and_in_utc():
         import logging
         from isnad.logs import configure_logging
         configure_logging("human", "INFO")
-        logging.getLogger("isnad.app").info("job done", extra={"job_id": "j-1", "state": "done"})
+        logging.getLogger("isnad.app").info("job done", extra={"job_id": "j-1", "state": "done",
+                                                               "crawler": object()})
     """)
     assert run.returncode == 0, run.stderr
     (line,) = run.stderr.splitlines()
@@ -171,8 +172,8 @@ def test_a_log_file_that_cannot_be_opened_is_one_clear_error(tmp_path):
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    with pytest.raises(IsnadError, match=r"cannot open the log file .*not-a-folder/x\.jsonl "
-                                         r"\(logging\.file, ISNAD_LOGGING__FILE\)"):
+    with pytest.raises(IsnadError, match=r"cannot open the log file .*not-a-folder/x\.jsonl: "
+                                         r"File exists \(.*/not-a-folder\)$"):
         configure_logging("json", "INFO", blocker / "x.jsonl")
 
 
@@ -215,4 +216,5 @@ def test_the_cli_logs_through_the_settings(isnad):
         [r["message"] for r in logged]
     bad = isnad("list", env={"ISNAD_LOGGING__FILE": str(isnad.home / "catalog.db" / "x")})
     assert bad.code == 2 and "cannot open the log file" in bad.stderr, bad.stderr
+    assert "(named by logging.file, ISNAD_LOGGING__FILE)" in bad.stderr
     assert "Traceback" not in bad.stderr
