@@ -68,9 +68,11 @@ def run_crawls(
     """
     from twisted.internet import defer, threads
 
+    # Scrapy's records go to the handlers the entry point set up (isnad/logs.py); a root
+    # handler of Scrapy's own would print each of them a second time, in another form.
     process = CrawlerProcess(
         Settings({"TWISTED_REACTOR": ASYNCIO_REACTOR, "LOG_ENABLED": log_level == "DEBUG",
-                  "LOG_LEVEL": log_level, "LOG_INSTALL_ROOT_HANDLER": log_level == "DEBUG"}),
+                  "LOG_LEVEL": log_level, "LOG_INSTALL_ROOT_HANDLER": False}),
     )
     errors: list[BaseException] = []
     first = [True]  # the first crawler installs the reactor

@@ -41,6 +41,7 @@ from isnad.app.jobs import JobSpec
 from isnad.app.runtime import Runtime, Watch, read_batch, worker_record
 from isnad.app.worker import LocalRun, Worker
 from isnad.config import Settings, load_settings
+from isnad.logs import configure_for_cli, configure_from_settings
 from isnad.output import package_stored
 
 app = typer.Typer(
@@ -109,6 +110,7 @@ def main_options(
 ) -> None:
     _state["config"] = config
     _state["debug"] = debug
+    configure_for_cli(config, debug=debug, console=err)
 
 
 @app.command()
@@ -516,6 +518,8 @@ def worker(
         "worker.concurrency)")] = None,
     burst: Annotated[bool, typer.Option("--burst", help="stop when the queue is empty")
                      ] = False,
+    log_file: Annotated[Path | None, typer.Option(
+        "--log-file", help="also append JSON log lines here (default: logging.file)")] = None,
 ) -> None:
     """Take capture jobs from the queue and run them, N at once, until stopped.
 
@@ -523,6 +527,9 @@ def worker(
     back to the queue. Ctrl-C (SIGINT): running captures go back to the queue at once.
     """
     settings = _settings()
+    # A service logs JSON lines (unless logging.format says otherwise), to stderr and the file.
+    configure_from_settings(settings.logging, settings.home, service=True,
+                            debug=_state["debug"], file=log_file, console=err)
     archive = _archive(settings)
     service.signing_key(settings, create=True)
     Worker(settings, archive, concurrency=concurrency, burst=burst).run()

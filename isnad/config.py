@@ -255,6 +255,25 @@ class TimestampSettings(_Section):
                                      description="a token may be this late after the capture")
 
 
+class LoggingSettings(_Section):
+    """Isnad's own log (what the commands print as results is not logging)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "WARNING", description="WARNING: problems only; INFO: each step too; DEBUG (--debug): "
+        "everything, the libraries' (Scrapy, asyncio...) too")
+    format: Literal["auto", "human", "json"] = Field(
+        "auto", description="auto: human lines for commands, JSON lines for workers/services")
+    file: Path | None = Field(None, description="also append JSON lines to this file "
+                              "(relative: inside the data folder); None: no file")
+
+    _blank = field_validator("file", mode="before")(_blank_is_none)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
 class CatalogSettings(_Section):
     url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///HOME/catalog.db")
 
@@ -302,6 +321,7 @@ class Settings(BaseSettings):
     platforms: PlatformsSettings = PlatformsSettings()
     signing: SigningSettings = SigningSettings()
     timestamps: TimestampSettings = TimestampSettings()
+    logging: LoggingSettings = LoggingSettings()
     catalog: CatalogSettings = CatalogSettings()
     queue: QueueSettings = QueueSettings()
     worker: WorkerSettings = WorkerSettings()

@@ -69,6 +69,10 @@ def run(payload: dict[str, Any], reporter: Reporter) -> None:
     from isnad.service import open_archive
 
     settings = Settings(**payload["settings"])
+    from isnad.logs import configure_from_settings
+
+    # Its stderr is the job's log; a configured log file gets its records too.
+    configure_from_settings(settings.logging, settings.home, service=True)
     job_id, attempt = payload["job_id"], payload["attempt"]
     spec = JobSpec.from_dict(payload["spec"])
     archive = open_archive(settings, recover=False)  # settling others' captures is not ours
