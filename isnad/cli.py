@@ -234,7 +234,7 @@ def capture(
     rows = runtime.submit(specs)
     workers = runtime.workers()
     local = None if workers else runtime.run_here(rows, concurrency)
-    view = _CaptureView(archive, len(rows), "json" if as_json else "jsonl" if as_jsonl
+    view = _CaptureView(archive, [r.id for r in rows], "json" if as_json else "jsonl" if as_jsonl
                         else "human")
     if workers:
         err.print(f"queued {len(rows)} job(s); {len(workers)} worker(s) running will capture "
@@ -288,9 +288,9 @@ class _CaptureView:
     with --json/--jsonl stdout carries JSON only and the spinners go to stderr.
     """
 
-    def __init__(self, archive: Any, expected: int, mode: str) -> None:
+    def __init__(self, archive: Any, job_ids: list[str], mode: str) -> None:
         self.archive = archive
-        self.expected = expected
+        self.expected = len(job_ids)
         self.mode = mode
         console = out if mode == "human" else err
         self.progress = _progress(console, SpinnerColumn(), TextColumn("{task.description}"),
@@ -299,7 +299,11 @@ class _CaptureView:
         self.counts: dict[str, int] = {}  # captures each job has made so far
         self.done: dict[str, Any] = {}
         self.failed_jobs: list[JobRow] = []
-        self.records: list[dict[str, Any]] = []
+        self.records: dict[str, dict[str, Any]] = {}
+        # Results are listed (--json, the summary) in the order asked for: by job, then by
+        # capture id (a channel first, then its posts as listed), whatever order they ended in.
+        self.job_order = {job_id: i for i, job_id in enumerate(job_ids)}
+        self.place: dict[str, tuple[int, str]] = {}
 
     @property
     def total(self) -> int:
@@ -344,6 +348,7 @@ class _CaptureView:
 
     def finished(self, row: Any, job_id: str) -> None:
         self.done[row.id] = row
+        self.place[row.id] = (self.job_order.get(job_id, len(self.job_order)), row.id)
         self._stop_spinner(job_id)
         # Redraw now: what is printed next would otherwise carry the last frame.
         self.progress.refresh()
@@ -352,20 +357,21 @@ class _CaptureView:
                                         default=str) + "\n")
             sys.stdout.flush()
         elif self.mode == "json":
-            self.records.append(output.capture_record(row))
+            self.records[row.id] = output.capture_record(row)
         else:
             _print_result(self.progress.console, row, f"{len(self.done)}/{self.total}")
 
     def close(self) -> None:
         """The JSON list, or a summary table when there were several captures."""
+        ordered = sorted(self.done, key=self.place.__getitem__)
         if self.mode == "json":
-            _emit_json(self.records)
+            _emit_json([self.records[capture_id] for capture_id in ordered])
         elif self.mode == "human" and len(self.done) + len(self.failed_jobs) > 1:
             short = self.archive.catalog.unique_prefixes(list(self.done))
             id_width = max([len(v) for v in short.values()] + [36])
             table = Table("url", "state", "id", title="Summary", title_justify="left")
             width = max(20, out.width - id_width - 8 - 10)  # 10: the borders and padding
-            for row in self.done.values():
+            for row in (self.done[capture_id] for capture_id in ordered):
                 table.add_row(escape(_middle(row.url, width)), _state_markup(row.state),
                               short[row.id])
             for job in self.failed_jobs:

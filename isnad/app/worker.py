@@ -25,6 +25,7 @@ from huey import signals as huey_signals
 from archiver.archive import Archive
 from archiver.jobs import JobRow, JobStore, WorkerRow
 from archiver.states import JobState
+from isnad.app.jobs import forget_secret
 from isnad.app.queue import CaptureQueue
 from isnad.app.runner import JobRunner, _alive
 from isnad.config import Settings
@@ -196,6 +197,7 @@ class LocalRun:
             self.store.finish(job_id, row.attempts, JobState.FAILED, error=(
                 "abandoned: the capture was interrupted (Ctrl-C)"), outcome={
                 "outcome": "abandoned"})
+            forget_secret(self.settings.home / "secrets", job_id)
         return queued, running
 
     def close(self) -> None:
