@@ -32,7 +32,7 @@ class TargetCheck:
 
 
 def check_storage(settings: Settings) -> list[TargetCheck]:
-    """Each configured target's findings; evidence is at risk where one is not ``ok``. Reads
-    only (the archive is opened without recovering interrupted captures)."""
+    """Each configured target's findings; evidence is at risk where one is not ``ok``. A check
+    changes no capture (the archive is opened without recovering interrupted ones)."""
     archive = open_archive(settings, recover=False)
     return [TargetCheck(t.name, t.location(""), t.check()) for t in archive.targets]
