@@ -40,8 +40,8 @@ from crawlers.platforms.base import Platform, Target
 from crawlers.run import font_packages, run_crawls, tool_versions
 from crawlers.settings import default_user_agent
 from isnad import __version__
+from isnad.app.archive import configured_tsas, signing_key
 from isnad.config import PlatformSettings, Settings
-from isnad.service import configured_tsas, signing_key
 
 log = logging.getLogger("isnad")
 

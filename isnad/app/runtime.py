@@ -156,6 +156,6 @@ def worker_record(row: WorkerRow, running: list[JobRow]) -> dict[str, Any]:
 
 
 def _iso(moment: Any) -> str | None:
-    from isnad.output import utc_iso
+    from isnad.app.records import utc_iso
 
     return utc_iso(moment)

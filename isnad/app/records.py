@@ -1,18 +1,24 @@
-"""What each command reports, as plain data: the one place where Isnad's JSON is shaped.
+"""What each use case reports, as plain data: the one place where Isnad's JSON is shaped.
 
-The CLI prints these with ``--json`` (and a capture's record with ``--jsonl``); a later
-application layer or web API can return the same shapes.
+The CLI prints these with ``--json`` (and a capture's record with ``--jsonl``); the web API
+returns the same shapes.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archiver.archive import SyncReport
-from archiver.catalog import FAILED, STORED, CaptureRow
-from archiver.reindex import ReindexReport
+from archiver.catalog import CaptureRow
+from archiver.states import CaptureState, CopyState
+
+if TYPE_CHECKING:  # the use cases' results; those modules shape their JSON here
+    from isnad.app.export import Bundle
+    from isnad.app.keys import NewSigningKey, PublicKey
+    from isnad.app.proof import AnchorReport, TimestampRetry
+    from isnad.app.reindex import RebuiltCatalog
+    from isnad.app.storage import TargetCheck
 
 
 def utc_iso(moment: datetime | None) -> str | None:
@@ -24,10 +30,10 @@ def utc_iso(moment: datetime | None) -> str | None:
 
 def storage_state(row: CaptureRow) -> str:
     """Where the package is, in a few words. A FAILED capture has no package: never "stored"."""
-    if row.state == FAILED or not row.package_key:
-        kept = [c.target for c in row.copies if c.state == STORED]
+    if row.state == CaptureState.FAILED or not row.package_key:
+        kept = [c.target for c in row.copies if c.state == CopyState.STORED]
         return "no package" + (f" (custody record kept on {', '.join(kept)})" if kept else "")
-    pending = [c.target for c in row.copies if c.state != STORED]
+    pending = [c.target for c in row.copies if c.state != CopyState.STORED]
     if pending:
         return "pending: " + ", ".join(pending)
     if row.copies:
@@ -37,9 +43,9 @@ def storage_state(row: CaptureRow) -> str:
 
 def package_stored(row: CaptureRow) -> bool | None:
     """True when every target holds the package, False while one waits; None: no package."""
-    if row.state == FAILED or not row.package_key:
+    if row.state == CaptureState.FAILED or not row.package_key:
         return None
-    return bool(row.copies) and all(c.state == STORED for c in row.copies)
+    return bool(row.copies) and all(c.state == CopyState.STORED for c in row.copies)
 
 
 def failed_subresources(row: CaptureRow) -> list[dict[str, str]]:
@@ -90,35 +96,45 @@ def sync_report(report: SyncReport) -> dict[str, Any]:
             "ok": not (report.still_pending or report.errors)}
 
 
-def storage_check(targets: list[tuple[str, str, list[Any]]]) -> dict[str, Any]:
+def storage_check(checks: list[TargetCheck]) -> dict[str, Any]:
     """`isnad storage check --json`: each target's findings (level ok/warning/error)."""
-    shaped = [{"target": name, "location": location,
-               "findings": [{"level": f.level, "message": f.message} for f in findings]}
-              for name, location, findings in targets]
-    levels = {f["level"] for t in shaped for f in t["findings"]}
-    return {"targets": shaped, "ok": levels <= {"ok"}}
+    shaped = [{"target": c.name, "location": c.location,
+               "findings": [{"level": f.level, "message": f.message} for f in c.findings]}
+              for c in checks]
+    return {"targets": shaped, "ok": all(c.ok for c in checks)}
 
 
-def reindex_report(report: ReindexReport, targets: int) -> dict[str, Any]:
+def reindex_report(rebuilt: RebuiltCatalog) -> dict[str, Any]:
     """`isnad reindex --json`."""
-    return {"captures": report.captures, "copies": report.copies, "events": report.events,
-            "targets": targets, "problems": report.problems, "ok": not report.problems}
+    return {"captures": rebuilt.captures, "copies": rebuilt.copies, "events": rebuilt.events,
+            "targets": rebuilt.targets, "problems": rebuilt.problems, "ok": rebuilt.ok}
 
 
-def timestamp_retry(obtained: list[str], still_pending: list[str]) -> dict[str, Any]:
+def timestamp_retry(result: TimestampRetry) -> dict[str, Any]:
     """`isnad timestamp --pending --json`."""
-    return {"obtained": obtained, "still_pending": still_pending, "ok": not still_pending}
+    return {"obtained": result.obtained, "still_pending": result.still_pending,
+            "ok": not result.still_pending}
 
 
-def export_bundle(folder: Path, captures: list[str], files: int) -> dict[str, Any]:
+def anchor_report(report: AnchorReport) -> dict[str, Any]:
+    """`isnad custody anchor --json`."""
+    return {"anchored": report.anchored, "problems": report.problems}
+
+
+def export_bundle(bundle: Bundle) -> dict[str, Any]:
     """`isnad export --json`."""
-    return {"folder": str(folder), "captures": captures, "files": files,
+    folder = bundle.folder
+    return {"folder": str(folder), "captures": bundle.captures, "files": bundle.files,
             "sha256sums": str(folder / "SHA256SUMS"),
             "report_html": str(folder / "report.html"), "report_pdf": str(folder / "report.pdf")}
 
 
-def signing_key(private_key: Path, public_key: Path, fingerprint: str, encrypted: bool
-                ) -> dict[str, Any]:
+def signing_key(key: NewSigningKey) -> dict[str, Any]:
     """`isnad keys init --json`."""
-    return {"private_key": str(private_key), "public_key": str(public_key),
-            "fingerprint": fingerprint, "encrypted": encrypted}
+    return {"private_key": str(key.private_key), "public_key": str(key.public_key),
+            "fingerprint": key.fingerprint, "encrypted": key.encrypted}
+
+
+def public_key(key: PublicKey) -> dict[str, Any]:
+    """`isnad keys show --json`."""
+    return {"fingerprint": key.fingerprint, "public_key_pem": key.pem, "path": str(key.path)}
