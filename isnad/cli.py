@@ -42,7 +42,7 @@ from isnad.app import (
 from isnad.app.archive import signing_key
 from isnad.app.capture import check_free_space
 from isnad.app.jobs import JobSpec
-from isnad.app.runtime import JobRow, Runtime, Watch, read_batch, worker_record
+from isnad.app.runtime import JobRow, Runtime, Watch, read_batch
 from isnad.app.worker import LocalRun, Worker
 from isnad.config import Settings, load_settings
 from isnad.logs import configure_for_cli, configure_from_settings
@@ -547,16 +547,16 @@ def workers(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Workers alive now (host, pid, concurrency, current jobs, last sign of life)."""
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
-    running = runtime.jobs(("running",))
-    records = [worker_record(w, running) for w in runtime.workers()]
+    running = runtime.jobs((JobState.RUNNING,))
+    shown = [records.worker_record(w, running) for w in runtime.workers()]
     if as_json:
-        _emit_json(records)
+        _emit_json(shown)
         return
-    if not records:
+    if not shown:
         out.print("no worker is running (start one with `isnad worker`)")
         return
     table = Table("worker", "host", "pid", "concurrency", "jobs", "last sign of life (UTC)")
-    for r in records:
+    for r in shown:
         table.add_row(r["id"], r["host"], str(r["pid"]), str(r["concurrency"]),
                       ", ".join(r["jobs"]) or "-", (r["heartbeat_at"] or "")[:19])
     out.print(table)

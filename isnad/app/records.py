@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from archiver.archive import SyncReport
 from archiver.catalog import CaptureRow
-from archiver.states import CaptureState, CopyState
+from archiver.jobs import JobRow, WorkerRow
+from archiver.states import CaptureState, CopyState, JobState
 
 if TYPE_CHECKING:  # the use cases' results; those modules shape their JSON here
     from isnad.app.export import Bundle
@@ -138,3 +139,25 @@ def signing_key(key: NewSigningKey) -> dict[str, Any]:
 def public_key(key: PublicKey) -> dict[str, Any]:
     """`isnad keys show --json`."""
     return {"fingerprint": key.fingerprint, "public_key_pem": key.pem, "path": str(key.path)}
+
+
+def job_record(row: JobRow, captures: list[str]) -> dict[str, Any]:
+    """A job as JSON: what was asked, where it stands, what it produced."""
+    return {
+        "id": row.id, "url": row.url, "state": row.state, "priority": row.priority,
+        "source": row.source, "operator": row.operator, "case": row.case_id,
+        "tags": list(row.spec.get("tags") or []), "note": row.spec.get("note"),
+        "options": {k: row.spec.get(k) for k in ("use_browser", "depth", "scope", "posts")},
+        "attempts": row.attempts, "created_at": utc_iso(row.created_at),
+        "started_at": utc_iso(row.started_at), "ended_at": utc_iso(row.ended_at),
+        "worker": row.worker if row.state == JobState.RUNNING else None,
+        "heartbeat_at": utc_iso(row.heartbeat_at) if row.state == JobState.RUNNING else None,
+        "progress": row.progress or {}, "cancel_requested": row.cancel_requested,
+        "error": row.error, "captures": captures, "history": row.history or [],
+    }
+
+
+def worker_record(row: WorkerRow, running: list[JobRow]) -> dict[str, Any]:
+    return {"id": row.id, "host": row.host, "pid": row.pid, "concurrency": row.concurrency,
+            "started_at": utc_iso(row.started_at), "heartbeat_at": utc_iso(row.heartbeat_at),
+            "jobs": [r.id for r in running if r.worker == row.id]}

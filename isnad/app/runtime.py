@@ -25,6 +25,7 @@ from isnad.app.jobs import (
     secret_url,
 )
 from isnad.app.queue import CaptureQueue
+from isnad.app.records import job_record
 from isnad.app.worker import LocalRun, live_workers
 from isnad.config import Settings
 
@@ -131,31 +132,3 @@ class Watch:
     finished_captures: list[tuple[CaptureRow, str]] = field(default_factory=list)  # (, job)
     finished_jobs: list[JobRow] = field(default_factory=list)
     shown: set[str] = field(default_factory=set)
-
-
-def job_record(row: JobRow, captures: list[str]) -> dict[str, Any]:
-    """A job as JSON: what was asked, where it stands, what it produced."""
-    return {
-        "id": row.id, "url": row.url, "state": row.state, "priority": row.priority,
-        "source": row.source, "operator": row.operator, "case": row.case_id,
-        "tags": list(row.spec.get("tags") or []), "note": row.spec.get("note"),
-        "options": {k: row.spec.get(k) for k in ("use_browser", "depth", "scope", "posts")},
-        "attempts": row.attempts, "created_at": _iso(row.created_at),
-        "started_at": _iso(row.started_at), "ended_at": _iso(row.ended_at),
-        "worker": row.worker if row.state == JobState.RUNNING else None,
-        "heartbeat_at": _iso(row.heartbeat_at) if row.state == JobState.RUNNING else None,
-        "progress": row.progress or {}, "cancel_requested": row.cancel_requested,
-        "error": row.error, "captures": captures, "history": row.history or [],
-    }
-
-
-def worker_record(row: WorkerRow, running: list[JobRow]) -> dict[str, Any]:
-    return {"id": row.id, "host": row.host, "pid": row.pid, "concurrency": row.concurrency,
-            "started_at": _iso(row.started_at), "heartbeat_at": _iso(row.heartbeat_at),
-            "jobs": [r.id for r in running if r.worker == row.id]}
-
-
-def _iso(moment: Any) -> str | None:
-    from isnad.app.records import utc_iso
-
-    return utc_iso(moment)
