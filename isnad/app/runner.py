@@ -78,10 +78,24 @@ class JobRunner:
                      job_id)
             return None
         row = self.store.get(job_id)
-        attempt = self._start(row, number)
+        attempt: Attempt | None = None
         try:
+            attempt = self._start(row, number)
             self._follow(attempt)
             code = attempt.process.wait()
+        except Exception as exc:
+            # Not the capture failing (that is its process's exit status): this worker could
+            # not run it (no process could start, the catalog refused a write). The job is
+            # settled now, never left running under a worker that is alive.
+            log.exception("job %s could not be run", job_id)
+            if attempt is not None:
+                self.stop_process(attempt, grace=2.0)
+            self.settle_dead_captures()
+            self.store.finish(job_id, number, JobState.FAILED,
+                              error=f"the worker could not run it: {exc}",
+                              outcome={"outcome": "failed"})
+            forget_secret(self.secrets, job_id)
+            return JobState.FAILED
         finally:
             with self.lock:
                 self.running.pop(job_id, None)

@@ -94,6 +94,7 @@ class Worker:
         self.runner = JobRunner(settings, archive, self.store, self.id, requeue=self._put)
         self.queue = CaptureQueue(settings, run_job=self._run_job)
         self.active = 0  # jobs taken from the queue and not yet ended
+        self._idle_looks = 0
         self._active_lock = threading.Lock()
 
     def _put(self, row: JobRow) -> None:
@@ -154,7 +155,10 @@ class Worker:
     def _burst_check(self) -> None:
         with self._active_lock:
             busy = self.active
-        if not busy and not self.queue.waiting():
+        # Idle on two looks a second apart: a message taken from the queue a moment ago is
+        # being started, not lost.
+        self._idle_looks = 0 if busy or self.queue.waiting() else self._idle_looks + 1
+        if self._idle_looks == 2:
             log.info("queue empty: the worker stops (--burst)")
             os.kill(os.getpid(), signal.SIGTERM)  # the consumer's own graceful stop
 
