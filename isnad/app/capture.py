@@ -242,13 +242,19 @@ class CaptureRun:
 
 
 def prepare_archive(archive: Archive, settings: Settings) -> None:
-    """Open the signing key before anything is crawled (a locked or exposed key stops here),
-    and resume pending uploads (nothing is lost to an outage)."""
+    """Open the signing key before anything is crawled (a locked or exposed key stops here).
+
+    Pending uploads are resumed by the process that runs jobs (a worker, or `capture`), once,
+    at its start: never by each capture process, which would race each other for them."""
     key = signing_key(settings, create=True)
     archive.use_head_key(lambda: key)
     archive.prover_factory = lambda: Prover(key, configured_tsas(settings),
                                             software=f"Isnad {__version__}",
                                             version=__version__)
+
+
+def resume_uploads(archive: Archive) -> None:
+    """Upload what waits in the spool (nothing is lost to an outage): at a worker's start."""
     if archive.catalog.pending_copies():
         archive.sync()
 

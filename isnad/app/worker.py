@@ -25,6 +25,7 @@ from huey import signals as huey_signals
 from archiver.archive import Archive
 from archiver.jobs import JobRow, JobStore, WorkerRow
 from archiver.states import JobState
+from isnad.app.capture import resume_uploads
 from isnad.app.jobs import forget_secret
 from isnad.app.queue import CaptureQueue
 from isnad.app.runner import JobRunner, _alive
@@ -125,6 +126,7 @@ class Worker:
         self.store.register_worker(self.id, "worker", socket.gethostname(), os.getpid(),
                                    self.concurrency)
         recovered = self.runner.recover()
+        resume_uploads(self.archive)
         lost = self.reconcile()
         log.info("worker %s: %d job(s) of dead workers queued again, %d lost message(s) "
                  "restored", self.id, len(recovered), lost)
@@ -182,6 +184,7 @@ class LocalRun:
                                    self.concurrency)
         self.heartbeat.start()
         self.runner.recover()  # jobs a dead worker (or a killed `capture`) left running
+        resume_uploads(self.runner.archive)
         for row in sorted(rows, key=lambda r: -r.priority):  # stable: submission order
             self.futures[row.id] = self.pool.submit(self.runner.run, row.id)
 
