@@ -57,6 +57,15 @@ class JobSource(StrEnum):
     IMPORT = "import"
 
 
+class MonitorPostState(StrEnum):
+    """Where a monitored post stands: listed, captured, or found gone or changed since."""
+
+    SEEN = "seen"
+    CAPTURED = "captured"
+    DISAPPEARED = "disappeared"
+    CHANGED = "changed"
+
+
 class CustodyAction(StrEnum):
     """What a custody event records."""
 
