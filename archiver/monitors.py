@@ -55,6 +55,7 @@ class MonitorRow(Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(Text)
     posts: Mapped[int | None] = mapped_column(Integer)  # posts listed a run (None: default)
+    use_browser: Mapped[bool] = mapped_column(Boolean, default=True)
     recheck: Mapped[int | None] = mapped_column(Integer)  # seconds a new post is rechecked
     operator: Mapped[str] = mapped_column(String(200))
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
