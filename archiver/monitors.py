@@ -84,6 +84,7 @@ class MonitorPostRow(Base):
     job_id: Mapped[str | None] = mapped_column(String(36))  # the capture job it enqueued
     state: Mapped[str] = mapped_column(String(16))
     last_good_capture: Mapped[str | None] = mapped_column(String(36))
+    recheck_job: Mapped[str | None] = mapped_column(String(36))  # a recheck queued or running
 
 
 class MonitorRunRow(Base):
@@ -238,6 +239,51 @@ class MonitorStore:
                 MonitorPostRow.monitor_id == monitor_id, MonitorPostRow.platform == platform,
                 MonitorPostRow.post_id == post_id).values(
                 state=MonitorPostState.CAPTURED, last_good_capture=capture_id))
+
+    def claim_recheck(self, post: MonitorPostRow, job: dict[str, Any]) -> JobRow | None:
+        """Queue a recheck of a post unless one is queued or running already (one UPDATE
+        decides, so two runs at once queue one); the job row, or None."""
+        now = _now()
+        job_id = new_capture_id()
+        with self.session() as s:
+            won = s.execute(update(MonitorPostRow).where(
+                MonitorPostRow.id == post.id, MonitorPostRow.recheck_job.is_(None))
+                .values(recheck_job=job_id)).rowcount == 1
+            if not won:
+                return None
+            row = JobRow(id=job_id, state=JobState.QUEUED, attempts=0, created_at=now,
+                         progress={}, history=[], cancel_requested=False, **job)
+            s.add(row)
+            return row
+
+    def recheck_done(self, monitor_id: str, platform: str, post_id: str, *,
+                     state: MonitorPostState | None, capture_id: str | None) -> MonitorPostRow:
+        """A recheck ended: the post is ``state`` now (None: unknown, as it was); a good
+        capture becomes its last good one. Its row as it was before."""
+        with self.session() as s:
+            key = (MonitorPostRow.monitor_id == monitor_id,
+                   MonitorPostRow.platform == platform, MonitorPostRow.post_id == post_id)
+            s.execute(update(MonitorPostRow).where(*key).values(recheck_job=None))
+            before = s.scalars(select(MonitorPostRow).where(*key)).one()
+            values: dict[str, Any] = {}
+            if state is not None:
+                values["state"] = state
+            if state == MonitorPostState.CAPTURED and capture_id:
+                values["last_good_capture"] = capture_id
+            if values:
+                s.execute(update(MonitorPostRow).where(*key).values(**values))
+            return before
+
+    def note_run(self, run_id: str, note: str) -> None:
+        """Something a run's follow-up could not tell (a recheck met a rate limit): a note,
+        and the run is PARTIAL."""
+        with self.session() as s:
+            run = s.get(MonitorRunRow, run_id)
+            if run is None:
+                return
+            run.notes = [*(run.notes or []), note]
+            if run.state == CaptureState.COMPLETE:
+                run.state = CaptureState.PARTIAL
 
     def posts(self, monitor_id: str) -> list[MonitorPostRow]:
         """A monitor's posts, in the order they were first seen."""

@@ -83,3 +83,7 @@ class CustodyAction(StrEnum):
     AUDIT_FAILED = "audit-failed"
     EXPORTED = "exported"
     RETRIED = "retried"  # an interrupted attempt, linked to the job attempt that replaces it
+    # On a monitored post's last good capture: a recheck found it gone (the evidence of its
+    # absence is a capture of its own, named in the event) or changed.
+    POST_DISAPPEARED = "post-disappeared"
+    POST_CHANGED = "post-changed"

@@ -680,8 +680,12 @@ def monitor_timeline(monitor_id: _MONITOR_ID,
                   f"{post['first_seen'][:19]}  last seen {post['last_seen'][:19]}  "
                   f"{post['state']}  {escape(post['url'])}", highlight=False)
         for cap in post["captures"]:
-            out.print(f"    capture {cap['id'] or '-'}  {cap['state']}  "
-                      f"{(cap['started_at'] or '')[:19]}", highlight=False)
+            out.print(f"    {cap['role']} capture {cap['id'] or '-'}  {cap['state']}  "
+                      f"post {cap['post_status'] or '?'}  {(cap['started_at'] or '')[:19]}",
+                      highlight=False)
+        if gone := post["disappeared"]:
+            out.print(f"    DISAPPEARED ({gone['status']}) {(gone['at'] or '')[:19]}: evidence "
+                      f"capture {gone['evidence_capture']}", highlight=False)
 
 
 @app.command()

@@ -16,7 +16,7 @@ import pytest
 
 from archiver.catalog import Catalog
 from archiver.jobs import JobStore
-from archiver.states import CaptureState, JobState, MonitorPostState
+from archiver.states import CaptureState, CustodyAction, JobState, MonitorPostState
 from tests.platform_fixtures.telegram import LAST, TelegramFixture
 
 
@@ -188,3 +188,47 @@ def test_a_worker_killed_mid_run_has_each_post_captured_once(isnad, telegram):
     (run,) = shown["runs"]
     assert (run["state"], run["new_posts"]) == ("COMPLETE", 3), run
     _assert_each_post_captured_once(isnad, monitor["id"], env)
+
+
+@pytest.mark.e2e
+def test_a_recheck_records_a_deleted_post_and_never_takes_a_rate_limit_for_one(isnad,
+                                                                              telegram):
+    env = _env(telegram)
+    monitor = _add(isnad, telegram, "--recheck", "7d")
+    first = isnad("monitor", "run", monitor["id"], "--wait", "--json", env=env, timeout=400)
+    assert first.code == 0 and first.json()["new_posts"] == 3, first  # 110, 109, 108
+    before = {p["post_id"]: p for p in isnad(
+        "monitor", "timeline", monitor["id"], "--json", env=env).json()["posts"]}
+    # 109 is deleted; 108 is gone from the listing too, but its page is rate limited.
+    telegram.server.deleted.update({109, 108})
+    telegram.server.limited.add(108)
+    second = isnad("monitor", "run", monitor["id"], "--wait", "--json", env=env, timeout=400)
+    run = second.json()
+    assert second.code == 1 and run["state"] == "PARTIAL", run  # the rate limit: PARTIAL
+    assert run["new_posts"] == 2  # 107 and 106 are listed now
+    assert any("post 108 told nothing" in n and "not taken for a deletion" in n
+               for n in run["notes"]), run["notes"]
+    posts = {p["post_id"]: p for p in isnad(
+        "monitor", "timeline", monitor["id"], "--json", env=env).json()["posts"]}
+    gone = posts["109"]
+    assert gone["state"] == MonitorPostState.DISAPPEARED
+    (evidence,) = [c for c in gone["captures"] if c["role"] == "recheck"]
+    assert evidence["post_status"] == "deleted"
+    assert gone["disappeared"]["evidence_capture"] == evidence["id"]
+    assert gone["disappeared"]["on_capture"] == before["109"]["last_good_capture"]
+    assert gone["last_good_capture"] == before["109"]["last_good_capture"]  # kept as it was
+    # The event is in the custody log of the post as it was, and the chain still verifies.
+    catalog = Catalog(f"sqlite:///{isnad.home / 'catalog.db'}")
+    (event,) = [e for e in catalog.events(gone["last_good_capture"])
+                if e.action == CustodyAction.POST_DISAPPEARED]
+    evidence_row = catalog.get(evidence["id"])
+    assert event.object_sha256 == evidence_row.package_sha256
+    assert (event.details["status"], event.details["evidence_capture"]) == (
+        "deleted", evidence["id"])
+    assert isnad("verify", gone["last_good_capture"], env=env).code == 0
+    limited = posts["108"]
+    assert limited["state"] == MonitorPostState.CAPTURED and limited["disappeared"] is None
+    assert not [e for e in catalog.events(limited["last_good_capture"])
+                if e.action == CustodyAction.POST_DISAPPEARED]
+    assert posts["110"]["state"] == MonitorPostState.CAPTURED  # still listed: not rechecked
+    assert [c["role"] for c in posts["110"]["captures"]] == ["post"]

@@ -22,6 +22,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from archiver.archive import Archive
@@ -29,7 +30,7 @@ from archiver.errors import IsnadError
 from archiver.jobs import JobRow, JobStore
 from archiver.monitors import MonitorPostRow, MonitorRow, MonitorRunRow, MonitorStore
 from archiver.redaction import redact_url
-from archiver.states import CaptureState, JobSource, JobState
+from archiver.states import CaptureState, CustodyAction, JobSource, JobState, MonitorPostState
 from crawlers.netguard import validate_url
 from isnad.app.capture import match_platform
 from isnad.app.jobs import JobSpec, add_jobs
@@ -143,6 +144,8 @@ def after_capture(settings: Settings, archive: Archive, spec: JobSpec, job_id: s
     role = (spec.monitor or {}).get("role")
     if role == "listing":
         _listed(settings, archive, spec, job_id, results, observed)
+    elif role == "recheck":
+        _rechecked(archive, spec, results, observed)
     elif role == "post" and results:
         result = results[0]
         post = (observed.get(result.capture_id) or {}).get("post") or {}
@@ -169,20 +172,11 @@ def _listed(settings: Settings, archive: Archive, spec: JobSpec, run_id: str,
         return
     match = match_platform(settings, monitor.url)
     for ref in refs:
-        url = match[0].capture_url(ref["url"]) if match else ref["url"]
-        post_spec = JobSpec(
-            url=url, operator=monitor.operator, case_id=monitor.case_id,
-            tags=tuple(monitor.tags or ()), note=monitor.note,
-            source=f"{JobSource.MONITOR}:{monitor.id}", use_browser=monitor.use_browser,
-            monitor={"id": monitor.id, "role": "post", "run": run_id,
-                     "platform": ref["platform"], "post_id": ref["post_id"]})
-        post_spec.check()
         row = store.record_post(
             monitor.id, run_id, platform=ref["platform"], post_id=ref["post_id"],
-            url=ref["url"], published=ref.get("published"), job={
-                "url": redact_url(url), "spec": {**post_spec.to_dict(), "url": redact_url(url)},
-                "priority": post_spec.effective_priority(), "source": post_spec.source,
-                "operator": post_spec.operator, "case_id": post_spec.case_id})
+            url=ref["url"], published=ref.get("published"),
+            job=_post_job(monitor, match, ref["url"], run_id, "post", ref["platform"],
+                          ref["post_id"]))
         if row is not None:
             # After the commit: a message lost here is restored by the next worker to start
             # (it queues every queued job the queue does not hold).
@@ -195,6 +189,84 @@ def _listed(settings: Settings, archive: Archive, spec: JobSpec, run_id: str,
                         listing_capture=listing.capture_id, flag_after=FLAG_AFTER_FAILURES)
     log.info("monitor %s run %s: %d listed, %d new (%s)", monitor.id, run_id, len(refs),
              run.new_posts, state)
+    if monitor.recheck:  # after the run is recorded: a recheck may add a note to it
+        _queue_rechecks(store, queue, monitor, match, run_id, refs)
+
+
+def _post_job(monitor: MonitorRow, match: Any, url: str, run_id: str, role: str,
+              platform: str, post_id: str) -> dict[str, Any]:
+    """The row values of a capture job of one post (``role``: ``post`` or ``recheck``)."""
+    url = match[0].capture_url(url) if match else url
+    spec = JobSpec(url=url, operator=monitor.operator, case_id=monitor.case_id,
+                   tags=tuple(monitor.tags or ()), note=monitor.note,
+                   source=f"{JobSource.MONITOR}:{monitor.id}", use_browser=monitor.use_browser,
+                   monitor={"id": monitor.id, "role": role, "run": run_id,
+                            "platform": platform, "post_id": post_id})
+    spec.check()
+    shown = redact_url(url)
+    return {"url": shown, "spec": {**spec.to_dict(), "url": shown},
+            "priority": spec.effective_priority(), "source": spec.source,
+            "operator": spec.operator, "case_id": spec.case_id}
+
+
+def _queue_rechecks(store: MonitorStore, queue: CaptureQueue, monitor: MonitorRow, match: Any,
+                    run_id: str, refs: list[dict[str, Any]]) -> None:
+    """Posts first seen within the recheck window that the listing no longer shows, although
+    it reaches back past them, are captured again: the platform's answer tells whether they
+    are gone. (A post merely pushed off the end of a short listing is not rechecked.)"""
+    listed = {(r["platform"], r["post_id"]) for r in refs}
+    stamps = [r["published"] for r in refs if r.get("published")]
+    oldest = min(stamps) if stamps and len(stamps) == len(refs) else None
+    since = datetime.now(UTC) - timedelta(seconds=monitor.recheck)
+    for post in store.posts(monitor.id):
+        if ((post.platform, post.post_id) in listed or post.first_seen < since
+                or post.state == MonitorPostState.DISAPPEARED):
+            continue
+        if oldest and post.published and post.published < oldest:
+            continue  # older than the whole listing: off its end, not missing from it
+        row = store.claim_recheck(post, _post_job(monitor, match, post.url, run_id, "recheck",
+                                                  post.platform, post.post_id))
+        if row is not None:
+            queue.put(row.id, row.priority)
+
+
+# The platform's own answer that a post is gone; a login wall, a rate limit or an error is
+# never one (it says nothing of the post).
+GONE = ("deleted", "suspended", "unavailable")
+
+
+def _rechecked(archive: Archive, spec: JobSpec, results: list[Any],
+               observed: dict[str, dict[str, Any]]) -> None:
+    store = MonitorStore(archive.catalog)
+    info = spec.monitor
+    result = results[0] if results else None
+    post = (observed.get(result.capture_id) or {}).get("post") if result else None
+    status = (post or {}).get("status")
+    key = (info["id"], info["platform"], info["post_id"])
+    if result is not None and result.state != CaptureState.FAILED and status in GONE:
+        before = store.recheck_done(*key, state=MonitorPostState.DISAPPEARED,
+                                    capture_id=result.capture_id)
+        evidence = archive.catalog.get(result.capture_id)
+        details = {"monitor": info["id"], "platform": info["platform"],
+                   "post_id": info["post_id"], "url": before.url, "status": status,
+                   "platform_notes": list((post or {}).get("notes") or []),
+                   "evidence_capture": result.capture_id,
+                   "evidence_package_sha256": evidence.package_sha256,
+                   "run": info.get("run")}
+        # On the last good capture (the post as it was), naming the capture of its absence;
+        # with no good capture, on the evidence itself.
+        archive.record_event(before.last_good_capture or result.capture_id, "isnad",
+                             CustodyAction.POST_DISAPPEARED, evidence.package_sha256, details)
+        log.warning("monitor %s: post %s/%s is %s (evidence: capture %s)", info["id"],
+                    info["platform"], info["post_id"], status, result.capture_id)
+    elif result is not None and result.state != CaptureState.FAILED and status == "ok":
+        store.recheck_done(*key, state=MonitorPostState.CAPTURED, capture_id=result.capture_id)
+    else:
+        store.recheck_done(*key, state=None, capture_id=None)
+        why = (f"the post is {status}" if status else
+               (result.error or "; ".join(result.reasons)) if result else "nothing captured")
+        store.note_run(info["run"], f"recheck of {info['platform']} post {info['post_id']} "
+                       f"told nothing ({why}): not taken for a deletion; rechecked next run")
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -207,10 +279,11 @@ class MonitorRun:
 
 
 def run_jobs(archive: Archive, run_id: str) -> list[JobRow]:
-    """The capture jobs a run queued for the posts it found."""
-    ids = [p.job_id for p in MonitorStore(archive.catalog).posts(
-        MonitorStore(archive.catalog).run(run_id).monitor_id)
-        if p.first_run == run_id and p.job_id]
+    """The capture jobs a run queued: the posts it found, and the rechecks it asked for."""
+    store = MonitorStore(archive.catalog)
+    posts = store.posts(store.run(run_id).monitor_id)
+    ids = [p.job_id for p in posts if p.first_run == run_id and p.job_id]
+    ids += [p.recheck_job for p in posts if p.recheck_job]
     return JobStore(archive.catalog).many(ids)
 
 
@@ -240,32 +313,59 @@ def _wait(runtime: Runtime, rows: list[JobRow], concurrency: int | None, poll: f
 
 
 def timeline(settings: Settings, archive: Archive, monitor_id: str) -> dict[str, Any]:
-    """A monitor's history, post by post: first and last seen, each capture and its state,
-    and the runs that listed the channel (oldest first)."""
+    """A monitor's history, post by post: first and last seen, each capture (first capture
+    and rechecks) with its state, a disappearance with its evidence; and the runs that
+    listed the channel (oldest first)."""
     store = MonitorStore(archive.catalog)
     jobs = JobStore(archive.catalog)
     monitor = store.get(monitor_id)
+    by_post: dict[tuple[str, str], list[JobRow]] = {}
+    for job in reversed(jobs.by_source(f"{JobSource.MONITOR}:{monitor.id}")):
+        info = job.spec.get("monitor") or {}
+        if info.get("role") in ("post", "recheck"):
+            by_post.setdefault((info["platform"], info["post_id"]), []).append(job)
     posts = []
     for post in store.posts(monitor.id):
-        posts.append({**_post_record(post), "captures": _captures(archive, jobs, post)})
+        captures = [c for job in by_post.get((post.platform, post.post_id), [])
+                    for c in _captures(archive, jobs, job)]
+        posts.append({**_post_record(post), "captures": captures,
+                      "disappeared": _disappeared(archive, post, captures)})
     runs = [monitor_run_record(r) for r in reversed(store.runs(monitor.id))]
     return {"monitor": monitor_record(monitor, len(posts)), "runs": runs, "posts": posts}
 
 
-def _captures(archive: Archive, jobs: JobStore, post: MonitorPostRow) -> list[dict[str, Any]]:
-    if not post.job_id:
-        return []
-    job = jobs.get(post.job_id)
+def _captures(archive: Archive, jobs: JobStore, job: JobRow) -> list[dict[str, Any]]:
+    role = (job.spec.get("monitor") or {}).get("role")
     found = []
     for capture_id in jobs.captures(job.id):
         row = archive.catalog.get(capture_id)
-        found.append({"id": row.id, "state": row.state, "started_at": _iso(row.started_at),
+        post = (row.context or {}).get("post") or {}
+        found.append({"id": row.id, "role": role, "state": row.state,
+                      "post_status": post.get("status"), "started_at": _iso(row.started_at),
                       "ended_at": _iso(row.ended_at), "reasons": list(row.reasons or []),
                       "job": job.id})
     if not found and job.state != JobState.DONE:
-        found.append({"id": None, "state": f"job {job.state}", "job": job.id,
-                      "started_at": None, "ended_at": None, "reasons": []})
+        found.append({"id": None, "role": role, "state": f"job {job.state}",
+                      "post_status": None, "job": job.id, "started_at": None,
+                      "ended_at": None, "reasons": []})
     return found
+
+
+def _disappeared(archive: Archive, post: MonitorPostRow, captures: list[dict[str, Any]]
+                 ) -> dict[str, Any] | None:
+    """The post-disappeared custody event of a post that is gone (on its last good capture,
+    or on the evidence when it never had one)."""
+    if post.state != MonitorPostState.DISAPPEARED:
+        return None
+    rechecks = [c["id"] for c in reversed(captures) if c["role"] == "recheck" and c["id"]]
+    for capture_id in filter(None, (post.last_good_capture, *rechecks)):
+        for event in reversed(archive.catalog.events(capture_id)):
+            if (event.action == CustodyAction.POST_DISAPPEARED
+                    and event.details.get("post_id") == post.post_id):
+                return {"at": event.time, "on_capture": capture_id,
+                        "status": event.details.get("status"),
+                        "evidence_capture": event.details.get("evidence_capture")}
+    return {"at": None, "on_capture": None, "status": None, "evidence_capture": None}
 
 
 # -- JSON shapes (the records of :mod:`isnad.app.records`, kept beside their use case) ------

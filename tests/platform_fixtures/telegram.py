@@ -125,11 +125,16 @@ class _Handler(PlatformHandler):
                 before = int(parse_qs(parts.query).get("before", [str(last + 1)])[0])
                 top = min(before - 1, last)
                 numbers = list(range(max(FIRST, top - PAGE + 1), top + 1))
+            if len(path) == 3 and path[2].isdigit() and int(path[2]) in self.server.limited:
+                return self.send(429, b"Too Many Requests", "text/plain")
+            numbers = [n for n in numbers if n not in self.server.deleted]
             page = _channel_page(base, numbers) if numbers else _channel_page(base, [])
             return self.send(200, page.encode(), "text/html; charset=utf-8")
         if len(path) == 2 and path[0] == CHANNEL and path[1].isdigit():
             # t.me/<channel>/<id> itself: the post page people open (an embed).
-            page = _channel_page(base, [int(path[1])] if FIRST <= int(path[1]) <= last else [])
+            number = int(path[1])
+            shown = FIRST <= number <= last and number not in self.server.deleted
+            page = _channel_page(base, [number] if shown else [])
             return self.send(200, page.encode(), "text/html; charset=utf-8")
         return self.send(404, b"<html><body>Not found</body></html>", "text/html")
 
@@ -141,6 +146,8 @@ class TelegramFixture(PlatformFixture):
         super().__init__()
         self.server.last = LAST
         self.server.listing_delay = 0.0
+        self.server.deleted: set[int] = set()  # posts deleted since (a test deletes them)
+        self.server.limited: set[int] = set()  # posts whose page answers 429 (rate limited)
 
     def publish(self, last: int) -> None:
         """The channel's newest post is now ``last`` (posts up to it appear, as published)."""
