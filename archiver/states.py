@@ -84,6 +84,5 @@ class CustodyAction(StrEnum):
     EXPORTED = "exported"
     RETRIED = "retried"  # an interrupted attempt, linked to the job attempt that replaces it
     # On a monitored post's last good capture: a recheck found it gone (the evidence of its
-    # absence is a capture of its own, named in the event) or changed.
+    # absence is a capture of its own, named in the event).
     POST_DISAPPEARED = "post-disappeared"
-    POST_CHANGED = "post-changed"

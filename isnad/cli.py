@@ -647,6 +647,9 @@ def monitor_run(
             _emit_json({"run": run_id, "job": run_id})
         else:
             out.print(f"queued run {run_id}", highlight=False)
+            if not Runtime(settings, archive).workers():
+                err.print("no worker is running: start one with `isnad worker` (or use "
+                          "--wait)", highlight=False)
         return
     signing_key(settings, create=True)
     done = monitors.run_and_wait(settings, archive, monitor_id, concurrency=concurrency)

@@ -40,7 +40,7 @@ WRITTEN = {
     ProofState: {"stamped", "pending", "stamped-late"},  # in the capture context, not a column
     CustodyAction: {"requested", "captured", "packaged", "stored", "storage-failed", "verified",
                     "verification-failed", "failed", "timestamped", "state-changed", "audited",
-                    "audit-failed", "exported", "retried", "post-disappeared", "post-changed"},
+                    "audit-failed", "exported", "retried", "post-disappeared"},
 }
 
 
