@@ -203,6 +203,31 @@ class MonitorStore:
             s.refresh(run)
             return run
 
+    def settle_unfinished(self, monitor_id: str, flag_after: int) -> int:
+        """Runs whose job ended without recording them (cancelled, or its capture process
+        crashed): recorded FAILED with the job's reason, and counted as failures. Each is
+        settled once, whoever asks (one conditional UPDATE). How many were settled."""
+        settled = 0
+        with self.session() as s:
+            open_runs = list(s.scalars(select(MonitorRunRow).where(
+                MonitorRunRow.monitor_id == monitor_id, MonitorRunRow.state.is_(None))))
+        for run in open_runs:
+            with self.session() as s:
+                job = s.get(JobRow, run.job_id)
+                if job is None or not JobState(job.state).final:
+                    continue
+                note = f"the run's job {job.state}: {job.error or 'no reason given'}"
+                changed = s.execute(update(MonitorRunRow).where(
+                    MonitorRunRow.id == run.id, MonitorRunRow.state.is_(None)).values(
+                    state=CaptureState.FAILED, ended_at=job.ended_at or _now(),
+                    notes=[*(run.notes or []), note])).rowcount
+                if changed == 1:
+                    settled += 1
+                    s.execute(update(MonitorRow).where(MonitorRow.id == monitor_id).values(
+                        failures=MonitorRow.failures + 1,
+                        flagged=MonitorRow.failures + 1 >= flag_after))
+        return settled
+
     # -- posts ------------------------------------------------------------------------------
     def record_post(self, monitor_id: str, run_id: str, *, platform: str, post_id: str,
                     url: str, published: str | None, job: dict[str, Any] | None

@@ -232,3 +232,19 @@ def test_a_recheck_records_a_deleted_post_and_never_takes_a_rate_limit_for_one(i
                 if e.action == CustodyAction.POST_DISAPPEARED]
     assert posts["110"]["state"] == MonitorPostState.CAPTURED  # still listed: not rechecked
     assert [c["role"] for c in posts["110"]["captures"]] == ["post"]
+
+
+def test_a_run_whose_job_ends_unrecorded_counts_as_a_failure(isnad, telegram):
+    env = _env(telegram)
+    monitor = _add(isnad, telegram)
+    queued = isnad("monitor", "run", monitor["id"], env=env)
+    assert queued.code == 0 and "no worker is running" in queued.stderr, queued
+    run_id = queued.stdout.split()[-1]
+    assert isnad("monitor", "show", monitor["id"], "--json").json()["runs"][0]["state"] is None
+    assert isnad("jobs", "cancel", run_id).code == 0
+    shown = isnad("monitor", "list", "--json").json()[0]
+    assert shown["failures"] == 1 and not shown["flagged"]
+    (run,) = shown["runs"]
+    assert run["state"] == "FAILED" and "the run's job cancelled" in run["notes"][0], run
+    again = isnad("monitor", "show", monitor["id"], "--json").json()
+    assert again["failures"] == 1  # settled once, however often it is looked at

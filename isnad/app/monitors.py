@@ -93,8 +93,13 @@ def add_monitor(settings: Settings, archive: Archive, url: str, *, operator: str
 def list_monitors(settings: Settings, archive: Archive, *, include_paused: bool = True
                   ) -> list[MonitorRow]:
     """Every monitor, oldest first (the scheduler reads ``every``/``cron``/``jitter``/
-    ``paused``/``failures``/``flagged`` from these rows)."""
-    rows = MonitorStore(archive.catalog).list()
+    ``paused``/``failures``/``flagged`` from these rows). A run whose job ended without
+    recording it (cancelled, its capture process crashed) is recorded FAILED first, so it
+    counts among the failures."""
+    store = MonitorStore(archive.catalog)
+    for row in store.list():  # a run whose job ended unrecorded counts as a failure
+        store.settle_unfinished(row.id, FLAG_AFTER_FAILURES)
+    rows = store.list()
     return rows if include_paused else [r for r in rows if not r.paused]
 
 
@@ -319,6 +324,7 @@ def timeline(settings: Settings, archive: Archive, monitor_id: str) -> dict[str,
     store = MonitorStore(archive.catalog)
     jobs = JobStore(archive.catalog)
     monitor = store.get(monitor_id)
+    store.settle_unfinished(monitor.id, FLAG_AFTER_FAILURES)
     by_post: dict[tuple[str, str], list[JobRow]] = {}
     for job in reversed(jobs.by_source(f"{JobSource.MONITOR}:{monitor.id}")):
         info = job.spec.get("monitor") or {}
@@ -404,6 +410,7 @@ def show_monitor(settings: Settings, archive: Archive, monitor_id: str,
                  runs: int = 10) -> dict[str, Any]:
     """A monitor, its recent runs (newest first) and how many posts it has seen."""
     store = MonitorStore(archive.catalog)
+    store.settle_unfinished(store.get(monitor_id).id, FLAG_AFTER_FAILURES)
     row = store.get(monitor_id)
     return {**monitor_record(row, store.count_posts(row.id)),
             "runs": [monitor_run_record(r) for r in store.runs(row.id, runs)]}
