@@ -139,6 +139,12 @@ class JobStore:
                 query = query.limit(limit)
             return list(s.scalars(query))
 
+    def by_source(self, source: str) -> list[JobRow]:
+        """The jobs one source submitted (``monitor:<id>``), newest first."""
+        with self.session() as s:
+            return list(s.scalars(select(JobRow).where(JobRow.source == source)
+                                  .order_by(JobRow.id.desc())))
+
     def captures(self, job_id: str, attempt: int | None = None) -> list[str]:
         """The capture ids a job produced (one attempt's, or every attempt's), in order."""
         with self.session() as s:

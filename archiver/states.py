@@ -57,6 +57,15 @@ class JobSource(StrEnum):
     IMPORT = "import"
 
 
+class MonitorPostState(StrEnum):
+    """Where a monitored post stands: listed, captured, or found gone or changed since."""
+
+    SEEN = "seen"
+    CAPTURED = "captured"
+    DISAPPEARED = "disappeared"
+    CHANGED = "changed"
+
+
 class CustodyAction(StrEnum):
     """What a custody event records."""
 
@@ -74,3 +83,6 @@ class CustodyAction(StrEnum):
     AUDIT_FAILED = "audit-failed"
     EXPORTED = "exported"
     RETRIED = "retried"  # an interrupted attempt, linked to the job attempt that replaces it
+    # On a monitored post's last good capture: a recheck found it gone (the evidence of its
+    # absence is a capture of its own, named in the event).
+    POST_DISAPPEARED = "post-disappeared"

@@ -37,6 +37,7 @@ from isnad.app import (
     IsnadError,
     JobState,
     VerificationReport,
+    monitors,
     records,
 )
 from isnad.app.archive import signing_key
@@ -516,6 +517,178 @@ def jobs_retry(job_id: Annotated[str, typer.Argument(help="job id or unique pref
     runtime = Runtime(settings, _archive(settings, recover=False))
     row = runtime.retry(job_id)
     out.print(f"queued {row.id} again (attempt {row.attempts + 1})", highlight=False)
+
+
+monitor_app = typer.Typer(help="Channels watched on a schedule: each new post captured once.",
+                          no_args_is_help=True)
+app.add_typer(monitor_app, name="monitor")
+_MONITOR_ID = Annotated[str, typer.Argument(help="monitor id or unique prefix")]
+
+
+@monitor_app.command("add")
+def monitor_add(
+    url: Annotated[str, typer.Argument(help="a platform channel or profile URL")],
+    every: Annotated[str | None, typer.Option(
+        "--every", help="run every 90s, 15m, 2h, 7d… (default: 1h)")] = None,
+    cron: Annotated[str | None, typer.Option(
+        "--cron", help='run on a crontab line instead, e.g. "0 */2 * * *" (UTC)')] = None,
+    jitter: Annotated[str | None, typer.Option(
+        "--jitter", help="move each run by up to this much (e.g. 2m)")] = None,
+    case: _CASE = None, tag: _TAG = None, note: _NOTE = None, operator: _OPERATOR = None,
+    posts: Annotated[int | None, typer.Option(
+        "--posts", min=1, help="posts listed a run (default: platforms.posts)")] = None,
+    recheck: Annotated[str | None, typer.Option(
+        "--recheck", help="recheck posts first seen within this window, e.g. 7d")] = None,
+    no_browser: _NO_BROWSER = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Watch a channel or profile: each run lists it and captures every post not seen before."""
+    settings = _settings()
+    row = monitors.add_monitor(
+        settings, _archive(settings, recover=False), url,
+        operator=operator or settings.effective_operator(), every=every, cron=cron,
+        jitter=jitter, case_id=case, tags=tuple(tag or ()), note=note, posts=posts,
+        recheck=recheck, use_browser=not no_browser)
+    if as_json:
+        _emit_json(monitors.monitor_record(row, 0))
+        return
+    when = f"every {row.every}s" if row.every else f"cron {row.cron}"
+    out.print(f"monitor {row.id}  {escape(row.url)}  ({row.platform}, {when})", highlight=False)
+
+
+@monitor_app.command("list")
+def monitor_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every monitor, its schedule and how it fares."""
+    settings = _settings()
+    archive = _archive(settings, recover=False)
+    rows = [monitors.show_monitor(settings, archive, row.id, runs=1)
+            for row in monitors.list_monitors(settings, archive)]
+    if as_json:
+        _emit_json(rows)
+        return
+    if not rows:
+        out.print("no monitors")
+        return
+    table = Table("monitor", "url", "schedule", "posts seen", "last run", "state")
+    for row in rows:
+        last = row["runs"][0] if row["runs"] else None
+        state = "paused" if row["paused"] else ("FLAGGED: failing" if row["flagged"] else
+                                                 "active")
+        table.add_row(row["id"], escape(_middle(row["url"], 50)),
+                      f"every {row['every']}s" if row["every"] else f"cron {row['cron']}",
+                      str(row["posts_seen"]),
+                      f"{(last['started_at'] or '')[:19]} {last['state'] or 'running'}"
+                      if last else "never", state)
+    out.print(table)
+
+
+@monitor_app.command("show")
+def monitor_show(monitor_id: _MONITOR_ID,
+                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One monitor and its recent runs."""
+    settings = _settings()
+    shown = monitors.show_monitor(settings, _archive(settings, recover=False), monitor_id)
+    if as_json:
+        _emit_json(shown)
+        return
+    for key in ("id", "url", "platform", "every", "cron", "jitter", "case", "tags", "note",
+                "posts", "recheck", "operator", "paused", "flagged", "failures", "posts_seen",
+                "last_run_at"):
+        out.print(f"{key:12} {escape(str(shown[key]))}", highlight=False)
+    for run in shown["runs"]:
+        out.print(f"run {run['id']}  {(run['started_at'] or '')[:19]}  "
+                  f"{run['state'] or 'running'}  listed {run['listed']}, new {run['new_posts']}"
+                  + "".join(f"\n    note: {escape(n)}" for n in run["notes"]), highlight=False)
+
+
+def _set_paused(monitor_id: str, paused: bool) -> None:
+    settings = _settings()
+    row = monitors.set_paused(settings, _archive(settings, recover=False), monitor_id, paused)
+    out.print(f"monitor {row.id} {'paused' if paused else 'resumed'}", highlight=False)
+
+
+@monitor_app.command("pause")
+def monitor_pause(monitor_id: _MONITOR_ID) -> None:
+    """Stop scheduling a monitor's runs (it keeps what it saw)."""
+    _set_paused(monitor_id, True)
+
+
+@monitor_app.command("resume")
+def monitor_resume(monitor_id: _MONITOR_ID) -> None:
+    """Schedule a paused or flagged monitor again (its failure count starts over)."""
+    _set_paused(monitor_id, False)
+
+
+@monitor_app.command("remove")
+def monitor_remove(monitor_id: _MONITOR_ID) -> None:
+    """Stop watching a channel; its posts, runs and captures stay on record."""
+    settings = _settings()
+    row = monitors.remove_monitor(settings, _archive(settings, recover=False), monitor_id)
+    out.print(f"monitor {row.id} removed (its posts and captures are kept)", highlight=False)
+
+
+@monitor_app.command("run")
+def monitor_run(
+    monitor_id: _MONITOR_ID,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="wait for the run and its new posts' captures (run here when no "
+        "worker is up)")] = False,
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", "-c", min=1, max=64, help="captures at once when run here")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run a monitor now: queue its run (a worker runs it), or with --wait see it through.
+    Exit status with --wait: 0 COMPLETE, 1 PARTIAL, 2 FAILED."""
+    settings = _settings()
+    archive = _archive(settings)
+    if not wait:
+        run_id = monitors.start_run(settings, archive, monitor_id)
+        if as_json:
+            _emit_json({"run": run_id, "job": run_id})
+        else:
+            out.print(f"queued run {run_id}", highlight=False)
+            if not Runtime(settings, archive).workers():
+                err.print("no worker is running: start one with `isnad worker` (or use "
+                          "--wait)", highlight=False)
+        return
+    signing_key(settings, create=True)
+    done = monitors.run_and_wait(settings, archive, monitor_id, concurrency=concurrency)
+    run = monitors.monitor_run_record(done.run)
+    if as_json:
+        _emit_json({**run, "jobs": [records.job_record(j, []) for j in done.jobs]})
+    else:
+        out.print(f"run {run['id']}: {run['state']}, listed {run['listed']}, "
+                  f"new {run['new_posts']}", highlight=False)
+        for note in run["notes"]:
+            out.print(f"  note: {escape(note)}", highlight=False)
+        for job in done.jobs:
+            out.print(f"  {job.state:9} {escape(job.url)}", highlight=False)
+    raise typer.Exit({CaptureState.COMPLETE: 0, CaptureState.PARTIAL: 1}.get(run["state"], 2))
+
+
+@monitor_app.command("timeline")
+def monitor_timeline(monitor_id: _MONITOR_ID,
+                     as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Post by post: when first and last seen, each capture and its state."""
+    settings = _settings()
+    data = monitors.timeline(settings, _archive(settings, recover=False), monitor_id)
+    if as_json:
+        _emit_json(data)
+        return
+    mon = data["monitor"]
+    out.print(f"monitor {mon['id']}  {escape(mon['url'])}  {len(data['runs'])} run(s), "
+              f"{len(data['posts'])} post(s)", highlight=False)
+    for post in data["posts"]:
+        out.print(f"{post['platform']} {escape(post['post_id'])}  first seen "
+                  f"{post['first_seen'][:19]}  last seen {post['last_seen'][:19]}  "
+                  f"{post['state']}  {escape(post['url'])}", highlight=False)
+        for cap in post["captures"]:
+            out.print(f"    {cap['role']} capture {cap['id'] or '-'}  {cap['state']}  "
+                      f"post {cap['post_status'] or '?'}  {(cap['started_at'] or '')[:19]}",
+                      highlight=False)
+        if gone := post["disappeared"]:
+            out.print(f"    DISAPPEARED ({gone['status']}) {(gone['at'] or '')[:19]}: evidence "
+                      f"capture {gone['evidence_capture']}", highlight=False)
 
 
 @app.command()

@@ -24,21 +24,23 @@ from archiver.states import (
     CustodyAction,
     JobSource,
     JobState,
+    MonitorPostState,
     ProofState,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS: list[type[StrEnum]] = [CaptureState, CopyState, ProofState, JobState, JobSource,
-                              CustodyAction]
+                              MonitorPostState, CustodyAction]
 
 # The text Isnad has written into catalogs and custody logs (before the enums, and since).
 WRITTEN = {
     CaptureState: {"RUNNING", "COMPLETE", "PARTIAL", "FAILED"},
     CopyState: {"STORED", "PENDING"},
+    MonitorPostState: {"seen", "captured", "disappeared", "changed"},
     ProofState: {"stamped", "pending", "stamped-late"},  # in the capture context, not a column
     CustodyAction: {"requested", "captured", "packaged", "stored", "storage-failed", "verified",
                     "verification-failed", "failed", "timestamped", "state-changed", "audited",
-                    "audit-failed", "exported", "retried"},
+                    "audit-failed", "exported", "retried", "post-disappeared"},
 }
 
 
@@ -92,7 +94,9 @@ def test_old_module_constants_are_gone_or_are_the_members():
 
 # Same name, equal text, in two kinds. Allowed only where the two never meet: a job's state sits in
 # the jobs table, an action in the custody log; nothing compares one with the other.
-KNOWN_SAME_TEXT = {("JobState.FAILED", "CustodyAction.FAILED")}
+# A monitored post's state sits in monitor_posts, likewise apart from the custody log.
+KNOWN_SAME_TEXT = {("JobState.FAILED", "CustodyAction.FAILED"),
+                   ("MonitorPostState.CAPTURED", "CustodyAction.CAPTURED")}
 
 
 def test_no_new_member_name_means_two_things_with_the_same_text():

@@ -60,6 +60,9 @@ class CaptureOptions:
     depth: int | None = None
     scope: str | None = None
     posts: int | None = None  # a channel URL: capture this many of its recent posts too
+    # False: a channel's posts are listed (``posts`` of them) but not captured here; a
+    # monitor queues each new one as its own job.
+    follow_posts: bool = True
 
 
 def capture_limits(settings: Settings, options: CaptureOptions) -> CaptureLimits:
@@ -97,6 +100,9 @@ class CaptureRun:
         self.on_progress = on_progress
         self.on_result = on_result
         self.results: dict[str, PackagedCapture] = {}
+        # What a platform reader found, by capture id: the listing (``post_refs``,
+        # ``listing_notes``) or the ``post`` (a monitor reads them once the capture is done).
+        self.observed: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
         self.sessions: dict[int, CaptureSession] = {}
         self._lock = threading.Lock()  # results arrive from the finishing threads
@@ -162,7 +168,7 @@ class CaptureRun:
     def follow_ups(self, job: CaptureJob) -> list[CaptureJob]:
         """The posts a channel listed, each its own capture (on the reactor, before the
         channel's own capture is finished beside it)."""
-        if not (job.post_refs and self.options.posts):
+        if not (job.post_refs and self.options.posts and self.options.follow_posts):
             return []
         platform_module = job.platform[0]
         return [follow for ref in job.post_refs[:self.options.posts]
@@ -189,6 +195,10 @@ class CaptureRun:
         )
         if job.post is not None:
             self.archive.catalog.set_post(session.capture_id, job.post)
+        if job.platform is not None:
+            self.observed[session.capture_id] = {
+                "post_refs": job.post_refs, "listing_notes": list(job.listing_notes or []),
+                "post": job.post}
         self._done(result)
 
     def _done(self, result: PackagedCapture) -> None:

@@ -85,7 +85,8 @@ def run(payload: dict[str, Any], reporter: Reporter) -> None:
     prepare_archive(archive, settings)
     options = CaptureOptions(operator=spec.operator, case_id=spec.case_id, tags=spec.tags,
                              note=spec.note, use_browser=spec.use_browser, depth=spec.depth,
-                             scope=spec.scope, posts=spec.posts)
+                             scope=spec.scope, posts=spec.posts,
+                             follow_posts=not spec.monitor)
 
     def registered(capture_id: str, url: str) -> None:
         store.link_capture(job_id, attempt, capture_id)
@@ -99,7 +100,15 @@ def run(payload: dict[str, Any], reporter: Reporter) -> None:
         on_progress=reporter.progress,
         on_result=lambda r: reporter.send("result", capture_id=r.capture_id, state=r.state,
                                           stored=r.stored, error=r.error))
-    capture.run([spec.url])
+    results = capture.run([spec.url])
+    if spec.monitor:
+        # A monitor's job: its listing queues the new posts, inside this attempt (see
+        # isnad.app.monitors for why here).
+        from isnad.app.monitors import after_capture
+
+        reporter.send("stage", capture_id=results[0].capture_id if results else None,
+                      stage="monitor")
+        after_capture(settings, archive, spec, job_id, results, capture.observed)
     reporter.send("done")
 
 

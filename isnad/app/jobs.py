@@ -43,6 +43,9 @@ class JobSpec:
     scope: str | None = None
     posts: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # unknown CSV columns, kept
+    # A monitor's job: {"id", "role": "listing"} for a run (its id is the job's), or
+    # {"id", "role": "post", "run", "platform", "post_id"} for a post a run found.
+    monitor: dict[str, Any] | None = None
 
     def effective_priority(self) -> int:
         if self.priority is not None:

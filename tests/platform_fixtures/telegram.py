@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fixture_site.server import video_clip
@@ -113,22 +114,41 @@ class _Handler(PlatformHandler):
             return self.send(429, b"Too Many Requests", "text/plain")
         if path[:2] == ["s", "privatechan"] or path == ["privatechan"]:
             return self.send(200, PRIVATE.encode(), "text/html; charset=utf-8")
+        last = self.server.last  # the newest post so far (a test may publish more)
         if len(path) >= 2 and path[0] == "s" and path[1] == CHANNEL:
-            if len(path) == 3 and path[2].isdigit() and FIRST <= int(path[2]) <= LAST:
+            if len(path) == 2:
+                time.sleep(self.server.listing_delay)  # a slow listing, when a test asks
+            if len(path) == 3 and path[2].isdigit() and FIRST <= int(path[2]) <= last:
                 centre = int(path[2])
-                numbers = list(range(max(FIRST, centre - 2), min(LAST, centre + 2) + 1))
+                numbers = list(range(max(FIRST, centre - 2), min(last, centre + 2) + 1))
             else:
-                before = int(parse_qs(parts.query).get("before", [str(LAST + 1)])[0])
-                top = min(before - 1, LAST)
+                before = int(parse_qs(parts.query).get("before", [str(last + 1)])[0])
+                top = min(before - 1, last)
                 numbers = list(range(max(FIRST, top - PAGE + 1), top + 1))
+            if len(path) == 3 and path[2].isdigit() and int(path[2]) in self.server.limited:
+                return self.send(429, b"Too Many Requests", "text/plain")
+            numbers = [n for n in numbers if n not in self.server.deleted]
             page = _channel_page(base, numbers) if numbers else _channel_page(base, [])
             return self.send(200, page.encode(), "text/html; charset=utf-8")
         if len(path) == 2 and path[0] == CHANNEL and path[1].isdigit():
             # t.me/<channel>/<id> itself: the post page people open (an embed).
-            page = _channel_page(base, [int(path[1])] if FIRST <= int(path[1]) <= LAST else [])
+            number = int(path[1])
+            shown = FIRST <= number <= last and number not in self.server.deleted
+            page = _channel_page(base, [number] if shown else [])
             return self.send(200, page.encode(), "text/html; charset=utf-8")
         return self.send(404, b"<html><body>Not found</body></html>", "text/html")
 
 
 class TelegramFixture(PlatformFixture):
     handler = _Handler
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server.last = LAST
+        self.server.listing_delay = 0.0
+        self.server.deleted: set[int] = set()  # posts deleted since (a test deletes them)
+        self.server.limited: set[int] = set()  # posts whose page answers 429 (rate limited)
+
+    def publish(self, last: int) -> None:
+        """The channel's newest post is now ``last`` (posts up to it appear, as published)."""
+        self.server.last = last
