@@ -31,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from archiver.custody import CustodyEvent
@@ -233,7 +234,7 @@ class Catalog:
             url, future=True, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        create_tables(self.engine)
         # Captures whose record this process changed since their custody head was last signed:
         # only these get a new record hash (an edit made behind the catalog's back never does).
         self.touched: dict[str, set[str]] = {}
@@ -465,3 +466,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def create_tables(engine: Any, tables: list[Any] | None = None) -> None:
+    """Create the catalog's tables (or ``tables``) that do not exist yet.
+
+    Many processes may open a new catalog at once (a hundred `isnad submit`): SQLAlchemy looks,
+    then creates, so another process can create a table between the two. Creating is
+    idempotent, so losing that race is no error: look again."""
+    for attempt in range(5):
+        try:
+            Base.metadata.create_all(engine, tables=tables)
+            return
+        except OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == 4:
+                raise

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from archiver.catalog import Base, Catalog, UTCDateTime
+from archiver.catalog import Base, Catalog, UTCDateTime, create_tables
 from archiver.errors import NotFound
 from archiver.ids import new_capture_id
 from archiver.states import JobState
@@ -95,7 +95,7 @@ class JobStore:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        Base.metadata.create_all(catalog.engine, tables=_TABLES)
+        create_tables(catalog.engine, _TABLES)
 
     def session(self):  # noqa: ANN201 - the catalog's session context
         return self.catalog.session()

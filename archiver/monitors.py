@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from archiver.catalog import Base, Catalog, UTCDateTime
+from archiver.catalog import Base, Catalog, UTCDateTime, create_tables
 from archiver.errors import NotFound
 from archiver.ids import new_capture_id
 from archiver.jobs import JobRow
@@ -113,7 +113,7 @@ class MonitorStore:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        Base.metadata.create_all(catalog.engine, tables=[*_TABLES, JobRow.__table__])
+        create_tables(catalog.engine, [*_TABLES, JobRow.__table__])
 
     def session(self):  # noqa: ANN201 - the catalog's session context
         return self.catalog.session()
