@@ -30,6 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from scheduler.state import Backoff, FailureRecord, Health, RunLedger
 
@@ -77,14 +78,14 @@ def _cron(line: str, jitter: float) -> CronTrigger:
 
 
 class _Tick:
-    """What APScheduler's ``run_job`` reads of a job, with the due time added to its
-    keyword arguments (the claim key)."""
+    """What APScheduler's ``run_job`` reads of a job: here it calls the scheduler that took
+    the tick, with the due time read from the job table (the claim key)."""
 
-    def __init__(self, job: Any, due_at: datetime | None) -> None:
+    def __init__(self, job: Any, service: Schedules) -> None:
         self.id = job.id
-        self.func = job.func
-        self.args = job.args
-        self.kwargs = {**job.kwargs, "due_at": due_at}
+        self.func = service.run
+        self.args = (job.id,)
+        self.kwargs = {"due_at": job.next_run_time}
         self.misfire_grace_time = job.misfire_grace_time
         self._jobstore_alias = job._jobstore_alias
         self._name = str(job)
@@ -94,26 +95,25 @@ class _Tick:
 
 
 class _TickExecutor(ThreadPoolExecutor):
-    """APScheduler's thread pool, handing each run the due time stored in the job table.
+    """APScheduler's thread pool, running each tick in its own :class:`Schedules`.
 
     ``_do_submit_job`` runs before the scheduler writes the job's next run time, so
-    ``job.next_run_time`` is still the value every scheduler read (apscheduler 3.11, pinned)."""
+    ``job.next_run_time`` is still the value every scheduler read (apscheduler 3.11, pinned;
+    ``tests/test_schedules.py`` fails if that changes)."""
+
+    def __init__(self, threads: int, service: Schedules) -> None:
+        super().__init__(threads)
+        self.service = service
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        super()._do_submit_job(_Tick(job, job.next_run_time), run_times)
+        super()._do_submit_job(_Tick(job, self.service), run_times)
 
 
-_current: Schedules | None = None
-
-
-def fire(schedule_id: str, spec: str = "", due_at: datetime | None = None) -> None:
-    """The function every stored schedule calls (by reference ``scheduler.service:fire``):
-    runs it in the scheduler of this process."""
-    service = _current
-    if service is None:
-        log.error("schedule %s fired with no scheduler running in this process", schedule_id)
-        return
-    service.run(schedule_id, due_at)
+def fire(schedule_id: str, spec: str = "") -> None:
+    """What the job table names as every schedule's function (``scheduler.service:fire``).
+    :class:`Schedules` runs ticks itself (``_TickExecutor``); this is reached only when some
+    other APScheduler opens the table."""
+    log.error("schedule %s fired outside an Isnad scheduler: ignored", schedule_id)
 
 
 class Schedules:
@@ -130,9 +130,10 @@ class Schedules:
         self.failures = FailureRecord(engine, backoff)
         self.handlers: dict[str, Handler] = {}
         self.keep_runs = keep_runs
+        self.jobstore = SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
-            executors={"default": _TickExecutor(threads)},
+            jobstores={"default": self.jobstore},
+            executors={"default": _TickExecutor(threads, self)},
             job_defaults={"coalesce": True, "max_instances": 1,
                           "misfire_grace_time": int(misfire_grace)},
             timezone=UTC)
@@ -144,8 +145,10 @@ class Schedules:
 
     def start(self) -> None:
         """Open the job store (paused: no tick fires until :meth:`resume`)."""
-        global _current
-        _current = self
+        try:  # two schedulers starting at once on a new catalog: the loser finds it made
+            self.jobstore.jobs_t.create(self.engine, checkfirst=True)
+        except DBAPIError:
+            self.jobstore.jobs_t.create(self.engine, checkfirst=True)
         self.scheduler.start(paused=True)
         self.ledger.prune(self.keep_runs)
 
@@ -154,12 +157,9 @@ class Schedules:
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop firing; with ``wait``, runs under way finish first (nothing left half-done)."""
-        global _current
         if self.scheduler.running:
             self.scheduler.pause()
             self.scheduler.shutdown(wait=wait)
-        if _current is self:
-            _current = None
 
     # -- the schedules -----------------------------------------------------------------------
     def register(self, schedule_id: str, when: When) -> bool:
@@ -211,18 +211,19 @@ class Schedules:
             health = self.failures.record_failure(schedule_id, detail)
             log.error("schedule %s FAILED (%d in a row%s): %s; retried at its next tick",
                       schedule_id, health.failures, ", flagged" if health.flagged else "",
-                      detail, exc_info=True, extra={"schedule": schedule_id})
+                      detail, exc_info=True,
+                      extra={"schedule": schedule_id, "due": due.isoformat()})
             return health
         if ok:
             self.ledger.settle(schedule_id, due, "ok", detail)
             log.info("schedule %s ran: %s", schedule_id, detail,
-                     extra={"schedule": schedule_id})
+                     extra={"schedule": schedule_id, "due": due.isoformat()})
             return self.failures.record_success(schedule_id)
         self.ledger.settle(schedule_id, due, "problems", detail)
         health = self.failures.record_failure(schedule_id, detail)
         log.error("schedule %s ran with problems (%d in a row%s): %s", schedule_id,
                   health.failures, ", flagged" if health.flagged else "", detail,
-                  extra={"schedule": schedule_id})
+                  extra={"schedule": schedule_id, "due": due.isoformat()})
         return health
 
 

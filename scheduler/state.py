@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Boolean, Engine, Integer, String, Text, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from archiver.catalog import UTCDateTime
@@ -68,8 +68,12 @@ class HostSlotRow(ScheduleBase):
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the schedule tables that do not exist yet."""
-    ScheduleBase.metadata.create_all(engine)
+    """Create the schedule tables that do not exist yet. Two schedulers starting at once on
+    a new catalog may both try: the one that loses looks again and finds them made."""
+    try:
+        ScheduleBase.metadata.create_all(engine)
+    except DBAPIError:
+        ScheduleBase.metadata.create_all(engine)
 
 
 class RunLedger:

@@ -1,0 +1,244 @@
+"""Schedules: the scheduler service, its ledger, backoff and per-host spacing (in-process, on a
+real SQLite catalog), then `isnad scheduler` itself as a real process (e2e)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from archiver.catalog import Catalog
+from scheduler.durations import parse_duration
+from scheduler.service import JOBS_TABLE, Schedules, When
+from scheduler.state import Backoff, FailureRecord, HostSpacing, RunLedger
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Catalog:
+    return Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+
+
+def _second_engine(catalog: Catalog):  # noqa: ANN202 - another connection pool, as another process
+    return Catalog(catalog.url).engine
+
+
+# -- durations ------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, seconds", [
+    ("90", 90), (90, 90), ("30s", 30), ("15m", 900), ("2h", 7200), ("1d", 86400),
+    ("1w", 604800), ("1h30m", 5400), ("0.5s", 0.5), (" 2 H ", 7200)])
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "0s", "-5", "15x", "m", "1d2", "inf", "nan"])
+def test_bad_durations_say_what_is_expected(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+# -- backoff and flagging -------------------------------------------------------------------
+def test_backoff_doubles_up_to_its_ceiling() -> None:
+    backoff = Backoff(base=10, ceiling=100, flag_after=3)
+    assert [backoff.delay(n) for n in range(7)] == [0, 10, 20, 40, 80, 100, 100]
+    assert backoff.delay(10_000) == 100  # no overflow far past the ceiling
+
+
+def test_failures_are_counted_flagged_and_reset_in_the_catalog(catalog: Catalog) -> None:
+    record = FailureRecord(catalog.engine, Backoff(base=60, ceiling=300, flag_after=3))
+    assert record.next_delay("monitor:a") == 0
+    first = record.record_failure("monitor:a", "HTTP 429")
+    assert (first.failures, first.flagged, first.next_delay) == (1, False, 60)
+    record.record_failure("monitor:a", "HTTP 429")
+    third = record.record_failure("monitor:a", "login wall")
+    assert (third.failures, third.flagged, third.next_delay) == (3, True, 240)
+    assert third.last_error == "login wall"
+    assert record.next_delay("monitor:b") == 0  # schedules are counted apart
+    # Kept in the catalog: another process (another engine) sees the same state.
+    other = FailureRecord(_second_engine(catalog), Backoff(base=60, ceiling=300, flag_after=3))
+    assert other.health("monitor:a").failures == 3
+    assert [h.schedule_id for h in other.flagged()] == ["monitor:a"]
+    assert other.record_failure("monitor:a").next_delay == 300  # the ceiling
+    ok = record.record_success("monitor:a")
+    assert (ok.failures, ok.flagged, ok.next_delay) == (0, False, 0)
+    assert other.flagged() == []
+
+
+def test_failures_recorded_at_once_are_all_counted(catalog: Catalog) -> None:
+    record = FailureRecord(catalog.engine)
+    record.record_failure("monitor:a")
+    threads = [threading.Thread(target=FailureRecord(_second_engine(catalog)).record_failure,
+                                args=("monitor:a",)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert record.health("monitor:a").failures == 9
+
+
+# -- per-host spacing -----------------------------------------------------------------------
+def test_runs_against_one_host_are_spaced(catalog: Catalog) -> None:
+    spacing = HostSpacing(catalog.engine, spacing=30)
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert spacing.reserve("t.me", now) == now
+    assert spacing.reserve("T.ME", now) == now + timedelta(seconds=30)  # same host, any case
+    assert spacing.reserve("t.me", now) == now + timedelta(seconds=60)
+    assert spacing.reserve("youtube.com", now) == now  # another host is free
+    later = now + timedelta(seconds=500)
+    assert spacing.reserve("t.me", later) == later  # a host idle long enough is free at once
+    assert spacing.wait_for("t.me", later) == 30
+
+
+def test_spacing_holds_across_schedulers_reserving_at_once(catalog: Catalog) -> None:
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    slots: list[datetime] = []
+    lock = threading.Lock()
+
+    def reserve() -> None:
+        slot = HostSpacing(_second_engine(catalog), spacing=10).reserve("reddit.com", now)
+        with lock:
+            slots.append(slot)
+
+    threads = [threading.Thread(target=reserve) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(slots) == [now + timedelta(seconds=10 * i) for i in range(8)]
+
+
+# -- the run ledger -------------------------------------------------------------------------
+def test_a_tick_is_claimed_once(catalog: Catalog) -> None:
+    due = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    one, two = RunLedger(catalog.engine), RunLedger(_second_engine(catalog))
+    assert one.claim("housekeeping:audit", due, "a") is True
+    assert two.claim("housekeeping:audit", due, "b") is False
+    assert two.claim("housekeeping:audit", due + timedelta(days=1), "b") is True
+    one.settle("housekeeping:audit", due, "ok", "all intact")
+    runs = one.runs("housekeeping:audit")
+    assert [(r.holder, r.outcome) for r in runs] == [("a", "ok"), ("b", None)]
+
+
+# -- the service ----------------------------------------------------------------------------
+def _service(engine, holder: str, **kw) -> Schedules:  # noqa: ANN001
+    return Schedules(engine, holder, jitter=0, misfire_grace=60, **kw)
+
+
+def test_a_schedule_survives_a_restart_with_its_next_run(catalog: Catalog) -> None:
+    first = _service(catalog.engine, "a")
+    first.start()
+    assert first.register("housekeeping:audit", When(every=3600)) is True
+    assert first.register("housekeeping:sync", When(cron="*/5 * * * *")) is True
+    due = first.next_run("housekeeping:audit")
+    first.shutdown()
+
+    again = _service(_second_engine(catalog), "b")
+    again.start()
+    try:
+        # Same timing: kept as stored (a restart does not push the next run back).
+        assert again.register("housekeeping:audit", When(every=3600)) is False
+        assert again.next_run("housekeeping:audit") == due
+        # A changed timing replaces it; one not configured any more is removed.
+        assert again.register("housekeeping:sync", When(every=60)) is True
+        assert again.keep_only("housekeeping", {"housekeeping:sync"}) == ["housekeeping:audit"]
+        assert again.ids() == ["housekeeping:sync"]
+    finally:
+        again.shutdown()
+    with catalog.engine.connect() as conn:
+        from sqlalchemy import text
+
+        rows = conn.execute(text(f"SELECT id FROM {JOBS_TABLE}")).scalars().all()
+    assert rows == ["housekeeping:sync"]
+
+
+def test_two_schedulers_run_each_tick_once(catalog: Catalog) -> None:
+    ran: list[tuple[str, datetime]] = []
+    lock = threading.Lock()
+
+    def handler(holder: str):  # noqa: ANN202
+        def run(schedule_id: str) -> tuple[bool, str]:
+            time.sleep(0.05)
+            return True, f"run by {holder}"
+        return run
+
+    services = [_service(_second_engine(catalog), holder) for holder in ("a", "b")]
+    for service in services:
+        service.handle("test", handler(service.holder))
+        original = service.run
+
+        def counted(schedule_id: str, due_at: datetime | None, _run=original, _s=service):
+            health = _run(schedule_id, due_at)
+            if health is not None:
+                with lock:
+                    ran.append((schedule_id, due_at))
+            return health
+
+        service.run = counted  # type: ignore[method-assign]
+        service.start()
+        service.register("test:often", When(every=0.5))
+        service.resume()
+    time.sleep(4)
+    for service in services:
+        service.shutdown()
+    assert len(ran) >= 4
+    assert len(set(ran)) == len(ran), "a tick ran twice"
+    runs = RunLedger(catalog.engine).runs("test:often")
+    assert len(runs) == len(ran) and all(r.outcome == "ok" for r in runs)
+
+
+def test_a_failing_schedule_is_logged_retried_and_flagged(catalog: Catalog, caplog) -> None:
+    calls: list[str] = []
+
+    def broken(schedule_id: str) -> tuple[bool, str]:
+        calls.append(schedule_id)
+        raise OSError("disk on fire")
+
+    service = _service(catalog.engine, "a", backoff=Backoff(base=1, ceiling=5, flag_after=2))
+    service.handle("test", broken)
+    service.start()
+    service.register("test:broken", When(every=0.4))
+    with caplog.at_level(logging.ERROR, logger="isnad.scheduler"):
+        service.resume()
+        deadline = time.monotonic() + 20
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        service.shutdown()
+    assert len(calls) >= 3  # the service kept going: each tick tried again
+    failed = [r for r in caplog.records if "FAILED" in r.getMessage()]
+    assert failed and "disk on fire" in failed[0].getMessage()
+    assert any("flagged" in r.getMessage() for r in failed)
+    health = service.failures.health("test:broken")
+    assert health.flagged and health.failures == len(calls)
+    assert all(r.outcome == "failed" for r in service.ledger.runs("test:broken"))
+
+
+def test_a_run_under_way_finishes_before_shutdown_returns(catalog: Catalog) -> None:
+    started, finished = threading.Event(), threading.Event()
+
+    def slow(schedule_id: str) -> tuple[bool, str]:
+        started.set()
+        time.sleep(1.5)
+        finished.set()
+        return True, "slow"
+
+    service = _service(catalog.engine, "a")
+    service.handle("test", slow)
+    service.start()
+    service.register("test:slow", When(every=0.3))
+    service.resume()
+    assert started.wait(20)
+    service.shutdown(wait=True)
+    assert finished.is_set()
+    assert [r.outcome for r in service.ledger.runs("test:slow")] == ["ok"]
+
+
+def test_a_bad_timing_is_refused() -> None:
+    with pytest.raises(ValueError):
+        When(cron="61 * * * *")
+    with pytest.raises(ValueError):
+        When(every=60, cron="* * * * *")
+    with pytest.raises(ValueError):
+        When()
