@@ -242,3 +242,171 @@ def test_a_bad_timing_is_refused() -> None:
         When(every=60, cron="* * * * *")
     with pytest.raises(ValueError):
         When()
+
+
+# -- `isnad scheduler`, the real process ----------------------------------------------------
+FAST = {  # every housekeeping schedule every second or two, no jitter, signs of life often
+    "ISNAD_SCHEDULES__SYNC__EVERY": "1", "ISNAD_SCHEDULES__TIMESTAMPS__EVERY": "1",
+    "ISNAD_SCHEDULES__AUDIT__EVERY": "2", "ISNAD_SCHEDULES__ANCHOR__EVERY": "2",
+    "ISNAD_SCHEDULES__JITTER": "0", "ISNAD_WORKER__HEARTBEAT": "1",
+    "ISNAD_LOGGING__LEVEL": "INFO", "ISNAD_LOGGING__FORMAT": "json",
+}
+
+
+class SchedulerProcess:
+    """`isnad scheduler` in a subprocess on the test's home; its JSON log lines in a file."""
+
+    def __init__(self, isnad, env: dict[str, str], name: str = "scheduler") -> None:  # noqa: ANN001
+        import subprocess
+
+        self.log_path = isnad.home.parent / f"{name}.log"
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen(isnad.command("scheduler"), cwd=isnad.home,
+                                     env={**isnad.env, **FAST, **env},
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+
+    def lines(self) -> list[dict]:
+        import json
+
+        found = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                found.append({"message": line})
+        return found
+
+    def ran(self) -> list[tuple[str, str]]:
+        """(schedule, due) of each run this process made, whatever its outcome."""
+        return [(r["schedule"], r["due"]) for r in self.lines() if "due" in r]
+
+    def wait_for(self, what, timeout: float = 120) -> None:  # noqa: ANN001
+        deadline = time.monotonic() + timeout
+        while not what():
+            assert self.proc.poll() is None, self.log_path.read_text()
+            assert time.monotonic() < deadline, self.log_path.read_text()
+            time.sleep(0.5)
+
+    def stop(self, timeout: float = 60) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+
+def _runs(home: Path) -> list[tuple[str, str, str]]:
+    """The run ledger (empty while the scheduler has not made it yet)."""
+    import sqlite3
+
+    if not (home / "catalog.db").exists():
+        return []
+    with sqlite3.connect(home / "catalog.db") as db:
+        try:
+            return db.execute("SELECT schedule_id, due_at, outcome FROM schedule_runs "
+                              "ORDER BY started_at").fetchall()
+        except sqlite3.OperationalError:  # not created yet
+            return []
+
+
+def _schedule_ids(home: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(home / "catalog.db") as db:
+        return [r[0] for r in db.execute(f"SELECT id FROM {JOBS_TABLE} ORDER BY id")]
+
+
+@pytest.fixture
+def local_tsa(tmp_path: Path):
+    from tests.tsa import LocalTSA
+
+    with LocalTSA(tmp_path / "tsa") as tsa:
+        yield tsa
+
+
+@pytest.mark.e2e
+def test_scheduler_syncs_uploads_and_stamps_what_was_pending(isnad, site, moto, bucket,
+                                                             local_tsa):
+    import json
+
+    from archiver.states import CaptureState, CopyState
+    from tests.conftest import s3_env
+    from tests.s3server import Relay
+
+    relay = Relay(moto.port)  # not started: S3 is unreachable during the capture
+    env = s3_env(relay.url, [{"name": "local", "url": str(isnad.home / "packages")},
+                             {"name": "s3", "url": f"s3://{bucket}/evidence"}])
+    env["ISNAD_STORAGE__RETRIES"] = "1"
+    env["ISNAD_TIMESTAMPS__TSA"] = json.dumps([local_tsa.config_entry()])
+    local_tsa.down = True
+    rec = isnad.capture("--no-browser", site.url("/final.html"), env=env)
+    assert rec["state"] == CaptureState.PARTIAL, rec["stderr"]
+    shown = isnad("show", rec["id"], "--json", env=env).json()
+    assert {c["target"]: c["state"] for c in shown["copies"]}["s3"] == CopyState.PENDING
+
+    local_tsa.down = False
+    relay.start()
+    scheduler = SchedulerProcess(isnad, env)
+    try:
+        def settled() -> bool:
+            runs = _runs(isnad.home)
+            return {"housekeeping:sync", "housekeeping:timestamps"} <= {
+                r[0] for r in runs if r[2] == "ok"}
+        scheduler.wait_for(settled)
+        scheduler.wait_for(lambda: {r[0] for r in _runs(isnad.home) if r[2] == "ok"} >= {
+            "housekeeping:audit", "housekeeping:anchor"})
+    finally:
+        relay.stop()
+        code = scheduler.stop()
+    assert code == 0, scheduler.log_path.read_text()
+    shown = isnad("show", rec["id"], "--json", env=env).json()
+    assert shown["state"] == CaptureState.COMPLETE, shown["reasons"]
+    assert {c["state"] for c in shown["copies"]} == {CopyState.STORED}
+    messages = [r.get("message", "") for r in scheduler.lines()]
+    assert any(f"{rec['id']} → s3" in m or "1 stored" in m for m in messages), messages
+    assert any("timestamps: 2 obtained" in m for m in messages), messages
+    assert any("fixity audit of 1 capture(s)" in m and "all intact" in m for m in messages)
+
+
+@pytest.mark.e2e
+def test_scheduler_restarts_with_its_schedules_and_stops_cleanly(isnad):
+    first = SchedulerProcess(isnad, {}, "first")
+    first.wait_for(lambda: len({r[0] for r in _runs(isnad.home)}) >= 3)
+    shown = isnad("workers", "--json").json()
+    assert [(w["kind"], w["pid"]) for w in shown] == [("scheduler", first.proc.pid)]
+    assert first.stop() == 0
+    messages = [r.get("message", "") for r in first.lines()]
+    assert "SIGTERM received" in " ".join(messages) and messages[-1].endswith("stopped")
+    ids = _schedule_ids(isnad.home)
+    # No TSA configured: no anchoring schedule.
+    assert ids == ["housekeeping:audit", "housekeeping:sync", "housekeeping:timestamps"]
+    assert isnad("workers", "--json").json() == []  # stopped: not shown as alive
+
+    # Restart with the audit turned off: the same ids, no duplicates, the audit removed.
+    before = len(_runs(isnad.home))
+    again = SchedulerProcess(isnad, {"ISNAD_SCHEDULES__AUDIT__ENABLED": "false"}, "again")
+    again.wait_for(lambda: len(_runs(isnad.home)) >= before + 2)
+    assert _schedule_ids(isnad.home) == ["housekeeping:sync", "housekeeping:timestamps"]
+    assert again.stop() == 0
+
+
+@pytest.mark.e2e
+def test_two_schedulers_at_once_run_each_tick_once(isnad):
+    pair = [SchedulerProcess(isnad, {}, "one"), SchedulerProcess(isnad, {}, "two")]
+    try:
+        for scheduler in pair:
+            # Both up and firing: each has logged its start.
+            scheduler.wait_for(lambda s=scheduler: any(
+                "started" in r.get("message", "") for r in s.lines()))
+        time.sleep(8)
+    finally:
+        codes = [s.stop() for s in pair]
+    assert codes == [0, 0]
+    ran = pair[0].ran() + pair[1].ran()
+    assert len(ran) >= 6
+    assert len(set(ran)) == len(ran), "a tick ran in both schedulers"
+    assert sorted(ran) == sorted((s, d) for s, d, _ in (
+        (r[0], datetime.fromisoformat(r[1]).replace(tzinfo=UTC).isoformat(), r[2])
+        for r in _runs(isnad.home)))
