@@ -368,6 +368,10 @@ def test_scheduler_syncs_uploads_and_stamps_what_was_pending(isnad, site, moto, 
     assert any(f"{rec['id']} → s3" in m or "1 stored" in m for m in messages), messages
     assert any("timestamps: 2 obtained" in m for m in messages), messages
     assert any("fixity audit of 1 capture(s)" in m and "all intact" in m for m in messages)
+    assert any("custody anchors: 1 anchored" in m for m in messages), messages
+    # Housekeeping runs one at a time: running at once, they broke the custody chain.
+    verified = isnad("verify", rec["id"], env=env)
+    assert verified.code == 0, verified.stdout
 
 
 @pytest.mark.e2e
@@ -410,3 +414,25 @@ def test_two_schedulers_at_once_run_each_tick_once(isnad):
     assert sorted(ran) == sorted((s, d) for s, d, _ in (
         (r[0], datetime.fromisoformat(r[1]).replace(tzinfo=UTC).isoformat(), r[2])
         for r in _runs(isnad.home)))
+
+
+def test_schedule_settings_read_durations_and_crontab(monkeypatch) -> None:
+    from isnad.app import IsnadError
+    from isnad.app.schedules import housekeeping_plan
+    from isnad.config import load_settings
+
+    monkeypatch.setenv("ISNAD_SCHEDULES__SYNC__EVERY", "5m")
+    monkeypatch.setenv("ISNAD_SCHEDULES__TIMESTAMPS__ENABLED", "false")
+    plan = housekeeping_plan(load_settings())
+    assert plan == {"housekeeping:audit": When(cron="0 3 * * *"),
+                    "housekeeping:sync": When(every=300)}  # no TSA: no anchoring
+    monkeypatch.setenv("ISNAD_SCHEDULES__AUDIT__CRON", "0 25 * * *")
+    with pytest.raises(IsnadError, match=r"schedules\.audit\.cron \(ISNAD_SCHEDULES__AUDIT__CRON"):
+        load_settings()
+    monkeypatch.delenv("ISNAD_SCHEDULES__AUDIT__CRON")
+    monkeypatch.setenv("ISNAD_SCHEDULES__SYNC__EVERY", "soon")
+    with pytest.raises(IsnadError, match="not a duration"):
+        load_settings()
+    monkeypatch.setenv("ISNAD_SCHEDULES__SYNC__EVERY", "5m")
+    monkeypatch.setenv("ISNAD_SCHEDULES__ENABLED", "false")
+    assert housekeeping_plan(load_settings()) == {}

@@ -61,12 +61,17 @@ class Housekeeping:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.actor = f"{settings.effective_operator()} (isnad scheduler)"
+        self.lock = threading.Lock()
         self.runs: dict[str, Callable[[], Outcome]] = {
             "audit": self.audit, "timestamps": self.timestamps, "sync": self.sync,
             "anchor": self.anchor}
 
     def __call__(self, schedule_id: str) -> Outcome:
-        return self.runs[schedule_id.split(":", 1)[1]]()
+        # One at a time: an audit, a late timestamp and a sync each append custody events to
+        # the same captures, and two appending to one chain at once break it (seen: a
+        # duplicate event number, then a head that no longer matches its chain).
+        with self.lock:
+            return self.runs[schedule_id.split(":", 1)[1]]()
 
     def _archive(self):  # noqa: ANN202 - archiver.archive.Archive
         # A fresh archive per run: runs go on in pool threads, and never share sessions.
