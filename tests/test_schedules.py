@@ -154,6 +154,30 @@ def test_a_schedule_survives_a_restart_with_its_next_run(catalog: Catalog) -> No
     assert rows == ["housekeeping:sync"]
 
 
+def test_ticks_missed_while_down_run_once_on_start(catalog: Catalog) -> None:
+    def ok(schedule_id: str) -> tuple[bool, str]:
+        return True, "ok"
+
+    first = _service(catalog.engine, "a")
+    first.start()
+    first.register("test:often", When(every=1))
+    first.shutdown()
+    time.sleep(4.5)  # about four ticks missed, all within the misfire grace
+    restarted = datetime.now(UTC)
+    again = _service(_second_engine(catalog), "b")
+    again.handle("test", ok)
+    again.start()
+    again.register("test:often", When(every=1))  # same timing: kept, with its overdue run
+    again.resume()
+    deadline = time.monotonic() + 20
+    while not again.ledger.runs("test:often") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    again.shutdown()
+    missed = [r for r in again.ledger.runs("test:often") if r.due_at < restarted]
+    assert len(missed) == 1  # coalesced: the missed ticks run once, not once each
+
+
 def test_two_schedulers_run_each_tick_once(catalog: Catalog) -> None:
     ran: list[tuple[str, datetime]] = []
     lock = threading.Lock()
