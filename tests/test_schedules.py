@@ -382,19 +382,52 @@ def test_scheduler_syncs_uploads_and_stamps_what_was_pending(isnad, site, moto, 
         scheduler.wait_for(lambda: {r[0] for r in _runs(isnad.home) if r[2] == "ok"} >= {
             "housekeeping:audit", "housekeeping:anchor"})
     finally:
-        relay.stop()
         code = scheduler.stop()
     assert code == 0, scheduler.log_path.read_text()
     shown = isnad("show", rec["id"], "--json", env=env).json()
     assert shown["state"] == CaptureState.COMPLETE, shown["reasons"]
     assert {c["state"] for c in shown["copies"]} == {CopyState.STORED}
     messages = [r.get("message", "") for r in scheduler.lines()]
-    assert any(f"{rec['id']} → s3" in m or "1 stored" in m for m in messages), messages
+    assert any("storage sync: 0 stored" not in m and "storage sync: " in m for m in messages)
     assert any("timestamps: 2 obtained" in m for m in messages), messages
     assert any("fixity audit of 1 capture(s)" in m and "all intact" in m for m in messages)
     assert any("custody anchors: 1 anchored" in m for m in messages), messages
     # Housekeeping runs one at a time: running at once, they broke the custody chain.
     verified = isnad("verify", rec["id"], env=env)
+    relay.stop()
+    assert verified.code == 0, verified.stdout
+
+
+@pytest.mark.e2e
+def test_a_copy_stored_late_gets_the_proofs_made_while_it_waited(isnad, site, moto, bucket,
+                                                                  local_tsa):
+    """Housekeeping order is not fixed: late tokens and anchors obtained while the S3 copy
+    waited (written to the local copy only) reach S3 when the sync stores it. Before, verify
+    found the S3 copy's late timestamps missing."""
+    import json
+
+    from tests.conftest import s3_env
+    from tests.s3server import Relay
+
+    relay = Relay(moto.port)
+    env = s3_env(relay.url, [{"name": "local", "url": str(isnad.home / "packages")},
+                             {"name": "s3", "url": f"s3://{bucket}/evidence"}])
+    env["ISNAD_STORAGE__RETRIES"] = "1"
+    env["ISNAD_TIMESTAMPS__TSA"] = json.dumps([local_tsa.config_entry()])
+    local_tsa.down = True
+    rec = isnad.capture("--no-browser", site.url("/final.html"), env=env)
+    local_tsa.down = False
+    stamped = isnad("timestamp", "--pending", env=env)  # S3 still down
+    assert stamped.code == 0 and "stamped" in stamped.stdout, stamped.stdout + stamped.stderr
+    assert isnad("custody", "anchor", env=env).code == 0
+    relay.start()
+    try:
+        synced = isnad("storage", "sync", env=env)
+        assert synced.code == 0, synced.stdout + synced.stderr
+        assert f"{rec['id']} → s3: datapackage.json.local-tsa.tsr" in synced.stdout
+        verified = isnad("verify", rec["id"], env=env)
+    finally:
+        relay.stop()
     assert verified.code == 0, verified.stdout
 
 
