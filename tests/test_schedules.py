@@ -373,7 +373,7 @@ def test_scheduler_syncs_uploads_and_stamps_what_was_pending(isnad, site, moto, 
     local_tsa.down = False
     relay.start()
     scheduler = SchedulerProcess(isnad, env)
-    try:
+    try:  # stopped whatever happens: no scheduler left running after the test
         def settled() -> bool:
             runs = _runs(isnad.home)
             return {"housekeeping:sync", "housekeeping:timestamps"} <= {
@@ -434,10 +434,12 @@ def test_a_copy_stored_late_gets_the_proofs_made_while_it_waited(isnad, site, mo
 @pytest.mark.e2e
 def test_scheduler_restarts_with_its_schedules_and_stops_cleanly(isnad):
     first = SchedulerProcess(isnad, {}, "first")
-    first.wait_for(lambda: len({r[0] for r in _runs(isnad.home)}) >= 3)
-    shown = isnad("workers", "--json").json()
-    assert [(w["kind"], w["pid"]) for w in shown] == [("scheduler", first.proc.pid)]
-    assert first.stop() == 0
+    try:
+        first.wait_for(lambda: len({r[0] for r in _runs(isnad.home)}) >= 3)
+        shown = isnad("workers", "--json").json()
+        assert [(w["kind"], w["pid"]) for w in shown] == [("scheduler", first.proc.pid)]
+    finally:
+        assert first.stop() == 0
     messages = [r.get("message", "") for r in first.lines()]
     assert "SIGTERM received" in " ".join(messages) and messages[-1].endswith("stopped")
     ids = _schedule_ids(isnad.home)
@@ -448,9 +450,11 @@ def test_scheduler_restarts_with_its_schedules_and_stops_cleanly(isnad):
     # Restart with the audit turned off: the same ids, no duplicates, the audit removed.
     before = len(_runs(isnad.home))
     again = SchedulerProcess(isnad, {"ISNAD_SCHEDULES__AUDIT__ENABLED": "false"}, "again")
-    again.wait_for(lambda: len(_runs(isnad.home)) >= before + 2)
-    assert _schedule_ids(isnad.home) == ["housekeeping:sync", "housekeeping:timestamps"]
-    assert again.stop() == 0
+    try:
+        again.wait_for(lambda: len(_runs(isnad.home)) >= before + 2)
+        assert _schedule_ids(isnad.home) == ["housekeeping:sync", "housekeeping:timestamps"]
+    finally:
+        assert again.stop() == 0
 
 
 @pytest.mark.e2e
