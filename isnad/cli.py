@@ -44,6 +44,7 @@ from isnad.app.archive import signing_key
 from isnad.app.capture import check_free_space
 from isnad.app.jobs import JobSpec
 from isnad.app.runtime import JobRow, Runtime, Watch, read_batch
+from isnad.app.schedules import SchedulerService
 from isnad.app.worker import LocalRun, Worker
 from isnad.config import Settings, load_settings
 from isnad.logs import configure_for_cli, configure_from_settings
@@ -715,22 +716,41 @@ def worker(
     Worker(settings, archive, concurrency=concurrency, burst=burst).run()
 
 
+@app.command("scheduler")
+def scheduler_command(
+    log_file: Annotated[Path | None, typer.Option(
+        "--log-file", help="also append JSON log lines here (default: logging.file)")] = None,
+) -> None:
+    """Run the schedules (housekeeping: fixity audit, pending timestamps, uploads, custody
+    anchors; see [schedules]) until stopped.
+
+    SIGTERM or Ctrl-C: no new run starts; runs under way finish first.
+    """
+    settings = _settings()
+    configure_from_settings(settings.logging, settings.home, service=True,
+                            debug=_state["debug"], file=log_file, console=err)
+    SchedulerService(settings).run()
+
+
 @app.command()
 def workers(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Workers alive now (host, pid, concurrency, current jobs, last sign of life)."""
+    """Workers and schedulers alive now (host, pid, concurrency, current jobs, last sign of
+    life)."""
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     running = runtime.jobs((JobState.RUNNING,))
-    shown = [records.worker_record(w, running) for w in runtime.workers()]
+    shown = [records.worker_record(w, running)
+             for w in runtime.workers(("worker", "scheduler"))]
     if as_json:
         _emit_json(shown)
         return
     if not shown:
         out.print("no worker is running (start one with `isnad worker`)")
         return
-    table = Table("worker", "host", "pid", "concurrency", "jobs", "last sign of life (UTC)")
+    table = Table("worker", "kind", "host", "pid", "concurrency", "jobs",
+                  "last sign of life (UTC)")
     for r in shown:
-        table.add_row(r["id"], r["host"], str(r["pid"]), str(r["concurrency"]),
+        table.add_row(r["id"], r["kind"], r["host"], str(r["pid"]), str(r["concurrency"]),
                       ", ".join(r["jobs"]) or "-", (r["heartbeat_at"] or "")[:19])
     out.print(table)
 

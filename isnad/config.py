@@ -297,6 +297,59 @@ class WorkerSettings(_Section):
                                  "back to the queue")
 
 
+def _duration(value: Any) -> Any:
+    """A duration setting: seconds, or "30s", "15m", "2h", "1d"; blank: not set."""
+    from scheduler.durations import parse_duration
+
+    value = _blank_is_none(value)
+    return None if value is None else parse_duration(value)
+
+
+def _crontab(value: Any) -> Any:
+    value = _blank_is_none(value)
+    if value is None:
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    CronTrigger.from_crontab(str(value))  # ValueError names the bad field
+    return str(value)
+
+
+class HousekeepingSchedule(_Section):
+    """One housekeeping schedule: every N (seconds, or 30s / 15m / 2h / 1d), or a crontab
+    line in UTC (``cron`` wins when both are set)."""
+
+    enabled: bool = True
+    every: float | None = Field(None, gt=0, le=366 * DAY, description="interval")
+    cron: str | None = Field(None, description='crontab line in UTC, e.g. "0 3 * * *"')
+
+    _every = field_validator("every", mode="before")(_duration)
+    _cron = field_validator("cron", mode="before")(_crontab)
+
+
+class SchedulesSettings(_Section):
+    """`isnad scheduler`: the housekeeping schedules, and how every schedule fires."""
+
+    enabled: bool = Field(True, description="false: no housekeeping schedule at all")
+    audit: HousekeepingSchedule = HousekeepingSchedule(cron="0 3 * * *")
+    audit_sample: int = Field(20, ge=1, le=10**6, description="captures re-hashed per audit")
+    timestamps: HousekeepingSchedule = HousekeepingSchedule(every=3600.0)
+    sync: HousekeepingSchedule = HousekeepingSchedule(every=900.0)
+    anchor: HousekeepingSchedule = HousekeepingSchedule(cron="30 3 * * *")
+    jitter: float = Field(30.0, ge=0, le=DAY, description="seconds of random spread on each "
+                          "tick (at most a tenth of an interval)")
+    misfire_grace: float = Field(3600.0, gt=0, le=WEEK, description="a tick missed (scheduler "
+                                 "down) still runs, once, if at most this many seconds late")
+    threads: int = Field(4, ge=1, le=64, description="schedules run at once")
+    host_spacing: float = Field(10.0, ge=0, le=DAY, description="seconds at least between "
+                                "two runs against one host")
+    backoff: float = Field(60.0, gt=0, le=DAY, description="seconds of delay after a first "
+                           "failure, doubling with each failure in a row")
+    backoff_max: float = Field(6 * 3600.0, gt=0, le=WEEK, description="ceiling of the delay")
+    flag_after: int = Field(5, ge=1, le=1000, description="failures in a row that flag a "
+                            "schedule (shown, alerted) instead of silently retried")
+
+
 class Settings(BaseSettings):
     """Every Isnad setting."""
 
@@ -325,6 +378,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = CatalogSettings()
     queue: QueueSettings = QueueSettings()
     worker: WorkerSettings = WorkerSettings()
+    schedules: SchedulesSettings = SchedulesSettings()
 
     @field_validator("private_origins")
     @classmethod

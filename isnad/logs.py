@@ -33,7 +33,7 @@ LogMode = Literal["human", "json"]
 # on the handlers too: Scrapy sets its own loggers to DEBUG whenever a crawler process starts.
 THIRD_PARTY = ("scrapy", "scrapy_playwright", "twisted", "asyncio", "urllib3", "huey",
                "botocore", "boto3", "s3transfer", "filelock", "hpack", "httpx", "httpcore",
-               "playwright")
+               "playwright", "apscheduler")
 # Python warnings (deprecations in the libraries' APIs, mostly) speak to developers: shown at
 # DEBUG only, not in an investigator's terminal or a worker's log.
 DEVELOPER_ONLY = ("py.warnings",)

@@ -113,3 +113,37 @@ def test_archiver_imports_nothing_of_ours_nor_crawling() -> None:
 def test_archiver_check_catches_what_it_must_not_import(source: str, reached: list[str]
                                                         ) -> None:
     assert archiver_violations(source, "archiver.storage") == reached
+
+
+# scheduler/ enqueues and runs housekeeping; it never crawls. The app layer wires it up
+# (isnad/app/schedules.py), so it imports nothing of isnad/ either.
+SCHEDULER_MUST_NOT_IMPORT = ("isnad", "crawlers", "scrapy", "scrapy_playwright", "playwright",
+                             "twisted")
+
+
+def scheduler_violations(source: str, package: str) -> list[str]:
+    """The imports of a ``scheduler`` module that it must not make."""
+    return [f"{module}: {name}" if name else module
+            for module, name in imports(source, package)
+            if _within(module, SCHEDULER_MUST_NOT_IMPORT)]
+
+
+def test_scheduler_never_crawls() -> None:
+    paths = sorted((ROOT / "scheduler").rglob("*.py"))
+    assert len(paths) > 1, "scheduler/ not found"
+    bad = {str(path.relative_to(ROOT)): scheduler_violations(
+        path.read_text(encoding="utf-8"), ".".join(path.relative_to(ROOT).parent.parts))
+        for path in paths}
+    assert {path: found for path, found in bad.items() if found} == {}
+
+
+@pytest.mark.parametrize("source, reached", [
+    ("import scrapy\n", ["scrapy"]),
+    ("def f():\n    from crawlers.spiders import page\n", ["crawlers.spiders: page"]),
+    ("from playwright.async_api import Page\n", ["playwright.async_api: Page"]),
+    ("from isnad.app import capture\n", ["isnad.app: capture"]),
+    ("from archiver.catalog import UTCDateTime\nfrom .state import RunLedger\n"
+     "import apscheduler\n", []),
+])
+def test_scheduler_check_catches_crawling(source: str, reached: list[str]) -> None:
+    assert scheduler_violations(source, "scheduler") == reached

@@ -158,6 +158,7 @@ def job_record(row: JobRow, captures: list[str]) -> dict[str, Any]:
 
 
 def worker_record(row: WorkerRow, running: list[JobRow]) -> dict[str, Any]:
-    return {"id": row.id, "host": row.host, "pid": row.pid, "concurrency": row.concurrency,
+    return {"id": row.id, "kind": row.kind, "host": row.host, "pid": row.pid,
+            "concurrency": row.concurrency,
             "started_at": utc_iso(row.started_at), "heartbeat_at": utc_iso(row.heartbeat_at),
             "jobs": [r.id for r in running if r.worker == row.id]}

@@ -62,8 +62,9 @@ class Runtime:
             self.queue.put(row.id, row.priority)
         return rows
 
-    def workers(self) -> list[WorkerRow]:
-        return live_workers(self.store, self.settings)
+    def workers(self, kinds: tuple[str, ...] = ("worker",)) -> list[WorkerRow]:
+        """Live workers (``kinds``: also schedulers, ``("worker", "scheduler")``)."""
+        return live_workers(self.store, self.settings, kinds)
 
     def run_here(self, rows: list[JobRow], concurrency: int | None) -> LocalRun:
         run = LocalRun(self.settings, self.archive,

@@ -40,12 +40,14 @@ def worker_id(kind: str) -> str:
     return f"{kind}:{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
 
 
-def live_workers(store: JobStore, settings: Settings) -> list[WorkerRow]:
-    """Workers that gave a sign of life lately (and, on this host, whose process lives)."""
+def live_workers(store: JobStore, settings: Settings, kinds: tuple[str, ...] = ("worker",)
+                 ) -> list[WorkerRow]:
+    """Workers that gave a sign of life lately (and, on this host, whose process lives);
+    ``kinds`` adds other services, e.g. ``"scheduler"``."""
     cutoff = datetime.now(UTC) - timedelta(seconds=settings.worker.stale_after)
     host = socket.gethostname()
     return [w for w in store.workers()
-            if w.kind == "worker" and w.stopped_at is None and w.heartbeat_at >= cutoff
+            if w.kind in kinds and w.stopped_at is None and w.heartbeat_at >= cutoff
             and (w.host != host or _alive(w.pid))]
 
 

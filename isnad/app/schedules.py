@@ -1,0 +1,159 @@
+"""`isnad scheduler`: the housekeeping schedules, and the service every schedule runs in.
+
+Housekeeping (each on by default, each set in ``[schedules]``): a fixity audit of a random
+sample, retrying pending timestamps, syncing pending uploads, and anchoring custody heads (only
+when a TSA is configured). Each tick opens the archive afresh, runs the same use case as the
+matching command (``isnad audit --sample``, ``timestamp --pending``, ``storage sync``, ``custody
+anchor``), and its outcome is logged and kept in the catalog (``schedule_runs``); a failing one
+is logged loudly and tried again at its next tick, and the service carries on. Monitors plug in
+next as schedules of kind ``monitor``, with their own handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+
+from archiver.jobs import JobStore
+from isnad.app.archive import configured_tsas, open_archive
+from isnad.app.audit import audit_fixity, plan_audit
+from isnad.app.proof import anchor_custody, retry_timestamps
+from isnad.app.storage import sync_storage
+from isnad.app.worker import worker_id
+from isnad.config import HousekeepingSchedule, Settings
+from scheduler.service import Outcome, Schedules, When, wait_until_stopped
+from scheduler.state import Backoff
+
+log = logging.getLogger("isnad.scheduler")
+
+HOUSEKEEPING = "housekeeping"
+
+
+def _when(schedule: HousekeepingSchedule, default: When) -> When:
+    if schedule.cron:
+        return When(cron=schedule.cron)
+    if schedule.every:
+        return When(every=schedule.every)
+    return default
+
+
+def housekeeping_plan(settings: Settings) -> dict[str, When]:
+    """The housekeeping schedules the settings ask for: ``housekeeping:NAME`` → timing."""
+    section = settings.schedules
+    if not section.enabled:
+        return {}
+    wanted = {"audit": (section.audit, When(cron="0 3 * * *")),
+              "timestamps": (section.timestamps, When(every=3600.0)),
+              "sync": (section.sync, When(every=900.0))}
+    if configured_tsas(settings):  # anchoring needs a TSA; without one it has nothing to do
+        wanted["anchor"] = (section.anchor, When(cron="30 3 * * *"))
+    return {f"{HOUSEKEEPING}:{name}": _when(schedule, default)
+            for name, (schedule, default) in wanted.items() if schedule.enabled}
+
+
+class Housekeeping:
+    """The housekeeping runs: each says in one line what it did, and whether all went well."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.actor = f"{settings.effective_operator()} (isnad scheduler)"
+        self.lock = threading.Lock()
+        self.runs: dict[str, Callable[[], Outcome]] = {
+            "audit": self.audit, "timestamps": self.timestamps, "sync": self.sync,
+            "anchor": self.anchor}
+
+    def __call__(self, schedule_id: str) -> Outcome:
+        # One at a time: an audit, a late timestamp and a sync each append custody events to
+        # the same captures, and two appending to one chain at once break it (seen: a
+        # duplicate event number, then a head that no longer matches its chain).
+        with self.lock:
+            return self.runs[schedule_id.split(":", 1)[1]]()
+
+    def _archive(self):  # noqa: ANN202 - archiver.archive.Archive
+        # A fresh archive per run: runs go on in pool threads, and never share sessions.
+        return open_archive(self.settings, recover=False)
+
+    def audit(self) -> Outcome:
+        archive = self._archive()
+        plan = plan_audit(archive, sample=self.settings.schedules.audit_sample)
+        if not plan.rows:
+            return True, "fixity audit: nothing stored to audit yet"
+        report = audit_fixity(archive, plan, self.actor)
+        bad = [f"{f.capture_id} on {f.target}: {f.detail}" for f in report.findings
+               if not f.ok]
+        bad += [f"{cid}: {'; '.join(p)}" for cid, p in report.custody_problems.items() if p]
+        return report.ok, (f"fixity audit of {len({f.capture_id for f in report.findings})} "
+                           f"capture(s), report {report.report_path}"
+                           + (f"; PROBLEMS: {' | '.join(bad)}" if bad else ": all intact"))
+
+    def timestamps(self) -> Outcome:
+        result = retry_timestamps(self._archive(), self.settings, self.actor)
+        text = f"timestamps: {len(result.obtained)} obtained, {len(result.still_pending)} " \
+               "still pending"
+        if result.still_pending:
+            text += ": " + " | ".join(result.still_pending)
+        return not result.still_pending, text
+
+    def sync(self) -> Outcome:
+        report = sync_storage(self._archive())
+        text = f"storage sync: {len(report.stored)} stored, {len(report.still_pending)} " \
+               f"still pending, {len(report.errors)} error(s)"
+        if report.errors:
+            text += ": " + " | ".join(report.errors)
+        return not (report.errors or report.still_pending), text
+
+    def anchor(self) -> Outcome:
+        report = anchor_custody(self._archive(), self.settings)
+        text = f"custody anchors: {len(report.anchored)} anchored"
+        if report.problems:
+            text += f", {len(report.problems)} not: " + " | ".join(report.problems)
+        return not report.problems, text
+
+
+class SchedulerService:
+    """`isnad scheduler`: fires the schedules until SIGTERM or SIGINT."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        archive = open_archive(settings, recover=False)
+        self.store = JobStore(archive.catalog)
+        self.id = worker_id("scheduler")
+        section = settings.schedules
+        self.schedules = Schedules(
+            archive.catalog.engine, self.id, jitter=section.jitter,
+            misfire_grace=section.misfire_grace, threads=section.threads,
+            backoff=Backoff(section.backoff, section.backoff_max, section.flag_after))
+        self.schedules.handle(HOUSEKEEPING, Housekeeping(settings))
+        self.stop = threading.Event()
+
+    def _stop(self, signum: int, frame: object) -> None:
+        log.info("scheduler %s: %s received, stopping after the runs under way", self.id,
+                 signal.Signals(signum).name)
+        self.stop.set()
+
+    def run(self) -> None:
+        """Register, fire schedules until a signal, then let running ones finish."""
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.store.register_worker(self.id, "scheduler", socket.gethostname(), os.getpid(),
+                                   self.settings.schedules.threads)
+        try:
+            self.schedules.start()
+            plan = housekeeping_plan(self.settings)
+            for schedule_id, when in plan.items():
+                self.schedules.register(schedule_id, when)
+            self.schedules.keep_only(HOUSEKEEPING, set(plan))
+            self.schedules.resume()
+            log.info("scheduler %s started: %s", self.id,
+                     ", ".join(f"{i} ({w.describe()})" for i, w in plan.items()) or
+                     "no housekeeping schedule")
+            wait_until_stopped(self.stop, self.settings.worker.heartbeat,
+                               lambda: self.store.beat_worker(self.id))
+        finally:
+            self.schedules.shutdown(wait=True)
+            self.store.stop_worker(self.id)
+            log.info("scheduler %s stopped", self.id)

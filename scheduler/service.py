@@ -1,0 +1,237 @@
+"""The scheduler service: APScheduler 3 with its job store in the catalog database.
+
+A schedule has a stable id, ``KIND:NAME`` (``housekeeping:audit``, next ``monitor:ID``); the
+handler registered for ``KIND`` runs it. Schedules live in APScheduler's own table
+(``apscheduler_jobs``) in the catalog database, so they survive restarts; registering one again
+with the same timing keeps its next run time (a restart does not push a daily audit back by a
+day), a changed timing replaces it, and ``keep_only`` removes those no longer configured.
+
+What APScheduler 3 does *not* guarantee: it does not support two schedulers sharing one job
+store. Each reads the due jobs from the table and runs them; two that wake at the same moment
+can both read the same due job before either writes its next run time. So every tick is
+*claimed* first in the catalog (:class:`scheduler.state.RunLedger`: a unique row per schedule
+and due time); the scheduler whose insert fails skips the tick. The due time used is the one
+stored in the job table (the same for every scheduler that reads it), not the coalesced
+run time each computes with its own jitter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from scheduler.state import Backoff, FailureRecord, Health, RunLedger
+
+log = logging.getLogger("isnad.scheduler")
+
+JOBS_TABLE = "apscheduler_jobs"
+
+# A handler runs one tick of a schedule and says in one line what it did. It raises when the
+# run failed; it returns (False, detail) when it ran but left problems (counted as a failure).
+Outcome = tuple[bool, str]
+Handler = Callable[[str], Outcome]
+
+
+@dataclass(frozen=True)
+class When:
+    """A schedule's timing: every ``every`` seconds, or a crontab line (UTC)."""
+
+    every: float | None = None
+    cron: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("a schedule has either an interval or a cron line, not both")
+        if self.cron is not None:
+            CronTrigger.from_crontab(self.cron, timezone=UTC)  # raises ValueError when bad
+
+    def describe(self) -> str:
+        return f"cron {self.cron}" if self.cron is not None else f"every {self.every:g}s"
+
+    def trigger(self, jitter: float) -> IntervalTrigger | CronTrigger:
+        """The APScheduler trigger, with ``jitter`` seconds of spread (at most a tenth of an
+        interval, so a short interval keeps its meaning)."""
+        if self.cron is not None:
+            return _cron(self.cron, jitter)
+        assert self.every is not None
+        spread = min(jitter, self.every / 10) or None
+        return IntervalTrigger(seconds=self.every, jitter=spread, timezone=UTC)
+
+
+def _cron(line: str, jitter: float) -> CronTrigger:
+    """A crontab line (UTC) with jitter (``CronTrigger.from_crontab`` takes none)."""
+    minute, hour, day, month, day_of_week = line.split()
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week,
+                       timezone=UTC, jitter=jitter or None)
+
+
+class _Tick:
+    """What APScheduler's ``run_job`` reads of a job: here it calls the scheduler that took
+    the tick, with the due time read from the job table (the claim key)."""
+
+    def __init__(self, job: Any, service: Schedules) -> None:
+        self.id = job.id
+        self.func = service.run
+        self.args = (job.id,)
+        self.kwargs = {"due_at": job.next_run_time}
+        self.misfire_grace_time = job.misfire_grace_time
+        self._jobstore_alias = job._jobstore_alias
+        self._name = str(job)
+
+    def __str__(self) -> str:
+        return self._name
+
+
+class _TickExecutor(ThreadPoolExecutor):
+    """APScheduler's thread pool, running each tick in its own :class:`Schedules`.
+
+    ``_do_submit_job`` runs before the scheduler writes the job's next run time, so
+    ``job.next_run_time`` is still the value every scheduler read (apscheduler 3.11, pinned;
+    ``tests/test_schedules.py`` fails if that changes)."""
+
+    def __init__(self, threads: int, service: Schedules) -> None:
+        super().__init__(threads)
+        self.service = service
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        super()._do_submit_job(_Tick(job, self.service), run_times)
+
+
+def fire(schedule_id: str, spec: str = "") -> None:
+    """What the job table names as every schedule's function (``scheduler.service:fire``).
+    :class:`Schedules` runs ticks itself (``_TickExecutor``); this is reached only when some
+    other APScheduler opens the table."""
+    log.error("schedule %s fired outside an Isnad scheduler: ignored", schedule_id)
+
+
+class Schedules:
+    """The schedules of one catalog database, fired by APScheduler."""
+
+    def __init__(self, engine: Engine, holder: str, *, jitter: float = 30.0,
+                 misfire_grace: float = 3600.0, threads: int = 4,
+                 backoff: Backoff | None = None, keep_runs: timedelta = timedelta(days=90)
+                 ) -> None:
+        self.engine = engine
+        self.holder = holder
+        self.jitter = jitter
+        self.ledger = RunLedger(engine)
+        self.failures = FailureRecord(engine, backoff)
+        self.handlers: dict[str, Handler] = {}
+        self.keep_runs = keep_runs
+        self.jobstore = SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": self.jobstore},
+            executors={"default": _TickExecutor(threads, self)},
+            job_defaults={"coalesce": True, "max_instances": 1,
+                          "misfire_grace_time": int(misfire_grace)},
+            timezone=UTC)
+
+    # -- what runs ---------------------------------------------------------------------------
+    def handle(self, kind: str, handler: Handler) -> None:
+        """Run ``handler(schedule_id)`` for each tick of every ``KIND:...`` schedule."""
+        self.handlers[kind] = handler
+
+    def start(self) -> None:
+        """Open the job store (paused: no tick fires until :meth:`resume`)."""
+        try:  # two schedulers starting at once on a new catalog: the loser finds it made
+            self.jobstore.jobs_t.create(self.engine, checkfirst=True)
+        except DBAPIError:
+            self.jobstore.jobs_t.create(self.engine, checkfirst=True)
+        self.scheduler.start(paused=True)
+        self.ledger.prune(self.keep_runs)
+
+    def resume(self) -> None:
+        self.scheduler.resume()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop firing; with ``wait``, runs under way finish first (nothing left half-done)."""
+        if self.scheduler.running:
+            self.scheduler.pause()
+            self.scheduler.shutdown(wait=wait)
+
+    # -- the schedules -----------------------------------------------------------------------
+    def register(self, schedule_id: str, when: When) -> bool:
+        """Keep ``schedule_id`` firing on ``when``. An existing schedule with the same timing
+        is kept as it is (with its next run time); True when it was added or replaced."""
+        spec = when.describe()
+        existing = self.scheduler.get_job(schedule_id)
+        if existing is not None and existing.kwargs.get("spec") == spec:
+            return False
+        self.scheduler.add_job(fire, when.trigger(self.jitter), id=schedule_id,
+                               name=schedule_id, args=[schedule_id], kwargs={"spec": spec},
+                               replace_existing=True)
+        log.info("schedule %s: %s", schedule_id, spec)
+        return True
+
+    def keep_only(self, kind: str, wanted: set[str]) -> list[str]:
+        """Remove the ``KIND:...`` schedules not in ``wanted``; their ids."""
+        gone = [job.id for job in self.scheduler.get_jobs()
+                if job.id.startswith(kind + ":") and job.id not in wanted]
+        for schedule_id in gone:
+            self.scheduler.remove_job(schedule_id)
+            log.info("schedule %s removed: no longer configured", schedule_id)
+        return gone
+
+    def ids(self) -> list[str]:
+        return sorted(job.id for job in self.scheduler.get_jobs())
+
+    def next_run(self, schedule_id: str) -> datetime | None:
+        job = self.scheduler.get_job(schedule_id)
+        return job.next_run_time if job else None
+
+    # -- one tick ----------------------------------------------------------------------------
+    def run(self, schedule_id: str, due_at: datetime | None) -> Health | None:
+        """Run one tick, once across schedulers; the outcome is logged and kept. Never
+        raises: a failing run is retried at the next tick."""
+        due = due_at or datetime.now(UTC).replace(microsecond=0)
+        if not self.ledger.claim(schedule_id, due, self.holder):
+            log.info("schedule %s (due %s): already run by another scheduler", schedule_id,
+                     due.isoformat())
+            return None
+        handler = self.handlers.get(schedule_id.split(":", 1)[0])
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for the schedule kind of {schedule_id}")
+            ok, detail = handler(schedule_id)
+        except Exception as exc:  # noqa: BLE001 - a failing schedule must not stop the service
+            detail = f"{type(exc).__name__}: {exc}"
+            self.ledger.settle(schedule_id, due, "failed", detail)
+            health = self.failures.record_failure(schedule_id, detail)
+            log.error("schedule %s FAILED (%d in a row%s): %s; retried at its next tick",
+                      schedule_id, health.failures, ", flagged" if health.flagged else "",
+                      detail, exc_info=True,
+                      extra={"schedule": schedule_id, "due": due.isoformat()})
+            return health
+        if ok:
+            self.ledger.settle(schedule_id, due, "ok", detail)
+            log.info("schedule %s ran: %s", schedule_id, detail,
+                     extra={"schedule": schedule_id, "due": due.isoformat()})
+            return self.failures.record_success(schedule_id)
+        self.ledger.settle(schedule_id, due, "problems", detail)
+        health = self.failures.record_failure(schedule_id, detail)
+        log.error("schedule %s ran with problems (%d in a row%s): %s", schedule_id,
+                  health.failures, ", flagged" if health.flagged else "", detail,
+                  extra={"schedule": schedule_id, "due": due.isoformat()})
+        return health
+
+
+def wait_until_stopped(stop: threading.Event, every: float, beat: Callable[[], None]) -> None:
+    """Call ``beat`` every ``every`` seconds until ``stop`` is set (a busy catalog is logged,
+    never fatal)."""
+    while not stop.wait(every):
+        try:
+            beat()
+        except Exception:  # noqa: BLE001
+            log.exception("scheduler heartbeat")
