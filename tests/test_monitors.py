@@ -248,3 +248,30 @@ def test_a_run_whose_job_ends_unrecorded_counts_as_a_failure(isnad, telegram):
     assert run["state"] == "FAILED" and "the run's job cancelled" in run["notes"][0], run
     again = isnad("monitor", "show", monitor["id"], "--json").json()
     assert again["failures"] == 1  # settled once, however often it is looked at
+
+
+def test_the_scheduler_runs_monitors_on_their_schedule_and_each_post_is_captured_once(
+        isnad, telegram):
+    """A real `isnad scheduler` fires a monitor every few seconds: its runs are queued jobs;
+    a worker then captures the listings and each post once, however many runs there were."""
+    env = {**_env(telegram), "ISNAD_SCHEDULES__HOST_SPACING": "0",
+           "ISNAD_SCHEDULES__AUDIT__ENABLED": "false", "ISNAD_SCHEDULES__SYNC__ENABLED": "false",
+           "ISNAD_SCHEDULES__TIMESTAMPS__ENABLED": "false",
+           "ISNAD_SCHEDULES__ANCHOR__ENABLED": "false"}
+    monitor = _add(isnad, telegram, "--every", "3s")
+    paused = _add(isnad, telegram, "--every", "3s")
+    assert isnad("monitor", "pause", paused["id"], env=env).code == 0
+    scheduler = subprocess.Popen(isnad.command("scheduler"), cwd=isnad.home,
+                                 env={**isnad.env, **env}, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+    try:
+        listings = lambda: [j for j in _jobs(isnad).list()  # noqa: E731
+                            if j.source == f"monitor:{monitor['id']}"]
+        _wait_for(lambda: len(listings()) >= 2, 90, "two runs queued by the scheduler")
+    finally:
+        scheduler.send_signal(signal.SIGTERM)
+        _, err = scheduler.communicate(timeout=60)
+    assert scheduler.returncode == 0, err
+    assert not [j for j in _jobs(isnad).list() if j.source == f"monitor:{paused['id']}"]
+    assert isnad("worker", "--burst", "-c", "2", env=env, timeout=600).code == 0
+    _assert_each_post_captured_once(isnad, monitor["id"], env)

@@ -5,8 +5,11 @@ sample, retrying pending timestamps, syncing pending uploads, and anchoring cust
 when a TSA is configured). Each tick opens the archive afresh, runs the same use case as the
 matching command (``isnad audit --sample``, ``timestamp --pending``, ``storage sync``, ``custody
 anchor``), and its outcome is logged and kept in the catalog (``schedule_runs``); a failing one
-is logged loudly and tried again at its next tick, and the service carries on. Monitors plug in
-next as schedules of kind ``monitor``, with their own handler.
+is logged loudly and tried again at its next tick, and the service carries on.
+
+Monitors are schedules of kind ``monitor`` (``monitor:ID``), kept in step with the catalog's
+monitors every ``MONITOR_SYNC`` seconds: a tick queues a run of the monitor (a worker captures
+it), spaced from other runs against the same host; a paused or flagged monitor is not run.
 """
 
 from __future__ import annotations
@@ -16,21 +19,27 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from archiver.jobs import JobStore
 from isnad.app.archive import configured_tsas, open_archive
 from isnad.app.audit import audit_fixity, plan_audit
+from isnad.app.monitors import list_monitors, start_run
 from isnad.app.proof import anchor_custody, retry_timestamps
 from isnad.app.storage import sync_storage
 from isnad.app.worker import worker_id
 from isnad.config import HousekeepingSchedule, Settings
 from scheduler.service import Outcome, Schedules, When, wait_until_stopped
-from scheduler.state import Backoff
+from scheduler.state import Backoff, HostSpacing
 
 log = logging.getLogger("isnad.scheduler")
 
 HOUSEKEEPING = "housekeeping"
+MONITOR = "monitor"
+MONITOR_SYNC = 30.0  # seconds between looks at the catalog's monitors
 
 
 def _when(schedule: HousekeepingSchedule, default: When) -> When:
@@ -114,6 +123,52 @@ class Housekeeping:
         return not report.problems, text
 
 
+class MonitorRuns:
+    """A monitor's tick: a run of it queued, at least ``schedules.host_spacing`` seconds after
+    the last run against the same host (across schedulers)."""
+
+    def __init__(self, settings: Settings, spacing: HostSpacing, stop: threading.Event) -> None:
+        self.settings = settings
+        self.spacing = spacing
+        self.stop = stop
+        section = settings.schedules
+        self.backoff = Backoff(section.backoff, section.backoff_max, section.flag_after)
+
+    def __call__(self, schedule_id: str) -> Outcome:
+        monitor_id = schedule_id.split(":", 1)[1]
+        archive = open_archive(self.settings, recover=False)
+        monitor = next((m for m in list_monitors(self.settings, archive)
+                        if m.id == monitor_id), None)
+        if monitor is None or monitor.paused or monitor.flagged:
+            state = "gone" if monitor is None else "paused" if monitor.paused else "flagged"
+            return True, f"monitor {monitor_id} is {state}: not run"
+        # A monitor whose runs keep failing is run less often (exponential backoff), until
+        # it is flagged for a person to look at (see isnad.app.monitors).
+        wait = self.backoff.delay(monitor.failures)
+        if wait and monitor.last_run_at and (
+                datetime.now(UTC) - monitor.last_run_at).total_seconds() < wait:
+            return True, (f"monitor {monitor_id} backs off after {monitor.failures} failed "
+                          f"run(s): next run {wait:.0f} s after the last")
+        delay = self.spacing.wait_for(urlsplit(monitor.url).hostname or "")
+        if delay and self.stop.wait(delay):
+            return True, "the scheduler is stopping: run not queued"
+        run_id = start_run(self.settings, archive, monitor_id)
+        return True, f"run {run_id} of {monitor.url} queued" + (
+            f" (after {delay:.0f} s of host spacing)" if delay else "")
+
+
+def monitor_plan(settings: Settings, archive: object) -> dict[str, When]:
+    """The schedules the catalog's monitors want: each active, unflagged monitor's timing."""
+    plan = {}
+    for monitor in list_monitors(settings, archive, include_paused=False):
+        if monitor.flagged:
+            continue
+        when = When(cron=monitor.cron) if monitor.cron else When(every=float(monitor.every
+                                                                           or 3600))
+        plan[f"{MONITOR}:{monitor.id}"] = when
+    return plan
+
+
 class SchedulerService:
     """`isnad scheduler`: fires the schedules until SIGTERM or SIGINT."""
 
@@ -129,11 +184,30 @@ class SchedulerService:
             backoff=Backoff(section.backoff, section.backoff_max, section.flag_after))
         self.schedules.handle(HOUSEKEEPING, Housekeeping(settings))
         self.stop = threading.Event()
+        self.schedules.handle(MONITOR, MonitorRuns(
+            settings, HostSpacing(archive.catalog.engine, section.host_spacing), self.stop))
+        self._monitors_synced = 0.0
 
     def _stop(self, signum: int, frame: object) -> None:
         log.info("scheduler %s: %s received, stopping after the runs under way", self.id,
                  signal.Signals(signum).name)
         self.stop.set()
+
+    def sync_monitors(self) -> None:
+        """Schedules for the catalog's monitors as they are now (added, changed, paused,
+        flagged or removed since the last look)."""
+        plan = monitor_plan(self.settings, open_archive(self.settings, recover=False))
+        for schedule_id, when in plan.items():
+            self.schedules.register(schedule_id, when)
+        dropped = self.schedules.keep_only(MONITOR, set(plan))
+        if dropped:
+            log.info("schedules of monitors no longer active removed: %s", ", ".join(dropped))
+        self._monitors_synced = time.monotonic()
+
+    def _beat(self) -> None:
+        self.store.beat_worker(self.id)
+        if time.monotonic() - self._monitors_synced >= MONITOR_SYNC:
+            self.sync_monitors()
 
     def run(self) -> None:
         """Register, fire schedules until a signal, then let running ones finish."""
@@ -151,8 +225,8 @@ class SchedulerService:
             log.info("scheduler %s started: %s", self.id,
                      ", ".join(f"{i} ({w.describe()})" for i, w in plan.items()) or
                      "no housekeeping schedule")
-            wait_until_stopped(self.stop, self.settings.worker.heartbeat,
-                               lambda: self.store.beat_worker(self.id))
+            self.sync_monitors()
+            wait_until_stopped(self.stop, self.settings.worker.heartbeat, self._beat)
         finally:
             self.schedules.shutdown(wait=True)
             self.store.stop_worker(self.id)
