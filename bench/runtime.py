@@ -101,7 +101,9 @@ class Run:
     seconds: float
     peak_tree: int  # bytes
     peak_own: int  # bytes
-    states: Counter[str] = field(default_factory=Counter)
+    load: float  # 1-minute load average when the run started: the machine is shared
+    states: Counter[str] = field(default_factory=Counter)  # the catalog's captures
+    jobs: Counter[str] = field(default_factory=Counter)  # the catalog's jobs
 
     @property
     def per_min(self) -> float:
@@ -140,15 +142,16 @@ def _tail(log: Path) -> str:
     return lines[-1] if lines else "(no output)"
 
 
-def capture_states(home: Path) -> Counter[str]:
-    """How the captures in a home's catalog stand (COMPLETE, PARTIAL, FAILED, RUNNING)."""
+def counts(home: Path, table: str) -> Counter[str]:
+    """Rows by state of a table of a home's catalog (``captures``: COMPLETE, PARTIAL, FAILED,
+    RUNNING; ``jobs``: queued, running, done, failed, cancelled); empty if there is none."""
     db = home / "catalog.db"
     if not db.exists():
         return Counter()
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True,
                                                 timeout=5)) as conn:
-            rows = conn.execute("SELECT state, count(*) FROM captures GROUP BY state").fetchall()
+            rows = conn.execute(f"SELECT state, count(*) FROM {table} GROUP BY state").fetchall()
     except sqlite3.OperationalError:  # not created yet, or busy past the timeout
         return Counter()
     return Counter(dict(rows))
@@ -204,10 +207,11 @@ def sequential(urls: list[str], work: Path, baseline: str, timeout: float) -> Ru
     if not where.stdout.startswith(str(tree)):
         raise BenchError(f"the baseline tree is not what Python imports: {where.stdout.strip()}"
                          f"{where.stderr.strip()}")
+    load = os.getloadavg()[0]
     seconds, sampler = measure(isnad("capture", "--jsonl", *urls), env=env, cwd=home,
                                log=work / "sequential.log", timeout=timeout)
     return Run(f"sequential ({baseline})", len(urls), seconds, sampler.peak_tree,
-               sampler.peak_own, capture_states(home))
+               sampler.peak_own, load, counts(home, "captures"))
 
 
 def missing_commands(names: tuple[str, ...]) -> list[str]:
@@ -225,6 +229,7 @@ def worker(urls: list[str], work: Path, concurrency: int, timeout: float) -> Run
     env = isnad_env(home)
     listing = home / "urls.txt"
     listing.write_text("".join(f"{url}\n" for url in urls))
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     submit = subprocess.run(isnad("submit", "-i", str(listing)), env=env, cwd=home,
                             capture_output=True, text=True, timeout=timeout)
@@ -236,7 +241,8 @@ def worker(urls: list[str], work: Path, concurrency: int, timeout: float) -> Run
         isnad("worker", "--concurrency", str(concurrency), "--burst"), env=env, cwd=home,
         log=work / f"worker-{concurrency}.log", timeout=timeout)
     return Run(f"worker, concurrency {concurrency}", len(urls), submitted + seconds,
-               sampler.peak_tree, sampler.peak_own, capture_states(home))
+               sampler.peak_tree, sampler.peak_own, load, counts(home, "captures"),
+               counts(home, "jobs"))
 
 
 # -- 2. bare Playwright ------------------------------------------------------------------------
@@ -273,25 +279,30 @@ def bare(urls: list[str], work: Path, concurrency: int, timeout: float) -> Run:
     listing = work / "bare-urls.txt"
     listing.write_text("".join(f"{url}\n" for url in urls))
     home = work / f"home-bare-{concurrency}"
+    load = os.getloadavg()[0]
     seconds, sampler = measure(
         [sys.executable, str(Path(__file__).resolve()), "--bare-playwright", str(listing),
          "--concurrency", str(concurrency)],
         env=isnad_env(home), cwd=home, log=work / f"bare-{concurrency}.log", timeout=timeout)
     return Run(f"bare Playwright, {concurrency} at once", len(urls), seconds,
-               sampler.peak_tree, sampler.peak_own)
+               sampler.peak_tree, sampler.peak_own, load)
 
 
 # -- 3. worker memory over many captures -------------------------------------------------------
+FINAL_JOB_STATES = ("done", "failed", "cancelled")
+
+
 def finished(home: Path) -> int:
-    states = capture_states(home)
-    return sum(n for state, n in states.items() if state != "RUNNING")
+    """Jobs run to an end (a job that fails before its capture starts counts too)."""
+    jobs = counts(home, "jobs")
+    return sum(jobs[state] for state in FINAL_JOB_STATES)
 
 
 def worker_memory(urls: list[str], work: Path, concurrency: int, timeout: float
-                  ) -> tuple[tuple[int, int], tuple[int, int], Counter[str]]:
+                  ) -> tuple[tuple[int, int], tuple[int, int], Counter[str], Counter[str]]:
     """A long-running worker (no --burst) given every URL: ((captures, RSS of the worker
-    process) once 10 are finished, the same once all are), and how they ended. The worker is
-    stopped with SIGTERM once all are finished."""
+    process) once 10 are finished, the same once all are), and how the captures and the jobs
+    ended. The worker is stopped with SIGTERM once all are finished."""
     home = work / "home-memory"
     env = isnad_env(home)
     listing = home / "urls.txt"
@@ -331,26 +342,32 @@ def worker_memory(urls: list[str], work: Path, concurrency: int, timeout: float
             if proc.poll() is None:
                 _kill_group(proc)
     assert early is not None
-    return early, late, capture_states(home)
+    return early, late, counts(home, "captures"), counts(home, "jobs")
 
 
 # -- printing ----------------------------------------------------------------------------------
-def outcome(states: Counter[str], pages: int) -> str:
+def outcome(pages: int, states: Counter[str], jobs: Counter[str]) -> str:
+    """How the captures (and jobs) ended; a run that did not capture every page says so."""
     if not states:
-        return "(no catalog)"
+        return ""
     text = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    if jobs:
+        text += "; jobs: " + ", ".join(f"{n} {state}" for state, n in sorted(jobs.items()))
     return text if states.get("COMPLETE", 0) == pages else f"{text} (not all COMPLETE)"
 
 
 def print_runs(runs: list[Run], reference: Run | None) -> None:
-    print(f"{'run':34} {'seconds':>8} {'pages/min':>10} {'x seq':>6} {'peak RSS':>10} "
-          f"{'x seq':>6} {'own RSS':>8}  captures")
+    print(f"{'run':30} {'load':>5} {'seconds':>8} {'pages/min':>10} {'x seq':>6} "
+          f"{'peak RSS':>10} {'x seq':>6} {'own RSS':>8}  captures")
     for run in runs:
         speed = f"{run.per_min / reference.per_min:.2f}" if reference else "-"
         memory = f"{run.peak_tree / reference.peak_tree:.2f}" if reference else "-"
-        print(f"{run.label:34} {run.seconds:8.1f} {run.per_min:10.1f} {speed:>6} "
-              f"{run.peak_tree / MiB:7.0f} MiB {memory:>6} {run.peak_own / MiB:5.0f} MiB  "
-              f"{outcome(run.states, run.pages) if run.states else ''}")
+        print(f"{run.label:30} {run.load:5.1f} {run.seconds:8.1f} {run.per_min:10.1f} "
+              f"{speed:>6} {run.peak_tree / MiB:7.0f} MiB {memory:>6} "
+              f"{run.peak_own / MiB:5.0f} MiB  {outcome(run.pages, run.states, run.jobs)}")
+    print("load: 1-minute load average at the run's start; peak RSS: the process and its "
+          "children (Chromium's shared pages counted in each process); own RSS: the measured "
+          "process alone")
 
 
 def attempt(label: str, action: Callable[[], T], failures: list[str]) -> T | None:
@@ -364,35 +381,97 @@ def attempt(label: str, action: Callable[[], T], failures: list[str]) -> T | Non
         return None
 
 
+def compare(args: argparse.Namespace, urls: list[str], work: Path, failures: list[str]
+            ) -> None:
+    """Parts 1 and 2: sequential, then the worker and bare Playwright at each concurrency
+    (one after the other, so both sides of a pair run under much the same load)."""
+    runs: list[Run] = []
+    reference = None
+    if "sequential" in args.parts:
+        reference = attempt("sequential", lambda: sequential(
+            urls, work, args.baseline, args.timeout), failures)
+        runs += [reference] if reference else []
+    workers: dict[int, Run] = {}
+    bares: dict[int, Run] = {}
+    for c in args.concurrency:
+        if "worker" in args.parts:
+            run = attempt(f"worker {c}", lambda c=c: worker(urls, work, c, args.timeout),
+                          failures)
+            workers.update({c: run} if run else {})
+            runs += [run] if run else []
+        if "bare" in args.parts:
+            run = attempt(f"bare Playwright {c}", lambda c=c: bare(urls, work, c, args.timeout),
+                          failures)
+            bares.update({c: run} if run else {})
+            runs += [run] if run else []
+    print()
+    print_runs(runs, reference)
+    print()
+    for c in args.concurrency:
+        if c in workers and c in bares:
+            slower = (1 - workers[c].per_min / bares[c].per_min) * 100
+            print(f"isnad worker vs bare Playwright, {c} at once: {slower:+.0f}% slower "
+                  f"(target <= 15%)")
+    top = max(args.concurrency)
+    if reference and top in workers:
+        print(f"worker at concurrency {top} vs sequential: "
+              f"{workers[top].per_min / reference.per_min:.2f}x (target >= 2x)")
+
+
+def memory(args: argparse.Namespace, base: str, work: Path, failures: list[str]) -> None:
+    """Part 3: the long-running worker's own RSS after 10 captures and after all of them."""
+    top = max(args.concurrency)
+    urls = [f"{base}/generated/{n % SITE_PAGES}.html" for n in range(args.captures)]
+    result = attempt("worker memory", lambda: worker_memory(urls, work, top, args.timeout * 4),
+                     failures)
+    if result:
+        (n_early, rss_early), (n_late, rss_late), states, jobs = result
+        print(f"worker memory, concurrency {top}: RSS of the worker process "
+              f"{rss_early / MiB:.0f} MiB after {n_early} jobs, {rss_late / MiB:.0f} MiB after "
+              f"{n_late} ({(rss_late - rss_early) / MiB:+.0f} MiB); "
+              f"{outcome(args.captures, states, jobs)}")
+
+
+PARTS = ("sequential", "worker", "bare", "memory")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=60, help="pages captured by each run")
-    parser.add_argument("--concurrency", default="1,2,4",
-                        help="worker and bare Playwright parallelism, comma-separated")
-    parser.add_argument("--captures", type=int, default=100,
-                        help="captures given to the long-running worker (issue 12: 500)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a quick look: 12 pages, concurrency 1 and 4, 30 captures")
+    parser.add_argument("--pages", type=int, help="pages captured by each run (default 60)")
+    parser.add_argument("--concurrency", help="worker and bare Playwright parallelism, "
+                        "comma-separated (default 1,2,4)")
+    parser.add_argument("--captures", type=int, help="captures given to the long-running "
+                        "worker (default 100; issue 12 asks for 500)")
+    parser.add_argument("--quick", action="store_true", help="a quick look: defaults of 12 "
+                        "pages, concurrency 1,4 and 30 captures")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"what to run, comma-separated (default: {','.join(PARTS)})")
     parser.add_argument("--baseline", default=BASELINE,
                         help="the commit whose `isnad capture` is the sequential reference")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     parser.add_argument("--bare-playwright", type=Path, metavar="URLS", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    quick = {"pages": 12, "concurrency": "1,4", "captures": 30}
+    full = {"pages": 60, "concurrency": "1,2,4", "captures": 100}
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    args.parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     if args.bare_playwright:  # the bare Playwright side, in its own process (see bare())
-        urls = args.bare_playwright.read_text().split()
-        asyncio.run(bare_playwright(urls, max(concurrency)))
+        asyncio.run(bare_playwright(args.bare_playwright.read_text().split(),
+                                    max(args.concurrency)))
         return
-    if args.quick:
-        args.pages, concurrency, args.captures = 12, [1, 4], 30
+    if unknown := args.parts - set(PARTS):
+        parser.error(f"--parts: unknown {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}")
 
     failures: list[str] = []
-    missing = missing_commands(("submit", "worker"))
-    if missing:
+    if args.parts & {"worker", "memory"} and (missing := missing_commands(("submit", "worker"))):
         line = (f"isnad {' and '.join(missing)}: not on this code; the worker runs need the "
                 f"runtime of issue 12 (merge main once it has landed)")
         print(line, flush=True)
         failures.append(line)
+        args.parts -= {"worker", "memory"}
 
     with tempfile.TemporaryDirectory(prefix="isnad-runtime-bench-") as tmp:
         work = Path(tmp)
@@ -401,49 +480,10 @@ def main() -> None:
             print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
                   f"{args.pages} pages of {base}/generated/ (HTML, stylesheet, image)",
                   flush=True)
-            runs: list[Run] = []
-            reference = attempt("sequential", lambda: sequential(
-                urls, work, args.baseline, args.timeout), failures)
-            if reference:
-                runs.append(reference)
-            workers: dict[int, Run] = {}
-            bares: dict[int, Run] = {}
-            for c in concurrency:
-                if not missing:
-                    run = attempt(f"worker {c}", lambda c=c: worker(urls, work, c, args.timeout),
-                                  failures)
-                    if run:
-                        workers[c] = run
-                        runs.append(run)
-                run = attempt(f"bare Playwright {c}", lambda c=c: bare(
-                    urls, work, c, args.timeout), failures)
-                if run:
-                    bares[c] = run
-                    runs.append(run)
-            print()
-            print_runs(runs, reference)
-            print()
-            for c in concurrency:
-                if c in workers and c in bares:
-                    slower = (1 - workers[c].per_min / bares[c].per_min) * 100
-                    print(f"isnad worker vs bare Playwright, {c} at once: {slower:+.0f}% slower "
-                          f"(target <= 15%)")
-            if reference and max(concurrency) in workers:
-                ratio = workers[max(concurrency)].per_min / reference.per_min
-                print(f"worker at concurrency {max(concurrency)} vs sequential: {ratio:.2f}x "
-                      f"(target >= 2x)")
-            if not missing:
-                memory_urls = [f"{base}/generated/{n % SITE_PAGES}.html"
-                               for n in range(args.captures)]
-                result = attempt("worker memory", lambda: worker_memory(
-                    memory_urls, work, max(concurrency), args.timeout * 4), failures)
-                if result:
-                    (n_early, rss_early), (n_late, rss_late), states = result
-                    print(f"worker memory, concurrency {max(concurrency)}: RSS of the worker "
-                          f"process {rss_early / MiB:.0f} MiB after {n_early} captures, "
-                          f"{rss_late / MiB:.0f} MiB after {n_late} "
-                          f"({(rss_late - rss_early) / MiB:+.0f} MiB); "
-                          f"{outcome(states, args.captures)}")
+            if args.parts & {"sequential", "worker", "bare"}:
+                compare(args, urls, work, failures)
+            if "memory" in args.parts:
+                memory(args, base, work, failures)
     if failures:
         sys.exit(f"{len(failures)} part(s) gave no figure (see above)")
 
