@@ -29,17 +29,10 @@ import psutil
 from sqlalchemy.exc import SQLAlchemyError
 
 from archiver import custody
-from archiver.catalog import (
-    FAILED,
-    PENDING,
-    RECORD_FIELDS,
-    RUNNING,
-    STORED,
-    CaptureRow,
-    Catalog,
-)
+from archiver.catalog import RECORD_FIELDS, CaptureRow, Catalog
 from archiver.errors import IsnadError, NotFound, StorageError
 from archiver.hashing import sha256_bytes
+from archiver.states import CaptureState, CopyState, CustodyAction
 from archiver.storage import Storage, StoredObject
 
 if TYPE_CHECKING:
@@ -330,7 +323,7 @@ class Archive:
         effort; sync retries). The last event counts as stored only once the head is too."""
         events = None
         for copy in self.catalog.copies(capture_id):
-            if copy.state != STORED:
+            if copy.state != CopyState.STORED:
                 continue
             events = events if events is not None else self.catalog.events(capture_id)
             missing = [e for e in events if e.seq > copy.events_stored]
@@ -419,7 +412,7 @@ class Archive:
         row = self.catalog.get(capture_id)
         index = json.dumps(capture_index(row), ensure_ascii=False, indent=1).encode("utf-8")
         for copy in row.copies:
-            if copy.state == STORED:
+            if copy.state == CopyState.STORED:
                 try:
                     self.target(copy.target).put_bytes(
                         f"{self.prefix_of(capture_id)}/{INDEX_NAME}", index)
@@ -446,23 +439,23 @@ class Archive:
             index = json.dumps(capture_index(row), ensure_ascii=False, indent=1)
             target.put_bytes(f"{prefix}/{INDEX_NAME}", index.encode("utf-8"))
         except (StorageError, OSError) as exc:
-            self.catalog.save_copy(capture_id, target.name, state=PENDING, key=row.package_key,
-                                   attempts=attempts, last_error=str(exc))
-            self.record_event(capture_id, actor, "storage-failed", row.package_sha256,
+            self.catalog.save_copy(capture_id, target.name, state=CopyState.PENDING,
+                                   key=row.package_key, attempts=attempts, last_error=str(exc))
+            self.record_event(capture_id, actor, CustodyAction.STORAGE_FAILED, row.package_sha256,
                               {"target": target.name, "error": str(exc),
                                "kept_locally": True})
             return False
         self.catalog.save_copy(
-            capture_id, target.name, state=STORED, attempts=attempts, last_error=None,
+            capture_id, target.name, state=CopyState.STORED, attempts=attempts, last_error=None,
             key=stored.key if stored else None,
             location=stored.location if stored else target.location(prefix),
             sha256=stored.sha256 if stored else None, size=stored.size if stored else None,
             version=stored.version if stored else None, stored_at=datetime.now(UTC))
         if stored:
-            self.record_event(capture_id, actor, custody.STORED, stored.sha256, {
+            self.record_event(capture_id, actor, CustodyAction.STORED, stored.sha256, {
                 "target": target.name, "key": stored.key, "location": stored.location,
                 "version": stored.version})
-            self.record_event(capture_id, actor, custody.VERIFIED, stored.sha256, {
+            self.record_event(capture_id, actor, CustodyAction.VERIFIED, stored.sha256, {
                 "target": target.name, "method": _verify_method(target),
                 "bytes": stored.size})
         return True
@@ -493,7 +486,7 @@ class Archive:
                         sleep(self.backoff * 2 ** attempt)
                 else:
                     report.still_pending.append(f"{capture_id} → {name}")
-            if not any(c.state == PENDING for c in self.catalog.copies(capture_id)):
+            if not any(c.state == CopyState.PENDING for c in self.catalog.copies(capture_id)):
                 if package is not None:
                     shutil.rmtree(package.parent, ignore_errors=True)
                 self.catalog.update_capture(capture_id, spool_path=None)
@@ -509,7 +502,7 @@ class Archive:
         """
         recovered = []
         host = socket.gethostname()
-        for row in self.catalog.list(state=RUNNING):
+        for row in self.catalog.list(state=CaptureState.RUNNING):
             if row.worker_host != host or _process_alive(row):
                 continue
             cause = self._noted_cause(row.id)
@@ -520,11 +513,11 @@ class Archive:
             reason = ("interrupted: the capturing process ended before the capture finished"
                       + (f" ({cause})" if cause else ""))
             self.catalog.update_capture(
-                row.id, state=FAILED, reasons=[reason], error=reason,
+                row.id, state=CaptureState.FAILED, reasons=[reason], error=reason,
                 ended_at=datetime.now(UTC), work_dir=str(kept) if kept else None,
             )
             self.record_event(
-                row.id, "isnad", custody.FAILED, None,
+                row.id, "isnad", CustodyAction.FAILED, None,
                 {"reason": reason, "partial_files_kept_in": str(kept) if kept else None},
             )
             self.preserve(row.id, None, "isnad")
@@ -593,7 +586,10 @@ def _process_alive(row: CaptureRow) -> bool:
     if not row.worker_pid or not psutil.pid_exists(row.worker_pid):
         return False
     try:
-        started = psutil.Process(row.worker_pid).create_time()
+        process = psutil.Process(row.worker_pid)
+        started = process.create_time()
+        if process.status() == psutil.STATUS_ZOMBIE:  # dead, not yet reaped by its parent
+            return False
     except psutil.Error:
         return False
     # A reused pid belongs to a process that started later than ours.

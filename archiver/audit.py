@@ -19,7 +19,7 @@ from archiver.archive import (
     fields_sha256,
     record_fields,
 )
-from archiver.catalog import STORED, CaptureRow
+from archiver.catalog import CaptureRow
 from archiver.custody import (
     CustodyEvent,
     chain_problems,
@@ -30,8 +30,8 @@ from archiver.custody import (
 from archiver.errors import IsnadError, NotFound, StorageError
 from archiver.hashing import read_ahead
 from archiver.signing import verify_bytes
+from archiver.states import CopyState, CustodyAction
 
-AUDITED = "audited"
 ANCHORS_FOLDER = "custody-anchors"  # beside the events: anchored heads and their TSA tokens
 
 
@@ -112,12 +112,12 @@ def run_audit(
     targets = [archive.target(target)] if target else archive.targets
     for row in rows:
         copies = {c.target: c for c in archive.catalog.copies(row.id)}
-        packaged = [e for e in archive.catalog.events(row.id) if e.action == "packaged"]
+        packaged = [e for e in archive.catalog.events(row.id) if e.action == CustodyAction.PACKAGED]
         expected_by_custody = packaged[-1].object_sha256 if packaged else None
         row_findings = []
         for storage in targets:
             copy = copies.get(storage.name)
-            if copy is None or copy.state != STORED:
+            if copy is None or copy.state != CopyState.STORED:
                 finding = CopyFinding(row.id, storage.name, row.package_key, False,
                                       "no verified copy on this target "
                                       f"({copy.state.lower() if copy else 'never stored'})")
@@ -131,8 +131,8 @@ def run_audit(
         problems += [f"{c.name}: {c.detail}" for c in custody_checks(archive, row) if not c.ok]
         audit.custody_problems[row.id] = problems
         queued = archive.record_or_queue(
-            row.id, actor, AUDITED if all(f.ok for f in row_findings) and not problems
-            else "audit-failed", row.package_sha256,
+            row.id, actor, CustodyAction.AUDITED if all(f.ok for f in row_findings) and not problems
+            else CustodyAction.AUDIT_FAILED, row.package_sha256,
             {"targets": {f.target: ("intact" if f.ok else f.detail) for f in row_findings},
              "custody": problems or "intact"}, checked_only=True)
         if queued:
@@ -165,7 +165,7 @@ def custody_checks(archive: Archive, row: CaptureRow) -> list[CustodyCheck]:
     anchors = list(head_row.anchors or []) if head_row else []
     prefix = archive.prefix_of(row.id)
     for copy in archive.catalog.copies(row.id):
-        if copy.state != STORED:
+        if copy.state != CopyState.STORED:
             continue
         target = archive.target(copy.target)
         name = target.name

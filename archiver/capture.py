@@ -20,13 +20,14 @@ import psutil
 
 from archiver import custody
 from archiver.archive import Archive, iso, storage_prefix
-from archiver.catalog import COMPLETE, FAILED, PARTIAL, RUNNING, ArtifactRow, CaptureRow
+from archiver.catalog import ArtifactRow, CaptureRow
 from archiver.errors import PackageError
 from archiver.hashing import sha256_bytes, sha256_file
 from archiver.ids import new_capture_id
 from archiver.package import BuiltPackage, build_package, layout_problem
 from archiver.proof import ProofOptions
 from archiver.redaction import redact_text, redact_url, redact_values, url_secrets
+from archiver.states import CaptureState, CopyState, CustodyAction
 from archiver.verify import verify_package_file
 from archiver.warcwriter import CaptureWarc
 
@@ -38,6 +39,8 @@ class CaptureRequest:
     case_id: str | None = None
     tags: tuple[str, ...] = ()
     note: str | None = None
+    # Where the request came from (the job, its attempt, its source): part of the record.
+    origin: dict[str, Any] | None = None
 
 
 @dataclass
@@ -65,7 +68,7 @@ def begin_capture(archive: Archive, request: CaptureRequest, settings: dict[str,
     me = psutil.Process()
     archive.catalog.add_capture(
         CaptureRow(
-            id=capture_id, url=request.url, state=RUNNING, reasons=[],
+            id=capture_id, url=request.url, state=CaptureState.RUNNING, reasons=[],
             case_id=request.case_id, tags=list(request.tags), note=request.note,
             operator=request.operator, started_at=started,
             worker_host=socket.gethostname(), worker_pid=me.pid, work_dir=str(work_dir),
@@ -75,8 +78,9 @@ def begin_capture(archive: Archive, request: CaptureRequest, settings: dict[str,
     asked = {
         "url": request.url, "operator": request.operator, "case": request.case_id,
         "tags": list(request.tags), "note": request.note, "settings": settings,
+        **({"origin": request.origin} if request.origin else {}),
     }
-    archive.record_event(capture_id, request.operator, custody.REQUESTED,
+    archive.record_event(capture_id, request.operator, CustodyAction.REQUESTED,
                          sha256_bytes(custody.canonical_json(asked)), asked)
     return CaptureSession(archive, capture_id, request, started, work_dir, secrets)
 
@@ -161,13 +165,13 @@ class CaptureSession:
             for warc_path in closed:
                 tokens += prover.stamp(f"archive/{warc_path.name}", warc_hashes[warc_path.name])
         archive.record_event(
-            cid, actor, custody.CAPTURED,
+            cid, actor, CustodyAction.CAPTURED,
             warc_hashes[closed[0].name] if len(closed) == 1 else
             sha256_bytes(custody.canonical_json(warc_hashes)),
             {"warcs": warc_hashes, "state": state, "reasons": reasons},
         )
         if prover is not None and prover.failures:
-            state = PARTIAL if state == COMPLETE else state
+            state = CaptureState.PARTIAL if state == CaptureState.COMPLETE else state
             reasons = reasons + prover.failures
         context = {**context, "state": state, "reasons": reasons}
         if prover is not None:
@@ -182,7 +186,7 @@ class CaptureSession:
         if prover is not None:
             sealing = [f for f in prover.failures if f not in reasons]
             if sealing:  # the TSA failed on datapackage.json, after the context was written
-                state = PARTIAL if state == COMPLETE else state
+                state = CaptureState.PARTIAL if state == CaptureState.COMPLETE else state
                 reasons = reasons + sealing
             context = {**context, "state": state, "reasons": reasons,
                        "proof": prover.context()}
@@ -197,7 +201,7 @@ class CaptureSession:
             raise PackageError(f"package {package_path} failed its own verification: "
                                + "; ".join(f"{c.name}: {c.detail}" for c in check.mismatches))
         archive.record_event(
-            cid, actor, custody.PACKAGED, package.sha256,
+            cid, actor, CustodyAction.PACKAGED, package.sha256,
             {"file": package_path.name, "bytes": package.size, "files": len(package.files),
              "checks_passed": len(check.checks),
              "signed_by": prover.key.fingerprint if prover and prover.key else None,
@@ -223,7 +227,7 @@ class CaptureSession:
         archive.catalog.replace_artifacts(cid, artifacts)
         stored = archive.preserve(cid, package_path, actor)
         row = archive.catalog.get(cid)
-        location = next((c.location for c in row.copies if c.state == "STORED"), None)
+        location = next((c.location for c in row.copies if c.state == CopyState.STORED), None)
         return PackagedCapture(cid, state, reasons, package, location or row.spool_path,
                                stored, error)
 
@@ -238,10 +242,11 @@ class CaptureSession:
             kept = archive.set_aside(cid, self.work_dir)  # a rename: needs no free space
             error = cause + (f"; the captured files are kept in {kept}" if kept else "")
             archive.catalog.update_capture(
-                cid, state=FAILED, reasons=[error], error=error, ended_at=datetime.now(UTC),
-                context={**context, "state": FAILED, "reasons": [error]},
+                cid, state=CaptureState.FAILED, reasons=[error], error=error,
+                ended_at=datetime.now(UTC),
+                context={**context, "state": CaptureState.FAILED, "reasons": [error]},
                 work_dir=str(kept) if kept else None)
-            archive.record_event(cid, self.request.operator, custody.FAILED, None,
+            archive.record_event(cid, self.request.operator, CustodyAction.FAILED, None,
                                  {"error": error, "partial_files_kept_in": str(kept) if kept
                                   else None})
             archive.preserve(cid, None, self.request.operator)
@@ -250,21 +255,22 @@ class CaptureSession:
             # where the next start settles this capture, then let the error be seen.
             archive.note_cause(cid, cause)
             raise exc from None
-        return PackagedCapture(cid, FAILED, [error], None, None, False, error)
+        return PackagedCapture(cid, CaptureState.FAILED, [error], None, None, False, error)
 
     def _fail_without_package(self, error: str, context: dict[str, Any], ended: datetime
                               ) -> PackagedCapture:
         archive, cid = self.archive, self.capture_id
         # Only the warcinfo record was written: there is nothing of the target to keep.
         shutil.rmtree(self.work_dir, ignore_errors=True)
-        context = {**context, "state": FAILED, "reasons": [error]}
+        context = {**context, "state": CaptureState.FAILED, "reasons": [error]}
         archive.catalog.update_capture(
-            cid, state=FAILED, reasons=[error], error=error, ended_at=ended,
+            cid, state=CaptureState.FAILED, reasons=[error], error=error, ended_at=ended,
             context=context, work_dir=None,
         )
-        archive.record_event(cid, self.request.operator, custody.FAILED, None, {"error": error})
+        archive.record_event(cid, self.request.operator, CustodyAction.FAILED, None,
+                             {"error": error})
         stored = archive.preserve(cid, None, self.request.operator)
-        return PackagedCapture(cid, FAILED, [error], None, None, stored, error)
+        return PackagedCapture(cid, CaptureState.FAILED, [error], None, None, stored, error)
 
 
 def _count_states(entries: list[dict[str, Any]]) -> dict[str, int]:
@@ -290,5 +296,4 @@ def _kind(path: str) -> str:
     return "file"
 
 
-__all__ = ["COMPLETE", "FAILED", "PARTIAL", "CaptureRequest", "CaptureSession",
-           "PackagedCapture", "begin_capture"]
+__all__ = ["CaptureRequest", "CaptureSession", "PackagedCapture", "begin_capture"]

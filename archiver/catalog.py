@@ -35,21 +35,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from archiver.custody import CustodyEvent
 from archiver.errors import NotFound
+from archiver.states import CaptureState, CopyState
 
-# Capture states. RUNNING while a crawler works; the others are final outcomes.
-RUNNING = "RUNNING"
-COMPLETE = "COMPLETE"
-PARTIAL = "PARTIAL"
-FAILED = "FAILED"
+# Old names, now aliases of archiver.states members: isnad/ (service, cli, output) imports them.
+COMPLETE = CaptureState.COMPLETE
+PARTIAL = CaptureState.PARTIAL
+FAILED = CaptureState.FAILED
+STORED = CopyState.STORED
 
 # The fields of a capture record a signed custody head vouches for (with the artifacts' hashes).
 RECORD_FIELDS = ("id", "url", "final_url", "state", "reasons", "error", "case_id", "tags",
                  "note", "operator", "started_at", "ended_at", "package_key", "package_sha256",
                  "package_size")
-
-# Copy states: the copy on a storage target is verified, or waits in the local spool.
-STORED = "STORED"
-PENDING = "PENDING"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -106,7 +103,7 @@ class CaptureRow(Base):
     @property
     def package_location(self) -> str | None:
         """Where to find the package: the primary stored copy, else the local spool."""
-        stored = [c for c in self.copies if c.state == STORED and c.key]
+        stored = [c for c in self.copies if c.state == CopyState.STORED and c.key]
         return stored[0].location if stored else self.spool_path
 
     # Where the package waits when a storage target could not take it (see `storage sync`).
@@ -151,7 +148,7 @@ class CopyRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id"), index=True)
     target: Mapped[str] = mapped_column(String(100))
-    state: Mapped[str] = mapped_column(String(16))  # STORED or PENDING
+    state: Mapped[str] = mapped_column(String(16))  # a CopyState: STORED or PENDING
     key: Mapped[str | None] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(Text)
     sha256: Mapped[str | None] = mapped_column(String(64))
@@ -230,7 +227,10 @@ class Catalog:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = create_engine(url, future=True)
+        # Workers, their capture processes and `submit` calls write at once: SQLite waits
+        # for the lock (up to a minute) instead of failing at the first busy moment.
+        self.engine = create_engine(
+            url, future=True, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
@@ -357,7 +357,7 @@ class Catalog:
 
     def pending_copies(self) -> list[CopyRow]:
         with self.session() as s:
-            return list(s.scalars(select(CopyRow).where(CopyRow.state == PENDING)
+            return list(s.scalars(select(CopyRow).where(CopyRow.state == CopyState.PENDING)
                                   .order_by(CopyRow.capture_id, CopyRow.target)).all())
 
     def save_copy(self, capture_id: str, target: str, **values: Any) -> CopyRow:
@@ -367,7 +367,7 @@ class Catalog:
                                                   CopyRow.target == target)).first()
             if row is None:
                 row = CopyRow(capture_id=capture_id, target=target, events_stored=0,
-                              attempts=0, state=values.get("state", PENDING))
+                              attempts=0, state=values.get("state", CopyState.PENDING))
                 s.add(row)
             for key, value in values.items():
                 setattr(row, key, value)

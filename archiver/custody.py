@@ -23,14 +23,6 @@ from archiver.hashing import sha256_bytes
 
 GENESIS = "0" * 64
 
-# Actions used by Isnad; the log accepts others so later steps (export, audit) can add theirs.
-REQUESTED = "requested"
-CAPTURED = "captured"
-PACKAGED = "packaged"
-STORED = "stored"
-VERIFIED = "verified"
-FAILED = "failed"
-
 HEAD_FORMAT = "isnad-custody-head/1"
 # Written into the details of a chain's first event: this chain has heads (older ones do not).
 HEAD_MARK = "custody_head"

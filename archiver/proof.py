@@ -19,11 +19,13 @@ from cryptography import x509
 
 from archiver.package import Seal
 from archiver.signing import SigningKey, sign_hash, verify_signed_data
+from archiver.states import ProofState
 from archiver.timestamps import TSA, TimestampError, request_token, token_info, verify_token
 
-STAMPED = "stamped"
-PENDING = "pending"
-LATE = "stamped-late"
+# Old names, now aliases of archiver.states members: isnad/service.py imports them.
+STAMPED = ProofState.STAMPED
+PENDING = ProofState.PENDING
+LATE = ProofState.LATE
 
 
 def token_path(subject: str, tsa: str) -> str:
@@ -52,10 +54,10 @@ class Prover:
             try:
                 token = request_token(tsa, sha256)
             except TimestampError as exc:
-                entry.update(state=PENDING, error=str(exc))
+                entry.update(state=ProofState.PENDING, error=str(exc))
                 self.failures.append(f"timestamp pending for {subject}: {exc}")
             else:
-                entry.update(state=STAMPED, **token_info(token))
+                entry.update(state=ProofState.STAMPED, **token_info(token))
                 tokens.append((path, token))
             self.entries.append(entry)
         return tokens
@@ -140,7 +142,7 @@ def check_late_token(options: ProofOptions, entry: dict[str, Any], token: bytes,
 def pending_reasons_settled(reasons: list[str], entries: list[dict[str, Any]]) -> list[str]:
     """The reasons that remain once late tokens replaced pending ones: a "timestamp pending for
     SUBJECT" reason goes when no entry for that subject is still pending."""
-    open_subjects = {e.get("subject") for e in entries if e.get("state") == PENDING}
+    open_subjects = {e.get("subject") for e in entries if e.get("state") == ProofState.PENDING}
     prefix = "timestamp pending for "
     return [r for r in reasons if not r.startswith(prefix)
             or r[len(prefix):].split(": ", 1)[0] in open_subjects]

@@ -14,16 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from archiver.archive import INDEX_FORMAT, INDEX_NAME, Archive
-from archiver.catalog import (
-    STORED,
-    ArtifactRow,
-    CaptureRow,
-    CopyRow,
-    CustodyEventRow,
-    PostRow,
-)
+from archiver.catalog import ArtifactRow, CaptureRow, CopyRow, CustodyEventRow, PostRow
 from archiver.custody import CustodyEvent, chain_problems
 from archiver.errors import IsnadError
+from archiver.states import CopyState
 
 
 @dataclass
@@ -76,7 +70,7 @@ def reindex(archive: Archive, progress: Callable[[str], None] | None = None) -> 
             if package_key and not has_package:
                 report.problems.append(f"{capture_id}: package missing on {target.name}")
             entry["copies"].append(CopyRow(
-                target=target.name, state=STORED,
+                target=target.name, state=CopyState.STORED,
                 key=package_key if has_package else None,
                 location=target.location(package_key if has_package else prefix),
                 sha256=index["capture"]["package_sha256"] if has_package else None,

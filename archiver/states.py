@@ -25,6 +25,15 @@ class CopyState(StrEnum):
     PENDING = "PENDING"
 
 
+class ProofState(StrEnum):
+    """A timestamp entry of a capture's proof: a token got at capture time, a TSA that failed
+    (asked again by ``isnad timestamp --pending``), or a token got later."""
+
+    STAMPED = "stamped"
+    PENDING = "pending"
+    LATE = "stamped-late"
+
+
 class JobState(StrEnum):
     """Where a capture job stands in the queue (lower case: a job is not a capture)."""
 

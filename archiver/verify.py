@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from archiver.custody import CustodyEvent, chain_problems
 from archiver.errors import PackageError
 from archiver.hashing import sha256_stream
+from archiver.states import CustodyAction, ProofState
 from archiver.warcreader import check_warc_stream
 
 if TYPE_CHECKING:
@@ -349,13 +350,13 @@ def _check_timestamps(wacz: zipfile.ZipFile, context: dict[str, Any],
                       report: VerificationReport, proof: ProofOptions) -> None:
     """Tokens of the WARCs (listed in the context) and of datapackage.json (``sealed``, from
     datapackage-digest.json), and the tokens the context says there must be."""
-    from archiver.proof import PENDING, STAMPED, capture_window, check_token
+    from archiver.proof import capture_window, check_token
 
     window = capture_window(context)
     proof_context = context.get("proof") if isinstance(context.get("proof"), dict) else {}
     recorded = _dicts(proof_context.get("timestamps"))
     entries = [e for e in recorded
-               if e.get("state") == STAMPED and e.get("subject") != "datapackage.json"]
+               if e.get("state") == ProofState.STAMPED and e.get("subject") != "datapackage.json"]
     for entry in entries + sealed:
         subject, tsa = entry.get("subject"), entry.get("tsa")
         check = f"timestamp of {subject} by {tsa}"
@@ -370,7 +371,7 @@ def _check_timestamps(wacz: zipfile.ZipFile, context: dict[str, Any],
             continue
         ok, detail = check_token(proof, str(tsa), token, hashes[subject], window)
         report.add(check, ok, detail)
-    pending = [e for e in recorded if e.get("state") == PENDING]
+    pending = [e for e in recorded if e.get("state") == ProofState.PENDING]
     for entry in pending:
         report.add(f"timestamp of {entry.get('subject')} by {entry.get('tsa')}", True,
                    "pending when packaged (the TSA failed); a late token is kept beside the "
@@ -452,7 +453,7 @@ def verify_custody(
         "; ".join(problems) if problems else f"{len(catalog_events)} events, chain intact",
     )
     if package_sha256:
-        packaged = [e for e in catalog_events if e.action == "packaged"]
+        packaged = [e for e in catalog_events if e.action == CustodyAction.PACKAGED]
         ok = bool(packaged) and packaged[-1].object_sha256 == package_sha256
         report.add(
             "package hash matches the custody log",

@@ -53,21 +53,21 @@ def _archive(home: Path, endpoint: str, bucket: str, target: str = "s3"):  # noq
 
 def child_isnad_upload(home: Path, endpoint: str, bucket: str, package: Path,
                        target: str) -> dict:
-    from archiver import custody
     from archiver.archive import storage_prefix
-    from archiver.catalog import COMPLETE, CaptureRow
+    from archiver.catalog import CaptureRow
     from archiver.hashing import sha256_file
     from archiver.ids import new_capture_id
+    from archiver.states import CaptureState, CustodyAction
 
     archive = _archive(home, endpoint, bucket, target)
     capture_id = new_capture_id()
     sha256, size = sha256_file(package)  # done by packaging in a real capture, not timed
     now = datetime.now(UTC)
     archive.catalog.add_capture(CaptureRow(
-        id=capture_id, url="http://bench.invalid/", state=COMPLETE, operator="bench",
+        id=capture_id, url="http://bench.invalid/", state=CaptureState.COMPLETE, operator="bench",
         started_at=now, ended_at=now, package_key=f"{storage_prefix(capture_id, now)}/x.wacz",
         package_sha256=sha256, package_size=size, context={}))
-    archive.record_event(capture_id, "bench", custody.PACKAGED, sha256, {})
+    archive.record_event(capture_id, "bench", CustodyAction.PACKAGED, sha256, {})
     started = time.perf_counter()
     stored = archive.preserve(capture_id, package, "bench")
     seconds = time.perf_counter() - started

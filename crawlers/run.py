@@ -1,4 +1,5 @@
-"""Running captures: one Scrapy crawl per capture, one after another, in one process."""
+"""Running captures: one Scrapy crawl per capture, one after another, on one reactor; what follows
+each crawl runs beside the next one."""
 
 from __future__ import annotations
 
@@ -46,63 +47,76 @@ def font_packages() -> dict[str, str]:
 
 def run_crawls(
     jobs: list[CaptureJob],
-    on_done: Callable[[CaptureJob], list[CaptureJob] | None],
+    on_done: Callable[[CaptureJob], None],
     *,
+    follow_ups: Callable[[CaptureJob], list[CaptureJob]] | None = None,
     on_start: Callable[[CaptureJob], None] | None = None,
     executable_path: str,
     headless: bool = True,
     extra_args: list[str] | None = None,
     log_level: str = "ERROR",
 ) -> None:
-    """Crawl each job in turn; call ``on_start(job)`` before and ``on_done(job)`` after each.
+    """Crawl each job in turn on this process's reactor.
 
-    A platform job is first read by the platform spider (plain HTTP), then captured as a page.
-    ``on_done`` may return more jobs (the posts a channel listed): they are crawled in the same
-    run, since Twisted's reactor runs once per process. An exception raised by ``on_done``
-    stops the remaining crawls and is raised again here.
+    ``on_start(job)`` is called before each crawl and ``follow_ups(job)`` after it, on the
+    reactor: the jobs it returns (the posts a channel listed) are crawled in the same run, since
+    Twisted's reactor runs once per process. ``on_done(job)`` (media, proof, packaging,
+    storage) runs in a thread beside the reactor, so the next crawl does not wait for it. A
+    platform job is first read by the platform spider (plain HTTP), then captured as a page.
+    An exception from a callback stops the crawls not yet started and is raised again here,
+    once every ``on_done`` under way has ended.
     """
-    from twisted.internet import defer
+    from twisted.internet import defer, threads
 
+    # Scrapy's records go to the handlers the entry point set up (isnad/logs.py); a root
+    # handler of Scrapy's own would print each of them a second time, in another form.
     process = CrawlerProcess(
         Settings({"TWISTED_REACTOR": ASYNCIO_REACTOR, "LOG_ENABLED": log_level == "DEBUG",
-                  "LOG_LEVEL": log_level, "LOG_INSTALL_ROOT_HANDLER": log_level == "DEBUG"}),
+                  "LOG_LEVEL": log_level, "LOG_INSTALL_ROOT_HANDLER": False}),
     )
     errors: list[BaseException] = []
+    first = [True]  # the first crawler installs the reactor
+
+    def crawler_for(spider: type, settings: dict) -> Crawler:
+        crawler = Crawler(spider, Settings(settings), init_reactor=first[0])
+        first[0] = False
+        return crawler
+
+    @defer.inlineCallbacks
+    def crawl(job: CaptureJob):  # noqa: ANN202 - Twisted generator
+        if job.platform is not None:
+            crawler = crawler_for(PlatformSpider, crawl_settings(
+                job, executable_path=executable_path, headless=headless,
+                log_level=log_level, browser=False))
+            try:
+                yield process.crawl(crawler, job=job)
+            except Exception as exc:  # noqa: BLE001 - the page capture still follows
+                job.platform_error = f"platform crawl error: {exc}"
+        crawler = crawler_for(PageSpider, crawl_settings(
+            job, executable_path=executable_path, headless=headless, log_level=log_level,
+            extra_args=extra_args or []))
+        try:
+            yield process.crawl(crawler, job=job, recorder=BrowserRecorder(job))
+        except Exception as exc:  # noqa: BLE001 - a crawl that breaks is a failed capture
+            job.errors.append(f"crawler error: {exc}")
 
     @defer.inlineCallbacks
     def crawl_all():  # noqa: ANN202 - Twisted generator
         queue = list(jobs)
-        first = True
-        while queue:
+        finishing = []
+        while queue and not errors:
             job = queue.pop(0)
             if on_start:
                 on_start(job)
-            if job.platform is not None:
-                settings = Settings(crawl_settings(
-                    job, executable_path=executable_path, headless=headless,
-                    log_level=log_level, browser=False))
-                crawler = Crawler(PlatformSpider, settings, init_reactor=first)
-                first = False
-                try:
-                    yield process.crawl(crawler, job=job)
-                except Exception as exc:  # noqa: BLE001 - the page capture still follows
-                    job.platform_error = f"platform crawl error: {exc}"
-            recorder = BrowserRecorder(job)
-            settings = Settings(crawl_settings(
-                job, executable_path=executable_path, headless=headless, log_level=log_level,
-                extra_args=extra_args or [],
-            ))
-            crawler = Crawler(PageSpider, settings, init_reactor=first)
-            first = False
+            yield crawl(job)
             try:
-                yield process.crawl(crawler, job=job, recorder=recorder)
-            except Exception as exc:  # noqa: BLE001 - a crawl that breaks is a failed capture
-                job.errors.append(f"crawler error: {exc}")
-            try:
-                queue.extend(on_done(job) or [])
+                queue.extend(follow_ups(job) if follow_ups else [])
             except BaseException as exc:  # noqa: BLE001 - re-raised after the reactor stops
                 errors.append(exc)
-                break
+            done = threads.deferToThread(on_done, job)
+            done.addErrback(lambda failure: errors.append(failure.value))
+            finishing.append(done)
+        yield defer.DeferredList(finishing)
         from twisted.internet import reactor
 
         reactor.callLater(0, reactor.stop)

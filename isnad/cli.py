@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -30,16 +31,18 @@ from typer.rich_utils import rich_format_error
 
 from archiver.archive import Archive
 from archiver.audit import run_audit, select_captures
-from archiver.capture import PackagedCapture
-from archiver.catalog import COMPLETE, PARTIAL, CaptureRow
 from archiver.errors import CaptureRefused, IsnadError
-from archiver.redaction import redact_url
+from archiver.jobs import JobRow
 from archiver.signing import PUBLIC_KEY_FILE, init_keys, public_fingerprint
 from archiver.verify import VerificationReport, verify_package_file
-from crawlers.job import CaptureJob
-from crawlers.netguard import validate_url
 from isnad import __version__, output, service
+from isnad.app.capture import check_free_space
+from isnad.app.jobs import JobSpec
+from isnad.app.runtime import Runtime, Watch, read_batch, worker_record
+from isnad.app.worker import LocalRun, Worker
 from isnad.config import Settings, load_settings
+from isnad.logs import configure_for_cli, configure_from_settings
+from isnad.output import package_stored
 
 app = typer.Typer(
     help="Isnad: capture web pages as evidence, store them, and prove they are unaltered.",
@@ -107,6 +110,7 @@ def main_options(
 ) -> None:
     _state["config"] = config
     _state["debug"] = debug
+    configure_for_cli(config, debug=debug, console=err)
 
 
 @app.command()
@@ -115,74 +119,176 @@ def version() -> None:
     out.print(f"isnad {__version__}", highlight=False)
 
 
-def _check_urls(urls: list[str]) -> list[str]:
-    """A malformed URL is a usage error, refused before anything is recorded."""
-    for url in urls:
+def _job_template(settings: Settings, *, case: str | None, tag: list[str] | None,
+                  note: str | None, operator: str | None, depth: int | None,
+                  scope: Scope | None, no_browser: bool, posts: int | None,
+                  priority: int | None) -> JobSpec:
+    return JobSpec(url="", operator=operator or settings.effective_operator(), case_id=case,
+                   tags=tuple(tag or ()), note=note, source="cli", priority=priority,
+                   use_browser=not no_browser, depth=depth,
+                   scope=scope.value if scope else None, posts=posts)
+
+
+def _specs(urls: list[str] | None, input_file: str | None, template: JobSpec
+           ) -> list[JobSpec]:
+    """The jobs asked for: URLs (``-``: read them from stdin) and/or a batch file. A bad line
+    of a batch is said with its number; the good lines still go in. A bad URL given as an
+    argument is a usage error: nothing is queued."""
+    urls = list(urls or [])
+    sources = ([input_file] if input_file else []) + (["-"] if "-" in urls else [])
+    specs: list[JobSpec] = []
+    for url in (u for u in urls if u != "-"):
+        spec = JobSpec(**{**template.to_dict(), "url": url})
         try:
-            validate_url(url)
+            spec.check()
         except CaptureRefused as exc:
-            raise typer.BadParameter(str(exc)) from exc
-    return urls
+            raise typer.BadParameter(str(exc), param_hint="'URL...'") from exc
+        specs.append(spec)
+    for source in sources:
+        good, bad = read_batch(source, template)
+        for problem in bad:
+            err.print(f"[yellow]skipped[/yellow] {escape(source)} {escape(str(problem))}",
+                      highlight=False)
+        _state["batch_problems"] = _state.get("batch_problems", 0) + len(bad)
+        specs.extend(good)
+    if not specs:
+        raise typer.BadParameter("no URL to capture: give URLs, `-` (stdin) or -i FILE",
+                                 param_hint="URL")
+    return specs
+
+
+_URLS = Annotated[list[str] | None, typer.Argument(
+    help="http(s) URLs, each its own package; `-` reads them from stdin", metavar="URL...")]
+_INPUT = Annotated[str | None, typer.Option(
+    "--input", "-i", help="a batch file: one URL a line (# comments), or a CSV with a header "
+    "(url; optional case, tags, note, priority); `-` for stdin")]
+_CASE = Annotated[str | None, typer.Option("--case", help="case identifier")]
+_TAG = Annotated[list[str] | None, typer.Option("--tag", help="tag (repeatable)")]
+_NOTE = Annotated[str | None, typer.Option("--note", help="free-text note")]
+_OPERATOR = Annotated[str | None, typer.Option("--operator", help="who asks; default: OS user")]
+_DEPTH = Annotated[int | None, typer.Option("--depth", min=0, help="follow links N deep")]
+_SCOPE = Annotated[Scope | None, typer.Option("--scope", help="which links to follow")]
+_NO_BROWSER = Annotated[bool, typer.Option("--no-browser", help="plain HTTP, no Chromium")]
+_POSTS = Annotated[int | None, typer.Option(
+    "--posts", min=1, help="a channel or profile URL: also capture its N latest posts")]
+_PRIORITY = Annotated[int | None, typer.Option(
+    "--priority", min=0, max=100, help="higher runs sooner (default: 30 for a person, "
+    "20 for a monitor, 10 for an import)")]
+
+
+@app.command()
+def submit(
+    urls: _URLS = None, input_file: _INPUT = None, case: _CASE = None, tag: _TAG = None,
+    note: _NOTE = None, operator: _OPERATOR = None, depth: _DEPTH = None, scope: _SCOPE = None,
+    no_browser: _NO_BROWSER = False, posts: _POSTS = None, priority: _PRIORITY = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the jobs as JSON")] = False,
+) -> None:
+    """Queue URLs for capture and return at once with their job ids (a worker captures them:
+    `isnad worker`). Exit status 1 when a line of a batch file was skipped."""
+    settings = _settings()
+    specs = _specs(urls, input_file, _job_template(
+        settings, case=case, tag=tag, note=note, operator=operator, depth=depth, scope=scope,
+        no_browser=no_browser, posts=posts, priority=priority))
+    runtime = Runtime(settings, _archive(settings, recover=False))
+    rows = runtime.submit(specs)
+    if as_json:
+        _emit_json([runtime.record(row) for row in rows])
+    else:
+        for row in rows:
+            out.print(f"queued {row.id}  {escape(row.url)}", highlight=False)
+        if not runtime.workers():
+            err.print("no worker is running: start one with `isnad worker`", highlight=False)
+    raise typer.Exit(1 if _state.get("batch_problems") else 0)
 
 
 @app.command()
 def capture(
-    urls: Annotated[list[str], typer.Argument(
-        help="one or more http(s) URLs, each its own package", metavar="URL...",
-        callback=_check_urls)],
-    case: Annotated[str | None, typer.Option("--case", help="case identifier")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="tag (repeatable)")] = None,
-    note: Annotated[str | None, typer.Option("--note", help="free-text note")] = None,
-    operator: Annotated[str | None, typer.Option("--operator", help="who asks; default: OS user")
-                        ] = None,
-    depth: Annotated[int | None, typer.Option("--depth", min=0, help="follow links N deep")
-                     ] = None,
-    scope: Annotated[Scope | None, typer.Option("--scope", help="which links to follow")] = None,
-    no_browser: Annotated[bool, typer.Option("--no-browser", help="plain HTTP, no Chromium")
-                          ] = False,
-    posts: Annotated[int | None, typer.Option(
-        "--posts", min=1, help="a channel or profile URL: also capture its N latest posts")
-    ] = None,
+    urls: _URLS = None, input_file: _INPUT = None, case: _CASE = None, tag: _TAG = None,
+    note: _NOTE = None, operator: _OPERATOR = None, depth: _DEPTH = None, scope: _SCOPE = None,
+    no_browser: _NO_BROWSER = False, posts: _POSTS = None, priority: _PRIORITY = None,
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", "-c", min=1, max=64, help="captures at once when no worker runs "
+        "(default: worker.concurrency)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print every result as one JSON list "
                                           "at the end")] = False,
     as_jsonl: Annotated[bool, typer.Option("--jsonl", help="print each result as one JSON line "
                                            "as soon as it is finished")] = False,
 ) -> None:
-    """Capture URLs as evidence packages (WACZ), stored and catalogued.
+    """Capture URLs as evidence packages (WACZ), stored and catalogued, and wait for them.
 
-    Exit status: 0 when every capture is COMPLETE and stored, 1 when one is PARTIAL or waits
-    for storage, 2 when one FAILED.
+    The captures are queued as jobs: a running worker takes them; with none, this command runs
+    them itself, N at a time. Exit status: 0 when every capture is COMPLETE and stored, 1 when
+    one is PARTIAL or waits for storage, 2 when one FAILED, 130 when interrupted.
     """
     if as_json and as_jsonl:
         raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
     settings = _settings()
+    specs = _specs(urls, input_file, _job_template(
+        settings, case=case, tag=tag, note=note, operator=operator, depth=depth, scope=scope,
+        no_browser=no_browser, posts=posts, priority=priority))
     archive = _archive(settings)
-    options = service.CaptureOptions(
-        operator=operator or settings.effective_operator(),
-        case_id=case, tags=tuple(tag or ()), note=note, use_browser=not no_browser,
-        depth=depth, scope=scope.value if scope else None, posts=posts,
-    )
-    view = _CaptureView(archive, len(urls), "json" if as_json else "jsonl" if as_jsonl
+    runtime = Runtime(settings, archive)
+    check_free_space(settings, archive)
+    # The key is opened before anything is queued: a locked or exposed key stops here.
+    service.signing_key(settings, create=True)
+    rows = runtime.submit(specs)
+    workers = runtime.workers()
+    local = None if workers else runtime.run_here(rows, concurrency)
+    view = _CaptureView(archive, len(rows), "json" if as_json else "jsonl" if as_jsonl
                         else "human")
-    with view.progress:
-        results = service.capture(settings, urls, options, on_progress=view.running,
-                                  on_result=view.finished, archive=archive)
+    if workers:
+        err.print(f"queued {len(rows)} job(s); {len(workers)} worker(s) running will capture "
+                  "them", highlight=False)
+    try:
+        with view.progress:
+            for seen in runtime.watch([r.id for r in rows]):
+                view.update(seen)
+                if seen.pending:
+                    time.sleep(0.25)
+    except KeyboardInterrupt:
+        view.progress.stop()
+        _interrupted(runtime, local, rows)
+        raise typer.Exit(130) from None
+    finally:
+        if local is not None:
+            local.close()
     view.close()
-    states = {r.state for r in results}
-    if not states <= {COMPLETE, PARTIAL}:
+    _capture_exit(view)
+
+
+def _interrupted(runtime: Runtime, local: LocalRun | None, rows: list[JobRow]) -> None:
+    """Ctrl-C: say what was done, what still waits, what was abandoned, and how to go on."""
+    queued, abandoned = local.abandon() if local else ([], [])
+    for row in rows:
+        row = runtime.job(row.id)
+        if row.id in abandoned:
+            what = "abandoned (its capture was stopped and recorded as FAILED)"
+        elif row.state in ("queued", "running"):
+            what = f"still {row.state}" + (" (a worker will run it)" if row.id in queued
+                                            or local is None else "")
+        else:
+            what = row.state
+        err.print(f"{row.id}  {escape(row.url)}: {what}", highlight=False)
+    err.print("interrupted. Queued jobs run when a worker starts (`isnad worker`); run an "
+              "abandoned one again with `isnad jobs retry ID`.", highlight=False)
+
+
+def _capture_exit(view: _CaptureView) -> None:
+    states = {row.state for row in view.done.values()}
+    if view.failed_jobs or not states <= {"COMPLETE", "PARTIAL"}:
         raise typer.Exit(2)
-    pending = any(r.package and not r.stored for r in results)
-    raise typer.Exit(0 if states <= {COMPLETE} and not pending else 1)
+    pending = any(row.package_key and not package_stored(row) for row in view.done.values())
+    raise typer.Exit(0 if states <= {"COMPLETE"} and not pending else 1)
 
 
 class _CaptureView:
-    """What `isnad capture` shows: one spinner per running capture, each result as it ends.
+    """What `isnad capture` shows: one spinner per running job, each result as it ends.
 
     Results go through the console the spinners draw on, so they never garble each other;
     with --json/--jsonl stdout carries JSON only and the spinners go to stderr.
     """
 
-    def __init__(self, archive: Archive, expected: int, mode: str) -> None:
+    def __init__(self, archive: Any, expected: int, mode: str) -> None:
         self.archive = archive
         self.expected = expected
         self.mode = mode
@@ -190,34 +296,57 @@ class _CaptureView:
         self.progress = _progress(console, SpinnerColumn(), TextColumn("{task.description}"),
                                   TimeElapsedColumn())
         self.tasks: dict[str, TaskID] = {}
-        self.done: dict[str, CaptureRow] = {}
+        self.counts: dict[str, int] = {}  # captures each job has made so far
+        self.done: dict[str, Any] = {}
+        self.failed_jobs: list[JobRow] = []
         self.records: list[dict[str, Any]] = []
 
     @property
     def total(self) -> int:
         # --posts adds captures as a channel's list is read: the total grows with them.
-        return max(self.expected, len(set(self.tasks) | set(self.done)))
+        return self.expected + sum(n - 1 for n in self.counts.values() if n > 1)
 
-    def running(self, job: CaptureJob) -> None:
-        if job.capture_id in self.done:
-            return  # a late report of a finished capture must not start a spinner again
-        shown = _middle(redact_url(job.url), 60)
-        description = (f"{escape(shown)}  [dim]{job.exchanges} exchanges, "
-                       f"{job.payload_bytes / 1e6:.1f} MB, {len(job.pages)} page(s)[/dim]")
-        if job.capture_id not in self.tasks:
-            self.tasks[job.capture_id] = self.progress.add_task(description, total=None)
+    def update(self, seen: Watch) -> None:
+        for job in seen.finished_jobs:
+            self._stop_spinner(job.id)
+        for capture_row, job_id in seen.finished_captures:
+            self.finished(capture_row, job_id)
+        for row in seen.running:
+            self.running(row)
+        for job in seen.finished_jobs:
+            if job.state == "failed" and job.id not in {f.id for f in self.failed_jobs}:
+                self.failed_jobs.append(job)
+                self.progress.console.print(
+                    f"[red]job failed[/red] {escape(job.url)}  [dim]{job.id}[/dim]\n"
+                    f"  - {escape(job.error or 'no reason recorded')}", highlight=False)
+        seen.finished_jobs.clear()
+
+    def running(self, job: JobRow) -> None:
+        p = job.progress or {}
+        self.counts[job.id] = int(p.get("captures") or 1)
+        if p.get("capture") in self.done:
+            # Its capture's result is printed: no frame may show it spinning any more.
+            self._stop_spinner(job.id)
+            return
+        shown = _middle(p.get("url") or job.url, 60)
+        description = (f"{escape(shown)}  [dim]{p.get('stage', 'starting')}, "
+                       f"{p.get('exchanges', 0)} exchanges, {p.get('bytes', 0) / 1e6:.1f} MB, "
+                       f"{p.get('pages', 0)} page(s)[/dim]")
+        if job.id not in self.tasks:
+            self.tasks[job.id] = self.progress.add_task(description, total=None)
         else:
-            self.progress.update(self.tasks[job.capture_id], description=description)
+            self.progress.update(self.tasks[job.id], description=description)
 
-    def finished(self, result: PackagedCapture) -> None:
-        task = self.tasks.pop(result.capture_id, None)
+    def _stop_spinner(self, job_id: str) -> None:
+        task = self.tasks.pop(job_id, None)
         if task is not None:
             self.progress.remove_task(task)
-            # Redraw now: what is printed next would otherwise carry the last frame, in which
-            # the finished capture still spins.
-            self.progress.refresh()
-        row = self.archive.catalog.get(result.capture_id)
-        self.done[result.capture_id] = row
+
+    def finished(self, row: Any, job_id: str) -> None:
+        self.done[row.id] = row
+        self._stop_spinner(job_id)
+        # Redraw now: what is printed next would otherwise carry the last frame.
+        self.progress.refresh()
         if self.mode == "jsonl":
             sys.stdout.write(json.dumps(output.capture_record(row), ensure_ascii=False,
                                         default=str) + "\n")
@@ -225,21 +354,23 @@ class _CaptureView:
         elif self.mode == "json":
             self.records.append(output.capture_record(row))
         else:
-            _print_result(self.progress.console, result, row,
-                          f"{len(self.done)}/{self.total}")
+            _print_result(self.progress.console, row, f"{len(self.done)}/{self.total}")
 
     def close(self) -> None:
         """The JSON list, or a summary table when there were several captures."""
         if self.mode == "json":
             _emit_json(self.records)
-        elif self.mode == "human" and len(self.done) > 1:
+        elif self.mode == "human" and len(self.done) + len(self.failed_jobs) > 1:
             short = self.archive.catalog.unique_prefixes(list(self.done))
-            id_width = max(len(v) for v in short.values())
+            id_width = max([len(v) for v in short.values()] + [36])
             table = Table("url", "state", "id", title="Summary", title_justify="left")
             width = max(20, out.width - id_width - 8 - 10)  # 10: the borders and padding
             for row in self.done.values():
                 table.add_row(escape(_middle(row.url, width)), _state_markup(row.state),
                               short[row.id])
+            for job in self.failed_jobs:
+                table.add_row(escape(_middle(job.url, width)), "[red]JOB FAILED[/red]",
+                              f"job {job.id}")
             out.print(table)
 
 
@@ -248,11 +379,10 @@ def _state_markup(state: str) -> str:
     return f"[{colour}]{state}[/{colour}]"
 
 
-def _print_result(console: Console, result: PackagedCapture, row: CaptureRow, counter: str
-                  ) -> None:
-    console.print(f"[dim]\\[{counter}][/dim] {_state_markup(result.state)} "
-                  f"{escape(row.url)}  [dim]{result.capture_id}[/dim]", highlight=False)
-    for reason in result.reasons:
+def _print_result(console: Console, row: Any, counter: str) -> None:
+    console.print(f"[dim]\\[{counter}][/dim] {_state_markup(row.state)} "
+                  f"{escape(row.url)}  [dim]{row.id}[/dim]", highlight=False)
+    for reason in row.reasons or []:
         console.print(f"  - {escape(reason)}", highlight=False)
     failed = output.failed_subresources(row)
     if failed:
@@ -262,11 +392,11 @@ def _print_result(console: Console, result: PackagedCapture, row: CaptureRow, co
                           f"[dim]{escape(str(entry.get('error', '?')))}[/dim]", highlight=False)
         if len(failed) > _SHOWN_FAILURES:
             console.print(f"    … and {len(failed) - _SHOWN_FAILURES} more: "
-                          f"isnad show {result.capture_id} --json", highlight=False)
-    if result.package:
-        console.print(f"  package  {escape(str(result.location))}\n"
-                      f"  sha256   {result.package.sha256}", highlight=False)
-        if not result.stored:
+                          f"isnad show {row.id} --json", highlight=False)
+    if row.package_key:
+        console.print(f"  package  {escape(str(row.package_location))}\n"
+                      f"  sha256   {row.package_sha256}", highlight=False)
+        if package_stored(row) is False:
             console.print("  [yellow]storage pending[/yellow]: a target could not take the "
                           "package; it is kept in the local spool until `isnad storage sync` "
                           "succeeds", highlight=False)
@@ -274,6 +404,155 @@ def _print_result(console: Console, result: PackagedCapture, row: CaptureRow, co
 
 # More would bury the result; the full list is in the record (`isnad show ID --json`).
 _SHOWN_FAILURES = 20
+
+
+# -- the queue: jobs and workers ----------------------------------------------------------
+jobs_app = typer.Typer(help="Capture jobs: what waits, what runs where, what failed and why.",
+                       no_args_is_help=False, invoke_without_command=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+class JobStateOption(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+@jobs_app.callback()
+def jobs_list(
+    ctx: typer.Context,
+    state: Annotated[list[JobStateOption] | None, typer.Option(
+        "--state", help="only jobs in this state (repeatable)")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="newest N jobs")] = 100,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List jobs, newest first (`isnad jobs show|cancel|retry ID` for one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings()
+    runtime = Runtime(settings, _archive(settings, recover=False))
+    rows = runtime.jobs(tuple(s.value for s in state or ()), limit)
+    if as_json:
+        _emit_json([runtime.record(row) for row in rows])
+        return
+    if not rows:
+        out.print("no jobs")
+        return
+    table = Table("job", "state", "pri", "url", "where / why", "created (UTC)")
+    for row in rows:
+        p = row.progress or {}
+        if row.state == "running":
+            why = f"{row.worker}: {p.get('stage', '')}, {p.get('exchanges', 0)} exchanges"
+        elif row.state == "failed":
+            why = row.error or ""
+        elif row.state == "done":
+            results = p.get("results") or {}
+            why = ", ".join(sorted(set(results.values()))) or ""
+        else:
+            why = row.error or ""
+        table.add_row(row.id, row.state, str(row.priority), escape(_middle(row.url, 50)),
+                      escape(_middle(why, 60)), output.utc_iso(row.created_at)[:19])
+    out.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: Annotated[str, typer.Argument(help="job id or unique prefix")],
+              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One job: what was asked, its attempts, its captures."""
+    settings = _settings()
+    runtime = Runtime(settings, _archive(settings, recover=False))
+    record = runtime.record(runtime.job(job_id))
+    if as_json:
+        _emit_json(record)
+        return
+    for key in ("id", "url", "state", "priority", "source", "operator", "case", "tags",
+                "attempts", "created_at", "started_at", "ended_at", "worker", "error"):
+        if record.get(key) not in (None, [], ""):
+            out.print(f"{key:11} {escape(str(record[key]))}", highlight=False)
+    if record["progress"]:
+        out.print(f"{'progress':11} {escape(json.dumps(record['progress']))}", highlight=False)
+    for capture_id in record["captures"]:
+        out.print(f"{'capture':11} {capture_id}", highlight=False)
+    for entry in record["history"]:
+        out.print(f"{'attempt':11} #{entry.get('attempt')} {entry.get('outcome')} on "
+                  f"{entry.get('worker')} {entry.get('ended_at')}"
+                  + (f": {escape(entry['error'])}" if entry.get("error") else ""),
+                  highlight=False)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: Annotated[str, typer.Argument(help="job id or unique prefix")]
+                ) -> None:
+    """Cancel a queued job; stop a running one (its capture is recorded as FAILED)."""
+    settings = _settings()
+    runtime = Runtime(settings, _archive(settings, recover=False))
+    row = runtime.job(job_id)
+    if row.state in ("done", "failed", "cancelled"):
+        _error(f"job {row.id} is already {row.state}: nothing to cancel")
+        raise typer.Exit(1)
+    state = runtime.cancel(row.id)
+    if state == "cancelled":
+        out.print(f"cancelled {row.id}", highlight=False)
+    elif state == "running":
+        out.print(f"asked the worker running {row.id} to stop it", highlight=False)
+    else:
+        _error(f"job {row.id} is already {state}: nothing to cancel")
+        raise typer.Exit(1)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: Annotated[str, typer.Argument(help="job id or unique prefix")]) -> None:
+    """Queue a failed, cancelled or done job again (a new attempt; earlier ones are kept)."""
+    settings = _settings()
+    runtime = Runtime(settings, _archive(settings, recover=False))
+    row = runtime.retry(job_id)
+    out.print(f"queued {row.id} again (attempt {row.attempts + 1})", highlight=False)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", "-c", min=1, max=64, help="captures at once (default: "
+        "worker.concurrency)")] = None,
+    burst: Annotated[bool, typer.Option("--burst", help="stop when the queue is empty")
+                     ] = False,
+    log_file: Annotated[Path | None, typer.Option(
+        "--log-file", help="also append JSON log lines here (default: logging.file)")] = None,
+) -> None:
+    """Take capture jobs from the queue and run them, N at once, until stopped.
+
+    SIGTERM: no new job is taken; running captures get worker.drain_timeout seconds, then go
+    back to the queue. Ctrl-C (SIGINT): running captures go back to the queue at once.
+    """
+    settings = _settings()
+    # A service logs JSON lines (unless logging.format says otherwise), to stderr and the file.
+    configure_from_settings(settings.logging, settings.home, service=True,
+                            debug=_state["debug"], file=log_file, console=err)
+    archive = _archive(settings)
+    service.signing_key(settings, create=True)
+    Worker(settings, archive, concurrency=concurrency, burst=burst).run()
+
+
+@app.command()
+def workers(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Workers alive now (host, pid, concurrency, current jobs, last sign of life)."""
+    settings = _settings()
+    runtime = Runtime(settings, _archive(settings, recover=False))
+    running = runtime.jobs(("running",))
+    records = [worker_record(w, running) for w in runtime.workers()]
+    if as_json:
+        _emit_json(records)
+        return
+    if not records:
+        out.print("no worker is running (start one with `isnad worker`)")
+        return
+    table = Table("worker", "host", "pid", "concurrency", "jobs", "last sign of life (UTC)")
+    for r in records:
+        table.add_row(r["id"], r["host"], str(r["pid"]), str(r["concurrency"]),
+                      ", ".join(r["jobs"]) or "-", (r["heartbeat_at"] or "")[:19])
+    out.print(table)
 
 
 def _middle(text: str, width: int) -> str:

@@ -255,8 +255,46 @@ class TimestampSettings(_Section):
                                      description="a token may be this late after the capture")
 
 
+class LoggingSettings(_Section):
+    """Isnad's own log (what the commands print as results is not logging)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "WARNING", description="WARNING: problems only; INFO: each step too; DEBUG (--debug): "
+        "everything, the libraries' (Scrapy, asyncio...) too")
+    format: Literal["auto", "human", "json"] = Field(
+        "auto", description="auto: human lines for commands, JSON lines for workers/services")
+    file: Path | None = Field(None, description="also append JSON lines to this file "
+                              "(relative: inside the data folder); None: no file")
+
+    _blank = field_validator("file", mode="before")(_blank_is_none)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
 class CatalogSettings(_Section):
     url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///HOME/catalog.db")
+
+
+class QueueSettings(_Section):
+    url: str | None = Field(None, description="redis://host:6379/0, or sqlite:///PATH; "
+                            "default sqlite:///HOME/queue.db (nothing to set up)")
+    max_attempts: int = Field(3, ge=1, le=100, description="runs of a job whose worker died, "
+                              "at most, before it is given up as failed")
+
+
+class WorkerSettings(_Section):
+    concurrency: int = Field(2, ge=1, le=64, description="captures run at once by a worker "
+                             "(and by `isnad capture` when no worker runs)")
+    heartbeat: float = Field(5.0, gt=0, le=300, description="seconds between a worker's "
+                             "signs of life")
+    stale_after: float = Field(60.0, gt=0, le=86_400, description="a worker on another machine "
+                               "silent this long is taken for dead, its jobs queued again")
+    drain_timeout: float = Field(120.0, ge=0, le=86_400, description="on SIGTERM, seconds "
+                                 "given to running captures to finish before they are handed "
+                                 "back to the queue")
 
 
 class Settings(BaseSettings):
@@ -283,7 +321,10 @@ class Settings(BaseSettings):
     platforms: PlatformsSettings = PlatformsSettings()
     signing: SigningSettings = SigningSettings()
     timestamps: TimestampSettings = TimestampSettings()
+    logging: LoggingSettings = LoggingSettings()
     catalog: CatalogSettings = CatalogSettings()
+    queue: QueueSettings = QueueSettings()
+    worker: WorkerSettings = WorkerSettings()
 
     @field_validator("private_origins")
     @classmethod

@@ -25,11 +25,11 @@ from typing import Any
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.archive import Archive
-from archiver.catalog import STORED, CaptureRow
+from archiver.catalog import CaptureRow
 from archiver.errors import IsnadError
 from archiver.hashing import sha256_bytes, sha256_file
-from archiver.proof import LATE, STAMPED
 from archiver.signing import PUBLIC_KEY_FILE, public_fingerprint, signature_der
+from archiver.states import CopyState, CustodyAction, ProofState
 from archiver.storage import LocalFolderStorage
 from isnad import __version__
 from isnad.config import Settings
@@ -123,9 +123,10 @@ def export_bundle(archive: Archive, settings: Settings, ids: list[str], output: 
     count = _write_sums(output)
     sums_hash = sha256_file(output / "SHA256SUMS")[0]
     for capture in exported:
-        archive.record_event(capture.row.id, operator, "exported", capture.row.package_sha256, {
-            "to": str(output), "by": operator, "bundle_files": count,
-            "sha256sums_sha256": sums_hash})
+        archive.record_event(
+            capture.row.id, operator, CustodyAction.EXPORTED, capture.row.package_sha256, {
+                "to": str(output), "by": operator, "bundle_files": count,
+                "sha256sums_sha256": sums_hash})
     return Bundle(output, [c.row.id for c in exported], count)
 
 
@@ -162,13 +163,14 @@ def _export_capture(archive: Archive, row: CaptureRow, folder: Path) -> Exported
         plain = folder / "timestamps" / PurePosixPath(sealed["name"]).name
         plain.parent.mkdir(exist_ok=True)
         plain.write_bytes(base64.b64decode(sealed["token"]))
-        tokens.append({**{k: v for k, v in sealed.items() if k != "token"}, "state": STAMPED,
+        tokens.append({**{k: v for k, v in sealed.items() if k != "token"},
+                       "state": ProofState.STAMPED,
                        "token_file": f"{row.id}/timestamps/{plain.name}"})
     entries = ((row.context or {}).get("proof") or {}).get("timestamps", [])
     for entry in entries:
-        if entry.get("state") == STAMPED and entry["subject"] != "datapackage.json":
+        if entry.get("state") == ProofState.STAMPED and entry["subject"] != "datapackage.json":
             tokens.append({**entry, "token_file": f"{row.id}/package/{entry['path']}"})
-        elif entry.get("state") == LATE:
+        elif entry.get("state") == ProofState.LATE:
             late = folder / "late-timestamps" / PurePosixPath(entry["path"]).name
             late.parent.mkdir(exist_ok=True)
             late.write_bytes(_stored_bytes(archive, row, entry["key"]))
@@ -181,7 +183,7 @@ def _export_capture(archive: Archive, row: CaptureRow, folder: Path) -> Exported
 
 def _fetch_package(archive: Archive, row: CaptureRow, dest: Path) -> None:
     for copy in row.copies:
-        if copy.state == STORED and copy.key:
+        if copy.state == CopyState.STORED and copy.key:
             target = archive.target(copy.target)
             if isinstance(target, LocalFolderStorage):
                 shutil.copyfile(target.location(copy.key), dest)
@@ -196,7 +198,7 @@ def _fetch_package(archive: Archive, row: CaptureRow, dest: Path) -> None:
 
 def _stored_bytes(archive: Archive, row: CaptureRow, key: str) -> bytes:
     for copy in row.copies:
-        if copy.state == STORED:
+        if copy.state == CopyState.STORED:
             return archive.target(copy.target).read_bytes(key)
     raise IsnadError(f"{key} of {row.id}: no storage target holds it")
 
@@ -408,15 +410,16 @@ def _capture_section(capture: ExportedCapture) -> str:
     out.append("</table><h3>Trusted timestamps (RFC 3161)</h3>")
     if capture.tokens:
         out.append("<table><tr><th>Item</th><td><b>Time, authority, token</b></td></tr>")
+        late = " (obtained late)"
         out += [f"<tr><th>{e(t['subject'])}</th><td>{e(str(t.get('gen_time')))} by "
-                f"{e(t['tsa'])}{' (obtained late)' if t.get('state') == LATE else ''}<br>"
+                f"{e(t['tsa'])}{late if t.get('state') == ProofState.LATE else ''}<br>"
                 f"<code>{e(t['token_file'])}</code></td></tr>" for t in capture.tokens]
         out.append("</table>")
     else:
         out.append("<p class='warn'>No trusted timestamp: no TSA was configured or every "
                    "TSA failed.</p>")
     pending = [t for t in ((ctx.get("proof") or {}).get("timestamps") or [])
-               if t.get("state") == "pending"]
+               if t.get("state") == ProofState.PENDING]
     if pending:
         out.append("<p class='warn'>Still pending: " + e(", ".join(
             f"{t['subject']} by {t['tsa']}" for t in pending)) + "</p>")

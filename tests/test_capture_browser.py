@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from archiver.states import CaptureState, CustodyAction
 from tests.fixture_site.server import gzip_page_plain_bytes
 from tests.waczutil import datapackage, header, pages, records, resource, responses
 
@@ -17,7 +18,7 @@ TOOLS = sys.executable.rsplit("/", 1)[0]
 def test_page_with_every_subresource_is_a_valid_verified_package(isnad, site):
     rec = isnad.capture(site.url("/"), "--case", "CASE-1", "--tag", "syria", "--tag", "t2",
                         "--note", "first look", "--operator", "analyst-7")
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     assert rec["exit_code"] == 0
     wacz = rec["package_location"]
     got = responses(wacz)
@@ -64,13 +65,14 @@ def test_page_with_every_subresource_is_a_valid_verified_package(isnad, site):
         assert ctx["software"][tool], tool
     assert ctx["browser"]["user_agent"] and ctx["browser"]["viewport"]["width"] == 1366
     assert ctx["servers"] == {"127.0.0.1": "127.0.0.1"}
-    assert ctx["state"] == "COMPLETE" and ctx["started_at"] < ctx["ended_at"]
+    assert ctx["state"] == CaptureState.COMPLETE and ctx["started_at"] < ctx["ended_at"]
     assert ctx["settings"]["page_timeout"] == 30.0
 
     # Catalog, custody, verification.
     shown = isnad("show", rec["id"], "--json").json()
     actions = [e["action"] for e in shown["custody"]]
-    assert actions == ["requested", "captured", "packaged", "stored", "verified"]
+    assert actions == [CustodyAction.REQUESTED, CustodyAction.CAPTURED, CustodyAction.PACKAGED,
+                       CustodyAction.STORED, CustodyAction.VERIFIED]
     assert {a["kind"] for a in shown["artifacts"]} >= {"warc", "screenshot", "pdf", "dom"}
     listed = isnad("list", "--json").json()
     assert [c["id"] for c in listed] == [rec["id"]]
@@ -81,7 +83,7 @@ def test_page_with_every_subresource_is_a_valid_verified_package(isnad, site):
 
 def test_lazy_images_and_infinite_scroll_are_captured(isnad, site):
     rec = isnad.capture(site.url("/lazy.html"))
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     got = responses(rec["package_location"])
     for name in ("lazy-1", "lazy-2", "lazy-3", "lazy-4", "more-1", "more-2", "more-3"):
         assert site.url(f"/img/{name}.png") in got, name
@@ -89,7 +91,7 @@ def test_lazy_images_and_infinite_scroll_are_captured(isnad, site):
 
 def test_page_built_by_javascript_from_json(isnad, site):
     rec = isnad.capture(site.url("/js-app.html"))
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     got = responses(rec["package_location"])
     assert site.url("/api/items.json") in got
     assert site.url("/img/from-json.png") in got
@@ -99,7 +101,7 @@ def test_page_built_by_javascript_from_json(isnad, site):
 
 def test_redirect_chain_is_recorded(isnad, site):
     rec = isnad.capture(site.url("/redirect"))
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     assert rec["final_url"] == site.url("/final.html")
     chain = rec["context"]["redirect_chain"]
     assert [h["status"] for h in chain] == [302, 301, 200]
@@ -111,7 +113,7 @@ def test_redirect_chain_is_recorded(isnad, site):
 
 def test_gzip_body_stored_decoded_with_truthful_headers(isnad, site):
     rec = isnad.capture(site.url("/gzip.html"))
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     found = [r for r in records(rec["package_location"])
              if r.type == "response" and r.uri == site.url("/gzip.html")]
     page = found[0]  # the browser's: its body as Chromium handed it over, decoded
@@ -129,14 +131,14 @@ def test_missing_subresource_is_recorded_and_reported(isnad, site):
     rec = isnad.capture(site.url("/missing-sub.html"))
     missing = responses(rec["package_location"])[site.url("/img/does-not-exist.png")]
     assert missing.http_status == "404"
-    assert rec["state"] == "COMPLETE"  # the server's 404 is faithfully recorded...
+    assert rec["state"] == CaptureState.COMPLETE  # the server's 404 is faithfully recorded...
     errors = rec["context"]["stats"]["http_errors"]
     assert {"url": site.url("/img/does-not-exist.png"), "status": 404} in errors  # ...and named
 
 
 def test_arabic_rtl_page(isnad, site):
     rec = isnad.capture(site.url("/arabic.html"))
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     assert pages(rec["package_location"])[0]["title"] == "أرشيف الأدلة"
     dom = resource(rec["package_location"], "urn:dom:").payload.decode("utf-8")
     assert 'dir="rtl"' in dom and "أرشيف الأدلة" in dom
@@ -144,7 +146,7 @@ def test_arabic_rtl_page(isnad, site):
 
 def test_size_cap_makes_the_capture_partial(isnad, site):
     rec = isnad.capture(site.url("/big.html"), env={"ISNAD_CAPTURE__MAX_BYTES": "1000000"})
-    assert rec["state"] == "PARTIAL", rec
+    assert rec["state"] == CaptureState.PARTIAL, rec
     assert rec["exit_code"] == 1
     assert any("size cap" in r for r in rec["reasons"])
     assert site.url("/blob/big.bin?size=3000000") not in responses(rec["package_location"])
@@ -155,7 +157,7 @@ def test_size_cap_makes_the_capture_partial(isnad, site):
 def test_unfinished_subresource_makes_the_capture_partial(isnad, site):
     rec = isnad.capture(site.url("/slow.html"), env={"ISNAD_CAPTURE__NETWORK_IDLE_TIMEOUT": "2",
                                                      "ISNAD_CAPTURE__PAGE_TIMEOUT": "5"})
-    assert rec["state"] == "PARTIAL", rec
+    assert rec["state"] == CaptureState.PARTIAL, rec
     assert any(r.startswith("timeout") for r in rec["reasons"]), rec["reasons"]
     assert any("failed subresources" in r for r in rec["reasons"]), rec["reasons"]
     failed = rec["context"]["stats"]["failed_requests"]

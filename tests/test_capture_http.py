@@ -6,6 +6,7 @@ import gzip
 
 import pytest
 
+from archiver.states import CaptureState
 from tests.fixture_site.server import gzip_page_plain_bytes
 from tests.waczutil import header, pages, responses
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 def test_gzip_response_kept_exactly_as_sent(isnad, site):
     rec = isnad.capture("--no-browser", site.url("/gzip.html"))
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     page = responses(rec["package_location"])[site.url("/gzip.html")]
     assert header(page, "Content-Encoding") == "gzip"
     # warcio decodes Content-Encoding when reading; the stored bytes are the gzip stream.
@@ -26,7 +27,7 @@ def test_gzip_response_kept_exactly_as_sent(isnad, site):
 def test_depth_and_host_scope(isnad, site):
     rec = isnad.capture("--no-browser", "--depth", "2", "--scope", "host",
                         site.url("/links.html"))
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     urls = {p["url"] for p in pages(rec["package_location"])}
     assert urls == {site.url(p) for p in ("/links.html", "/crawl/a.html", "/crawl/b.html",
                                           "/crawl/c.html")}
@@ -36,7 +37,7 @@ def test_depth_and_host_scope(isnad, site):
 def test_page_cap_makes_the_capture_partial(isnad, site):
     rec = isnad.capture("--no-browser", "--depth", "3", site.url("/generated/0.html"),
                         env={"ISNAD_CAPTURE__MAX_PAGES": "5"})
-    assert rec["state"] == "PARTIAL", rec
+    assert rec["state"] == CaptureState.PARTIAL, rec
     assert len(pages(rec["package_location"])) == 5
     assert any("page cap" in r for r in rec["reasons"])
 

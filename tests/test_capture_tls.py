@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from archiver.states import CaptureState
 from tests.fixture_site import FixtureServer
 from tests.waczutil import responses
 
@@ -75,7 +76,7 @@ def test_tls_chain_and_protocol_recorded(isnad, https_site):
     # refuse this test CA, so media is off here (test_media covers it).
     rec = isnad.capture(https_site.url("/"), env={"ISNAD_BROWSER__EXTRA_ARGS": pin,
                                                   "ISNAD_MEDIA__ENABLED": "false"})
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     tls = rec["context"]["tls"]["127.0.0.1"]
     assert tls["protocol"].startswith("TLS 1.")
     assert tls["subject"] == "127.0.0.1"

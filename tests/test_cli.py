@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from archiver.catalog import CaptureRow, Catalog, CopyRow
+from archiver.states import CaptureState, CopyState
 
 pytestmark = pytest.mark.e2e
 
@@ -87,7 +88,7 @@ def test_a_well_formed_url_that_fails_is_still_recorded(isnad):
     run = isnad("capture", "--no-browser", f"http://127.0.0.1:{port}/")
     assert run.code == 2
     (record,) = isnad("list", "--json").json()
-    assert record["state"] == "FAILED" and record["url"] == f"http://127.0.0.1:{port}/"
+    assert record["state"] == CaptureState.FAILED and record["url"] == f"http://127.0.0.1:{port}/"
 
 
 # -- storage folders ------------------------------------------------------------------------
@@ -125,11 +126,11 @@ def _row(capture_id: str, url: str, state: str, started: str, *, case: str | Non
                      tags=list(tags), operator="analyst-7",
                      started_at=datetime.fromisoformat(started).replace(tzinfo=UTC),
                      context={})
-    if state != "FAILED":
+    if state != CaptureState.FAILED:
         row.package_key = f"captures/{capture_id}.wacz"
         row.package_sha256 = "0" * 64
     # A FAILED capture's custody record is stored too: that must not read as a stored package.
-    row.copies = [CopyRow(target="local", state="STORED" if stored else "PENDING",
+    row.copies = [CopyRow(target="local", state=CopyState.STORED if stored else CopyState.PENDING,
                           key=row.package_key, events_stored=1, attempts=1)]
     return row
 
@@ -141,17 +142,17 @@ def catalogued(isnad):
     catalog = Catalog(f"sqlite:///{isnad.home / 'catalog.db'}")
     long_url = "https://news.example.org/" + "very-long-path-segment/" * 6 + "final-article.html"
     rows = [
-        _row("01a20000-0001-7000-8000-000000000000", "https://example.org/a", "COMPLETE",
+        _row("01a20000-0001-7000-8000-000000000000", "https://example.org/a", CaptureState.COMPLETE,
              "2026-03-01T10:00:00", case="SY-1", tags=("idlib", "video")),
-        _row("01a20000-0002-7000-8000-000000000000", "https://Example.org/B", "PARTIAL",
+        _row("01a20000-0002-7000-8000-000000000000", "https://Example.org/B", CaptureState.PARTIAL,
              "2026-03-02T10:00:00", case="SY-1", tags=("idlib",), stored=False),
-        _row("01a20000-0003-7000-8000-000000000000", "https://t.me/s/channel", "FAILED",
+        _row("01a20000-0003-7000-8000-000000000000", "https://t.me/s/channel", CaptureState.FAILED,
              "2026-03-03T10:00:00", case="SY-2", tags=("video",)),
-        _row("01a20000-0004-7000-8000-000000000000", long_url, "COMPLETE",
+        _row("01a20000-0004-7000-8000-000000000000", long_url, CaptureState.COMPLETE,
              "2026-03-04T23:30:00", tags=("100%_sure",)),
-        _row("01a20000-0005-7000-8000-000000000000", "https://example.net/x", "COMPLETE",
+        _row("01a20000-0005-7000-8000-000000000000", "https://example.net/x", CaptureState.COMPLETE,
              "2026-03-05T10:00:00", case="SY-2"),
-        _row("01a29999-0006-7000-8000-000000000000", "https://example.net/y", "COMPLETE",
+        _row("01a29999-0006-7000-8000-000000000000", "https://example.net/y", CaptureState.COMPLETE,
              "2026-03-06T10:00:00"),
     ]
     for row in rows:
@@ -197,10 +198,10 @@ def test_list_reads_at_80_columns(catalogued):
     # Short ids, each long enough to name its capture alone (two share 8 characters).
     assert set(by_id) == {f"01a20000-000{i}" for i in range(1, 6)} | {"01a29999"}
     failed = by_id["01a20000-0003"]
-    assert failed.split()[1:3] == ["FAILED", "-"]  # a FAILED capture is never "stored"
-    assert by_id["01a20000-0002"].split()[1:3] == ["PARTIAL", "pending"]
+    assert failed.split()[1:3] == [CaptureState.FAILED, "-"]  # a FAILED capture is never "stored"
+    assert by_id["01a20000-0002"].split()[1:3] == [CaptureState.PARTIAL, "pending"]
     assert by_id["01a20000-0001"].split()[1:5] == [
-        "COMPLETE", "yes", "2026-03-01", "10:00"]
+        CaptureState.COMPLETE, "yes", "2026-03-01", "10:00"]
     long_line = by_id["01a20000-0004"]
     shown_url = long_line.split()[-1]
     long_url = catalogued["long_url"]
@@ -227,7 +228,8 @@ def test_catalog_find_filters_in_sql(catalogued):
 
     event.listen(catalog.engine, "before_cursor_execute",
                  lambda _c, _cur, statement, *_a: statements.append(statement))
-    rows, total = catalog.find(tags=("idlib",), states=("COMPLETE", "PARTIAL"), limit=1)
+    rows, total = catalog.find(tags=("idlib",),
+                               states=(CaptureState.COMPLETE, CaptureState.PARTIAL), limit=1)
     assert [r.id[12] for r in rows] == ["2"] and total == 2
     listing = next(s for s in statements if "FROM captures" in s and "LIMIT" in s)
     assert "json_each" in listing and "state IN" in listing
@@ -279,7 +281,8 @@ def test_capture_prints_each_result_with_its_url_a_counter_and_a_summary(isnad, 
     assert len(results) == 3, run.stdout
     assert sorted(line.split()[0] for line in results) == ["[1/3]", "[2/3]", "[3/3]"]
     by_url = {line.split()[2]: line.split()[1] for line in results}
-    assert by_url == {pages["broken"]: "PARTIAL", pages["fine"]: "COMPLETE", refused: "FAILED"}
+    assert by_url == {pages["broken"]: CaptureState.PARTIAL, pages["fine"]: CaptureState.COMPLETE,
+                      refused: CaptureState.FAILED}
     # The failed subresource is listed with its error, not only counted.
     at = next(i for i, line in enumerate(lines) if line.startswith("  failed subresources ("))
     assert lines[at + 1].split()[0] == pages["gone"]
@@ -299,8 +302,8 @@ def test_capture_jsonl_streams_one_record_per_line(isnad, pages):
     run = isnad("capture", "--no-browser", "--jsonl", pages["fine"], pages["broken"], env=FAST)
     assert run.code == 1, run  # one PARTIAL
     records = [json.loads(line) for line in run.stdout.splitlines()]
-    assert {r["url"]: r["state"] for r in records} == {pages["fine"]: "COMPLETE",
-                                                        pages["broken"]: "PARTIAL"}
+    assert {r["url"]: r["state"] for r in records} == {pages["fine"]: CaptureState.COMPLETE,
+                                                        pages["broken"]: CaptureState.PARTIAL}
     broken = next(r for r in records if r["url"] == pages["broken"])
     # The one failed image is listed once and counted once, and not called a page.
     assert [f["url"] for f in broken["failed_subresources"]] == [pages["gone"]]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from archiver.custody import GENESIS, CustodyEvent, chain_problems, next_event
+from archiver.states import CaptureState, CustodyAction
 
 
 def _chain(n: int = 4):
@@ -61,7 +62,7 @@ def test_rehashed_edit_still_breaks_the_link():
 
 def _e2e_capture(isnad, site):
     rec = isnad.capture("--no-browser", site.url("/final.html"))
-    assert rec["state"] == "COMPLETE", rec["stderr"]
+    assert rec["state"] == CaptureState.COMPLETE, rec["stderr"]
     return rec
 
 
@@ -144,7 +145,7 @@ def test_truncated_custody_is_caught_by_verify_and_audit(isnad, site):
 def test_edited_catalog_record_and_capture_json_are_caught(isnad, site):
     rec = _e2e_capture(isnad, site)
     for column, value in (("operator", "someone else"), ("url", "http://example.org/"),
-                          ("state", "PARTIAL")):
+                          ("state", CaptureState.PARTIAL)):
         edited = _twin(isnad, f"edited-{column}")
         _sql(edited, f"UPDATE captures SET {column} = ? WHERE id = ?", value, rec["id"])
         verify, audit = _verify_and_audit(edited, rec["id"])
@@ -217,7 +218,7 @@ def test_an_empty_custody_file_is_a_finding_not_a_crash(isnad, site):
 @pytest.mark.e2e
 def test_verify_of_a_failed_capture_says_what_it_is(isnad):
     failed = isnad.capture("--no-browser", "http://127.0.0.1:9/")
-    assert failed["state"] == "FAILED"
+    assert failed["state"] == CaptureState.FAILED
     run = isnad("verify", failed["id"])
     assert run.code == 0, run.stdout + run.stderr
     assert "FAILED CAPTURE" in run.stdout and "INTACT" not in run.stdout
@@ -330,7 +331,7 @@ def test_every_event_leaves_a_signed_head_and_a_break_is_never_signed_away(tmp_p
     with con:
         con.execute("DELETE FROM custody_events WHERE capture_id = ? AND seq = 3", (cid,))
     con.close()
-    archive.record_event(cid, "auditor", "verification-failed", None, checked_only=True)
+    archive.record_event(cid, "auditor", CustodyAction.VERIFICATION_FAILED, None, checked_only=True)
     head = archive.catalog.head(cid).head
     events = archive.catalog.events(cid)
     assert head["count"] == len(events) == 3 and head["breaks"][0]["at_event"] == 3
@@ -348,7 +349,7 @@ def test_checking_never_vouches_for_an_edited_record(tmp_path):
     cid = begin_capture(archive, CaptureRequest("http://127.0.0.1:9/", "analyst"), {}).capture_id
     signed = archive.catalog.head(cid).head["record_sha256"]
     archive.catalog.update_capture(cid, operator="someone else")  # behind the archive's back
-    archive.record_event(cid, "auditor", "verified", None, checked_only=True)
+    archive.record_event(cid, "auditor", CustodyAction.VERIFIED, None, checked_only=True)
     head = archive.catalog.head(cid).head
     assert head["record_sha256"] == signed
     assert head["record_sha256"] != record_sha256(capture_index(archive.catalog.get(cid)))
@@ -365,11 +366,12 @@ def test_an_edit_behind_the_catalogs_back_is_never_signed_in(tmp_path):
     with con:
         con.execute("UPDATE captures SET operator = 'someone else' WHERE id = ?", (cid,))
     con.close()
-    archive.record_event(cid, "analyst", "exported", None)  # any later event, not only checks
+    # Any later event, not only checks:
+    archive.record_event(cid, "analyst", CustodyAction.EXPORTED, None)
     assert archive.catalog.head(cid).head["record_sha256"] == signed
     # A change made through the catalog is signed in with the next event; the edit still not.
-    archive.catalog.update_capture(cid, state="FAILED")
-    archive.record_event(cid, "isnad", "failed", None)
+    archive.catalog.update_capture(cid, state=CaptureState.FAILED)
+    archive.record_event(cid, "isnad", CustodyAction.FAILED, None)
     head = archive.catalog.head(cid).head
     current = record_fields(capture_index(archive.catalog.get(cid)))
     assert head["record_fields"]["state"] == current["state"]
@@ -383,7 +385,7 @@ def test_queued_events_are_recorded_in_order_and_strays_kept_aside(tmp_path):
     archive, _ = _archive(tmp_path)
     cid = begin_capture(archive, CaptureRequest("http://127.0.0.1:9/", "analyst"), {}).capture_id
     archive.queue_root.mkdir(parents=True)
-    entry = {"capture_id": cid, "actor": "auditor", "action": "verified",
+    entry = {"capture_id": cid, "actor": "auditor", "action": CustodyAction.VERIFIED,
              "object_sha256": None, "details": {"checks": 3}, "checked_only": True,
              "time": "2026-01-02T03:04:05.000000Z"}
     (archive.queue_root / "2026-01-02T03:04:05.000000Z-1.json").write_text(json.dumps(entry))
@@ -397,7 +399,7 @@ def test_queued_events_are_recorded_in_order_and_strays_kept_aside(tmp_path):
             os.utime(path, (old, old))
     assert archive.record_queued_events(min_age=60) == 1
     last = archive.catalog.events(cid)[-1]
-    assert last.action == "verified" and last.time == entry["time"]
+    assert last.action == CustodyAction.VERIFIED and last.time == entry["time"]
     assert "queued" in last.details and chain_problems(archive.catalog.events(cid)) == []
     left = sorted(p.name for p in archive.queue_root.iterdir())
     assert left == ["2026-01-02T03:04:06.000000Z-1.json.unrecorded", fresh.name]
@@ -415,7 +417,8 @@ def test_a_chain_recorded_before_heads_still_verifies_and_gets_heads_from_then_o
         reasons=["old"], operator="analyst", started_at=datetime.now(UTC), context={}))
     cid = "01a00000-0000-7000-8000-000000000001"
     old = None
-    for action in ("requested", "failed"):  # as the code before heads wrote them
+    # As the code before heads wrote them:
+    for action in (CustodyAction.REQUESTED, CustodyAction.FAILED):
         old = next_event(old, capture_id=cid, actor="analyst", action=action,
                          object_sha256=None)
         archive.catalog.add_event(old)
@@ -423,7 +426,7 @@ def test_a_chain_recorded_before_heads_still_verifies_and_gets_heads_from_then_o
     checks = custody_checks(archive, archive.catalog.get(cid))
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     assert any("recorded before custody heads" in c.detail for c in checks)
-    archive.record_event(cid, "auditor", "verified", None, checked_only=True)
+    archive.record_event(cid, "auditor", CustodyAction.VERIFIED, None, checked_only=True)
     head = archive.catalog.head(cid).head
     assert head["count"] == 3 and "breaks" not in head
     checks = custody_checks(archive, archive.catalog.get(cid))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.states import CaptureState, CustodyAction
 from tests.conftest import Isnad
 
 pytestmark = pytest.mark.e2e
@@ -85,14 +86,14 @@ def test_full_disk_is_recorded_refused_and_verify_still_reports(small_disk, big_
     # Without the floor, the 6 MiB WARC fits but its package does not.
     no_floor = {"ISNAD_STORAGE__MIN_FREE_BYTES": "0"}
     rec = isnad.capture("--no-browser", big_file, env=no_floor)
-    assert rec["state"] == "FAILED" and rec["exit_code"] != 0, rec
+    assert rec["state"] == CaptureState.FAILED and rec["exit_code"] != 0, rec
     assert "no space left on the device while packaging" in rec["error"], rec["error"]
     assert "Errno 28" in rec["error"] and "interrupted" not in rec["error"]
     kept = small_disk / "quarantine" / rec["id"]
     assert any(p.name.endswith(".warc.gz") for p in kept.iterdir())  # nothing lost
     shown = isnad("show", rec["id"], "--json").json()
-    assert shown["state"] == "FAILED" and "Errno 28" in shown["error"]
-    assert shown["custody"][-1]["action"] == "failed"
+    assert shown["state"] == CaptureState.FAILED and "Errno 28" in shown["error"]
+    assert shown["custody"][-1]["action"] == CustodyAction.FAILED
 
     # The disk now full to the last few KB: verify reports, its custody event is queued.
     filler = _fill(small_disk, leave=48 * 1024)
@@ -108,7 +109,7 @@ def test_full_disk_is_recorded_refused_and_verify_still_reports(small_disk, big_
     filler.unlink()
     os.utime(queued[0], (queued[0].stat().st_atime - 120, queued[0].stat().st_mtime - 120))
     events = isnad("show", rec["id"], "--json").json()["custody"]
-    assert events[-1]["action"] == "verified" and "queued" in events[-1]["details"]
+    assert events[-1]["action"] == CustodyAction.VERIFIED and "queued" in events[-1]["details"]
     assert not queued[0].exists()
     again = isnad("verify", rec["id"])
     assert again.code == 0, again.stdout + again.stderr

@@ -12,6 +12,8 @@ import zipfile
 
 import pytest
 
+from archiver.states import CaptureState, CustodyAction
+
 pytestmark = pytest.mark.e2e
 
 
@@ -21,7 +23,7 @@ def test_private_target_refused_with_one_clear_line(isnad, site):
     assert "refused: 127.0.0.1 resolves to 127.0.0.1, a loopback address" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
     listed = isnad("list", "--json").json()
-    assert len(listed) == 1 and listed[0]["state"] == "FAILED"  # still recorded
+    assert len(listed) == 1 and listed[0]["state"] == CaptureState.FAILED  # still recorded
     assert "refused" in listed[0]["error"]
 
 
@@ -36,8 +38,9 @@ def test_bad_input_is_one_line_and_recorded(isnad, url, words):
     assert words in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
     shown = isnad("show", isnad("list", "--json").json()[0]["id"], "--json").json()
-    assert shown["state"] == "FAILED"
-    assert [e["action"] for e in shown["custody"]] == ["requested", "failed"]
+    assert shown["state"] == CaptureState.FAILED
+    assert [e["action"] for e in shown["custody"]] == [CustodyAction.REQUESTED,
+                                                        CustodyAction.FAILED]
 
 
 def test_connection_refused_is_reported(isnad):
@@ -119,10 +122,10 @@ def test_kill_9_leaves_nothing_claimed_complete(isnad, site):
     assert not list(work.glob("*/*.warc.gz"))
     # The next start settles it: FAILED, files kept aside.
     listed = isnad("list", "--json").json()
-    assert listed[0]["state"] == "FAILED"
+    assert listed[0]["state"] == CaptureState.FAILED
     assert "interrupted" in listed[0]["error"]
     kept = list((isnad.home / "quarantine").glob("*/*.warc.gz.open"))
     assert kept, "partial WARC was not kept"
     shown = isnad("show", listed[0]["id"], "--json").json()
-    assert shown["custody"][-1]["action"] == "failed"
+    assert shown["custody"][-1]["action"] == CustodyAction.FAILED
     assert isnad("verify", listed[0]["id"]).code == 0  # custody of a failed capture is intact

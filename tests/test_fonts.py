@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.states import CaptureState
 from tests.fixture_site.server import CELL, SCRIPT_SAMPLES, script_cells
 from tests.pngutil import decode
 from tests.waczutil import datapackage, resource
@@ -56,7 +57,7 @@ def _unreadable_cells(wacz: str) -> list[str]:
 @pytest.mark.e2e
 def test_screenshot_shows_every_script(isnad, site):
     rec = isnad.capture(site.url("/scripts.html"), env={"ISNAD_MEDIA__ENABLED": "false"})
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     assert _unreadable_cells(rec["package_location"]) == []
     # The context says which fonts drew it.
     fonts = datapackage(rec["package_location"])["isnad"]["font_packages"]

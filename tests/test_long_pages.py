@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from archiver.states import CaptureState
 from tests.fixture_site.server import SERVER_NAME, png
 from tests.waczutil import records
 
@@ -243,7 +244,7 @@ def test_long_page_every_answered_request_is_in_the_warc(isnad, server):
     missing = [p for p in answered if server.url(p) not in got or server.url(p) not in sent]
     assert not missing, f"{len(missing)} answered request(s) not in the WARC: {missing[:5]}"
     assert rec["context"]["stats"]["failed_requests"] == []
-    assert rec["state"] == "PARTIAL"
+    assert rec["state"] == CaptureState.PARTIAL
     assert [r.split(" within ")[0] for r in rec["reasons"]] == [
         "timeout: the network did not go idle"], rec["reasons"]
 
@@ -252,7 +253,7 @@ def test_feed_that_grows_forever_says_so(isnad, server):
     """An infinite feed is not "a long page": the finding names the growth and the bound."""
     rec = isnad.capture(server.url("/feed.html"),
                         env={"ISNAD_CAPTURE__SCROLL_MAX_HEIGHT": "20000"})
-    assert rec["state"] == "PARTIAL", rec
+    assert rec["state"] == CaptureState.PARTIAL, rec
     finding = [r for r in rec["reasons"] if "infinite feed" in r]
     assert finding, rec["reasons"]
     assert re.search(r"kept growing past \d[\d,]* px", finding[0]), finding
@@ -263,7 +264,7 @@ def test_long_page_cut_by_the_height_bound_says_where_it_stopped(isnad, server):
     """A long (not growing) page cut by the height bound: "stopped at N of M px"."""
     rec = isnad.capture(server.url("/long.html"),
                         env={"ISNAD_CAPTURE__SCROLL_MAX_HEIGHT": "10000"})
-    assert rec["state"] == "PARTIAL", rec
+    assert rec["state"] == CaptureState.PARTIAL, rec
     finding = [r for r in rec["reasons"] if "not fully scrolled" in r]
     assert finding, rec["reasons"]
     match = re.search(r"stopped at ([\d,]+) of ([\d,]+) px", finding[0])
@@ -281,7 +282,7 @@ def test_body_still_arriving_at_close_is_recorded_truncated(isnad, server):
                         env={"ISNAD_CAPTURE__NETWORK_IDLE_TIMEOUT": "1",
                              "ISNAD_CAPTURE__PAGE_TIMEOUT": "3",
                              "ISNAD_CAPTURE__DRAIN_TIMEOUT": "2"})
-    assert rec["state"] == "PARTIAL", rec
+    assert rec["state"] == CaptureState.PARTIAL, rec
     got = {r.uri: r for r in records(rec["package_location"]) if r.type == "response"}
     for path in ("/trickle.bin", "/trickle.png"):
         assert server.url(path) in got, f"the cut-off response {path} is not in the WARC"
@@ -305,7 +306,7 @@ def test_playing_video_is_not_partial_when_the_media_route_got_it_whole(isnad, s
     video = long_video()
     rec = isnad.capture(server.url("/video.html"),
                         env={"ISNAD_CAPTURE__DRAIN_TIMEOUT": "2"})
-    assert rec["state"] == "COMPLETE", rec["reasons"]
+    assert rec["state"] == CaptureState.COMPLETE, rec["reasons"]
     url = server.url("/media/long.mp4")
     streams = [r for r in records(rec["package_location"])
                if r.type == "response" and r.uri == url]
@@ -337,7 +338,7 @@ def test_playing_video_stays_partial_when_no_route_got_it(isnad, server):
     is of the video, and the capture is PARTIAL for it."""
     rec = isnad.capture(server.url("/video.html"),
                         env={"ISNAD_CAPTURE__DRAIN_TIMEOUT": "2", "ISNAD_MEDIA__ENABLED": "false"})
-    assert rec["state"] == "PARTIAL", rec
+    assert rec["state"] == CaptureState.PARTIAL, rec
     assert any("failed subresources: 1 request(s)" in r for r in rec["reasons"]), rec["reasons"]
     failed = rec["context"]["stats"]["failed_requests"]
     assert [f["url"] for f in failed] == [server.url("/media/long.mp4")]
@@ -366,4 +367,4 @@ def test_video_fetched_whole_is_recorded_from_disk(isnad, server):
     assert whole, "the video is not recorded whole"
     digest = hashlib.sha256(video).hexdigest()
     assert all(hashlib.sha256(r.payload).hexdigest() == digest for r in whole)
-    assert rec["state"] == "COMPLETE", rec["context"]["stats"]["failed_requests"]
+    assert rec["state"] == CaptureState.COMPLETE, rec["context"]["stats"]["failed_requests"]

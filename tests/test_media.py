@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.states import CaptureState
 from tests.fixture_site.server import video_clip
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +29,7 @@ def _package(isnad, capture_id: str) -> tuple[dict, dict]:
 @pytest.mark.parametrize("mode", [["--no-browser"], []], ids=["http", "browser"])
 def test_video_of_a_page_is_in_the_package_with_its_hash(isnad, site, mode):
     rec = isnad.capture(*mode, site.url("/video.html"))
-    assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.COMPLETE, (rec["reasons"], rec["stderr"])
     shown, package = _package(isnad, rec["id"])
     clip = hashlib.sha256(video_clip()).hexdigest()
     videos = [name for name, data in package["media"].items()
@@ -47,14 +48,14 @@ def test_video_of_a_page_is_in_the_package_with_its_hash(isnad, site, mode):
 
 def test_a_media_item_that_fails_makes_the_capture_partial(isnad, site):
     rec = isnad.capture("--no-browser", site.url("/broken-video.html"))
-    assert rec["state"] == "PARTIAL" and rec["exit_code"] == 1
+    assert rec["state"] == CaptureState.PARTIAL and rec["exit_code"] == 1
     assert any(r.startswith("media of") and "404" in r for r in rec["reasons"]), rec["reasons"]
 
 
 def test_media_over_the_size_limit_is_not_downloaded_and_says_so(isnad, site):
     rec = isnad.capture("--no-browser", site.url("/video.html"),
                         env={"ISNAD_MEDIA__MAX_BYTES": "1000"})
-    assert rec["state"] == "PARTIAL"
+    assert rec["state"] == CaptureState.PARTIAL
     assert any("media.max_bytes" in r for r in rec["reasons"]), rec["reasons"]
     _, package = _package(isnad, rec["id"])
     assert not any(name.endswith(".mp4") for name in package["media"])
@@ -62,5 +63,5 @@ def test_media_over_the_size_limit_is_not_downloaded_and_says_so(isnad, site):
 
 def test_a_page_without_media_is_not_a_failure(isnad, site):
     rec = isnad.capture("--no-browser", site.url("/final.html"))
-    assert rec["state"] == "COMPLETE", rec["reasons"]
+    assert rec["state"] == CaptureState.COMPLETE, rec["reasons"]
     assert isnad("show", rec["id"], "--json").json()["context"]["media"]["items"] == []

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography import x509
 
+from archiver.states import CaptureState
 from tests import test_capture_tls
 from tests.fixture_site import FixtureServer
 from tests.fixture_site.server import video_clip
@@ -68,7 +69,7 @@ def _assert_counts_match(server: FixtureServer, pairs) -> None:  # noqa: ANN001
 @pytest.mark.parametrize("mode", [["--no-browser"], []], ids=["http", "browser"])
 def test_every_request_the_server_saw_is_in_the_warc(isnad, counted_site, tmp_path, mode):
     rec = isnad.capture(*mode, counted_site.url("/video.html"))
-    assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.COMPLETE, (rec["reasons"], rec["stderr"])
     package = _package(isnad, rec["id"])
     pairs = _pairs(package)
     _assert_counts_match(counted_site, pairs)
@@ -100,7 +101,7 @@ def test_https_exchanges_of_yt_dlp_are_recorded_with_the_chain(isnad, https_site
     ca_file.write_bytes(chain[chain.index(b"-----END CERTIFICATE-----") + 26:])
     rec = isnad.capture("--no-browser", https_site.url("/video.html"),
                         env={"SSL_CERT_FILE": str(ca_file)})  # the proxy trusts the test CA
-    assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.COMPLETE, (rec["reasons"], rec["stderr"])
     package = _package(isnad, rec["id"])
     pairs = _pairs(package)
     seen = Counter(https_site.hits) - before
@@ -120,7 +121,7 @@ def test_the_proxy_verifies_the_site_certificate(isnad, https_site):
     pin = https_site.spki_pin
     rec = isnad.capture(https_site.url("/video.html"), env={
         "ISNAD_BROWSER__EXTRA_ARGS": f'["--ignore-certificate-errors-spki-list={pin}"]'})
-    assert rec["state"] == "PARTIAL", rec["reasons"]
+    assert rec["state"] == CaptureState.PARTIAL, rec["reasons"]
     assert any(r.startswith("media of") and "certificate" in r for r in rec["reasons"]), \
         rec["reasons"]
 
@@ -133,7 +134,7 @@ def test_hls_playlists_and_segments_are_recorded(isnad):
     with BlueskyFixture() as stand:
         env = {"ISNAD_PLATFORMS__BLUESKY__BASE_URL": stand.base}
         rec = isnad.capture("--no-browser", stand.post_url(), env=env)
-        assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"][-2000:])
+        assert rec["state"] == CaptureState.COMPLETE, (rec["reasons"], rec["stderr"][-2000:])
         served = Counter(urlsplit(r["path"]).path for r in stand.requests)
         shown = isnad("show", rec["id"], "--json", env=env).json()
         package = Path(next(c["location"] for c in shown["copies"]))

@@ -22,6 +22,7 @@ from warcio.warcwriter import WARCWriter
 
 from archiver.package import build_package, layout_problem
 from archiver.proof import ProofOptions
+from archiver.states import CaptureState
 from archiver.verify import verify_package_file
 from tests.fixture_site.server import video_clip
 from tests.tsa import LocalTSA
@@ -116,7 +117,7 @@ def test_package_with_media_subtitles_thumbnail_signature_and_tokens_passes_wacz
         env = {"ISNAD_TIMESTAMPS__TSA": json.dumps([tsa.config_entry()]),
                "ISNAD_CAPTURE__PDF": "true"}
         rec = isnad.capture(f"{clip_site}/clip.html", env=env)
-        assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"][-2000:])
+        assert rec["state"] == CaptureState.COMPLETE, (rec["reasons"], rec["stderr"][-2000:])
         package = _location(isnad, rec["id"], env)
         with zipfile.ZipFile(package) as wacz:
             names = wacz.namelist()
@@ -152,7 +153,7 @@ def test_package_with_a_post_record_passes_wacz_validate(isnad):
     with YouTubeFixture() as server:
         env = {"ISNAD_PLATFORMS__YOUTUBE__BASE_URL": server.base}
         rec = isnad.capture("--no-browser", server.post_url(), env=env)
-        assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"][-2000:])
+        assert rec["state"] == CaptureState.COMPLETE, (rec["reasons"], rec["stderr"][-2000:])
         package = _location(isnad, rec["id"], env)
         with zipfile.ZipFile(package) as wacz:
             assert json.loads(wacz.read("metadata/post.json"))["status"] == "ok"
@@ -184,7 +185,7 @@ def test_a_package_in_the_older_layout_still_verifies(tmp_path):
     package = build_package(
         [_warc(tmp_path / "old.warc.gz")], tmp_path / "old.wacz",
         pages=[{"url": "http://127.0.0.1:9/old.html", "ts": "2026-01-01T00:00:00Z"}],
-        context={"state": "COMPLETE"}, extra_files=[("post.json", b'{"status": "ok"}')],
+        context={"state": CaptureState.COMPLETE}, extra_files=[("post.json", b'{"status": "ok"}')],
         extra_paths=[("media/001/clip.info.json", media)])
     assert {"post.json", "media/001/clip.info.json"} <= {f.path for f in package.files}
     # Unsigned (built here without a key): integrity is what this test is about.
@@ -217,7 +218,7 @@ def test_screenshots_are_named_as_replay_tools_look_for_them(isnad, site):
 
     rec = isnad.capture(site.url("/arabic.html"), env={
         "ISNAD_CAPTURE__VIEWPORT_WIDTH": "1280", "ISNAD_CAPTURE__VIEWPORT_HEIGHT": "720"})
-    assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"][-2000:])
+    assert rec["state"] == CaptureState.COMPLETE, (rec["reasons"], rec["stderr"][-2000:])
     package = _location(isnad, rec["id"])
     (page,) = pages(package)
     shots = {r.uri: r for r in records(package) if r.type == "resource"}

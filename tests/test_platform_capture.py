@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.states import CaptureState
 from tests.fixture_site.server import video_clip
 from tests.platform_fixtures.mastodon import MastodonFixture
 from tests.platform_fixtures.telegram import TOO_BIG, TelegramFixture
@@ -43,7 +44,7 @@ def test_telegram_post_record_beside_the_page_capture(isnad, telegram):
     env = _env(telegram)
     url = f"{telegram.base}/syriawitness/101"
     rec = isnad.capture("--no-browser", url, env=env)
-    assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.COMPLETE, (rec["reasons"], rec["stderr"])
     shown, package = _package(isnad, rec["id"], env)
     post = json.loads(package.read("metadata/post.json"))
     assert post["platform"] == "telegram" and post["post_id"] == "101"
@@ -66,7 +67,7 @@ def test_video_too_big_for_the_preview_is_recorded_and_its_absence_said(isnad, t
     url = f"{telegram.base}/syriawitness/{TOO_BIG}"
     rec = isnad.capture("--no-browser", url, env=env)
     # yt-dlp was handed the post link and found no video: the capture says so.
-    assert rec["state"] == "PARTIAL", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.PARTIAL, (rec["reasons"], rec["stderr"])
     assert any(f"https://t.me/syriawitness/{TOO_BIG}" not in r and url in r
                and "Media is too big" in r and "not downloaded" in r
                for r in rec["reasons"]), rec["reasons"]
@@ -82,7 +83,7 @@ def test_video_too_big_for_the_preview_is_recorded_and_its_absence_said(isnad, t
 def test_deleted_post_is_recorded_as_deleted(isnad, telegram):
     env = _env(telegram)
     rec = isnad.capture("--no-browser", f"{telegram.base}/syriawitness/999", env=env)
-    assert rec["state"] == "PARTIAL"
+    assert rec["state"] == CaptureState.PARTIAL
     assert any(r.startswith("the post is deleted") for r in rec["reasons"]), rec["reasons"]
     shown, _ = _package(isnad, rec["id"], env)
     assert shown["posts"][0]["status"] == "deleted"
@@ -92,7 +93,7 @@ def test_extractor_failure_falls_back_to_the_generic_page_capture(isnad, telegra
     # The "Telegram" at this base is a plain web site: no Telegram markup anywhere.
     env = {"ISNAD_PLATFORMS__TELEGRAM__BASE_URL": site.url("/").rstrip("/")}
     rec = isnad.capture("--no-browser", site.url("/syriawitness/101"), env=env)
-    assert rec["state"] == "PARTIAL"
+    assert rec["state"] == CaptureState.PARTIAL
     assert any("telegram extractor failed" in r and "generic page" in r
                for r in rec["reasons"]), rec["reasons"]
     shown, package = _package(isnad, rec["id"], env)
@@ -130,7 +131,7 @@ def test_session_secrets_never_enter_the_package(isnad, telegram, tmp_path):
         run = isnad("capture", "--json", *mode, f"{telegram.base}/syriawitness/101", env=env)
         assert secret not in run.stdout + run.stderr
         record = run.json()[0]
-        assert record["state"] == "COMPLETE", record["reasons"]
+        assert record["state"] == CaptureState.COMPLETE, record["reasons"]
         shown, package = _package(isnad, record["id"], env)
         warc = _warc_bytes(package)
         assert secret.encode() not in warc
@@ -147,7 +148,7 @@ def test_mastodon_post_with_its_video(isnad):
     with MastodonFixture() as mastodon:
         url = mastodon.post_url()
         rec = isnad.capture("--no-browser", url)
-        assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"])
+        assert rec["state"] == CaptureState.COMPLETE, (rec["reasons"], rec["stderr"])
         shown, package = _package(isnad, rec["id"], {})
         post = json.loads(package.read("metadata/post.json"))
         assert post["platform"] == "mastodon" and post["text"]
@@ -166,7 +167,7 @@ def test_listing_notes_reach_the_record_and_the_user(isnad):
                     f"{youtube.base}/@{FEED_DOWN_CHANNEL}/videos", env=env)
         record = run.json()[0]
         # The feed was down: the listing fell back to the grid, and says so.
-        assert record["state"] == "PARTIAL", record["reasons"]
+        assert record["state"] == CaptureState.PARTIAL, record["reasons"]
         said = [r for r in record["reasons"] if r.startswith("the listing: ")]
         assert len(said) == 1 and "HTTP 404" in said[0], record["reasons"]
         shown, package = _package(isnad, record["id"], env)

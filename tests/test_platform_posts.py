@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.states import CaptureState
 from tests.fixture_site.server import video_clip
 
 pytestmark = pytest.mark.e2e
@@ -67,7 +68,7 @@ def test_post_record_and_video_beside_the_page_capture(isnad, stand, mode):
         env = _env(stand, server)
         rec = isnad.capture(*(["--no-browser"] if mode == "http" else []), server.post_url(),
                             env=env)
-        assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"][-2000:])
+        assert rec["state"] == CaptureState.COMPLETE, (rec["reasons"], rec["stderr"][-2000:])
         shown, package = _package(isnad, rec["id"], env)
         post = json.loads(package.read("metadata/post.json"))
         assert (post["platform"], post["post_id"], post["status"]) == (
@@ -109,14 +110,14 @@ def test_channel_lists_its_posts_and_captures_each(isnad, stand):
         records = run.json()
         assert len(records) == 3, [(r["url"], r["state"], r["reasons"]) for r in records]
         channel, posts = records[0], records[1:]
-        assert channel["state"] == "COMPLETE", channel["reasons"]
+        assert channel["state"] == CaptureState.COMPLETE, channel["reasons"]
         _, package = _package(isnad, channel["id"], env)
         refs = json.loads(package.read("metadata/posts.json"))
         assert len(refs) >= 2 and all(r["platform"] == stand.name for r in refs)
         stamped = [r["published"] for r in refs if r["published"]]
         assert stamped == sorted(stamped, reverse=True)  # newest first
         for ref, record in zip(refs, posts, strict=True):
-            assert record["state"] == "COMPLETE", (record["url"], record["reasons"])
+            assert record["state"] == CaptureState.COMPLETE, (record["url"], record["reasons"])
             detail = isnad("show", record["id"], "--json", env=env).json()
             assert detail["posts"][0]["post_id"] == ref["post_id"], record["url"]
             assert detail["posts"][0]["status"] == "ok"
@@ -133,7 +134,7 @@ def test_a_post_that_is_gone_is_recorded_as_such(isnad, name, fixture, post, sta
     with getattr(module, fixture)() as server:
         env = {f"ISNAD_PLATFORMS__{name.upper()}__BASE_URL": server.base}
         rec = isnad.capture("--no-browser", server.post_url(getattr(module, post)), env=env)
-        assert rec["state"] == "PARTIAL"
+        assert rec["state"] == CaptureState.PARTIAL
         assert any(r.startswith(f"the post is {status}") for r in rec["reasons"]), rec["reasons"]
         shown, package = _package(isnad, rec["id"], env)
         assert json.loads(package.read("metadata/post.json"))["status"] == status
@@ -150,7 +151,7 @@ def test_vk_session_token_reads_the_api_and_never_enters_the_package(isnad):
         run = isnad("capture", "--json", "--no-browser", server.post_url(), env=env)
         assert TOKEN not in run.stdout + run.stderr
         record = run.json()[0]
-        assert record["state"] == "COMPLETE", record["reasons"]
+        assert record["state"] == CaptureState.COMPLETE, record["reasons"]
         shown, package = _package(isnad, record["id"], env)
         post = json.loads(package.read("metadata/post.json"))
         assert post["text"] == ARABIC_TEXT

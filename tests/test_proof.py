@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.states import CaptureState, CustodyAction, ProofState
 from tests.tsa import LocalTSA
 
 pytestmark = pytest.mark.e2e
@@ -67,7 +68,7 @@ def test_passphrase_protected_key(isnad, site):
     locked = isnad("capture", "--no-browser", site.url("/final.html"))
     assert locked.code == 2 and "passphrase" in locked.stderr
     rec = isnad.capture("--no-browser", site.url("/final.html"), env=secret)
-    assert rec["state"] == "COMPLETE", rec["stderr"]
+    assert rec["state"] == CaptureState.COMPLETE, rec["stderr"]
     wrong = isnad("capture", "--no-browser", site.url("/final.html"),
                   env={"ISNAD_SIGNING__PASSPHRASE": "wrong"})
     assert wrong.code == 2 and "wrong passphrase" in wrong.stderr
@@ -75,12 +76,12 @@ def test_passphrase_protected_key(isnad, site):
 
 def test_capture_is_signed_and_timestamped_and_verify_says_what_it_checked(isnad, site, tsa):
     rec = isnad.capture("--no-browser", site.url("/arabic.html"), env=_env(tsa))
-    assert rec["state"] == "COMPLETE", rec["stderr"]
+    assert rec["state"] == CaptureState.COMPLETE, rec["stderr"]
     assert tsa.requests == 2  # the WARC when closed, then datapackage.json
     shown = isnad("show", rec["id"], "--json", env=_env(tsa)).json()
     stamps = shown["context"]["proof"]["timestamps"]
     assert {s["subject"].split("/")[0] for s in stamps} == {"archive", "datapackage.json"}
-    assert all(s["state"] == "stamped" and s["gen_time"].endswith("Z") for s in stamps)
+    assert all(s["state"] == ProofState.STAMPED and s["gen_time"].endswith("Z") for s in stamps)
     package = Path(next(c["location"] for c in shown["copies"]))
     with zipfile.ZipFile(package) as wacz:
         digest = json.loads(wacz.read("datapackage-digest.json"))
@@ -122,7 +123,7 @@ def test_verify_refuses_a_token_from_an_untrusted_tsa_and_a_foreign_key(isnad, s
 def test_tsa_outage_makes_partial_then_pending_timestamps_are_obtained(isnad, site, tsa):
     tsa.down = True
     rec = isnad.capture("--no-browser", site.url("/final.html"), env=_env(tsa))
-    assert rec["state"] == "PARTIAL" and rec["exit_code"] == 1
+    assert rec["state"] == CaptureState.PARTIAL and rec["exit_code"] == 1
     assert any("timestamp pending" in r for r in rec["reasons"]), rec["reasons"]
     assert isnad("verify", rec["id"], env=_env(tsa)).code == 0  # stored and intact, unstamped
     still = isnad("timestamp", "--pending", env=_env(tsa))
@@ -132,8 +133,8 @@ def test_tsa_outage_makes_partial_then_pending_timestamps_are_obtained(isnad, si
     assert done.code == 0, done.stdout + done.stderr
     assert done.stdout.count("stamped") == 2
     shown = isnad("show", rec["id"], "--json", env=_env(tsa)).json()
-    assert {s["state"] for s in shown["context"]["proof"]["timestamps"]} == {"stamped-late"}
-    assert [e["action"] for e in shown["custody"]].count("timestamped") == 2
+    assert {s["state"] for s in shown["context"]["proof"]["timestamps"]} == {ProofState.LATE}
+    assert [e["action"] for e in shown["custody"]].count(CustodyAction.TIMESTAMPED) == 2
     assert isnad("timestamp", "--pending", env=_env(tsa)).stdout.strip() == "nothing pending"
     bundle = isnad.home / "late-bundle"
     assert isnad("export", rec["id"], "-o", str(bundle), env=_env(tsa)).code == 0
@@ -145,7 +146,7 @@ def test_tsa_outage_makes_partial_then_pending_timestamps_are_obtained(isnad, si
 def test_export_bundle_passes_public_tools_and_fails_on_one_flipped_byte(isnad, site, tsa):
     env = _env(tsa, ISNAD_CAPTURE__PDF="true")
     rec = isnad.capture(site.url("/arabic.html"), env=env)  # in Chromium: screenshot, PDF, DOM
-    assert rec["state"] == "COMPLETE", rec["stderr"]
+    assert rec["state"] == CaptureState.COMPLETE, rec["stderr"]
     bundle = isnad.home / "bundle"
     run = isnad("export", rec["id"][:13], "-o", str(bundle), "--operator", "clerk-3", env=env)
     assert run.code == 0, run.stderr
@@ -162,7 +163,7 @@ def test_export_bundle_passes_public_tools_and_fails_on_one_flipped_byte(isnad, 
     sums = (bundle / "SHA256SUMS").read_text().splitlines()
     assert any(line.endswith("  report.pdf") for line in sums)
     custody = isnad("show", rec["id"], "--json", env=env).json()["custody"]
-    assert custody[-1]["action"] == "exported"
+    assert custody[-1]["action"] == CustodyAction.EXPORTED
     assert custody[-1]["actor"] == "clerk-3" and custody[-1]["details"]["to"] == str(bundle)
 
     ok = _run_verify_script(bundle)

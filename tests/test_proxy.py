@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.states import CaptureState
 from tests.fixture_site.server import video_clip
 from tests.platform_fixtures.telegram import TelegramFixture
 from tests.proxyserver import ProxyServer
@@ -42,7 +43,7 @@ def _capture(isnad, telegram, proxy_url: str, *mode: str) -> tuple[dict, zipfile
     base = f"http://{PROXIED_HOST}:{port}"
     env = {"ISNAD_PLATFORMS__TELEGRAM__BASE_URL": base, "ISNAD_PLATFORMS__PROXY": proxy_url}
     rec = isnad.capture(*mode, f"{base}/syriawitness/103", env=env)
-    assert rec["state"] == "COMPLETE", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.COMPLETE, (rec["reasons"], rec["stderr"])
     shown = isnad("show", rec["id"], "--json", env=env).json()
     return shown, zipfile.ZipFile(Path(next(c["location"] for c in shown["copies"])))
 
@@ -94,7 +95,7 @@ def test_proxy_password_is_kept_out_of_the_package(isnad, telegram, proxy):
                 env={"ISNAD_PLATFORMS__PROXY": with_credentials})
     assert secret not in run.stdout + run.stderr
     record = run.json()[0]
-    assert record["state"] == "COMPLETE", record["reasons"]
+    assert record["state"] == CaptureState.COMPLETE, record["reasons"]
     shown = isnad("show", record["id"], "--json").json()
     assert secret not in json.dumps(shown)
     assert shown["context"]["network"]["proxy"].startswith("http://investigator:[redacted")
@@ -119,7 +120,7 @@ def test_a_proxy_that_is_down_fails_the_capture_instead_of_going_direct(isnad, t
     rec = isnad.capture(*mode, f"{telegram.base}/syriawitness/101",
                         env={"ISNAD_PLATFORMS__TELEGRAM__BASE_URL": telegram.base,
                              "ISNAD_PLATFORMS__PROXY": dead})
-    assert rec["state"] == "FAILED", rec["reasons"]
+    assert rec["state"] == CaptureState.FAILED, rec["reasons"]
     assert len(telegram.requests) == before  # not one request went around the proxy
     shown = isnad("show", rec["id"], "--json").json()
     assert shown["context"]["network"]["proxy"] == dead

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crawlers.middlewares import browser_proxy
-from isnad.service import shown_proxy
+from isnad.app.capture import shown_proxy
 
 
 def test_chromium_gets_host_and_port_as_written_and_credentials_apart():

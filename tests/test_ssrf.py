@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.states import CaptureState
 from tests.conftest import Isnad
 from tests.fixture_site.server import png
 from tests.platform_fixtures.telegram import TelegramFixture
@@ -151,7 +152,7 @@ def test_subresources_on_localhost_names_are_refused(isnad, intranet, mode):
     port = intranet.server_address[1]
     intranet.hosts.clear()
     rec = isnad.capture(*mode, f"http://127.0.0.1:{port}/attack.html", env=_guarded(port))
-    assert rec["state"] == "PARTIAL", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.PARTIAL, (rec["reasons"], rec["stderr"])
     # Not one request reached the machine's server by a localhost name.
     assert intranet.hosts and set(intranet.hosts) == {f"127.0.0.1:{port}"}, intranet.hosts
     shown, package = _package(isnad, rec["id"])
@@ -172,7 +173,7 @@ def test_a_redirect_to_a_localhost_name_is_refused(isnad, intranet, mode):
     port = intranet.server_address[1]
     intranet.hosts.clear()
     rec = isnad.capture(*mode, f"http://127.0.0.1:{port}/redirect", env=_guarded(port))
-    assert rec["state"] == "FAILED", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.FAILED, (rec["reasons"], rec["stderr"])
     assert "foo.localhost" in rec["error"] and (
         "name of this machine" in rec["error"] or "refused by Isnad" in rec["error"]), rec
     assert set(intranet.hosts) == {f"127.0.0.1:{port}"}, intranet.hosts
@@ -188,7 +189,7 @@ def test_every_page_of_a_deeper_capture_is_guarded(isnad, intranet):
     env = {**_guarded(port, f"{OTHER_SITE}:{port}"), "ISNAD_BROWSER__EXTRA_ARGS": json.dumps(
         [f"--host-resolver-rules=MAP {OTHER_SITE} 127.0.0.1"])}
     rec = isnad.capture("--depth", "1", f"http://127.0.0.1:{port}/hub.html", env=env)
-    assert rec["state"] == "PARTIAL", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.PARTIAL, (rec["reasons"], rec["stderr"])
     assert set(intranet.hosts) == {f"127.0.0.1:{port}", f"{OTHER_SITE}:{port}"}, intranet.hosts
     shown, package = _package(isnad, rec["id"])
     refused = [r["url"] for r in shown["context"]["stats"]["refused_requests"]]
@@ -202,7 +203,7 @@ def test_the_page_itself_on_a_localhost_name_is_refused(isnad, intranet, host):
     port = intranet.server_address[1]
     intranet.hosts.clear()
     rec = isnad.capture(f"http://{host}:{port}/secret.html", env=_guarded(port))
-    assert rec["state"] == "FAILED" and "name of this machine" in rec["error"], rec
+    assert rec["state"] == CaptureState.FAILED and "name of this machine" in rec["error"], rec
     assert intranet.hosts == []
 
 
@@ -275,7 +276,7 @@ def test_a_page_rebound_to_loopback_is_discarded(rebinding, intranet, mode):
     rec = rebinding.capture(*mode, f"http://{REBOUND}:{port}/secret.html", env=_guarded(port))
     # The request was made (the guard could not know), but nothing of the answer is kept.
     assert f"{REBOUND}:{port}" in intranet.hosts
-    assert rec["state"] == "FAILED", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.FAILED, (rec["reasons"], rec["stderr"])
     assert f"{REBOUND} was reached at 127.0.0.1" in rec["error"], rec["error"]
     shown, package = _package(rebinding, rec["id"])
     refused = shown["context"]["stats"]["refused_requests"]
@@ -288,7 +289,7 @@ def test_a_subresource_rebound_to_loopback_is_discarded(rebinding, intranet, mod
     port = intranet.server_address[1]
     intranet.hosts.clear()
     rec = rebinding.capture(*mode, f"http://127.0.0.1:{port}/rebound.html", env=_guarded(port))
-    assert rec["state"] == "PARTIAL", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.PARTIAL, (rec["reasons"], rec["stderr"])
     assert f"{REBOUND}:{port}" in intranet.hosts  # asked for, and its answer discarded
     shown, package = _package(rebinding, rec["id"])
     refused = shown["context"]["stats"]["refused_requests"]
@@ -311,7 +312,7 @@ def test_the_platform_reader_is_guarded_after_the_fact(rebinding):
         rec = rebinding.capture("--no-browser", f"{base}/syriawitness/103", env=env)
         asked = [str(r) for r in telegram.requests]
     assert any("/s/syriawitness/103" in r for r in asked), asked  # the reader's request went
-    assert rec["state"] == "FAILED", (rec["reasons"], rec["stderr"])
+    assert rec["state"] == CaptureState.FAILED, (rec["reasons"], rec["stderr"])
     shown, package = _package(rebinding, rec["id"])
     platform = shown["context"]["platform"]
     assert platform["error"] and "refused after the fact" in platform["error"], platform
@@ -352,7 +353,7 @@ def test_a_password_in_the_url_is_recorded_nowhere(isnad, intranet, mode):
         assert secret not in run.stdout + run.stderr
     record = run.json()[0]
     # The credentials were used: the server let the capture in.
-    assert record["state"] == "COMPLETE", (record["reasons"], run.stderr)
+    assert record["state"] == CaptureState.COMPLETE, (record["reasons"], run.stderr)
     assert any(a and a.startswith("Basic ") for a in intranet.authorizations)
     shown = isnad("show", record["id"], "--json").json()
     shown_text = json.dumps(shown) + isnad("list", "--json").stdout + isnad(

@@ -10,6 +10,7 @@ import pytest
 
 from archiver.catalog import COMPLETE, CaptureRow, Catalog, as_utc
 from archiver.custody import chain_problems, next_event
+from archiver.states import CaptureState, CustodyAction
 
 ZONED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 
@@ -53,9 +54,9 @@ def test_as_utc():
 
 def test_custody_chains_with_naive_times_still_verify():
     """Events hash their time as written: an old chain without zones stays intact."""
-    first = next_event(None, capture_id="x", actor="a", action="requested",
+    first = next_event(None, capture_id="x", actor="a", action=CustodyAction.REQUESTED,
                        object_sha256=None, time="2025-06-01T10:00:00.000001")
-    second = next_event(first, capture_id="x", actor="a", action="captured",
+    second = next_event(first, capture_id="x", actor="a", action=CustodyAction.CAPTURED,
                         object_sha256=None)
     assert chain_problems([first, second]) == []
     assert ZONED.match(second.time)
@@ -79,7 +80,7 @@ def _times(value, path=""):
 def test_json_output_and_context_say_utc(isnad, site):
     rec = isnad.capture("--no-browser", site.url("/final.html"),
                         env={"ISNAD_MEDIA__ENABLED": "false"})
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     shown = isnad("show", rec["id"], "--json").json()
     listed = isnad("list", "--json").json()
     found = [*_times(rec, "capture"), *_times(shown, "show"), *_times(listed, "list")]

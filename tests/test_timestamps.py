@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from archiver.hashing import sha256_file
+from archiver.states import CaptureState, CustodyAction
 from archiver.timestamps import TSA, TimestampError, request_token, token_info, verify_token
 from tests.tsa import OPENSSL, POLICY, LocalTSA
 
@@ -143,19 +144,19 @@ def test_late_tokens_are_verified_and_the_state_settled(isnad, site, local_tsa: 
     env = {"ISNAD_TIMESTAMPS__TSA": json.dumps([local_tsa.config_entry()])}
     local_tsa.down = True
     rec = isnad.capture("--no-browser", site.url("/final.html"), env=env)
-    assert rec["state"] == "PARTIAL", rec["stderr"]
+    assert rec["state"] == CaptureState.PARTIAL, rec["stderr"]
     assert all(r.startswith("timestamp pending for ") for r in rec["reasons"]), rec["reasons"]
     local_tsa.down = False
     done = isnad("timestamp", "--pending", env=env)
     assert done.code == 0, done.stdout + done.stderr
 
     listed = next(r for r in isnad("list", "--json", env=env).json() if r["id"] == rec["id"])
-    assert listed["state"] == "COMPLETE"
+    assert listed["state"] == CaptureState.COMPLETE
     shown = isnad("show", rec["id"], "--json", env=env).json()
-    assert shown["state"] == "COMPLETE" and shown["reasons"] == []
-    changed = [e for e in shown["custody"] if e["action"] == "state-changed"]
-    assert len(changed) == 1 and changed[0]["details"]["from"] == "PARTIAL"
-    assert changed[0]["details"]["to"] == "COMPLETE"
+    assert shown["state"] == CaptureState.COMPLETE and shown["reasons"] == []
+    changed = [e for e in shown["custody"] if e["action"] == CustodyAction.STATE_CHANGED]
+    assert len(changed) == 1 and changed[0]["details"]["from"] == CaptureState.PARTIAL
+    assert changed[0]["details"]["to"] == CaptureState.COMPLETE
 
     report = isnad("verify", rec["id"], "--json", env=env).json()[0]
     assert report["ok"], [c for c in report["checks"] if not c["ok"]]

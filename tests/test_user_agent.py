@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from archiver.states import CaptureState
 from crawlers.settings import DESKTOP_AGENT, FALLBACK_MAJOR, default_user_agent
-from isnad.service import _agent_warnings
+from isnad.app.capture import _agent_warnings
 from tests.waczutil import datapackage, header, records
 
 # yt-dlp reads the page once more (media stage) and its requests are not WARC records: the
@@ -54,7 +55,7 @@ def _check_agent(site, since: int, rec: dict) -> str:
 def test_browser_sends_a_desktop_chrome_agent_and_records_it(isnad, site):
     since = len(site.received)
     rec = isnad.capture(site.url("/agent.html"))
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     agent = _check_agent(site, since, rec)
     # Not Scrapy's agent (scrapy-playwright's default header override), not a headless tell.
     assert agent.startswith("Mozilla/5.0 (X11; Linux x86_64)") and " Chrome/" in agent, agent
@@ -80,7 +81,7 @@ def test_configured_agent_is_sent_by_the_browser(isnad, site):
     since = len(site.received)
     rec = isnad.capture(site.url("/agent.html"),
                         env={"ISNAD_CAPTURE__USER_AGENT": agent, **NO_MEDIA})
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     assert _check_agent(site, since, rec) == agent
     ctx = datapackage(rec["package_location"])["isnad"]
     assert ctx["settings"]["user_agent"] == agent
@@ -91,7 +92,7 @@ def test_configured_agent_is_sent_by_the_browser(isnad, site):
 def test_plain_http_sends_the_same_default_agent_and_records_what_it_sent(isnad, site):
     since = len(site.received)
     rec = isnad.capture("--no-browser", site.url("/agent.html"), env=NO_MEDIA)
-    assert rec["state"] == "COMPLETE", rec
+    assert rec["state"] == CaptureState.COMPLETE, rec
     agent = _check_agent(site, since, rec)
     assert agent.startswith("Mozilla/5.0 (X11; Linux x86_64)") and "Scrapy" not in agent
     # Every header the server received is in the request record, with the same value.
@@ -115,7 +116,7 @@ def test_followed_links_are_sent_like_a_click(isnad, site):
     """A link followed with --depth: the browser's agent, and the Referer a click sends."""
     since = len(site.received)
     rec = isnad.capture("--depth", "1", site.url("/links.html"), env=NO_MEDIA)
-    assert rec["state"] in ("COMPLETE", "PARTIAL"), rec
+    assert rec["state"] in (CaptureState.COMPLETE, CaptureState.PARTIAL), rec
     got = {path: dict((k.lower(), v) for k, v in headers)
            for path, headers in site.received[since:]}
     followed = got["/crawl/a.html"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from archiver.states import CaptureState, CopyState, CustodyAction
 from tests.conftest import s3_env
 from tests.s3server import Relay
 
@@ -25,10 +26,10 @@ def test_capture_stored_on_two_targets_with_object_lock(isnad, site, moto, bucke
     env = s3_env(moto.url, _targets(isnad.home, bucket, object_lock_mode="COMPLIANCE",
                                     retention_days=1))
     rec = isnad.capture("--no-browser", site.url("/arabic.html"), env=env)
-    assert rec["state"] == "COMPLETE" and rec["exit_code"] == 0, rec["stderr"]
+    assert rec["state"] == CaptureState.COMPLETE and rec["exit_code"] == 0, rec["stderr"]
     shown = isnad("show", rec["id"], "--json", env=env).json()
     copies = {c["target"]: c for c in shown["copies"]}
-    assert copies["local"]["state"] == copies["s3"]["state"] == "STORED"
+    assert copies["local"]["state"] == copies["s3"]["state"] == CopyState.STORED
     key = shown["package_key"]
     assert copies["s3"]["location"] == f"s3://{bucket}/evidence/{key}"
     assert copies["s3"]["sha256"] == shown["package_sha256"] and copies["s3"]["version"]
@@ -36,7 +37,8 @@ def test_capture_stored_on_two_targets_with_object_lock(isnad, site, moto, bucke
     assert head["ObjectLockMode"] == "COMPLIANCE"
     actions = [(e["action"], e["details"].get("target")) for e in shown["custody"]]
     for target in ("local", "s3"):
-        assert ("stored", target) in actions and ("verified", target) in actions
+        assert (CustodyAction.STORED, target) in actions
+        assert (CustodyAction.VERIFIED, target) in actions
     # Custody events and the index record sit beside the package on S3.
     listed = moto.client().list_objects_v2(Bucket=bucket, Prefix="evidence/")["Contents"]
     names = {o["Key"].rsplit("/", 1)[-1] for o in listed}
@@ -78,14 +80,15 @@ def test_outage_loses_nothing_and_sync_resumes(isnad, site, moto, bucket):
     assert first["exit_code"] == 0
     relay.stop()  # the S3 endpoint goes down mid-run
     second = isnad.capture("--no-browser", site.url("/arabic.html"), env=env)
-    assert second["state"] == "COMPLETE" and second["exit_code"] == 1
+    assert second["state"] == CaptureState.COMPLETE and second["exit_code"] == 1
     shown = isnad("show", second["id"], "--json", env=env).json()
     copies = {c["target"]: c for c in shown["copies"]}
-    assert copies["local"]["state"] == "STORED" and copies["s3"]["state"] == "PENDING"
+    assert copies["local"]["state"] == CopyState.STORED
+    assert copies["s3"]["state"] == CopyState.PENDING
     assert copies["s3"]["last_error"]
     spooled = Path(shown["spool_path"])
     assert spooled.is_file()  # the local copy is kept until S3 has a verified copy
-    assert "storage-failed" in [e["action"] for e in shown["custody"]]
+    assert CustodyAction.STORAGE_FAILED in [e["action"] for e in shown["custody"]]
     assert isnad("storage", "sync", env=env).code == 1  # still down: nothing lost, exit 1
     assert spooled.is_file()
     relay.start()  # back up
@@ -93,7 +96,7 @@ def test_outage_loses_nothing_and_sync_resumes(isnad, site, moto, bucket):
     assert synced.code == 0, synced.stdout
     assert f"{second['id']} → s3" in synced.stdout
     shown = isnad("show", second["id"], "--json", env=env).json()
-    assert {c["state"] for c in shown["copies"]} == {"STORED"}
+    assert {c["state"] for c in shown["copies"]} == {CopyState.STORED}
     assert not spooled.exists() and shown["spool_path"] is None
     audit = isnad("audit", "--all", env=env)
     assert audit.code == 0, audit.stdout
@@ -130,7 +133,7 @@ def test_audit_names_a_corrupted_and_a_missing_object(isnad, site, moto):
     report = json.loads(Path(run.stdout.split("report:")[1].strip()).read_text())
     assert report["ok"] is False and len(report["findings"]) == 3
     actions = [e["action"] for e in isnad("show", bad["id"], "--json", env=env).json()["custody"]]
-    assert actions[-1] == "audit-failed"
+    assert actions[-1] == CustodyAction.AUDIT_FAILED
     sampled = isnad("audit", "--sample", "1", "--target", "s3", "--json", env=env)
     assert len(sampled.json()["findings"]) == 1
     assert sampled.code == (0 if sampled.json()["findings"][0]["ok"] else 1)

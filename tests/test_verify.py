@@ -24,6 +24,7 @@ from archiver import verify as verify_module
 from archiver.package import build_package
 from archiver.proof import ProofOptions, Prover
 from archiver.signing import SigningKey, init_keys, sign_hash
+from archiver.states import CaptureState, CustodyAction
 from archiver.timestamps import TSA
 from archiver.verify import VerificationReport, verify_package, verify_package_file
 from archiver.warcreader import check_warc_stream
@@ -68,7 +69,7 @@ def build_signed(folder: Path, key: SigningKey | None, tsas: list[TSA] = ()) -> 
     tokens = prover.stamp(f"archive/{warc.name}", hashlib.sha256(warc.read_bytes()).hexdigest())
     ended = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     context = {"capture_id": "test", "started_at": started, "ended_at": ended,
-               "state": "COMPLETE", "proof": prover.context()}
+               "state": CaptureState.COMPLETE, "proof": prover.context()}
     media = folder / "video.mp4"
     media.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 16)
     out = folder / "package.wacz"
@@ -226,7 +227,7 @@ def test_a_signature_proves_origin_only_with_a_trusted_key(tmp_path, key):
 def test_capture_with_signing_off_is_stored_but_verifies_only_as_unsigned(isnad, site):
     off = {"ISNAD_SIGNING__ENABLED": "false"}
     rec = isnad.capture("--no-browser", site.url("/final.html"), env=off)
-    assert rec["state"] == "COMPLETE", rec["stderr"]
+    assert rec["state"] == CaptureState.COMPLETE, rec["stderr"]
     run = isnad("verify", rec["id"], env=off)
     assert run.code == 1 and "unsigned: integrity only, no proof of origin" in run.stdout
     lenient = isnad("verify", "--allow-unsigned", rec["id"], env=off)
@@ -341,7 +342,8 @@ def test_broken_deflate_data_is_a_finding_naming_the_member(tmp_path, key):
 def test_verify_all_reports_every_capture_past_a_damaged_one(isnad, site):
     first = isnad.capture("--no-browser", site.url("/final.html"))
     second = isnad.capture("--no-browser", site.url("/arabic.html"))
-    assert first["state"] == second["state"] == "COMPLETE", first["stderr"] + second["stderr"]
+    assert first["state"] == second["state"] == CaptureState.COMPLETE, \
+        first["stderr"] + second["stderr"]
     shown = isnad("show", first["id"], "--json").json()
     location = Path(next(c["location"] for c in shown["copies"]))
     location.chmod(0o644)
@@ -352,9 +354,9 @@ def test_verify_all_reports_every_capture_past_a_damaged_one(isnad, site):
     assert f"MISMATCH capture {first['id']}" in run.stdout
     assert f"INTACT capture {second['id']}" in run.stdout
     actions = [e["action"] for e in isnad("show", first["id"], "--json").json()["custody"]]
-    assert actions[-1] == "verification-failed"
+    assert actions[-1] == CustodyAction.VERIFICATION_FAILED
     actions = [e["action"] for e in isnad("show", second["id"], "--json").json()["custody"]]
-    assert actions[-1] == "verified"
+    assert actions[-1] == CustodyAction.VERIFIED
 
 
 # -- hostile packages ----------------------------------------------------------------------

@@ -294,6 +294,8 @@ class _Handler(BaseHTTPRequestHandler):
             "/slow.html": lambda: self._html(_page(
                 "Slow resource", '<h1>Slow</h1>\n<img src="/slow?seconds=30">'), head),
             "/slow": lambda: self._slow(float(query.get("seconds", ["30"])[0]), head),
+            "/slow-page": lambda: self._slow(float(query.get("seconds", ["30"])[0]), head,
+                                             html=True),
             "/links.html": lambda: self._html(self._links(), head),
             "/video.html": lambda: self._html(_page("A video", VIDEO_BODY), head),
             "/broken-video.html": lambda: self._html(_page("Gone video", BROKEN_VIDEO_BODY),
@@ -379,18 +381,20 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def _slow(self, seconds: float, head: bool) -> None:
+    def _slow(self, seconds: float, head: bool, html: bool = False) -> None:
+        """A body trickled over ``seconds``: an image, or (``html``) a page that is slow to
+        arrive, for captures that must still be running when a test acts on them."""
+        start = b"<!doctype html><title>Slow page</title><p>" if html else b"\x89PNG\r\n\x1a\n"
         self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(int(seconds * 4) + 8))
+        self.send_header("Content-Type", "text/html; charset=utf-8" if html else "image/png")
+        self.send_header("Content-Length", str(int(seconds * 4) + len(start)))
         self.end_headers()
         if head:
             return
         try:
-            self.wfile.write(b"\x89PNG\r\n\x1a\n")
+            self.wfile.write(start)
             self.wfile.flush()
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
+            for _ in range(int(seconds * 4)):  # exactly the length announced
                 time.sleep(0.25)
                 self.wfile.write(b".")
                 self.wfile.flush()

@@ -1,0 +1,124 @@
+"""A capture process: runs one job's captures, then exits.
+
+Started by a worker (or by `isnad capture`) as ``python -m isnad.app.child EVENTS_FD PARENT_PID``,
+with the job on stdin as JSON (``settings``, ``job_id``, ``attempt``, ``spec``). A process of its
+own gives each capture a fresh reactor and a fresh browser, keeps a crash (Chromium dying, a
+parser raising) to that capture, and hands all its memory back when it ends. It reports on the
+EVENTS_FD pipe, one JSON object a line: ``capture`` (registered), ``stage``, ``progress``,
+``result``, then ``done`` or ``error``. It dies with its parent (a worker killed with -9 leaves no
+capture running unseen: the job is run again elsewhere).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the parent's recovery still settles it
+        return
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(3)
+
+
+class Reporter:
+    """JSON lines to the parent; progress at most a few times a second per capture."""
+
+    def __init__(self, fd: int) -> None:
+        self.stream = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
+        self.lock = threading.Lock()  # the reactor and the finishing threads both report
+        self.last: dict[str, float] = {}
+
+    def send(self, kind: str, **data: Any) -> None:
+        line = json.dumps({"type": kind, **data}, ensure_ascii=False, default=str)
+        with self.lock:
+            try:
+                self.stream.write(line + "\n")
+            except (BrokenPipeError, ValueError):  # the parent went away: keep capturing
+                pass
+
+    def progress(self, job: Any) -> None:
+        now = time.monotonic()
+        if now - self.last.get(job.capture_id, 0.0) < 0.3:
+            return
+        self.last[job.capture_id] = now
+        self.send("progress", capture_id=job.capture_id, exchanges=job.exchanges,
+                  bytes=job.payload_bytes, pages=len(job.pages))
+
+
+def run(payload: dict[str, Any], reporter: Reporter) -> None:
+    """Capture what the job asks for, reporting as it goes."""
+    from archiver.jobs import JobStore
+    from archiver.redaction import redact_url
+    from archiver.states import JobState
+    from isnad.app.capture import CaptureOptions, CaptureRun, prepare_archive
+    from isnad.app.jobs import JobSpec
+    from isnad.config import Settings
+    from isnad.service import open_archive
+
+    settings = Settings(**payload["settings"])
+    from isnad.logs import configure_from_settings
+
+    # Its stderr is the job's log; a configured log file gets its records too.
+    configure_from_settings(settings.logging, settings.home, service=True)
+    job_id, attempt = payload["job_id"], payload["attempt"]
+    spec = JobSpec.from_dict(payload["spec"])
+    archive = open_archive(settings, recover=False)  # settling others' captures is not ours
+    store = JobStore(archive.catalog)
+    row = store.get(job_id)
+    if row.state != JobState.RUNNING or row.attempts != attempt:
+        reporter.send("error", message=f"job {job_id} attempt {attempt} is no longer running "
+                      f"here (it is {row.state}, attempt {row.attempts})")
+        return
+    prepare_archive(archive, settings)
+    options = CaptureOptions(operator=spec.operator, case_id=spec.case_id, tags=spec.tags,
+                             note=spec.note, use_browser=spec.use_browser, depth=spec.depth,
+                             scope=spec.scope, posts=spec.posts)
+
+    def registered(capture_id: str, url: str) -> None:
+        store.link_capture(job_id, attempt, capture_id)
+        reporter.send("capture", capture_id=capture_id, url=redact_url(url))
+
+    capture = CaptureRun(
+        settings, options, archive,
+        origin={"job": job_id, "attempt": attempt, "source": spec.source},
+        on_capture=registered,
+        on_stage=lambda cid, stage: reporter.send("stage", capture_id=cid, stage=stage),
+        on_progress=reporter.progress,
+        on_result=lambda r: reporter.send("result", capture_id=r.capture_id, state=r.state,
+                                          stored=r.stored, error=r.error))
+    capture.run([spec.url])
+    reporter.send("done")
+
+
+def main() -> None:
+    events, parent = int(sys.argv[1]), int(sys.argv[2])
+    _die_with_parent(parent)
+    reporter = Reporter(events)
+    from archiver.errors import IsnadError
+
+    try:
+        run(json.load(sys.stdin), reporter)
+    except IsnadError as exc:
+        reporter.send("error", message=str(exc))
+        sys.exit(1)
+    except BaseException as exc:  # noqa: BLE001 - any crash: said to the parent, then raised
+        traceback.print_exc()
+        reporter.send("error", message=f"{type(exc).__name__}: {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

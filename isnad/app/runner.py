@@ -1,0 +1,285 @@
+"""Running jobs: claim a job, run its capture process, settle the attempt.
+
+The same code runs a job taken from the queue by `isnad worker` and a job `isnad capture` runs
+itself when no worker is up. A job is claimed in the catalog first (so a message delivered twice
+runs once), then captured in a child process (:mod:`isnad.app.child`) whose events update the
+job's progress; when the process ends, whatever it left RUNNING is settled as interrupted, and
+the attempt is recorded: done, failed (the process crashed: that capture only) or cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from archiver.archive import Archive
+from archiver.jobs import JobRow, JobStore
+from archiver.states import CaptureState, CustodyAction, JobState
+from isnad.app.jobs import JobSpec
+from isnad.config import Settings
+
+log = logging.getLogger("isnad.runner")
+
+FINAL_CAPTURE = (CaptureState.COMPLETE, CaptureState.PARTIAL, CaptureState.FAILED)
+INTERRUPTED = "interrupted"
+
+
+@dataclass
+class Attempt:
+    """A job being run here: its attempt number and capture process."""
+
+    job_id: str
+    number: int
+    process: subprocess.Popen[bytes]
+    events: Any = None  # the pipe the capture process reports on
+    captures: list[str] = field(default_factory=list)
+    progress: dict[str, Any] = field(default_factory=dict)
+    written: float = 0.0
+    error: str | None = None
+    done: bool = False
+
+
+class JobRunner:
+    """Runs jobs in capture processes, on behalf of one worker (or one `capture` command)."""
+
+    def __init__(self, settings: Settings, archive: Archive, store: JobStore, worker_id: str,
+                 *, requeue: Callable[[JobRow], None] | None = None) -> None:
+        self.settings = settings
+        self.archive = archive
+        self.store = store
+        self.worker_id = worker_id
+        self.requeue_message = requeue or (lambda row: None)
+        self.host = socket.gethostname()
+        self.running: dict[str, Attempt] = {}
+        self.handed_back: set[str] = set()
+        self.lock = threading.Lock()
+        self._settling = threading.Lock()  # one settling of dead captures at a time
+        self.logs = settings.home / "logs" / "jobs"
+
+    # -- one job ---------------------------------------------------------------------------
+    def run(self, job_id: str) -> JobState | None:
+        """Run a job if it is still queued; its final state, or None when not ours to run."""
+        number = self.store.claim(job_id, self.worker_id, self.host, os.getpid())
+        if number is None:
+            log.info("job %s is not queued any more (cancelled, or taken by another worker)",
+                     job_id)
+            return None
+        row = self.store.get(job_id)
+        attempt = self._start(row, number)
+        try:
+            self._follow(attempt)
+            code = attempt.process.wait()
+        finally:
+            with self.lock:
+                self.running.pop(job_id, None)
+        if job_id in self.handed_back:
+            return None  # the stopping worker settles it (see hand_back)
+        return self._settle(row, attempt, code)
+
+    def _start(self, row: JobRow, number: int) -> Attempt:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log_file = open(self.logs / f"{row.id}-{number}.log", "ab")  # noqa: SIM115 - child's
+        read_end, write_end = os.pipe()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "isnad.app.child", str(write_end), str(os.getpid())],
+                stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
+                pass_fds=(write_end,), start_new_session=True)
+        finally:
+            os.close(write_end)
+            log_file.close()
+        attempt = Attempt(row.id, number, process, os.fdopen(read_end, encoding="utf-8"))
+        with self.lock:
+            self.running[row.id] = attempt
+        payload = {"settings": self.settings.model_dump(mode="json"), "job_id": row.id,
+                   "attempt": number, "spec": row.spec}
+        try:
+            process.stdin.write(json.dumps(payload).encode())
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # it died at once: settled below from its exit status
+        return attempt
+
+    def _follow(self, attempt: Attempt) -> None:
+        """Read the capture process's events until it closes the pipe."""
+        with attempt.events:
+            for line in attempt.events:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                self._on_event(attempt, event)
+        self._write_progress(attempt, force=True)
+
+    def _on_event(self, attempt: Attempt, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        progress = attempt.progress
+        if kind == "capture":
+            attempt.captures.append(event["capture_id"])
+            progress.update(stage="crawling", capture=event["capture_id"], url=event["url"],
+                            exchanges=0, bytes=0, pages=0, captures=len(attempt.captures))
+        elif kind == "progress":
+            progress.update(exchanges=event["exchanges"], bytes=event["bytes"],
+                            pages=event["pages"])
+        elif kind == "stage":
+            progress.update(stage=event["stage"])
+        elif kind == "result":
+            progress.setdefault("results", {})[event["capture_id"]] = event["state"]
+        elif kind == "error":
+            attempt.error = event.get("message")
+        elif kind == "done":
+            attempt.done = True
+        self._write_progress(attempt, force=kind != "progress")
+
+    def _write_progress(self, attempt: Attempt, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - attempt.written >= 1.0:
+            attempt.written = now
+            self.store.set_progress(attempt.job_id, attempt.number, dict(attempt.progress))
+
+    def _settle(self, row: JobRow, attempt: Attempt, code: int) -> JobState:
+        interrupted = self.settle_dead_captures()
+        cancelled = row.id in self.store.cancel_requested([row.id])
+        if cancelled:
+            state, error = JobState.CANCELLED, "cancelled while running"
+        elif code == 0 and attempt.done:
+            state, error = JobState.DONE, None
+        else:
+            state = JobState.FAILED
+            error = attempt.error or f"the capture process {describe_exit(code)}"
+            tail = self._log_tail(row.id, attempt.number)
+            if tail and not attempt.error:
+                error += f": {tail}"
+        self.store.finish(row.id, attempt.number, state, error=error, outcome={
+            "outcome": state.value, "exit_status": code,
+            "interrupted_captures": [c for c in interrupted if c in attempt.captures]})
+        return state
+
+    def _log_tail(self, job_id: str, number: int) -> str:
+        try:
+            text = (self.logs / f"{job_id}-{number}.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        lines = [line for line in text.splitlines() if line.strip()]
+        return lines[-1][:300] if lines else ""
+
+    def settle_dead_captures(self) -> list[str]:
+        """Captures left RUNNING by a process that is gone: FAILED, files kept aside."""
+        with self._settling:
+            return self.archive.recover_interrupted()
+
+    # -- stopping ----------------------------------------------------------------------------
+    def stop_process(self, attempt: Attempt, grace: float = 10.0) -> None:
+        """End a capture process and everything it started (its own process group)."""
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30.0)):
+            try:
+                os.killpg(attempt.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                attempt.process.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def cancel_requested(self) -> None:
+        """Stop the capture processes of jobs an operator cancelled."""
+        with self.lock:
+            running = dict(self.running)
+        for job_id in self.store.cancel_requested(list(running)):
+            log.info("job %s cancelled while running: stopping its capture", job_id)
+            self.stop_process(running[job_id])
+
+    def hand_back(self, job_ids: Iterable[str], reason: str) -> list[str]:
+        """Give running jobs back to the queue: their capture processes are stopped, what
+        they left is settled (FAILED, kept aside), each attempt recorded as interrupted and
+        linked to the run that replaces it."""
+        handed = []
+        for job_id in job_ids:
+            with self.lock:
+                attempt = self.running.get(job_id)
+                self.handed_back.add(job_id)
+            if attempt is not None:
+                self.stop_process(attempt, grace=2.0)
+                number = attempt.number
+            else:
+                number = self.store.get(job_id).attempts
+            self.settle_dead_captures()
+            if self.give_back(self.store.get(job_id), number, reason):
+                handed.append(job_id)
+        return handed
+
+    def give_back(self, row: JobRow, number: int, reason: str) -> bool:
+        """Queue an interrupted attempt's job again (or give it up after max_attempts);
+        each of its interrupted captures gets a custody event naming the retry."""
+        captures = self.store.captures(row.id, number)
+        states = {c: self.archive.catalog.get(c) for c in captures}
+        interrupted = [c for c, r in states.items() if r.state == CaptureState.FAILED
+                       and (r.error or "").startswith(INTERRUPTED)]
+        if captures and not interrupted and all(r.state in FINAL_CAPTURE
+                                                for r in states.values()):
+            # Its captures ended before the worker did: the job is done, not run twice.
+            return self.store.finish(row.id, number, JobState.DONE, error=None, outcome={
+                "outcome": "done", "note": f"settled after its worker ended ({reason})"})
+        if number >= self.settings.queue.max_attempts:
+            return self.store.finish(row.id, number, JobState.FAILED, error=(
+                f"{reason}; given up after {number} attempts (queue.max_attempts)"),
+                outcome={"outcome": INTERRUPTED, "interrupted_captures": interrupted})
+        if not self.store.requeue(row.id, number, reason):
+            return False
+        for capture_id in interrupted:
+            self.archive.record_event(capture_id, "isnad", CustodyAction.RETRIED, None, {
+                "job": row.id, "attempt": number, "retried_as_attempt": number + 1,
+                "reason": reason})
+        self.requeue_message(self.store.get(row.id))
+        return True
+
+    def recover(self) -> list[str]:
+        """Jobs whose worker died (its process gone, or silent on another machine): settled
+        and queued again. Run at a worker's start and from time to time."""
+        recovered = []
+        for row in self.store.stale(self.host, _alive, self.settings.worker.stale_after):
+            if row.worker == self.worker_id:
+                continue  # ours, running right now
+            self.settle_dead_captures()
+            if self.give_back(row, row.attempts, f"its worker {row.worker} ended before the "
+                              "job finished"):
+                recovered.append(row.id)
+        return recovered
+
+    def beat(self) -> None:
+        with self.lock:
+            running = list(self.running)
+        self.store.beat(running)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"ended with status {code}"
+
+
+def spec_of(row: JobRow) -> JobSpec:
+    return JobSpec.from_dict(row.spec)

@@ -1,0 +1,144 @@
+"""The runtime as the interfaces see it: submit jobs, watch them, run them here or leave them
+to a worker. The CLI today, the web app and the scheduler next, all go through this."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archiver.archive import Archive
+from archiver.catalog import CaptureRow
+from archiver.errors import IsnadError
+from archiver.jobs import JobRow, JobStore, WorkerRow
+from archiver.states import CaptureState, JobState
+from isnad.app.jobs import BatchLine, JobSpec, add_jobs, parse_batch
+from isnad.app.queue import CaptureQueue
+from isnad.app.worker import LocalRun, live_workers
+from isnad.config import Settings
+
+
+def read_batch(source: str, template: JobSpec) -> tuple[list[JobSpec], list[BatchLine]]:
+    """The jobs of a batch file (``-``: standard input), and its lines that could not be."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IsnadError(f"cannot read the batch file {source}: {exc}") from exc
+    return parse_batch(text, template)
+
+
+class Runtime:
+    """Jobs of one catalog and queue."""
+
+    def __init__(self, settings: Settings, archive: Archive) -> None:
+        self.settings = settings
+        self.archive = archive
+        self.store = JobStore(archive.catalog)
+        self._queue: CaptureQueue | None = None
+
+    @property
+    def queue(self) -> CaptureQueue:
+        if self._queue is None:
+            self._queue = CaptureQueue(self.settings)
+        return self._queue
+
+    def submit(self, specs: list[JobSpec]) -> list[JobRow]:
+        """Queue jobs: written to the catalog first, then handed to the queue (a message
+        lost between the two is restored by the next worker that starts)."""
+        rows = add_jobs(self.store, specs)
+        for row in rows:
+            self.queue.put(row.id, row.priority)
+        return rows
+
+    def workers(self) -> list[WorkerRow]:
+        return live_workers(self.store, self.settings)
+
+    def run_here(self, rows: list[JobRow], concurrency: int | None) -> LocalRun:
+        run = LocalRun(self.settings, self.archive,
+                       concurrency or self.settings.worker.concurrency,
+                       requeue=lambda row: self.queue.put(row.id, row.priority))
+        run.start(rows)
+        return run
+
+    def jobs(self, states: tuple[str, ...] = (), limit: int | None = None) -> list[JobRow]:
+        return self.store.list(states, limit)
+
+    def job(self, job_id: str) -> JobRow:
+        return self.store.get(job_id)
+
+    def cancel(self, job_id: str) -> JobState:
+        return self.store.cancel(self.store.get(job_id).id)
+
+    def retry(self, job_id: str) -> JobRow:
+        row = self.store.get(job_id)
+        if not self.store.retry(row.id):
+            raise IsnadError(f"job {row.id} is {row.state}: only a failed, cancelled or done "
+                             "job can be run again")
+        self.queue.put(row.id, row.priority)
+        return self.store.get(row.id)
+
+    def record(self, row: JobRow) -> dict[str, Any]:
+        return job_record(row, self.store.captures(row.id))
+
+    def watch(self, job_ids: list[str]) -> Iterator[Watch]:
+        """What changed since the last look, each time it is asked (the caller paces it)."""
+        watch = Watch(set(job_ids))
+        while watch.pending:
+            rows = self.store.many(sorted(watch.pending))
+            watch.running = [r for r in rows if r.state == JobState.RUNNING]
+            watch.finished_captures = []
+            for row in rows:
+                for capture_id in self.store.captures(row.id):
+                    if capture_id in watch.shown:
+                        continue
+                    done = (row.progress or {}).get("results", {}).get(capture_id)
+                    if done or JobState(row.state).final or row.state == JobState.QUEUED:
+                        capture = self.archive.catalog.get(capture_id)
+                        if capture.state != CaptureState.RUNNING:
+                            watch.shown.add(capture_id)
+                            watch.finished_captures.append((capture, row.id))
+                if JobState(row.state).final:
+                    watch.pending.discard(row.id)
+                    watch.finished_jobs.append(row)
+            yield watch
+
+
+@dataclass
+class Watch:
+    """The jobs a caller waits for, as last seen."""
+
+    pending: set[str]
+    running: list[JobRow] = field(default_factory=list)
+    finished_captures: list[tuple[CaptureRow, str]] = field(default_factory=list)  # (, job)
+    finished_jobs: list[JobRow] = field(default_factory=list)
+    shown: set[str] = field(default_factory=set)
+
+
+def job_record(row: JobRow, captures: list[str]) -> dict[str, Any]:
+    """A job as JSON: what was asked, where it stands, what it produced."""
+    return {
+        "id": row.id, "url": row.url, "state": row.state, "priority": row.priority,
+        "source": row.source, "operator": row.operator, "case": row.case_id,
+        "tags": list(row.spec.get("tags") or []), "note": row.spec.get("note"),
+        "options": {k: row.spec.get(k) for k in ("use_browser", "depth", "scope", "posts")},
+        "attempts": row.attempts, "created_at": _iso(row.created_at),
+        "started_at": _iso(row.started_at), "ended_at": _iso(row.ended_at),
+        "worker": row.worker if row.state == JobState.RUNNING else None,
+        "heartbeat_at": _iso(row.heartbeat_at) if row.state == JobState.RUNNING else None,
+        "progress": row.progress or {}, "cancel_requested": row.cancel_requested,
+        "error": row.error, "captures": captures, "history": row.history or [],
+    }
+
+
+def worker_record(row: WorkerRow, running: list[JobRow]) -> dict[str, Any]:
+    return {"id": row.id, "host": row.host, "pid": row.pid, "concurrency": row.concurrency,
+            "started_at": _iso(row.started_at), "heartbeat_at": _iso(row.heartbeat_at),
+            "jobs": [r.id for r in running if r.worker == row.id]}
+
+
+def _iso(moment: Any) -> str | None:
+    from isnad.output import utc_iso
+
+    return utc_iso(moment)

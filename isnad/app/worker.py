@@ -1,0 +1,204 @@
+"""Workers: long-running processes that take capture jobs from the queue and run N at once.
+
+`isnad worker` runs Huey's consumer (one thread per concurrent job; each job's capture runs in
+its own process, see :mod:`isnad.app.runner`). SIGTERM drains: no new job is taken, running
+captures get ``worker.drain_timeout`` seconds to finish, and those still running are handed back
+to the queue. A worker killed with -9 leaves its jobs RUNNING under a dead pid: the next worker
+to start (or any live one, from time to time) settles and queues them again.
+`isnad capture` with no worker up runs its own jobs the same way (:class:`LocalRun`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from huey import signals as huey_signals
+
+from archiver.archive import Archive
+from archiver.jobs import JobRow, JobStore, WorkerRow
+from archiver.states import JobState
+from isnad.app.queue import CaptureQueue
+from isnad.app.runner import JobRunner, _alive
+from isnad.config import Settings
+
+log = logging.getLogger("isnad.worker")
+
+RECOVER_EVERY = 30.0  # seconds between looks for jobs whose worker died
+
+
+def worker_id(kind: str) -> str:
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+
+
+def live_workers(store: JobStore, settings: Settings) -> list[WorkerRow]:
+    """Workers that gave a sign of life lately (and, on this host, whose process lives)."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=settings.worker.stale_after)
+    host = socket.gethostname()
+    return [w for w in store.workers()
+            if w.kind == "worker" and w.stopped_at is None and w.heartbeat_at >= cutoff
+            and (w.host != host or _alive(w.pid))]
+
+
+class Heartbeat(threading.Thread):
+    """Signs of life, cancellations, and recovery of dead workers' jobs, on a timer."""
+
+    def __init__(self, runner: JobRunner, interval: float,
+                 also: Callable[[], None] | None = None) -> None:
+        super().__init__(name="isnad-heartbeat", daemon=True)
+        self.runner = runner
+        self.interval = interval
+        self.also = also
+        self.stopped = threading.Event()
+        self.last_recovery = time.monotonic()
+
+    def run(self) -> None:
+        tick = min(self.interval, 1.0)  # cancellations are looked at every second
+        last_beat = 0.0
+        while not self.stopped.wait(tick):
+            try:
+                self.runner.cancel_requested()
+                now = time.monotonic()
+                if now - last_beat >= self.interval:
+                    last_beat = now
+                    self.runner.store.beat_worker(self.runner.worker_id)
+                    self.runner.beat()
+                if now - self.last_recovery >= RECOVER_EVERY:
+                    self.last_recovery = now
+                    self.runner.recover()
+                if self.also:
+                    self.also()
+            except Exception:  # noqa: BLE001 - a busy catalog must not stop the heartbeat
+                log.exception("heartbeat")
+
+
+class Worker:
+    """`isnad worker`: takes jobs from the queue until stopped."""
+
+    def __init__(self, settings: Settings, archive: Archive, *, concurrency: int | None = None,
+                 burst: bool = False) -> None:
+        self.settings = settings
+        self.archive = archive
+        self.concurrency = concurrency or settings.worker.concurrency
+        self.burst = burst
+        self.store = JobStore(archive.catalog)
+        self.id = worker_id("worker")
+        self.runner = JobRunner(settings, archive, self.store, self.id, requeue=self._put)
+        self.queue = CaptureQueue(settings, run_job=self._run_job)
+        self.active = 0  # jobs taken from the queue and not yet ended
+        self._active_lock = threading.Lock()
+
+    def _put(self, row: JobRow) -> None:
+        self.queue.put(row.id, row.priority)
+
+    def _run_job(self, job_id: str) -> None:
+        with self._active_lock:
+            self.active += 1
+        try:
+            self.runner.run(job_id)
+        finally:
+            with self._active_lock:
+                self.active -= 1
+
+    def reconcile(self) -> int:
+        """Queue again every queued job the queue does not hold (its message was lost with
+        a worker that died after taking it). A duplicate message is harmless: the claim
+        decides."""
+        waiting = {t.args[0] for t in self.queue.huey.pending() if t.args}
+        lost = [row for row in self.store.list((JobState.QUEUED,)) if row.id not in waiting]
+        for row in lost:
+            self._put(row)
+        return len(lost)
+
+    def run(self) -> None:
+        """Run until SIGTERM (drain), SIGINT (hand back at once), or an empty queue with
+        ``burst``."""
+        self.store.register_worker(self.id, "worker", socket.gethostname(), os.getpid(),
+                                   self.concurrency)
+        recovered = self.runner.recover()
+        lost = self.reconcile()
+        log.info("worker %s: %d job(s) of dead workers queued again, %d lost message(s) "
+                 "restored", self.id, len(recovered), lost)
+        consumer = self.queue.huey.create_consumer(
+            workers=self.concurrency, worker_type="thread", periodic=False, initial_delay=0.1,
+            backoff=1.15, max_delay=1.0, graceful_signal="TERM",
+            shutdown_timeout=self.settings.worker.drain_timeout, check_worker_health=True)
+        self.queue.huey.signal(huey_signals.SIGNAL_INTERRUPTED)(self._interrupted)
+        heartbeat = Heartbeat(self.runner, self.settings.worker.heartbeat,
+                              also=self._burst_check if self.burst else None)
+        heartbeat.start()
+        try:
+            consumer.run()
+        finally:
+            heartbeat.stopped.set()
+            # Anything still running here (a hard stop) goes back to the queue.
+            left = list(self.runner.running)
+            if left:
+                self.runner.hand_back(left, "the worker stopped before the job finished")
+            self.store.stop_worker(self.id)
+
+    def _interrupted(self, signal_name: str, task: object) -> None:
+        job_id = getattr(task, "args", (None,))[0]
+        if job_id:
+            log.warning("job %s handed back to the queue: the worker is stopping", job_id)
+            self.runner.hand_back([job_id], "the worker stopped before the job finished")
+
+    def _burst_check(self) -> None:
+        with self._active_lock:
+            busy = self.active
+        if not busy and not self.queue.waiting():
+            log.info("queue empty: the worker stops (--burst)")
+            os.kill(os.getpid(), signal.SIGTERM)  # the consumer's own graceful stop
+
+
+class LocalRun:
+    """`isnad capture` with no worker up: its own jobs, N at a time, in this process."""
+
+    def __init__(self, settings: Settings, archive: Archive, concurrency: int, *,
+                 requeue: Callable[[JobRow], None]) -> None:
+        self.settings = settings
+        self.store = JobStore(archive.catalog)
+        self.id = worker_id("capture")
+        self.runner = JobRunner(settings, archive, self.store, self.id, requeue=requeue)
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="isnad-job")
+        self.futures: dict[str, Future] = {}
+        self.concurrency = concurrency
+        self.heartbeat = Heartbeat(self.runner, settings.worker.heartbeat)
+
+    def start(self, rows: list[JobRow]) -> None:
+        self.store.register_worker(self.id, "capture", socket.gethostname(), os.getpid(),
+                                   self.concurrency)
+        self.heartbeat.start()
+        self.runner.recover()  # jobs a dead worker (or a killed `capture`) left running
+        for row in sorted(rows, key=lambda r: -r.priority):  # stable: submission order
+            self.futures[row.id] = self.pool.submit(self.runner.run, row.id)
+
+    def abandon(self) -> tuple[list[str], list[str]]:
+        """Ctrl-C: jobs not started stay queued (a worker will run them); running ones are
+        stopped and failed. Returns (still queued, abandoned)."""
+        queued = [job_id for job_id, f in self.futures.items() if f.cancel()]
+        running = list(self.runner.running)
+        for job_id in running:
+            self.runner.handed_back.add(job_id)
+            attempt = self.runner.running.get(job_id)
+            if attempt is not None:
+                self.runner.stop_process(attempt, grace=2.0)
+        self.runner.settle_dead_captures()
+        for job_id in running:
+            row = self.store.get(job_id)
+            self.store.finish(job_id, row.attempts, JobState.FAILED, error=(
+                "abandoned: the capture was interrupted (Ctrl-C)"), outcome={
+                "outcome": "abandoned"})
+        return queued, running
+
+    def close(self) -> None:
+        self.heartbeat.stopped.set()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.store.stop_worker(self.id)
