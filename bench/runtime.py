@@ -22,9 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -104,6 +107,7 @@ class Run:
     load: float  # 1-minute load average when the run started: the machine is shared
     states: Counter[str] = field(default_factory=Counter)  # the catalog's captures
     jobs: Counter[str] = field(default_factory=Counter)  # the catalog's jobs
+    phases: str = ""  # where the time goes, median per URL
 
     @property
     def per_min(self) -> float:
@@ -155,6 +159,43 @@ def counts(home: Path, table: str) -> Counter[str]:
     except sqlite3.OperationalError:  # not created yet, or busy past the timeout
         return Counter()
     return Counter(dict(rows))
+
+
+def _rows(home: Path, query: str) -> list[tuple]:
+    """Rows of a query on a home's catalog; none if it cannot be read."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{home / 'catalog.db'}?mode=ro", uri=True,
+                                                timeout=5)) as conn:
+            return conn.execute(query).fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def where_time_goes(home: Path) -> str:
+    """Median seconds per URL, from the catalog's own times: for jobs, from the job's start to
+    its capture's start (the capture process starting), the capture itself, and from its end
+    to the job's end; for a sequential run, each capture and the gap to the next one."""
+    stamp = datetime.fromisoformat
+    jobs = _rows(home, "SELECT j.started_at, c.started_at, c.ended_at, j.ended_at FROM jobs j "
+                       "JOIN job_captures jc ON jc.job_id = j.id "
+                       "JOIN captures c ON c.id = jc.capture_id")
+    if jobs:
+        spans = [[(stamp(b.rstrip("Z")) - stamp(a.rstrip("Z"))).total_seconds()
+                  for a, b in itertools.pairwise(row)] for row in jobs if all(row)]
+        start, capture, end = (_median([span[i] for span in spans]) for i in range(3))
+        return (f"job start to capture start {start:.2f} s, capture {capture:.2f} s, "
+                f"capture end to job end {end:.2f} s")
+    captures = _rows(home, "SELECT started_at, ended_at FROM captures ORDER BY started_at")
+    if not captures:
+        return ""
+    times = [(stamp(a.rstrip("Z")), stamp(b.rstrip("Z"))) for a, b in captures if a and b]
+    gaps = [(nxt[0] - cur[1]).total_seconds() for cur, nxt in itertools.pairwise(times)]
+    return (f"capture {_median([(b - a).total_seconds() for a, b in times]):.2f} s, "
+            f"gap to the next capture {_median(gaps):.2f} s")
 
 
 def isnad_env(home: Path, **extra: str) -> dict[str, str]:
@@ -211,7 +252,7 @@ def sequential(urls: list[str], work: Path, baseline: str, timeout: float) -> Ru
     seconds, sampler = measure(isnad("capture", "--jsonl", *urls), env=env, cwd=home,
                                log=work / "sequential.log", timeout=timeout)
     return Run(f"sequential ({baseline})", len(urls), seconds, sampler.peak_tree,
-               sampler.peak_own, load, counts(home, "captures"))
+               sampler.peak_own, load, counts(home, "captures"), phases=where_time_goes(home))
 
 
 def missing_commands(names: tuple[str, ...]) -> list[str]:
@@ -242,7 +283,7 @@ def worker(urls: list[str], work: Path, concurrency: int, timeout: float) -> Run
         log=work / f"worker-{concurrency}.log", timeout=timeout)
     return Run(f"worker, concurrency {concurrency}", len(urls), submitted + seconds,
                sampler.peak_tree, sampler.peak_own, load, counts(home, "captures"),
-               counts(home, "jobs"))
+               counts(home, "jobs"), where_time_goes(home))
 
 
 # -- 2. bare Playwright ------------------------------------------------------------------------
@@ -365,6 +406,9 @@ def print_runs(runs: list[Run], reference: Run | None) -> None:
         print(f"{run.label:30} {run.load:5.1f} {run.seconds:8.1f} {run.per_min:10.1f} "
               f"{speed:>6} {run.peak_tree / MiB:7.0f} MiB {memory:>6} "
               f"{run.peak_own / MiB:5.0f} MiB  {outcome(run.pages, run.states, run.jobs)}")
+    for run in runs:
+        if run.phases:
+            print(f"{run.label:30} median per URL: {run.phases}")
     print("load: 1-minute load average at the run's start; peak RSS: the process and its "
           "children (Chromium's shared pages counted in each process); own RSS: the measured "
           "process alone")
@@ -451,6 +495,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     parser.add_argument("--bare-playwright", type=Path, metavar="URLS", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # figures as they come, even into a file
     quick = {"pages": 12, "concurrency": "1,4", "captures": 30}
     full = {"pages": 60, "concurrency": "1,2,4", "captures": 100}
     for name, value in (quick if args.quick else full).items():
