@@ -455,7 +455,7 @@ def compare(args: argparse.Namespace, urls: list[str], work: Path, failures: lis
         if c in workers and c in bares:
             slower = (1 - workers[c].per_min / bares[c].per_min) * 100
             print(f"isnad worker vs bare Playwright, {c} at once: {slower:+.0f}% slower "
-                  f"(target <= 15%)")
+                  f"(target <= 15%); {workers[c].seconds / bares[c].seconds:.1f}x the time")
     top = max(args.concurrency)
     if reference and top in workers:
         print(f"worker at concurrency {top} vs sequential: "
