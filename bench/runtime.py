@@ -523,8 +523,8 @@ def main() -> None:
         with fixture_site(work) as base:
             urls = [f"{base}/generated/{n}.html" for n in range(args.pages)]
             print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
-                  f"{args.pages} pages of {base}/generated/ (HTML, stylesheet, image)",
-                  flush=True)
+                  f"pages of {base}/generated/ (HTML, stylesheet, image); parts: "
+                  f"{', '.join(p for p in PARTS if p in args.parts)}")
             if args.parts & {"sequential", "worker", "bare"}:
                 compare(args, urls, work, failures)
             if "memory" in args.parts:
