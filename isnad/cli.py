@@ -29,20 +29,23 @@ from rich.table import Table
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.rich_utils import rich_format_error
 
-from archiver.archive import Archive
-from archiver.audit import run_audit, select_captures
-from archiver.errors import CaptureRefused, IsnadError
-from archiver.jobs import JobRow
-from archiver.signing import PUBLIC_KEY_FILE, init_keys, public_fingerprint
-from archiver.verify import VerificationReport, verify_package_file
-from isnad import __version__, output, service
+from isnad import __version__
+from isnad import app as isnad_app
+from isnad.app import (
+    CaptureRefused,
+    CaptureState,
+    IsnadError,
+    JobState,
+    VerificationReport,
+    records,
+)
+from isnad.app.archive import signing_key
 from isnad.app.capture import check_free_space
 from isnad.app.jobs import JobSpec
-from isnad.app.runtime import Runtime, Watch, read_batch, worker_record
+from isnad.app.runtime import JobRow, Runtime, Watch, read_batch
 from isnad.app.worker import LocalRun, Worker
 from isnad.config import Settings, load_settings
 from isnad.logs import configure_for_cli, configure_from_settings
-from isnad.output import package_stored
 
 app = typer.Typer(
     help="Isnad: capture web pages as evidence, store them, and prove they are unaltered.",
@@ -75,11 +78,9 @@ def _settings() -> Settings:
     return load_settings(_state["config"])
 
 
-def _archive(settings: Settings | None = None, *, recover: bool = True) -> Archive:
+def _archive(settings: Settings | None = None, *, recover: bool = True) -> isnad_app.Archive:
     """The archive, after its folders are made (a folder that cannot be is one clear line)."""
-    settings = settings or _settings()
-    settings.prepare_folders()
-    return service.open_archive(settings, recover=recover)
+    return isnad_app.open_archive(settings or _settings(), recover=recover)
 
 
 def _emit_json(data: Any) -> None:
@@ -230,11 +231,11 @@ def capture(
     runtime = Runtime(settings, archive)
     check_free_space(settings, archive)
     # The key is opened before anything is queued: a locked or exposed key stops here.
-    service.signing_key(settings, create=True)
+    signing_key(settings, create=True)
     rows = runtime.submit(specs)
     workers = runtime.workers()
     local = None if workers else runtime.run_here(rows, concurrency)
-    view = _CaptureView(archive, len(rows), "json" if as_json else "jsonl" if as_jsonl
+    view = _CaptureView(archive, [r.id for r in rows], "json" if as_json else "jsonl" if as_jsonl
                         else "human")
     if workers:
         err.print(f"queued {len(rows)} job(s); {len(workers)} worker(s) running will capture "
@@ -263,7 +264,7 @@ def _interrupted(runtime: Runtime, local: LocalRun | None, rows: list[JobRow]) -
         row = runtime.job(row.id)
         if row.id in abandoned:
             what = "abandoned (its capture was stopped and recorded as FAILED)"
-        elif row.state in ("queued", "running"):
+        elif row.state in (JobState.QUEUED, JobState.RUNNING):
             what = f"still {row.state}" + (" (a worker will run it)" if row.id in queued
                                             or local is None else "")
         else:
@@ -275,10 +276,10 @@ def _interrupted(runtime: Runtime, local: LocalRun | None, rows: list[JobRow]) -
 
 def _capture_exit(view: _CaptureView) -> None:
     states = {row.state for row in view.done.values()}
-    if view.failed_jobs or not states <= {"COMPLETE", "PARTIAL"}:
+    if view.failed_jobs or not states <= {CaptureState.COMPLETE, CaptureState.PARTIAL}:
         raise typer.Exit(2)
-    pending = any(row.package_key and not package_stored(row) for row in view.done.values())
-    raise typer.Exit(0 if states <= {"COMPLETE"} and not pending else 1)
+    pending = any(row.package_key and not records.package_stored(row) for row in view.done.values())
+    raise typer.Exit(0 if states <= {CaptureState.COMPLETE} and not pending else 1)
 
 
 class _CaptureView:
@@ -288,9 +289,9 @@ class _CaptureView:
     with --json/--jsonl stdout carries JSON only and the spinners go to stderr.
     """
 
-    def __init__(self, archive: Any, expected: int, mode: str) -> None:
+    def __init__(self, archive: Any, job_ids: list[str], mode: str) -> None:
         self.archive = archive
-        self.expected = expected
+        self.expected = len(job_ids)
         self.mode = mode
         console = out if mode == "human" else err
         self.progress = _progress(console, SpinnerColumn(), TextColumn("{task.description}"),
@@ -299,7 +300,11 @@ class _CaptureView:
         self.counts: dict[str, int] = {}  # captures each job has made so far
         self.done: dict[str, Any] = {}
         self.failed_jobs: list[JobRow] = []
-        self.records: list[dict[str, Any]] = []
+        self.json_records: dict[str, dict[str, Any]] = {}
+        # Results are listed (--json, the summary) in the order asked for: by job, then by
+        # capture id (a channel first, then its posts as listed), whatever order they ended in.
+        self.job_order = {job_id: i for i, job_id in enumerate(job_ids)}
+        self.place: dict[str, tuple[int, str]] = {}
 
     @property
     def total(self) -> int:
@@ -314,7 +319,7 @@ class _CaptureView:
         for row in seen.running:
             self.running(row)
         for job in seen.finished_jobs:
-            if job.state == "failed" and job.id not in {f.id for f in self.failed_jobs}:
+            if job.state == JobState.FAILED and job.id not in {f.id for f in self.failed_jobs}:
                 self.failed_jobs.append(job)
                 self.progress.console.print(
                     f"[red]job failed[/red] {escape(job.url)}  [dim]{job.id}[/dim]\n"
@@ -344,28 +349,30 @@ class _CaptureView:
 
     def finished(self, row: Any, job_id: str) -> None:
         self.done[row.id] = row
+        self.place[row.id] = (self.job_order.get(job_id, len(self.job_order)), row.id)
         self._stop_spinner(job_id)
         # Redraw now: what is printed next would otherwise carry the last frame.
         self.progress.refresh()
         if self.mode == "jsonl":
-            sys.stdout.write(json.dumps(output.capture_record(row), ensure_ascii=False,
+            sys.stdout.write(json.dumps(records.capture_record(row), ensure_ascii=False,
                                         default=str) + "\n")
             sys.stdout.flush()
         elif self.mode == "json":
-            self.records.append(output.capture_record(row))
+            self.json_records[row.id] = records.capture_record(row)
         else:
             _print_result(self.progress.console, row, f"{len(self.done)}/{self.total}")
 
     def close(self) -> None:
         """The JSON list, or a summary table when there were several captures."""
+        ordered = sorted(self.done, key=self.place.__getitem__)
         if self.mode == "json":
-            _emit_json(self.records)
+            _emit_json([self.json_records[capture_id] for capture_id in ordered])
         elif self.mode == "human" and len(self.done) + len(self.failed_jobs) > 1:
             short = self.archive.catalog.unique_prefixes(list(self.done))
             id_width = max([len(v) for v in short.values()] + [36])
             table = Table("url", "state", "id", title="Summary", title_justify="left")
             width = max(20, out.width - id_width - 8 - 10)  # 10: the borders and padding
-            for row in self.done.values():
+            for row in (self.done[capture_id] for capture_id in ordered):
                 table.add_row(escape(_middle(row.url, width)), _state_markup(row.state),
                               short[row.id])
             for job in self.failed_jobs:
@@ -384,7 +391,7 @@ def _print_result(console: Console, row: Any, counter: str) -> None:
                   f"{escape(row.url)}  [dim]{row.id}[/dim]", highlight=False)
     for reason in row.reasons or []:
         console.print(f"  - {escape(reason)}", highlight=False)
-    failed = output.failed_subresources(row)
+    failed = records.failed_subresources(row)
     if failed:
         console.print(f"  failed subresources ({len(failed)}):", highlight=False)
         for entry in failed[:_SHOWN_FAILURES]:
@@ -396,7 +403,7 @@ def _print_result(console: Console, row: Any, counter: str) -> None:
     if row.package_key:
         console.print(f"  package  {escape(str(row.package_location))}\n"
                       f"  sha256   {row.package_sha256}", highlight=False)
-        if package_stored(row) is False:
+        if records.package_stored(row) is False:
             console.print("  [yellow]storage pending[/yellow]: a target could not take the "
                           "package; it is kept in the local spool until `isnad storage sync` "
                           "succeeds", highlight=False)
@@ -443,17 +450,17 @@ def jobs_list(
     table = Table("job", "state", "pri", "url", "where / why", "created (UTC)")
     for row in rows:
         p = row.progress or {}
-        if row.state == "running":
+        if row.state == JobState.RUNNING:
             why = f"{row.worker}: {p.get('stage', '')}, {p.get('exchanges', 0)} exchanges"
-        elif row.state == "failed":
+        elif row.state == JobState.FAILED:
             why = row.error or ""
-        elif row.state == "done":
+        elif row.state == JobState.DONE:
             results = p.get("results") or {}
             why = ", ".join(sorted(set(results.values()))) or ""
         else:
             why = row.error or ""
         table.add_row(row.id, row.state, str(row.priority), escape(_middle(row.url, 50)),
-                      escape(_middle(why, 60)), output.utc_iso(row.created_at)[:19])
+                      escape(_middle(why, 60)), records.utc_iso(row.created_at)[:19])
     out.print(table)
 
 
@@ -489,13 +496,13 @@ def jobs_cancel(job_id: Annotated[str, typer.Argument(help="job id or unique pre
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     row = runtime.job(job_id)
-    if row.state in ("done", "failed", "cancelled"):
+    if JobState(row.state).final:
         _error(f"job {row.id} is already {row.state}: nothing to cancel")
         raise typer.Exit(1)
     state = runtime.cancel(row.id)
-    if state == "cancelled":
+    if state == JobState.CANCELLED:
         out.print(f"cancelled {row.id}", highlight=False)
-    elif state == "running":
+    elif state == JobState.RUNNING:
         out.print(f"asked the worker running {row.id} to stop it", highlight=False)
     else:
         _error(f"job {row.id} is already {state}: nothing to cancel")
@@ -531,7 +538,7 @@ def worker(
     configure_from_settings(settings.logging, settings.home, service=True,
                             debug=_state["debug"], file=log_file, console=err)
     archive = _archive(settings)
-    service.signing_key(settings, create=True)
+    signing_key(settings, create=True)
     Worker(settings, archive, concurrency=concurrency, burst=burst).run()
 
 
@@ -540,16 +547,16 @@ def workers(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Workers alive now (host, pid, concurrency, current jobs, last sign of life)."""
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
-    running = runtime.jobs(("running",))
-    records = [worker_record(w, running) for w in runtime.workers()]
+    running = runtime.jobs((JobState.RUNNING,))
+    shown = [records.worker_record(w, running) for w in runtime.workers()]
     if as_json:
-        _emit_json(records)
+        _emit_json(shown)
         return
-    if not records:
+    if not shown:
         out.print("no worker is running (start one with `isnad worker`)")
         return
     table = Table("worker", "host", "pid", "concurrency", "jobs", "last sign of life (UTC)")
-    for r in records:
+    for r in shown:
         table.add_row(r["id"], r["host"], str(r["pid"]), str(r["concurrency"]),
                       ", ".join(r["jobs"]) or "-", (r["heartbeat_at"] or "")[:19])
     out.print(table)
@@ -584,30 +591,31 @@ def list_captures(
     as_json: Annotated[bool, typer.Option("--json", help="print the captures as JSON")] = False,
 ) -> None:
     """List captures, newest first: short id, state, storage, start time (UTC), URL."""
-    archive = _archive()
-    rows, total = archive.catalog.find(
-        case=case, tags=tuple(tag or ()), states=tuple(s.value for s in state or ()),
+    found = isnad_app.find_captures(
+        isnad_app.open_archive(_settings()), case=case, tags=tuple(tag or ()),
+        states=tuple(s.value for s in state or ()),
         since=_parse_date(since, "--since") if since else None,
         until=_parse_date(until, "--until", end_of_day=True) if until else None,
-        url=url, limit=limit)
+        url=url, limit=limit, shorten=not as_json)
     if as_json:
-        _emit_json([output.capture_summary(r) for r in rows])
+        _emit_json(found.captures)
         return
-    short = archive.catalog.unique_prefixes([r.id for r in rows])
+    short, total = found.short_ids, found.total
     id_width = max((len(v) for v in short.values()), default=8)
     # id, state, storage, time: fixed widths; the URL takes what is left of the line.
     url_width = max(out.width - (id_width + 2 + 8 + 2 + 7 + 2 + 16 + 2), 10)
     out.print(f"[bold]{'id':{id_width}}  {'state':8}  {'stored':7}  {'started (UTC)':16}  url"
               "[/bold]", highlight=False)
-    for r in rows:
-        started = output.utc_iso(r.started_at) or ""
-        stored = {True: "yes", False: "pending", None: "-"}[output.package_stored(r)]
-        out.print(f"{short[r.id]:{id_width}}  {_state_markup(r.state)}"
-                  f"{' ' * (8 - len(r.state))}  {stored:7}  "
-                  f"{started[:16].replace('T', ' '):16}  {escape(_middle(r.url, url_width))}",
+    for c in found.captures:
+        started = c["started_at"] or ""
+        stored = {True: "yes", False: "pending", None: "-"}[c["stored"]]
+        out.print(f"{short[c['id']]:{id_width}}  {_state_markup(c['state'])}"
+                  f"{' ' * (8 - len(c['state']))}  {stored:7}  "
+                  f"{started[:16].replace('T', ' '):16}  {escape(_middle(c['url'], url_width))}",
                   highlight=False)
-    shown = f"{len(rows)} of {total}" if len(rows) < total else f"{total}"
-    out.print(f"{shown} capture(s)" + ("" if len(rows) == total else
+    shown = len(found.captures)
+    shown_text = f"{shown} of {total}" if shown < total else f"{total}"
+    out.print(f"{shown_text} capture(s)" + ("" if shown == total else
                                        "  (--limit: newest first)"), highlight=False)
 
 
@@ -618,18 +626,16 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a capture: its context, artifacts with hashes, and custody events."""
-    archive = _archive()
-    row = archive.catalog.get(capture_id)
-    data = output.capture_record(row)
+    data = isnad_app.show_capture(isnad_app.open_archive(_settings()), capture_id)
     if as_json:
         _emit_json(data)
         return
-    out.print(f"[bold]{row.id}[/bold]  {row.state}")
+    out.print(f"[bold]{data['id']}[/bold]  {data['state']}")
     for key in ("url", "final_url", "operator", "case", "tags", "note", "started_at",
                 "ended_at", "package_location", "package_sha256", "error"):
         if data.get(key):
             out.print(f"  {key:17} {escape(str(data[key]))}", highlight=False)
-    for reason in row.reasons or []:
+    for reason in data["reasons"] or []:
         out.print(f"  reason            {escape(reason)}", highlight=False)
     for entry in data["failed_subresources"]:
         out.print(f"  failed            {escape(entry.get('url', '?'))}  "
@@ -662,33 +668,11 @@ def verify(
     """Re-hash packages and WARC records, check signatures, timestamps and custody chains;
     exit 1 on any finding."""
     reports: list[VerificationReport] = []
-
-    def done(report: VerificationReport) -> None:
+    for report in isnad_app.verify(_settings(), target, every=all_,
+                                   allow_unsigned=allow_unsigned):
         reports.append(report)
         if not as_json:  # each result as it completes, not all at the end
             _print_report(report)
-
-    settings = _settings()
-    if target and target.endswith(".wacz") and Path(target).exists():
-        options = service.proof_options(settings)
-        options.allow_unsigned = allow_unsigned
-        done(verify_package_file(target, options))
-    else:
-        if not target and not all_:
-            raise IsnadError("give a capture id, a .wacz path, or --all")
-        archive = _archive(settings)
-        if archive.proof_options is not None:
-            archive.proof_options.allow_unsigned = allow_unsigned
-        ids = [r.id for r in archive.catalog.list()] if all_ else [str(target)]
-        for capture_id in ids:
-            try:
-                done(service.verify_capture(archive, capture_id, settings.effective_operator()))
-            except Exception as exc:  # noqa: BLE001 - one capture's failure hides no other
-                if not all_:
-                    raise
-                failed = VerificationReport(f"capture {capture_id}")
-                failed.add("verification ran to the end", False, f"{type(exc).__name__}: {exc}")
-                done(failed)
     if as_json:
         _emit_json([r.to_dict() for r in reports])
     raise typer.Exit(0 if all(r.ok for r in reports) else 1)
@@ -712,30 +696,24 @@ def keys_init(
     if passphrase:
         secret = settings.signing_passphrase() or typer.prompt(
             "passphrase", hide_input=True, confirmation_prompt=True)
-    key = init_keys(settings.key_dir, secret)
+    key = isnad_app.create_signing_key(settings, secret)
     if as_json:
-        _emit_json(output.signing_key(key.path, key.path.with_name(PUBLIC_KEY_FILE),
-                                      key.fingerprint, bool(secret)))
+        _emit_json(records.signing_key(key))
         return
-    out.print(f"signing key: {key.path} (mode 600{', encrypted' if secret else ''})")
-    out.print(f"public key:  {key.path.with_name(PUBLIC_KEY_FILE)}")
+    out.print(f"signing key: {key.private_key} (mode 600{', encrypted' if key.encrypted else ''})")
+    out.print(f"public key:  {key.public_key}")
     out.print(f"fingerprint: {key.fingerprint}")
 
 
 @keys_app.command("show")
 def keys_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Print the public key and its fingerprint (give both to whoever checks packages)."""
-    settings = _settings()
-    path = settings.key_dir / PUBLIC_KEY_FILE
-    fingerprint = public_fingerprint(settings.key_dir)
-    if fingerprint is None:
-        raise IsnadError(f"no signing key at {settings.key_dir}: run `isnad keys init`")
-    pem = path.read_text()
+    key = isnad_app.public_key(_settings())
     if as_json:
-        _emit_json({"fingerprint": fingerprint, "public_key_pem": pem, "path": str(path)})
+        _emit_json(records.public_key(key))
         return
-    out.print(f"fingerprint: {fingerprint}")
-    out.print(pem.rstrip(), highlight=False)
+    out.print(f"fingerprint: {key.fingerprint}")
+    out.print(key.pem.rstrip(), highlight=False)
 
 
 @app.command()
@@ -748,10 +726,10 @@ def timestamp(
     if not pending:
         raise IsnadError("nothing to do: use `isnad timestamp --pending`")
     settings = _settings()
-    archive = _archive(settings)
-    result = service.retry_timestamps(archive, settings, settings.effective_operator())
+    result = isnad_app.retry_timestamps(isnad_app.open_archive(settings), settings,
+                                        settings.effective_operator())
     if as_json:
-        _emit_json(output.timestamp_retry(result.obtained, result.still_pending))
+        _emit_json(records.timestamp_retry(result))
         raise typer.Exit(1 if result.still_pending else 0)
     for line in result.obtained:
         out.print(f"[green]stamped[/green] {line}")
@@ -773,9 +751,9 @@ def custody_anchor(
 ) -> None:
     """Timestamp every custody head not yet anchored (for the housekeeping schedule)."""
     settings = _settings()
-    result = service.anchor_custody(_archive(settings), settings)
+    result = isnad_app.anchor_custody(isnad_app.open_archive(settings), settings)
     if as_json:
-        _emit_json({"anchored": result.anchored, "problems": result.problems})
+        _emit_json(records.anchor_report(result))
         raise typer.Exit(1 if result.problems else 0)
     for line in result.anchored:
         out.print(f"[green]anchored[/green] {line}", highlight=False)
@@ -795,18 +773,16 @@ def export(
                        ] = False,
 ) -> None:
     """Write a bundle for a court or a partner: packages, files, hashes, tokens, report."""
-    from isnad.export import export_bundle
-
     settings = _settings()
-    archive = _archive(settings)
+    archive = isnad_app.open_archive(settings)
     who = operator or settings.effective_operator()
     with _progress(err, SpinnerColumn(), TextColumn("{task.description}"),
                    TimeElapsedColumn()) as progress:
         task = progress.add_task("exporting", total=None)
-        bundle = export_bundle(archive, settings, ids, folder, who,
-                               lambda what: progress.update(task, description=what))
+        bundle = isnad_app.export_bundle(archive, settings, ids, folder, who,
+                                         lambda what: progress.update(task, description=what))
     if as_json:
-        _emit_json(output.export_bundle(bundle.folder, bundle.captures, bundle.files))
+        _emit_json(records.export_bundle(bundle))
         return
     out.print(f"exported {len(bundle.captures)} capture(s) to {bundle.folder}")
     out.print(f"  {bundle.files} files listed in {bundle.folder / 'SHA256SUMS'}")
@@ -823,13 +799,14 @@ def storage_sync(
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Upload what waits in the local spool (retries with backoff); exit 1 if any remains."""
-    archive = _archive()
+    archive = isnad_app.open_archive(_settings())
     with _progress(err, SpinnerColumn(), TextColumn("{task.description}"),
                    TimeElapsedColumn()) as progress:
         task = progress.add_task("syncing", total=None)
-        report = archive.sync(lambda what: progress.update(task, description=what))
+        report = isnad_app.sync_storage(archive,
+                                        lambda what: progress.update(task, description=what))
     if as_json:
-        _emit_json(output.sync_report(report))
+        _emit_json(records.sync_report(report))
         raise typer.Exit(1 if report.still_pending or report.errors else 0)
     for line in report.stored:
         out.print(f"[green]stored[/green]  {line}")
@@ -847,16 +824,15 @@ def storage_check(
     as_json: Annotated[bool, typer.Option("--json", help="print the findings as JSON")] = False,
 ) -> None:
     """Report each target's versioning and lock configuration; exit 1 if evidence is at risk."""
-    archive = _archive(recover=False)
-    checked = [(t.name, t.location(""), t.check()) for t in archive.targets]
-    worst = max((0 if f.level == "ok" else 1 for _, _, findings in checked for f in findings),
-                default=0)
+    checked = isnad_app.check_storage(_settings())
+    worst = 0 if all(check.ok for check in checked) else 1
     if as_json:
-        _emit_json(output.storage_check(checked))
+        _emit_json(records.storage_check(checked))
         raise typer.Exit(worst)
-    for name, location, findings in checked:
-        out.print(f"[bold]{escape(name)}[/bold]  {escape(location)}", highlight=False)
-        for finding in findings:
+    for check in checked:
+        out.print(f"[bold]{escape(check.name)}[/bold]  {escape(check.location)}",
+                  highlight=False)
+        for finding in check.findings:
             colour = {"ok": "green", "warning": "yellow"}.get(finding.level, "red")
             out.print(f"  [{colour}]{finding.level:7}[/{colour}] {escape(finding.message)}",
                       highlight=False)
@@ -877,18 +853,16 @@ def audit(
 ) -> None:
     """Fixity audit: re-read and re-hash stored packages; exit 1 naming any mismatch."""
     settings = _settings()
-    archive = _archive(settings)
-    since_date = _parse_date(since, "--since") if since else None
-    rows = select_captures(archive, sample=sample, since=since_date)
-    selection = (f"sample of {sample}" if sample else f"since {since}" if since else "all") + (
-        f", target {target}" if target else "")
-    total = sum(r.package_size or 0 for r in rows) * (1 if target else len(archive.targets))
+    archive = isnad_app.open_archive(settings)
+    plan = isnad_app.plan_audit(archive, sample=sample,
+                                since=_parse_date(since, "--since") if since else None,
+                                since_text=since, target=target)
     with _progress(err, SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                    DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn()) as progress:
-        task = progress.add_task("auditing", total=total or None)
-        result = run_audit(
-            archive, rows, actor=settings.effective_operator(), target=target,
-            selection=selection, on_bytes=lambda n: progress.advance(task, n),
+        task = progress.add_task("auditing", total=plan.total_bytes or None)
+        result = isnad_app.audit_fixity(
+            archive, plan, settings.effective_operator(),
+            on_bytes=lambda n: progress.advance(task, n),
             on_copy=lambda f: progress.update(task, description=f"{f.capture_id[:13]}… "
                                               f"{f.target}"))
     if as_json:
@@ -920,20 +894,19 @@ def reindex(
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Rebuild the catalog from storage alone, into an empty database."""
-    from archiver.reindex import reindex as rebuild
-
-    archive = _archive(recover=False)
+    settings = _settings()
     with _progress(err, SpinnerColumn(), TextColumn("{task.description}")) as progress:
         task = progress.add_task("reading storage", total=None)
-        report = rebuild(archive, lambda cid: progress.update(task, description=cid))
+        rebuilt = isnad_app.rebuild_catalog(
+            settings, lambda cid: progress.update(task, description=cid))
     if as_json:
-        _emit_json(output.reindex_report(report, len(archive.targets)))
-        raise typer.Exit(1 if report.problems else 0)
-    out.print(f"rebuilt {report.captures} captures, {report.copies} copies, "
-              f"{report.events} custody events from {len(archive.targets)} target(s)")
-    for problem in report.problems:
+        _emit_json(records.reindex_report(rebuilt))
+        raise typer.Exit(0 if rebuilt.ok else 1)
+    out.print(f"rebuilt {rebuilt.captures} captures, {rebuilt.copies} copies, "
+              f"{rebuilt.events} custody events from {rebuilt.targets} target(s)")
+    for problem in rebuilt.problems:
         out.print(f"[yellow]problem[/yellow] {escape(problem)}", highlight=False)
-    raise typer.Exit(1 if report.problems else 0)
+    raise typer.Exit(0 if rebuilt.ok else 1)
 
 
 def _print_report(report: VerificationReport) -> None:

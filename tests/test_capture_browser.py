@@ -167,7 +167,8 @@ def test_unfinished_subresource_makes_the_capture_partial(isnad, site):
 
 def test_each_capture_has_its_own_browser_context(isnad, site):
     """Cookies and cache of one capture never reach the next: each package is whole."""
-    run = isnad("capture", "--json", site.url("/cookie.html"), site.url("/cookie.html"))
+    # One after the other (-c 1): the second starts where a shared browser would remember.
+    run = isnad("capture", "--json", "-c", "1", site.url("/cookie.html"), site.url("/cookie.html"))
     assert run.code == 0, run.stderr
     first, second = run.json()
     for rec in (first, second):

@@ -243,7 +243,7 @@ def test_screenshots_are_named_as_replay_tools_look_for_them(isnad, site):
 def test_export_reads_the_older_screenshot_name_and_the_replay_names(tmp_path):
     """An older package's urn:screenshot: and a new one's urn:fullPage:/view:/thumbnail:
     records all become plain files of the export bundle."""
-    from isnad.export import _extract_snapshots
+    from isnad.app.export import _extract_snapshots
 
     unpacked = tmp_path / "package"
     (unpacked / "archive").mkdir(parents=True)

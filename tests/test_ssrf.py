@@ -14,7 +14,7 @@ import base64
 import gzip
 import io
 import json
-import sys
+import os
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -242,28 +242,29 @@ def test_windows_the_page_opens_are_guarded_too(isnad, intranet):
 
 REBOUND = "rebound.isnad.test"
 
-_REBINDING_CLI = f"""
-import socket, sys
+# Installed as `sitecustomize` in every Python process of the run: the CLI and the capture
+# process it starts (where the crawl and the guard run).
+_REBINDING = f"""
+import socket
 from crawlers import netguard
 _resolve, _ghbn = netguard.resolve, socket.gethostbyname
 netguard.resolve = lambda host: ["93.184.216.34"] if host == {REBOUND!r} else _resolve(host)
 socket.gethostbyname = lambda host: "127.0.0.1" if host == {REBOUND!r} else _ghbn(host)
-from isnad.cli import main
-sys.argv = ["isnad", *sys.argv[1:]]
-main()
 """
 
 
 class RebindingIsnad(Isnad):
-    """The real CLI, in a process where REBOUND is rebound to loopback after the guard's look."""
-
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-c", _REBINDING_CLI, *args]
+    """The real CLI, in processes where REBOUND is rebound to loopback after the guard's look."""
 
 
 @pytest.fixture
-def rebinding(isnad: Isnad) -> RebindingIsnad:
+def rebinding(isnad: Isnad, tmp_path: Path) -> RebindingIsnad:
     runner = RebindingIsnad(isnad.home)
+    hook = tmp_path / "rebinding-hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_REBINDING)
+    runner.env["PYTHONPATH"] = os.pathsep.join(
+        [str(hook), *filter(None, [os.environ.get("PYTHONPATH")])])
     runner.env["ISNAD_BROWSER__EXTRA_ARGS"] = json.dumps(
         [f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1"])
     return runner

@@ -40,8 +40,8 @@ from crawlers.platforms.base import Platform, Target
 from crawlers.run import font_packages, run_crawls, tool_versions
 from crawlers.settings import default_user_agent
 from isnad import __version__
+from isnad.app.archive import configured_tsas, signing_key
 from isnad.config import PlatformSettings, Settings
-from isnad.service import configured_tsas, signing_key
 
 log = logging.getLogger("isnad")
 
@@ -242,13 +242,19 @@ class CaptureRun:
 
 
 def prepare_archive(archive: Archive, settings: Settings) -> None:
-    """Open the signing key before anything is crawled (a locked or exposed key stops here),
-    and resume pending uploads (nothing is lost to an outage)."""
+    """Open the signing key before anything is crawled (a locked or exposed key stops here).
+
+    Pending uploads are resumed by the process that runs jobs (a worker, or `capture`), once,
+    at its start: never by each capture process, which would race each other for them."""
     key = signing_key(settings, create=True)
     archive.use_head_key(lambda: key)
     archive.prover_factory = lambda: Prover(key, configured_tsas(settings),
                                             software=f"Isnad {__version__}",
                                             version=__version__)
+
+
+def resume_uploads(archive: Archive) -> None:
+    """Upload what waits in the spool (nothing is lost to an outage): at a worker's start."""
     if archive.catalog.pending_copies():
         archive.sync()
 

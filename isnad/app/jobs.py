@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from archiver.errors import CaptureRefused, IsnadError
@@ -155,12 +157,38 @@ def _keep(spec: JobSpec, number: int, raw: str, specs: list[JobSpec],
         specs.append(spec)
 
 
-def add_jobs(store: JobStore, specs: list[JobSpec]) -> list[JobRow]:
-    """Write each job to the catalog, queued (the queue is told by the caller)."""
+def add_jobs(store: JobStore, specs: list[JobSpec], secrets: Path) -> list[JobRow]:
+    """Write each job to the catalog, queued (the queue is told by the caller).
+
+    A password in a URL is the operator's secret: the catalog (which may be shared by many
+    machines) holds the URL without it; the URL as given waits in ``secrets/JOB`` (owner only)
+    until the job ends, and is then deleted (see :func:`take_secret_url`)."""
     for spec in specs:
         spec.check()
-    # The row shows the URL without a password; the spec keeps it, to send it.
-    return [store.add(url=redact_url(spec.url), spec=spec.to_dict(),
-                      priority=spec.effective_priority(), source=spec.source,
-                      operator=spec.operator, case_id=spec.case_id)
-            for spec in specs]
+    rows = []
+    for spec in specs:
+        shown = redact_url(spec.url)
+        data = {**spec.to_dict(), "url": shown}
+        row = store.add(url=shown, spec=data, priority=spec.effective_priority(),
+                        source=spec.source, operator=spec.operator, case_id=spec.case_id)
+        if shown != spec.url:
+            secrets.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = secrets / row.id
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as fh:
+                fh.write(spec.url)
+        rows.append(row)
+    return rows
+
+
+def secret_url(secrets: Path, job_id: str) -> str | None:
+    """The URL of a job as given (with its password), while the job has not ended."""
+    try:
+        return (secrets / job_id).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def forget_secret(secrets: Path, job_id: str) -> None:
+    """The job has ended: its URL's password is kept nowhere any more."""
+    (secrets / job_id).unlink(missing_ok=True)

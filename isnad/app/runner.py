@@ -27,7 +27,7 @@ import psutil
 from archiver.archive import Archive
 from archiver.jobs import JobRow, JobStore
 from archiver.states import CaptureState, CustodyAction, JobState
-from isnad.app.jobs import JobSpec
+from isnad.app.jobs import JobSpec, forget_secret, secret_url
 from isnad.config import Settings
 
 log = logging.getLogger("isnad.runner")
@@ -67,6 +67,7 @@ class JobRunner:
         self.lock = threading.Lock()
         self._settling = threading.Lock()  # one settling of dead captures at a time
         self.logs = settings.home / "logs" / "jobs"
+        self.secrets = settings.home / "secrets"
 
     # -- one job ---------------------------------------------------------------------------
     def run(self, job_id: str) -> JobState | None:
@@ -77,10 +78,24 @@ class JobRunner:
                      job_id)
             return None
         row = self.store.get(job_id)
-        attempt = self._start(row, number)
+        attempt: Attempt | None = None
         try:
+            attempt = self._start(row, number)
             self._follow(attempt)
             code = attempt.process.wait()
+        except Exception as exc:
+            # Not the capture failing (that is its process's exit status): this worker could
+            # not run it (no process could start, the catalog refused a write). The job is
+            # settled now, never left running under a worker that is alive.
+            log.exception("job %s could not be run", job_id)
+            if attempt is not None:
+                self.stop_process(attempt, grace=2.0)
+            self.settle_dead_captures()
+            self.store.finish(job_id, number, JobState.FAILED,
+                              error=f"the worker could not run it: {exc}",
+                              outcome={"outcome": "failed"})
+            forget_secret(self.secrets, job_id)
+            return JobState.FAILED
         finally:
             with self.lock:
                 self.running.pop(job_id, None)
@@ -103,8 +118,10 @@ class JobRunner:
         attempt = Attempt(row.id, number, process, os.fdopen(read_end, encoding="utf-8"))
         with self.lock:
             self.running[row.id] = attempt
+        spec = dict(row.spec)
+        spec["url"] = secret_url(self.secrets, row.id) or spec["url"]  # through the pipe only
         payload = {"settings": self.settings.model_dump(mode="json"), "job_id": row.id,
-                   "attempt": number, "spec": row.spec}
+                   "attempt": number, "spec": spec}
         try:
             process.stdin.write(json.dumps(payload).encode())
             process.stdin.close()
@@ -165,6 +182,7 @@ class JobRunner:
         self.store.finish(row.id, attempt.number, state, error=error, outcome={
             "outcome": state.value, "exit_status": code,
             "interrupted_captures": [c for c in interrupted if c in attempt.captures]})
+        forget_secret(self.secrets, row.id)
         return state
 
     def _log_tail(self, job_id: str, number: int) -> str:
@@ -231,9 +249,11 @@ class JobRunner:
         if captures and not interrupted and all(r.state in FINAL_CAPTURE
                                                 for r in states.values()):
             # Its captures ended before the worker did: the job is done, not run twice.
+            forget_secret(self.secrets, row.id)
             return self.store.finish(row.id, number, JobState.DONE, error=None, outcome={
                 "outcome": "done", "note": f"settled after its worker ended ({reason})"})
         if number >= self.settings.queue.max_attempts:
+            forget_secret(self.secrets, row.id)
             return self.store.finish(row.id, number, JobState.FAILED, error=(
                 f"{reason}; given up after {number} attempts (queue.max_attempts)"),
                 outcome={"outcome": INTERRUPTED, "interrupted_captures": interrupted})

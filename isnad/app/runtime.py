@@ -8,14 +8,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from archiver.archive import Archive
 from archiver.catalog import CaptureRow
 from archiver.errors import IsnadError
 from archiver.jobs import JobRow, JobStore, WorkerRow
+from archiver.redaction import REDACTED
 from archiver.states import CaptureState, JobState
-from isnad.app.jobs import BatchLine, JobSpec, add_jobs, parse_batch
+from isnad.app.jobs import (
+    BatchLine,
+    JobSpec,
+    add_jobs,
+    forget_secret,
+    parse_batch,
+    secret_url,
+)
 from isnad.app.queue import CaptureQueue
+from isnad.app.records import job_record
 from isnad.app.worker import LocalRun, live_workers
 from isnad.config import Settings
 
@@ -47,7 +57,7 @@ class Runtime:
     def submit(self, specs: list[JobSpec]) -> list[JobRow]:
         """Queue jobs: written to the catalog first, then handed to the queue (a message
         lost between the two is restored by the next worker that starts)."""
-        rows = add_jobs(self.store, specs)
+        rows = add_jobs(self.store, specs, self.settings.home / "secrets")
         for row in rows:
             self.queue.put(row.id, row.priority)
         return rows
@@ -69,10 +79,18 @@ class Runtime:
         return self.store.get(job_id)
 
     def cancel(self, job_id: str) -> JobState:
-        return self.store.cancel(self.store.get(job_id).id)
+        row = self.store.get(job_id)
+        state = self.store.cancel(row.id)
+        if state == JobState.CANCELLED:
+            forget_secret(self.settings.home / "secrets", row.id)
+        return state
 
     def retry(self, job_id: str) -> JobRow:
         row = self.store.get(job_id)
+        if (urlsplit(row.spec["url"]).password == REDACTED
+                and secret_url(self.settings.home / "secrets", row.id) is None):
+            raise IsnadError(f"job {row.id}: the password of its URL was forgotten when the "
+                             "job ended (it is kept nowhere); submit the URL again")
         if not self.store.retry(row.id):
             raise IsnadError(f"job {row.id} is {row.state}: only a failed, cancelled or done "
                              "job can be run again")
@@ -114,31 +132,3 @@ class Watch:
     finished_captures: list[tuple[CaptureRow, str]] = field(default_factory=list)  # (, job)
     finished_jobs: list[JobRow] = field(default_factory=list)
     shown: set[str] = field(default_factory=set)
-
-
-def job_record(row: JobRow, captures: list[str]) -> dict[str, Any]:
-    """A job as JSON: what was asked, where it stands, what it produced."""
-    return {
-        "id": row.id, "url": row.url, "state": row.state, "priority": row.priority,
-        "source": row.source, "operator": row.operator, "case": row.case_id,
-        "tags": list(row.spec.get("tags") or []), "note": row.spec.get("note"),
-        "options": {k: row.spec.get(k) for k in ("use_browser", "depth", "scope", "posts")},
-        "attempts": row.attempts, "created_at": _iso(row.created_at),
-        "started_at": _iso(row.started_at), "ended_at": _iso(row.ended_at),
-        "worker": row.worker if row.state == JobState.RUNNING else None,
-        "heartbeat_at": _iso(row.heartbeat_at) if row.state == JobState.RUNNING else None,
-        "progress": row.progress or {}, "cancel_requested": row.cancel_requested,
-        "error": row.error, "captures": captures, "history": row.history or [],
-    }
-
-
-def worker_record(row: WorkerRow, running: list[JobRow]) -> dict[str, Any]:
-    return {"id": row.id, "host": row.host, "pid": row.pid, "concurrency": row.concurrency,
-            "started_at": _iso(row.started_at), "heartbeat_at": _iso(row.heartbeat_at),
-            "jobs": [r.id for r in running if r.worker == row.id]}
-
-
-def _iso(moment: Any) -> str | None:
-    from isnad.output import utc_iso
-
-    return utc_iso(moment)

@@ -25,6 +25,8 @@ from huey import signals as huey_signals
 from archiver.archive import Archive
 from archiver.jobs import JobRow, JobStore, WorkerRow
 from archiver.states import JobState
+from isnad.app.capture import resume_uploads
+from isnad.app.jobs import forget_secret
 from isnad.app.queue import CaptureQueue
 from isnad.app.runner import JobRunner, _alive
 from isnad.config import Settings
@@ -93,6 +95,7 @@ class Worker:
         self.runner = JobRunner(settings, archive, self.store, self.id, requeue=self._put)
         self.queue = CaptureQueue(settings, run_job=self._run_job)
         self.active = 0  # jobs taken from the queue and not yet ended
+        self._idle_looks = 0
         self._active_lock = threading.Lock()
 
     def _put(self, row: JobRow) -> None:
@@ -123,6 +126,7 @@ class Worker:
         self.store.register_worker(self.id, "worker", socket.gethostname(), os.getpid(),
                                    self.concurrency)
         recovered = self.runner.recover()
+        resume_uploads(self.archive)
         lost = self.reconcile()
         log.info("worker %s: %d job(s) of dead workers queued again, %d lost message(s) "
                  "restored", self.id, len(recovered), lost)
@@ -153,7 +157,10 @@ class Worker:
     def _burst_check(self) -> None:
         with self._active_lock:
             busy = self.active
-        if not busy and not self.queue.waiting():
+        # Idle on two looks a second apart: a message taken from the queue a moment ago is
+        # being started, not lost.
+        self._idle_looks = 0 if busy or self.queue.waiting() else self._idle_looks + 1
+        if self._idle_looks == 2:
             log.info("queue empty: the worker stops (--burst)")
             os.kill(os.getpid(), signal.SIGTERM)  # the consumer's own graceful stop
 
@@ -177,6 +184,7 @@ class LocalRun:
                                    self.concurrency)
         self.heartbeat.start()
         self.runner.recover()  # jobs a dead worker (or a killed `capture`) left running
+        resume_uploads(self.runner.archive)
         for row in sorted(rows, key=lambda r: -r.priority):  # stable: submission order
             self.futures[row.id] = self.pool.submit(self.runner.run, row.id)
 
@@ -196,6 +204,7 @@ class LocalRun:
             self.store.finish(job_id, row.attempts, JobState.FAILED, error=(
                 "abandoned: the capture was interrupted (Ctrl-C)"), outcome={
                 "outcome": "abandoned"})
+            forget_secret(self.settings.home / "secrets", job_id)
         return queued, running
 
     def close(self) -> None:

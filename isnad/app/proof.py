@@ -1,88 +1,59 @@
-"""Wiring: from a URL and who asked, through the crawler, to a stored, catalogued package."""
+"""Proving a capture unaltered: verification, late timestamps, anchoring custody heads."""
 
 from __future__ import annotations
 
-import logging
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from archiver.archive import Archive
 from archiver.audit import ANCHORS_FOLDER, custody_checks
-from archiver.catalog import COMPLETE, FAILED, PARTIAL, STORED, CaptureRow, Catalog
+from archiver.catalog import CaptureRow
 from archiver.custody import canonical_json, head_sha256
 from archiver.errors import IsnadError, NotFound, StorageError
 from archiver.hashing import sha256_bytes, sha256_stream
-from archiver.proof import (
-    LATE,
-    PENDING,
-    ProofOptions,
-    Prover,
-    check_late_token,
-    pending_reasons_settled,
-)
-from archiver.signing import KEY_FILE, SigningKey, init_keys, load_key, public_fingerprint
-from archiver.storage import LocalFolderStorage, Storage, open_storage
+from archiver.proof import LATE, PENDING, ProofOptions, check_late_token, pending_reasons_settled
+from archiver.states import CaptureState, CopyState, CustodyAction
+from archiver.storage import LocalFolderStorage, Storage
 from archiver.timestamps import TSA, TimestampError, request_token, token_info
-from archiver.verify import VerificationReport, verify_custody, verify_package
-from isnad import __version__
+from archiver.verify import VerificationReport, verify_custody, verify_package, verify_package_file
+from isnad.app.archive import configured_tsas, open_archive, proof_options
 from isnad.config import Settings
 
-log = logging.getLogger("isnad")
 
+def verify(settings: Settings, target: str | None = None, *, every: bool = False,
+           allow_unsigned: bool = False, actor: str | None = None
+           ) -> Iterator[VerificationReport]:
+    """Verify a package file (``target`` a path to a ``.wacz``), one stored capture (``target``
+    an id or a unique prefix), or with ``every`` all of them; each report as it is made.
 
-def open_archive(settings: Settings, *, recover: bool = True, queue_age: float = 60.0
-                 ) -> Archive:
-    """The catalog and storage targets named by the settings.
-
-    Interrupted captures are settled first (FAILED, files kept aside).
+    With ``every``, a capture whose verification raises is reported as a failed check and the
+    others still run; a single capture's error is raised (a wrong id is no report).
     """
-    settings.home.mkdir(parents=True, exist_ok=True)
-    targets = [open_storage(t.url, name=t.name, **t.options())
-               for t in settings.storage_targets()]
-    archive = Archive(settings.home, Catalog(settings.catalog_url), targets,
-                      retries=settings.storage.retries, backoff=settings.storage.backoff)
-    archive.prover_factory = lambda: Prover(signing_key(settings, create=True),
-                                            configured_tsas(settings),
-                                            software=f"Isnad {__version__}",
-                                            version=__version__)
-    archive.proof_options = proof_options(settings)
-    # Custody heads are signed with the same key (never created here: a capture creates it).
-    archive.use_head_key(lambda: signing_key(settings))
-    if recover:
-        archive.recover_interrupted()
-        archive.record_queued_events(queue_age)
-    return archive
-
-
-def configured_tsas(settings: Settings) -> list[TSA]:
-    return [TSA(t.name, t.url, t.ca_file, t.certs_file, t.timeout)
-            for t in settings.timestamps.tsa]
-
-
-def signing_key(settings: Settings, *, create: bool = False) -> SigningKey | None:
-    """The signing key; with ``create`` (and auto_create) made on first use."""
-    if not settings.signing.enabled:
-        return None
-    folder = settings.key_dir
-    if not (folder / KEY_FILE).exists() and create and settings.signing.auto_create:
-        key = init_keys(folder)
-        log.warning("created a signing key at %s (fingerprint %s); protect it with "
-                    "`isnad keys init --passphrase` if this machine is shared",
-                    key.path, key.fingerprint)
-        return key
-    return load_key(folder, settings.signing_passphrase())
-
-
-def proof_options(settings: Settings) -> ProofOptions:
-    trusted = set(settings.signing.trusted_keys)
-    ours = public_fingerprint(settings.key_dir) if settings.signing.enabled else None
-    if ours:
-        trusted.add(ours)
-    return ProofOptions.from_tsas(configured_tsas(settings), trusted or None,
-                                  settings.timestamps.max_delay_minutes)
+    if target and target.endswith(".wacz") and Path(target).exists():
+        options = proof_options(settings)
+        options.allow_unsigned = allow_unsigned
+        yield verify_package_file(target, options)
+        return
+    if not target and not every:
+        raise IsnadError("give a capture id, a .wacz path, or --all")
+    archive = open_archive(settings)
+    if archive.proof_options is not None:
+        archive.proof_options.allow_unsigned = allow_unsigned
+    actor = actor or settings.effective_operator()
+    ids = [r.id for r in archive.catalog.list()] if every else [str(target)]
+    for capture_id in ids:
+        try:
+            report = verify_capture(archive, capture_id, actor)
+        except Exception as exc:  # noqa: BLE001 - one capture's failure hides no other
+            if not every:
+                raise
+            report = VerificationReport(f"capture {capture_id}")
+            report.add("verification ran to the end", False, f"{type(exc).__name__}: {exc}")
+        yield report
 
 
 def verify_capture(archive: Archive, capture_id: str, actor: str) -> VerificationReport:
@@ -93,21 +64,20 @@ def verify_capture(archive: Archive, capture_id: str, actor: str) -> Verificatio
     """
     row = archive.catalog.get(capture_id)
     report = VerificationReport(f"capture {row.id}")
-    copies = [c for c in row.copies if c.state == STORED]
+    copies = [c for c in row.copies if c.state == CopyState.STORED]
     if not row.package_key:
         # A FAILED capture has no package to be intact: what can be checked is its custody.
-        if row.state == FAILED:
+        if row.state == CaptureState.FAILED:
             report.subject = f"capture {row.id} (FAILED capture: no package; custody chain checked)"
             report.verdict = "FAILED CAPTURE"
-        report.add("a package was stored", row.state == FAILED,
+        report.add("a package was stored", row.state == CaptureState.FAILED,
                    f"no package: the capture is {row.state} ({row.error or 'no error recorded'})")
     elif not any(c.key for c in copies):
         report.add("a verified copy is stored", False,
                    "no target holds the package yet"
                    + (f"; it waits in {row.spool_path} (run `isnad storage sync`)"
                       if row.spool_path else ""))
-    catalog_events = archive.catalog.events(row.id)
-    verify_custody(report, catalog_events, row.package_sha256)
+    verify_custody(report, archive.catalog.events(row.id), row.package_sha256)
     for copy in copies:
         if copy.key:
             _verify_copy(archive.target(copy.target), row, report, archive.proof_options)
@@ -117,7 +87,9 @@ def verify_capture(archive: Archive, capture_id: str, actor: str) -> Verificatio
         report.add(check.name, check.ok, check.detail)
     # On a full disk the report still stands; its custody event waits in a queue.
     queued = archive.record_or_queue(
-        row.id, actor, "verified" if report.ok else "verification-failed", row.package_sha256,
+        row.id, actor,
+        CustodyAction.VERIFIED if report.ok else CustodyAction.VERIFICATION_FAILED,
+        row.package_sha256,
         {"checks": len(report.checks), "mismatches": [c.name for c in report.mismatches]},
         checked_only=True,
     )
@@ -148,6 +120,7 @@ def _verify_late_tokens(archive: Archive, target: Storage, row: CaptureRow,
 
 def _verify_copy(target: Storage, row: CaptureRow, report: VerificationReport,
                  proof: ProofOptions | None) -> None:
+    """The package as one target holds it: its hash against the catalog, then its contents."""
     name = target.name
     key = row.package_key or ""
     try:
@@ -173,8 +146,10 @@ def _verify_copy(target: Storage, row: CaptureRow, report: VerificationReport,
 
 @dataclass
 class TimestampRetry:
-    obtained: list[str]
-    still_pending: list[str]
+    """What `isnad timestamp --pending` did: tokens obtained, and what still waits (why)."""
+
+    obtained: list[str] = field(default_factory=list)
+    still_pending: list[str] = field(default_factory=list)
 
 
 def retry_timestamps(archive: Archive, settings: Settings, actor: str) -> TimestampRetry:
@@ -183,42 +158,18 @@ def retry_timestamps(archive: Archive, settings: Settings, actor: str) -> Timest
     A capture that was PARTIAL only because a timestamp was pending becomes COMPLETE once every
     one is obtained: the change is a custody event, and the earlier state stays in the chain.
     """
-    result = TimestampRetry([], [])
+    result = TimestampRetry()
     tsas = {t.name: t for t in configured_tsas(settings)}
     for row in archive.catalog.list():
         proof = dict((row.context or {}).get("proof") or {})
         entries = [dict(e) for e in proof.get("timestamps", [])]
         if not any(e.get("state") == PENDING for e in entries):
             continue
-        holders = [archive.target(c.target) for c in row.copies if c.state == STORED]
+        holders = [archive.target(c.target) for c in row.copies if c.state == CopyState.STORED]
         obtained = False
         for entry in entries:
-            if entry.get("state") != PENDING:
-                continue
-            what = f"{row.id} {entry['subject']} by {entry['tsa']}"
-            tsa = tsas.get(entry["tsa"])
-            if tsa is None:
-                result.still_pending.append(f"{what}: TSA {entry['tsa']!r} is not configured")
-                continue
-            if not holders:
-                result.still_pending.append(f"{what}: the package is not stored yet "
-                                            "(run `isnad storage sync` first)")
-                continue
-            try:
-                token = request_token(tsa, entry["sha256"])
-                key = f"{archive.prefix_of(row.id)}/{entry['path']}"
-                for target in holders:
-                    target.put_bytes(key, token)
-            except (TimestampError, StorageError) as exc:
-                entry["error"] = str(exc)
-                result.still_pending.append(f"{what}: {exc}")
-                continue
-            entry.update(state=LATE, key=key, error=None, **token_info(token))
-            obtained = True
-            archive.record_event(row.id, actor, "timestamped", sha256_bytes(token), {
-                "subject": entry["subject"], "subject_sha256": entry["sha256"],
-                "tsa": tsa.name, "gen_time": entry.get("gen_time"), "key": key, "late": True})
-            result.obtained.append(f"{what}: {entry.get('gen_time')}")
+            if entry.get("state") == PENDING:
+                obtained |= _retry_timestamp(archive, row, entry, tsas, holders, actor, result)
         proof["timestamps"] = entries
         archive.catalog.update_capture(row.id, context={**row.context, "proof": proof})
         if obtained:
@@ -227,25 +178,59 @@ def retry_timestamps(archive: Archive, settings: Settings, actor: str) -> Timest
     return result
 
 
+def _retry_timestamp(archive: Archive, row: CaptureRow, entry: dict[str, Any],
+                     tsas: dict[str, TSA], holders: list[Storage], actor: str,
+                     result: TimestampRetry) -> bool:
+    """Ask one TSA again for one pending token; ``entry`` is updated in place. True when the
+    token was obtained and stored on every target holding the package."""
+    what = f"{row.id} {entry['subject']} by {entry['tsa']}"
+    tsa = tsas.get(entry["tsa"])
+    if tsa is None:
+        result.still_pending.append(f"{what}: TSA {entry['tsa']!r} is not configured")
+        return False
+    if not holders:
+        result.still_pending.append(f"{what}: the package is not stored yet "
+                                    "(run `isnad storage sync` first)")
+        return False
+    try:
+        token = request_token(tsa, entry["sha256"])
+        key = f"{archive.prefix_of(row.id)}/{entry['path']}"
+        for target in holders:
+            target.put_bytes(key, token)
+    except (TimestampError, StorageError) as exc:
+        entry["error"] = str(exc)
+        result.still_pending.append(f"{what}: {exc}")
+        return False
+    entry.update(state=LATE, key=key, error=None, **token_info(token))
+    archive.record_event(row.id, actor, CustodyAction.TIMESTAMPED, sha256_bytes(token), {
+        "subject": entry["subject"], "subject_sha256": entry["sha256"],
+        "tsa": tsa.name, "gen_time": entry.get("gen_time"), "key": key, "late": True})
+    result.obtained.append(f"{what}: {entry.get('gen_time')}")
+    return True
+
+
 def _settle_state(archive: Archive, row: CaptureRow, entries: list[dict[str, Any]],
                   actor: str) -> None:
     """Drop the "timestamp pending" reasons late tokens answered; PARTIAL for nothing else
     becomes COMPLETE. A custody event records the change (the chain keeps the earlier state)."""
     reasons = pending_reasons_settled(list(row.reasons or []), entries)
-    state = COMPLETE if row.state == PARTIAL and not reasons else row.state
+    state = (CaptureState.COMPLETE if row.state == CaptureState.PARTIAL and not reasons
+             else row.state)
     if reasons == list(row.reasons or []) and state == row.state:
         return
     context = {**archive.catalog.get(row.id).context, "state": state, "reasons": reasons}
     archive.catalog.update_capture(row.id, state=state, reasons=reasons, context=context)
-    archive.record_event(row.id, actor, "state-changed", row.package_sha256, {
+    archive.record_event(row.id, actor, CustodyAction.STATE_CHANGED, row.package_sha256, {
         "from": row.state, "to": state, "reasons_before": row.reasons, "reasons_after": reasons,
         "because": "the pending timestamps were obtained late"})
 
 
 @dataclass
 class AnchorReport:
-    anchored: list[str]
-    problems: list[str]
+    """What `isnad custody anchor` did: heads anchored, and those that could not be (why)."""
+
+    anchored: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def anchor_custody(archive: Archive, settings: Settings) -> AnchorReport:
@@ -259,35 +244,42 @@ def anchor_custody(archive: Archive, settings: Settings) -> AnchorReport:
     tsas = configured_tsas(settings)
     if not tsas:
         raise IsnadError("no TSA configured (timestamps.tsa): custody heads cannot be anchored")
-    report = AnchorReport([], [])
+    report = AnchorReport()
     for row in archive.catalog.list():
         head_row = archive.catalog.head(row.id)
         if head_row is None:
             continue
         head, anchors = head_row.head, list(head_row.anchors or [])
-        digest = head_sha256(head)
-        done = {a["tsa"] for a in anchors if a.get("head_sha256") == digest}
-        holders = [archive.target(c.target) for c in row.copies if c.state == STORED]
-        folder = f"{archive.prefix_of(row.id)}/{ANCHORS_FOLDER}"
+        done = {a["tsa"] for a in anchors if a.get("head_sha256") == head_sha256(head)}
+        holders = [archive.target(c.target) for c in row.copies if c.state == CopyState.STORED]
         for tsa in tsas:
-            if tsa.name in done:
-                continue
-            what = f"{row.id} head of {head.get('count')} events by {tsa.name}"
-            try:
-                token = request_token(tsa, digest)
-                head_key = f"{folder}/{head.get('count'):06d}-{digest[:16]}-head.json"
-                token_key = f"{folder}/{head.get('count'):06d}-{digest[:16]}-{tsa.name}.tsr"
-                for target in holders:
-                    target.put_bytes(head_key, canonical_json(head))
-                    target.put_bytes(token_key, token)
-            except (TimestampError, StorageError) as exc:
-                report.problems.append(f"{what}: {exc}")
-                continue
-            info = token_info(token)
-            anchors.append({"count": head.get("count"), "last_hash": head.get("last_hash"),
-                            "head_sha256": digest, "tsa": tsa.name,
-                            "gen_time": info.get("gen_time"), "head_key": head_key,
-                            "token_key": token_key})
-            report.anchored.append(f"{what}: {info.get('gen_time')}")
+            if tsa.name not in done:
+                anchor = _anchor_head(archive, row.id, head, tsa, holders, report)
+                if anchor is not None:
+                    anchors.append(anchor)
         archive.catalog.save_head(row.id, anchors=anchors)
     return report
+
+
+def _anchor_head(archive: Archive, capture_id: str, head: dict[str, Any], tsa: TSA,
+                 holders: list[Storage], report: AnchorReport) -> dict[str, Any] | None:
+    """Timestamp one custody head with one TSA and store the head and token on every holder;
+    the catalog's anchor entry, or None (the problem is in ``report``)."""
+    digest = head_sha256(head)
+    folder = f"{archive.prefix_of(capture_id)}/{ANCHORS_FOLDER}"
+    what = f"{capture_id} head of {head.get('count')} events by {tsa.name}"
+    try:
+        token = request_token(tsa, digest)
+        head_key = f"{folder}/{head.get('count'):06d}-{digest[:16]}-head.json"
+        token_key = f"{folder}/{head.get('count'):06d}-{digest[:16]}-{tsa.name}.tsr"
+        for target in holders:
+            target.put_bytes(head_key, canonical_json(head))
+            target.put_bytes(token_key, token)
+    except (TimestampError, StorageError) as exc:
+        report.problems.append(f"{what}: {exc}")
+        return None
+    info = token_info(token)
+    report.anchored.append(f"{what}: {info.get('gen_time')}")
+    return {"count": head.get("count"), "last_hash": head.get("last_hash"),
+            "head_sha256": digest, "tsa": tsa.name, "gen_time": info.get("gen_time"),
+            "head_key": head_key, "token_key": token_key}

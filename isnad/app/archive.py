@@ -1,0 +1,74 @@
+"""The archive as the settings describe it: catalog, storage targets, signing key and TSAs."""
+
+from __future__ import annotations
+
+import logging
+
+from archiver.archive import Archive
+from archiver.catalog import Catalog
+from archiver.proof import ProofOptions, Prover
+from archiver.signing import KEY_FILE, SigningKey, init_keys, load_key, public_fingerprint
+from archiver.storage import open_storage
+from archiver.timestamps import TSA
+from isnad import __version__
+from isnad.config import Settings
+
+log = logging.getLogger("isnad")
+
+
+def open_archive(settings: Settings, *, recover: bool = True, queue_age: float = 60.0
+                 ) -> Archive:
+    """The catalog and storage targets named by the settings, their folders made first (a
+    folder that cannot be made is one clear error naming its setting).
+
+    With ``recover``, interrupted captures are settled first (FAILED, files kept aside) and
+    custody events that waited in the queue are written.
+    """
+    settings.prepare_folders()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    targets = [open_storage(t.url, name=t.name, **t.options())
+               for t in settings.storage_targets()]
+    archive = Archive(settings.home, Catalog(settings.catalog_url), targets,
+                      retries=settings.storage.retries, backoff=settings.storage.backoff)
+    archive.prover_factory = lambda: Prover(signing_key(settings, create=True),
+                                            configured_tsas(settings),
+                                            software=f"Isnad {__version__}",
+                                            version=__version__)
+    archive.proof_options = proof_options(settings)
+    # Custody heads are signed with the same key (never created here: a capture creates it).
+    archive.use_head_key(lambda: signing_key(settings))
+    if recover:
+        archive.recover_interrupted()
+        archive.record_queued_events(queue_age)
+    return archive
+
+
+def configured_tsas(settings: Settings) -> list[TSA]:
+    """The timestamp authorities of the settings, in their order."""
+    return [TSA(t.name, t.url, t.ca_file, t.certs_file, t.timeout)
+            for t in settings.timestamps.tsa]
+
+
+def signing_key(settings: Settings, *, create: bool = False) -> SigningKey | None:
+    """The signing key; with ``create`` (and auto_create) made on first use."""
+    if not settings.signing.enabled:
+        return None
+    folder = settings.key_dir
+    if not (folder / KEY_FILE).exists() and create and settings.signing.auto_create:
+        key = init_keys(folder)
+        log.warning("created a signing key at %s (fingerprint %s); protect it with "
+                    "`isnad keys init --passphrase` if this machine is shared",
+                    key.path, key.fingerprint)
+        return key
+    return load_key(folder, settings.signing_passphrase())
+
+
+def proof_options(settings: Settings) -> ProofOptions:
+    """What a package's signature and timestamps are checked against: the configured TSAs'
+    roots, the trusted keys (ours among them) and the longest delay a timestamp may have."""
+    trusted = set(settings.signing.trusted_keys)
+    ours = public_fingerprint(settings.key_dir) if settings.signing.enabled else None
+    if ours:
+        trusted.add(ours)
+    return ProofOptions.from_tsas(configured_tsas(settings), trusted or None,
+                                  settings.timestamps.max_delay_minutes)

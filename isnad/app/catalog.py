@@ -1,0 +1,37 @@
+"""Finding captures in the catalog and showing one in full."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from archiver.archive import Archive
+from isnad.app import records
+
+
+@dataclass
+class CaptureList:
+    """Captures matching a search, newest first (as `records.capture_summary` shapes them)."""
+
+    captures: list[dict[str, Any]]
+    total: int  # how many match in all; more than shown when a limit cut the list
+    short_ids: dict[str, str] = field(default_factory=dict)  # id → shortest unique prefix
+
+
+def find_captures(archive: Archive, *, case: str | None = None, tags: tuple[str, ...] = (),
+                  states: tuple[str, ...] = (), since: datetime | None = None,
+                  until: datetime | None = None, url: str | None = None,
+                  limit: int | None = None, shorten: bool = False) -> CaptureList:
+    """Captures matching every filter given (``tags``: all of them; ``states``: any of them;
+    ``since``/``until`` bound the start time; ``url`` is part of the requested or final URL),
+    newest first, at most ``limit``. With ``shorten``, each id's shortest unique prefix too."""
+    rows, total = archive.catalog.find(case=case, tags=tags, states=states, since=since,
+                                       until=until, url=url, limit=limit)
+    short = archive.catalog.unique_prefixes([r.id for r in rows]) if shorten else {}
+    return CaptureList([records.capture_summary(r) for r in rows], total, short)
+
+
+def show_capture(archive: Archive, capture_id: str) -> dict[str, Any]:
+    """One capture in full (`records.capture_record`): ``capture_id`` or a unique prefix."""
+    return records.capture_record(archive.catalog.get(capture_id))

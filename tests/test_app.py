@@ -1,0 +1,105 @@
+"""The application layer called in process, as an API or a scheduler would: no CLI around it.
+
+A real catalog (SQLite), a real local storage target and a real signing key on a fresh home;
+the capture is one the archiver settles as FAILED (an address that refuses), so no browser runs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from archiver.capture import CaptureRequest, begin_capture
+from isnad import app
+from isnad.config import Settings, load_settings
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch) -> Settings:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("ISNAD_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no config/isnad.toml of the working tree is read
+    monkeypatch.setenv("ISNAD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ISNAD_OPERATOR", "analyst")
+    return load_settings()
+
+
+def _failed_capture(settings: Settings, url: str = "http://127.0.0.1:9/gone") -> str:
+    archive = app.open_archive(settings)
+    session = begin_capture(archive, CaptureRequest(url, "analyst", "case-7", ("t1",)), {})
+    session.finish(state="FAILED", reasons=["connection refused"], context={}, pages=[],
+                   error="connection refused")
+    return session.capture_id
+
+
+def test_find_show_and_verify_a_capture_without_the_cli(settings):
+    cid = _failed_capture(settings)
+    archive = app.open_archive(settings)
+
+    found = app.find_captures(archive, case="case-7", shorten=True)
+    assert found.total == 1 and [c["id"] for c in found.captures] == [cid]
+    assert found.captures[0]["state"] == "FAILED" and found.captures[0]["stored"] is None
+    assert cid.startswith(found.short_ids[cid]) and len(found.short_ids[cid]) >= 8
+    assert app.find_captures(archive, case="another").captures == []
+    assert app.find_captures(archive, since=datetime(2999, 1, 1, tzinfo=UTC)).total == 0
+
+    record = app.show_capture(archive, found.short_ids[cid])  # a unique prefix is enough
+    assert record["id"] == cid and record["error"] == "connection refused"
+    assert [e["action"] for e in record["custody"]][0] == "requested"
+
+    (report,) = app.verify(settings, cid)
+    assert report.ok and report.verdict == "FAILED CAPTURE"
+    assert [r.subject for r in app.verify(settings, every=True)] == [report.subject]
+    actions = [e["action"] for e in app.show_capture(archive, cid)["custody"]]
+    assert actions[-2:] == ["verified", "verified"]  # each verification is a custody event
+
+
+def test_verify_errors_are_the_domain_errors(settings):
+    with pytest.raises(app.IsnadError, match="give a capture id"):
+        list(app.verify(settings))
+    with pytest.raises(app.NotFound):
+        list(app.verify(settings, "0000-no-such-capture"))
+    assert list(app.verify(settings, every=True)) == []  # nothing stored: nothing to report
+
+
+def test_signing_key_made_then_shown(settings):
+    with pytest.raises(app.IsnadError, match="keys init"):
+        app.public_key(settings)
+    made = app.create_signing_key(settings)
+    shown = app.public_key(settings)
+    assert shown.fingerprint == made.fingerprint and "BEGIN PUBLIC KEY" in shown.pem
+    assert app.records.signing_key(made) == {
+        "private_key": str(made.private_key), "public_key": str(made.public_key),
+        "fingerprint": made.fingerprint, "encrypted": False}
+    assert app.records.public_key(shown)["path"] == str(settings.key_dir / "signing-key.pub.pem")
+    assert (made.private_key.stat().st_mode & 0o777) == 0o600
+
+
+def test_audit_plan_names_what_was_asked(settings):
+    _failed_capture(settings)  # no package: nothing for a fixity audit to read
+    archive = app.open_archive(settings)
+    since = datetime(2026, 3, 1, tzinfo=UTC)
+    plan = app.plan_audit(archive, since=since, since_text="2026-03-01", target="local")
+    assert (plan.rows, plan.selection, plan.total_bytes) == ([], "since 2026-03-01, "
+                                                             "target local", 0)
+    assert app.plan_audit(archive, sample=3).selection == "sample of 3"
+    assert app.plan_audit(archive, since=since).selection == f"since {since.isoformat()}"
+    result = app.audit_fixity(archive, app.plan_audit(archive), "auditor")
+    assert result.ok and result.to_dict()["selection"] == "all"
+
+
+def test_storage_check_and_rebuild(settings):
+    (check,) = app.check_storage(settings)
+    assert check.name == "local" and not check.ok  # a local folder is not write-once
+    shaped = app.records.storage_check([check])
+    assert shaped["ok"] is False and shaped["targets"][0]["target"] == "local"
+
+    rebuilt = app.rebuild_catalog(settings)  # an empty home: nothing to read back
+    assert (rebuilt.captures, rebuilt.targets, rebuilt.ok) == (0, 1, True)
+    _failed_capture(settings)
+    with pytest.raises(app.IsnadError, match="not empty"):
+        app.rebuild_catalog(settings)
