@@ -582,14 +582,19 @@ def _verify_method(target: Storage) -> str:
     return "stored file re-hashed"
 
 
+def process_alive(pid: int) -> bool:
+    """Is process ``pid`` running? A zombie (dead, not yet reaped by its parent) is not."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _process_alive(row: CaptureRow) -> bool:
-    if not row.worker_pid or not psutil.pid_exists(row.worker_pid):
+    if not row.worker_pid or not process_alive(row.worker_pid):
         return False
     try:
-        process = psutil.Process(row.worker_pid)
-        started = process.create_time()
-        if process.status() == psutil.STATUS_ZOMBIE:  # dead, not yet reaped by its parent
-            return False
+        started = psutil.Process(row.worker_pid).create_time()
     except psutil.Error:
         return False
     # A reused pid belongs to a process that started later than ours.

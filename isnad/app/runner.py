@@ -22,12 +22,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
-
-from archiver.archive import Archive
+from archiver.archive import Archive, process_alive
 from archiver.jobs import JobRow, JobStore
 from archiver.states import CaptureState, CustodyAction, JobState
-from isnad.app.jobs import JobSpec, forget_secret, secret_url
+from isnad.app.jobs import forget_secret, secret_url
 from isnad.config import Settings
 
 log = logging.getLogger("isnad.runner")
@@ -270,7 +268,7 @@ class JobRunner:
         """Jobs whose worker died (its process gone, or silent on another machine): settled
         and queued again. Run at a worker's start and from time to time."""
         recovered = []
-        for row in self.store.stale(self.host, _alive, self.settings.worker.stale_after):
+        for row in self.store.stale(self.host, process_alive, self.settings.worker.stale_after):
             if row.worker == self.worker_id:
                 continue  # ours, running right now
             self.settle_dead_captures()
@@ -285,13 +283,6 @@ class JobRunner:
         self.store.beat(running)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
 def describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -299,7 +290,3 @@ def describe_exit(code: int) -> str:
         except ValueError:
             return f"was killed by signal {-code}"
     return f"ended with status {code}"
-
-
-def spec_of(row: JobRow) -> JobSpec:
-    return JobSpec.from_dict(row.spec)

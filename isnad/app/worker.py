@@ -22,13 +22,13 @@ from datetime import UTC, datetime, timedelta
 
 from huey import signals as huey_signals
 
-from archiver.archive import Archive
+from archiver.archive import Archive, process_alive
 from archiver.jobs import JobRow, JobStore, WorkerRow
 from archiver.states import JobState
 from isnad.app.capture import resume_uploads
 from isnad.app.jobs import forget_secret
 from isnad.app.queue import CaptureQueue
-from isnad.app.runner import JobRunner, _alive
+from isnad.app.runner import JobRunner
 from isnad.config import Settings
 
 log = logging.getLogger("isnad.worker")
@@ -48,7 +48,7 @@ def live_workers(store: JobStore, settings: Settings, kinds: tuple[str, ...] = (
     host = socket.gethostname()
     return [w for w in store.workers()
             if w.kind in kinds and w.stopped_at is None and w.heartbeat_at >= cutoff
-            and (w.host != host or _alive(w.pid))]
+            and (w.host != host or process_alive(w.pid))]
 
 
 class Heartbeat(threading.Thread):
