@@ -98,7 +98,7 @@ def check_wacz(path: Path, name: str, *, declared: Mapping[str, str] | None = No
         if datapackage is not None:
             checked.metadata["datapackage"] = datapackage
             _check_resources(checked, archive, members, datapackage)
-        elif datapackage_bytes is None:
+        elif DATAPACKAGE not in archive.NameToInfo:
             checked.findings.append(Finding(
                 Severity.ERROR, "datapackage-missing",
                 f"no {DATAPACKAGE}: the resources cannot be checked", name))
@@ -670,9 +670,9 @@ def _lines(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_line: int
             if cut < 0:
                 break
             line, pending = pending[:cut], pending[cut + 1:]
-            yield None if too_long else line
+            yield None if too_long or len(line) > max_line else line
             too_long = False
         if len(pending) > max_line:
             pending, too_long = b"", True
     if pending or too_long:
-        yield None if too_long else pending
+        yield None if too_long or len(pending) > max_line else pending
