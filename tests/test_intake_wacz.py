@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import warnings
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,7 +68,6 @@ def members_of_a_capture() -> dict[str, bytes]:
 
 def write_zip(path: Path, entries: list[tuple[str, bytes]],
               compression: int = zipfile.ZIP_STORED) -> Path:
-    import warnings
     with warnings.catch_warnings():  # zipfile warns about the duplicate names we write on purpose
         warnings.simplefilter("ignore")
         with zipfile.ZipFile(path, "w", compression) as z:

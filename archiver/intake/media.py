@@ -17,6 +17,7 @@ import codecs
 import csv
 import io
 import os
+import re
 import stat
 import unicodedata
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ MAX_MANIFEST = 256 * 1024 * 1024  # bytes of CSV read into memory; a manifest is
 # Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection"); tab and
 # carriage return too, since some spreadsheets strip them before looking.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_DRIVE = re.compile(r"^[A-Za-z]:")  # C:\… or C:… (Windows drive), never a relative name
 
 
 @dataclass
@@ -253,8 +255,7 @@ def _relative_path(value: str, name: str, where: str, findings: list[Finding]) -
         return None
     posix = cell.replace("\\", "/")
     parts = PurePosixPath(posix).parts
-    if (posix.startswith("/") or (len(posix) > 1 and posix[1] == ":") or "\x00" in posix
-            or ".." in parts):
+    if posix.startswith("/") or _DRIVE.match(posix) or "\x00" in posix or ".." in parts:
         findings.append(Finding(
             Severity.ERROR, "manifest-path-outside",
             f"row names {cell!r}, outside the folder; refused", name, where))
@@ -380,9 +381,15 @@ def _check_file(path: Path, relative: str, row: _Row | None) -> CheckedFile:
                     wanted.append(algorithm)
     # O_NOFOLLOW: the path was checked not to be a symlink (or is the resolved target); a
     # link swapped in since then is refused rather than followed.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as stream:
-        checked.hashes, checked.size = hash_stream(stream, wanted)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as stream:
+            checked.hashes, checked.size = hash_stream(stream, wanted)
+    except OSError as exc:
+        checked.findings.append(Finding(
+            Severity.ERROR, "media-unreadable",
+            f"{shown} cannot be read: {exc.strerror or exc}", shown))
+        return checked
     if checked.size == 0:
         checked.findings.append(Finding(Severity.WARNING, "media-empty",
                                         f"{shown} is empty (0 bytes)", shown))
