@@ -44,6 +44,7 @@ from cryptography.x509.oid import NameOID
 from archiver.intake import CheckedFile, Finding, Severity
 from archiver.intake.digests import algorithm_name, hash_stream, looks_like_digest
 from archiver.signing import verify_signed_data
+from archiver.verify import MAX_JSON_BYTES, MAX_ZIP_EXPANSION, ZIP_EXPANSION_ALLOWANCE
 
 DATAPACKAGE = "datapackage.json"
 DIGEST = "datapackage-digest.json"
@@ -59,16 +60,17 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 class ZipLimits:
     """Bounds on what a received zip may expand to, so a zip bomb is refused before it is read.
 
-    ``max_ratio``: largest uncompressed/compressed ratio accepted for a member bigger than
-    ``ratio_floor`` bytes (WARC text deflates ~10×; a bomb of zeros ~1000×). ``max_total``: the
-    most bytes all members may expand to together. ``max_json``: the most bytes of
-    ``datapackage.json`` / ``datapackage-digest.json`` read into memory. ``max_page_line``: the
-    longest ``pages.jsonl`` line read (longer lines are reported and skipped)."""
+    A member that declares more than ``allowance + max_ratio × compressed size`` bytes is not
+    read (the same rule, and by default the same figures, as ``isnad verify``, so a package
+    accepted here also verifies there). ``max_total``: the most bytes all members may expand to
+    together. ``max_json``: the most bytes of ``datapackage.json`` /
+    ``datapackage-digest.json`` read into memory. ``max_page_line``: the longest
+    ``pages.jsonl`` line read (longer lines are reported and skipped)."""
 
-    max_ratio: float = 1000.0
-    ratio_floor: int = 10 * 1024 * 1024
+    max_ratio: float = MAX_ZIP_EXPANSION
+    allowance: int = ZIP_EXPANSION_ALLOWANCE
     max_total: int = 1024 ** 4
-    max_json: int = 64 * 1024 * 1024
+    max_json: int = MAX_JSON_BYTES
     max_page_line: int = 1024 * 1024
 
 
@@ -174,9 +176,7 @@ def _check_members(checked: CheckedFile, archive: zipfile.ZipFile, limits: ZipLi
                 Severity.ERROR, "zip-encrypted", f"member {member!r} is encrypted; not read",
                 checked.name, where))
             continue
-        if info.file_size > limits.ratio_floor and (
-                info.compress_size == 0
-                or info.file_size / info.compress_size > limits.max_ratio):
+        if info.file_size > limits.allowance + limits.max_ratio * info.compress_size:
             checked.findings.append(Finding(
                 Severity.ERROR, "zip-bomb",
                 f"member {member!r} would expand from {info.compress_size} to "
