@@ -327,6 +327,7 @@ def test_unsafe_member_name_says_why():
     assert unsafe_member_name("a/../b") == "climbs out with '..'"
     assert unsafe_member_name("\\\\server\\share") == "is an absolute path"
     assert unsafe_member_name("a\x00b") == "contains a NUL byte"
+    assert unsafe_member_name("") == "is empty"
 
 
 def test_duplicate_member_names_are_not_read(tmp_path):

@@ -136,6 +136,8 @@ def _hash_whole_file(checked: CheckedFile, declared: Mapping[str, str]) -> None:
 
 def unsafe_member_name(member: str) -> str | None:
     """Why a zip member name could escape a folder if extracted (None when it is safe)."""
+    if not member:
+        return "is empty"
     if "\x00" in member:
         return "contains a NUL byte"
     if member.startswith(("/", "\\")) or _DRIVE.match(member):
