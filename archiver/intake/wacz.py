@@ -154,6 +154,7 @@ def _check_members(checked: CheckedFile, archive: zipfile.ZipFile, limits: ZipLi
     infos = archive.infolist()
     counts = Counter(info.filename for info in infos)
     readable: dict[str, zipfile.ZipInfo] = {}
+    duplicates: set[str] = set()
     total = 0
     for info in infos:
         member = info.filename
@@ -166,8 +167,8 @@ def _check_members(checked: CheckedFile, archive: zipfile.ZipFile, limits: ZipLi
                 checked.name, where))
             continue
         if counts[member] > 1:
-            if member not in readable and not any(
-                    f.code == "zip-duplicate-name" and f.where == where for f in checked.findings):
+            if member not in duplicates:
+                duplicates.add(member)
                 checked.findings.append(Finding(
                     Severity.ERROR, "zip-duplicate-name",
                     f"{counts[member]} members are named {member!r}; which one a tool reads is "
@@ -378,23 +379,7 @@ def _check_digest(checked: CheckedFile, archive: zipfile.ZipFile,
         return
     checked.metadata["datapackage_digest"] = digest
     where = f"member {DIGEST}"
-    stated = digest.get("hash")
-    actual = None
-    if datapackage is not None:
-        algorithm, _, value = str(stated or "").partition(":")
-        name = algorithm_name(algorithm) if value else None
-        if name is None:
-            checked.findings.append(Finding(
-                Severity.ERROR, "datapackage-digest-invalid",
-                f"{DIGEST} hash {stated!r} is not '<algorithm>:<hex>'", checked.name, where))
-        else:
-            actual = f"{algorithm}:{hashlib.new(name, datapackage).hexdigest()}"
-            if actual.lower() != str(stated).lower():
-                checked.findings.append(Finding(
-                    Severity.ERROR, "datapackage-digest-mismatch",
-                    f"{DIGEST} says {stated}, {DATAPACKAGE} hashes to {actual}",
-                    checked.name, where))
-                actual = None
+    matched = _digest_matches(checked, str(digest.get("hash") or ""), datapackage, where)
     signed = digest.get("signedData")
     if signed is None:
         return
@@ -402,21 +387,41 @@ def _check_digest(checked: CheckedFile, archive: zipfile.ZipFile,
         checked.findings.append(Finding(
             Severity.ERROR, "signature-invalid", "signedData is not an object",
             checked.name, where))
-        return
-    if actual is None:
+    elif matched is None:
         checked.findings.append(Finding(
             Severity.ERROR, "signature-unchecked",
             f"signed, but the signature covers a {DATAPACKAGE} that does not match; "
             "the signature vouches for nothing here", checked.name, where))
-        return
-    if signed.get("publicKey"):
-        _check_anonymous_signature(checked, signed, str(stated), where)
+    elif signed.get("publicKey"):
+        _check_anonymous_signature(checked, signed, matched, where)
     elif signed.get("domainCert") or signed.get("domain"):
-        _check_domain_signature(checked, signed, str(stated), where, trust_roots)
+        _check_domain_signature(checked, signed, matched, where, trust_roots)
     else:
         checked.findings.append(Finding(
             Severity.ERROR, "signature-invalid",
             "signedData has neither a publicKey nor a domainCert", checked.name, where))
+
+
+def _digest_matches(checked: CheckedFile, stated: str, datapackage: bytes | None, where: str
+                    ) -> str | None:
+    """The digest file's ``hash`` when ``datapackage.json`` hashes to it (None otherwise,
+    reported unless there is no ``datapackage.json`` to compare, which is reported already)."""
+    if datapackage is None:
+        return None
+    algorithm, _, value = stated.partition(":")
+    name = algorithm_name(algorithm) if value else None
+    if name is None:
+        checked.findings.append(Finding(
+            Severity.ERROR, "datapackage-digest-invalid",
+            f"{DIGEST} hash {stated!r} is not '<algorithm>:<hex>'", checked.name, where))
+        return None
+    actual = f"{algorithm}:{hashlib.new(name, datapackage).hexdigest()}"
+    if actual.lower() != stated.lower():
+        checked.findings.append(Finding(
+            Severity.ERROR, "datapackage-digest-mismatch",
+            f"{DIGEST} says {stated}, {DATAPACKAGE} hashes to {actual}", checked.name, where))
+        return None
+    return stated
 
 
 def _check_anonymous_signature(checked: CheckedFile, signed: dict[str, Any], expected: str,
