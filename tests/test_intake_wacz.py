@@ -7,6 +7,8 @@ import base64
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import warnings
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -453,3 +455,20 @@ def test_domain_signature_with_a_broken_chain(tmp_path):
     checked = check_wacz(build_wacz(tmp_path / "a.wacz", members, dp=dp, signed=signed), "a",
                          trust_roots=None)
     assert "signature-chain-broken" in codes(checked, Severity.ERROR)
+
+
+def test_independent_validator_agrees_on_built_packages(tmp_path):
+    """py-wacz's ``wacz validate`` (an independent reader) passes the package built here and
+    fails the tampered one, as check_wacz does: the fixtures are real WACZ files."""
+    def validates(path: Path) -> bool:
+        run = subprocess.run([sys.executable, "-m", "wacz", "validate", "-f", str(path)],
+                             capture_output=True, text=True, timeout=120)
+        return run.returncode == 0 and "Validation succeeded" in run.stdout
+
+    good = build_wacz(tmp_path / "good.wacz")
+    members = members_of_a_capture()
+    dp = datapackage(members)
+    members["archive/data.warc"] = WARC.replace(b"hello", b"HELLO")
+    bad = build_wacz(tmp_path / "bad.wacz", members, dp=dp)
+    assert check_wacz(good, "good").ok and validates(good)
+    assert not check_wacz(bad, "bad").ok and not validates(bad)
