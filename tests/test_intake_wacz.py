@@ -373,6 +373,16 @@ def test_truncated_zip_is_an_error_with_the_file_still_hashed(tmp_path):
     assert checked.hashes["sha256"] == hashlib.sha256(whole[: len(whole) // 2]).hexdigest()
 
 
+def test_zip_of_an_unsupported_version_is_an_error_not_a_crash(tmp_path):
+    path = build_wacz(tmp_path / "a.wacz")
+    data = bytearray(path.read_bytes())
+    central = data.rfind(b"PK\x01\x02")  # last central directory entry: "version needed"
+    data[central + 6] = 223
+    path.write_bytes(bytes(data))
+    checked = check_wacz(path, "a.wacz")
+    assert codes(checked) == ["zip-unreadable"] and "version" in checked.findings[0].message
+
+
 def test_corrupted_member_bytes_are_reported_not_raised(tmp_path):
     path = build_wacz(tmp_path / "a.wacz")
     data = bytearray(path.read_bytes())

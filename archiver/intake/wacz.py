@@ -54,6 +54,9 @@ PAGES = "pages/pages.jsonl"
 SYSTEM_ROOTS = Path("/etc/ssl/certs/ca-certificates.crt")
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# What reading a damaged or unsupported zip raises (the file itself was readable: hashed first).
+_READ_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, OSError, NotImplementedError,
+                ValueError)
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,10 @@ def check_wacz(path: Path, name: str, *, declared: Mapping[str, str] | None = No
     _hash_whole_file(checked, declared or {})
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+    except (*_READ_ERRORS, zipfile.LargeZipFile) as exc:
         checked.findings.append(Finding(
             Severity.ERROR, "zip-unreadable",
-            f"not a readable zip (truncated or damaged): {exc}", name))
+            f"not a readable zip (truncated, damaged or unsupported): {exc}", name))
         return checked
     with archive:
         members = _check_members(checked, archive, limits)
@@ -203,10 +206,6 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[by
     with archive.open(info) as stream:
         while block := stream.read(1024 * 1024):
             yield block
-
-
-_READ_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, OSError, NotImplementedError,
-                ValueError)
 
 
 def _read_json_member(checked: CheckedFile, archive: zipfile.ZipFile,
