@@ -482,3 +482,32 @@ def test_independent_validator_agrees_on_built_packages(tmp_path):
     bad = build_wacz(tmp_path / "bad.wacz", members, dp=dp)
     assert check_wacz(good, "good").ok and validates(good)
     assert not check_wacz(bad, "bad").ok and not validates(bad)
+
+
+@pytest.mark.parametrize("curve, encoding", [(ec.SECP256R1(), "raw"), (ec.SECP256R1(), "der"),
+                                             (ec.SECP384R1(), "der")])
+def test_anonymous_signatures_on_p256_and_der_encoded(tmp_path, curve, encoding):
+    """WACZ signers differ: P-256 or P-384 keys, the signature raw r || s (WebCrypto) or DER."""
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    private = ec.generate_private_key(curve)
+    members = members_of_a_capture()
+    dp = datapackage(members)
+    hash_ = "sha256:" + hashlib.sha256(dp).hexdigest()
+    der = private.sign(hash_.encode(), ec.ECDSA(hashes.SHA256()))
+    if encoding == "raw":
+        size = (curve.key_size + 7) // 8
+        r, s = decode_dss_signature(der)
+        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    else:
+        signature = der
+    public = private.public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    signed = {"hash": hash_, "created": "2026-01-02T03:04:05Z", "software": "test",
+              "signature": base64.b64encode(signature).decode(),
+              "publicKey": base64.b64encode(public).decode()}
+    checked = check_wacz(build_wacz(tmp_path / "a.wacz", members, dp=dp, signed=signed), "a")
+    assert codes(checked) == ["signature-verified"]
+    signed["hash"] = "sha256:" + "0" * 64  # the same signature claimed for another hash
+    other = check_wacz(build_wacz(tmp_path / "b.wacz", members, dp=dp, signed=signed), "b")
+    assert codes(other, Severity.ERROR) == ["signature-invalid"]

@@ -427,12 +427,14 @@ def _check_anonymous_signature(checked: CheckedFile, signed: dict[str, Any], exp
                                where: str) -> None:
     """An anonymous-key signature (ECDSA over SHA-256 of the ``hash`` string; the key is in the
     package, so it proves integrity since signing, not who signed)."""
-    result = verify_signed_data(signed, expected)
-    if not result.ok and result.fingerprint and _der_signature_valid(signed, expected):
-        # Some signers write the signature DER-encoded rather than as raw r || s.
-        result.problems.clear()
-        result.ok = True
-    if result.ok:
+    # The signature over the hash it names (raw r || s, as WebCrypto and Isnad write it, or
+    # DER as some signers do); then that this hash is the datapackage's.
+    result = verify_signed_data(signed, str(signed.get("hash", "")))
+    problems = [] if result.ok or (result.fingerprint and _der_signature_valid(signed)) \
+        else list(result.problems)
+    if signed.get("hash") != expected:
+        problems.append(f"signed hash {signed.get('hash')} is not {DATAPACKAGE}'s {expected}")
+    if not problems:
         checked.findings.append(Finding(
             Severity.INFO, "signature-verified",
             f"anonymous-key signature verified with public key {result.fingerprint} (proves the "
@@ -441,16 +443,17 @@ def _check_anonymous_signature(checked: CheckedFile, signed: dict[str, Any], exp
     else:
         checked.findings.append(Finding(
             Severity.ERROR, "signature-invalid",
-            "anonymous-key signature does not verify: " + "; ".join(result.problems),
+            "anonymous-key signature does not verify: " + "; ".join(problems),
             checked.name, where))
 
 
-def _der_signature_valid(signed: Mapping[str, Any], expected: str) -> bool:
+def _der_signature_valid(signed: Mapping[str, Any]) -> bool:
+    """Does a DER-encoded ECDSA/SHA-256 signature verify the ``hash`` string it names?"""
     try:
         key = load_der_public_key(base64.b64decode(signed["publicKey"]))
         if not isinstance(key, ec.EllipticCurvePublicKey):
             return False
-        key.verify(base64.b64decode(signed["signature"]), expected.encode("utf-8"),
+        key.verify(base64.b64decode(signed["signature"]), str(signed.get("hash", "")).encode(),
                    ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError, TypeError, KeyError):
         return False
