@@ -433,6 +433,10 @@ def test_domain_signature_chaining_to_a_trusted_root(tmp_path):
     # The same package, on a machine that does not know that root: said, as a warning.
     untrusted = check_wacz(path, "a", trust_roots=None)
     assert codes(untrusted) == ["signature-domain-untrusted", "signature-domain-offline"]
+    assert "no trust store given or found" in untrusted.findings[0].message
+    roots.write_text(pem(domain_signed(dp)[1]))  # a store holding another root only
+    elsewhere = check_wacz(path, "a", trust_roots=roots)
+    assert "ends at no root in this machine's trust store" in elsewhere.findings[0].message
 
 
 def test_domain_signature_forged_or_misnamed_is_an_error(tmp_path):

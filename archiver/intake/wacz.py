@@ -515,10 +515,12 @@ def _check_domain_signature(checked: CheckedFile, signed: dict[str, Any], expect
     if anchor:
         checks.append(f"chain ends at {anchor}, in this machine's trust store")
     else:
+        store = ("in this machine's trust store" if trust_roots and trust_roots.is_file()
+                 else "Isnad could check (no trust store given or found)")
         checked.findings.append(Finding(
             Severity.WARNING, "signature-domain-untrusted",
-            f"domain signature: the chain ({_subject(chain[-1])}) ends at no root in this "
-            "machine's trust store; who signed is not established", checked.name, where))
+            f"domain signature: the chain ({_subject(chain[-1])}) ends at no root {store}; "
+            "who signed is not established", checked.name, where))
     checks.extend(_timestamp_checks(checked, signed, where))
     checked.findings.append(Finding(
         Severity.INFO, "signature-domain-offline",
