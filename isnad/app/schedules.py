@@ -163,8 +163,10 @@ def monitor_plan(settings: Settings, archive: object) -> dict[str, When]:
     for monitor in list_monitors(settings, archive, include_paused=False):
         if monitor.flagged:
             continue
-        when = When(cron=monitor.cron) if monitor.cron else When(every=float(monitor.every
-                                                                           or 3600))
+        # The monitor's own --jitter, when given (0: the scheduler's schedules.jitter).
+        jitter = float(monitor.jitter) if monitor.jitter else None
+        when = When(cron=monitor.cron, jitter=jitter) if monitor.cron else When(
+            every=float(monitor.every or 3600), jitter=jitter)
         plan[f"{MONITOR}:{monitor.id}"] = when
     return plan
 
