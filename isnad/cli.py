@@ -1009,21 +1009,27 @@ def custody_anchor(
 
 @app.command()
 def export(
-    ids: Annotated[list[str], typer.Argument(help="capture ids (unique prefixes are enough)")],
     folder: Annotated[Path, typer.Option("-o", "--output", help="bundle folder (new or empty)")],
+    ids: Annotated[list[str] | None, typer.Argument(
+        help="capture ids (unique prefixes are enough)")] = None,
+    monitor: Annotated[str | None, typer.Option(
+        "--monitor", help="every capture of this monitor, with its timeline")] = None,
     operator: Annotated[str | None, typer.Option("--operator", help="who exports")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the bundle's paths as JSON")
                        ] = False,
 ) -> None:
     """Write a bundle for a court or a partner: packages, files, hashes, tokens, report."""
+    if not ids and not monitor:
+        raise IsnadError("give capture ids, or --monitor ID")
     settings = _settings()
     archive = isnad_app.open_archive(settings)
     who = operator or settings.effective_operator()
     with _progress(err, SpinnerColumn(), TextColumn("{task.description}"),
                    TimeElapsedColumn()) as progress:
         task = progress.add_task("exporting", total=None)
-        bundle = isnad_app.export_bundle(archive, settings, ids, folder, who,
-                                         lambda what: progress.update(task, description=what))
+        bundle = isnad_app.export_bundle(archive, settings, list(ids or []), folder, who,
+                                         lambda what: progress.update(task, description=what),
+                                         monitor=monitor)
     if as_json:
         _emit_json(records.export_bundle(bundle))
         return
