@@ -118,6 +118,7 @@ class AlertOutbox:
         with self.catalog.session() as s:
             return s.execute(update(AlertRow).where(
                 AlertRow.id == row_id, AlertRow.state == DeliveryState.PENDING,
+                AlertRow.next_try_at <= now,  # not one another scheduler put off meanwhile
                 or_(AlertRow.lease_until.is_(None), AlertRow.lease_until < now))
                 .values(lease_until=now + timedelta(seconds=lease))).rowcount == 1
 
@@ -143,10 +144,10 @@ class AlertOutbox:
                 query = query.where(AlertRow.monitor_id == monitor_id)
             return list(s.scalars(query.limit(limit) if limit else query))
 
-    def last_health_event(self, monitor_id: str) -> str | None:
-        """The latest monitor-failing or monitor-recovered alert of a monitor (its event)."""
+    def last_health_alert(self, monitor_id: str) -> AlertRow | None:
+        """The latest monitor-failing or monitor-recovered alert of a monitor."""
         with self.catalog.session() as s:
-            return s.scalar(select(AlertRow.event).where(
+            return s.scalar(select(AlertRow).where(
                 AlertRow.monitor_id == monitor_id, AlertRow.event.in_(
                     [AlertEvent.MONITOR_FAILING, AlertEvent.MONITOR_RECOVERED]))
                 .order_by(AlertRow.id.desc()).limit(1))

@@ -363,6 +363,8 @@ class AlertsSettings(_Section):
 
     webhook: str | None = Field(None, description="URL every monitor's alerts are POSTed "
                                 "to (a monitor's own --webhook gets them too)")
+    # A SecretStr: masked in any dump, so the settings handed to a capture process (which
+    # raises alerts, never delivers them) do not carry it.
     secret: SecretStr | None = Field(None, description="HMAC secret signing the webhooks; "
                                      "set by ISNAD_ALERTS__SECRET only, never printed")
     secret_file: Path | None = Field(None, description="or a file holding the secret")

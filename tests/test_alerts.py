@@ -222,12 +222,18 @@ def test_failing_and_recovered_are_raised_once_each(tmp_path, receiver):
     alerts.check_health(settings, archive, monitor.id)
     run(CaptureState.COMPLETE, 5)
     run(CaptureState.COMPLETE, 6)
+    # Resumed and failing again, with no good run between: a new streak, alerted again.
+    for n in range(7, 10):
+        run(CaptureState.FAILED, n)
+    store.set_paused(monitor.id, False)
+    for n in range(10, 14):
+        run(CaptureState.FAILED, n)
     events = [(r.event, json.loads(r.body)) for r in reversed(AlertOutbox(archive.catalog)
                                                                .list())]
-    assert [e for e, _ in events] == ["monitor-failing", "monitor-recovered"]
-    assert (events[0][1]["failures"], events[0][1]["run"]) == (3, "RUN-02")
-    assert events[0][1]["last_run_notes"] == ["no answer"]
-    assert events[1][1]["run"] == "RUN-05"
+    assert [(e, b["run"]) for e, b in events] == [
+        ("monitor-failing", "RUN-02"), ("monitor-recovered", "RUN-05"),
+        ("monitor-failing", "RUN-09"), ("monitor-failing", "RUN-12")]
+    assert events[0][1]["failures"] == 3 and events[0][1]["last_run_notes"] == ["no answer"]
 
 
 def test_monitor_add_keeps_a_webhook_and_the_name_of_its_secret_only(isnad, receiver):

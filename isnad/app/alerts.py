@@ -162,10 +162,14 @@ def check_health(settings: Settings, archive: Any, monitor_id: str) -> None:
     compares the monitor with its last such alert, so any process may call it at any time."""
     store = MonitorStore(archive.catalog)
     row = store.get(monitor_id)
-    last = AlertOutbox(archive.catalog).last_health_event(row.id)
-    runs = store.runs(row.id, 1)
-    latest = runs[0] if runs else None
-    if row.flagged and last != AlertEvent.MONITOR_FAILING:
+    last_alert = AlertOutbox(archive.catalog).last_health_alert(row.id)
+    last = last_alert.event if last_alert else None
+    streak = store.runs(row.id, max(row.failures, 1))  # the failed runs in a row, newest first
+    latest = streak[0] if streak else None
+    # Alerted as failing in this streak of failures; a streak after a `resume` is a new one.
+    alerted = last == AlertEvent.MONITOR_FAILING and json.loads(last_alert.body).get("run") in {
+        r.id for r in streak}
+    if row.flagged and not alerted:
         notes = list(latest.notes or []) if latest else []
         notify(settings, archive, row, AlertEvent.MONITOR_FAILING,
                {"failures": row.failures, "run": latest.id if latest else None,
