@@ -336,3 +336,24 @@ def test_monitor_alerts_reach_a_webhook_from_the_scheduler_across_a_restart(isna
     assert SECRET.encode() not in (isnad.home / "catalog.db").read_bytes()
     listed = isnad("alerts", "list", "--monitor", monitor, "--json").json()
     assert {a["state"] for a in listed} == {"delivered"}
+
+
+def test_a_monitor_flagged_by_a_settled_run_is_alerted_when_listed(isnad):
+    """`monitor list` (and each scheduler tick, which lists the monitors) raises
+    monitor-failing for a flagged monitor, once, however it came to be flagged."""
+    settings = Settings(home=isnad.home)
+    archive = open_archive(settings, recover=False)
+    monitor = _monitor(archive)
+    store = MonitorStore(archive.catalog)
+    for n in range(5):  # flagged by the store alone: no alert raised on the way
+        store.add_run(monitor.id, f"RUN-{n}")
+        store.end_run(f"RUN-{n}", CaptureState.FAILED, listed=0, notes=[],
+                      listing_capture=None, flag_after=5)
+    outbox = AlertOutbox(archive.catalog)
+    assert outbox.list() == []
+    for _ in range(2):
+        listed = isnad("monitor", "list", "--json")
+        assert listed.code == 0 and listed.json()[0]["flagged"] is True, listed
+    (row,) = outbox.list()
+    assert (row.event, row.state, row.target) == ("monitor-failing", "logged", "")
+    assert json.loads(row.body)["run"] == "RUN-4"
