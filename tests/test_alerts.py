@@ -357,3 +357,16 @@ def test_a_monitor_flagged_by_a_settled_run_is_alerted_when_listed(isnad):
     (row,) = outbox.list()
     assert (row.event, row.state, row.target) == ("monitor-failing", "logged", "")
     assert json.loads(row.body)["run"] == "RUN-4"
+
+
+def test_an_alert_that_cannot_be_raised_is_logged_never_raised(tmp_path, caplog):
+    settings = _settings(tmp_path, None)
+    archive = open_archive(settings, recover=False)
+    monitor = _monitor(archive)
+    with archive.catalog.engine.begin() as conn:  # the outbox cannot be written
+        conn.exec_driver_sql("DROP TABLE alert_outbox")
+        conn.exec_driver_sql("CREATE TABLE alert_outbox (id INTEGER)")
+    with caplog.at_level(logging.ERROR, logger="isnad.alerts"):
+        assert alerts.notify(settings, archive, monitor, AlertEvent.NEW_POSTS, {}) is False
+    (error,) = [r for r in caplog.records if r.name == "isnad.alerts"]
+    assert "could not be raised (notify)" in error.getMessage() and error.exc_info

@@ -15,6 +15,7 @@ the exact bytes sent.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import http.client
@@ -26,6 +27,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -75,6 +77,23 @@ def check_webhook(settings: Settings, url: str, secret_env: str | None) -> None:
 
 
 # -- raising --------------------------------------------------------------------------------
+def _never_fatal(function: Callable[..., Any]) -> Callable[..., Any]:
+    """An alert that cannot be raised (the catalog busy past its timeout...) is logged as an
+    error; it never undoes or stops what it reports on (a run recorded, a custody event
+    written, the rechecks still to queue)."""
+
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except Exception:  # noqa: BLE001
+            log.exception("an alert could not be raised (%s)", function.__name__)
+            return False
+
+    return guarded
+
+
+@_never_fatal
 def notify(settings: Settings, archive: Any, monitor: MonitorRow | str,
            event: AlertEvent | str, details: dict[str, Any], key: str | None = None) -> bool:
     """Raise an alert about ``monitor`` (a row, or the id of one perhaps removed since): a
@@ -140,6 +159,7 @@ def _summary(event: AlertEvent, details: dict[str, Any]) -> str:
     return f"run {details.get('run')} went well after it was flagged"
 
 
+@_never_fatal
 def run_recorded(settings: Settings, archive: Any, monitor: MonitorRow, run: MonitorRunRow
                  ) -> None:
     """A monitor's run was recorded: its new posts, and whether the monitor is failing now
@@ -156,6 +176,7 @@ def run_recorded(settings: Settings, archive: Any, monitor: MonitorRow, run: Mon
     check_health(settings, archive, monitor.id)
 
 
+@_never_fatal
 def check_health(settings: Settings, archive: Any, monitor_id: str) -> None:
     """Raise monitor-failing for a flagged monitor not alerted as failing yet, and
     monitor-recovered for one alerted as failing whose last run went well. Idempotent: it
