@@ -600,7 +600,7 @@ def monitor_show(monitor_id: _MONITOR_ID,
         return
     for key in ("id", "url", "platform", "every", "cron", "jitter", "case", "tags", "note",
                 "posts", "recheck", "operator", "paused", "flagged", "failures", "posts_seen",
-                "last_run_at"):
+                "last_run_at", "webhook", "webhook_secret_env"):
         out.print(f"{key:12} {escape(str(shown[key]))}", highlight=False)
     for run in shown["runs"]:
         out.print(f"run {run['id']}  {(run['started_at'] or '')[:19]}  "
