@@ -63,6 +63,9 @@ class MonitorRow(Base):
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failures: Mapped[int] = mapped_column(Integer, default=0)  # failed runs in a row
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)  # failing: needs a person
+    webhook: Mapped[str | None] = mapped_column(Text)  # this monitor's alerts also go here
+    # The environment variable holding that webhook's signing secret (never the secret).
+    webhook_secret_env: Mapped[str | None] = mapped_column(String(200))
 
 
 class MonitorPostRow(Base):

@@ -541,6 +541,11 @@ def monitor_add(
     recheck: Annotated[str | None, typer.Option(
         "--recheck", help="recheck posts first seen within this window, e.g. 7d")] = None,
     no_browser: _NO_BROWSER = False,
+    webhook: Annotated[str | None, typer.Option(
+        "--webhook", help="also POST this monitor's alerts here (signed JSON)")] = None,
+    webhook_secret_env: Annotated[str | None, typer.Option(
+        "--webhook-secret-env", help="the environment variable holding that webhook's HMAC "
+        "secret (default: the [alerts] secret)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Watch a channel or profile: each run lists it and captures every post not seen before."""
@@ -549,7 +554,8 @@ def monitor_add(
         settings, _archive(settings, recover=False), url,
         operator=operator or settings.effective_operator(), every=every, cron=cron,
         jitter=jitter, case_id=case, tags=tuple(tag or ()), note=note, posts=posts,
-        recheck=recheck, use_browser=not no_browser)
+        recheck=recheck, use_browser=not no_browser, webhook=webhook,
+        webhook_secret_env=webhook_secret_env)
     if as_json:
         _emit_json(monitors.monitor_record(row, 0))
         return
@@ -594,7 +600,7 @@ def monitor_show(monitor_id: _MONITOR_ID,
         return
     for key in ("id", "url", "platform", "every", "cron", "jitter", "case", "tags", "note",
                 "posts", "recheck", "operator", "paused", "flagged", "failures", "posts_seen",
-                "last_run_at"):
+                "last_run_at", "webhook", "webhook_secret_env"):
         out.print(f"{key:12} {escape(str(shown[key]))}", highlight=False)
     for run in shown["runs"]:
         out.print(f"run {run['id']}  {(run['started_at'] or '')[:19]}  "
@@ -690,6 +696,50 @@ def monitor_timeline(monitor_id: _MONITOR_ID,
         if gone := post["disappeared"]:
             out.print(f"    DISAPPEARED ({gone['status']}) {(gone['at'] or '')[:19]}: evidence "
                       f"capture {gone['evidence_capture']}", highlight=False)
+
+
+alerts_app = typer.Typer(help="Monitor alerts: the outbox of webhooks, delivered by the "
+                         "scheduler.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("list")
+def alerts_list(
+    monitor_id: Annotated[str | None, typer.Option("--monitor", help="one monitor's")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Alerts raised, newest first, and how each delivery stands."""
+    from isnad.app.alerts import AlertOutbox, alert_record
+
+    settings = _settings()
+    archive = _archive(settings, recover=False)
+    if monitor_id:
+        monitor_id = monitors.get_monitor(settings, archive, monitor_id).id
+    rows = [alert_record(r) for r in AlertOutbox(archive.catalog).list(monitor_id, limit)]
+    if as_json:
+        _emit_json(rows)
+        return
+    for row in rows:
+        out.print(f"{(row['created_at'] or '')[:19]}  {row['event']:17} monitor "
+                  f"{row['monitor']}  {row['state']:9} {escape(row['target'] or '(log only)')}"
+                  + (f"\n    {row['attempts']} attempt(s): {escape(row['last_error'])}"
+                     if row["last_error"] else ""), highlight=False)
+    if not rows:
+        out.print("no alerts")
+
+
+@alerts_app.command("deliver")
+def alerts_deliver() -> None:
+    """Send the alerts due now (what `isnad scheduler` does every alerts.poll seconds); exit 1
+    when one failed for good."""
+    from isnad.app.alerts import AlertOutbox, deliver_due
+
+    settings = _settings()
+    report = deliver_due(settings, AlertOutbox(_archive(settings, recover=False).catalog))
+    out.print(f"{len(report.delivered)} delivered, {len(report.retried)} to retry, "
+              f"{len(report.failed)} failed", highlight=False)
+    raise typer.Exit(1 if report.failed else 0)
 
 
 @app.command()
@@ -959,21 +1009,27 @@ def custody_anchor(
 
 @app.command()
 def export(
-    ids: Annotated[list[str], typer.Argument(help="capture ids (unique prefixes are enough)")],
     folder: Annotated[Path, typer.Option("-o", "--output", help="bundle folder (new or empty)")],
+    ids: Annotated[list[str] | None, typer.Argument(
+        help="capture ids (unique prefixes are enough)")] = None,
+    monitor: Annotated[str | None, typer.Option(
+        "--monitor", help="every capture of this monitor, with its timeline")] = None,
     operator: Annotated[str | None, typer.Option("--operator", help="who exports")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the bundle's paths as JSON")
                        ] = False,
 ) -> None:
     """Write a bundle for a court or a partner: packages, files, hashes, tokens, report."""
+    if not ids and not monitor:
+        raise IsnadError("give capture ids, or --monitor ID")
     settings = _settings()
     archive = isnad_app.open_archive(settings)
     who = operator or settings.effective_operator()
     with _progress(err, SpinnerColumn(), TextColumn("{task.description}"),
                    TimeElapsedColumn()) as progress:
         task = progress.add_task("exporting", total=None)
-        bundle = isnad_app.export_bundle(archive, settings, ids, folder, who,
-                                         lambda what: progress.update(task, description=what))
+        bundle = isnad_app.export_bundle(archive, settings, list(ids or []), folder, who,
+                                         lambda what: progress.update(task, description=what),
+                                         monitor=monitor)
     if as_json:
         _emit_json(records.export_bundle(bundle))
         return

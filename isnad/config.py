@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -350,6 +357,45 @@ class SchedulesSettings(_Section):
                             "schedule (shown, alerted) instead of silently retried")
 
 
+class AlertsSettings(_Section):
+    """Monitor alerts: each is a log line (logger ``isnad.alerts``) and, with a webhook, a
+    signed JSON POST, delivered by `isnad scheduler` from the catalog's outbox."""
+
+    webhook: str | None = Field(None, description="URL every monitor's alerts are POSTed "
+                                "to (a monitor's own --webhook gets them too)")
+    # A SecretStr: masked in any dump, so the settings handed to a capture process (which
+    # raises alerts, never delivers them) do not carry it.
+    secret: SecretStr | None = Field(None, description="HMAC secret signing the webhooks; "
+                                     "set by ISNAD_ALERTS__SECRET only, never printed")
+    secret_file: Path | None = Field(None, description="or a file holding the secret")
+    events: list[Literal["new-posts", "post-disappeared", "post-changed", "monitor-failing",
+                         "monitor-recovered"]] = Field(
+        default_factory=lambda: ["new-posts", "post-disappeared", "post-changed",
+                                 "monitor-failing", "monitor-recovered"],
+        description="events sent to webhooks (every alert is logged)")
+    retries: int = Field(8, ge=1, le=100, description="attempts per webhook before an alert "
+                         "is recorded as failed")
+    backoff: float = Field(30.0, ge=0, le=DAY, description="seconds before the 2nd attempt, "
+                           "doubling (a 429/503's Retry-After, when longer, wins)")
+    backoff_max: float = Field(3600.0, ge=0, le=WEEK, description="ceiling of the delay")
+    timeout: float = Field(10.0, gt=0, le=300, description="seconds for one POST")
+    poll: float = Field(5.0, gt=0, le=3600, description="seconds between the scheduler's "
+                        "looks at the outbox")
+
+    _blank = field_validator("webhook", "secret", "secret_file", mode="before")(_blank_is_none)
+
+    def secret_value(self) -> str | None:
+        """The signing secret (from ``secret`` or ``secret_file``), or None."""
+        if self.secret is not None:
+            return self.secret.get_secret_value()
+        if self.secret_file:
+            try:
+                return self.secret_file.read_text().strip() or None
+            except OSError as exc:
+                raise IsnadError(f"cannot read alerts.secret_file: {exc.strerror}") from exc
+        return None
+
+
 class Settings(BaseSettings):
     """Every Isnad setting."""
 
@@ -379,6 +425,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     worker: WorkerSettings = WorkerSettings()
     schedules: SchedulesSettings = SchedulesSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @field_validator("private_origins")
     @classmethod

@@ -46,10 +46,12 @@ Handler = Callable[[str], Outcome]
 
 @dataclass(frozen=True)
 class When:
-    """A schedule's timing: every ``every`` seconds, or a crontab line (UTC)."""
+    """A schedule's timing: every ``every`` seconds, or a crontab line (UTC); ``jitter``:
+    this schedule's own spread in seconds (None: the scheduler's)."""
 
     every: float | None = None
     cron: str | None = None
+    jitter: float | None = None
 
     def __post_init__(self) -> None:
         if (self.every is None) == (self.cron is None):
@@ -58,15 +60,18 @@ class When:
             CronTrigger.from_crontab(self.cron, timezone=UTC)  # raises ValueError when bad
 
     def describe(self) -> str:
-        return f"cron {self.cron}" if self.cron is not None else f"every {self.every:g}s"
+        # The jitter is part of the description: a changed jitter replaces the stored trigger.
+        timing = f"cron {self.cron}" if self.cron is not None else f"every {self.every:g}s"
+        return timing + (f", jitter {self.jitter:g}s" if self.jitter is not None else "")
 
     def trigger(self, jitter: float) -> IntervalTrigger | CronTrigger:
-        """The APScheduler trigger, with ``jitter`` seconds of spread (at most a tenth of an
-        interval, so a short interval keeps its meaning)."""
+        """The APScheduler trigger, with the schedule's own jitter as given, or else the
+        scheduler's ``jitter`` seconds of spread (at most a tenth of an interval, so a short
+        interval keeps its meaning)."""
         if self.cron is not None:
-            return _cron(self.cron, jitter)
+            return _cron(self.cron, jitter if self.jitter is None else self.jitter)
         assert self.every is not None
-        spread = min(jitter, self.every / 10) or None
+        spread = (min(jitter, self.every / 10) if self.jitter is None else self.jitter) or None
         return IntervalTrigger(seconds=self.every, jitter=spread, timezone=UTC)
 
 

@@ -76,6 +76,7 @@ class ExportedCapture:
     tokens: list[dict[str, Any]]
     signed_hash: str | None
     events: list[dict[str, Any]]
+    monitor: dict[str, Any] | None = None  # its monitor timeline entry (monitor.json)
 
 
 @dataclass
@@ -86,10 +87,22 @@ class Bundle:
 
 
 def export_bundle(archive: Archive, settings: Settings, ids: list[str], output: Path,
-                  operator: str, progress: Callable[[str], None] = lambda _: None) -> Bundle:
+                  operator: str, progress: Callable[[str], None] = lambda _: None,
+                  monitor: str | None = None) -> Bundle:
+    """Write a bundle of the captures ``ids`` (and, with ``monitor``, of every packaged
+    capture of that monitor, with its timeline) into the new folder ``output``."""
+    from isnad.app.monitor_export import MonitorEntries, monitor_captures
+
     output = output.resolve()
     if output.exists() and any(output.iterdir()):
         raise IsnadError(f"export folder {output} is not empty: choose a new one")
+    timeline = None
+    if monitor:
+        timeline, packaged, _ = monitor_captures(settings, archive, monitor)
+        if not packaged:
+            raise IsnadError(f"monitor {timeline['monitor']['id']} has no capture with a "
+                             "package to export yet")
+        ids = list(dict.fromkeys([archive.catalog.get(i).id for i in ids] + packaged))
     rows = [archive.catalog.get(i) for i in ids]
     for row in rows:
         if not row.package_key:
@@ -97,9 +110,16 @@ def export_bundle(archive: Archive, settings: Settings, ids: list[str], output: 
     output.mkdir(parents=True, exist_ok=True)
     tsas = {t.name: t for t in settings.timestamps.tsa}
     exported = []
+    entries = MonitorEntries(settings, archive, {timeline["monitor"]["id"]: timeline}
+                             if timeline else None)
     for row in rows:
         progress(f"exporting {row.id}")
         exported.append(_export_capture(archive, row, output / row.id))
+        exported[-1].monitor = entry = entries.entry(row)
+        if entry is not None:  # its place in its monitor's history, hashed with the rest
+            _write_json(output / row.id / "monitor.json", entry)
+    if timeline is not None:
+        _write_json(output / "timeline.json", timeline)
     key_dir = settings.key_dir
     fingerprint = public_fingerprint(key_dir)
     if fingerprint:
@@ -116,7 +136,7 @@ def export_bundle(archive: Archive, settings: Settings, ids: list[str], output: 
     steps = verification_steps(output, exported, bool(fingerprint))
     _write_script(output, steps)
     progress("writing the report")
-    report_html = render_report(exported, steps, fingerprint, operator, settings)
+    report_html = render_report(exported, steps, fingerprint, operator, settings, timeline)
     (output / "report.html").write_text(report_html, encoding="utf-8")
     render_pdf(output / "report.html", output / "report.pdf", settings.browser.executable_path,
                paper=settings.capture.paper)
@@ -126,8 +146,14 @@ def export_bundle(archive: Archive, settings: Settings, ids: list[str], output: 
         archive.record_event(
             capture.row.id, operator, CustodyAction.EXPORTED, capture.row.package_sha256, {
                 "to": str(output), "by": operator, "bundle_files": count,
-                "sha256sums_sha256": sums_hash})
+                "sha256sums_sha256": sums_hash, **({"monitor": timeline["monitor"]["id"]}
+                                                   if timeline else {})})
     return Bundle(output, [c.row.id for c in exported], count)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n",
+                    encoding="utf-8")
 
 
 def _export_capture(archive: Archive, row: CaptureRow, folder: Path) -> ExportedCapture:
@@ -305,7 +331,8 @@ def render_pdf(source: Path, dest: Path, chromium: str, paper: str = "A4") -> No
 
 
 def render_report(captures: list[ExportedCapture], steps: list[Step], fingerprint: str | None,
-                  operator: str, settings: Settings) -> str:
+                  operator: str, settings: Settings,
+                  timeline: dict[str, Any] | None = None) -> str:
     e = html.escape
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     parts = [f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -330,6 +357,10 @@ tr,img,li{{page-break-inside:avoid}}
                      f"<code>{e(fingerprint)}</code> (file <code>keys/{PUBLIC_KEY_FILE}"
                      f"</code>). Confirm that fingerprint with its holder by another channel."
                      f"</p>")
+    if timeline is not None:
+        from isnad.app.monitor_export import timeline_section
+
+        parts.append(timeline_section(timeline, {c.row.id for c in captures}))
     for capture in captures:
         parts.append(_capture_section(capture))
     parts.append("<h2>How to verify this bundle without Isnad</h2><p>Each step uses a public "
@@ -376,6 +407,10 @@ def _capture_section(capture: ExportedCapture) -> str:
          if isinstance(versions, dict) else str(versions)),
         ("User agent", str((ctx.get("browser") or {}).get("user_agent") or "")),
     ]
+    if capture.monitor is not None:
+        from isnad.app.monitor_export import capture_line
+
+        rows.append(("Monitor", capture_line(capture.monitor)))
     out = [f"<h2>{e(title or row.url)}</h2>"]
     picture = _picture(capture)
     if picture:

@@ -32,6 +32,7 @@ from archiver.monitors import MonitorPostRow, MonitorRow, MonitorRunRow, Monitor
 from archiver.redaction import redact_url
 from archiver.states import CaptureState, CustodyAction, JobSource, JobState, MonitorPostState
 from crawlers.netguard import validate_url
+from isnad.app import alerts
 from isnad.app.capture import match_platform
 from isnad.app.jobs import JobSpec, add_jobs
 from isnad.app.queue import CaptureQueue
@@ -71,11 +72,18 @@ def add_monitor(settings: Settings, archive: Archive, url: str, *, operator: str
                 every: str | None = None, cron: str | None = None, jitter: str | None = None,
                 case_id: str | None = None, tags: tuple[str, ...] = (),
                 note: str | None = None, posts: int | None = None,
-                recheck: str | None = None, use_browser: bool = True) -> MonitorRow:
-    """Watch a platform channel or profile on a schedule (``every`` or ``cron``)."""
+                recheck: str | None = None, use_browser: bool = True,
+                webhook: str | None = None, webhook_secret_env: str | None = None
+                ) -> MonitorRow:
+    """Watch a platform channel or profile on a schedule (``every`` or ``cron``); its alerts
+    also go to ``webhook``, signed with the secret in the variable ``webhook_secret_env``."""
     if every and cron:
         raise IsnadError("give --every or --cron, not both")
     validate_url(url)
+    if webhook_secret_env and not webhook:
+        raise IsnadError("--webhook-secret-env names the secret of a --webhook: give both")
+    if webhook:
+        alerts.check_webhook(settings, webhook, webhook_secret_env)
     match = match_platform(settings, url)
     if match is None or match[1].kind != "channel":
         raise IsnadError(f"{url} is not a channel or profile that a platform module lists "
@@ -87,7 +95,8 @@ def add_monitor(settings: Settings, archive: Archive, url: str, *, operator: str
         jitter=parse_duration(jitter, "--jitter") if jitter else 0,
         case_id=case_id, tags=list(tags), note=note, posts=posts,
         recheck=parse_duration(recheck, "--recheck") if recheck else None,
-        operator=operator, use_browser=use_browser)
+        operator=operator, use_browser=use_browser, webhook=webhook,
+        webhook_secret_env=webhook_secret_env)
 
 
 def list_monitors(settings: Settings, archive: Archive, *, include_paused: bool = True
@@ -100,6 +109,9 @@ def list_monitors(settings: Settings, archive: Archive, *, include_paused: bool 
     for row in store.list():  # a run whose job ended unrecorded counts as a failure
         store.settle_unfinished(row.id, FLAG_AFTER_FAILURES)
     rows = store.list()
+    for row in rows:  # flagged (by a run, or a run settled above): alerted once
+        if row.flagged:
+            alerts.check_health(settings, archive, row.id)
     return rows if include_paused else [r for r in rows if not r.paused]
 
 
@@ -150,7 +162,7 @@ def after_capture(settings: Settings, archive: Archive, spec: JobSpec, job_id: s
     if role == "listing":
         _listed(settings, archive, spec, job_id, results, observed)
     elif role == "recheck":
-        _rechecked(archive, spec, results, observed)
+        _rechecked(settings, archive, spec, results, observed)
     elif role == "post" and results:
         result = results[0]
         post = (observed.get(result.capture_id) or {}).get("post") or {}
@@ -170,10 +182,11 @@ def _listed(settings: Settings, archive: Archive, spec: JobSpec, run_id: str,
     queue = CaptureQueue(settings)
     if listing is None or listing.state == CaptureState.FAILED or refs is None:
         why = (listing.error or "; ".join(listing.reasons)) if listing else "nothing captured"
-        store.end_run(run_id, CaptureState.FAILED, listed=0,
-                      notes=[*notes, f"the channel could not be listed: {why}"],
-                      listing_capture=listing.capture_id if listing else None,
-                      flag_after=FLAG_AFTER_FAILURES)
+        run = store.end_run(run_id, CaptureState.FAILED, listed=0,
+                            notes=[*notes, f"the channel could not be listed: {why}"],
+                            listing_capture=listing.capture_id if listing else None,
+                            flag_after=FLAG_AFTER_FAILURES)
+        alerts.run_recorded(settings, archive, monitor, run)
         return
     match = match_platform(settings, monitor.url)
     for ref in refs:
@@ -194,6 +207,7 @@ def _listed(settings: Settings, archive: Archive, spec: JobSpec, run_id: str,
                         listing_capture=listing.capture_id, flag_after=FLAG_AFTER_FAILURES)
     log.info("monitor %s run %s: %d listed, %d new (%s)", monitor.id, run_id, len(refs),
              run.new_posts, state)
+    alerts.run_recorded(settings, archive, monitor, run)
     if monitor.recheck:  # after the run is recorded: a recheck may add a note to it
         _queue_rechecks(store, queue, monitor, match, run_id, refs)
 
@@ -240,7 +254,7 @@ def _queue_rechecks(store: MonitorStore, queue: CaptureQueue, monitor: MonitorRo
 GONE = ("deleted", "suspended", "unavailable")
 
 
-def _rechecked(archive: Archive, spec: JobSpec, results: list[Any],
+def _rechecked(settings: Settings, archive: Archive, spec: JobSpec, results: list[Any],
                observed: dict[str, dict[str, Any]]) -> None:
     store = MonitorStore(archive.catalog)
     info = spec.monitor
@@ -264,6 +278,8 @@ def _rechecked(archive: Archive, spec: JobSpec, results: list[Any],
                              CustodyAction.POST_DISAPPEARED, evidence.package_sha256, details)
         log.warning("monitor %s: post %s/%s is %s (evidence: capture %s)", info["id"],
                     info["platform"], info["post_id"], status, result.capture_id)
+        alerts.notify(settings, archive, info["id"], alerts.AlertEvent.POST_DISAPPEARED,
+                      details)
     elif result is not None and result.state != CaptureState.FAILED and status == "ok":
         store.recheck_done(*key, state=MonitorPostState.CAPTURED, capture_id=result.capture_id)
     else:
@@ -389,7 +405,9 @@ def monitor_record(row: MonitorRow, posts: int | None = None) -> dict[str, Any]:
             "recheck": row.recheck, "browser": row.use_browser, "operator": row.operator,
             "paused": row.paused, "created_at": _iso(row.created_at),
             "last_run_at": _iso(row.last_run_at), "failures": row.failures,
-            "flagged": row.flagged, "posts_seen": posts}
+            "flagged": row.flagged, "posts_seen": posts,
+            "webhook": redact_url(row.webhook) if row.webhook else None,
+            "webhook_secret_env": row.webhook_secret_env}
 
 
 def monitor_run_record(row: MonitorRunRow) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from archiver.jobs import JobStore
+from isnad.app.alerts import AlertCourier
 from isnad.app.archive import configured_tsas, open_archive
 from isnad.app.audit import audit_fixity, plan_audit
 from isnad.app.monitors import list_monitors, start_run
@@ -163,8 +164,10 @@ def monitor_plan(settings: Settings, archive: object) -> dict[str, When]:
     for monitor in list_monitors(settings, archive, include_paused=False):
         if monitor.flagged:
             continue
-        when = When(cron=monitor.cron) if monitor.cron else When(every=float(monitor.every
-                                                                           or 3600))
+        # The monitor's own --jitter, when given (0: the scheduler's schedules.jitter).
+        jitter = float(monitor.jitter) if monitor.jitter else None
+        when = When(cron=monitor.cron, jitter=jitter) if monitor.cron else When(
+            every=float(monitor.every or 3600), jitter=jitter)
         plan[f"{MONITOR}:{monitor.id}"] = when
     return plan
 
@@ -215,6 +218,7 @@ class SchedulerService:
         signal.signal(signal.SIGINT, self._stop)
         self.store.register_worker(self.id, "scheduler", socket.gethostname(), os.getpid(),
                                    self.settings.schedules.threads)
+        courier: AlertCourier | None = None
         try:
             self.schedules.start()
             plan = housekeeping_plan(self.settings)
@@ -226,8 +230,14 @@ class SchedulerService:
                      ", ".join(f"{i} ({w.describe()})" for i, w in plan.items()) or
                      "no housekeeping schedule")
             self.sync_monitors()
+            # Alerts go out from a thread of their own: a slow webhook never delays a tick.
+            courier = AlertCourier(self.settings, self.stop)
+            courier.start()
             wait_until_stopped(self.stop, self.settings.worker.heartbeat, self._beat)
         finally:
+            self.stop.set()
+            if courier is not None:
+                courier.join(self.settings.alerts.timeout + 5)
             self.schedules.shutdown(wait=True)
             self.store.stop_worker(self.id)
             log.info("scheduler %s stopped", self.id)
