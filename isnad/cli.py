@@ -687,9 +687,24 @@ def monitor_timeline(monitor_id: _MONITOR_ID,
             out.print(f"    {cap['role']} capture {cap['id'] or '-'}  {cap['state']}  "
                       f"post {cap['post_status'] or '?'}  {(cap['started_at'] or '')[:19]}",
                       highlight=False)
+        for change in post.get("changes") or []:
+            out.print(f"    CHANGED {(change['at'] or '')[:19]}: "
+                      f"{escape(', '.join(change['fields']))} (capture "
+                      f"{change['previous_capture']} → {change['new_capture']})",
+                      highlight=False)
+            for name, values in change["diff"].items():
+                out.print(f"      {escape(name)}: {escape(_shown_value(values['before']))} → "
+                          f"{escape(_shown_value(values['after']))}", highlight=False)
         if gone := post["disappeared"]:
             out.print(f"    DISAPPEARED ({gone['status']}) {(gone['at'] or '')[:19]}: evidence "
                       f"capture {gone['evidence_capture']}", highlight=False)
+
+
+def _shown_value(value: object, width: int = 60) -> str:
+    """A diff's value on one line of a terminal: JSON, line breaks shown, cut at ``width``."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = text.replace("\n", "⏎")
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 @app.command()
