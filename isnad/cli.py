@@ -670,7 +670,8 @@ def monitor_run(
 @monitor_app.command("timeline")
 def monitor_timeline(monitor_id: _MONITOR_ID,
                      as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Post by post: when first and last seen, each capture and its state."""
+    """Post by post: when first and last seen, each capture and its state, its versions and
+    the changes found between them (the fields changed, before → after)."""
     settings = _settings()
     data = monitors.timeline(settings, _archive(settings, recover=False), monitor_id)
     if as_json:
