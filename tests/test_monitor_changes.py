@@ -7,6 +7,7 @@ event; the rate limit and the login wall are neither; each new post is captured 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from archiver.catalog import Catalog
+from archiver.monitors import MonitorStore
 from archiver.states import CaptureState, CustodyAction, MonitorPostState
 from crawlers.platforms.base import PostRef
 from crawlers.platforms.mastodon import _fingerprint as mastodon_fingerprint
@@ -277,3 +279,44 @@ def test_a_diff_names_each_changed_field_and_leaves_out_what_did_not_change():
     diff = post_diff(before, edited)
     assert set(diff) == {"text", "media", "edited", "counts"}
     assert diff["text"] == {"before": "a", "after": "b"}
+
+
+def test_a_post_keeps_the_fingerprint_it_was_checked_for(tmp_path):
+    """The listing's fingerprint is kept with a new post (and with a known one that had
+    none); a different one is not written over it by a listing, only by a check that read
+    the post, so a check that met a rate limit is made again next run."""
+    store = MonitorStore(Catalog(f"sqlite:///{tmp_path / 'catalog.db'}"))
+    monitor = store.add(url="https://t.me/s/chan", kind="channel", platform="telegram",
+                        every=900, cron=None, jitter=0, case_id=None, tags=[], note=None,
+                        posts=5, recheck=86400, operator="analyst").id
+    seen = {"platform": "telegram", "url": "https://t.me/chan/5", "published": None,
+            "job": None}
+    store.record_post(monitor, "run1", post_id="5", fingerprint="sha256:a", **seen)
+    store.record_post(monitor, "run1", post_id="6", fingerprint=None, **seen)
+    store.record_post(monitor, "run2", post_id="5", fingerprint="sha256:b", **seen)
+    store.record_post(monitor, "run2", post_id="6", fingerprint="sha256:c", **seen)
+    assert [p.fingerprint for p in store.posts(monitor)] == ["sha256:a", "sha256:c"]
+    store.recheck_done(monitor, "telegram", "5", state=None, capture_id=None,
+                       fingerprint="sha256:b")  # told nothing: kept as it was
+    assert store.post(monitor, "telegram", "5").fingerprint == "sha256:a"
+    store.recheck_done(monitor, "telegram", "5", state=MonitorPostState.CHANGED,
+                       capture_id="cap2", fingerprint="sha256:b")
+    post = store.post(monitor, "telegram", "5")
+    assert (post.fingerprint, post.state, post.last_good_capture) == (
+        "sha256:b", MonitorPostState.CHANGED, "cap2")
+
+
+def test_an_older_catalog_gets_the_fingerprint_column(tmp_path):
+    path = tmp_path / "catalog.db"
+    with sqlite3.connect(path) as db:  # monitor_posts as catalogs made before it had one
+        db.execute("CREATE TABLE monitor_posts (id INTEGER PRIMARY KEY, monitor_id VARCHAR(36),"
+                   " platform VARCHAR(40), post_id VARCHAR(200), url TEXT, published "
+                   "VARCHAR(40), first_seen DATETIME, last_seen DATETIME, first_run "
+                   "VARCHAR(36), job_id VARCHAR(36), state VARCHAR(16), last_good_capture "
+                   "VARCHAR(36), recheck_job VARCHAR(36), CONSTRAINT uq_monitor_post UNIQUE "
+                   "(monitor_id, platform, post_id))")
+    store = MonitorStore(Catalog(f"sqlite:///{path}"))
+    MonitorStore(store.catalog)  # opened again: nothing to add
+    store.record_post("m1", "run1", platform="telegram", post_id="5", url="u",
+                      published=None, job=None, fingerprint="sha256:a")
+    assert store.post("m1", "telegram", "5").fingerprint == "sha256:a"
