@@ -21,11 +21,14 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     func,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from archiver.catalog import Base, Catalog, UTCDateTime, create_tables
@@ -88,6 +91,10 @@ class MonitorPostRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     last_good_capture: Mapped[str | None] = mapped_column(String(36))
     recheck_job: Mapped[str | None] = mapped_column(String(36))  # a recheck queued or running
+    # What the listing showed of the post's content when last looked at (a platform module's
+    # PostRef.fingerprint): a listing showing another one queues an edit check. None: the
+    # platform's listing shows nothing of the content.
+    fingerprint: Mapped[str | None] = mapped_column(String(80))
 
 
 class MonitorRunRow(Base):
@@ -117,6 +124,7 @@ class MonitorStore:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         create_tables(catalog.engine, [*_TABLES, JobRow.__table__])
+        _add_missing_columns(catalog.engine)
 
     def session(self):  # noqa: ANN201 - the catalog's session context
         return self.catalog.session()
@@ -233,22 +241,29 @@ class MonitorStore:
 
     # -- posts ------------------------------------------------------------------------------
     def record_post(self, monitor_id: str, run_id: str, *, platform: str, post_id: str,
-                    url: str, published: str | None, job: dict[str, Any] | None
-                    ) -> JobRow | None:
+                    url: str, published: str | None, job: dict[str, Any] | None,
+                    fingerprint: str | None = None) -> JobRow | None:
         """A post the run listed. The first run to list it wins the INSERT and, in the same
         transaction, queues ``job`` (the values of its capture job's row); the job row, or
-        None when the post was seen before (its ``last_seen`` moves on)."""
+        None when the post was seen before (its ``last_seen`` moves on). ``fingerprint``
+        (what the listing showed of its content) is kept with a new post, and with a known
+        one that had none; a different one is compared by the caller (an edit check)."""
         now = _now()
         with self.session() as s:
             # The INSERT comes first: it takes the write lock, and the constraint decides.
             won = s.execute(_insert_ignoring_duplicates(s, {
                 "monitor_id": monitor_id, "platform": platform, "post_id": post_id, "url": url,
                 "published": published, "first_seen": now, "last_seen": now,
-                "first_run": run_id, "state": MonitorPostState.SEEN})).rowcount == 1
+                "first_run": run_id, "state": MonitorPostState.SEEN,
+                "fingerprint": fingerprint})).rowcount == 1
             key = (MonitorPostRow.monitor_id == monitor_id, MonitorPostRow.platform == platform,
                    MonitorPostRow.post_id == post_id)
             if not won:
                 s.execute(update(MonitorPostRow).where(*key).values(last_seen=now))
+                if fingerprint is not None:
+                    s.execute(update(MonitorPostRow).where(
+                        *key, MonitorPostRow.fingerprint.is_(None)).values(
+                        fingerprint=fingerprint))
                 return None
             if job is None:
                 return None
@@ -285,9 +300,12 @@ class MonitorStore:
             return row
 
     def recheck_done(self, monitor_id: str, platform: str, post_id: str, *,
-                     state: MonitorPostState | None, capture_id: str | None) -> MonitorPostRow:
-        """A recheck ended: the post is ``state`` now (None: unknown, as it was); a good
-        capture becomes its last good one. Its row as it was before."""
+                     state: MonitorPostState | None, capture_id: str | None,
+                     fingerprint: str | None = None) -> MonitorPostRow:
+        """A recheck or an edit check ended: the post is ``state`` now (None: unknown, as it
+        was); a good capture (the post ``captured`` or ``changed``) becomes its last good one,
+        and the listing's ``fingerprint`` it was checked for, when given, the one kept. Its
+        row as it was before."""
         with self.session() as s:
             key = (MonitorPostRow.monitor_id == monitor_id,
                    MonitorPostRow.platform == platform, MonitorPostRow.post_id == post_id)
@@ -296,21 +314,23 @@ class MonitorStore:
             values: dict[str, Any] = {}
             if state is not None:
                 values["state"] = state
-            if state == MonitorPostState.CAPTURED and capture_id:
+            if state in (MonitorPostState.CAPTURED, MonitorPostState.CHANGED) and capture_id:
                 values["last_good_capture"] = capture_id
+                if fingerprint is not None:
+                    values["fingerprint"] = fingerprint
             if values:
                 s.execute(update(MonitorPostRow).where(*key).values(**values))
             return before
 
-    def note_run(self, run_id: str, note: str) -> None:
+    def note_run(self, run_id: str, note: str, *, partial: bool = True) -> None:
         """Something a run's follow-up could not tell (a recheck met a rate limit): a note,
-        and the run is PARTIAL."""
+        and the run is PARTIAL (unless ``partial`` is False: a note only)."""
         with self.session() as s:
             run = s.get(MonitorRunRow, run_id)
             if run is None:
                 return
             run.notes = [*(run.notes or []), note]
-            if run.state == CaptureState.COMPLETE:
+            if partial and run.state == CaptureState.COMPLETE:
                 run.state = CaptureState.PARTIAL
 
     def posts(self, monitor_id: str) -> list[MonitorPostRow]:
@@ -320,10 +340,42 @@ class MonitorStore:
                                   .where(MonitorPostRow.monitor_id == monitor_id)
                                   .order_by(MonitorPostRow.id)))
 
+    def post(self, monitor_id: str, platform: str, post_id: str) -> MonitorPostRow:
+        """One post of a monitor."""
+        with self.session() as s:
+            row = s.scalars(select(MonitorPostRow).where(
+                MonitorPostRow.monitor_id == monitor_id, MonitorPostRow.platform == platform,
+                MonitorPostRow.post_id == post_id)).one_or_none()
+            if row is None:
+                raise NotFound(f"monitor {monitor_id} has no {platform} post {post_id!r}")
+            return row
+
     def count_posts(self, monitor_id: str) -> int:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(MonitorPostRow)
                             .where(MonitorPostRow.monitor_id == monitor_id)) or 0
+
+
+# Columns added to a table after catalogs were made with it: added to an older catalog's table
+# when it is opened (ALTER TABLE ADD COLUMN; nullable, so no row needs a value).
+_ADDED_COLUMNS = {"monitor_posts": ("fingerprint",)}
+
+
+def _add_missing_columns(engine: Any) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {c["name"] for c in inspect(engine).get_columns(table)}
+        for name in columns:
+            if name in have:
+                continue
+            column = Base.metadata.tables[table].c[name]
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as connection:
+                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+            except (OperationalError, ProgrammingError) as exc:  # another process was first
+                said = str(exc).lower()
+                if "duplicate column" not in said and "already exists" not in said:
+                    raise
 
 
 def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> Any:

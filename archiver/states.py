@@ -86,3 +86,6 @@ class CustodyAction(StrEnum):
     # On a monitored post's last good capture: a recheck found it gone (the evidence of its
     # absence is a capture of its own, named in the event).
     POST_DISAPPEARED = "post-disappeared"
+    # On a monitored post's superseded version (its last good capture): a new capture found its
+    # content changed; the event names both captures and holds the field-by-field diff.
+    POST_CHANGED = "post-changed"

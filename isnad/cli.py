@@ -676,7 +676,8 @@ def monitor_run(
 @monitor_app.command("timeline")
 def monitor_timeline(monitor_id: _MONITOR_ID,
                      as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Post by post: when first and last seen, each capture and its state."""
+    """Post by post: when first and last seen, each capture and its state, its versions and
+    the changes found between them (the fields changed, before → after)."""
     settings = _settings()
     data = monitors.timeline(settings, _archive(settings, recover=False), monitor_id)
     if as_json:
@@ -693,6 +694,14 @@ def monitor_timeline(monitor_id: _MONITOR_ID,
             out.print(f"    {cap['role']} capture {cap['id'] or '-'}  {cap['state']}  "
                       f"post {cap['post_status'] or '?'}  {(cap['started_at'] or '')[:19]}",
                       highlight=False)
+        for change in post.get("changes") or []:
+            out.print(f"    CHANGED {(change['at'] or '')[:19]}: "
+                      f"{escape(', '.join(change['fields']))} (capture "
+                      f"{change['previous_capture']} → {change['new_capture']})",
+                      highlight=False)
+            for name, values in change["diff"].items():
+                out.print(f"      {escape(name)}: {escape(_shown_value(values['before']))} → "
+                          f"{escape(_shown_value(values['after']))}", highlight=False)
         if gone := post["disappeared"]:
             out.print(f"    DISAPPEARED ({gone['status']}) {(gone['at'] or '')[:19]}: evidence "
                       f"capture {gone['evidence_capture']}", highlight=False)
@@ -740,6 +749,13 @@ def alerts_deliver() -> None:
     out.print(f"{len(report.delivered)} delivered, {len(report.retried)} to retry, "
               f"{len(report.failed)} failed", highlight=False)
     raise typer.Exit(1 if report.failed else 0)
+
+
+def _shown_value(value: object, width: int = 60) -> str:
+    """A diff's value on one line of a terminal: JSON, line breaks shown, cut at ``width``."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = text.replace("\n", "⏎")
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 @app.command()

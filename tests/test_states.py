@@ -40,7 +40,8 @@ WRITTEN = {
     ProofState: {"stamped", "pending", "stamped-late"},  # in the capture context, not a column
     CustodyAction: {"requested", "captured", "packaged", "stored", "storage-failed", "verified",
                     "verification-failed", "failed", "timestamped", "state-changed", "audited",
-                    "audit-failed", "exported", "retried", "post-disappeared"},
+                    "audit-failed", "exported", "retried", "post-disappeared",
+                    "post-changed"},
 }
 
 

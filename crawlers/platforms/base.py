@@ -10,6 +10,7 @@ every platform, text exactly as published (UTF-8; Arabic and other RTL scripts u
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field
@@ -75,6 +76,12 @@ class PostRef:
     post_id: str
     url: str
     published: str | None = None  # ISO 8601 UTC, "Z"
+    # What the listing itself shows of the post's content (text, media ids, the platform's
+    # edit marker; never counts), hashed by :func:`fingerprint`: a monitor captures a post
+    # again when it changes. None when the listing shows nothing of the content.
+    fingerprint: str | None = None
+
+
 
 
 @dataclass
@@ -243,3 +250,40 @@ class Platform:
         following the platform's paging, with notes on anything the listing could not do as
         usual."""
         raise NotImplementedError
+
+
+# -- what a post says, as against how it fares -----------------------------------------------
+# The fields of a post record that are its content: a change in one of them is an edit. Counts
+# (views, likes, replies) are not among them: they change all the time. ``edited`` (the
+# platform's edit marker) is shown beside an edit but is not one by itself.
+CONTENT_FIELDS = ("title", "text", "media", "forwarded_from", "quote_of", "place")
+
+
+def media_key(media: dict[str, Any]) -> tuple[str, str]:
+    """A media item as compared between two versions of a post: its type and the path of its
+    URL. Hosts and query strings are left out: CDNs rotate hosts and sign URLs per request."""
+    return str(media.get("type") or ""), urlsplit(str(media.get("url") or "")).path
+
+
+def content(post: dict[str, Any]) -> dict[str, Any]:
+    """The content fields of a post record (``Post.to_dict()``), media by :func:`media_key`:
+    two versions whose content is equal say the same thing."""
+    found = {name: post.get(name) for name in CONTENT_FIELDS}
+    found["media"] = [list(media_key(m)) for m in post.get("media") or []]
+    return found
+
+
+def fingerprint(*parts: Any) -> str:  # noqa: ANN401 - JSON values
+    """A short, stable hash of what a listing shows of a post's content (text, media ids,
+    edit marker), for :attr:`PostRef.fingerprint`. Counts (views, likes) are left out by the
+    callers: they change all the time and are not an edit."""
+    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def post_fingerprint(post: Post) -> str:
+    """The fingerprint of a post read from a listing that shows it whole (Telegram's /s/
+    page, Mastodon's statuses, Reddit's listing JSON): its content, edit marker and status (a
+    listing may show a post removed)."""
+    return fingerprint(content(post.to_dict()), post.edited, post.status)
+

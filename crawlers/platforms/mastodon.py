@@ -14,6 +14,7 @@ from parsel import Selector
 
 from crawlers.platforms.base import (
     DELETED,
+    LOGIN_WALL,
     SUSPENDED,
     UNAVAILABLE,
     Fetch,
@@ -25,6 +26,7 @@ from crawlers.platforms.base import (
     Post,
     PostRef,
     Target,
+    post_fingerprint,
     utc_iso,
 )
 
@@ -71,7 +73,11 @@ class MastodonPlatform(Platform):
             post.status = DELETED
             post.notes.append(f"the instance answers HTTP {answer.status} for the post")
             return post
-        if answer.status in (401, 403):
+        if answer.status == 401:  # an instance that shows nothing without an account
+            post.status = LOGIN_WALL
+            post.notes.append(f"the instance asks to sign in (HTTP 401): {_error(answer)}")
+            return post
+        if answer.status == 403:
             error = _error(answer)
             post.status = SUSPENDED if "suspend" in error.lower() else UNAVAILABLE
             post.notes.append(f"the instance refuses the post (HTTP {answer.status}): {error}")
@@ -114,9 +120,20 @@ class MastodonPlatform(Platform):
             for status in statuses[:limit - len(refs)]:
                 refs.append(PostRef(self.name, str(status["id"]), status.get("url") or
                                     f"{instance}/@{user}/{status['id']}",
-                                    utc_iso(status.get("created_at"))))
+                                    utc_iso(status.get("created_at")), _fingerprint(status)))
             max_id = statuses[-1]["id"]
         return Listing(refs)
+
+
+def _fingerprint(status: dict) -> str | None:
+    """A listed status's fingerprint (the API lists each status whole, with ``edited_at``);
+    None when it is not a status this module reads."""
+    post = Post("mastodon", str(status.get("id")), "")
+    try:
+        _fill(post, status)
+    except (KeyError, TypeError, AttributeError, PlatformError):
+        return None
+    return post_fingerprint(post)
 
 
 def _fill(post: Post, status: dict) -> None:

@@ -87,6 +87,7 @@ from crawlers.platforms.base import (
     PostRef,
     Target,
     epoch_iso,
+    post_fingerprint,
     utc_iso,
 )
 
@@ -213,7 +214,8 @@ class RedditPlatform(Platform):
                     continue  # a new post shifted the page: the next page repeats one
                 seen.add(post_id)
                 refs.append(PostRef(self.name, post_id, _permalink(item, url),
-                                    epoch_iso(item.get("created_utc"))))
+                                    epoch_iso(item.get("created_utc")),
+                                    _fingerprint(item, url)))
                 if len(refs) >= limit:
                     break
             following = data["data"].get("after")
@@ -316,6 +318,17 @@ def _thread_ids(rest: list[str], ids: dict[str, str]) -> dict[str, str] | None:
             return None
         ids["comment"] = rest[2].lower()
     return ids
+
+
+def _fingerprint(item: dict, url: str) -> str | None:
+    """A listed post's fingerprint: the listing JSON gives each post whole (title, text,
+    media, ``edited``, a removal). None when this module cannot read it."""
+    post = Post("reddit", str(item.get("id")), "")
+    try:
+        _fill_post(post, item, url)
+    except (KeyError, TypeError, AttributeError, ValueError, PlatformError):
+        return None
+    return post_fingerprint(post)
 
 
 def _fill_post(post: Post, op: dict, url: str) -> None:

@@ -31,6 +31,7 @@ from crawlers.platforms.base import (
     Post,
     PostRef,
     Target,
+    post_fingerprint,
     shown_count,
     utc_iso,
 )
@@ -103,7 +104,7 @@ class TelegramPlatform(Platform):
                 if number.isdigit():
                     published = message.css(".tgme_widget_message_date time::attr(datetime)").get()
                     found.append(PostRef(self.name, number, f"https://t.me/{name}/{number}",
-                                         utc_iso(published)))
+                                         utc_iso(published), _fingerprint(message, number)))
             if not found:
                 break
             found.sort(key=lambda r: int(r.post_id), reverse=True)  # pages list oldest first
@@ -133,6 +134,17 @@ class TelegramPlatform(Platform):
 
 class _Unavailable(PlatformError):
     pass
+
+
+def _fingerprint(message: Selector, number: str) -> str | None:
+    """The listed message's fingerprint: the page shows each message whole (text, media,
+    the "edited" mark). None when it cannot be read (the post's own capture will say why)."""
+    post = Post("telegram", number, "")
+    try:
+        _fill(post, message)
+    except PlatformError:
+        return None
+    return post_fingerprint(post)
 
 
 def _fill(post: Post, message: Selector) -> None:

@@ -95,6 +95,7 @@ from crawlers.platforms.base import (
     PostRef,
     Target,
     dig,
+    fingerprint,
     utc_iso,
 )
 
@@ -112,7 +113,8 @@ PAGE_HEADERS = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9
                 "Accept-Language": "en"}
 AGE_GATE = ("confirm your age", "age-restricted", "inappropriate for some users")
 NAMESPACES = {"atom": "http://www.w3.org/2005/Atom",
-              "yt": "http://www.youtube.com/xml/schemas/2015"}
+              "yt": "http://www.youtube.com/xml/schemas/2015",
+              "media": "http://search.yahoo.com/mrss/"}
 _DECODER = json.JSONDecoder()
 
 
@@ -290,8 +292,14 @@ class YouTubePlatform(Platform):
             video = (entry.xpath("yt:videoId/text()").get() or "").strip()
             if not VIDEO_ID.match(video):
                 raise PlatformError(f"{url}: an entry without a valid yt:videoId ({video!r})")
+            # The feed shows each upload's title and description (never its file): enough to
+            # see an edit. The grid's refs (ids only) have no fingerprint.
+            shown = [(entry.xpath(path).get() or "").strip()
+                     for path in ("atom:title/text()", "media:group/media:description/text()",
+                                  "media:group/media:thumbnail/@url")]
             refs.append(PostRef(self.name, video, f"{PUBLIC}/watch?v={video}",
-                                _utc_or_none(entry.xpath("atom:published/text()").get())))
+                                _utc_or_none(entry.xpath("atom:published/text()").get()),
+                                fingerprint(shown[0], shown[1], urlsplit(shown[2]).path)))
         refs.sort(key=lambda r: r.published or "", reverse=True)
         return refs
 

@@ -32,6 +32,7 @@ from archiver.monitors import MonitorPostRow, MonitorRow, MonitorRunRow, Monitor
 from archiver.redaction import redact_url
 from archiver.states import CaptureState, CustodyAction, JobSource, JobState, MonitorPostState
 from crawlers.netguard import validate_url
+from crawlers.platforms.base import CONTENT_FIELDS, content
 from isnad.app import alerts
 from isnad.app.capture import match_platform
 from isnad.app.jobs import JobSpec, add_jobs
@@ -161,7 +162,7 @@ def after_capture(settings: Settings, archive: Archive, spec: JobSpec, job_id: s
     role = (spec.monitor or {}).get("role")
     if role == "listing":
         _listed(settings, archive, spec, job_id, results, observed)
-    elif role == "recheck":
+    elif role in ("recheck", "edit-check"):
         _rechecked(settings, archive, spec, results, observed)
     elif role == "post" and results:
         result = results[0]
@@ -194,7 +195,7 @@ def _listed(settings: Settings, archive: Archive, spec: JobSpec, run_id: str,
             monitor.id, run_id, platform=ref["platform"], post_id=ref["post_id"],
             url=ref["url"], published=ref.get("published"),
             job=_post_job(monitor, match, ref["url"], run_id, "post", ref["platform"],
-                          ref["post_id"]))
+                          ref["post_id"]), fingerprint=ref.get("fingerprint"))
         if row is not None:
             # After the commit: a message lost here is restored by the next worker to start
             # (it queues every queued job the queue does not hold).
@@ -210,17 +211,19 @@ def _listed(settings: Settings, archive: Archive, spec: JobSpec, run_id: str,
     alerts.run_recorded(settings, archive, monitor, run)
     if monitor.recheck:  # after the run is recorded: a recheck may add a note to it
         _queue_rechecks(store, queue, monitor, match, run_id, refs)
+        _queue_edit_checks(store, queue, monitor, match, run_id, refs)
 
 
 def _post_job(monitor: MonitorRow, match: Any, url: str, run_id: str, role: str,
-              platform: str, post_id: str) -> dict[str, Any]:
-    """The row values of a capture job of one post (``role``: ``post`` or ``recheck``)."""
+              platform: str, post_id: str, **more: Any) -> dict[str, Any]:
+    """The row values of a capture job of one post (``role``: ``post``, ``recheck`` or
+    ``edit-check``; ``more`` goes into the job's monitor record)."""
     url = match[0].capture_url(url) if match else url
     spec = JobSpec(url=url, operator=monitor.operator, case_id=monitor.case_id,
                    tags=tuple(monitor.tags or ()), note=monitor.note,
                    source=f"{JobSource.MONITOR}:{monitor.id}", use_browser=monitor.use_browser,
                    monitor={"id": monitor.id, "role": role, "run": run_id,
-                            "platform": platform, "post_id": post_id})
+                            "platform": platform, "post_id": post_id, **more})
     spec.check()
     shown = redact_url(url)
     return {"url": shown, "spec": {**spec.to_dict(), "url": shown},
@@ -245,6 +248,28 @@ def _queue_rechecks(store: MonitorStore, queue: CaptureQueue, monitor: MonitorRo
             continue  # older than the whole listing: off its end, not missing from it
         row = store.claim_recheck(post, _post_job(monitor, match, post.url, run_id, "recheck",
                                                   post.platform, post.post_id))
+        if row is not None:
+            queue.put(row.id, row.priority)
+
+
+def _queue_edit_checks(store: MonitorStore, queue: CaptureQueue, monitor: MonitorRow,
+                       match: Any, run_id: str, refs: list[dict[str, Any]]) -> None:
+    """Posts first seen within the recheck window that the listing still shows, but with
+    another fingerprint (its text, media or edit marker changed on the listing), are captured
+    again (role ``edit-check``): the new capture is then compared with the last good one.
+    Counts are not in a fingerprint, so views and likes alone never queue a capture. Posts the
+    listing shows nothing of (no fingerprint), and posts not captured yet, are not checked."""
+    shown = {(r["platform"], r["post_id"]): r.get("fingerprint") for r in refs}
+    since = datetime.now(UTC) - timedelta(seconds=monitor.recheck)
+    for post in store.posts(monitor.id):
+        now = shown.get((post.platform, post.post_id))
+        if (now is None or post.fingerprint is None or now == post.fingerprint
+                or post.first_seen < since or not post.last_good_capture
+                or post.state == MonitorPostState.DISAPPEARED):
+            continue
+        # The same claim as a recheck's: one check of a post queued or running at a time.
+        row = store.claim_recheck(post, _post_job(monitor, match, post.url, run_id, "edit-check",
+                                                  post.platform, post.post_id, fingerprint=now))
         if row is not None:
             queue.put(row.id, row.priority)
 
@@ -281,13 +306,70 @@ def _rechecked(settings: Settings, archive: Archive, spec: JobSpec, results: lis
         alerts.notify(settings, archive, info["id"], alerts.AlertEvent.POST_DISAPPEARED,
                       details)
     elif result is not None and result.state != CaptureState.FAILED and status == "ok":
-        store.recheck_done(*key, state=MonitorPostState.CAPTURED, capture_id=result.capture_id)
+        _compared(settings, archive, store, info, result.capture_id, post or {})
     else:
         store.recheck_done(*key, state=None, capture_id=None)
         why = (f"the post is {status}" if status else
                (result.error or "; ".join(result.reasons)) if result else "nothing captured")
-        store.note_run(info["run"], f"recheck of {info['platform']} post {info['post_id']} "
-                       f"told nothing ({why}): not taken for a deletion; rechecked next run")
+        what = "edit check" if info.get("role") == "edit-check" else "recheck"
+        store.note_run(info["run"], f"{what} of {info['platform']} post {info['post_id']} "
+                       f"told nothing ({why}): not taken for a deletion or an edit; checked "
+                       "again next run")
+
+
+def _compared(settings: Settings, archive: Archive, store: MonitorStore, info: dict[str, Any],
+              capture_id: str, post: dict[str, Any]) -> None:
+    """A readable new capture of a monitored post, compared with its last good capture: a
+    changed text, media (…: ``CONTENT_FIELDS``) is a ``post-changed`` custody event on the
+    last good capture (the version superseded), naming both captures, with the diff; the new
+    capture becomes the last good one either way. Counts alone are no change: they are in the
+    diff when the content changed too."""
+    key = (info["id"], info["platform"], info["post_id"])
+    row = store.post(*key)
+    previous = row.last_good_capture
+    before = ((archive.catalog.get(previous).context or {}).get("post")
+              if previous and previous != capture_id else None)
+    diff = post_diff(before, post) if before else {}
+    changed = [name for name in CONTENT_FIELDS if name in diff]
+    same = (MonitorPostState.CHANGED if row.state == MonitorPostState.CHANGED
+            else MonitorPostState.CAPTURED)
+    store.recheck_done(*key, state=MonitorPostState.CHANGED if changed else same,
+                       capture_id=capture_id, fingerprint=info.get("fingerprint"))
+    if not changed:
+        if info.get("role") == "edit-check":
+            others = f" (only {', '.join(diff)} changed)" if diff else ""
+            store.note_run(info["run"], f"edit check of {info['platform']} post "
+                           f"{info['post_id']}: its content is as in capture {previous}"
+                           f"{others}: no change recorded", partial=False)
+        return
+    new = archive.catalog.get(capture_id)
+    old = archive.catalog.get(previous)
+    details = {"monitor": info["id"], "platform": info["platform"],
+               "post_id": info["post_id"], "url": row.url, "changed": changed, "diff": diff,
+               "previous_capture": previous, "previous_package_sha256": old.package_sha256,
+               "new_capture": capture_id, "new_package_sha256": new.package_sha256,
+               "check": info.get("role"), "run": info.get("run")}
+    # On the version superseded (as a disappearance is), naming the new version: each
+    # version's log says what replaced it, and the new capture is an ordinary package.
+    archive.record_event(previous, "isnad", CustodyAction.POST_CHANGED, new.package_sha256,
+                         details)
+    log.warning("monitor %s: post %s/%s changed (%s): capture %s, was %s", info["id"],
+                info["platform"], info["post_id"], ", ".join(changed), capture_id, previous)
+    alerts.notify(settings, archive, info["id"], alerts.AlertEvent.POST_CHANGED, details,
+                  key=f"post-changed:{info['id']}:{previous}:{capture_id}")
+
+
+def post_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Field by field, what differs between two records of a post (``Post.to_dict()``):
+    ``{field: {"before": …, "after": …}}`` for its content (media compared by type and URL
+    path), the platform's edit marker and its counts."""
+    was, now = content(before), content(after)
+    diff = {name: {"before": before.get(name), "after": after.get(name)}
+            for name in CONTENT_FIELDS if was[name] != now[name]}
+    for name in ("edited", "counts"):
+        if (before.get(name) or None) != (after.get(name) or None):
+            diff[name] = {"before": before.get(name), "after": after.get(name)}
+    return diff
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -344,13 +426,15 @@ def timeline(settings: Settings, archive: Archive, monitor_id: str) -> dict[str,
     by_post: dict[tuple[str, str], list[JobRow]] = {}
     for job in reversed(jobs.by_source(f"{JobSource.MONITOR}:{monitor.id}")):
         info = job.spec.get("monitor") or {}
-        if info.get("role") in ("post", "recheck"):
+        if info.get("role") in ("post", "recheck", "edit-check"):
             by_post.setdefault((info["platform"], info["post_id"]), []).append(job)
     posts = []
     for post in store.posts(monitor.id):
         captures = [c for job in by_post.get((post.platform, post.post_id), [])
                     for c in _captures(archive, jobs, job)]
+        changes = _changes(archive, post, captures)
         posts.append({**_post_record(post), "captures": captures,
+                      "versions": _versions(post, captures, changes), "changes": changes,
                       "disappeared": _disappeared(archive, post, captures)})
     runs = [monitor_run_record(r) for r in reversed(store.runs(monitor.id))]
     return {"monitor": monitor_record(monitor, len(posts)), "runs": runs, "posts": posts}
@@ -379,7 +463,8 @@ def _disappeared(archive: Archive, post: MonitorPostRow, captures: list[dict[str
     or on the evidence when it never had one)."""
     if post.state != MonitorPostState.DISAPPEARED:
         return None
-    rechecks = [c["id"] for c in reversed(captures) if c["role"] == "recheck" and c["id"]]
+    rechecks = [c["id"] for c in reversed(captures)
+                if c["role"] in ("recheck", "edit-check") and c["id"]]
     for capture_id in filter(None, (post.last_good_capture, *rechecks)):
         for event in reversed(archive.catalog.events(capture_id)):
             if (event.action == CustodyAction.POST_DISAPPEARED
@@ -388,6 +473,35 @@ def _disappeared(archive: Archive, post: MonitorPostRow, captures: list[dict[str
                         "status": event.details.get("status"),
                         "evidence_capture": event.details.get("evidence_capture")}
     return {"at": None, "on_capture": None, "status": None, "evidence_capture": None}
+
+
+def _changes(archive: Archive, post: MonitorPostRow, captures: list[dict[str, Any]]
+             ) -> list[dict[str, Any]]:
+    """The post-changed custody events of a post, oldest first: when, the fields changed,
+    the diff, and the captures before and after."""
+    found = []
+    for capture_id in dict.fromkeys(c["id"] for c in captures if c["id"]):
+        for event in archive.catalog.events(capture_id):
+            if (event.action == CustodyAction.POST_CHANGED
+                    and event.details.get("post_id") == post.post_id):
+                found.append({"at": event.time, "on_capture": capture_id,
+                              "previous_capture": event.details.get("previous_capture"),
+                              "new_capture": event.details.get("new_capture"),
+                              "fields": list(event.details.get("changed") or []),
+                              "diff": event.details.get("diff") or {}})
+    return sorted(found, key=lambda change: change["at"] or "")
+
+
+def _versions(post: MonitorPostRow, captures: list[dict[str, Any]],
+              changes: list[dict[str, Any]]) -> list[str]:
+    """The captures holding each version of the post, oldest first: the first good capture,
+    then the capture after each change."""
+    if changes:
+        return [changes[0]["previous_capture"], *(c["new_capture"] for c in changes)]
+    first = next((c["id"] for c in captures if c["id"] and c["role"] == "post"
+                  and c["post_status"] == "ok"
+                  and c["state"] != CaptureState.FAILED), None)
+    return [first or post.last_good_capture] if (first or post.last_good_capture) else []
 
 
 # -- JSON shapes (the records of :mod:`isnad.app.records`, kept beside their use case) ------

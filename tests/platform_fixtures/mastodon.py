@@ -76,15 +76,21 @@ class _Handler(PlatformHandler):
         path = parts.path
         if path == "/media/m-clip.mp4":
             return self.send(200, video_clip(), "video/mp4")
+        changes = self.server
         if path.startswith("/api/v1/statuses/"):
             number = int(path.rsplit("/", 1)[1])
-            if number == 42900:
+            if number == 42900 or number in changes.limited:
                 return self.send_json(429, {"error": "Too many requests"})
+            if number in changes.walled:  # an instance that lets no one in without an account
+                return self.send_json(401, {"error": "This API requires an authenticated "
+                                                    "user"})
+            if number in changes.deleted:
+                return self.send_json(404, {"error": "Record not found"})
             if number == 30000:
                 return self.send_json(403, {"error": "This action is not allowed: the account "
                                                  "is suspended"})
-            if FIRST <= number <= LAST:
-                return self.send_json(200, _status(base, number))
+            if FIRST <= number <= changes.last:
+                return self.send_json(200, self._status(number))
             return self.send_json(404, {"error": "Record not found"})
         if path == "/api/v1/accounts/lookup":
             if query.get("acct") == [USER]:
@@ -92,9 +98,11 @@ class _Handler(PlatformHandler):
             return self.send_json(404, {"error": "Record not found"})
         if path == f"/api/v1/accounts/{ACCOUNT_ID}/statuses":
             limit = int(query.get("limit", ["20"])[0])
-            top = int(query.get("max_id", [str(LAST + 1)])[0]) - 1
-            numbers = [n for n in range(top, FIRST - 1, -1)][:min(limit, 5)]  # 5 per page
-            return self.send_json(200, [_status(base, n) for n in numbers])
+            top = min(int(query.get("max_id", [str(changes.last + 1)])[0]) - 1, changes.last)
+            gone = changes.deleted | changes.limited | changes.walled
+            numbers = [n for n in range(top, FIRST - 1, -1)
+                       if n not in gone][:min(limit, 5)]  # 5 per page
+            return self.send_json(200, [self._status(n) for n in numbers])
         if path.startswith(f"/@{USER}"):
             page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
                     f"Field Witness (@{USER})</title></head><body><div id=\"mastodon\">"
@@ -103,9 +111,34 @@ class _Handler(PlatformHandler):
             return self.send(200, page.encode(), "text/html; charset=utf-8")
         return self.send(404, b"Not found", "text/plain")
 
+    def _status(self, number: int) -> dict:
+        """A status, as a test edited it (new text, Mastodon's ``edited_at`` set)."""
+        status = _status(self.base, number)
+        if number in self.server.edits:
+            status.update(content=f"<p>{self.server.edits[number]}</p>",
+                          edited_at="2026-11-21T10:00:00.000Z")
+        return status
+
 
 class MastodonFixture(PlatformFixture):
+    """The instance. A test changes it as it goes: ``publish`` adds newer statuses, ``edits``
+    gives a status another text (and ``edited_at``); a ``deleted`` status answers 404, a
+    ``limited`` one 429 and a ``walled`` one 401 (the instance wants an account); none of
+    these three is listed any more."""
+
     handler = _Handler
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server.last = LAST
+        self.server.edits: dict[int, str] = {}
+        self.server.deleted: set[int] = set()
+        self.server.limited: set[int] = set()
+        self.server.walled: set[int] = set()
+
+    def publish(self, last: int) -> None:
+        """The newest status is now ``last``."""
+        self.server.last = last
 
     def post_url(self, number: int = FIRST) -> str:
         return f"{self.base}/@{USER}/{number}"

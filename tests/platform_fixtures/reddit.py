@@ -377,7 +377,7 @@ class _Handler(PlatformHandler):
                 return self._answer(403, {"message": "Forbidden", "error": 403}, query)
             if segments[1] != USER:
                 return self._answer(404, {"message": "Not Found", "error": 404}, query)
-            return self._page_of(list(LISTED), query, hot=query.get("sort") != ["new"])
+            return self._page_of(self._listed(), query, hot=query.get("sort") != ["new"])
         if segments == ["subreddits", "search"]:
             return self._answer(200, _listing([], None, 0), query)
         return self._answer(404, {"message": "Not Found", "error": 404}, query)
@@ -410,7 +410,15 @@ class _Handler(PlatformHandler):
     def _thread(self, post_id: str, comment_id: str | None, query: dict) -> None:
         if self._refused(post_id, query):
             return None
-        posts = _posts(self.base)
+        changes = self.server
+        if post_id in changes.limited:
+            return self._answer(429, {"message": "Too Many Requests", "error": 429}, query)
+        if post_id in changes.walled:  # Reddit's answer for a quarantined community
+            self._refused(QUARANTINED_POST, query)
+            return None
+        if post_id in changes.deleted:  # deleted and purged: no public post with this id
+            return self._answer(404, {"message": "Not Found", "error": 404}, query)
+        posts = self._posts()
         if post_id not in posts:
             return self._answer(404, {"message": "Not Found", "error": 404}, query)
         top = _listing([{"kind": "t3", "data": posts[post_id]}], None, 1)
@@ -429,19 +437,35 @@ class _Handler(PlatformHandler):
             return self.redirect(f"{self.base}/subreddits/search.json?q={name}", 302)
         if name.lower() != SUBREDDIT:
             return self._answer(200, _listing([], None, 0), query)
-        return self._page_of(list(LISTED), query)
+        return self._page_of(self._listed(), query)
 
     def _page_of(self, ids: list[str], query: dict, *, hot: bool = False) -> None:
         if hot:  # Reddit's default sort: by votes, not time
-            ids = sorted(ids, key=lambda i: -_posts(self.base)[i]["score"])
+            ids = sorted(ids, key=lambda i: -self._posts()[i]["score"])
         limit = min(int(query.get("limit", ["25"])[0]), PAGE)
         after = query.get("after", [""])[0].removeprefix("t3_")
         start = ids.index(after) + 1 if after in ids else 0 if not after else len(ids)
         page = ids[start:start + limit]
         following = f"t3_{page[-1]}" if page and start + limit < len(ids) else None
-        posts = _posts(self.base)
+        posts = self._posts()
         return self._answer(200, _listing([{"kind": "t3", "data": posts[i]} for i in page],
                                           following, len(page)), query)
+
+    def _posts(self) -> dict[str, dict]:
+        """Every public post, as a test edited them (new text, ``edited`` set)."""
+        posts = _posts(self.base)
+        for post_id, text in self.server.edits.items():
+            posts[post_id].update(
+                selftext=text, edited=_epoch("2026-11-21T10:00:00Z"),
+                selftext_html=f'<!-- SC_OFF --><div class="md"><p>{html.escape(text)}</p>\n'
+                              "</div><!-- SC_ON -->")
+        return posts
+
+    def _listed(self) -> list[str]:
+        """The listing's posts, newest first, without those a test took out of it."""
+        changes = self.server
+        gone = changes.hidden | changes.deleted | changes.limited | changes.walled
+        return [post_id for post_id in LISTED if post_id not in gone]
 
     def _about(self, user: str, query: dict) -> None:
         if user == SUSPENDED_USER:
@@ -486,10 +510,10 @@ class _Handler(PlatformHandler):
                                    bare=segments[:1] in (["comments"], ["gallery"]))
         if segments in ([], ["r", SUBREDDIT], ["r", SUBREDDIT, "new"], ["user", USER],
                         ["u", USER], ["user", USER, "submitted"]):
-            posts = _posts(base)
+            posts = self._posts()
             items = "\n".join(
                 f'<article><a href="{html.escape(quote(posts[i]["permalink"]))}">'
-                f'{html.escape(posts[i]["title"])}</a></article>' for i in LISTED)
+                f'{html.escape(posts[i]["title"])}</a></article>' for i in self._listed())
             return self.send_html(200, _html(f"r/{SUBREDDIT}", f"<main>{items}</main>"))
         return self.send_html(404, _html("page not found", "<p>page not found</p>"))
 
@@ -500,7 +524,12 @@ class _Handler(PlatformHandler):
                                                           "available.</p>"))
         if post_id == BLOCKED_POST:
             return self.send_html(403, BLOCK_PAGE)
-        posts = _posts(self.base)
+        changes = self.server
+        if post_id in changes.deleted | changes.limited | changes.walled:
+            status = 429 if post_id in changes.limited else (
+                403 if post_id in changes.walled else 404)
+            return self.send_html(status, _html("Reddit", "<p>page not found</p>"))
+        posts = self._posts()
         if post_id not in posts:
             return self.send_html(404, _html("page not found", "<p>page not found</p>"))
         post = posts[post_id]
@@ -535,6 +564,22 @@ class RedditFixture(PlatformFixture):
     """The stand-in; point ``platforms.reddit.base_url`` at ``.base``."""
 
     handler = _Handler
+
+    def __init__(self) -> None:
+        super().__init__()
+        # A test changes the subreddit as it goes: ``hidden`` posts are not published yet
+        # (``publish`` shows them), ``edits`` give a post another text (and ``edited``); a
+        # ``deleted`` post answers 404, a ``limited`` one 429 and a ``walled`` one Reddit's
+        # quarantine refusal (sign in and opt in); none of these three is listed any more.
+        self.server.hidden: set[str] = set()
+        self.server.edits: dict[str, str] = {}
+        self.server.deleted: set[str] = set()
+        self.server.limited: set[str] = set()
+        self.server.walled: set[str] = set()
+
+    def publish(self, *post_ids: str) -> None:
+        """Hidden posts appear."""
+        self.server.hidden.difference_update(post_ids)
 
     def post_url(self, post_id: str = ARABIC_ID) -> str:
         """A post's URL on the base, percent-encoded as a browser copies it."""

@@ -16,10 +16,13 @@ FIRST, LAST, PAGE = 101, 110, 5
 TOO_BIG = 107  # a video too big for the web preview: a player link, no <video>
 
 
-def _message(base: str, number: int) -> str:
+def _message(base: str, number: int, edits: dict[int, str] | None = None) -> str:
     minute = number - 100
     body = f"Update {number}: situation report."
     extra = ""
+    edited = number == 106
+    if edits and number in edits:  # a test edited it: Telegram marks it "edited"
+        body, edited = html.escape(edits[number]).replace("\n", "<br/>"), True
     if number == 101:
         body = html.escape(ARABIC).replace("\n", "<br/>")
     elif number == 102:
@@ -55,7 +58,7 @@ def _message(base: str, number: int) -> str:
                  "</div></a>")
     views = "1.2K" if number == 101 else f"{number * 3}"
     stamp = f"2026-11-20T0{minute % 10}:{minute:02d}:00+03:00"  # Damascus time, as shown
-    edited = '<span class="tgme_widget_message_meta">edited</span>' if number == 106 else ""
+    edited = '<span class="tgme_widget_message_meta">edited</span>' if edited else ""
     return f"""
 <div class="tgme_widget_message_wrap js-widget_message_wrap">
  <div class="tgme_widget_message text_not_supported_wrap js-widget_message"
@@ -78,8 +81,8 @@ def _message(base: str, number: int) -> str:
 </div>"""
 
 
-def _channel_page(base: str, numbers: list[int]) -> str:
-    messages = "".join(_message(base, n) for n in numbers)
+def _channel_page(base: str, numbers: list[int], edits: dict[int, str] | None = None) -> str:
+    messages = "".join(_message(base, n, edits) for n in numbers)
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(TITLE)} – Telegram</title>
 <meta property="og:title" content="{html.escape(TITLE)}"></head>
@@ -99,6 +102,11 @@ PRIVATE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Telegram: C
 <div class="tgme_page_title"><span dir="auto">privatechan</span></div>
 <div class="tgme_page_description">This channel can't be displayed because it violated local
 laws.</div></div></body></html>"""
+
+
+# A sign-in page instead of the preview (a stand-in for a login wall: not Telegram's markup).
+SIGN_IN = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Log in</title></head>
+<body><form><h1>Log in to continue</h1><input type="tel" name="phone"></form></body></html>"""
 
 
 class _Handler(PlatformHandler):
@@ -127,14 +135,16 @@ class _Handler(PlatformHandler):
                 numbers = list(range(max(FIRST, top - PAGE + 1), top + 1))
             if len(path) == 3 and path[2].isdigit() and int(path[2]) in self.server.limited:
                 return self.send(429, b"Too Many Requests", "text/plain")
+            if len(path) == 3 and path[2].isdigit() and int(path[2]) in self.server.walled:
+                return self.send(200, SIGN_IN.encode(), "text/html; charset=utf-8")
             numbers = [n for n in numbers if n not in self.server.deleted]
-            page = _channel_page(base, numbers) if numbers else _channel_page(base, [])
+            page = _channel_page(base, numbers, self.server.edits)
             return self.send(200, page.encode(), "text/html; charset=utf-8")
         if len(path) == 2 and path[0] == CHANNEL and path[1].isdigit():
             # t.me/<channel>/<id> itself: the post page people open (an embed).
             number = int(path[1])
             shown = FIRST <= number <= last and number not in self.server.deleted
-            page = _channel_page(base, [number] if shown else [])
+            page = _channel_page(base, [number] if shown else [], self.server.edits)
             return self.send(200, page.encode(), "text/html; charset=utf-8")
         return self.send(404, b"<html><body>Not found</body></html>", "text/html")
 
@@ -148,6 +158,8 @@ class TelegramFixture(PlatformFixture):
         self.server.listing_delay = 0.0
         self.server.deleted: set[int] = set()  # posts deleted since (a test deletes them)
         self.server.limited: set[int] = set()  # posts whose page answers 429 (rate limited)
+        self.server.walled: set[int] = set()  # posts whose page is a sign-in page
+        self.server.edits: dict[int, str] = {}  # posts a test edited: their new text
 
     def publish(self, last: int) -> None:
         """The channel's newest post is now ``last`` (posts up to it appear, as published)."""

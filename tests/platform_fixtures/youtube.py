@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -175,9 +176,15 @@ def _thumbnails(base: str, video: str) -> list[dict[str, Any]]:
                                ("maxresdefault", 1280, 720), ("hqdefault", 480, 360))]
 
 
-def _video(base: str, video: str) -> dict[str, Any] | None:
-    """What the watch page says of an existing video, or None."""
+Edits = dict[str, dict[str, str]] | None  # video id → the fields a test changed
+
+
+def _video(base: str, video: str, edits: Edits = None) -> dict[str, Any] | None:
+    """What the watch page says of an existing video (its title and text as ``edits`` has
+    them, when a test edited it), or None."""
     number = upload_number(video)
+    if number is not None and edits and video in edits:
+        return {**(_video(base, video) or {}), **edits[video]}
     if number is not None:
         when = published(number).astimezone(UTC)
         shown = (ARABIC_PUBLISH_DATE if number == UPLOADS
@@ -193,8 +200,8 @@ def _video(base: str, video: str) -> dict[str, Any] | None:
     return None
 
 
-def _player_response(base: str, video: str) -> dict[str, Any]:
-    facts = _video(base, video)
+def _player_response(base: str, video: str, edits: Edits = None) -> dict[str, Any]:
+    facts = _video(base, video, edits)
     status = STATUSES.get(video)
     response: dict[str, Any] = {
         "responseContext": {"visitorData": "CgtGaXh0dXJlVmlzaXQ%3D",
@@ -293,9 +300,9 @@ def _old_like_button(exact: int) -> dict[str, Any]:
             "defaultTooltip": "I dislike this", "toggledTooltip": "I dislike this"}}}}
 
 
-def _watch_data(video: str) -> dict[str, Any]:
+def _watch_data(video: str, edits: Edits = None) -> dict[str, Any]:
     """The watch page's ytInitialData: the primary and secondary info, the comments panel."""
-    facts = _video("", video) or {}
+    facts = _video("", video, edits) or {}
     number = facts.get("number")
     primary: dict[str, Any] = {
         "title": {"runs": [{"text": facts.get("title", "")}]},
@@ -351,9 +358,9 @@ def _watch_data(video: str) -> dict[str, Any]:
     return data
 
 
-def watch_page(base: str, video: str) -> str:
+def watch_page(base: str, video: str, edits: Edits = None) -> str:
     """The watch page of ``video`` as the stand-in serves it."""
-    facts = _video(base, video)
+    facts = _video(base, video, edits)
     title = facts["title"] if facts else "YouTube"
     canonical = f"https://www.youtube.com/watch?v={video}"
     head = ""
@@ -376,11 +383,12 @@ def watch_page(base: str, video: str) -> str:
         # Stand-in only: real watch pages have no file URL (the player streams through MSE).
         body = (f'<video class="video-stream html5-main-video" controls width="160" '
                 f'src="/media/yt-{video}.mp4"></video>')
+    player = _script_json(_player_response(base, video, edits))
     scripts = ['window["ytInitialPlayerResponse"] = null;',
-               f"var ytInitialPlayerResponse = {_script_json(_player_response(base, video))};"
+               f"var ytInitialPlayerResponse = {player};"
                "var meta = document.createElement('meta');"]
     if facts or video not in STATUSES:
-        scripts.append(f"var ytInitialData = {_script_json(_watch_data(video))};")
+        scripts.append(f"var ytInitialData = {_script_json(_watch_data(video, edits))};")
     return _page(title, head, body, scripts)
 
 
@@ -487,12 +495,14 @@ def terminated_page() -> str:
     return _page("YouTube", "", "", [f"var ytInitialData = {_script_json(data)};"])
 
 
-def feed(base: str) -> str:
-    """The channel's Atom feed: the newest 15 uploads, newest first."""
+def feed(base: str, edits: Edits = None, absent: Collection[str] = ()) -> str:
+    """The channel's Atom feed: the newest 15 uploads, newest first (without the ``absent``
+    ones a test deleted or has not published yet)."""
     entries = []
-    for number in range(UPLOADS, UPLOADS - FEED_SIZE, -1):
+    shown = [n for n in range(UPLOADS, 0, -1) if video_id(n) not in absent][:FEED_SIZE]
+    for number in shown:
         video = video_id(number)
-        facts = _video(base, video)
+        facts = _video(base, video, edits)
         when = published(number).strftime("%Y-%m-%dT%H:%M:%S+00:00")
         link = (f"https://www.youtube.com/shorts/{video}" if is_short(number)
                 else f"https://www.youtube.com/watch?v={video}")
@@ -577,7 +587,9 @@ class _Handler(PlatformHandler):
             return self.send_html(200, SIGN_IN)
         if path == ["feeds", "videos.xml"]:
             if query.get("channel_id") == [CHANNEL_ID]:
-                return self.send(200, feed(self.base).encode(),
+                server = self.server
+                absent = server.hidden | server.deleted | server.limited | server.walled
+                return self.send(200, feed(self.base, server.edits, absent).encode(),
                                  "text/xml; charset=UTF-8")
             return self.send(404, GOOGLE_404.encode(), "text/html; charset=UTF-8")
         if path and path[0].startswith("@") or path[:1] == ["channel"]:
@@ -585,16 +597,19 @@ class _Handler(PlatformHandler):
         return self.send_html(404, YOUTUBE_404)
 
     def _watch(self, video: str, query: str) -> None:
-        if video == RATE_LIMITED_ID:
+        if video == RATE_LIMITED_ID or video in self.server.limited:
             return self.send_html(429, SORRY_429)
-        if video == LOGIN_ID:
+        if video in self.server.deleted:  # as YouTube shows a video its uploader removed
+            return self.send_html(200, watch_page(self.base, DELETED_ID).replace(
+                DELETED_ID, video))
+        if video == LOGIN_ID or video in self.server.walled:
             return self.redirect(f"{self.base}/ServiceLogin?service=youtube&continue="
                                  f"{quote(f'https://www.youtube.com/watch?{query}', safe='')}")
         if video == LAYOUT_ID:
             return self.send_html(200, NEW_LAYOUT)
         if _video(self.base, video) is None and video not in STATUSES:
             video = MISSING_ID  # YouTube answers 200 with "Video unavailable" for any id
-        return self.send_html(200, watch_page(self.base, video))
+        return self.send_html(200, watch_page(self.base, video, self.server.edits))
 
     def _channel(self, path: list[str]) -> None:
         owner, tab = (path[0], path[1:]) if path[0].startswith("@") else (
@@ -639,9 +654,26 @@ class _Handler(PlatformHandler):
 
 
 class YouTubeFixture(PlatformFixture):
-    """The YouTube stand-in. Point ``platforms.youtube.base_url`` at ``.base``."""
+    """The YouTube stand-in. Point ``platforms.youtube.base_url`` at ``.base``.
+
+    A test changes the channel as it goes: ``hidden`` uploads are not published yet (not in
+    the feed; ``publish`` shows them), ``edits`` give a video another title or text, and a
+    ``deleted`` video is shown removed by its uploader, a ``limited`` one answers 429 and a
+    ``walled`` one sends to the sign-in page (none of these three is in the feed)."""
 
     handler = _Handler
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server.hidden: set[str] = set()
+        self.server.edits: dict[str, dict[str, str]] = {}
+        self.server.deleted: set[str] = set()
+        self.server.limited: set[str] = set()
+        self.server.walled: set[str] = set()
+
+    def publish(self, *videos: str) -> None:
+        """Hidden uploads appear."""
+        self.server.hidden.difference_update(videos)
 
     def post_url(self, video: str = ARABIC_ID) -> str:
         """The watch URL, on the stand-in, of ``video`` (by default the Arabic one)."""
