@@ -359,3 +359,26 @@ def test_an_item_on_a_private_address_is_refused_by_the_guard_and_said(isnad, ne
     assert "10.0.0.1" in notes[0] and "localhost is a name of this machine" in notes[2]
     assert isnad("monitor", "timeline", monitor["id"], "--json").json()["posts"][0]["url"] == \
         news.url("/news/1")
+
+
+def test_items_are_guarded_without_resolving_any_name(tmp_path, monkeypatch):
+    """An item's host name is not looked up when the run queues it (its own capture checks it
+    again, resolving it then): only IP addresses and names of this machine are judged here."""
+    import socket
+
+    from isnad.app.feeds import guarded_items
+    from isnad.config import Settings
+
+    def no_lookup(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a name was resolved: {args}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
+    settings = Settings(home=tmp_path, allow_private_networks=False,
+                        private_origins=["127.0.0.1:8080"])
+    refs = [{"url": url} for url in (
+        "https://news.example.org/a", "http://127.0.0.1:8080/b", "http://192.168.1.1/c",
+        "http://[::1]:8080/d", "http://printer.localhost/e")]
+    kept, notes = guarded_items(settings, refs)
+    assert [r["url"] for r in kept] == ["https://news.example.org/a", "http://127.0.0.1:8080/b"]
+    assert [n.split(" refused")[0] for n in notes] == [
+        "item http://192.168.1.1/c", "item http://[::1]:8080/d", "item http://printer.localhost/e"]
