@@ -382,3 +382,43 @@ def test_items_are_guarded_without_resolving_any_name(tmp_path, monkeypatch):
     assert [r["url"] for r in kept] == ["https://news.example.org/a", "http://127.0.0.1:8080/b"]
     assert [n.split(" refused")[0] for n in notes] == [
         "item http://192.168.1.1/c", "item http://[::1]:8080/d", "item http://printer.localhost/e"]
+
+
+ARC = (Path(__file__).resolve().parents[2] / "shared" / "import-samples"
+       / "webarchive-discovery--IAH-20080430204825-00000-blackbook-truncated.arc.gz")
+
+
+def test_a_real_rss_feed_and_page_of_2008_are_read():
+    """archive.org's collection RSS and front page as a 2008 crawl recorded them (see
+    ../shared/import-samples/SOURCES.md): every entry an item, Arabic titles untouched."""
+    if not ARC.is_file():
+        pytest.skip("import sample not present (../shared/import-samples)")
+    from warcio.archiveiterator import ArchiveIterator
+
+    with ARC.open("rb") as stream:
+        answers = {r.rec_headers.get_header("WARC-Target-URI"): (
+            r.http_headers.get_header("Content-Type"), r.content_stream().read())
+            for r in ArchiveIterator(stream, arc2warc=True) if r.http_headers}
+
+    def read(url: str, limit: int = 100):
+        content_type, body = answers[url]
+
+        async def fetch(asked: str, headers: dict | None = None, **_: object) -> Fetched:
+            return Fetched(asked, 200, {"content-type": content_type}, body)
+
+        reader = FeedReader()
+        return asyncio.run(reader.list_posts(reader.match(url), fetch, limit))
+
+    rss = read("http://www.archive.org/services/collection-rss.php")
+    assert rss.info == ["an RSS 2.0 feed: 50 entries"] and rss.notes == []
+    assert len({r.post_id for r in rss.refs}) == 50
+    assert all(r.url.startswith("http://www.archive.org/details/") and r.published
+               and r.fingerprint for r in rss.refs)
+    assert (rss.refs[0].post_id, rss.refs[0].published) == (
+        "http://www.archive.org/details/Arttechtonic5", "2008-04-30T20:44:20Z")
+    assert rss.refs[1].title.startswith("۩۞۩ جبريل يسأل والنبى يجيب")
+    page = read("http://www.archive.org/index.php", limit=10)
+    assert page.info == ["an HTML page: 64 links in scope (host)",
+                         "2 links out of scope ignored",
+                         "64 links in scope, the first 10 only (--posts)"]
+    assert all(r.url.startswith("http://www.archive.org/") for r in page.refs)
