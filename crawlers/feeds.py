@@ -161,6 +161,9 @@ class FeedReader(Platform):
         else:
             raise FeedError(f"{target.url}: the XML document's root <{name}> is not RSS, Atom "
                             "or a sitemap")
+        # Newest first, whatever order the feed keeps (some list oldest first: the limit
+        # would keep the oldest); undated entries after, in the feed's order.
+        listing.refs.sort(key=lambda r: _sortable(r.published), reverse=True)
         return self._finish(listing, limit, what="entries")
 
     def _finish(self, listing: Listing, limit: int, *, what: str) -> Listing:
@@ -326,7 +329,7 @@ def _rss2(root: Element, url: str, version: str) -> Listing:
         updated = _date(_text(_child(item, "updated"))) or published
         _add_entry(listing, url, link, guid_text, title, [summary, content], published,
                    updated)
-    _info(listing, f"an RSS {version} feed: {len(items)} entries")
+    _info(listing, f"an RSS {version} feed: {_entries(len(items))}")
     return _skipped_note(listing, len(items))
 
 
@@ -339,7 +342,7 @@ def _rss1(root: Element, url: str) -> Listing:
                    _text(_child(item, "title")),
                    [_text(_child(item, "description")), _text(_child(item, "encoded"))],
                    date, date)
-    _info(listing, f"an RSS 1.0 (RDF) feed: {len(items)} entries")
+    _info(listing, f"an RSS 1.0 (RDF) feed: {_entries(len(items))}")
     return _skipped_note(listing, len(items))
 
 
@@ -357,7 +360,7 @@ def _atom(root: Element, url: str) -> Listing:
                    _text(_child(entry, "title")),
                    [_text(_child(entry, "summary")), _text(_child(entry, "content"))],
                    published or updated, updated)
-    _info(listing, f"an Atom feed: {len(entries)} entries")
+    _info(listing, f"an Atom feed: {_entries(len(entries))}")
     return _skipped_note(listing, len(entries))
 
 
@@ -459,6 +462,10 @@ def _date(text: str) -> str | None:
 
 def _sortable(stamp: str | None) -> str:
     return stamp or ""
+
+
+def _entries(count: int) -> str:
+    return f"{count} {'entry' if count == 1 else 'entries'}"
 
 
 def _normalised(url: str) -> str:

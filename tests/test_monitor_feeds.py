@@ -83,6 +83,11 @@ def test_entries_become_items_with_stable_ids_and_a_fingerprint_of_what_they_say
     news.documents["/bare"] = (200, RSS, _xml_feed(
         f"<item><title>a</title><link>{news.base}/news/9?b=2&amp;a=1#top</link></item>"
         "<item><title>only text</title><description>no link</description></item>"))
+    # Newest first whatever order the feed keeps: the limit keeps the newest.
+    news.documents["/oldest-first"] = (200, RSS, _xml_feed("".join(
+        f"<item><guid>g{n}</guid><link>{news.base}/news/{n}</link><pubDate>{n:02d} Nov 2026 "
+        "08:00:00 GMT</pubDate></item>" for n in (1, 2, 3))))
+    assert [r.post_id for r in _read(news.url("/oldest-first"), limit=2).refs] == ["g3", "g2"]
     bare = _read(news.url("/bare"))
     assert [r.post_id for r in bare.refs] == [f"{news.base}/news/9?a=1&b=2"]
     assert bare.info[-1].startswith("1 entries without an http(s) link")
