@@ -43,13 +43,16 @@ def _now() -> datetime:
 
 
 class MonitorRow(Base):
-    """A channel or profile watched on a schedule (``every`` seconds, or a ``cron`` line)."""
+    """A channel or profile, or a web page or feed, watched on a schedule (``every``
+    seconds, or a ``cron`` line)."""
 
     __tablename__ = "monitors"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     url: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(20))  # "channel" (a platform's listing) or "feed"
+    # A feed monitor's scope ("host", a URL prefix, "regex:PATTERN"; None: its default).
+    scope: Mapped[str | None] = mapped_column(Text)
     platform: Mapped[str | None] = mapped_column(String(40))
     every: Mapped[int | None] = mapped_column(Integer)  # seconds between runs
     cron: Mapped[str | None] = mapped_column(String(200))

@@ -76,6 +76,7 @@ class CaptureJob:
     post: dict[str, Any] | None = None
     post_refs: list[dict[str, Any]] | None = None
     listing_notes: list[str] = field(default_factory=list)  # what the listing could not do
+    listing_info: list[str] = field(default_factory=list)  # what it did by design (feeds)
     platform_error: str | None = None
     redact_headers: tuple[str, ...] = ()  # header values kept out of the WARC (secrets)
     browser_cookies: list[dict[str, Any]] = field(default_factory=list)

@@ -520,7 +520,8 @@ def jobs_retry(job_id: Annotated[str, typer.Argument(help="job id or unique pref
     out.print(f"queued {row.id} again (attempt {row.attempts + 1})", highlight=False)
 
 
-monitor_app = typer.Typer(help="Channels watched on a schedule: each new post captured once.",
+monitor_app = typer.Typer(help="Channels, web pages and feeds watched on a schedule: each new "
+                          "post or item captured once.",
                           no_args_is_help=True)
 app.add_typer(monitor_app, name="monitor")
 _MONITOR_ID = Annotated[str, typer.Argument(help="monitor id or unique prefix")]
@@ -528,7 +529,9 @@ _MONITOR_ID = Annotated[str, typer.Argument(help="monitor id or unique prefix")]
 
 @monitor_app.command("add")
 def monitor_add(
-    url: Annotated[str, typer.Argument(help="a platform channel or profile URL")],
+    url: Annotated[str, typer.Argument(
+        help="a platform channel or profile, or any http(s) web page or feed (RSS, Atom, "
+        "sitemap)")],
     every: Annotated[str | None, typer.Option(
         "--every", help="run every 90s, 15m, 2h, 7d… (default: 1h)")] = None,
     cron: Annotated[str | None, typer.Option(
@@ -546,21 +549,33 @@ def monitor_add(
     webhook_secret_env: Annotated[str | None, typer.Option(
         "--webhook-secret-env", help="the environment variable holding that webhook's HMAC "
         "secret (default: the [alerts] secret)")] = None,
+    scope: Annotated[str | None, typer.Option(
+        "--scope", help="web pages and feeds: which links are items: 'host' (a page's own "
+        "host; the default for a page), a URL prefix (https://…), or 'regex:PATTERN'; a "
+        "feed's or sitemap's entries are all items unless a scope is given")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Watch a channel or profile: each run lists it and captures every post not seen before."""
+    """Watch a channel or profile, or a web page or feed: each run lists it and captures
+    every post (entry, URL, link) not seen before.
+
+    A URL no platform module lists as a channel is a web page or feed: each run captures it
+    and reads what was recorded: an RSS 2.0 / RSS 1.0 / Atom feed (its entries), a sitemap
+    or sitemap index (its URLs), or an HTML page (its links within --scope). The type is
+    read from the document (content type, root element), not from the URL.
+    """
     settings = _settings()
     row = monitors.add_monitor(
         settings, _archive(settings, recover=False), url,
         operator=operator or settings.effective_operator(), every=every, cron=cron,
         jitter=jitter, case_id=case, tags=tuple(tag or ()), note=note, posts=posts,
         recheck=recheck, use_browser=not no_browser, webhook=webhook,
-        webhook_secret_env=webhook_secret_env)
+        webhook_secret_env=webhook_secret_env, scope=scope)
     if as_json:
         _emit_json(monitors.monitor_record(row, 0))
         return
     when = f"every {row.every}s" if row.every else f"cron {row.cron}"
-    out.print(f"monitor {row.id}  {escape(row.url)}  ({row.platform}, {when})", highlight=False)
+    out.print(f"monitor {row.id}  {escape(row.url)}  ({row.platform or row.kind}, {when})",
+              highlight=False)
 
 
 @monitor_app.command("list")
@@ -598,7 +613,8 @@ def monitor_show(monitor_id: _MONITOR_ID,
     if as_json:
         _emit_json(shown)
         return
-    for key in ("id", "url", "platform", "every", "cron", "jitter", "case", "tags", "note",
+    for key in ("id", "url", "kind", "platform", "scope", "every", "cron", "jitter", "case",
+                "tags", "note",
                 "posts", "recheck", "operator", "paused", "flagged", "failures", "posts_seen",
                 "last_run_at", "webhook", "webhook_secret_env"):
         out.print(f"{key:12} {escape(str(shown[key]))}", highlight=False)

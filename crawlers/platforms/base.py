@@ -95,6 +95,9 @@ class Listing:
 
     refs: list[PostRef] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # What the listing did by design, recorded but no shortfall (a feed's type, entries past
+    # the limit, links out of scope): shown with the run, never making it PARTIAL.
+    info: list[str] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[PostRef]:
         return iter(self.refs)

@@ -32,6 +32,7 @@ class PlatformSpider(scrapy.Spider):
                 listing = await platform.list_posts(target, self.fetch, job.list_limit)
                 job.post_refs = [ref.__dict__ for ref in listing.refs]
                 job.listing_notes = list(listing.notes)
+                job.listing_info = list(listing.info)
             else:
                 job.post = (await platform.extract_post(target, self.fetch)).to_dict()
         except PlatformError as exc:

@@ -30,6 +30,7 @@ from archiver.proof import Prover
 from archiver.redaction import redact_url
 from archiver.states import CaptureState
 from archiver.storage import LocalFolderStorage
+from crawlers.feeds import feed_listing
 from crawlers.job import CaptureJob, CaptureLimits, explain_error
 from crawlers.media import MediaLimits, fetch_media
 from crawlers.media_routes import complete_copies, plan_routes, settle
@@ -63,6 +64,9 @@ class CaptureOptions:
     # False: a channel's posts are listed (``posts`` of them) but not captured here; a
     # monitor queues each new one as its own job.
     follow_posts: bool = True
+    # A feed monitor's listing ({"scope": ...}): a URL no platform reads is listed as a web
+    # page or feed (crawlers.feeds), its items recorded as the listing's post refs.
+    feed: dict[str, Any] | None = None
 
 
 def capture_limits(settings: Settings, options: CaptureOptions) -> CaptureLimits:
@@ -158,6 +162,9 @@ class CaptureRun:
                          on_progress=self.on_progress, capture_id=session.capture_id,
                          proxy=proxy)
         _configure_platform(job, settings, options, match)
+        if match is None and options.feed is not None:
+            job.platform = feed_listing(url, options.feed.get("scope"))
+            job.list_limit = options.posts or settings.platforms.posts
         if "@" in urlsplit(url).netloc and "authorization" not in {
                 name.lower() for name in job.redact_headers}:
             # Credentials in the URL are sent as an Authorization header: kept out of the WARC.
@@ -198,7 +205,8 @@ class CaptureRun:
         if job.platform is not None:
             self.observed[session.capture_id] = {
                 "post_refs": job.post_refs, "listing_notes": list(job.listing_notes or []),
-                "post": job.post}
+                "listing_info": list(job.listing_info or []),
+                "listing_error": job.platform_error, "post": job.post}
         self._done(result)
 
     def _done(self, result: PackagedCapture) -> None:
@@ -349,6 +357,8 @@ def _platform_outcome(job: CaptureJob, state: str, reasons: list[str], context: 
         # What the listing could not do as usual (a fallback, skipped weeks): in the record
         # and, as reasons, before the user; the listing may be thinner than it looks.
         context["listing_notes"] = job.listing_notes
+        if job.listing_info:
+            context["listing_info"] = job.listing_info
         if job.listing_notes:
             state = PARTIAL if state != FAILED else state
             reasons = [*reasons, *(f"the listing: {note}" for note in job.listing_notes)]

@@ -86,7 +86,8 @@ def run(payload: dict[str, Any], reporter: Reporter) -> None:
     options = CaptureOptions(operator=spec.operator, case_id=spec.case_id, tags=spec.tags,
                              note=spec.note, use_browser=spec.use_browser, depth=spec.depth,
                              scope=spec.scope, posts=spec.posts,
-                             follow_posts=not spec.monitor)
+                             follow_posts=not spec.monitor,
+                             feed=(spec.monitor or {}).get("feed"))
 
     def registered(capture_id: str, url: str) -> None:
         store.link_capture(job_id, attempt, capture_id)

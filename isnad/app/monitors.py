@@ -1,4 +1,5 @@
-"""Monitors: a channel or profile watched on a schedule, every new post captured once.
+"""Monitors: a channel or profile (or a web page or feed, see :mod:`isnad.app.feeds`) watched
+on a schedule, every new post captured once.
 
 A monitor's *run* is a capture job (source ``monitor:<id>``) of the channel URL: that capture is
 the listing's snapshot (its raw responses are in its WARC, its ``metadata/posts.json`` lists the
@@ -33,7 +34,7 @@ from archiver.redaction import redact_url
 from archiver.states import CaptureState, CustodyAction, JobSource, JobState, MonitorPostState
 from crawlers.netguard import validate_url
 from crawlers.platforms.base import CONTENT_FIELDS, content
-from isnad.app import alerts
+from isnad.app import alerts, feeds
 from isnad.app.capture import match_platform
 from isnad.app.jobs import JobSpec, add_jobs
 from isnad.app.queue import CaptureQueue
@@ -74,10 +75,12 @@ def add_monitor(settings: Settings, archive: Archive, url: str, *, operator: str
                 case_id: str | None = None, tags: tuple[str, ...] = (),
                 note: str | None = None, posts: int | None = None,
                 recheck: str | None = None, use_browser: bool = True,
-                webhook: str | None = None, webhook_secret_env: str | None = None
-                ) -> MonitorRow:
-    """Watch a platform channel or profile on a schedule (``every`` or ``cron``); its alerts
-    also go to ``webhook``, signed with the secret in the variable ``webhook_secret_env``."""
+                webhook: str | None = None, webhook_secret_env: str | None = None,
+                scope: str | None = None) -> MonitorRow:
+    """Watch a platform channel or profile, or any other web page or feed (RSS, Atom, a
+    sitemap, a page's links within ``scope``), on a schedule (``every`` or ``cron``); its
+    alerts also go to ``webhook``, signed with the secret in the variable
+    ``webhook_secret_env``."""
     if every and cron:
         raise IsnadError("give --every or --cron, not both")
     validate_url(url)
@@ -86,11 +89,15 @@ def add_monitor(settings: Settings, archive: Archive, url: str, *, operator: str
     if webhook:
         alerts.check_webhook(settings, webhook, webhook_secret_env)
     match = match_platform(settings, url)
-    if match is None or match[1].kind != "channel":
-        raise IsnadError(f"{url} is not a channel or profile that a platform module lists "
-                         "(monitoring web pages and feeds is not supported yet)")
+    if match is not None and match[1].kind != "channel":
+        raise IsnadError(f"{url} is a {match[0].name} {match[1].kind}, not a channel or "
+                         "profile: capture it, or monitor its channel")
+    if match is not None and scope is not None:
+        raise IsnadError("--scope is for web pages and feeds, not a platform's channel")
     return MonitorStore(archive.catalog).add(
-        url=url, kind="channel", platform=match[0].name,
+        url=url, kind="channel" if match else feeds.KIND,
+        platform=match[0].name if match else None,
+        scope=None if match else feeds.check_scope(scope),
         every=parse_duration(every, "--every") if every else (None if cron else DEFAULT_EVERY),
         cron=check_cron(cron) if cron else None,
         jitter=parse_duration(jitter, "--jitter") if jitter else 0,
@@ -137,7 +144,8 @@ def remove_monitor(settings: Settings, archive: Archive, monitor_id: str) -> Mon
 
 
 def start_run(settings: Settings, archive: Archive, monitor_id: str) -> str:
-    """Queue a run of a monitor now: a capture job of its channel; the run's id (the job's).
+    """Queue a run of a monitor now: a capture job of its channel (or page, or feed); the
+    run's id (the job's).
 
     The run is recorded before its job is handed to the queue, so the capture process always
     finds it."""
@@ -147,6 +155,8 @@ def start_run(settings: Settings, archive: Archive, monitor_id: str) -> str:
                    tags=tuple(monitor.tags or ()), note=monitor.note,
                    source=f"{JobSource.MONITOR}:{monitor.id}", use_browser=monitor.use_browser,
                    posts=monitor.posts, monitor={"id": monitor.id, "role": "listing"})
+    if monitor.kind == feeds.KIND:
+        spec.monitor["feed"] = feeds.listing_options(monitor.scope)
     runtime = Runtime(settings, archive)
     (row,) = add_jobs(runtime.store, [spec], settings.home / "secrets")
     store.add_run(monitor.id, row.id)
@@ -167,7 +177,9 @@ def after_capture(settings: Settings, archive: Archive, spec: JobSpec, job_id: s
     elif role == "post" and results:
         result = results[0]
         post = (observed.get(result.capture_id) or {}).get("post") or {}
-        if result.state != CaptureState.FAILED and post.get("status") == "ok":
+        # A feed's item is a web page: any capture that is not FAILED is a good one.
+        if result.state != CaptureState.FAILED and (
+                post.get("status") == "ok" or spec.monitor["platform"] in feeds.ITEM_PLATFORMS):
             MonitorStore(archive.catalog).post_captured(
                 spec.monitor["id"], spec.monitor["platform"], spec.monitor["post_id"],
                 result.capture_id)
@@ -180,16 +192,24 @@ def _listed(settings: Settings, archive: Archive, spec: JobSpec, run_id: str,
     listing = results[0] if results else None
     seen = observed.get(listing.capture_id, {}) if listing else {}
     refs, notes = seen.get("post_refs"), list(seen.get("listing_notes") or [])
+    info = list(seen.get("listing_info") or [])  # recorded; not a shortfall (feeds)
+    feed = monitor.kind == feeds.KIND
     queue = CaptureQueue(settings)
     if listing is None or listing.state == CaptureState.FAILED or refs is None:
         why = (listing.error or "; ".join(listing.reasons)) if listing else "nothing captured"
+        why = (seen.get("listing_error") or why) if feed else why
+        what = "the page or feed could not be read" if feed else "the channel could not be listed"
         run = store.end_run(run_id, CaptureState.FAILED, listed=0,
-                            notes=[*notes, f"the channel could not be listed: {why}"],
+                            notes=[*info, *notes, f"{what}: {why}"],
                             listing_capture=listing.capture_id if listing else None,
                             flag_after=FLAG_AFTER_FAILURES)
         alerts.run_recorded(settings, archive, monitor, run)
         return
     match = match_platform(settings, monitor.url)
+    listed = len(refs)
+    if feed:  # a feed is written by someone else: its items' URLs pass the guard first
+        refs, refused = feeds.guarded_items(settings, refs)
+        notes += refused
     for ref in refs:
         row = store.record_post(
             monitor.id, run_id, platform=ref["platform"], post_id=ref["post_id"],
@@ -204,12 +224,14 @@ def _listed(settings: Settings, archive: Archive, spec: JobSpec, run_id: str,
              else CaptureState.COMPLETE)
     reasons = [] if listing.state == CaptureState.COMPLETE else [
         r for r in listing.reasons if not r.startswith("the listing: ")]
-    run = store.end_run(run_id, state, listed=len(refs), notes=[*notes, *reasons],
+    run = store.end_run(run_id, state, listed=listed, notes=[*info, *notes, *reasons],
                         listing_capture=listing.capture_id, flag_after=FLAG_AFTER_FAILURES)
-    log.info("monitor %s run %s: %d listed, %d new (%s)", monitor.id, run_id, len(refs),
+    log.info("monitor %s run %s: %d listed, %d new (%s)", monitor.id, run_id, listed,
              run.new_posts, state)
     alerts.run_recorded(settings, archive, monitor, run)
-    if monitor.recheck:  # after the run is recorded: a recheck may add a note to it
+    # After the run is recorded: a recheck may add a note to it. Not for a feed: its entries
+    # drop out of it by design, and a page has no "deleted" answer to record.
+    if monitor.recheck and not feed:
         _queue_rechecks(store, queue, monitor, match, run_id, refs)
         _queue_edit_checks(store, queue, monitor, match, run_id, refs)
 
@@ -515,6 +537,7 @@ def monitor_record(row: MonitorRow, posts: int | None = None) -> dict[str, Any]:
     """A monitor as JSON: what it watches, on which schedule, how it fares."""
     return {"id": row.id, "url": row.url, "kind": row.kind, "platform": row.platform,
             "every": row.every, "cron": row.cron, "jitter": row.jitter, "case": row.case_id,
+            "scope": row.scope,
             "tags": list(row.tags or []), "note": row.note, "posts": row.posts,
             "recheck": row.recheck, "browser": row.use_browser, "operator": row.operator,
             "paused": row.paused, "created_at": _iso(row.created_at),
