@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,27 +27,20 @@ from rich.table import Table
 
 # Typer 0.29 carries its own copy of Click: its exceptions are not the `click` package's.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
-from typer.rich_utils import rich_format_error
 
 from isnad import __version__
 from isnad import app as isnad_app
-from isnad.app import (
-    CaptureRefused,
-    CaptureState,
-    IsnadError,
-    JobState,
-    VerificationReport,
-    monitors,
-    records,
-)
-from isnad.app.archive import signing_key
-from isnad.app.capture import check_free_space
-from isnad.app.jobs import JobSpec
-from isnad.app.runtime import JobRow, Runtime, Watch, read_batch
-from isnad.app.schedules import SchedulerService
-from isnad.app.worker import LocalRun, Worker
-from isnad.config import Settings, load_settings
+from isnad.app import CaptureRefused, CaptureState, IsnadError, JobState, monitors, records
 from isnad.logs import configure_for_cli, configure_from_settings
+
+if TYPE_CHECKING:
+    # The use cases are imported by the commands that run them, not here: `isnad --help` and
+    # `isnad list` must not pay for Scrapy, Playwright, yt-dlp or boto3 (see tests/test_cli.py).
+    from isnad.app import VerificationReport
+    from isnad.app.jobs import JobSpec
+    from isnad.app.runtime import JobRow, Runtime, Watch
+    from isnad.app.worker import LocalRun
+    from isnad.config import Settings
 
 app = typer.Typer(
     help="Isnad: capture web pages as evidence, store them, and prove they are unaltered.",
@@ -77,6 +70,8 @@ class State(StrEnum):
 
 
 def _settings() -> Settings:
+    from isnad.config import load_settings
+
     return load_settings(_state["config"])
 
 
@@ -126,6 +121,7 @@ def _job_template(settings: Settings, *, case: str | None, tag: list[str] | None
                   note: str | None, operator: str | None, depth: int | None,
                   scope: Scope | None, no_browser: bool, posts: int | None,
                   priority: int | None) -> JobSpec:
+    from isnad.app.jobs import JobSpec
     return JobSpec(url="", operator=operator or settings.effective_operator(), case_id=case,
                    tags=tuple(tag or ()), note=note, source="cli", priority=priority,
                    use_browser=not no_browser, depth=depth,
@@ -137,6 +133,8 @@ def _specs(urls: list[str] | None, input_file: str | None, template: JobSpec
     """The jobs asked for: URLs (``-``: read them from stdin) and/or a batch file. A bad line
     of a batch is said with its number; the good lines still go in. A bad URL given as an
     argument is a usage error: nothing is queued."""
+    from isnad.app.jobs import JobSpec
+    from isnad.app.runtime import read_batch
     urls = list(urls or [])
     sources = ([input_file] if input_file else []) + (["-"] if "-" in urls else [])
     specs: list[JobSpec] = []
@@ -188,6 +186,7 @@ def submit(
 ) -> None:
     """Queue URLs for capture and return at once with their job ids (a worker captures them:
     `isnad worker`). Exit status 1 when a line of a batch file was skipped."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     specs = _specs(urls, input_file, _job_template(
         settings, case=case, tag=tag, note=note, operator=operator, depth=depth, scope=scope,
@@ -223,6 +222,8 @@ def capture(
     them itself, N at a time. Exit status: 0 when every capture is COMPLETE and stored, 1 when
     one is PARTIAL or waits for storage, 2 when one FAILED, 130 when interrupted.
     """
+    from isnad.app.capture import check_free_space
+    from isnad.app.runtime import Runtime
     if as_json and as_jsonl:
         raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
     settings = _settings()
@@ -233,7 +234,7 @@ def capture(
     runtime = Runtime(settings, archive)
     check_free_space(settings, archive)
     # The key is opened before anything is queued: a locked or exposed key stops here.
-    signing_key(settings, create=True)
+    isnad_app.signing_key(settings, create=True)
     rows = runtime.submit(specs)
     workers = runtime.workers()
     local = None if workers else runtime.run_here(rows, concurrency)
@@ -440,6 +441,7 @@ def jobs_list(
     """List jobs, newest first (`isnad jobs show|cancel|retry ID` for one)."""
     if ctx.invoked_subcommand is not None:
         return
+    from isnad.app.runtime import Runtime
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     rows = runtime.jobs(tuple(s.value for s in state or ()), limit)
@@ -470,6 +472,7 @@ def jobs_list(
 def jobs_show(job_id: Annotated[str, typer.Argument(help="job id or unique prefix")],
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One job: what was asked, its attempts, its captures."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     record = runtime.record(runtime.job(job_id))
@@ -495,6 +498,7 @@ def jobs_show(job_id: Annotated[str, typer.Argument(help="job id or unique prefi
 def jobs_cancel(job_id: Annotated[str, typer.Argument(help="job id or unique prefix")]
                 ) -> None:
     """Cancel a queued job; stop a running one (its capture is recorded as FAILED)."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     row = runtime.job(job_id)
@@ -514,6 +518,7 @@ def jobs_cancel(job_id: Annotated[str, typer.Argument(help="job id or unique pre
 @jobs_app.command("retry")
 def jobs_retry(job_id: Annotated[str, typer.Argument(help="job id or unique prefix")]) -> None:
     """Queue a failed, cancelled or done job again (a new attempt; earlier ones are kept)."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     row = runtime.retry(job_id)
@@ -640,6 +645,7 @@ def monitor_run(
 ) -> None:
     """Run a monitor now: queue its run (a worker runs it), or with --wait see it through.
     Exit status with --wait: 0 COMPLETE, 1 PARTIAL, 2 FAILED."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     archive = _archive(settings)
     if not wait:
@@ -652,7 +658,7 @@ def monitor_run(
                 err.print("no worker is running: start one with `isnad worker` (or use "
                           "--wait)", highlight=False)
         return
-    signing_key(settings, create=True)
+    isnad_app.signing_key(settings, create=True)
     done = monitors.run_and_wait(settings, archive, monitor_id, concurrency=concurrency)
     run = monitors.monitor_run_record(done.run)
     if as_json:
@@ -707,12 +713,13 @@ def worker(
     SIGTERM: no new job is taken; running captures get worker.drain_timeout seconds, then go
     back to the queue. Ctrl-C (SIGINT): running captures go back to the queue at once.
     """
+    from isnad.app.worker import Worker
     settings = _settings()
     # A service logs JSON lines (unless logging.format says otherwise), to stderr and the file.
     configure_from_settings(settings.logging, settings.home, service=True,
                             debug=_state["debug"], file=log_file, console=err)
     archive = _archive(settings)
-    signing_key(settings, create=True)
+    isnad_app.signing_key(settings, create=True)
     Worker(settings, archive, concurrency=concurrency, burst=burst).run()
 
 
@@ -726,6 +733,7 @@ def scheduler_command(
 
     SIGTERM or Ctrl-C: no new run starts; runs under way finish first.
     """
+    from isnad.app.schedules import SchedulerService
     settings = _settings()
     configure_from_settings(settings.logging, settings.home, service=True,
                             debug=_state["debug"], file=log_file, console=err)
@@ -736,6 +744,7 @@ def scheduler_command(
 def workers(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Workers and schedulers alive now (host, pid, concurrency, current jobs, last sign of
     life)."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     running = runtime.jobs((JobState.RUNNING,))
@@ -1155,6 +1164,8 @@ def _error(message: str) -> None:
 def _show_usage_error(exc: ClickException) -> None:
     """Typer's framed message on a terminal; Click's plain lines (never wrapped) elsewhere."""
     if err.is_terminal:
+        from typer.rich_utils import rich_format_error  # Markdown and more: only when needed
+
         rich_format_error(exc)
     else:
         exc.show()

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from archiver.archive import SyncReport
-from archiver.catalog import CaptureRow
-from archiver.jobs import JobRow, WorkerRow
 from archiver.states import CaptureState, CopyState, JobState
 
-if TYPE_CHECKING:  # the use cases' results; those modules shape their JSON here
+if TYPE_CHECKING:  # the rows and the use cases' results; those modules shape their JSON here
+    # (imported for the types only: records is imported by every interface at start-up)
+    from archiver.archive import SyncReport
+    from archiver.catalog import CaptureRow
+    from archiver.jobs import JobRow, WorkerRow
     from isnad.app.export import Bundle
     from isnad.app.keys import NewSigningKey, PublicKey
     from isnad.app.proof import AnchorReport, TimestampRetry
