@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -773,6 +774,10 @@ def _middle(text: str, width: int) -> str:
     return text[:(keep + 1) // 2] + "…" + text[len(text) - keep // 2:]
 
 
+# A screenful: `isnad list` answers at once however big the catalog; --page goes further.
+LIST_PAGE = 50
+
+
 @app.command("list")
 def list_captures(
     case: Annotated[str | None, typer.Option("--case", help="only this case")] = None,
@@ -788,37 +793,81 @@ def list_captures(
         "--until", help="started before DATETIME, or on or before DATE")] = None,
     url: Annotated[str | None, typer.Option(
         "--url", help="URL (requested or final) contains this text")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most N, newest first")
-                     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the captures as JSON")] = False,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, help=f"at most N a page, newest first (default: {LIST_PAGE} in the "
+        "table; every capture with --json/--jsonl)")] = None,
+    page: Annotated[int, typer.Option("--page", min=1, help="which page of --limit captures")
+                    ] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="print the captures as a JSON list, "
+                                          "written as they are read")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="print each capture as one JSON "
+                                           "line")] = False,
 ) -> None:
-    """List captures, newest first: short id, state, storage, start time (UTC), URL."""
-    found = isnad_app.find_captures(
-        isnad_app.open_archive(_settings()), case=case, tags=tuple(tag or ()),
-        states=tuple(s.value for s in state or ()),
+    """List captures, newest first: short id, state, storage, start time (UTC), URL; a page at
+    a time (--limit, --page)."""
+    if as_json and as_jsonl:
+        raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
+    archive = isnad_app.open_archive(_settings())
+    filters: dict[str, Any] = dict(
+        case=case, tags=tuple(tag or ()), states=tuple(s.value for s in state or ()),
         since=_parse_date(since, "--since") if since else None,
-        until=_parse_date(until, "--until", end_of_day=True) if until else None,
-        url=url, limit=limit, shorten=not as_json)
-    if as_json:
-        _emit_json(found.captures)
+        until=_parse_date(until, "--until", end_of_day=True) if until else None, url=url)
+    if as_json or as_jsonl:
+        # Every match, streamed from the catalog in batches, unless a page is asked for.
+        found = (isnad_app.iter_captures(archive, **filters) if limit is None and page == 1
+                 else iter(isnad_app.find_captures(archive, **filters, limit=limit or LIST_PAGE,
+                                                   offset=((limit or LIST_PAGE) * (page - 1)))
+                           .captures))
+        _stream_json(found, lines=as_jsonl)
         return
+    size = limit or LIST_PAGE
+    listed = isnad_app.find_captures(archive, **filters, limit=size, offset=size * (page - 1),
+                                     shorten=True)
+    _print_capture_page(listed, first=size * (page - 1) + 1, page=page)
+
+
+def _stream_json(items: Iterator[dict[str, Any]], *, lines: bool) -> None:
+    """Each item as soon as it is read: one JSON line each, or the elements of one JSON list
+    (the same list `json.loads` reads, written without holding it whole)."""
+    if lines:
+        for item in items:
+            sys.stdout.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.flush()
+        return
+    separator = "[\n"
+    for item in items:
+        sys.stdout.write(separator + json.dumps(item, ensure_ascii=False, default=str))
+        separator = ",\n"
+    sys.stdout.write("[]\n" if separator == "[\n" else "\n]\n")
+    sys.stdout.flush()
+
+
+def _print_capture_page(found: Any, *, first: int, page: int) -> None:
+    """One page of `isnad list` as a table, and where it stands in all that match."""
     short, total = found.short_ids, found.total
     id_width = max((len(v) for v in short.values()), default=8)
     # id, state, storage, time: fixed widths; the URL takes what is left of the line.
     url_width = max(out.width - (id_width + 2 + 8 + 2 + 7 + 2 + 16 + 2), 10)
-    out.print(f"[bold]{'id':{id_width}}  {'state':8}  {'stored':7}  {'started (UTC)':16}  url"
-              "[/bold]", highlight=False)
+    lines = [f"[bold]{'id':{id_width}}  {'state':8}  {'stored':7}  {'started (UTC)':16}  url"
+             "[/bold]"]
     for c in found.captures:
         started = c["started_at"] or ""
         stored = {True: "yes", False: "pending", None: "-"}[c["stored"]]
-        out.print(f"{short[c['id']]:{id_width}}  {_state_markup(c['state'])}"
-                  f"{' ' * (8 - len(c['state']))}  {stored:7}  "
-                  f"{started[:16].replace('T', ' '):16}  {escape(_middle(c['url'], url_width))}",
-                  highlight=False)
+        lines.append(f"{short[c['id']]:{id_width}}  {_state_markup(c['state'])}"
+                     f"{' ' * (8 - len(c['state']))}  {stored:7}  "
+                     f"{started[:16].replace('T', ' '):16}  "
+                     f"{escape(_middle(c['url'], url_width))}")
     shown = len(found.captures)
-    shown_text = f"{shown} of {total}" if shown < total else f"{total}"
-    out.print(f"{shown_text} capture(s)" + ("" if shown == total else
-                                       "  (--limit: newest first)"), highlight=False)
+    if shown == total:
+        lines.append(f"{total} capture(s)")
+    elif not shown:
+        lines.append(f"none on page {page}: {total} capture(s) in all")
+    else:
+        last = first + shown - 1
+        lines.append(f"{first}–{last} of {total} capture(s), newest first"
+                     + (f"  (next: --page {page + 1})" if last < total else ""))
+    # One print for the page: Rich's per-call cost, paid once.
+    out.print("\n".join(lines), highlight=False)
 
 
 @app.command()

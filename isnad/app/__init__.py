@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # what the names below are, for type checkers and readers
     from isnad.app import records
     from isnad.app.archive import configured_tsas, open_archive, proof_options, signing_key
     from isnad.app.audit import AuditPlan, audit_fixity, plan_audit
-    from isnad.app.catalog import CaptureList, find_captures, show_capture
+    from isnad.app.catalog import CaptureList, find_captures, iter_captures, show_capture
     from isnad.app.export import Bundle, export_bundle
     from isnad.app.keys import NewSigningKey, PublicKey, create_signing_key, public_key
     from isnad.app.proof import (
@@ -58,7 +58,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("configured_tsas", "open_archive", "proof_options", "signing_key"),
                     "isnad.app.archive"),
     **dict.fromkeys(("AuditPlan", "audit_fixity", "plan_audit"), "isnad.app.audit"),
-    **dict.fromkeys(("CaptureList", "find_captures", "show_capture"),
+    **dict.fromkeys(("CaptureList", "find_captures", "iter_captures", "show_capture"),
                     "isnad.app.catalog"),
     **dict.fromkeys(("Bundle", "export_bundle"), "isnad.app.export"),
     **dict.fromkeys(("NewSigningKey", "PublicKey", "create_signing_key", "public_key"),
@@ -78,8 +78,8 @@ __all__ = [
     "CaptureState", "CustodyAction", "IsnadError", "JobState",
     "NewSigningKey", "NotFound", "PublicKey", "RebuiltCatalog", "TargetCheck", "TimestampRetry",
     "VerificationReport", "anchor_custody", "audit_fixity", "check_storage", "configured_tsas",
-    "create_signing_key", "export_bundle", "find_captures", "open_archive", "plan_audit",
-    "proof_options", "public_key", "rebuild_catalog", "records", "retry_timestamps",
+    "create_signing_key", "export_bundle", "find_captures", "iter_captures", "open_archive",
+    "plan_audit", "proof_options", "public_key", "rebuild_catalog", "records", "retry_timestamps",
     "show_capture", "signing_key", "sync_storage", "verify", "verify_capture",
 ]
 
