@@ -299,6 +299,11 @@ class Catalog:
                 query = query.where(CaptureRow.state == state)
             return list(s.scalars(query).all())
 
+    def capture_ids(self) -> list[str]:
+        """Every capture's id, in order (without loading the rows)."""
+        with self.session() as s:
+            return list(s.scalars(select(CaptureRow.id).order_by(CaptureRow.id)))
+
     def find(self, *, case: str | None = None, tags: tuple[str, ...] = (),
              states: tuple[str, ...] = (), since: datetime | None = None,
              until: datetime | None = None, url: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TaskID,
@@ -826,19 +828,20 @@ def list_captures(
     _print_capture_page(listed, first=size * (page - 1) + 1, page=page)
 
 
-def _stream_json(items: Iterator[dict[str, Any]], *, lines: bool) -> None:
+def _stream_json(items: Iterator[dict[str, Any]], *, lines: bool, flush: bool = False) -> None:
     """Each item as soon as it is read: one JSON line each, or the elements of one JSON list
-    (the same list `json.loads` reads, written without holding it whole)."""
-    if lines:
-        for item in items:
-            sys.stdout.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
-        sys.stdout.flush()
-        return
-    separator = "[\n"
+    (the same list `json.loads` reads, written without holding it whole). ``flush``: each
+    item reaches a pipe at once (for items that take time to make)."""
+    separator = "" if lines else "[\n"
     for item in items:
-        sys.stdout.write(separator + json.dumps(item, ensure_ascii=False, default=str))
-        separator = ",\n"
-    sys.stdout.write("[]\n" if separator == "[\n" else "\n]\n")
+        sys.stdout.write(separator + json.dumps(item, ensure_ascii=False, default=str)
+                         + ("\n" if lines else ""))
+        if not lines:
+            separator = ",\n"
+        if flush:
+            sys.stdout.flush()
+    if not lines:
+        sys.stdout.write("[]\n" if separator == "[\n" else "\n]\n")
     sys.stdout.flush()
 
 
@@ -914,19 +917,42 @@ def verify(
     allow_unsigned: Annotated[bool, typer.Option(
         "--allow-unsigned", help="accept a package without a signature (integrity only, "
         "no proof of origin)")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=64, help="with --all: captures verified at once (default: one "
+        "per core)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the reports as a JSON list, each "
+                                          "written as it is made")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="each report as one JSON line")
+                        ] = False,
 ) -> None:
     """Re-hash packages and WARC records, check signatures, timestamps and custody chains;
-    exit 1 on any finding."""
-    reports: list[VerificationReport] = []
-    for report in isnad_app.verify(_settings(), target, every=all_,
-                                   allow_unsigned=allow_unsigned):
-        reports.append(report)
-        if not as_json:  # each result as it completes, not all at the end
-            _print_report(report)
-    if as_json:
-        _emit_json([r.to_dict() for r in reports])
-    raise typer.Exit(0 if all(r.ok for r in reports) else 1)
+    exit 1 on any finding. With --all, each capture's report as soon as it is made."""
+    if as_json and as_jsonl:
+        raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
+    human = not (as_json or as_jsonl)
+    # People see a bar (with the reports printed above it); JSON goes to stdout alone.
+    with _progress(out if human else err, TextColumn("verifying"), BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn()) as progress:
+        task = progress.add_task("verifying", total=None, visible=all_)
+        failures = 0
+
+        def reports() -> Iterator[dict[str, Any]]:
+            nonlocal failures
+            for report in isnad_app.verify(
+                    _settings(), target, every=all_, allow_unsigned=allow_unsigned,
+                    workers=workers, on_total=lambda n: progress.update(task, total=n)):
+                failures += not report.ok
+                progress.advance(task)
+                if human:
+                    _print_report(report)
+                yield report.to_dict()
+
+        if human:
+            for _ in reports():
+                pass
+        else:
+            _stream_json(reports(), lines=as_jsonl, flush=True)
+    raise typer.Exit(1 if failures else 0)
 
 
 keys_app = typer.Typer(help="The key that signs every package.", no_args_is_help=True)
@@ -1100,28 +1126,66 @@ def audit(
                      ] = None,
     target: Annotated[str | None, typer.Option("--target", help="only this storage target")
                       ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=64, help="captures audited at once (default: one per core)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the whole audit as one JSON "
+                                          "object at the end")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="each capture's audit as one JSON "
+                                           "line as it is made, then the totals")] = False,
 ) -> None:
-    """Fixity audit: re-read and re-hash stored packages; exit 1 naming any mismatch."""
+    """Fixity audit: re-read and re-hash stored packages; exit 1 naming any mismatch. Each
+    capture's result is shown as soon as it is audited."""
+    if as_json and as_jsonl:
+        raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
     settings = _settings()
     archive = isnad_app.open_archive(settings)
     plan = isnad_app.plan_audit(archive, sample=sample,
                                 since=_parse_date(since, "--since") if since else None,
                                 since_text=since, target=target)
-    with _progress(err, SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                   DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn()) as progress:
+    human = not (as_json or as_jsonl)
+    with _progress(out if human else err, SpinnerColumn(), TextColumn("{task.description}"),
+                   BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn()
+                   ) as progress:
         task = progress.add_task("auditing", total=plan.total_bytes or None)
+        done = 0
+
+        def show(capture: Any) -> None:
+            nonlocal done
+            done += 1
+            progress.update(task, description=f"{done}/{len(plan.rows)} captures")
+            if as_jsonl:
+                sys.stdout.write(json.dumps(capture.to_dict(), ensure_ascii=False,
+                                            default=str) + "\n")
+                sys.stdout.flush()
+            elif human:
+                _print_capture_audit(capture)
+
         result = isnad_app.audit_fixity(
             archive, plan, settings.effective_operator(),
-            on_bytes=lambda n: progress.advance(task, n),
-            on_copy=lambda f: progress.update(task, description=f"{f.capture_id[:13]}… "
-                                              f"{f.target}"))
+            on_bytes=lambda n: progress.advance(task, n), on_capture=show,
+            settings=settings, workers=workers or os.cpu_count() or 1)
     if as_json:
         _emit_json(result.to_dict())
+    elif as_jsonl:
+        totals = {k: v for k, v in result.to_dict().items() if k != "findings"}
+        sys.stdout.write(json.dumps({"totals": totals}, ensure_ascii=False, default=str) + "\n")
     else:
         out.print(result.summary(), highlight=False)
         out.print(f"report: {result.report_path}")
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _print_capture_audit(capture: Any) -> None:
+    """One line per capture, and a line per problem under it."""
+    verdict = "[green]INTACT[/green]" if capture.ok else "[red]MISMATCH[/red]"
+    out.print(f"{verdict} capture {capture.capture_id}", highlight=False)
+    for finding in capture.findings:
+        if not finding.ok:
+            out.print(f"  [red]FAIL[/red] {escape(finding.target)}: {escape(finding.detail)}",
+                      highlight=False)
+    for problem in capture.custody_problems:
+        out.print(f"  [red]FAIL[/red] custody: {escape(problem)}", highlight=False)
 
 
 def _parse_date(text: str, option: str, *, end_of_day: bool = False) -> datetime:

@@ -129,3 +129,54 @@ def test_a_page_loads_its_copies_in_one_query(tmp_path: Path):
     assert len(streamed) == 120 and len({r.id for r in streamed}) == 120
     assert all(r.copies for r in streamed)
     catalog.engine.dispose()
+
+
+# -- verify --all: a report per capture as it goes, on every core ------------------------------
+
+@pytest.mark.e2e
+def test_verify_all_and_audit_stream_a_result_per_capture_and_find_the_tampered_one(isnad,
+                                                                                   site):
+    run = isnad("capture", "--json", "--no-browser", *(site.url(p) for p in (
+        "/final.html", "/arabic.html", "/gzip.html")))
+    captured = run.json()
+    assert [c["state"] for c in captured] == ["COMPLETE"] * 3, run.stderr
+    ids = sorted(c["id"] for c in captured)
+    tampered = ids[1]
+    location = Path(next(c["location"] for c in isnad("show", tampered, "--json").json()
+                         ["copies"]))
+    location.chmod(0o644)
+    data = bytearray(location.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, in the middle of the package
+    location.write_bytes(bytes(data))
+
+    run = isnad("verify", "--all", "--jsonl", "--workers", "2")
+    assert run.code == 1, run.stdout + run.stderr
+    reports = [json.loads(line) for line in run.stdout.splitlines()]  # each line valid JSON
+    assert [r["subject"].split()[1] for r in reports] == ids  # one each, in id order
+    assert [r["ok"] for r in reports] == [True, False, True]
+    found = [c["name"] for c in reports[1]["checks"] if not c["ok"]]
+    assert "local: stored package hash matches the catalog" in found
+
+    listed = isnad("verify", "--all", "--json")  # the same reports, as one JSON list
+    assert listed.code == 1 and [r["ok"] for r in listed.json()] == [True, False, True]
+    people = isnad("verify", "--all", "--workers", "1")
+    assert people.code == 1
+    assert [line.split()[0] for line in people.stdout.splitlines()
+            if line.startswith(("INTACT", "MISMATCH"))] == ["INTACT", "MISMATCH", "INTACT"]
+    actions = [e["action"] for e in isnad("show", tampered, "--json").json()["custody"]]
+    assert actions[-3:] == ["verification-failed"] * 3
+
+    audit = isnad("audit", "--jsonl", "--workers", "2")
+    assert audit.code == 1, audit.stdout + audit.stderr
+    *captures, last = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert [c["capture_id"] for c in captures] == ids
+    assert [c["ok"] for c in captures] == [True, False, True]
+    assert "hashes to" in captures[1]["findings"][0]["detail"]
+    assert last["totals"]["ok"] is False and Path(last["totals"]["report_path"]).exists()
+    people = isnad("audit", "--workers", "2")
+    assert people.code == 1
+    assert [line.split()[0] for line in people.stdout.splitlines()
+            if line.startswith(("INTACT", "MISMATCH"))] == ["INTACT", "MISMATCH", "INTACT"]
+    assert isnad("audit", "--json").json()["ok"] is False  # the one object, as before
+    actions = [e["action"] for e in isnad("show", tampered, "--json").json()["custody"]]
+    assert actions[-3:] == ["audit-failed"] * 3
