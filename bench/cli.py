@@ -7,7 +7,11 @@ median of --runs, the load average beside each, peak RSS); asserts nothing.
    `isnad list --json` and `--jsonl` to /dev/null (streamed: peak RSS must not grow with the
    catalog), and `isnad list --json` on a tenth of it to show that it does not.
 
-Usage: ``python bench/cli.py [--captures 100000] [--runs 3]``
+``--source DIR`` runs the commands from another checkout of Isnad (e.g. the commit before, from
+``git archive COMMIT | tar -x -C DIR``) with the same virtualenv: before and after, alike.
+Options the older code lacks (``--page``, ``--jsonl``) are skipped there.
+
+Usage: ``python bench/cli.py [--captures 100000] [--runs 3] [--source DIR]``
 """
 
 from __future__ import annotations
@@ -59,25 +63,53 @@ def make_catalog(home: Path, count: int) -> None:
     catalog.engine.dispose()
 
 
-def run(home: Path, *args: str) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (MiB) and exit status of `isnad ARGS`, stdout to /dev/null."""
+SOURCE: Path | None = None  # --source: the checkout whose code runs
+
+
+def run(home: Path, *args: str) -> tuple[float, float, float, int]:
+    """Wall and CPU seconds, peak RSS (MiB) and exit status of `isnad ARGS`, stdout to
+    /dev/null."""
     env = {**os.environ, "ISNAD_HOME": str(home), "COLUMNS": "120"}
+    if SOURCE is not None:
+        env["PYTHONPATH"] = str(SOURCE)
     started = time.perf_counter()
     with open(os.devnull, "wb") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "isnad.cli", *args], stdout=sink,
                                 stderr=subprocess.DEVNULL, env=env, cwd=home)
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, proc.returncode
+    cpu = usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - started, cpu, usage.ru_maxrss / 1024, proc.returncode
+
+
+def first_and_last(home: Path, *args: str) -> tuple[float, float, int]:
+    """Seconds to the first line of `isnad ARGS` on stdout, to its end, and its exit status."""
+    env = {**os.environ, "ISNAD_HOME": str(home), "COLUMNS": "120"}
+    if SOURCE is not None:
+        env["PYTHONPATH"] = str(SOURCE)
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "isnad.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, cwd=home)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    first = time.perf_counter() - started
+    for _ in proc.stdout:
+        pass
+    code = proc.wait()
+    return first, time.perf_counter() - started, code
 
 
 def measure(label: str, home: Path, args: tuple[str, ...], runs: int) -> None:
+    if SOURCE is not None and {"--page", "--jsonl"} & set(args):
+        print(f"{label:44} (not in this code)", flush=True)
+        return
     load = os.getloadavg()[0]
     results = [run(home, *args) for _ in range(runs)]
     wall = statistics.median(r[0] for r in results)
-    rss = max(r[1] for r in results)
-    codes = sorted({r[2] for r in results})
-    print(f"{label:44} {wall:6.2f} s  peak {rss:5.0f} MiB  exit {codes}  "
+    cpu = statistics.median(r[1] for r in results)
+    rss = max(r[2] for r in results)
+    codes = sorted({r[3] for r in results})
+    print(f"{label:44} {wall:6.2f} s  cpu {cpu:6.2f} s  peak {rss:5.0f} MiB  exit {codes}  "
           f"(load {load:.2f})", flush=True)
 
 
@@ -85,9 +117,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--captures", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--verify", type=int, default=1000,
+                        help="rows for the verify --all run")
+    parser.add_argument("--source", type=Path, help="run the commands from this checkout")
     options = parser.parse_args()
+    global SOURCE  # noqa: PLW0603 - one setting for the whole run
+    SOURCE = options.source.resolve() if options.source else None
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores; median of "
-          f"{options.runs} runs each", flush=True)
+          f"{options.runs} runs each; code from {SOURCE or ROOT}", flush=True)
     with tempfile.TemporaryDirectory(prefix="isnad-bench-cli-") as tmp:
         empty = Path(tmp) / "empty"
         empty.mkdir()
@@ -108,6 +145,14 @@ def main() -> None:
         measure(f"isnad list --jsonl, {n}", big, ("list", "--jsonl"), options.runs)
         measure(f"isnad list --json, {options.captures // 10:,}", tenth, ("list", "--json"),
                 options.runs)
+        # Rows without packages: what is timed is the command's own cost per capture (each
+        # report is a finding: the package is not there), and when the first one shows.
+        few = Path(tmp) / "few"
+        make_catalog(few, options.verify)
+        load = os.getloadavg()[0]
+        first, whole, code = first_and_last(few, "verify", "--all")
+        print(f"{'isnad verify --all, ' + f'{options.verify:,} rows':44} first report after "
+              f"{first:.2f} s, all {whole:.2f} s, exit {code}  (load {load:.2f})", flush=True)
 
 
 if __name__ == "__main__":

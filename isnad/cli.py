@@ -218,6 +218,8 @@ def capture(
                                           "at the end")] = False,
     as_jsonl: Annotated[bool, typer.Option("--jsonl", help="print each result as one JSON line "
                                            "as soon as it is finished")] = False,
+    pages: Annotated[bool, typer.Option("--pages", help="with --json/--jsonl: include the list "
+                                        "of pages crawled (always in the package)")] = False,
 ) -> None:
     """Capture URLs as evidence packages (WACZ), stored and catalogued, and wait for them.
 
@@ -242,7 +244,7 @@ def capture(
     workers = runtime.workers()
     local = None if workers else runtime.run_here(rows, concurrency)
     view = _CaptureView(archive, [r.id for r in rows], "json" if as_json else "jsonl" if as_jsonl
-                        else "human")
+                        else "human", pages=pages)
     if workers:
         err.print(f"queued {len(rows)} job(s); {len(workers)} worker(s) running will capture "
                   "them", highlight=False)
@@ -295,8 +297,10 @@ class _CaptureView:
     with --json/--jsonl stdout carries JSON only and the spinners go to stderr.
     """
 
-    def __init__(self, archive: Any, job_ids: list[str], mode: str) -> None:
+    def __init__(self, archive: Any, job_ids: list[str], mode: str, *, pages: bool = False
+                 ) -> None:
         self.archive = archive
+        self.pages = pages  # the page list in each JSON result
         self.expected = len(job_ids)
         self.mode = mode
         console = out if mode == "human" else err
@@ -360,11 +364,11 @@ class _CaptureView:
         # Redraw now: what is printed next would otherwise carry the last frame.
         self.progress.refresh()
         if self.mode == "jsonl":
-            sys.stdout.write(json.dumps(records.capture_record(row), ensure_ascii=False,
-                                        default=str) + "\n")
+            sys.stdout.write(json.dumps(records.capture_result(row, pages=self.pages),
+                                        ensure_ascii=False, default=str) + "\n")
             sys.stdout.flush()
         elif self.mode == "json":
-            self.json_records[row.id] = records.capture_record(row)
+            self.json_records[row.id] = records.capture_result(row, pages=self.pages)
         else:
             _print_result(self.progress.console, row, f"{len(self.done)}/{self.total}")
 

@@ -180,3 +180,20 @@ def test_verify_all_and_audit_stream_a_result_per_capture_and_find_the_tampered_
     assert isnad("audit", "--json").json()["ok"] is False  # the one object, as before
     actions = [e["action"] for e in isnad("show", tampered, "--json").json()["custody"]]
     assert actions[-3:] == ["audit-failed"] * 3
+
+
+# -- a capture's JSON result: the page list only when asked for --------------------------------
+
+@pytest.mark.e2e
+def test_capture_json_leaves_the_page_list_out_unless_asked(isnad, site):
+    rec = isnad.capture("--no-browser", "--depth", "1", "--scope", "host",
+                        site.url("/links.html"))
+    assert rec["state"] == "COMPLETE", rec["stderr"]
+    assert "pages" not in rec["context"] and rec["page_count"] >= 3
+    shown = isnad("show", rec["id"], "--json").json()  # the record itself keeps them
+    assert len(shown["context"]["pages"]) == rec["page_count"]
+    run = isnad("capture", "--jsonl", "--pages", "--no-browser", site.url("/final.html"))
+    (line,) = run.stdout.splitlines()
+    asked = json.loads(line)
+    assert [p["url"] for p in asked["context"]["pages"]] == [site.url("/final.html")]
+    assert asked["page_count"] == 1

@@ -91,6 +91,18 @@ def capture_record(row: CaptureRow) -> dict[str, Any]:
     }
 
 
+def capture_result(row: CaptureRow, *, pages: bool = False) -> dict[str, Any]:
+    """A capture as `isnad capture --json/--jsonl` prints it: its full record, but the list of
+    pages crawled (thousands with --depth) only when asked for; its count always
+    (``page_count``). The list is in the package (pages/pages.jsonl) and `isnad show --json`."""
+    record = capture_record(row)
+    context = record.get("context") or {}
+    record["page_count"] = len(context.get("pages") or [])
+    if not pages and "pages" in context:
+        record["context"] = {k: v for k, v in context.items() if k != "pages"}
+    return record
+
+
 def sync_report(report: SyncReport) -> dict[str, Any]:
     """`isnad storage sync --json`."""
     return {"stored": report.stored, "still_pending": report.still_pending,
