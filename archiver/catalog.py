@@ -36,6 +36,7 @@ from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
     Session,
+    defer,
     mapped_column,
     relationship,
     selectinload,
@@ -307,20 +308,22 @@ class Catalog:
     def find(self, *, case: str | None = None, tags: tuple[str, ...] = (),
              states: tuple[str, ...] = (), since: datetime | None = None,
              until: datetime | None = None, url: str | None = None,
-             limit: int | None = None, offset: int = 0) -> tuple[list[CaptureRow], int]:
+             limit: int | None = None, offset: int = 0, context: bool = True
+             ) -> tuple[list[CaptureRow], int]:
         """Captures matching every filter given, newest first, and how many match in all.
 
         ``url`` matches part of the requested or final URL (case-insensitive); ``tags`` must
         all be present; ``since``/``until`` bound the start time. The filtering is SQL.
         ``limit`` and ``offset`` cut out one page; its rows come with their copies (loaded in
-        one query for the page).
+        one query for the page). Without ``context`` the rows' ``context`` (the big JSON
+        column: a crawl's pages) is not read, and must not be used.
         """
         where = self._filters(case=case, tags=tags, states=states, since=since, until=until,
                               url=url)
         with self.session() as s:
             total = s.scalar(select(func.count()).select_from(CaptureRow).where(*where)) or 0
             query = (select(CaptureRow).where(*where).order_by(CaptureRow.id.desc())
-                     .options(selectinload(CaptureRow.copies)))
+                     .options(*_row_options(context)))
             if limit is not None:
                 query = query.limit(limit)
             if offset:
@@ -330,7 +333,7 @@ class Catalog:
     def iter_find(self, *, case: str | None = None, tags: tuple[str, ...] = (),
                   states: tuple[str, ...] = (), since: datetime | None = None,
                   until: datetime | None = None, url: str | None = None,
-                  batch: int = 500) -> Iterator[CaptureRow]:
+                  batch: int = 500, context: bool = True) -> Iterator[CaptureRow]:
         """Every capture `find` would give, newest first, read ``batch`` at a time (each batch
         in a session of its own, by id: memory stays flat however many there are)."""
         where = self._filters(case=case, tags=tags, states=states, since=since, until=until,
@@ -339,7 +342,7 @@ class Catalog:
         while True:
             with self.session() as s:
                 query = (select(CaptureRow).where(*where).order_by(CaptureRow.id.desc())
-                         .options(selectinload(CaptureRow.copies)).limit(batch))
+                         .options(*_row_options(context)).limit(batch))
                 if last is not None:
                     query = query.where(CaptureRow.id < last)
                 rows = list(s.scalars(query).all())
@@ -476,6 +479,14 @@ class Catalog:
                 s.add(row)
             for key, value in values.items():
                 setattr(row, key, value)
+
+
+def _row_options(context: bool) -> list[Any]:
+    """Loader options of a listing: the copies in one query; the context only if wanted."""
+    options: list[Any] = [selectinload(CaptureRow.copies)]
+    if not context:
+        options.append(defer(CaptureRow.context, raiseload=True))
+    return options
 
 
 def _has_tag(dialect: str, tag: str) -> Any:

@@ -37,8 +37,9 @@ from isnad.app import CaptureRefused, CaptureState, IsnadError, JobState, monito
 from isnad.logs import configure_for_cli, configure_from_settings
 
 if TYPE_CHECKING:
-    # The use cases are imported by the commands that run them, not here: `isnad --help` and
-    # `isnad list` must not pay for Scrapy, Playwright, yt-dlp or boto3 (see tests/test_cli.py).
+    # The use cases are imported by the commands that run them, not here (and `monitors` above
+    # loads at its first use): `isnad --help` and `isnad list` must not pay for Scrapy,
+    # Playwright, yt-dlp or boto3 (tests/test_cli_scale.py).
     from isnad.app import VerificationReport
     from isnad.app.jobs import JobSpec
     from isnad.app.runtime import JobRow, Runtime, Watch

@@ -30,7 +30,8 @@ def find_captures(archive: Archive, *, case: str | None = None, tags: tuple[str,
     newest first, at most ``limit`` after skipping ``offset`` (one page). With ``shorten``,
     each id's shortest unique prefix too."""
     rows, total = archive.catalog.find(case=case, tags=tags, states=states, since=since,
-                                       until=until, url=url, limit=limit, offset=offset)
+                                       until=until, url=url, limit=limit, offset=offset,
+                                       context=False)  # a summary has no use for it
     short = archive.catalog.unique_prefixes([r.id for r in rows]) if shorten else {}
     return CaptureList([records.capture_summary(r) for r in rows], total, short)
 
@@ -42,7 +43,7 @@ def iter_captures(archive: Archive, *, case: str | None = None, tags: tuple[str,
     """Every capture `find_captures` would list, newest first, one summary at a time (read
     from the catalog in batches: memory stays flat at any size)."""
     for row in archive.catalog.iter_find(case=case, tags=tags, states=states, since=since,
-                                         until=until, url=url):
+                                         until=until, url=url, context=False):
         yield records.capture_summary(row)
 
 
