@@ -17,6 +17,7 @@ Usage: ``python bench/cli.py [--captures 100000] [--runs 3] [--source DIR]``
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -82,6 +83,56 @@ def run(home: Path, *args: str) -> tuple[float, float, float, int]:
     return time.perf_counter() - started, cpu, usage.ru_maxrss / 1024, proc.returncode
 
 
+def copy_capture(home: Path, capture_id: str, count: int) -> None:
+    """``count`` more captures holding the very package of ``capture_id`` (hard links under
+    their own keys): verifying them is the real work of re-hashing real packages (their custody
+    chains are absent, which each report names)."""
+    from archiver.catalog import CaptureRow, Catalog, CopyRow
+
+    catalog = Catalog(f"sqlite:///{home / 'catalog.db'}")
+    row = catalog.get(capture_id)
+    (copy,) = row.copies
+    folder = Path(copy.location).parent
+    with catalog.engine.begin() as conn:
+        for i in range(count):
+            new_id = f"{capture_id[:-8]}{i:08x}"
+            key = (copy.key or "").replace(capture_id, new_id)
+            target = Path(str(copy.location).replace(capture_id, new_id))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(folder / Path(copy.location).name, target)
+            conn.execute(CaptureRow.__table__.insert(), [{
+                **{c.name: getattr(row, c.name) for c in CaptureRow.__table__.columns},
+                "id": new_id, "package_key": key}])
+            conn.execute(CopyRow.__table__.insert(), [{
+                **{c.name: getattr(copy, c.name) for c in CopyRow.__table__.columns
+                   if c.name != "id"}, "capture_id": new_id, "key": key,
+                "location": str(target)}])
+    catalog.engine.dispose()
+
+
+def verify_packages(work: Path, count: int) -> None:
+    """`verify --all` over ``count`` real packages, one worker and then two."""
+    from tests.fixture_site import FixtureServer
+
+    home = work / "packages"
+    home.mkdir()
+    env = {**os.environ, "ISNAD_HOME": str(home), "ISNAD_ALLOW_PRIVATE_NETWORKS": "true"}
+    with FixtureServer(generated_pages=200) as site:
+        # 20 MB of the fixture's random bytes: a package whose verification is hashing.
+        proc = subprocess.run([sys.executable, "-m", "isnad.cli", "capture", "--json",
+                               "--no-browser", site.url("/blob/big.bin?size=20000000")],
+                              env=env, cwd=home, capture_output=True, text=True, check=False)
+    record = json.loads(proc.stdout)[0]
+    copy_capture(home, record["id"], count - 1)
+    print(f"(verify --all: {count} packages of {record['package_size'] / 1e6:.1f} MB)",
+          flush=True)
+    for workers in ("1", "2"):
+        load = os.getloadavg()[0]
+        first, whole, code = first_and_last(home, "verify", "--all", "--workers", workers)
+        print(f"{'isnad verify --all --workers ' + workers:44} first report after "
+              f"{first:.2f} s, all {whole:.2f} s, exit {code}  (load {load:.2f})", flush=True)
+
+
 def first_and_last(home: Path, *args: str) -> tuple[float, float, int]:
     """Seconds to the first line of `isnad ARGS` on stdout, to its end, and its exit status."""
     env = {**os.environ, "ISNAD_HOME": str(home), "COLUMNS": "120"}
@@ -119,6 +170,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--verify", type=int, default=1000,
                         help="rows for the verify --all run")
+    parser.add_argument("--packages", type=int, default=0,
+                        help="also verify --all this many real packages, 1 and 2 workers")
+    parser.add_argument("--only-packages", action="store_true", help="only that")
     parser.add_argument("--source", type=Path, help="run the commands from this checkout")
     options = parser.parse_args()
     global SOURCE  # noqa: PLW0603 - one setting for the whole run
@@ -126,6 +180,10 @@ def main() -> None:
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores; median of "
           f"{options.runs} runs each; code from {SOURCE or ROOT}", flush=True)
     with tempfile.TemporaryDirectory(prefix="isnad-bench-cli-") as tmp:
+        if options.packages:
+            verify_packages(Path(tmp), options.packages)
+        if options.only_packages:
+            return
         empty = Path(tmp) / "empty"
         empty.mkdir()
         measure("isnad --help", empty, ("--help",), options.runs)
