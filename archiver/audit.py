@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,6 +97,26 @@ def select_captures(archive: Archive, *, sample: int | None = None,
     return rows
 
 
+@dataclass
+class CaptureAudit:
+    """What the audit found for one capture: each copy's finding, the custody problems, and a
+    note when its audit event had to wait in the queue."""
+
+    capture_id: str
+    findings: list[CopyFinding]
+    custody_problems: list[str]
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.findings) and not self.custody_problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"capture_id": self.capture_id, "ok": self.ok,
+                "findings": [asdict(f) for f in self.findings],
+                "custody_problems": self.custody_problems, "note": self.note}
+
+
 def run_audit(
     archive: Archive,
     rows: list[CaptureRow],
@@ -106,40 +126,60 @@ def run_audit(
     selection: str = "",
     on_bytes: Callable[[int], None] | None = None,
     on_copy: Callable[[CopyFinding], None] | None = None,
+    audited: Iterable[CaptureAudit] | None = None,
+    on_capture: Callable[[CaptureAudit], None] | None = None,
 ) -> FixityAudit:
-    """Audit the copies of ``rows`` (on one target or all); write events and the report."""
+    """Audit the copies of ``rows`` (on one target or all); write events and the report.
+
+    ``audited``: the captures' audits made elsewhere (other processes, with `audit_capture`),
+    in place of auditing ``rows`` here one after another. ``on_capture`` hears each capture's
+    audit as it is made."""
     audit = FixityAudit(started_at=_now(), selection=selection)
-    targets = [archive.target(target)] if target else archive.targets
-    for row in rows:
-        copies = {c.target: c for c in archive.catalog.copies(row.id)}
-        packaged = [e for e in archive.catalog.events(row.id) if e.action == CustodyAction.PACKAGED]
-        expected_by_custody = packaged[-1].object_sha256 if packaged else None
-        row_findings = []
-        for storage in targets:
-            copy = copies.get(storage.name)
-            if copy is None or copy.state != CopyState.STORED:
-                finding = CopyFinding(row.id, storage.name, row.package_key, False,
-                                      "no verified copy on this target "
-                                      f"({copy.state.lower() if copy else 'never stored'})")
-            else:
-                finding = _check_copy(storage, row, copy.sha256, expected_by_custody, on_bytes)
-            row_findings.append(finding)
-            audit.findings.append(finding)
-            if on_copy:
+    if audited is None:
+        targets = [archive.target(target)] if target else archive.targets
+        audited = (audit_capture(archive, row, targets, actor, on_bytes) for row in rows)
+    for done in audited:
+        audit.findings.extend(done.findings)
+        audit.custody_problems[done.capture_id] = done.custody_problems
+        if done.note:
+            audit.notes.append(done.note)
+        if on_copy:
+            for finding in done.findings:
                 on_copy(finding)
-        problems = chain_problems(archive.catalog.events(row.id))
-        problems += [f"{c.name}: {c.detail}" for c in custody_checks(archive, row) if not c.ok]
-        audit.custody_problems[row.id] = problems
-        queued = archive.record_or_queue(
-            row.id, actor, CustodyAction.AUDITED if all(f.ok for f in row_findings) and not problems
-            else CustodyAction.AUDIT_FAILED, row.package_sha256,
-            {"targets": {f.target: ("intact" if f.ok else f.detail) for f in row_findings},
-             "custody": problems or "intact"}, checked_only=True)
-        if queued:
-            audit.notes.append(f"{row.id}: audit event {queued}")
+        if on_capture:
+            on_capture(done)
     audit.ended_at = _now()
     audit.report_path = str(_write_report(archive.home, audit))
     return audit
+
+
+def audit_capture(archive: Archive, row: CaptureRow, targets: list[Any], actor: str,
+                  on_bytes: Callable[[int], None] | None = None) -> CaptureAudit:
+    """Re-hash one capture's copy on each of ``targets``, check its custody, and record the
+    audit as a custody event."""
+    copies = {c.target: c for c in archive.catalog.copies(row.id)}
+    events = archive.catalog.events(row.id)
+    packaged = [e for e in events if e.action == CustodyAction.PACKAGED]
+    expected_by_custody = packaged[-1].object_sha256 if packaged else None
+    findings = []
+    for storage in targets:
+        copy = copies.get(storage.name)
+        if copy is None or copy.state != CopyState.STORED:
+            findings.append(CopyFinding(row.id, storage.name, row.package_key, False,
+                                        "no verified copy on this target "
+                                        f"({copy.state.lower() if copy else 'never stored'})"))
+        else:
+            findings.append(_check_copy(storage, row, copy.sha256, expected_by_custody,
+                                        on_bytes))
+    problems = chain_problems(events)
+    problems += [f"{c.name}: {c.detail}" for c in custody_checks(archive, row) if not c.ok]
+    queued = archive.record_or_queue(
+        row.id, actor, CustodyAction.AUDITED if all(f.ok for f in findings) and not problems
+        else CustodyAction.AUDIT_FAILED, row.package_sha256,
+        {"targets": {f.target: ("intact" if f.ok else f.detail) for f in findings},
+         "custody": problems or "intact"}, checked_only=True)
+    return CaptureAudit(row.id, findings, problems,
+                        f"{row.id}: audit event {queued}" if queued else None)
 
 
 @dataclass

@@ -32,7 +32,15 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    defer,
+    mapped_column,
+    relationship,
+    selectinload,
+)
 
 from archiver.custody import CustodyEvent
 from archiver.errors import NotFound
@@ -286,23 +294,66 @@ class Catalog:
 
     def list(self, state: str | None = None) -> list[CaptureRow]:
         with self.session() as s:
-            query = select(CaptureRow).order_by(CaptureRow.id)
+            query = select(CaptureRow).order_by(CaptureRow.id).options(
+                selectinload(CaptureRow.copies))  # one query for all copies, not one per row
             if state:
                 query = query.where(CaptureRow.state == state)
-            rows = list(s.scalars(query).all())
-            for row in rows:
-                _ = row.copies
-            return rows
+            return list(s.scalars(query).all())
+
+    def capture_ids(self) -> list[str]:
+        """Every capture's id, in order (without loading the rows)."""
+        with self.session() as s:
+            return list(s.scalars(select(CaptureRow.id).order_by(CaptureRow.id)))
 
     def find(self, *, case: str | None = None, tags: tuple[str, ...] = (),
              states: tuple[str, ...] = (), since: datetime | None = None,
              until: datetime | None = None, url: str | None = None,
-             limit: int | None = None) -> tuple[list[CaptureRow], int]:
+             limit: int | None = None, offset: int = 0, context: bool = True
+             ) -> tuple[list[CaptureRow], int]:
         """Captures matching every filter given, newest first, and how many match in all.
 
         ``url`` matches part of the requested or final URL (case-insensitive); ``tags`` must
         all be present; ``since``/``until`` bound the start time. The filtering is SQL.
+        ``limit`` and ``offset`` cut out one page; its rows come with their copies (loaded in
+        one query for the page). Without ``context`` the rows' ``context`` (the big JSON
+        column: a crawl's pages) is not read, and must not be used.
         """
+        where = self._filters(case=case, tags=tags, states=states, since=since, until=until,
+                              url=url)
+        with self.session() as s:
+            total = s.scalar(select(func.count()).select_from(CaptureRow).where(*where)) or 0
+            query = (select(CaptureRow).where(*where).order_by(CaptureRow.id.desc())
+                     .options(*_row_options(context)))
+            if limit is not None:
+                query = query.limit(limit)
+            if offset:
+                query = query.offset(offset)
+            return list(s.scalars(query).all()), total
+
+    def iter_find(self, *, case: str | None = None, tags: tuple[str, ...] = (),
+                  states: tuple[str, ...] = (), since: datetime | None = None,
+                  until: datetime | None = None, url: str | None = None,
+                  batch: int = 500, context: bool = True) -> Iterator[CaptureRow]:
+        """Every capture `find` would give, newest first, read ``batch`` at a time (each batch
+        in a session of its own, by id: memory stays flat however many there are)."""
+        where = self._filters(case=case, tags=tags, states=states, since=since, until=until,
+                              url=url)
+        last: str | None = None
+        while True:
+            with self.session() as s:
+                query = (select(CaptureRow).where(*where).order_by(CaptureRow.id.desc())
+                         .options(*_row_options(context)).limit(batch))
+                if last is not None:
+                    query = query.where(CaptureRow.id < last)
+                rows = list(s.scalars(query).all())
+            yield from rows
+            if len(rows) < batch:
+                return
+            last = rows[-1].id
+
+    def _filters(self, *, case: str | None, tags: tuple[str, ...], states: tuple[str, ...],
+                 since: datetime | None, until: datetime | None, url: str | None) -> list[Any]:
+        """The SQL conditions of `find`'s filters."""
         where = []
         if case is not None:
             where.append(CaptureRow.case_id == case)
@@ -318,15 +369,7 @@ class Catalog:
             pattern = "%" + _like_escape(url) + "%"
             where.append(or_(CaptureRow.url.ilike(pattern, escape="\\"),
                              CaptureRow.final_url.ilike(pattern, escape="\\")))
-        with self.session() as s:
-            total = s.scalar(select(func.count()).select_from(CaptureRow).where(*where)) or 0
-            query = select(CaptureRow).where(*where).order_by(CaptureRow.id.desc())
-            if limit is not None:
-                query = query.limit(limit)
-            rows = list(s.scalars(query).all())
-            for row in rows:
-                _ = row.copies
-            return rows, total
+        return where
 
     def unique_prefixes(self, ids: list[str], minimum: int = 8) -> dict[str, str]:
         """The shortest prefix (at least ``minimum`` long) naming each id alone in the catalog.
@@ -436,6 +479,14 @@ class Catalog:
                 s.add(row)
             for key, value in values.items():
                 setattr(row, key, value)
+
+
+def _row_options(context: bool) -> list[Any]:
+    """Loader options of a listing: the copies in one query; the context only if wanted."""
+    options: list[Any] = [selectinload(CaptureRow.copies)]
+    if not context:
+        options.append(defer(CaptureRow.context, raiseload=True))
+    return options
 
 
 def _has_tag(dialect: str, tag: str) -> Any:

@@ -21,13 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
-
-from wacz.util import now
-from wacz.waczindexer import WACZIndexer
+from typing import TYPE_CHECKING, Any
 
 from archiver.errors import PackageError
 from archiver.hashing import sha256_file
+
+if TYPE_CHECKING:
+    from wacz.waczindexer import WACZIndexer
 
 PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "Pages"}
 
@@ -154,6 +154,11 @@ def build_package(
 
 
 def _write_indexes(wacz: zipfile.ZipFile, warcs: list[Path]) -> WACZIndexer:
+    # Imported here: py-wacz brings cdxj-indexer, surt, tldextract and requests (~0.1 s),
+    # which only writing a package needs (not `isnad list`, nor verifying).
+    from wacz.util import now
+    from wacz.waczindexer import WACZIndexer
+
     idx_buffer = io.BytesIO()
     idx_text = io.TextIOWrapper(idx_buffer, "utf-8", write_through=True)
     data_info = zipfile.ZipInfo("indexes/index.cdx.gz", now())
@@ -192,6 +197,8 @@ def _write_pages(wacz: zipfile.ZipFile, pages: list[dict[str, Any]]) -> None:
 
 
 def _writestr(wacz: zipfile.ZipFile, name: str, data: bytes) -> None:
+    from wacz.util import now
+
     info = zipfile.ZipInfo(name, now())
     info.compress_type = zipfile.ZIP_DEFLATED
     wacz.writestr(info, data)

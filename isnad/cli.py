@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +18,7 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TaskID,
@@ -27,27 +30,21 @@ from rich.table import Table
 
 # Typer 0.29 carries its own copy of Click: its exceptions are not the `click` package's.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
-from typer.rich_utils import rich_format_error
 
 from isnad import __version__
 from isnad import app as isnad_app
-from isnad.app import (
-    CaptureRefused,
-    CaptureState,
-    IsnadError,
-    JobState,
-    VerificationReport,
-    monitors,
-    records,
-)
-from isnad.app.archive import signing_key
-from isnad.app.capture import check_free_space
-from isnad.app.jobs import JobSpec
-from isnad.app.runtime import JobRow, Runtime, Watch, read_batch
-from isnad.app.schedules import SchedulerService
-from isnad.app.worker import LocalRun, Worker
-from isnad.config import Settings, load_settings
+from isnad.app import CaptureRefused, CaptureState, IsnadError, JobState, monitors, records
 from isnad.logs import configure_for_cli, configure_from_settings
+
+if TYPE_CHECKING:
+    # The use cases are imported by the commands that run them, not here (and `monitors` above
+    # loads at its first use): `isnad --help` and `isnad list` must not pay for Scrapy,
+    # Playwright, yt-dlp or boto3 (tests/test_cli_scale.py).
+    from isnad.app import VerificationReport
+    from isnad.app.jobs import JobSpec
+    from isnad.app.runtime import JobRow, Runtime, Watch
+    from isnad.app.worker import LocalRun
+    from isnad.config import Settings
 
 app = typer.Typer(
     help="Isnad: capture web pages as evidence, store them, and prove they are unaltered.",
@@ -77,6 +74,8 @@ class State(StrEnum):
 
 
 def _settings() -> Settings:
+    from isnad.config import load_settings
+
     return load_settings(_state["config"])
 
 
@@ -126,6 +125,7 @@ def _job_template(settings: Settings, *, case: str | None, tag: list[str] | None
                   note: str | None, operator: str | None, depth: int | None,
                   scope: Scope | None, no_browser: bool, posts: int | None,
                   priority: int | None) -> JobSpec:
+    from isnad.app.jobs import JobSpec
     return JobSpec(url="", operator=operator or settings.effective_operator(), case_id=case,
                    tags=tuple(tag or ()), note=note, source="cli", priority=priority,
                    use_browser=not no_browser, depth=depth,
@@ -137,6 +137,8 @@ def _specs(urls: list[str] | None, input_file: str | None, template: JobSpec
     """The jobs asked for: URLs (``-``: read them from stdin) and/or a batch file. A bad line
     of a batch is said with its number; the good lines still go in. A bad URL given as an
     argument is a usage error: nothing is queued."""
+    from isnad.app.jobs import JobSpec
+    from isnad.app.runtime import read_batch
     urls = list(urls or [])
     sources = ([input_file] if input_file else []) + (["-"] if "-" in urls else [])
     specs: list[JobSpec] = []
@@ -188,6 +190,7 @@ def submit(
 ) -> None:
     """Queue URLs for capture and return at once with their job ids (a worker captures them:
     `isnad worker`). Exit status 1 when a line of a batch file was skipped."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     specs = _specs(urls, input_file, _job_template(
         settings, case=case, tag=tag, note=note, operator=operator, depth=depth, scope=scope,
@@ -216,6 +219,8 @@ def capture(
                                           "at the end")] = False,
     as_jsonl: Annotated[bool, typer.Option("--jsonl", help="print each result as one JSON line "
                                            "as soon as it is finished")] = False,
+    pages: Annotated[bool, typer.Option("--pages", help="with --json/--jsonl: include the list "
+                                        "of pages crawled (always in the package)")] = False,
 ) -> None:
     """Capture URLs as evidence packages (WACZ), stored and catalogued, and wait for them.
 
@@ -223,6 +228,8 @@ def capture(
     them itself, N at a time. Exit status: 0 when every capture is COMPLETE and stored, 1 when
     one is PARTIAL or waits for storage, 2 when one FAILED, 130 when interrupted.
     """
+    from isnad.app.capture import check_free_space
+    from isnad.app.runtime import Runtime
     if as_json and as_jsonl:
         raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
     settings = _settings()
@@ -233,12 +240,12 @@ def capture(
     runtime = Runtime(settings, archive)
     check_free_space(settings, archive)
     # The key is opened before anything is queued: a locked or exposed key stops here.
-    signing_key(settings, create=True)
+    isnad_app.signing_key(settings, create=True)
     rows = runtime.submit(specs)
     workers = runtime.workers()
     local = None if workers else runtime.run_here(rows, concurrency)
     view = _CaptureView(archive, [r.id for r in rows], "json" if as_json else "jsonl" if as_jsonl
-                        else "human")
+                        else "human", pages=pages)
     if workers:
         err.print(f"queued {len(rows)} job(s); {len(workers)} worker(s) running will capture "
                   "them", highlight=False)
@@ -291,8 +298,10 @@ class _CaptureView:
     with --json/--jsonl stdout carries JSON only and the spinners go to stderr.
     """
 
-    def __init__(self, archive: Any, job_ids: list[str], mode: str) -> None:
+    def __init__(self, archive: Any, job_ids: list[str], mode: str, *, pages: bool = False
+                 ) -> None:
         self.archive = archive
+        self.pages = pages  # the page list in each JSON result
         self.expected = len(job_ids)
         self.mode = mode
         console = out if mode == "human" else err
@@ -356,11 +365,11 @@ class _CaptureView:
         # Redraw now: what is printed next would otherwise carry the last frame.
         self.progress.refresh()
         if self.mode == "jsonl":
-            sys.stdout.write(json.dumps(records.capture_record(row), ensure_ascii=False,
-                                        default=str) + "\n")
+            sys.stdout.write(json.dumps(records.capture_result(row, pages=self.pages),
+                                        ensure_ascii=False, default=str) + "\n")
             sys.stdout.flush()
         elif self.mode == "json":
-            self.json_records[row.id] = records.capture_record(row)
+            self.json_records[row.id] = records.capture_result(row, pages=self.pages)
         else:
             _print_result(self.progress.console, row, f"{len(self.done)}/{self.total}")
 
@@ -440,6 +449,7 @@ def jobs_list(
     """List jobs, newest first (`isnad jobs show|cancel|retry ID` for one)."""
     if ctx.invoked_subcommand is not None:
         return
+    from isnad.app.runtime import Runtime
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     rows = runtime.jobs(tuple(s.value for s in state or ()), limit)
@@ -470,6 +480,7 @@ def jobs_list(
 def jobs_show(job_id: Annotated[str, typer.Argument(help="job id or unique prefix")],
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One job: what was asked, its attempts, its captures."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     record = runtime.record(runtime.job(job_id))
@@ -495,6 +506,7 @@ def jobs_show(job_id: Annotated[str, typer.Argument(help="job id or unique prefi
 def jobs_cancel(job_id: Annotated[str, typer.Argument(help="job id or unique prefix")]
                 ) -> None:
     """Cancel a queued job; stop a running one (its capture is recorded as FAILED)."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     row = runtime.job(job_id)
@@ -514,6 +526,7 @@ def jobs_cancel(job_id: Annotated[str, typer.Argument(help="job id or unique pre
 @jobs_app.command("retry")
 def jobs_retry(job_id: Annotated[str, typer.Argument(help="job id or unique prefix")]) -> None:
     """Queue a failed, cancelled or done job again (a new attempt; earlier ones are kept)."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     row = runtime.retry(job_id)
@@ -662,6 +675,7 @@ def monitor_run(
 ) -> None:
     """Run a monitor now: queue its run (a worker runs it), or with --wait see it through.
     Exit status with --wait: 0 COMPLETE, 1 PARTIAL, 2 FAILED."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     archive = _archive(settings)
     if not wait:
@@ -674,7 +688,7 @@ def monitor_run(
                 err.print("no worker is running: start one with `isnad worker` (or use "
                           "--wait)", highlight=False)
         return
-    signing_key(settings, create=True)
+    isnad_app.signing_key(settings, create=True)
     done = monitors.run_and_wait(settings, archive, monitor_id, concurrency=concurrency)
     run = monitors.monitor_run_record(done.run)
     if as_json:
@@ -789,12 +803,13 @@ def worker(
     SIGTERM: no new job is taken; running captures get worker.drain_timeout seconds, then go
     back to the queue. Ctrl-C (SIGINT): running captures go back to the queue at once.
     """
+    from isnad.app.worker import Worker
     settings = _settings()
     # A service logs JSON lines (unless logging.format says otherwise), to stderr and the file.
     configure_from_settings(settings.logging, settings.home, service=True,
                             debug=_state["debug"], file=log_file, console=err)
     archive = _archive(settings)
-    signing_key(settings, create=True)
+    isnad_app.signing_key(settings, create=True)
     Worker(settings, archive, concurrency=concurrency, burst=burst).run()
 
 
@@ -808,6 +823,7 @@ def scheduler_command(
 
     SIGTERM or Ctrl-C: no new run starts; runs under way finish first.
     """
+    from isnad.app.schedules import SchedulerService
     settings = _settings()
     configure_from_settings(settings.logging, settings.home, service=True,
                             debug=_state["debug"], file=log_file, console=err)
@@ -818,6 +834,7 @@ def scheduler_command(
 def workers(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Workers and schedulers alive now (host, pid, concurrency, current jobs, last sign of
     life)."""
+    from isnad.app.runtime import Runtime
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     running = runtime.jobs((JobState.RUNNING,))
@@ -846,6 +863,10 @@ def _middle(text: str, width: int) -> str:
     return text[:(keep + 1) // 2] + "…" + text[len(text) - keep // 2:]
 
 
+# A screenful: `isnad list` answers at once however big the catalog; --page goes further.
+LIST_PAGE = 50
+
+
 @app.command("list")
 def list_captures(
     case: Annotated[str | None, typer.Option("--case", help="only this case")] = None,
@@ -861,37 +882,82 @@ def list_captures(
         "--until", help="started before DATETIME, or on or before DATE")] = None,
     url: Annotated[str | None, typer.Option(
         "--url", help="URL (requested or final) contains this text")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most N, newest first")
-                     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the captures as JSON")] = False,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, help=f"at most N a page, newest first (default: {LIST_PAGE} in the "
+        "table; every capture with --json/--jsonl)")] = None,
+    page: Annotated[int, typer.Option("--page", min=1, help="which page of --limit captures")
+                    ] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="print the captures as a JSON list, "
+                                          "written as they are read")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="print each capture as one JSON "
+                                           "line")] = False,
 ) -> None:
-    """List captures, newest first: short id, state, storage, start time (UTC), URL."""
-    found = isnad_app.find_captures(
-        isnad_app.open_archive(_settings()), case=case, tags=tuple(tag or ()),
-        states=tuple(s.value for s in state or ()),
+    """List captures, newest first: short id, state, storage, start time (UTC), URL; a page at
+    a time (--limit, --page)."""
+    if as_json and as_jsonl:
+        raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
+    archive = isnad_app.open_archive(_settings())
+    filters: dict[str, Any] = dict(
+        case=case, tags=tuple(tag or ()), states=tuple(s.value for s in state or ()),
         since=_parse_date(since, "--since") if since else None,
-        until=_parse_date(until, "--until", end_of_day=True) if until else None,
-        url=url, limit=limit, shorten=not as_json)
-    if as_json:
-        _emit_json(found.captures)
+        until=_parse_date(until, "--until", end_of_day=True) if until else None, url=url)
+    if as_json or as_jsonl:
+        # Every match, streamed from the catalog in batches, unless a page is asked for.
+        found = (isnad_app.iter_captures(archive, **filters) if limit is None and page == 1
+                 else iter(isnad_app.find_captures(archive, **filters, limit=limit or LIST_PAGE,
+                                                   offset=((limit or LIST_PAGE) * (page - 1)))
+                           .captures))
+        _stream_json(found, lines=as_jsonl)
         return
+    size = limit or LIST_PAGE
+    listed = isnad_app.find_captures(archive, **filters, limit=size, offset=size * (page - 1),
+                                     shorten=True)
+    _print_capture_page(listed, first=size * (page - 1) + 1, page=page)
+
+
+def _stream_json(items: Iterator[dict[str, Any]], *, lines: bool, flush: bool = False) -> None:
+    """Each item as soon as it is read: one JSON line each, or the elements of one JSON list
+    (the same list `json.loads` reads, written without holding it whole). ``flush``: each
+    item reaches a pipe at once (for items that take time to make)."""
+    separator = "" if lines else "[\n"
+    for item in items:
+        sys.stdout.write(separator + json.dumps(item, ensure_ascii=False, default=str)
+                         + ("\n" if lines else ""))
+        if not lines:
+            separator = ",\n"
+        if flush:
+            sys.stdout.flush()
+    if not lines:
+        sys.stdout.write("[]\n" if separator == "[\n" else "\n]\n")
+    sys.stdout.flush()
+
+
+def _print_capture_page(found: Any, *, first: int, page: int) -> None:
+    """One page of `isnad list` as a table, and where it stands in all that match."""
     short, total = found.short_ids, found.total
     id_width = max((len(v) for v in short.values()), default=8)
     # id, state, storage, time: fixed widths; the URL takes what is left of the line.
     url_width = max(out.width - (id_width + 2 + 8 + 2 + 7 + 2 + 16 + 2), 10)
-    out.print(f"[bold]{'id':{id_width}}  {'state':8}  {'stored':7}  {'started (UTC)':16}  url"
-              "[/bold]", highlight=False)
+    lines = [f"[bold]{'id':{id_width}}  {'state':8}  {'stored':7}  {'started (UTC)':16}  url"
+             "[/bold]"]
     for c in found.captures:
         started = c["started_at"] or ""
         stored = {True: "yes", False: "pending", None: "-"}[c["stored"]]
-        out.print(f"{short[c['id']]:{id_width}}  {_state_markup(c['state'])}"
-                  f"{' ' * (8 - len(c['state']))}  {stored:7}  "
-                  f"{started[:16].replace('T', ' '):16}  {escape(_middle(c['url'], url_width))}",
-                  highlight=False)
+        lines.append(f"{short[c['id']]:{id_width}}  {_state_markup(c['state'])}"
+                     f"{' ' * (8 - len(c['state']))}  {stored:7}  "
+                     f"{started[:16].replace('T', ' '):16}  "
+                     f"{escape(_middle(c['url'], url_width))}")
     shown = len(found.captures)
-    shown_text = f"{shown} of {total}" if shown < total else f"{total}"
-    out.print(f"{shown_text} capture(s)" + ("" if shown == total else
-                                       "  (--limit: newest first)"), highlight=False)
+    if shown == total:
+        lines.append(f"{total} capture(s)")
+    elif not shown:
+        lines.append(f"none on page {page}: {total} capture(s) in all")
+    else:
+        last = first + shown - 1
+        lines.append(f"{first}–{last} of {total} capture(s), newest first"
+                     + (f"  (next: --page {page + 1})" if last < total else ""))
+    # One print for the page: Rich's per-call cost, paid once.
+    out.print("\n".join(lines), highlight=False)
 
 
 @app.command()
@@ -938,19 +1004,42 @@ def verify(
     allow_unsigned: Annotated[bool, typer.Option(
         "--allow-unsigned", help="accept a package without a signature (integrity only, "
         "no proof of origin)")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=64, help="with --all: captures verified at once (default: one "
+        "per core)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the reports as a JSON list, each "
+                                          "written as it is made")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="each report as one JSON line")
+                        ] = False,
 ) -> None:
     """Re-hash packages and WARC records, check signatures, timestamps and custody chains;
-    exit 1 on any finding."""
-    reports: list[VerificationReport] = []
-    for report in isnad_app.verify(_settings(), target, every=all_,
-                                   allow_unsigned=allow_unsigned):
-        reports.append(report)
-        if not as_json:  # each result as it completes, not all at the end
-            _print_report(report)
-    if as_json:
-        _emit_json([r.to_dict() for r in reports])
-    raise typer.Exit(0 if all(r.ok for r in reports) else 1)
+    exit 1 on any finding. With --all, each capture's report as soon as it is made."""
+    if as_json and as_jsonl:
+        raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
+    human = not (as_json or as_jsonl)
+    # People see a bar (with the reports printed above it); JSON goes to stdout alone.
+    with _progress(out if human else err, TextColumn("verifying"), BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn()) as progress:
+        task = progress.add_task("verifying", total=None, visible=all_)
+        failures = 0
+
+        def reports() -> Iterator[dict[str, Any]]:
+            nonlocal failures
+            for report in isnad_app.verify(
+                    _settings(), target, every=all_, allow_unsigned=allow_unsigned,
+                    workers=workers, on_total=lambda n: progress.update(task, total=n)):
+                failures += not report.ok
+                progress.advance(task)
+                if human:
+                    _print_report(report)
+                yield report.to_dict()
+
+        if human:
+            for _ in reports():
+                pass
+        else:
+            _stream_json(reports(), lines=as_jsonl, flush=True)
+    raise typer.Exit(1 if failures else 0)
 
 
 keys_app = typer.Typer(help="The key that signs every package.", no_args_is_help=True)
@@ -1130,28 +1219,66 @@ def audit(
                      ] = None,
     target: Annotated[str | None, typer.Option("--target", help="only this storage target")
                       ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=64, help="captures audited at once (default: one per core)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the whole audit as one JSON "
+                                          "object at the end")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="each capture's audit as one JSON "
+                                           "line as it is made, then the totals")] = False,
 ) -> None:
-    """Fixity audit: re-read and re-hash stored packages; exit 1 naming any mismatch."""
+    """Fixity audit: re-read and re-hash stored packages; exit 1 naming any mismatch. Each
+    capture's result is shown as soon as it is audited."""
+    if as_json and as_jsonl:
+        raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
     settings = _settings()
     archive = isnad_app.open_archive(settings)
     plan = isnad_app.plan_audit(archive, sample=sample,
                                 since=_parse_date(since, "--since") if since else None,
                                 since_text=since, target=target)
-    with _progress(err, SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                   DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn()) as progress:
+    human = not (as_json or as_jsonl)
+    with _progress(out if human else err, SpinnerColumn(), TextColumn("{task.description}"),
+                   BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn()
+                   ) as progress:
         task = progress.add_task("auditing", total=plan.total_bytes or None)
+        done = 0
+
+        def show(capture: Any) -> None:
+            nonlocal done
+            done += 1
+            progress.update(task, description=f"{done}/{len(plan.rows)} captures")
+            if as_jsonl:
+                sys.stdout.write(json.dumps(capture.to_dict(), ensure_ascii=False,
+                                            default=str) + "\n")
+                sys.stdout.flush()
+            elif human:
+                _print_capture_audit(capture)
+
         result = isnad_app.audit_fixity(
             archive, plan, settings.effective_operator(),
-            on_bytes=lambda n: progress.advance(task, n),
-            on_copy=lambda f: progress.update(task, description=f"{f.capture_id[:13]}… "
-                                              f"{f.target}"))
+            on_bytes=lambda n: progress.advance(task, n), on_capture=show,
+            settings=settings, workers=workers or os.cpu_count() or 1)
     if as_json:
         _emit_json(result.to_dict())
+    elif as_jsonl:
+        totals = {k: v for k, v in result.to_dict().items() if k != "findings"}
+        sys.stdout.write(json.dumps({"totals": totals}, ensure_ascii=False, default=str) + "\n")
     else:
         out.print(result.summary(), highlight=False)
         out.print(f"report: {result.report_path}")
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _print_capture_audit(capture: Any) -> None:
+    """One line per capture, and a line per problem under it."""
+    verdict = "[green]INTACT[/green]" if capture.ok else "[red]MISMATCH[/red]"
+    out.print(f"{verdict} capture {capture.capture_id}", highlight=False)
+    for finding in capture.findings:
+        if not finding.ok:
+            out.print(f"  [red]FAIL[/red] {escape(finding.target)}: {escape(finding.detail)}",
+                      highlight=False)
+    for problem in capture.custody_problems:
+        out.print(f"  [red]FAIL[/red] custody: {escape(problem)}", highlight=False)
 
 
 def _parse_date(text: str, option: str, *, end_of_day: bool = False) -> datetime:
@@ -1243,6 +1370,8 @@ def _error(message: str) -> None:
 def _show_usage_error(exc: ClickException) -> None:
     """Typer's framed message on a terminal; Click's plain lines (never wrapped) elsewhere."""
     if err.is_terminal:
+        from typer.rich_utils import rich_format_error  # Markdown and more: only when needed
+
         rich_format_error(exc)
     else:
         exc.show()

@@ -215,7 +215,7 @@ def test_list_limit_shows_the_count_of_all_that_match(catalogued):
     run = catalogued["isnad"]("list", "--limit", "2", "--case", "SY-2")
     assert run.stdout.splitlines()[-1] == "2 capture(s)"
     run = catalogued["isnad"]("list", "--limit", "2")
-    assert run.stdout.splitlines()[-1] == "2 of 6 capture(s)  (--limit: newest first)"
+    assert run.stdout.splitlines()[-1] == "1–2 of 6 capture(s), newest first  (next: --page 2)"
     failed = catalogued["isnad"]("list", "--json", "--state", "FAILED").json()[0]
     assert failed["stored"] is None and "stored" not in failed["storage"]
 

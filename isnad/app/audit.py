@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from archiver.archive import Archive
-from archiver.audit import CopyFinding, FixityAudit, run_audit, select_captures
+from archiver.audit import (
+    CaptureAudit,
+    CopyFinding,
+    FixityAudit,
+    audit_capture,
+    run_audit,
+    select_captures,
+)
 from archiver.catalog import CaptureRow
+
+if TYPE_CHECKING:
+    from isnad.config import Settings
 
 
 @dataclass
@@ -41,9 +54,55 @@ def plan_audit(archive: Archive, *, sample: int | None = None, since: datetime |
 
 def audit_fixity(archive: Archive, plan: AuditPlan, actor: str, *,
                  on_bytes: Callable[[int], None] | None = None,
-                 on_copy: Callable[[CopyFinding], None] | None = None) -> FixityAudit:
+                 on_copy: Callable[[CopyFinding], None] | None = None,
+                 on_capture: Callable[[CaptureAudit], None] | None = None,
+                 settings: Settings | None = None, workers: int = 1) -> FixityAudit:
     """Run the audit ``plan`` describes: each copy re-hashed (``on_bytes`` hears the bytes
-    read, ``on_copy`` each copy's finding), custody checked, an event per capture, a report
-    written."""
-    return run_audit(archive, plan.rows, actor=actor, target=plan.target,
-                     selection=plan.selection, on_bytes=on_bytes, on_copy=on_copy)
+    read, ``on_copy`` each copy's finding, ``on_capture`` each capture's audit as it is made),
+    custody checked, an event per capture, a report written.
+
+    With ``workers`` > 1 (and the ``settings`` to open the archive with), that many processes
+    audit captures at once (re-hashing is CPU-bound); their results come in the plan's order,
+    and ``on_bytes`` hears a capture's bytes when it is done."""
+    workers = max(1, min(workers, len(plan.rows)))
+    if workers == 1 or settings is None:
+        return run_audit(archive, plan.rows, actor=actor, target=plan.target,
+                         selection=plan.selection, on_bytes=on_bytes, on_copy=on_copy,
+                         on_capture=on_capture)
+    # spawn, not fork: the caller may run threads (a progress bar) and holds database handles.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_open_for_workers,
+                             initargs=(settings, plan.target, actor)) as pool:
+        try:
+            audited = pool.map(_audit_in_worker, [r.id for r in plan.rows], chunksize=1)
+
+            def counted() -> Iterator[CaptureAudit]:
+                for done in audited:
+                    if on_bytes:
+                        on_bytes(sum(f.bytes for f in done.findings))
+                    yield done
+
+            return run_audit(archive, plan.rows, actor=actor, target=plan.target,
+                             selection=plan.selection, on_copy=on_copy, on_capture=on_capture,
+                             audited=counted())
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: start no other capture
+            raise
+
+
+# An audit worker's archive, targets and actor (each worker process opens its own, once).
+_worker: dict[str, Any] = {}
+
+
+def _open_for_workers(settings: Settings, target: str | None, actor: str) -> None:
+    from isnad.app.archive import open_archive
+
+    archive = open_archive(settings, recover=False)  # the parent recovered already
+    targets = [archive.target(target)] if target else archive.targets
+    _worker.update(archive=archive, targets=targets, actor=actor)
+
+
+def _audit_in_worker(capture_id: str) -> CaptureAudit:
+    archive = _worker["archive"]
+    return audit_capture(archive, archive.catalog.get(capture_id), _worker["targets"],
+                         _worker["actor"])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -25,13 +28,16 @@ from isnad.config import Settings
 
 
 def verify(settings: Settings, target: str | None = None, *, every: bool = False,
-           allow_unsigned: bool = False, actor: str | None = None
-           ) -> Iterator[VerificationReport]:
+           allow_unsigned: bool = False, actor: str | None = None, workers: int | None = None,
+           on_total: Callable[[int], None] | None = None) -> Iterator[VerificationReport]:
     """Verify a package file (``target`` a path to a ``.wacz``), one stored capture (``target``
     an id or a unique prefix), or with ``every`` all of them; each report as it is made.
 
     With ``every``, a capture whose verification raises is reported as a failed check and the
-    others still run; a single capture's error is raised (a wrong id is no report).
+    others still run; a single capture's error is raised (a wrong id is no report). The
+    captures are verified by ``workers`` processes at once (default: one per core; verifying
+    is hashing), their reports given in id order as soon as each is ready; ``on_total`` hears
+    how many there are before the first report.
     """
     if target and target.endswith(".wacz") and Path(target).exists():
         options = proof_options(settings)
@@ -44,16 +50,52 @@ def verify(settings: Settings, target: str | None = None, *, every: bool = False
     if archive.proof_options is not None:
         archive.proof_options.allow_unsigned = allow_unsigned
     actor = actor or settings.effective_operator()
-    ids = [r.id for r in archive.catalog.list()] if every else [str(target)]
-    for capture_id in ids:
+    if not every:
+        yield verify_capture(archive, str(target), actor)
+        return
+    ids = archive.catalog.capture_ids()
+    if on_total is not None:
+        on_total(len(ids))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(ids)))
+    if workers == 1:
+        for capture_id in ids:
+            yield _verify_or_report(archive, capture_id, actor)
+        return
+    archive.catalog.engine.dispose()  # the workers open their own
+    # spawn, not fork: the parent may run threads (a progress bar) and holds database handles.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_open_for_workers,
+                             initargs=(settings, allow_unsigned, actor)) as pool:
         try:
-            report = verify_capture(archive, capture_id, actor)
-        except Exception as exc:  # noqa: BLE001 - one capture's failure hides no other
-            if not every:
-                raise
-            report = VerificationReport(f"capture {capture_id}")
-            report.add("verification ran to the end", False, f"{type(exc).__name__}: {exc}")
-        yield report
+            yield from pool.map(_verify_in_worker, ids, chunksize=1)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: start no other capture
+            raise
+
+
+def _verify_or_report(archive: Archive, capture_id: str, actor: str) -> VerificationReport:
+    """One capture of `verify --all`: an error is a failed check, not the end of the run."""
+    try:
+        return verify_capture(archive, capture_id, actor)
+    except Exception as exc:  # noqa: BLE001 - one capture's failure hides no other
+        report = VerificationReport(f"capture {capture_id}")
+        report.add("verification ran to the end", False, f"{type(exc).__name__}: {exc}")
+        return report
+
+
+# A verification worker's archive and actor (each worker process opens its own, once).
+_worker: dict[str, Any] = {}
+
+
+def _open_for_workers(settings: Settings, allow_unsigned: bool, actor: str) -> None:
+    archive = open_archive(settings, recover=False)  # the parent recovered already
+    if archive.proof_options is not None:
+        archive.proof_options.allow_unsigned = allow_unsigned
+    _worker.update(archive=archive, actor=actor)
+
+
+def _verify_in_worker(capture_id: str) -> VerificationReport:
+    return _verify_or_report(_worker["archive"], capture_id, _worker["actor"])
 
 
 def verify_capture(archive: Archive, capture_id: str, actor: str) -> VerificationReport:

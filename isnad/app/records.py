@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from archiver.archive import SyncReport
-from archiver.catalog import CaptureRow
-from archiver.jobs import JobRow, WorkerRow
 from archiver.states import CaptureState, CopyState, JobState
 
-if TYPE_CHECKING:  # the use cases' results; those modules shape their JSON here
+if TYPE_CHECKING:  # the rows and the use cases' results; those modules shape their JSON here
+    # (imported for the types only: records is imported by every interface at start-up)
+    from archiver.archive import SyncReport
+    from archiver.catalog import CaptureRow
+    from archiver.jobs import JobRow, WorkerRow
     from isnad.app.export import Bundle
     from isnad.app.keys import NewSigningKey, PublicKey
     from isnad.app.proof import AnchorReport, TimestampRetry
@@ -88,6 +89,18 @@ def capture_record(row: CaptureRow) -> dict[str, Any]:
                    "status": p.status, "author_handle": p.author_handle,
                    "published": p.published} for p in row.posts],
     }
+
+
+def capture_result(row: CaptureRow, *, pages: bool = False) -> dict[str, Any]:
+    """A capture as `isnad capture --json/--jsonl` prints it: its full record, but the list of
+    pages crawled (thousands with --depth) only when asked for; its count always
+    (``page_count``). The list is in the package (pages/pages.jsonl) and `isnad show --json`."""
+    record = capture_record(row)
+    context = record.get("context") or {}
+    record["page_count"] = len(context.get("pages") or [])
+    if not pages and "pages" in context:
+        record["context"] = {k: v for k, v in context.items() if k != "pages"}
+    return record
 
 
 def sync_report(report: SyncReport) -> dict[str, Any]:

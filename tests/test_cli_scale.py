@@ -1,0 +1,199 @@
+"""Commands at any size: no fixed cost that does nothing (heavy libraries imported only by the
+commands that use them), paged `list`, streamed JSON, `verify --all` reporting as it goes.
+The real CLI runs in a subprocess; big catalogs are written with the archiver's own Catalog."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+# Libraries that only capturing (or S3) needs: a command that does not capture must not load them.
+HEAVY = ("scrapy", "playwright", "yt_dlp", "boto3", "botocore", "twisted", "cdxj_indexer")
+
+def _heavy_loaded(home: Path, *args: str) -> list[str]:
+    """The heavy modules in ``sys.modules`` after ``isnad ARGS`` ran to its end."""
+    script = (
+        "import json, sys\n"
+        "heavy = set(json.loads(sys.argv[2]))\n"
+        "sys.argv = ['isnad', *json.loads(sys.argv[1])]\n"
+        "import isnad.cli\n"
+        "try:\n"
+        "    isnad.cli.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('LOADED=' + json.dumps(sorted(m for m in sys.modules\n"
+        "                                    if m.split('.')[0] in heavy)))\n")
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(args), json.dumps(HEAVY)],
+                          env={"ISNAD_HOME": str(home), "PATH": "/usr/bin:/bin",
+                               "COLUMNS": "120"},
+                          capture_output=True, text=True, timeout=120)
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("LOADED="))
+    return json.loads(line.removeprefix("LOADED="))
+
+
+@pytest.mark.parametrize("args", [("--help",), ("list",), ("list", "--json"), ("version",)])
+def test_commands_that_do_not_capture_import_no_crawler(tmp_path: Path, args: tuple[str, ...]
+                                                        ) -> None:
+    assert _heavy_loaded(tmp_path / "home", *args) == []
+
+
+def test_the_import_check_sees_a_heavy_module(tmp_path: Path) -> None:
+    """The check itself: `capture` imports the crawler before it looks at its URL."""
+    assert {"scrapy", "playwright"} <= set(_heavy_loaded(tmp_path / "home", "capture", "nope"))
+
+
+# -- paged list, streamed JSON ----------------------------------------------------------------
+
+def _catalog(home: Path, count: int) -> list[str]:
+    """``count`` captures with a stored copy each, written straight into ``home``'s catalog;
+    their ids, newest first."""
+    from archiver.catalog import CaptureRow, Catalog, CopyRow
+
+    home.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(f"sqlite:///{home / 'catalog.db'}")
+    ids = [f"01a2{i:04x}-0000-7000-8000-000000000000" for i in range(count)]
+    with catalog.engine.begin() as conn:
+        conn.execute(CaptureRow.__table__.insert(), [
+            {"id": capture_id, "url": f"https://example.org/{i}", "state": "COMPLETE",
+             "reasons": [], "tags": [], "operator": "analyst", "context": {},
+             "started_at": datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=i),
+             "package_key": f"captures/{capture_id}.wacz", "package_sha256": "0" * 64}
+            for i, capture_id in enumerate(ids)])
+        conn.execute(CopyRow.__table__.insert(), [
+            {"capture_id": capture_id, "target": "local", "state": "STORED",
+             "key": f"captures/{capture_id}.wacz", "location": f"/packages/{capture_id}.wacz",
+             "events_stored": 1, "attempts": 1} for capture_id in ids])
+    catalog.engine.dispose()
+    return ids[::-1]
+
+
+@pytest.fixture
+def seventy(isnad):
+    """A catalog of 70 captures (more than one page of the table)."""
+    return isnad, _catalog(isnad.home, 70)
+
+
+def test_list_pages_are_disjoint_and_together_complete(seventy):
+    isnad, ids = seventy
+    pages = [isnad("list", "--json", "--limit", "30", "--page", str(n)).json() for n in (1, 2, 3)]
+    assert [len(p) for p in pages] == [30, 30, 10]
+    assert [c["id"] for p in pages for c in p] == ids  # newest first, none twice, none missing
+    assert pages[1][0]["storage"] == "stored: local" and pages[1][0]["stored"] is True
+    assert isnad("list", "--json", "--limit", "30", "--page", "4").json() == []
+
+
+def test_list_table_shows_a_page_and_says_where_it_stands(seventy):
+    isnad, ids = seventy
+    first = isnad("list").stdout.splitlines()
+    assert len(first) == 1 + 50 + 1  # header, the default page, the count
+    assert first[-1] == "1–50 of 70 capture(s), newest first  (next: --page 2)"
+    assert first[1].split()[0] == ids[0][:8] or ids[0].startswith(first[1].split()[0])
+    second = isnad("list", "--page", "2").stdout.splitlines()
+    assert second[-1] == "51–70 of 70 capture(s), newest first"
+    shown = [line.split()[0] for line in first[1:-1] + second[1:-1]]
+    assert len(shown) == 70 and all(i.startswith(s) for i, s in zip(ids, shown, strict=True))
+
+
+def test_list_json_is_streamed_whole_and_jsonl_is_one_valid_line_each(seventy):
+    isnad, ids = seventy
+    run = isnad("list", "--json")
+    assert run.code == 0 and [c["id"] for c in json.loads(run.stdout)] == ids  # not a page
+    lines = isnad("list", "--jsonl").stdout.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ids
+    assert json.loads(lines[0]) == json.loads(run.stdout)[0]  # the same shape
+    assert isnad("list", "--json", "--jsonl").code == 2
+
+
+def test_a_page_loads_its_copies_in_one_query(tmp_path: Path):
+    """Not one query per row: a page of 50 out of 120 is three statements (count, rows,
+    copies)."""
+    from sqlalchemy import event
+
+    from archiver.catalog import Catalog
+
+    _catalog(tmp_path, 120)
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    statements: list[str] = []
+    event.listen(catalog.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: statements.append(statement))
+    rows, total = catalog.find(limit=50, offset=50)
+    assert total == 120 and len(rows) == 50
+    assert all(r.copies[0].target == "local" for r in rows)  # loaded: the session is closed
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 3
+    streamed = list(catalog.iter_find(batch=25))
+    assert len(streamed) == 120 and len({r.id for r in streamed}) == 120
+    assert all(r.copies for r in streamed)
+    catalog.engine.dispose()
+
+
+# -- verify --all: a report per capture as it goes, on every core ------------------------------
+
+@pytest.mark.e2e
+def test_verify_all_and_audit_stream_a_result_per_capture_and_find_the_tampered_one(isnad,
+                                                                                   site):
+    run = isnad("capture", "--json", "--no-browser", *(site.url(p) for p in (
+        "/final.html", "/arabic.html", "/gzip.html")))
+    captured = run.json()
+    assert [c["state"] for c in captured] == ["COMPLETE"] * 3, run.stderr
+    ids = sorted(c["id"] for c in captured)
+    tampered = ids[1]
+    location = Path(next(c["location"] for c in isnad("show", tampered, "--json").json()
+                         ["copies"]))
+    location.chmod(0o644)
+    data = bytearray(location.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, in the middle of the package
+    location.write_bytes(bytes(data))
+
+    run = isnad("verify", "--all", "--jsonl", "--workers", "2")
+    assert run.code == 1, run.stdout + run.stderr
+    reports = [json.loads(line) for line in run.stdout.splitlines()]  # each line valid JSON
+    assert [r["subject"].split()[1] for r in reports] == ids  # one each, in id order
+    assert [r["ok"] for r in reports] == [True, False, True]
+    found = [c["name"] for c in reports[1]["checks"] if not c["ok"]]
+    assert "local: stored package hash matches the catalog" in found
+
+    listed = isnad("verify", "--all", "--json")  # the same reports, as one JSON list
+    assert listed.code == 1 and [r["ok"] for r in listed.json()] == [True, False, True]
+    people = isnad("verify", "--all", "--workers", "1")
+    assert people.code == 1
+    assert [line.split()[0] for line in people.stdout.splitlines()
+            if line.startswith(("INTACT", "MISMATCH"))] == ["INTACT", "MISMATCH", "INTACT"]
+    actions = [e["action"] for e in isnad("show", tampered, "--json").json()["custody"]]
+    assert actions[-3:] == ["verification-failed"] * 3
+
+    audit = isnad("audit", "--jsonl", "--workers", "2")
+    assert audit.code == 1, audit.stdout + audit.stderr
+    *captures, last = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert [c["capture_id"] for c in captures] == ids
+    assert [c["ok"] for c in captures] == [True, False, True]
+    assert "hashes to" in captures[1]["findings"][0]["detail"]
+    assert last["totals"]["ok"] is False and Path(last["totals"]["report_path"]).exists()
+    people = isnad("audit", "--workers", "2")
+    assert people.code == 1
+    assert [line.split()[0] for line in people.stdout.splitlines()
+            if line.startswith(("INTACT", "MISMATCH"))] == ["INTACT", "MISMATCH", "INTACT"]
+    assert isnad("audit", "--json").json()["ok"] is False  # the one object, as before
+    actions = [e["action"] for e in isnad("show", tampered, "--json").json()["custody"]]
+    assert actions[-3:] == ["audit-failed"] * 3
+
+
+# -- a capture's JSON result: the page list only when asked for --------------------------------
+
+@pytest.mark.e2e
+def test_capture_json_leaves_the_page_list_out_unless_asked(isnad, site):
+    rec = isnad.capture("--no-browser", "--depth", "1", "--scope", "host",
+                        site.url("/links.html"))
+    assert rec["state"] == "COMPLETE", rec["stderr"]
+    assert "pages" not in rec["context"] and rec["page_count"] >= 3
+    shown = isnad("show", rec["id"], "--json").json()  # the record itself keeps them
+    assert len(shown["context"]["pages"]) == rec["page_count"]
+    run = isnad("capture", "--jsonl", "--pages", "--no-browser", site.url("/final.html"))
+    (line,) = run.stdout.splitlines()
+    asked = json.loads(line)
+    assert [p["url"] for p in asked["context"]["pages"]] == [site.url("/final.html")]
+    assert asked["page_count"] == 1
