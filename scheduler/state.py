@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Boolean, Engine, Integer, String, Text, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -67,13 +68,20 @@ class HostSlotRow(ScheduleBase):
     next_free_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-def create_tables(engine: Engine) -> None:
-    """Create the schedule tables that do not exist yet. Two schedulers starting at once on
-    a new catalog may both try: the one that loses looks again and finds them made."""
-    try:
-        ScheduleBase.metadata.create_all(engine)
-    except DBAPIError:
-        ScheduleBase.metadata.create_all(engine)
+def create_tables(engine: Engine, tables: list[Any] | None = None) -> None:
+    """Create the schedule tables (or ``tables``) that do not exist yet. Schedulers starting
+    at once on a new catalog may all try: SQLAlchemy looks, then creates, table by table, so
+    another may create one in between ("already exists"); creating is idempotent, so the
+    loser looks again. Once was not enough: with three tables, a loser could lose the race
+    for the next table too (seen with eight at once)."""
+    for attempt in range(10):
+        try:
+            for table in tables or ScheduleBase.metadata.sorted_tables:
+                table.create(engine, checkfirst=True)
+            return
+        except DBAPIError as exc:
+            if "already exists" not in str(exc) or attempt == 9:
+                raise
 
 
 class RunLedger:

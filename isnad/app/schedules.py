@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from archiver.jobs import JobStore
 from isnad.app.archive import configured_tsas, open_archive
 from isnad.app.audit import audit_fixity, plan_audit
-from isnad.app.monitors import list_monitors, start_run
+from isnad.app.monitors import list_monitors, monitor_due, start_run
 from isnad.app.proof import anchor_custody, retry_timestamps
 from isnad.app.storage import sync_storage
 from isnad.app.worker import worker_id
@@ -137,8 +137,7 @@ class MonitorRuns:
     def __call__(self, schedule_id: str) -> Outcome:
         monitor_id = schedule_id.split(":", 1)[1]
         archive = open_archive(self.settings, recover=False)
-        monitor = next((m for m in list_monitors(self.settings, archive)
-                        if m.id == monitor_id), None)
+        monitor = monitor_due(self.settings, archive, monitor_id)
         if monitor is None or monitor.paused or monitor.flagged:
             state = "gone" if monitor is None else "paused" if monitor.paused else "flagged"
             return True, f"monitor {monitor_id} is {state}: not run"
@@ -175,6 +174,7 @@ class SchedulerService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         archive = open_archive(settings, recover=False)
+        self.archive = archive  # read by sync_monitors, in this thread only
         self.store = JobStore(archive.catalog)
         self.id = worker_id("scheduler")
         section = settings.schedules
@@ -196,10 +196,9 @@ class SchedulerService:
     def sync_monitors(self) -> None:
         """Schedules for the catalog's monitors as they are now (added, changed, paused,
         flagged or removed since the last look)."""
-        plan = monitor_plan(self.settings, open_archive(self.settings, recover=False))
-        for schedule_id, when in plan.items():
-            self.schedules.register(schedule_id, when)
-        dropped = self.schedules.keep_only(MONITOR, set(plan))
+        plan = monitor_plan(self.settings, self.archive)
+        # Only what changed since the last look is written to the job table.
+        _, dropped = self.schedules.sync(MONITOR, plan)
         if dropped:
             log.info("schedules of monitors no longer active removed: %s", ", ".join(dropped))
         self._monitors_synced = time.monotonic()
