@@ -30,7 +30,7 @@ from isnad.app.audit import audit_fixity, plan_audit
 from isnad.app.monitors import list_monitors, monitor_due, start_run
 from isnad.app.proof import anchor_custody, retry_timestamps
 from isnad.app.storage import sync_storage
-from isnad.app.worker import worker_id
+from isnad.app.worker import live_workers, worker_id
 from isnad.config import HousekeepingSchedule, Settings
 from scheduler.service import Outcome, Schedules, When, wait_until_stopped
 from scheduler.state import Backoff, HostSpacing
@@ -203,10 +203,20 @@ class SchedulerService:
             log.info("schedules of monitors no longer active removed: %s", ", ".join(dropped))
         self._monitors_synced = time.monotonic()
 
+    def settle_interrupted(self) -> None:
+        """Ticks left claimed and unsettled by a scheduler that is gone (killed mid-tick):
+        recorded ``interrupted`` and logged, so none stays half-recorded."""
+        alive = {w.id for w in live_workers(self.store, self.settings, ("scheduler",))}
+        for row in self.schedules.ledger.settle_interrupted(alive | {self.id}):
+            log.warning("schedule %s (due %s): scheduler %s stopped during the tick; recorded "
+                        "as interrupted", row.schedule_id, row.due_at.isoformat(), row.holder,
+                        extra={"schedule": row.schedule_id})
+
     def _beat(self) -> None:
         self.store.beat_worker(self.id)
         if time.monotonic() - self._monitors_synced >= MONITOR_SYNC:
             self.sync_monitors()
+            self.settle_interrupted()
 
     def run(self) -> None:
         """Register, fire schedules until a signal, then let running ones finish."""
@@ -225,6 +235,7 @@ class SchedulerService:
                      ", ".join(f"{i} ({w.describe()})" for i, w in plan.items()) or
                      "no housekeeping schedule")
             self.sync_monitors()
+            self.settle_interrupted()
             wait_until_stopped(self.stop, self.settings.worker.heartbeat, self._beat)
         finally:
             self.schedules.shutdown(wait=True)
