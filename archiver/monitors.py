@@ -218,7 +218,7 @@ class MonitorStore:
         if monitor_id is not None:
             query = query.where(MonitorRunRow.monitor_id == monitor_id)
         with self.session() as s:
-            ended = list(s.execute(query).tuples())
+            ended = list(s.execute(query).all())
         for run, job in ended:
             with self.session() as s:
                 note = f"the run's job {job.state}: {job.error or 'no reason given'}"
