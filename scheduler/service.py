@@ -169,12 +169,13 @@ class Schedules:
         is kept as it is (with its next run time); True when it was added or replaced."""
         spec = when.describe()
         existing = self.scheduler.get_job(schedule_id)
-        self._known[schedule_id] = spec
         if existing is not None and existing.kwargs.get("spec") == spec:
+            self._known[schedule_id] = spec
             return False
         self.scheduler.add_job(fire, when.trigger(self.jitter), id=schedule_id,
                                name=schedule_id, args=[schedule_id], kwargs={"spec": spec},
                                replace_existing=True)
+        self._known[schedule_id] = spec  # only once stored: a failed write is tried again
         log.info("schedule %s: %s", schedule_id, spec)
         return True
 
