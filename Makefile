@@ -51,6 +51,7 @@ bench: test-system-deps $(VENV)/.installed
 	$(VENV)/bin/python bench/storage_bench.py
 	$(VENV)/bin/python bench/media_bench.py
 	$(VENV)/bin/python bench/cli.py
+	$(VENV)/bin/python bench/monitors.py
 	$(VENV)/bin/python bench/runtime.py
 
 clean:

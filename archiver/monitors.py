@@ -110,8 +110,9 @@ class MonitorRunRow(Base):
     job_id: Mapped[str] = mapped_column(String(36), index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # How it went, in a capture's words (COMPLETE, PARTIAL, FAILED); None while it runs.
-    state: Mapped[str | None] = mapped_column(String(16))
+    # How it went, in a capture's words (COMPLETE, PARTIAL, FAILED); None while it runs
+    # (indexed: the scheduler looks for the runs still open every 30 s).
+    state: Mapped[str | None] = mapped_column(String(16), index=True)
     new_posts: Mapped[int] = mapped_column(Integer, default=0)
     listed: Mapped[int] = mapped_column(Integer, default=0)
     listing_capture: Mapped[str | None] = mapped_column(String(36))
@@ -217,19 +218,23 @@ class MonitorStore:
             s.refresh(run)
             return run
 
-    def settle_unfinished(self, monitor_id: str, flag_after: int) -> int:
+    def settle_unfinished(self, monitor_id: str | None, flag_after: int) -> int:
         """Runs whose job ended without recording them (cancelled, or its capture process
         crashed): recorded FAILED with the job's reason, and counted as failures. Each is
-        settled once, whoever asks (one conditional UPDATE). How many were settled."""
+        settled once, whoever asks (one conditional UPDATE). Of one monitor, or of every
+        monitor with ``monitor_id`` None: one query finds them all (the scheduler looks at a
+        thousand monitors every 30 s; a query per monitor made that its main cost). How many
+        were settled."""
         settled = 0
+        final = [state.value for state in JobState if state.final]
+        query = (select(MonitorRunRow, JobRow).join(JobRow, JobRow.id == MonitorRunRow.job_id)
+                 .where(MonitorRunRow.state.is_(None), JobRow.state.in_(final)))
+        if monitor_id is not None:
+            query = query.where(MonitorRunRow.monitor_id == monitor_id)
         with self.session() as s:
-            open_runs = list(s.scalars(select(MonitorRunRow).where(
-                MonitorRunRow.monitor_id == monitor_id, MonitorRunRow.state.is_(None))))
-        for run in open_runs:
+            ended = list(s.execute(query).all())
+        for run, job in ended:
             with self.session() as s:
-                job = s.get(JobRow, run.job_id)
-                if job is None or not JobState(job.state).final:
-                    continue
                 note = f"the run's job {job.state}: {job.error or 'no reason given'}"
                 changed = s.execute(update(MonitorRunRow).where(
                     MonitorRunRow.id == run.id, MonitorRunRow.state.is_(None)).values(
@@ -237,7 +242,7 @@ class MonitorStore:
                     notes=[*(run.notes or []), note])).rowcount
                 if changed == 1:
                     settled += 1
-                    s.execute(update(MonitorRow).where(MonitorRow.id == monitor_id).values(
+                    s.execute(update(MonitorRow).where(MonitorRow.id == run.monitor_id).values(
                         failures=MonitorRow.failures + 1,
                         flagged=MonitorRow.failures + 1 >= flag_after))
         return settled

@@ -17,6 +17,7 @@ run time each computes with its own jitter.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -25,14 +26,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, select
 
-from scheduler.state import Backoff, FailureRecord, Health, RunLedger
+from scheduler.state import Backoff, FailureRecord, Health, RunLedger, create_tables
 
 log = logging.getLogger("isnad.scheduler")
 
@@ -135,6 +136,9 @@ class Schedules:
         self.failures = FailureRecord(engine, backoff)
         self.handlers: dict[str, Handler] = {}
         self.keep_runs = keep_runs
+        # The timing this service last registered or found stored, per schedule id: what
+        # :meth:`sync` compares a plan with, instead of unpickling every job each time.
+        self._known: dict[str, str] = {}
         self.jobstore = SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)
         self.scheduler = BackgroundScheduler(
             jobstores={"default": self.jobstore},
@@ -150,10 +154,8 @@ class Schedules:
 
     def start(self) -> None:
         """Open the job store (paused: no tick fires until :meth:`resume`)."""
-        try:  # two schedulers starting at once on a new catalog: the loser finds it made
-            self.jobstore.jobs_t.create(self.engine, checkfirst=True)
-        except DBAPIError:
-            self.jobstore.jobs_t.create(self.engine, checkfirst=True)
+        # Two schedulers starting at once on a new catalog: the loser finds it made.
+        create_tables(self.engine, [self.jobstore.jobs_t])
         self.scheduler.start(paused=True)
         self.ledger.prune(self.keep_runs)
 
@@ -173,12 +175,43 @@ class Schedules:
         spec = when.describe()
         existing = self.scheduler.get_job(schedule_id)
         if existing is not None and existing.kwargs.get("spec") == spec:
+            self._known[schedule_id] = spec
             return False
         self.scheduler.add_job(fire, when.trigger(self.jitter), id=schedule_id,
                                name=schedule_id, args=[schedule_id], kwargs={"spec": spec},
                                replace_existing=True)
+        self._known[schedule_id] = spec  # only once stored: a failed write is tried again
         log.info("schedule %s: %s", schedule_id, spec)
         return True
+
+    def sync(self, kind: str, plan: dict[str, When]) -> tuple[list[str], list[str]]:
+        """Make the ``KIND:...`` schedules be ``plan`` (id → timing); (ids added or
+        replaced, ids removed). Called every 30 s with a thousand monitors, so what is
+        unchanged costs nothing: one query reads the ids in the job table, and only an id
+        missing from it, or whose timing differs from the one this service last saw for it,
+        is looked up and registered (:meth:`register` keeps a job whose stored timing is
+        the same). Safe beside another scheduler syncing the same plan: a job it removed
+        first is no error here."""
+        stored = self._stored_ids(kind)
+        changed = [schedule_id for schedule_id, when in plan.items()
+                   if (schedule_id not in stored
+                       or self._known.get(schedule_id) != when.describe())
+                   and self.register(schedule_id, when)]
+        gone = sorted(stored - set(plan))
+        for schedule_id in gone:
+            with contextlib.suppress(JobLookupError):  # another scheduler removed it first
+                self.scheduler.remove_job(schedule_id)
+            self._known.pop(schedule_id, None)
+            log.info("schedule %s removed: no longer configured", schedule_id)
+        return changed, gone
+
+    def _stored_ids(self, kind: str) -> set[str]:
+        """The ids of the ``KIND:...`` schedules in the job table (no job unpickled)."""
+        table = self.jobstore.jobs_t
+        with self.engine.connect() as conn:
+            ids = conn.execute(select(table.c.id).where(
+                table.c.id.like(kind + ":%"))).scalars()
+            return {i for i in ids if i.startswith(kind + ":")}
 
     def keep_only(self, kind: str, wanted: set[str]) -> list[str]:
         """Remove the ``KIND:...`` schedules not in ``wanted``; their ids."""

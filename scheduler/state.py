@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Boolean, Engine, Integer, String, Text, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -41,7 +43,9 @@ class ScheduleRunRow(ScheduleBase):
     holder: Mapped[str] = mapped_column(String(300))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    outcome: Mapped[str | None] = mapped_column(String(20))  # "ok", "failed"
+    # "ok", "problems", "failed", or "interrupted" (its scheduler stopped mid-tick); None
+    # while it runs (indexed: the open ones are looked for every 30 s).
+    outcome: Mapped[str | None] = mapped_column(String(20), index=True)
     detail: Mapped[str | None] = mapped_column(Text)
 
 
@@ -67,13 +71,20 @@ class HostSlotRow(ScheduleBase):
     next_free_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-def create_tables(engine: Engine) -> None:
-    """Create the schedule tables that do not exist yet. Two schedulers starting at once on
-    a new catalog may both try: the one that loses looks again and finds them made."""
-    try:
-        ScheduleBase.metadata.create_all(engine)
-    except DBAPIError:
-        ScheduleBase.metadata.create_all(engine)
+def create_tables(engine: Engine, tables: list[Any] | None = None) -> None:
+    """Create the schedule tables (or ``tables``) that do not exist yet. Schedulers starting
+    at once on a new catalog may all try: SQLAlchemy looks, then creates, table by table, so
+    another may create one in between ("already exists"); creating is idempotent, so the
+    loser looks again. Once was not enough: with three tables, a loser could lose the race
+    for the next table too (seen with eight at once)."""
+    for attempt in range(10):
+        try:
+            for table in tables or ScheduleBase.metadata.sorted_tables:
+                table.create(engine, checkfirst=True)
+            return
+        except DBAPIError as exc:
+            if "already exists" not in str(exc) or attempt == 9:
+                raise
 
 
 class RunLedger:
@@ -100,6 +111,31 @@ class RunLedger:
             s.execute(update(ScheduleRunRow).where(
                 ScheduleRunRow.schedule_id == schedule_id, ScheduleRunRow.due_at == due_at)
                 .values(ended_at=_now(), outcome=outcome, detail=detail))
+
+    def settle_interrupted(self, alive: Collection[str]) -> list[ScheduleRunRow]:
+        """Ticks claimed by a scheduler not in ``alive`` that never recorded how they ended
+        (it was killed, or its machine went down, mid-tick): recorded ``interrupted``, so no
+        tick stays half-recorded. Each is settled once, whoever asks (a conditional UPDATE);
+        a scheduler wrongly taken for gone overwrites this when its tick ends. The rows
+        settled, as they were."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            open_rows = list(s.scalars(select(ScheduleRunRow).where(
+                ScheduleRunRow.outcome.is_(None))))
+        settled = []
+        for row in open_rows:
+            if row.holder in alive:
+                continue
+            detail = (f"the scheduler {row.holder} stopped during this tick (killed, or its "
+                      "machine went down) before recording how it ended; what it did is in "
+                      "the schedule's own records (a monitor's runs)")
+            with Session(self.engine) as s, s.begin():
+                changed = s.execute(update(ScheduleRunRow).where(
+                    ScheduleRunRow.schedule_id == row.schedule_id,
+                    ScheduleRunRow.due_at == row.due_at, ScheduleRunRow.outcome.is_(None))
+                    .values(outcome="interrupted", ended_at=_now(), detail=detail)).rowcount
+            if changed:
+                settled.append(row)
+        return settled
 
     def runs(self, schedule_id: str | None = None) -> list[ScheduleRunRow]:
         """Runs, oldest first (of one schedule, or of all)."""

@@ -96,3 +96,33 @@ def test_runs_at_once_in_many_processes_queue_each_post_once(tmp_path):
     store = _store(path)
     assert len(store.posts(store.list()[0].id)) == 30
     assert len(JobStore(store.catalog).list()) == 30  # one capture job a post
+
+
+def test_runs_that_ended_unrecorded_are_found_for_every_monitor_in_one_query(tmp_path):
+    """The scheduler settles them every 30 s for all monitors: one query, not one a monitor
+    (with a thousand monitors, that query per monitor was most of its idle cost)."""
+    from sqlalchemy import event
+
+    store = _store(tmp_path / "catalog.db")
+    jobs = JobStore(store.catalog)
+    monitors = [_monitor(store) for _ in range(30)]
+
+    def run_of(monitor: str) -> str:
+        job = jobs.add(url="u", spec={"url": "u"}, priority=20, source=f"monitor:{monitor}",
+                       operator="analyst", case_id=None)
+        store.add_run(monitor, job.id)
+        return job.id
+
+    for monitor in monitors[:2]:  # their jobs were cancelled before recording the run
+        assert jobs.cancel(run_of(monitor)) == JobState.CANCELLED
+    waiting = run_of(monitors[2])  # still queued: not ended, left open
+    statements: list[str] = []
+    event.listen(store.catalog.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: statements.append(statement))
+    assert store.settle_unfinished(None, flag_after=5) == 2
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+    assert [store.get(m).failures for m in monitors[:3]] == [1, 1, 0]
+    assert all("the run's job cancelled" in store.runs(m)[0].notes[0] for m in monitors[:2])
+    assert store.settle_unfinished(None, flag_after=5) == 0  # each is settled once
+    assert store.settle_unfinished(monitors[0], flag_after=5) == 0
+    assert store.run(waiting).state is None

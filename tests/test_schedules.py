@@ -259,6 +259,50 @@ def test_a_run_under_way_finishes_before_shutdown_returns(catalog: Catalog) -> N
     assert [r.outcome for r in service.ledger.runs("test:slow")] == ["ok"]
 
 
+def test_a_sync_registers_only_what_changed(catalog: Catalog) -> None:
+    """Every 30 s the monitors' plan is synced: what is unchanged costs one query of the ids,
+    not a lookup (a SELECT and an unpickle) per schedule."""
+    service = _service(catalog.engine, "a")
+    service.start()
+    plan = {f"monitor:{n:02d}": When(every=3600) for n in range(40)}
+    try:
+        assert sorted(service.sync("monitor", plan)[0]) == sorted(plan)
+        assert service.sync("monitor", plan) == ([], [])  # a first sync looks each up once
+        lookups: list[str] = []
+        looked_up = service.scheduler.get_job
+
+        def counted(schedule_id: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            lookups.append(schedule_id)
+            return looked_up(schedule_id, *args, **kwargs)
+
+        service.scheduler.get_job = counted  # type: ignore[method-assign]
+        assert service.sync("monitor", plan) == ([], [])
+        assert lookups == []
+        plan["monitor:07"] = When(cron="0 * * * *")
+        del plan["monitor:08"]
+        assert service.sync("monitor", plan) == (["monitor:07"], ["monitor:08"])
+        assert lookups == ["monitor:07"]
+        # Another scheduler removed one (or the table lost it): registered again.
+        other = _service(_second_engine(catalog), "b")
+        other.start()
+        other.scheduler.remove_job("monitor:09")
+        other.shutdown()
+        assert service.sync("monitor", plan) == (["monitor:09"], [])
+        assert service.ids() == sorted(plan)
+        kept = service.next_run("monitor:01")
+    finally:
+        service.shutdown()
+    again = _service(_second_engine(catalog), "c")  # a restart keeps each with its next run
+    again.start()
+    try:
+        assert again.sync("monitor", plan) == ([], [])
+        assert again.next_run("monitor:01") == kept
+        assert again.sync("housekeeping", {}) == ([], [])  # other kinds are left alone
+        assert again.ids() == sorted(plan)
+    finally:
+        again.shutdown()
+
+
 def test_a_bad_timing_is_refused() -> None:
     with pytest.raises(ValueError):
         When(cron="61 * * * *")

@@ -28,10 +28,10 @@ from archiver.jobs import JobStore
 from isnad.app.alerts import AlertCourier
 from isnad.app.archive import configured_tsas, open_archive
 from isnad.app.audit import audit_fixity, plan_audit
-from isnad.app.monitors import list_monitors, start_run
+from isnad.app.monitors import list_monitors, monitor_due, start_run
 from isnad.app.proof import anchor_custody, retry_timestamps
 from isnad.app.storage import sync_storage
-from isnad.app.worker import worker_id
+from isnad.app.worker import live_workers, worker_id
 from isnad.config import HousekeepingSchedule, Settings
 from scheduler.service import Outcome, Schedules, When, wait_until_stopped
 from scheduler.state import Backoff, HostSpacing
@@ -138,8 +138,7 @@ class MonitorRuns:
     def __call__(self, schedule_id: str) -> Outcome:
         monitor_id = schedule_id.split(":", 1)[1]
         archive = open_archive(self.settings, recover=False)
-        monitor = next((m for m in list_monitors(self.settings, archive)
-                        if m.id == monitor_id), None)
+        monitor = monitor_due(self.settings, archive, monitor_id)
         if monitor is None or monitor.paused or monitor.flagged:
             state = "gone" if monitor is None else "paused" if monitor.paused else "flagged"
             return True, f"monitor {monitor_id} is {state}: not run"
@@ -178,6 +177,7 @@ class SchedulerService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         archive = open_archive(settings, recover=False)
+        self.archive = archive  # read by sync_monitors, in this thread only
         self.store = JobStore(archive.catalog)
         self.id = worker_id("scheduler")
         section = settings.schedules
@@ -199,18 +199,27 @@ class SchedulerService:
     def sync_monitors(self) -> None:
         """Schedules for the catalog's monitors as they are now (added, changed, paused,
         flagged or removed since the last look)."""
-        plan = monitor_plan(self.settings, open_archive(self.settings, recover=False))
-        for schedule_id, when in plan.items():
-            self.schedules.register(schedule_id, when)
-        dropped = self.schedules.keep_only(MONITOR, set(plan))
+        plan = monitor_plan(self.settings, self.archive)
+        # Only what changed since the last look is written to the job table.
+        _, dropped = self.schedules.sync(MONITOR, plan)
         if dropped:
             log.info("schedules of monitors no longer active removed: %s", ", ".join(dropped))
         self._monitors_synced = time.monotonic()
+
+    def settle_interrupted(self) -> None:
+        """Ticks left claimed and unsettled by a scheduler that is gone (killed mid-tick):
+        recorded ``interrupted`` and logged, so none stays half-recorded."""
+        alive = {w.id for w in live_workers(self.store, self.settings, ("scheduler",))}
+        for row in self.schedules.ledger.settle_interrupted(alive | {self.id}):
+            log.warning("schedule %s (due %s): scheduler %s stopped during the tick; recorded "
+                        "as interrupted", row.schedule_id, row.due_at.isoformat(), row.holder,
+                        extra={"schedule": row.schedule_id})
 
     def _beat(self) -> None:
         self.store.beat_worker(self.id)
         if time.monotonic() - self._monitors_synced >= MONITOR_SYNC:
             self.sync_monitors()
+            self.settle_interrupted()
 
     def run(self) -> None:
         """Register, fire schedules until a signal, then let running ones finish."""
@@ -230,6 +239,7 @@ class SchedulerService:
                      ", ".join(f"{i} ({w.describe()})" for i, w in plan.items()) or
                      "no housekeeping schedule")
             self.sync_monitors()
+            self.settle_interrupted()
             # Alerts go out from a thread of their own: a slow webhook never delays a tick.
             courier = AlertCourier(self.settings, self.stop)
             courier.start()
