@@ -70,6 +70,9 @@ class CustodyAction(StrEnum):
     """What a custody event records."""
 
     REQUESTED = "requested"
+    # An import (issue 14): a file handed over by a provider, hashed on arrival, then checked.
+    RECEIVED = "received"
+    VALIDATED = "validated"
     CAPTURED = "captured"
     PACKAGED = "packaged"
     STORED = "stored"

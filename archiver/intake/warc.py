@@ -19,14 +19,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import re
+import subprocess
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from surt import surt
 from warcio.exceptions import ArchiveLoadFailed
+from warcio.timeutils import iso_date_to_timestamp
 
 from archiver.errors import PackageError
 from archiver.intake import CheckedFile, Finding, Severity
@@ -49,9 +54,11 @@ class HashingReader(io.RawIOBase):
     """
 
     def __init__(self, raw: BinaryIO, algorithms: tuple[str, ...],
-                 copy: BinaryIO | None = None) -> None:
+                 copy: BinaryIO | None = None,
+                 on_bytes: Callable[[int], None] | None = None) -> None:
         super().__init__()
         self.raw = raw
+        self.on_bytes = on_bytes
         self.hashers = {name: hashlib.new(name) for name in algorithms}
         self.copy = copy
         self.position = 0
@@ -67,6 +74,8 @@ class HashingReader(io.RawIOBase):
             if self.copy is not None:
                 self.copy.write(data)
             self.position += len(data)
+            if self.on_bytes is not None:
+                self.on_bytes(len(data))
         return data
 
     def readinto(self, buffer: Any) -> int:
@@ -160,12 +169,18 @@ def detect_format(path: Path) -> str | None:
 
 
 def check_warc(path: str | Path, name: str, *, declared: dict[str, str] | None = None,
-               copy_to: Path | None = None) -> CheckedFile:
+               copy_to: Path | None = None, index_to: Path | None = None,
+               member: str | None = None,
+               on_bytes: Callable[[int], None] | None = None) -> CheckedFile:
     """Check a received WARC/ARC file in one pass (see the module's docstring).
 
     ``name`` is the file's name as received (findings name it). ``declared`` are the hashes
     the provider gave (algorithm → hex), compared with the computed ones. With ``copy_to``, the
-    bytes read are written there too: the working copy is exactly what was hashed.
+    bytes read are written there too: the working copy is exactly what was hashed. With
+    ``index_to``, a CDXJ line for each response, revisit and resource record read is written
+    there (unsorted; see :func:`sort_index`), naming the file ``member`` (default ``name``).
+    A record after a structure error is not indexed: its offset cannot be trusted.
+    ``on_bytes(n)`` is called as each block is read (for a progress bar).
     """
     path = Path(path)
     declared = {k.lower(): v.strip().lower() for k, v in (declared or {}).items()}
@@ -181,7 +196,7 @@ def check_warc(path: str | Path, name: str, *, declared: dict[str, str] | None =
     out = open(copy_to, "wb") if copy_to else None  # noqa: SIM115 - closed below
     try:
         with open(path, "rb") as raw:
-            reader = HashingReader(raw, algorithms, out)
+            reader = HashingReader(raw, algorithms, out, on_bytes)
             if path.stat().st_size == 0:
                 findings.add(Severity.ERROR, "empty-file", "the file is empty (0 bytes)")
             elif kind is None:
@@ -189,7 +204,10 @@ def check_warc(path: str | Path, name: str, *, declared: dict[str, str] | None =
                              "not a WARC or ARC file (neither WARC/ nor filedesc:// at its "
                              "start, plain or gzip)", "offset 0")
             else:
-                _read_records(reader, checked, findings)
+                with open(index_to, "w", encoding="utf-8") if index_to else \
+                        contextlib.nullcontext() as index:
+                    _read_records(reader, checked, findings,
+                                  _Indexer(index, member or name) if index else None)
             reader.drain()
         if out is not None:
             out.flush()
@@ -214,7 +232,55 @@ def check_warc(path: str | Path, name: str, *, declared: dict[str, str] | None =
     return checked
 
 
-def _read_records(reader: HashingReader, checked: CheckedFile, findings: _Findings) -> None:
+class _Indexer:
+    """Writes a CDXJ line (``SURT timestamp {json}``, as pywb and cdxj-indexer write them) for
+    each record that replays: responses, revisits and resources."""
+
+    TYPES = ("response", "revisit", "resource")
+
+    def __init__(self, out: Any, filename: str) -> None:
+        self.out = out
+        self.filename = filename
+
+    def add(self, record: Any, offset: int, length: int) -> None:
+        headers = record.rec_headers
+        uri = headers.get_header("WARC-Target-URI")
+        date = headers.get_header("WARC-Date")
+        if record.rec_type not in self.TYPES or not uri or not date:
+            return
+        try:
+            key = surt(uri)
+        except Exception:  # noqa: BLE001 - a URI surt cannot read is indexed as it is
+            key = uri
+        entry: dict[str, Any] = {"url": uri}
+        http = record.http_headers
+        if record.rec_type == "revisit":
+            entry["mime"] = "warc/revisit"
+        elif http is not None and record.rec_type == "response":
+            entry["mime"] = (http.get_header("Content-Type") or "").split(";")[0].strip()
+            entry["status"] = http.get_statuscode()
+        else:
+            entry["mime"] = (record.content_type or "").split(";")[0].strip()
+        digest = headers.get_header("WARC-Payload-Digest")
+        if digest:
+            entry["digest"] = digest
+        entry.update(length=str(length), offset=str(offset), filename=self.filename)
+        try:
+            stamp = iso_date_to_timestamp(date)
+        except (ValueError, TypeError):
+            return
+        self.out.write(f"{key} {stamp} {json.dumps(entry, ensure_ascii=False)}\n")
+
+
+def sort_index(unsorted: Path, out: Path) -> None:
+    """Sort CDXJ lines by key and time (byte order, as replay tools expect) with the system's
+    ``sort``, which spills to disk: memory stays bounded whatever the number of records."""
+    subprocess.run(["sort", "-o", str(out), str(unsorted)], check=True,
+                   env={**os.environ, "LC_ALL": "C"})
+
+
+def _read_records(reader: HashingReader, checked: CheckedFile, findings: _Findings,
+                  indexer: _Indexer | None = None) -> None:
     """Parse every record from ``reader``; a structure error ends the parse as a finding."""
     types: Counter[str] = Counter()
     warcinfo: list[dict[str, Any]] = []
@@ -223,6 +289,8 @@ def _read_records(reader: HashingReader, checked: CheckedFile, findings: _Findin
     try:
         for record in it:
             last_start = _check_record(record, it, checked, findings, types, warcinfo)
+            if indexer is not None:
+                indexer.add(record, last_start, it.get_record_length())
             last_end = it.offset
     except (PackageError, ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError,
             KeyError, IndexError, UnicodeError) as exc:
