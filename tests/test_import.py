@@ -6,10 +6,16 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
 import zlib
 from pathlib import Path
 
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -161,3 +167,193 @@ def test_huge_header_line_is_reported_not_swallowed(tmp_path):
                      + b"\r\n\r\n")
     checked = check_warc(huge, "huge.warc")
     assert not checked.ok and checked.size == huge.stat().st_size
+
+
+# -- importing: packages, provenance, custody, verify, replay -----------------------------
+def _wacz_of(isnad, capture_id: str) -> Path:
+    record = isnad("show", capture_id, "--json").json()
+    return Path(record["package_location"])
+
+
+def _provenance(wacz: Path) -> dict:
+    with zipfile.ZipFile(wacz) as z:
+        return json.loads(z.read("metadata/provenance.json"))
+
+
+@pytest.fixture
+def tsa(tmp_path):
+    from tests.tsa import LocalTSA
+
+    with LocalTSA(tmp_path / "tsa") as server:
+        yield server
+
+
+@needs_samples
+@pytest.mark.e2e
+def test_import_real_samples_as_evidence(isnad, tsa, tmp_path):
+    isnad.env["ISNAD_TIMESTAMPS__TSA"] = json.dumps([tsa.config_entry()])
+    given = [TWITTER, HERITRIX, OLD_ARC, BAD_ARC]
+    run = isnad("import", *map(str, given), "--provider", "Partner NGO", "--operator", "rana",
+                "--received-at", "2026-11-30T10:00:00+00:00", "--case", "C-9", "--tag", "x",
+                "--note", "handed over on a USB key", "--json")
+    assert run.code == 1, run.stderr  # PARTIAL: bad digests and a bad ARC, material kept
+    data = run.json()
+    assert data["state"] == "PARTIAL" and data["provider"] == "Partner NGO"
+    assert data["received_by"] == "rana" and data["received_at"].startswith("2026-11-30T10:00")
+    files = {f["name"]: f for f in data["files"]}
+    assert {f["state"] for f in files.values()} == {"stored"}
+    assert {f["code"] for f in files[TWITTER.name]["findings"]} == {"block-digest-mismatch"}
+    assert "malformed-record" in {f["code"] for f in files[BAD_ARC.name]["findings"]}
+
+    for path in given:
+        entry = files[path.name]
+        assert entry["sha256"] == sha256(path)
+        wacz = _wacz_of(isnad, entry["capture_id"])
+        provenance = _provenance(wacz)
+        original = provenance["files"][0]
+        assert original["name"] == path.name and original["role"] == "original"
+        assert provenance["import"]["provider"] == "Partner NGO"
+        assert provenance["import"]["received_by"] == "rana"
+        assert [f["role"] for f in provenance["files"][1:]] == ["derived", "derived"]
+        # The evidentiary copy is the file as received, byte for byte.
+        with zipfile.ZipFile(wacz) as z:
+            kept = z.read(original["member"])
+            info = z.getinfo(original["member"])
+        assert hashlib.sha256(kept).hexdigest() == sha256(path) == original["sha256"]
+        assert info.compress_type == zipfile.ZIP_STORED
+        record = isnad("show", entry["capture_id"], "--json").json()
+        assert [e["action"] for e in record["custody"]] == [
+            "received", "validated", "packaged", "stored", "verified"]
+        assert record["custody"][0]["object_sha256"] == sha256(path)
+        proof = record["context"]["proof"]
+        assert any(t["state"] == "stamped" for t in proof["timestamps"])
+        validated = subprocess.run([str(Path(sys.executable).parent / "wacz"), "validate",
+                                    "-f", str(wacz)], capture_output=True, text=True,
+                                   timeout=120)
+        assert "is valid" in validated.stdout, validated.stdout + validated.stderr
+
+    assert files[HERITRIX.name]["capture_id"]  # a name with "~" is stored under a safe one
+    listed = isnad("list", "--source", "import", "--json").json()
+    assert len(listed) == 4
+    assert isnad("list", "--source", "capture", "--json").json() == []
+    assert isnad("imports", "--json").json()[0]["id"] == data["id"]
+    assert isnad("imports", "show", data["id"][:13], "--json").json()["files"]
+
+    verified = isnad("verify", "--all")
+    assert verified.code == 0, verified.stdout + verified.stderr
+    assert verified.stdout.count("INTACT") == 4
+
+    # Tampering with the kept original is caught.
+    victim = _wacz_of(isnad, files[HERITRIX.name]["capture_id"])
+    victim.chmod(0o644)
+    raw = bytearray(victim.read_bytes())
+    spot = raw.find(b"data.gov.uk")
+    raw[spot] = ord("D")
+    victim.write_bytes(bytes(raw))
+    tampered = isnad("verify", files[HERITRIX.name]["capture_id"])
+    assert tampered.code != 0 and "FAIL" in tampered.stdout
+
+
+@needs_samples
+@pytest.mark.e2e
+def test_an_imported_page_replays_through_its_index(isnad):
+    run = isnad("import", str(SAMPLES / "pywb--example-wget-1-14.warc.gz"),
+                "--provider", "p", "--json")
+    assert run.code == 0, run.stderr
+    capture_id = run.json()["files"][0]["capture_id"]
+    wacz = _wacz_of(isnad, capture_id)
+    with zipfile.ZipFile(wacz) as z:
+        index = z.read("indexes/index.cdx").decode().splitlines()
+        pages = z.read("pages/pages.jsonl").decode().splitlines()
+        page = json.loads(pages[1])
+        assert index == sorted(index)
+        line = next(x for x in index if json.loads(x.split(" ", 2)[2])["url"] == page["url"])
+        entry = json.loads(line.split(" ", 2)[2])
+        data = z.read("archive/" + entry["filename"])
+    chunk = data[int(entry["offset"]):int(entry["offset"]) + int(entry["length"])]
+    record = next(iter(ArchiveIterator(io.BytesIO(chunk))))
+    assert record.rec_headers.get_header("WARC-Target-URI") == page["url"]
+    assert record.http_headers.get_statuscode() == entry["status"] == "200"
+    assert b"<html" in record.content_stream().read().lower()
+
+
+@needs_samples
+@pytest.mark.e2e
+def test_the_same_file_twice_is_linked_not_stored_again(isnad, tmp_path):
+    first = isnad("import", str(EXAMPLE), "--provider", "a", "--json").json()
+    stored = first["files"][0]["capture_id"]
+    again = isnad("import", str(EXAMPLE), "--provider", "b", "--json")
+    assert again.code == 0, again.stderr
+    entry = again.json()["files"][0]
+    assert entry["state"] == "duplicate" and entry["duplicate_of"] == stored
+    assert "already in the vault" in entry["findings"][0]["message"]
+    assert len(isnad("list", "--json").json()) == 1
+    forced = isnad("import", str(EXAMPLE), "--provider", "b", "--force", "--json").json()
+    assert forced["files"][0]["state"] == "stored"
+    assert forced["files"][0]["capture_id"] != stored
+    assert len(isnad("list", "--json").json()) == 2
+
+
+@pytest.mark.e2e
+def test_a_folder_with_hostile_entries_loses_nothing_else(isnad, tmp_path):
+    folder = tmp_path / "handed-over"
+    (folder / "deep").mkdir(parents=True)
+    write_warc(folder / "deep" / "good.warc.gz", {"http://a.test/": b"<html>a</html>"})
+    (folder / "empty.warc").touch()
+    (folder / "deep" / "escape.warc").symlink_to("/etc/hostname")
+    (folder / os.fsdecode(b"caf\xe9.warc.gz")).write_bytes(
+        write_warc(tmp_path / "other.warc.gz", {"http://b.test/": b"<html>b</html>"})
+        .read_bytes())
+    (folder / "bundle.wacz").write_bytes(b"PK\x03\x04not really")
+    (folder / "urls.txt").write_text("http://127.0.0.1:9/one\nnot-a-url\n")
+    run = isnad("import", str(folder), "--provider", "p", "--json")
+    assert run.code == 1, run.stderr
+    data = run.json()
+    files = {f["name"]: f for f in data["files"]}
+    assert files["handed-over/deep/good.warc.gz"]["state"] == "stored"
+    assert files["handed-over/caf\\xe9.warc.gz"]["state"] == "stored"
+    assert files["handed-over/empty.warc"]["findings"][0]["code"] == "empty-file"
+    assert files["handed-over/deep/escape.warc"]["findings"][0]["code"] == "symlink-outside"
+    assert "not supported yet" in files["handed-over/bundle.wacz"]["findings"][0]["message"]
+    assert data["state"] == "PARTIAL" and len(data["jobs"]) == 1
+    assert any(f["where"] == "line 2" for f in data["findings"])
+    job = isnad("jobs", "show", data["jobs"][0], "--json").json()
+    assert job["source"] == f"import:{data['id']}" and job["priority"] == 10
+
+
+def test_an_interrupted_import_resumes_without_redoing_stored_files(tmp_path, monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("ISNAD_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ISNAD_HOME", str(tmp_path / "home"))
+    from isnad.app import imports, open_archive
+    from isnad.config import load_settings
+
+    settings = load_settings()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n in range(3):
+        write_warc(folder / f"{n}.warc.gz", {f"http://a.test/{n}": b"<html>%d</html>" % n})
+    archive = open_archive(settings)
+    import_id = imports.start_import(archive, [folder], imports.ImportOptions("p", "op"))
+
+    def stop_after_first(total, files):
+        def done(name, state):
+            raise KeyboardInterrupt
+
+        return imports.ImportProgress(total, files, on_done=done)
+
+    with pytest.raises(KeyboardInterrupt):
+        imports.run_import(settings, archive, import_id, stop_after_first)
+    first = imports.show_import(archive, import_id)
+    assert first["state"] == "RUNNING" and [f["state"] for f in first["files"]] == ["stored"]
+    stored = first["files"][0]["capture_id"]
+    seen = []
+    result = imports.run_import(settings, archive, import_id, lambda total, files:
+                                imports.ImportProgress(total, files,
+                                                       on_file=lambda n, s: seen.append(n)))
+    assert result.state == "COMPLETE"
+    assert seen == ["in/1.warc.gz", "in/2.warc.gz"]  # the stored file is not redone
+    assert [f["capture_id"] for f in result.record["files"]][0] == stored
+    assert len(archive.catalog.list()) == 3

@@ -22,12 +22,14 @@ class CaptureList:
 def find_captures(archive: Archive, *, case: str | None = None, tags: tuple[str, ...] = (),
                   states: tuple[str, ...] = (), since: datetime | None = None,
                   until: datetime | None = None, url: str | None = None,
-                  limit: int | None = None, shorten: bool = False) -> CaptureList:
+                  limit: int | None = None, shorten: bool = False,
+                  source: str | None = None) -> CaptureList:
     """Captures matching every filter given (``tags``: all of them; ``states``: any of them;
     ``since``/``until`` bound the start time; ``url`` is part of the requested or final URL),
-    newest first, at most ``limit``. With ``shorten``, each id's shortest unique prefix too."""
+    newest first, at most ``limit``; ``source``: ``import`` (imported files) or ``capture``.
+    With ``shorten``, each id's shortest unique prefix too."""
     rows, total = archive.catalog.find(case=case, tags=tags, states=states, since=since,
-                                       until=until, url=url, limit=limit)
+                                       until=until, url=url, limit=limit, source=source)
     short = archive.catalog.unique_prefixes([r.id for r in rows]) if shorten else {}
     return CaptureList([records.capture_summary(r) for r in rows], total, short)
 

@@ -540,6 +540,11 @@ def list_imports(archive: Archive) -> list[dict[str, Any]]:
     return [import_summary(r) for r in archive.catalog.list_imports()]
 
 
+def resolve_import(archive: Archive, import_id: str) -> str:
+    """The full id of import ``import_id`` (or a unique prefix); NotFound otherwise."""
+    return archive.catalog.get_import(import_id).id
+
+
 def show_import(archive: Archive, import_id: str) -> dict[str, Any]:
     """One import in full: ``import_id`` or a unique prefix."""
     return import_record(archive.catalog.get_import(import_id))
