@@ -357,3 +357,22 @@ def test_an_interrupted_import_resumes_without_redoing_stored_files(tmp_path, mo
     assert seen == ["in/1.warc.gz", "in/2.warc.gz"]  # the stored file is not redone
     assert [f["capture_id"] for f in result.record["files"]][0] == stored
     assert len(archive.catalog.list()) == 3
+
+
+@needs_samples
+@pytest.mark.e2e
+def test_reindex_rebuilds_imports_from_storage(isnad):
+    data = isnad("import", str(TWITTER), str(OLD_ARC), "--provider", "Partner NGO",
+                 "--operator", "rana", "--case", "C-9", "--json").json()
+    db = isnad.home / "catalog.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    run = isnad("reindex")
+    assert run.code == 0, run.stdout + run.stderr
+    rebuilt = isnad("imports", "show", data["id"], "--json").json()
+    assert rebuilt["provider"] == "Partner NGO" and rebuilt["received_by"] == "rana"
+    assert rebuilt["state"] == "PARTIAL"  # the twitter file's bad digests, kept as found
+    assert sorted(f["sha256"] for f in rebuilt["files"]) == sorted(
+        f["sha256"] for f in data["files"])
+    assert len(isnad("list", "--source", "import", "--json").json()) == 2
+    assert isnad("verify", "--all").code == 0
