@@ -275,6 +275,38 @@ def test_an_imported_page_replays_through_its_index(isnad):
     assert record.rec_headers.get_header("WARC-Target-URI") == page["url"]
     assert record.http_headers.get_statuscode() == entry["status"] == "200"
     assert b"<html" in record.content_stream().read().lower()
+    # Audit and export work on an import as on any capture.
+    assert isnad("audit").code == 0
+    exported = isnad("export", capture_id, "--output", str(isnad.home / "bundle"))
+    assert exported.code == 0, exported.stderr
+    checked = subprocess.run(["sh", "verify.sh"], cwd=isnad.home / "bundle", timeout=120,
+                             capture_output=True, text=True,
+                             env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
+                                  f"{os.environ['PATH']}"})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@needs_samples
+@pytest.mark.e2e
+def test_declared_hashes_from_a_manifest_are_compared(isnad, tmp_path):
+    wget = SAMPLES / "pywb--example-wget-1-14.warc.gz"
+    manifest = tmp_path / "hashes.csv"
+    manifest.write_text(
+        "file,sha256,md5,notes\n"
+        f"{EXAMPLE.name},{'0' * 64},,=cmd|' /C calc'!A0\n"
+        f"{wget.name},,{hashlib.md5(wget.read_bytes()).hexdigest()},\n"
+        f"{wget.name},,,again\n")
+    run = isnad("import", str(EXAMPLE), str(wget), "--provider", "p", "--manifest",
+                str(manifest), "--json")
+    assert run.code == 1, run.stderr
+    data = run.json()
+    files = {f["name"]: f for f in data["files"]}
+    wrong = files[EXAMPLE.name]
+    assert wrong["state"] == "stored" and wrong["declared"] == {"sha256": "0" * 64}
+    assert [f["code"] for f in wrong["findings"]] == ["declared-hash-mismatch"]
+    right = files[wget.name]
+    assert right["hashes"]["md5"] == right["declared"]["md5"] and not right["findings"]
+    assert [f["code"] for f in data["findings"]] == ["manifest-duplicate-row"]
 
 
 @needs_samples
