@@ -254,7 +254,7 @@ def _received_files(datapackage: dict[str, Any]) -> dict[str, str]:
     imported = context.get("import") if isinstance(context, dict) else None
     files = imported.get("files") if isinstance(imported, dict) else None
     return {str(f["member"]): str(f["sha256"]) for f in _dicts(files)
-            if "member" in f and "sha256" in f}
+            if f.get("role", "original") == "original" and "member" in f and "sha256" in f}
 
 
 def _check_warcs(wacz: zipfile.ZipFile, names: list[str], report: VerificationReport,

@@ -214,7 +214,9 @@ def test_import_real_samples_as_evidence(isnad, tsa, tmp_path):
         assert original["name"] == path.name and original["role"] == "original"
         assert provenance["import"]["provider"] == "Partner NGO"
         assert provenance["import"]["received_by"] == "rana"
-        assert [f["role"] for f in provenance["files"][1:]] == ["derived", "derived"]
+        derived = provenance["files"][1:]
+        assert {f["role"] for f in derived} == {"derived"} and all(
+            f["derived_from"] for f in derived)
         # The evidentiary copy is the file as received, byte for byte.
         with zipfile.ZipFile(wacz) as z:
             kept = z.read(original["member"])
@@ -256,9 +258,10 @@ def test_import_real_samples_as_evidence(isnad, tsa, tmp_path):
 
 @needs_samples
 @pytest.mark.e2e
-def test_an_imported_page_replays_through_its_index(isnad):
-    run = isnad("import", str(SAMPLES / "pywb--example-wget-1-14.warc.gz"),
-                "--provider", "p", "--json")
+@pytest.mark.parametrize("given", [SAMPLES / "pywb--example-wget-1-14.warc.gz", OLD_ARC],
+                         ids=["warc", "arc"])
+def test_an_imported_page_replays_through_its_index(isnad, given):
+    run = isnad("import", str(given), "--provider", "p", "--json")
     assert run.code == 0, run.stderr
     capture_id = run.json()["files"][0]["capture_id"]
     wacz = _wacz_of(isnad, capture_id)
@@ -270,6 +273,11 @@ def test_an_imported_page_replays_through_its_index(isnad):
         line = next(x for x in index if json.loads(x.split(" ", 2)[2])["url"] == page["url"])
         entry = json.loads(line.split(" ", 2)[2])
         data = z.read("archive/" + entry["filename"])
+        roles = {f["member"]: f for f in json.loads(z.read("metadata/provenance.json"))["files"]}
+    if given == OLD_ARC:  # replayed from the WARC made of it, which says what it came from
+        conversion = roles["archive/" + entry["filename"]]
+        assert conversion["role"] == "derived" and entry["filename"].endswith(".warc.gz")
+        assert roles[conversion["derived_from"][0]]["sha256"] == sha256(OLD_ARC)
     chunk = data[int(entry["offset"]):int(entry["offset"]) + int(entry["length"])]
     record = next(iter(ArchiveIterator(io.BytesIO(chunk))))
     assert record.rec_headers.get_header("WARC-Target-URI") == page["url"]

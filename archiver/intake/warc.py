@@ -272,6 +272,23 @@ class _Indexer:
         self.out.write(f"{key} {stamp} {json.dumps(entry, ensure_ascii=False)}\n")
 
 
+def convert_arc(arc: Path, out: Path) -> int:
+    """Write the records of an ARC file as a WARC (gzip, one member per record, digests
+    computed by warcio), the working copy replay tools read; returns the records written.
+    For an ARC that checked clean only: a broken one is kept and indexed as it is."""
+    from warcio.warcwriter import WARCWriter
+
+    count = 0
+    with open(arc, "rb") as src, open(out, "wb") as dst:
+        writer = WARCWriter(dst, gzip=True)
+        for record in BoundedArchiveIterator(src, arc2warc=True):
+            writer.write_record(record)
+            count += 1
+        dst.flush()
+        os.fsync(dst.fileno())
+    return count
+
+
 def sort_index(unsorted: Path, out: Path) -> None:
     """Sort CDXJ lines by key and time (byte order, as replay tools expect) with the system's
     ``sort``, which spills to disk: memory stays bounded whatever the number of records."""

@@ -37,7 +37,7 @@ from archiver.errors import IsnadError
 from archiver.hashing import sha256_bytes
 from archiver.ids import new_capture_id
 from archiver.intake import CheckedFile, Finding, Severity
-from archiver.intake.warc import check_warc, detect_format, sort_index
+from archiver.intake.warc import check_warc, convert_arc, detect_format, sort_index
 from archiver.states import CaptureState, CustodyAction, JobSource
 from isnad import __version__
 from isnad.app.capture import prepare_archive
@@ -356,6 +356,7 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
     shutil.move(copy, session.work_dir / member)
     session.received.append(session.work_dir / member)
     index = session.work_dir / ".index.cdxj"  # a member name never starts with a dot
+    conversion = _convert_arc(session, checked, member, unsorted)
     sort_index(unsorted, index)
     unsorted.unlink(missing_ok=True)
     errors = [f for f in checked.findings if f.severity == Severity.ERROR]
@@ -365,7 +366,7 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
                          {"file": item.name, "records": checked.records,
                           "errors": len(errors),
                           "findings": _count(checked.findings), "checker": checked.kind})
-    provenance = _provenance(row, options, item, checked, member)
+    provenance = _provenance(row, options, item, checked, member, conversion)
     state = PARTIAL if errors else COMPLETE
     reasons = [f"{f.message} ({f.where})" if f.where else f.message for f in errors[:20]]
     if len(errors) > 20:
@@ -386,9 +387,49 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
     return session.capture_id
 
 
+def _convert_arc(session: CaptureSession, checked: CheckedFile, member: str, unsorted: Path
+                 ) -> dict[str, Any] | None:
+    """For an ARC that checked clean: a WARC conversion beside it (derived, for replay tools
+    that read WARC only), which the index and pages then point at. None when not made."""
+    if checked.kind != "arc" or not checked.ok:
+        return None
+    original = session.work_dir / member
+    name = re.sub(r"\.arc(\.gz)?$", "", member, flags=re.IGNORECASE) + ".converted.warc.gz"
+    out = session.work_dir / name
+    index = unsorted.with_name(unsorted.name + ".converted")
+    try:
+        written = convert_arc(original, out)
+        converted = check_warc(out, name, index_to=index, member=name)
+    except Exception:  # noqa: BLE001 - the original stays indexed as it is
+        out.unlink(missing_ok=True)
+        index.unlink(missing_ok=True)
+        return None
+    if not converted.ok or written != checked.records:
+        out.unlink(missing_ok=True)
+        index.unlink(missing_ok=True)
+        return None
+    index.replace(unsorted)
+    checked.pages = converted.pages
+    session.received.append(out)
+    return {"member": f"archive/{name}", "role": "derived",
+            "derived_from": [f"archive/{member}"], "sha256": converted.hashes["sha256"],
+            "size": converted.size, "records": written,
+            "how": f"ARC records written as WARC records by warcio {_warcio_version()} "
+                   "(arc2warc), digests computed; for replay tools that read WARC only"}
+
+
+def _warcio_version() -> str:
+    from importlib.metadata import version
+
+    return version("warcio")
+
+
 def _provenance(row: ImportRow, options: ImportOptions, item: Received,
-                checked: CheckedFile, member: str) -> dict[str, Any]:
+                checked: CheckedFile, member: str, conversion: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
     """Where the material came from and what was found in it (``metadata/provenance.json``)."""
+    indexed = conversion["member"] if conversion else f"archive/{member}"
+    derived = [conversion] if conversion else []
     return {
         "format": "isnad-import-provenance/1",
         "import": {"id": row.id, "provider": options.provider,
@@ -401,13 +442,11 @@ def _provenance(row: ImportRow, options: ImportOptions, item: Received,
             "sha256": checked.hashes["sha256"], "hashes": checked.hashes,
             "declared": checked.declared, "records": checked.records,
             "metadata": checked.metadata, "findings": [f.to_dict() for f in checked.findings],
+        }, *derived, {
+            "member": "indexes/index.cdx", "role": "derived", "derived_from": [indexed],
+            "how": f"CDXJ written by Isnad {__version__} while checking the file",
         }, {
-            "member": "indexes/index.cdx", "role": "derived",
-            "derived_from": [f"archive/{member}"],
-            "how": f"CDXJ written by Isnad {__version__} while checking the file on arrival",
-        }, {
-            "member": "pages/pages.jsonl", "role": "derived",
-            "derived_from": [f"archive/{member}"],
+            "member": "pages/pages.jsonl", "role": "derived", "derived_from": [indexed],
             "how": "the successful HTML responses of the file, in record order",
         }],
     }
