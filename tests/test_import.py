@@ -161,6 +161,21 @@ def test_single_gzip_stream_empty_and_foreign_files(tmp_path):
     assert codes(check_warc(foreign, "notes.warc")) == {"not-warc"}
 
 
+def test_headers_that_are_not_utf8_are_kept_not_dropped(tmp_path):
+    body = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Name: caf\xe9\r\n\r\n<html>x</html>"
+    warc = tmp_path / "latin.warc"
+    warc.write_bytes(
+        b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:1>\r\n"
+        b"WARC-Target-URI: http://a.test/caf\xe9\r\nWARC-Date: 2020-01-01T00:00:00Z\r\n"
+        b"Content-Type: application/http; msgtype=response\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(body) + body + b"\r\n\r\n")
+    index = tmp_path / "index"
+    checked = check_warc(warc, "latin.warc", index_to=index)
+    assert checked.records == 1 and checked.pages[0]["url"] == "http://a.test/caf\xe9"
+    assert "missing-block-digest" in codes(checked)
+    assert index.read_text().startswith("test,a)/caf%c3%a9 20200101000000 ")
+
+
 def test_huge_header_line_is_reported_not_swallowed(tmp_path):
     huge = tmp_path / "huge.warc"
     huge.write_bytes(b"WARC/1.0\r\nWARC-Type: resource\r\nX-Long: " + b"a" * (10 << 20)
@@ -346,6 +361,7 @@ def test_a_folder_with_hostile_entries_loses_nothing_else(isnad, tmp_path):
         .read_bytes())
     (folder / "bundle.wacz").write_bytes(b"PK\x03\x04not really")
     (folder / "urls.txt").write_text("http://127.0.0.1:9/one\nnot-a-url\n")
+    (folder / "notes.txt").write_text("Handed over by the partner on 30 November.\n")
     run = isnad("import", str(folder), "--provider", "p", "--json")
     assert run.code == 1, run.stderr
     data = run.json()
@@ -355,6 +371,8 @@ def test_a_folder_with_hostile_entries_loses_nothing_else(isnad, tmp_path):
     assert files["handed-over/empty.warc"]["findings"][0]["code"] == "empty-file"
     assert files["handed-over/deep/escape.warc"]["findings"][0]["code"] == "symlink-outside"
     assert "not supported yet" in files["handed-over/bundle.wacz"]["findings"][0]["message"]
+    # Prose is not a URL list: material like the rest (media files are not imported yet).
+    assert files["handed-over/notes.txt"]["state"] == "refused"
     assert data["state"] == "PARTIAL" and len(data["jobs"]) == 1
     assert any(f["where"] == "line 2" for f in data["findings"])
     job = isnad("jobs", "show", data["jobs"][0], "--json").json()

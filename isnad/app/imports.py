@@ -156,6 +156,8 @@ def run_import(settings: Settings, archive: Archive, import_id: str,
     received = []
     for given in row.paths:
         received += _walk(Path(given), findings)
+    manifest = options.manifest.resolve() if options.manifest else None
+    received = [r for r in received if manifest is None or r.path.resolve() != manifest]
     urls = [*options.urls, *(r.path for r in received if r.kind == "urls")]
     received = [r for r in received if r.kind != "urls"]
     declared, manifest_findings = _declared_hashes(options.manifest)
@@ -228,13 +230,30 @@ def _kind(path: Path, size: int) -> str:
         with open(path, "rb") as fh:
             if fh.read(4) == b"PK\x03\x04" and lower.endswith(".wacz"):
                 return "wacz"
-    if lower.endswith(URL_LIST_SUFFIXES):
+    if lower.endswith(URL_LIST_SUFFIXES) and _lists_urls(path):
         return "urls"
     if lower.endswith((".warc", ".warc.gz", ".arc", ".arc.gz")):
         return "arc" if ".arc" in lower and ".warc" not in lower else "warc"
     if lower.endswith(".wacz"):
         return "wacz"
     return "media"
+
+
+def _lists_urls(path: Path) -> bool:
+    """A text or CSV file is a URL list when its first line (not blank, not a comment) is a
+    URL or a CSV header with a ``url`` column; any other is material like the rest."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    columns = [c.strip().lower() for c in line.split(",")]
+                    return line.lower().startswith(("http://", "https://")) or "url" in columns
+                if fh.tell() > 64 * 1024:
+                    break
+    except OSError:
+        return False
+    return False
 
 
 def _import_file(settings: Settings, archive: Archive, row: ImportRow,
