@@ -36,7 +36,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from archiver.custody import CustodyEvent
 from archiver.errors import NotFound
-from archiver.states import CaptureState, CopyState
+from archiver.states import CaptureState, CopyState, ImportFileState
 
 # Old names, now aliases of archiver.states members: isnad/ (service, cli, output) imports them.
 COMPLETE = CaptureState.COMPLETE
@@ -462,7 +462,7 @@ class Catalog:
         vault)."""
         with self.session() as s:
             return s.scalars(select(ImportFileRow).where(
-                ImportFileRow.sha256 == sha256, ImportFileRow.state == "stored",
+                ImportFileRow.sha256 == sha256, ImportFileRow.state == ImportFileState.IMPORTED,
                 ImportFileRow.capture_id.is_not(None)).order_by(ImportFileRow.id).limit(1)
             ).first()
 

@@ -24,7 +24,7 @@ from archiver.catalog import (
 )
 from archiver.custody import CustodyEvent, chain_problems
 from archiver.errors import IsnadError
-from archiver.states import CopyState
+from archiver.states import CaptureState, CopyState, ImportFileState
 
 
 @dataclass
@@ -122,7 +122,7 @@ def _rebuild_imports(archive: Archive, captures: list[dict[str, Any]]) -> None:
                 "received_by") or "", received_at=_time_any(about.get("received_at")),
             started_at=_time_any(about.get("imported_at")) or datetime.now(UTC),
             case_id=about.get("case"), tags=about.get("tags") or [], note=about.get("note"),
-            state="PARTIAL" if errors else "COMPLETE", paths=[], findings=[],
+            state=CaptureState.PARTIAL if errors else CaptureState.COMPLETE, paths=[], findings=[],
             context={"rebuilt_from_storage": True}))
         for capture_id, original in entry["files"]:
             archive.catalog.save_import_file(
@@ -130,7 +130,8 @@ def _rebuild_imports(archive: Archive, captures: list[dict[str, Any]]) -> None:
                 source_path=original.get("source_path") or "", kind=original.get("kind")
                 or "warc", size=original.get("size") or 0, sha256=original.get("sha256"),
                 hashes=original.get("hashes") or {}, declared=original.get("declared") or {},
-                state="stored", capture_id=capture_id, findings=original.get("findings") or [])
+                state=ImportFileState.IMPORTED, capture_id=capture_id,
+                findings=original.get("findings") or [])
 
 
 def _time_any(value: str | None) -> datetime | None:

@@ -216,7 +216,7 @@ def test_import_real_samples_as_evidence(isnad, tsa, tmp_path):
     assert data["state"] == "PARTIAL" and data["provider"] == "Partner NGO"
     assert data["received_by"] == "rana" and data["received_at"].startswith("2026-11-30T10:00")
     files = {f["name"]: f for f in data["files"]}
-    assert {f["state"] for f in files.values()} == {"stored"}
+    assert {f["state"] for f in files.values()} == {"imported"}
     assert {f["code"] for f in files[TWITTER.name]["findings"]} == {"block-digest-mismatch"}
     assert "malformed-record" in {f["code"] for f in files[BAD_ARC.name]["findings"]}
 
@@ -325,7 +325,7 @@ def test_declared_hashes_from_a_manifest_are_compared(isnad, tmp_path):
     data = run.json()
     files = {f["name"]: f for f in data["files"]}
     wrong = files[EXAMPLE.name]
-    assert wrong["state"] == "stored" and wrong["declared"] == {"sha256": "0" * 64}
+    assert wrong["state"] == "imported" and wrong["declared"] == {"sha256": "0" * 64}
     assert [f["code"] for f in wrong["findings"]] == ["declared-hash-mismatch"]
     right = files[wget.name]
     assert right["hashes"]["md5"] == right["declared"]["md5"] and not right["findings"]
@@ -344,7 +344,7 @@ def test_the_same_file_twice_is_linked_not_stored_again(isnad, tmp_path):
     assert "already in the vault" in entry["findings"][0]["message"]
     assert len(isnad("list", "--json").json()) == 1
     forced = isnad("import", str(EXAMPLE), "--provider", "b", "--force", "--json").json()
-    assert forced["files"][0]["state"] == "stored"
+    assert forced["files"][0]["state"] == "imported"
     assert forced["files"][0]["capture_id"] != stored
     assert len(isnad("list", "--json").json()) == 2
 
@@ -366,8 +366,8 @@ def test_a_folder_with_hostile_entries_loses_nothing_else(isnad, tmp_path):
     assert run.code == 1, run.stderr
     data = run.json()
     files = {f["name"]: f for f in data["files"]}
-    assert files["handed-over/deep/good.warc.gz"]["state"] == "stored"
-    assert files["handed-over/caf\\xe9.warc.gz"]["state"] == "stored"
+    assert files["handed-over/deep/good.warc.gz"]["state"] == "imported"
+    assert files["handed-over/caf\\xe9.warc.gz"]["state"] == "imported"
     assert files["handed-over/empty.warc"]["findings"][0]["code"] == "empty-file"
     assert files["handed-over/deep/escape.warc"]["findings"][0]["code"] == "symlink-outside"
     assert "not supported yet" in files["handed-over/bundle.wacz"]["findings"][0]["message"]
@@ -405,7 +405,7 @@ def test_an_interrupted_import_resumes_without_redoing_stored_files(tmp_path, mo
     with pytest.raises(KeyboardInterrupt):
         imports.run_import(settings, archive, import_id, stop_after_first)
     first = imports.show_import(archive, import_id)
-    assert first["state"] == "RUNNING" and [f["state"] for f in first["files"]] == ["stored"]
+    assert first["state"] == "RUNNING" and [f["state"] for f in first["files"]] == ["imported"]
     stored = first["files"][0]["capture_id"]
     seen = []
     result = imports.run_import(settings, archive, import_id, lambda total, files:

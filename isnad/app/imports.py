@@ -38,7 +38,7 @@ from archiver.hashing import sha256_bytes
 from archiver.ids import new_capture_id
 from archiver.intake import CheckedFile, Finding, Severity
 from archiver.intake.warc import check_warc, convert_arc, detect_format, sort_index
-from archiver.states import CaptureState, CustodyAction, JobSource
+from archiver.states import CaptureState, CustodyAction, ImportFileState, JobSource
 from isnad import __version__
 from isnad.app.capture import prepare_archive
 from isnad.app.jobs import JobSpec, parse_batch
@@ -49,7 +49,8 @@ COMPLETE, PARTIAL, FAILED = CaptureState.COMPLETE, CaptureState.PARTIAL, Capture
 RUNNING = CaptureState.RUNNING
 
 # What became of a received file.
-STORED, DUPLICATE, REFUSED, PENDING = "stored", "duplicate", "refused", "pending"
+STORED, DUPLICATE = ImportFileState.IMPORTED, ImportFileState.DUPLICATE
+REFUSED, PENDING = ImportFileState.REFUSED, ImportFileState.CHECKING
 
 # kind → checker. A checker reads a received file once and reports (it never alters it):
 # ``checker(path, name, declared=..., copy_to=..., index_to=..., member=..., on_bytes=...)``.
@@ -318,9 +319,9 @@ def _import_file(settings: Settings, archive: Archive, row: ImportRow,
         facts["findings"].append(Finding(Severity.ERROR, "not-packaged",
                                          f"checked, but not packaged: {exc}",
                                          item.name).to_dict())
-        catalog.save_import_file(row.id, item.name, state=FAILED.lower(),
+        catalog.save_import_file(row.id, item.name, state=ImportFileState.NOT_PACKAGED,
                                  source_path=base["source_path"], **facts)
-        return FAILED.lower()
+        return ImportFileState.NOT_PACKAGED
     seen[sha] = capture_id
     catalog.save_import_file(row.id, item.name, state=STORED, capture_id=capture_id,
                              source_path=base["source_path"], **facts)
