@@ -131,6 +131,38 @@ def test_truncated_gzip_is_found_and_the_file_still_hashed_whole(tmp_path):
     assert 3 <= checked.records < 5 and checked.hashes["sha256"] == sha256(cut)
 
 
+def test_reading_goes_on_past_a_damaged_gzip_member(tmp_path):
+    whole = write_warc(tmp_path / "w.warc.gz", {f"http://a.test/{i}": b"<p>%d</p>" % i * 300
+                                                for i in range(6)})
+    data = bytearray(whole.read_bytes())
+    members = [i for i in range(len(data) - 2) if data[i:i + 3] == b"\x1f\x8b\x08"]
+    damaged = members[3]  # the third response
+    data[damaged + 40:damaged + 70] = b"\xff" * 30
+    broken = tmp_path / "broken.warc.gz"
+    broken.write_bytes(bytes(data))
+    index = tmp_path / "index"
+    checked = check_warc(broken, "broken.warc.gz", index_to=index)
+    error = next(f for f in checked.findings if f.severity == Severity.ERROR)
+    assert error.where == f"offset {damaged}"
+    assert "resynchronised" in codes(checked)
+    # Every record but the damaged one is read, checked and indexed.
+    assert checked.records == 6 and len(checked.pages) == 5
+    assert len(index.read_text().splitlines()) == 5
+    assert "http://a.test/5" in index.read_text()
+
+
+def test_a_record_without_a_length_does_not_swallow_the_rest(tmp_path):
+    plain = write_warc(tmp_path / "w.warc", {f"http://a.test/{i}": b"<p>%d</p>" % i * 300
+                                             for i in range(6)}, gzip_members=False)
+    data = plain.read_bytes()
+    at = data.find(b"Content-Length", data.find(b"http://a.test/2"))
+    broken = tmp_path / "broken.warc"
+    broken.write_bytes(data[:at] + b"Content-Lxxxxx" + data[at + 14:])
+    checked = check_warc(broken, "broken.warc")
+    assert {"malformed-record", "resynchronised"} <= codes(checked)
+    assert checked.records == 7 and not checked.ok
+
+
 def test_gzip_bomb_is_bounded(tmp_path):
     bomb = tmp_path / "bomb.warc.gz"
     head = (b"WARC/1.0\r\nWARC-Type: resource\r\nWARC-Record-ID: <urn:uuid:1>\r\n"

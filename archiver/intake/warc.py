@@ -42,6 +42,7 @@ MAX_FINDINGS_PER_CODE = 100
 MAX_PAGES = 10_000
 MAX_WARCINFO = 50  # warcinfo records kept as metadata (a file has one, or one per member)
 MAX_WARCINFO_BYTES = 64 * 1024
+MAX_RESYNC = 1000  # false record starts tried after a structure error before giving up
 # The algorithms a provider may declare (hashlib names); anything else is a finding.
 ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
 PAGE_TYPES = ("text/html", "application/xhtml+xml")
@@ -206,8 +207,16 @@ def check_warc(path: str | Path, name: str, *, declared: dict[str, str] | None =
             else:
                 with open(index_to, "w", encoding="utf-8") if index_to else \
                         contextlib.nullcontext() as index:
-                    _read_records(reader, checked, findings,
-                                  _Indexer(index, member or name) if index else None)
+                    indexer = _Indexer(index, member or name) if index else None
+                    records = _Records(checked, findings, indexer)
+                    failed = records.parse(reader, 0)
+                    reader.drain()
+                    if out is not None:
+                        out.flush()
+                    if failed is not None:
+                        # The working copy, now whole, is what was hashed: read on from there.
+                        records.resume(copy_to or path, failed)
+                    records.done()
             reader.drain()
         if out is not None:
             out.flush()
@@ -296,44 +305,115 @@ def sort_index(unsorted: Path, out: Path) -> None:
                    env={**os.environ, "LC_ALL": "C"})
 
 
-def _read_records(reader: HashingReader, checked: CheckedFile, findings: _Findings,
-                  indexer: _Indexer | None = None) -> None:
-    """Parse every record from ``reader``; a structure error ends the parse as a finding."""
-    types: Counter[str] = Counter()
-    warcinfo: list[dict[str, Any]] = []
-    it = _Iterator(reader, findings, check_digests=True, arc2warc=True)
-    last_start = last_end = 0
-    try:
-        for record in it:
-            last_start = _check_record(record, it, checked, findings, types, warcinfo)
-            if indexer is not None:
-                indexer.add(record, last_start, it.get_record_length())
-            last_end = it.offset
-    except (PackageError, ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError,
-            KeyError, IndexError, UnicodeError) as exc:
-        what = " ".join(str(exc).split()) or type(exc).__name__
-        code = ("gzip-bomb" if "expand past" in what
-                else "long-line" if "longer than" in what
-                else "not-multi-member-gzip" if "non-chunked gzip" in what
-                else "truncated-gzip" if "compressed data" in what
-                else "structure-error")
-        if code == "not-multi-member-gzip":
-            what = ("the file is one gzip stream holding many records, not one gzip member "
-                    "per record (replay tools cannot seek into it)")
-        findings.add(Severity.ERROR, code,
-                     f"unreadable after {checked.records} records: {what}; the file is kept "
-                     "whole, the records after this point are not indexed",
-                     f"offset {max(it.offset, last_end, 0)}")
-    else:
+class _Records:
+    """The parse of one file's records, which may go on past a structure error."""
+
+    def __init__(self, checked: CheckedFile, findings: _Findings, indexer: _Indexer | None
+                 ) -> None:
+        self.checked = checked
+        self.findings = findings
+        self.indexer = indexer
+        self.types: Counter[str] = Counter()
+        self.warcinfo: list[dict[str, Any]] = []
+
+    def parse(self, stream: BinaryIO, start: int, findings: _Findings | None = None
+              ) -> int | None:
+        """Parse records from ``stream`` (at file offset ``start``); a structure error ends
+        the parse as a finding, and its offset is returned (None: read to the end)."""
+        findings = findings or self.findings
+        checked = self.checked
+        it = _Iterator(stream, findings, check_digests=True, arc2warc=True)
+        last_start = last_end = start
+        unbounded: int | None = None  # the last record read had no usable length
+        try:
+            for record in it:
+                last_start = _check_record(record, it, checked, findings, self.types,
+                                           self.warcinfo)
+                if self.indexer is not None:
+                    self.indexer.add(record, last_start, it.get_record_length())
+                last_end = it.offset
+                length = record.rec_headers.get_header("Content-Length")
+                unbounded = None if length and length.strip().isdigit() else last_start
+        except (PackageError, ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError,
+                KeyError, IndexError, UnicodeError) as exc:
+            what = " ".join(str(exc).split()) or type(exc).__name__
+            code = ("gzip-bomb" if "expand past" in what
+                    else "long-line" if "longer than" in what
+                    else "not-multi-member-gzip" if "non-chunked gzip" in what
+                    else "truncated-gzip" if "compressed data" in what
+                    else "structure-error")
+            if code == "not-multi-member-gzip":
+                what = ("the file is one gzip stream holding many records, not one gzip member "
+                        "per record (replay tools cannot seek into it)")
+                findings.add(Severity.ERROR, code, what, "offset 0")
+                return None  # nothing to resynchronise on: it is all one member
+            where = max(it.offset, last_end, start)
+            findings.add(Severity.ERROR, code,
+                         f"unreadable after {checked.records} records: {what}; the file is "
+                         "kept whole, and read on from the next record found", f"offset {where}")
+            return where
         if it.truncated_at is not None:
             findings.add(Severity.ERROR, "truncated-gzip",
                          "the file ends inside a gzip member (cut short): the record at this "
                          f"offset is incomplete (the file ends at {it.truncated_at})",
                          f"offset {last_start}")
-        if reader.position and not checked.records:
-            findings.add(Severity.ERROR, "no-records", "no record could be read", "offset 0")
-    checked.metadata = {"format": checked.kind, "record_types": dict(types),
-                        "warcinfo": warcinfo}
+        # A last record without a usable length was read to the end of the file: records
+        # after it may be inside it. Read on from the next record start found.
+        return unbounded
+
+    def resume(self, source: Path, failed: int) -> None:
+        """Read on after a structure error, from the next record start found (a gzip member,
+        or a ``WARC/1.`` line): nothing after a damaged record is lost. A false start (bytes
+        that only look like one) is skipped; at most :data:`MAX_RESYNC` are tried."""
+        with open(source, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        magic = b"\x1f\x8b\x08" if gz else b"\nWARC/1."
+        position = failed + 1
+        for _ in range(MAX_RESYNC):
+            found = _find(source, magic, position)
+            if found is None:
+                return
+            start = found if gz else found + 1
+            trial = _Findings(self.findings.name)
+            before = self.checked.records
+            with open(source, "rb") as fh:
+                fh.seek(start)
+                again = self.parse(fh, start, trial)
+            if self.checked.records == before:  # a false start: nothing read from there
+                position = found + 1
+                continue
+            self.findings.add(Severity.WARNING, "resynchronised",
+                              f"read on from offset {start}, the next record found "
+                              f"({start - failed} bytes skipped)", f"offset {failed}")
+            for finding in trial.kept:
+                self.findings.add(finding.severity, finding.code, finding.message,
+                                  finding.where)
+            if again is None:
+                return
+            failed, position = again, again + 1
+
+    def done(self) -> None:
+        if not self.checked.records:
+            self.findings.add(Severity.ERROR, "no-records", "no record could be read",
+                              "offset 0")
+        self.checked.metadata = {"format": self.checked.kind,
+                                 "record_types": dict(self.types), "warcinfo": self.warcinfo}
+
+
+def _find(source: Path, magic: bytes, position: int) -> int | None:
+    """The offset of the next ``magic`` at or after ``position`` (None: none left)."""
+    with open(source, "rb") as fh:
+        fh.seek(position)
+        carry = b""
+        base = position
+        while block := fh.read(CHUNK):
+            data = carry + block
+            at = data.find(magic)
+            if at >= 0:
+                return base - len(carry) + at
+            carry = data[-(len(magic) - 1):]
+            base += len(block)
+    return None
 
 
 def _check_record(record: Any, it: _Iterator, checked: CheckedFile, findings: _Findings,
