@@ -51,6 +51,7 @@ bench: test-system-deps $(VENV)/.installed
 	$(VENV)/bin/python bench/storage_bench.py
 	$(VENV)/bin/python bench/media_bench.py
 	$(VENV)/bin/python bench/runtime.py
+	$(VENV)/bin/python bench/import_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
