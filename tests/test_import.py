@@ -411,16 +411,37 @@ def test_a_folder_with_hostile_entries_loses_nothing_else(isnad, tmp_path):
     assert job["source"] == f"import:{data['id']}" and job["priority"] == 10
 
 
-def test_an_interrupted_import_resumes_without_redoing_stored_files(tmp_path, monkeypatch):
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    """Settings of a fresh home, for the use case called in this process."""
+    from isnad.config import load_settings
+
     for key in list(os.environ):
         if key.startswith("ISNAD_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ISNAD_HOME", str(tmp_path / "home"))
-    from isnad.app import imports, open_archive
-    from isnad.config import load_settings
+    return load_settings()
 
-    settings = load_settings()
+
+def test_a_file_given_twice_counts_once_and_same_names_are_told_apart(settings, tmp_path):
+    from isnad.app import imports, open_archive
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = write_warc(tmp_path / "a" / "x.warc.gz", {"http://a.test/": b"<html>a</html>"})
+    two = write_warc(tmp_path / "b" / "x.warc.gz", {"http://b.test/": b"<html>b</html>"})
+    archive = open_archive(settings)
+    import_id = imports.start_import(archive, [one, one, two], imports.ImportOptions("p", "op"))
+    result = imports.run_import(settings, archive, import_id)
+    assert result.state == "COMPLETE"
+    assert [(f["name"], f["state"]) for f in result.record["files"]] == [
+        ("x.warc.gz", "imported"), (str(two), "imported")]
+
+
+def test_an_interrupted_import_resumes_without_redoing_stored_files(settings, tmp_path):
+    from isnad.app import imports, open_archive
+
     folder = tmp_path / "in"
     folder.mkdir()
     for n in range(3):

@@ -154,9 +154,7 @@ def run_import(settings: Settings, archive: Archive, import_id: str,
     prepare_archive(archive, settings)  # the signing key, opened (or made) before anything
     done = {f.name for f in row.files if f.state in (STORED, DUPLICATE, REFUSED)}
     findings: list[Finding] = []
-    received = []
-    for given in row.paths:
-        received += _walk(Path(given), findings)
+    received = _unique([r for given in row.paths for r in _walk(Path(given), findings)])
     manifest = options.manifest.resolve() if options.manifest else None
     received = [r for r in received if manifest is None or r.path.resolve() != manifest]
     urls = [*options.urls, *(r.path for r in received if r.kind == "urls")]
@@ -181,13 +179,31 @@ def run_import(settings: Settings, archive: Archive, import_id: str,
     return _settle(archive, import_id, findings, jobs)
 
 
+def _unique(received: list[Received]) -> list[Received]:
+    """One entry per file: a path given twice counts once; two files of the same name from
+    different places are told apart by their full path."""
+    seen: set[Path] = set()
+    names: set[str] = set()
+    out = []
+    for item in received:
+        real = item.path.resolve()
+        if real in seen and not item.path.is_symlink():
+            continue
+        seen.add(real)
+        if item.name in names:
+            item.name = _text(str(item.path.absolute()))
+        names.add(item.name)
+        out.append(item)
+    return out
+
+
 def _walk(given: Path, findings: list[Finding]) -> list[Received]:
     """The files under ``given`` (itself, if a file), in name order, with their kinds.
 
     A symlink whose target lies outside the folder handed over is refused (it would import
     something the provider did not hand over)."""
-    if not given.is_dir():
-        return [_received(given, _text(given.name), given.parent)]
+    if not given.is_dir():  # a file named by the person: followed if it is a link
+        return [_received(given, _text(given.name), None)]
     root = given.resolve()
     out = []
     for folder, dirs, files in os.walk(given, followlinks=False):
@@ -205,8 +221,8 @@ def _walk(given: Path, findings: list[Finding]) -> list[Received]:
     return out
 
 
-def _received(path: Path, name: str, root: Path) -> Received:
-    if path.is_symlink():
+def _received(path: Path, name: str, root: Path | None) -> Received:
+    if root is not None and path.is_symlink():
         target = path.resolve()
         if not target.is_relative_to(root.resolve()):
             return Received(path, name, 0, None, Finding(
