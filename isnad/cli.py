@@ -809,7 +809,8 @@ def import_(
             raise typer.BadParameter("give files or folders to import (or --urls, --resume)",
                                      param_hint="'PATH...'")
         if not provider:
-            raise typer.BadParameter("who handed the material over", param_hint="'--provider'")
+            raise typer.BadParameter("required: who handed the material over",
+                                     param_hint="'--provider'")
         options = imports_uc.ImportOptions(
             provider=provider, operator=operator or settings.effective_operator(),
             received_at=_parse_date(received_at, "--received-at") if received_at else None,
