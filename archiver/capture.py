@@ -107,6 +107,7 @@ class CaptureSession:
         # Files received as they are (an import's WARC/ARC, already in work_dir under the name
         # they take in the package): packaged beside the WARCs written, byte for byte.
         self.received: list[Path] = []
+        self.received_sha256: dict[str, str] = {}  # their hashes, taken as they were copied
 
     @property
     def prefix(self) -> str:
@@ -169,7 +170,10 @@ class CaptureSession:
                      if (problem := layout_problem(name))]
         if misplaced:  # a package public validators refuse is not written at all
             raise PackageError("package layout: " + "; ".join(misplaced))
-        warc_hashes = {p.name: sha256_file(p)[0] for p in closed}
+        # A received file was hashed as its working copy was written; the package's own
+        # verification compares its copy with that hash (see verify._received_files).
+        warc_hashes = {p.name: self.received_sha256.get(p.name) or sha256_file(p)[0]
+                       for p in closed}
         # Timestamped as soon as closed: the tokens go into the package beside the WARCs.
         prover = archive.new_prover()
         tokens: list[tuple[str, bytes]] = []

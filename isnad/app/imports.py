@@ -391,6 +391,7 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
           session: CaptureSession) -> str:
     shutil.move(copy, session.work_dir / member)
     session.received.append(session.work_dir / member)
+    session.received_sha256[member] = checked.hashes["sha256"]
     index = session.work_dir / ".index.cdxj"  # a member name never starts with a dot
     conversion = _convert_arc(session, checked, member, unsorted)
     sort_index(unsorted, index)
@@ -447,6 +448,7 @@ def _convert_arc(session: CaptureSession, checked: CheckedFile, member: str, uns
     index.replace(unsorted)
     checked.pages = converted.pages
     session.received.append(out)
+    session.received_sha256[name] = converted.hashes["sha256"]
     return {"member": f"archive/{name}", "role": "derived",
             "derived_from": [f"archive/{member}"], "sha256": converted.hashes["sha256"],
             "size": converted.size, "records": written,
