@@ -446,8 +446,10 @@ def test_an_interrupted_import_resumes_without_redoing_stored_files(settings, tm
     folder.mkdir()
     for n in range(3):
         write_warc(folder / f"{n}.warc.gz", {f"http://a.test/{n}": b"<html>%d</html>" % n})
+    (tmp_path / "urls.txt").write_text("http://127.0.0.1:9/a\nhttp://127.0.0.1:9/b\n")
     archive = open_archive(settings)
-    import_id = imports.start_import(archive, [folder], imports.ImportOptions("p", "op"))
+    import_id = imports.start_import(archive, [folder, tmp_path / "urls.txt"],
+                                     imports.ImportOptions("p", "op"))
 
     def stop_after_first(total, files):
         def done(name, state):
@@ -466,6 +468,12 @@ def test_an_interrupted_import_resumes_without_redoing_stored_files(settings, tm
                                                        on_file=lambda n, s: seen.append(n)))
     assert result.state == "COMPLETE"
     assert seen == ["in/1.warc.gz", "in/2.warc.gz"]  # the stored file is not redone
+    assert len(result.record["jobs"]) == 2
+    again = imports.run_import(settings, archive, import_id)  # resumed once more: nothing new
+    assert again.record["jobs"] == result.record["jobs"]
+    from archiver.jobs import JobStore
+
+    assert len(JobStore(archive.catalog).list()) == 2
     assert [f["capture_id"] for f in result.record["files"]][0] == stored
     assert len(archive.catalog.list()) == 3
 

@@ -538,7 +538,9 @@ def _declared_hashes(manifest: Path | None) -> tuple[dict[str, dict[str, str]], 
 
 def _queue_urls(settings: Settings, archive: Archive, import_id: str, options: ImportOptions,
                 lists: list[Path], findings: list[Finding]) -> list[str]:
-    """URL lists become capture jobs (source ``import:ID``), queued for the workers."""
+    """URL lists become capture jobs (source ``import:ID``), queued for the workers, once: the
+    jobs are recorded with the import as soon as they are queued (a resumed import keeps
+    them and queues nothing again)."""
     specs: list[JobSpec] = []
     template = JobSpec(url="", operator=options.operator, case_id=options.case_id,
                        tags=options.tags, note=options.note,
@@ -554,10 +556,14 @@ def _queue_urls(settings: Settings, archive: Archive, import_id: str, options: I
         specs += good
         findings += [Finding(Severity.WARNING, "url-list-line", problem.problem,
                              _text(str(path)), f"line {problem.line}") for problem in bad]
+    row = archive.catalog.get_import(import_id)
+    if "jobs" in (row.context or {}):  # queued before an interruption: not again
+        return list(row.context["jobs"])
     if not specs:
         return []
-    rows = Runtime(settings, archive).submit(specs)
-    return [r.id for r in rows]
+    jobs = [r.id for r in Runtime(settings, archive).submit(specs)]
+    archive.catalog.update_import(import_id, context={**row.context, "jobs": jobs})
+    return jobs
 
 
 def _settle(archive: Archive, import_id: str, findings: list[Finding], jobs: list[str]
