@@ -54,9 +54,12 @@ class PackagedCapture:
     error: str | None = None
 
 
-def begin_capture(archive: Archive, request: CaptureRequest, settings: dict[str, Any]
-                  ) -> CaptureSession:
-    """Register a capture (RUNNING) and its 'requested' custody event; return its session."""
+def begin_capture(archive: Archive, request: CaptureRequest, settings: dict[str, Any], *,
+                  received: tuple[str, dict[str, Any]] | None = None) -> CaptureSession:
+    """Register a capture (RUNNING) and its 'requested' custody event; return its session.
+
+    ``received`` (object SHA-256, details): the capture is of a file handed over (an import),
+    and its first custody event is ``received`` instead, naming that file."""
     # A password in the URL is the operator's secret: recorded nowhere (see redaction).
     secrets = url_secrets(request.url)
     request = replace(request, url=redact_url(request.url))
@@ -80,8 +83,12 @@ def begin_capture(archive: Archive, request: CaptureRequest, settings: dict[str,
         "tags": list(request.tags), "note": request.note, "settings": settings,
         **({"origin": request.origin} if request.origin else {}),
     }
-    archive.record_event(capture_id, request.operator, CustodyAction.REQUESTED,
-                         sha256_bytes(custody.canonical_json(asked)), asked)
+    if received is not None:
+        archive.record_event(capture_id, request.operator, CustodyAction.RECEIVED,
+                             received[0], {**received[1], "request": asked})
+    else:
+        archive.record_event(capture_id, request.operator, CustodyAction.REQUESTED,
+                             sha256_bytes(custody.canonical_json(asked)), asked)
     return CaptureSession(archive, capture_id, request, started, work_dir, secrets)
 
 
@@ -97,6 +104,10 @@ class CaptureSession:
         self.started = started
         self.work_dir = work_dir
         self.warcs: list[CaptureWarc] = []
+        # Files received as they are (an import's WARC/ARC, already in work_dir under the name
+        # they take in the package): packaged beside the WARCs written, byte for byte.
+        self.received: list[Path] = []
+        self.received_sha256: dict[str, str] = {}  # their hashes, taken as they were copied
 
     @property
     def prefix(self) -> str:
@@ -137,6 +148,7 @@ class CaptureSession:
         software: str | None = None,
         media_files: list[tuple[str, Path]] = (),
         attachments: list[tuple[str, bytes]] = (),
+        index: Path | None = None,
     ) -> PackagedCapture:
         archive, cid, actor = self.archive, self.capture_id, self.request.operator
         ended = datetime.now(UTC)
@@ -147,6 +159,7 @@ class CaptureSession:
         error = redact_text(error, secrets) if error else error
         title = redact_text(title, secrets) if title else title
         closed = [w.close() for w in self.warcs if w.records > 1]  # more than the warcinfo
+        closed += self.received
         for w in self.warcs:
             if not w.closed:
                 w.abandon()
@@ -157,19 +170,23 @@ class CaptureSession:
                      if (problem := layout_problem(name))]
         if misplaced:  # a package public validators refuse is not written at all
             raise PackageError("package layout: " + "; ".join(misplaced))
-        warc_hashes = {p.name: sha256_file(p)[0] for p in closed}
+        # A received file was hashed as its working copy was written; the package's own
+        # verification compares its copy with that hash (see verify._received_files).
+        warc_hashes = {p.name: self.received_sha256.get(p.name) or sha256_file(p)[0]
+                       for p in closed}
         # Timestamped as soon as closed: the tokens go into the package beside the WARCs.
         prover = archive.new_prover()
         tokens: list[tuple[str, bytes]] = []
         if prover is not None:
             for warc_path in closed:
                 tokens += prover.stamp(f"archive/{warc_path.name}", warc_hashes[warc_path.name])
-        archive.record_event(
-            cid, actor, CustodyAction.CAPTURED,
-            warc_hashes[closed[0].name] if len(closed) == 1 else
-            sha256_bytes(custody.canonical_json(warc_hashes)),
-            {"warcs": warc_hashes, "state": state, "reasons": reasons},
-        )
+        if not self.received:  # a received file's arrival and check are recorded already
+            archive.record_event(
+                cid, actor, CustodyAction.CAPTURED,
+                warc_hashes[closed[0].name] if len(closed) == 1 else
+                sha256_bytes(custody.canonical_json(warc_hashes)),
+                {"warcs": warc_hashes, "state": state, "reasons": reasons},
+            )
         if prover is not None and prover.failures:
             state = CaptureState.PARTIAL if state == CaptureState.COMPLETE else state
             reasons = reasons + prover.failures
@@ -181,7 +198,7 @@ class CaptureSession:
             closed, package_path, pages=pages, context=context, title=title,
             main_url=context.get("final_url") or self.request.url, software=software,
             extra_files=[*attachments, *tokens], extra_paths=list(media_files),
-            seal=prover.seal if prover is not None else None,
+            seal=prover.seal if prover is not None else None, index=index,
         )
         if prover is not None:
             sealing = [f for f in prover.failures if f not in reasons]
@@ -209,6 +226,8 @@ class CaptureSession:
         )
         for warc in closed:
             warc.unlink()  # they are inside the package now, which was just verified
+        if index is not None:
+            index.unlink(missing_ok=True)
         artifacts = [
             ArtifactRow(path=f.path, kind=_kind(f.path), media_type=None, sha256=f.sha256,
                         size=f.size)

@@ -44,7 +44,7 @@ from sqlalchemy.orm import (
 
 from archiver.custody import CustodyEvent
 from archiver.errors import NotFound
-from archiver.states import CaptureState, CopyState
+from archiver.states import CaptureState, CopyState, ImportFileState
 
 # Old names, now aliases of archiver.states members: isnad/ (service, cli, output) imports them.
 COMPLETE = CaptureState.COMPLETE
@@ -231,6 +231,57 @@ class CustodyHeadRow(Base):
     anchors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
+class ImportRow(Base):
+    """An import: material handed over by a provider (issue 14), as received and checked.
+
+    Each file received is an :class:`ImportFileRow`; each WARC/ARC stored becomes a capture of
+    its own (its package, custody and copies), so list, show, verify, audit, export and
+    reindex work on it as on any capture."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    provider: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # as the person says
+    received_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the import's own time
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    case_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # a CaptureState
+    paths: Mapped[list[str]] = mapped_column(JSON, default=list)  # what was handed over
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    files: Mapped[list[ImportFileRow]] = relationship(
+        back_populates="imported", cascade="all, delete-orphan", order_by="ImportFileRow.id")
+
+
+class ImportFileRow(Base):
+    """One file of an import: its name as received, hashes, findings, and what became of it
+    (``stored`` as a capture, ``duplicate`` of one already in the vault, ``refused``)."""
+
+    __tablename__ = "import_files"
+    __table_args__ = (UniqueConstraint("import_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    import_id: Mapped[str] = mapped_column(ForeignKey("imports.id"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    source_path: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    hashes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    declared: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16))
+    capture_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    duplicate_of: Mapped[str | None] = mapped_column(String(36))
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+    imported: Mapped[ImportRow] = relationship(back_populates="files")
+
+
 class Catalog:
     """Access to the catalog database."""
 
@@ -308,18 +359,20 @@ class Catalog:
     def find(self, *, case: str | None = None, tags: tuple[str, ...] = (),
              states: tuple[str, ...] = (), since: datetime | None = None,
              until: datetime | None = None, url: str | None = None,
-             limit: int | None = None, offset: int = 0, context: bool = True
+             limit: int | None = None, offset: int = 0, context: bool = True,
+             source: str | None = None
              ) -> tuple[list[CaptureRow], int]:
         """Captures matching every filter given, newest first, and how many match in all.
 
         ``url`` matches part of the requested or final URL (case-insensitive); ``tags`` must
-        all be present; ``since``/``until`` bound the start time. The filtering is SQL.
+        all be present; ``since``/``until`` bound the start time; ``source`` is ``import``
+        (captures made of imported files) or ``capture`` (the others). The filtering is SQL.
         ``limit`` and ``offset`` cut out one page; its rows come with their copies (loaded in
         one query for the page). Without ``context`` the rows' ``context`` (the big JSON
         column: a crawl's pages) is not read, and must not be used.
         """
         where = self._filters(case=case, tags=tags, states=states, since=since, until=until,
-                              url=url)
+                              url=url, source=source)
         with self.session() as s:
             total = s.scalar(select(func.count()).select_from(CaptureRow).where(*where)) or 0
             query = (select(CaptureRow).where(*where).order_by(CaptureRow.id.desc())
@@ -333,11 +386,12 @@ class Catalog:
     def iter_find(self, *, case: str | None = None, tags: tuple[str, ...] = (),
                   states: tuple[str, ...] = (), since: datetime | None = None,
                   until: datetime | None = None, url: str | None = None,
-                  batch: int = 500, context: bool = True) -> Iterator[CaptureRow]:
+                  batch: int = 500, context: bool = True, source: str | None = None
+                  ) -> Iterator[CaptureRow]:
         """Every capture `find` would give, newest first, read ``batch`` at a time (each batch
         in a session of its own, by id: memory stays flat however many there are)."""
         where = self._filters(case=case, tags=tags, states=states, since=since, until=until,
-                              url=url)
+                              url=url, source=source)
         last: str | None = None
         while True:
             with self.session() as s:
@@ -352,9 +406,15 @@ class Catalog:
             last = rows[-1].id
 
     def _filters(self, *, case: str | None, tags: tuple[str, ...], states: tuple[str, ...],
-                 since: datetime | None, until: datetime | None, url: str | None) -> list[Any]:
+                 since: datetime | None, until: datetime | None, url: str | None,
+                 source: str | None = None) -> list[Any]:
         """The SQL conditions of `find`'s filters."""
         where = []
+        if source is not None:
+            imported = select(ImportFileRow.capture_id).where(
+                ImportFileRow.capture_id.is_not(None))
+            where.append(CaptureRow.id.in_(imported) if source == "import"
+                         else CaptureRow.id.not_in(imported))
         if case is not None:
             where.append(CaptureRow.case_id == case)
         for tag in tags:
@@ -392,6 +452,64 @@ class Catalog:
     def is_empty(self) -> bool:
         with self.session() as s:
             return s.scalars(select(CaptureRow.id).limit(1)).first() is None
+
+    # -- imports --------------------------------------------------------------------------
+    def add_import(self, row: ImportRow) -> None:
+        with self.session() as s:
+            s.add(row)
+
+    def update_import(self, import_id: str, **values: Any) -> None:
+        with self.session() as s:
+            row = s.get(ImportRow, import_id)
+            if row is None:
+                raise NotFound(f"no import {import_id}")
+            for key, value in values.items():
+                setattr(row, key, value)
+
+    def get_import(self, import_id: str) -> ImportRow:
+        """An import by id or unique id prefix, with its files loaded."""
+        with self.session() as s:
+            row = s.get(ImportRow, import_id)
+            if row is None and len(import_id) >= 4:
+                matches = s.scalars(select(ImportRow).where(
+                    ImportRow.id.startswith(import_id)).limit(2)).all()
+                if len(matches) > 1:
+                    raise NotFound(f"import id prefix {import_id!r} is ambiguous")
+                row = matches[0] if matches else None
+            if row is None:
+                raise NotFound(f"no import {import_id!r} in the catalog")
+            _ = row.files
+            return row
+
+    def list_imports(self) -> list[ImportRow]:
+        with self.session() as s:
+            rows = list(s.scalars(select(ImportRow).order_by(ImportRow.id.desc())).all())
+            for row in rows:
+                _ = row.files
+            return rows
+
+    def save_import_file(self, import_id: str, name: str, **values: Any) -> ImportFileRow:
+        """Create or update the file ``name`` of an import."""
+        with self.session() as s:
+            row = s.scalars(select(ImportFileRow).where(ImportFileRow.import_id == import_id,
+                                                        ImportFileRow.name == name)).first()
+            if row is None:
+                row = ImportFileRow(import_id=import_id, name=name, size=0, hashes={},
+                                    declared={}, findings=[])
+                s.add(row)
+            for key, value in values.items():
+                setattr(row, key, value)
+            s.flush()
+            return row
+
+    def stored_import_file(self, sha256: str) -> ImportFileRow | None:
+        """The imported file with this SHA-256 already stored as a capture (None: not in the
+        vault)."""
+        with self.session() as s:
+            return s.scalars(select(ImportFileRow).where(
+                ImportFileRow.sha256 == sha256, ImportFileRow.state == ImportFileState.IMPORTED,
+                ImportFileRow.capture_id.is_not(None)).order_by(ImportFileRow.id).limit(1)
+            ).first()
 
     # -- copies ---------------------------------------------------------------------------
     def copies(self, capture_id: str) -> list[CopyRow]:

@@ -90,6 +90,7 @@ def build_package(
     extra_files: list[tuple[str, bytes]] = (),
     extra_paths: list[tuple[str, Path]] = (),
     seal: Callable[[str, str], Seal] | None = None,
+    index: Path | None = None,
 ) -> BuiltPackage:
     """Write a WACZ atomically at ``out_path`` (temp file, fsync, rename).
 
@@ -98,13 +99,20 @@ def build_package(
     ``seal(hash, created)`` is called with the hash of ``datapackage.json``: its signature goes
     into ``datapackage-digest.json`` as ``signedData``, and its timestamp tokens (which cannot
     be listed in the file they timestamp) go there too, base64 under ``timestamps``.
+    ``index``: a sorted CDXJ file made already (an import indexes as it checks), written as
+    ``indexes/index.cdx`` instead of indexing the WARCs again.
     """
     if not warcs:
         raise PackageError("nothing to package: the capture wrote no WARC file")
     tmp = out_path.with_name(out_path.name + ".tmp")
     try:
         with zipfile.ZipFile(tmp, "w", allowZip64=True) as wacz:
-            indexer = _write_indexes(wacz, warcs)
+            indexer = _write_indexes(wacz, [] if index else warcs)
+            if index is not None:
+                info = zipfile.ZipInfo.from_file(index, "indexes/index.cdx")
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with wacz.open(info, "w") as out, open(index, "rb") as src:
+                    shutil.copyfileobj(src, out, 1024 * 1024)
             for warc in warcs:
                 info = zipfile.ZipInfo.from_file(warc, "archive/" + warc.name)
                 info.compress_type = zipfile.ZIP_STORED  # WACZ: WARCs stay seekable
@@ -154,40 +162,48 @@ def build_package(
 
 
 def _write_indexes(wacz: zipfile.ZipFile, warcs: list[Path]) -> WACZIndexer:
-    # Imported here: py-wacz brings cdxj-indexer, surt, tldextract and requests (~0.1 s),
-    # which only writing a package needs (not `isnad list`, nor verifying).
-    from wacz.util import now
-    from wacz.waczindexer import WACZIndexer
+    """Index ``warcs`` into the package (none: only the indexer, for the datapackage)."""
+    from wacz.util import now  # see _indexer: py-wacz is imported only to write a package
 
+    if not warcs:
+        return _indexer(io.StringIO(), [], None)
     idx_buffer = io.BytesIO()
     idx_text = io.TextIOWrapper(idx_buffer, "utf-8", write_through=True)
     data_info = zipfile.ZipInfo("indexes/index.cdx.gz", now())
     with wacz.open(data_info, "w") as data:
-        indexer = WACZIndexer(
-            idx_text,
-            [str(w) for w in warcs],
-            sort=True,
-            post_append=True,
-            compress=data,
-            lines=1024,
-            digest_records=True,
-            # Deliberately not py-wacz's default "req.http:cookie": cookies stay out of indexes.
-            fields="referrer",
-            data_out_name="index.cdx.gz",
-            hash_type="sha256",
-            main_url="",
-            main_ts=None,
-            detect_pages=False,
-            passed_pages_dict={},
-            extract_text=False,
-            signing_url=None,
-            signing_token=None,
-            split_seeds=False,
-        )
+        indexer = _indexer(idx_text, warcs, data)
         indexer.process_all()
     idx_text.flush()
     _writestr(wacz, "indexes/index.idx", idx_buffer.getvalue())
     return indexer
+
+
+def _indexer(out: io.TextIOBase, warcs: list[Path], data: Any) -> WACZIndexer:
+    # Imported here: py-wacz brings cdxj-indexer, surt, tldextract and requests (~0.1 s),
+    # which only writing a package needs (not `isnad list`, nor verifying).
+    from wacz.waczindexer import WACZIndexer
+
+    return WACZIndexer(
+        out,
+        [str(w) for w in warcs],
+        sort=True,
+        post_append=True,
+        compress=data,
+        lines=1024,
+        digest_records=True,
+        # Deliberately not py-wacz's default "req.http:cookie": cookies stay out of indexes.
+        fields="referrer",
+        data_out_name="index.cdx.gz",
+        hash_type="sha256",
+        main_url="",
+        main_ts=None,
+        detect_pages=False,
+        passed_pages_dict={},
+        extract_text=False,
+        signing_url=None,
+        signing_token=None,
+        split_seeds=False,
+    )
 
 
 def _write_pages(wacz: zipfile.ZipFile, pages: list[dict[str, Any]]) -> None:

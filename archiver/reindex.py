@@ -14,10 +14,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from archiver.archive import INDEX_FORMAT, INDEX_NAME, Archive
-from archiver.catalog import ArtifactRow, CaptureRow, CopyRow, CustodyEventRow, PostRow
+from archiver.catalog import (
+    ArtifactRow,
+    CaptureRow,
+    CopyRow,
+    CustodyEventRow,
+    ImportRow,
+    PostRow,
+)
 from archiver.custody import CustodyEvent, chain_problems
 from archiver.errors import IsnadError
-from archiver.states import CopyState
+from archiver.states import CaptureState, CopyState, ImportFileState
 
 
 @dataclass
@@ -87,7 +94,50 @@ def reindex(archive: Archive, progress: Callable[[str], None] | None = None) -> 
         report.captures += 1
         report.events += len(entry["events"])
         report.copies += len(entry["copies"])
+    _rebuild_imports(archive, [e["index"]["capture"] for _, e in sorted(found.items())])
     return report
+
+
+def _rebuild_imports(archive: Archive, captures: list[dict[str, Any]]) -> None:
+    """The imports, from the captures of imported files (their signed context names the
+    import, its provider and the file as received). Files an import refused or linked as
+    duplicates left nothing in storage; the rebuilt import lists what was stored."""
+    imports: dict[str, dict[str, Any]] = {}
+    for capture in captures:
+        context = capture.get("context") or {}
+        imported = context.get("import") if context.get("source") == "import" else None
+        if not isinstance(imported, dict) or not imported.get("id"):
+            continue
+        entry = imports.setdefault(imported["id"], {"import": imported, "files": []})
+        original = next((f for f in imported.get("files") or []
+                         if f.get("role") == "original"), None)
+        if original:
+            entry["files"].append((capture["id"], original))
+    for import_id, entry in imports.items():
+        about = entry["import"]
+        errors = any(f.get("severity") == "error" for _, o in entry["files"]
+                     for f in o.get("findings") or [])
+        archive.catalog.add_import(ImportRow(
+            id=import_id, provider=about.get("provider") or "", received_by=about.get(
+                "received_by") or "", received_at=_time_any(about.get("received_at")),
+            started_at=_time_any(about.get("imported_at")) or datetime.now(UTC),
+            case_id=about.get("case"), tags=about.get("tags") or [], note=about.get("note"),
+            state=CaptureState.PARTIAL if errors else CaptureState.COMPLETE, paths=[], findings=[],
+            context={"rebuilt_from_storage": True}))
+        for capture_id, original in entry["files"]:
+            archive.catalog.save_import_file(
+                import_id, original.get("name") or capture_id,
+                source_path=original.get("source_path") or "", kind=original.get("kind")
+                or "warc", size=original.get("size") or 0, sha256=original.get("sha256"),
+                hashes=original.get("hashes") or {}, declared=original.get("declared") or {},
+                state=ImportFileState.IMPORTED, capture_id=capture_id,
+                findings=original.get("findings") or [])
+
+
+def _time_any(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _stored_anchors(target: Any, prefix: str, keys: set[str], report: ReindexReport

@@ -57,6 +57,19 @@ class JobSource(StrEnum):
     IMPORT = "import"
 
 
+class ImportFileState(StrEnum):
+    """What became of a file handed over in an import: imported (stored as a capture of its
+    own), a duplicate of one already in the vault (linked), refused (named with why),
+    not packaged (checked, then packaging failed), or being checked (an interrupted import
+    redoes it). Names and texts apart from the capture's and the custody log's."""
+
+    CHECKING = "checking"
+    IMPORTED = "imported"
+    DUPLICATE = "duplicate"
+    REFUSED = "refused"
+    NOT_PACKAGED = "not-packaged"
+
+
 class MonitorPostState(StrEnum):
     """Where a monitored post stands: listed, captured, or found gone or changed since."""
 
@@ -70,6 +83,9 @@ class CustodyAction(StrEnum):
     """What a custody event records."""
 
     REQUESTED = "requested"
+    # An import (issue 14): a file handed over by a provider, hashed on arrival, then checked.
+    RECEIVED = "received"
+    VALIDATED = "validated"
     CAPTURED = "captured"
     PACKAGED = "packaged"
     STORED = "stored"

@@ -60,7 +60,10 @@ class _BoundedReader(DecompressingBufferedReader):
         return super()._decompress(data)
 
 
-class _BoundedArchiveIterator(ArchiveIterator):
+class BoundedArchiveIterator(ArchiveIterator):
+    """warcio's iterator over :class:`_BoundedReader`: long lines and gzip bombs raise
+    :class:`PackageError`, a gzip member that breaks midway is never read past silently."""
+
     def __init__(self, fileobj: BinaryIO, **kwargs: object) -> None:
         super().__init__(fileobj, **kwargs)
         self.reader = _BoundedReader(self.fh, block_size=self.reader.block_size)
@@ -103,7 +106,7 @@ def iter_records(stream: BinaryIO, name: str = "<stream>") -> Iterator[RecordSum
     :data:`MAX_EXPANSION` times raise :class:`PackageError` instead of exhausting the machine.
     """
     try:
-        it = _BoundedArchiveIterator(stream, check_digests=True, arc2warc=True)
+        it = BoundedArchiveIterator(stream, check_digests=True, arc2warc=True)
         for record in it:
             # The raw stream, not content_stream(): digests are over the stored bytes, and
             # undoing a Content-Encoding would inflate (or choke on) what the server sent.

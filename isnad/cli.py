@@ -24,6 +24,7 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
@@ -867,6 +868,152 @@ def _middle(text: str, width: int) -> str:
 LIST_PAGE = 50
 
 
+class Source(StrEnum):
+    capture = "capture"
+    imported = "import"
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="WARC/ARC files, folders (read recursively), URL lists (.txt/.csv)",
+        show_default=False)] = None,
+    provider: Annotated[str | None, typer.Option(
+        "--provider", help="who handed the material over (required)")] = None,
+    received_at: Annotated[str | None, typer.Option(
+        "--received-at", help="when it was received: DATE or DATETIME (UTC unless a zone)")
+    ] = None,
+    case: _CASE = None, tag: _TAG = None, note: _NOTE = None,
+    operator: Annotated[str | None, typer.Option(
+        "--operator", help="who received it; default: OS user")] = None,
+    manifest: Annotated[Path | None, typer.Option(
+        "--manifest", help="CSV of the hashes the provider declared (file, sha256/sha1/md5)")
+    ] = None,
+    urls: Annotated[list[Path] | None, typer.Option(
+        "--urls", help="a list of URLs (text or CSV) to queue as captures (repeatable)")
+    ] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="store a file again even when the vault holds it already")] = False,
+    resume: Annotated[str | None, typer.Option(
+        "--resume", help="resume the interrupted import ID (files stored are not redone)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the import as JSON")] = False,
+) -> None:
+    """Take in archived material as evidence: each file hashed and checked on arrival, kept
+    byte for byte in a signed, timestamped package with its provenance. Exit status 0 when
+    every file was taken in without a problem, 1 otherwise (PARTIAL, FAILED)."""
+    from isnad.app import imports as imports_uc
+
+    settings = _settings()
+    archive = _archive(settings)
+    if resume:
+        import_id = imports_uc.resolve_import(archive, resume)
+    else:
+        if not paths and not urls:
+            raise typer.BadParameter("give files or folders to import (or --urls, --resume)",
+                                     param_hint="'PATH...'")
+        if not provider:
+            raise typer.BadParameter("required: who handed the material over",
+                                     param_hint="'--provider'")
+        options = imports_uc.ImportOptions(
+            provider=provider, operator=operator or settings.effective_operator(),
+            received_at=_parse_date(received_at, "--received-at") if received_at else None,
+            case_id=case, tags=tuple(tag or ()), note=note, manifest=manifest,
+            urls=tuple(urls or ()), force=force)
+        import_id = imports_uc.start_import(archive, list(paths or ()), options)
+    if not as_json:
+        err.print(f"import {import_id}", highlight=False)
+    with _progress(err, TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                   TransferSpeedColumn(), TimeRemainingColumn()) as bar:
+        def progress(total: int, files: int) -> imports_uc.ImportProgress:
+            task = bar.add_task(f"{files} file(s)", total=total)
+
+            def done(name: str, state: str) -> None:
+                if not as_json:
+                    err.print(f"  {state:9} {escape(name)}", highlight=False)
+
+            return imports_uc.ImportProgress(
+                total, files, on_bytes=lambda n: bar.advance(task, n),
+                on_file=lambda name, size: bar.update(task, description=_middle(name, 40)),
+                on_done=done)
+
+        try:
+            result = imports_uc.run_import(settings, archive, import_id, progress)
+        except KeyboardInterrupt:
+            err.print(f"interrupted: resume with `isnad import --resume {import_id}` (the "
+                      "files stored already are not redone)", highlight=False)
+            raise typer.Exit(130) from None
+    if as_json:
+        _emit_json(result.record)
+    else:
+        _print_import(result.record)
+    raise typer.Exit(0 if result.state == CaptureState.COMPLETE else 1)
+
+
+def _print_import(data: dict[str, Any]) -> None:
+    out.print(f"[bold]import {data['id']}[/bold]  {_state_markup(data['state'])}  "
+              f"provider {escape(data['provider'])}, received by "
+              f"{escape(data['received_by'])}", highlight=False)
+    table = Table("file", "kind", "state", "bytes", "capture", "findings")
+    for f in data["files"]:
+        errors = [x for x in f["findings"] if x["severity"] == "error"]
+        shown = "; ".join(f"{x['code']}" + (f" @{x['where']}" if x["where"] else "")
+                          for x in errors[:3]) + (f" (+{len(errors) - 3})"
+                                                  if len(errors) > 3 else "")
+        table.add_row(escape(f["name"]), f["kind"], f["state"], str(f["size"]),
+                      f["capture_id"] or (f"= {f['duplicate_of']}" if f["duplicate_of"]
+                                          else ""), escape(shown))
+    out.print(table)
+    for finding in data["findings"]:
+        out.print(f"  {finding['severity']}: {escape(finding['message'])}"
+                  + (f" ({escape(finding['file'] or '')} {finding['where'] or ''})"
+                     if finding.get("file") else ""), highlight=False)
+    if data["jobs"]:
+        out.print(f"  {len(data['jobs'])} URL(s) queued for capture (`isnad jobs`)")
+
+
+imports_app = typer.Typer(help="Imports: material handed over, as received and checked.",
+                          invoke_without_command=True)
+app.add_typer(imports_app, name="imports")
+
+
+@imports_app.callback()
+def imports_list(ctx: typer.Context,
+                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List imports, newest first (`isnad imports show ID` for one)."""
+    from isnad.app import imports as imports_uc
+
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = imports_uc.list_imports(_archive(recover=False))
+    if as_json:
+        _emit_json(rows)
+        return
+    if not rows:
+        out.print("no imports")
+        return
+    table = Table("import", "state", "provider", "files", "bytes", "started (UTC)")
+    for row in rows:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(row["file_states"].items()))
+        table.add_row(row["id"], row["state"], escape(row["provider"]),
+                      f"{row['files']} ({states})" if states else "0", str(row["bytes"]),
+                      (row["started_at"] or "")[:19])
+    out.print(table)
+
+
+@imports_app.command("show")
+def imports_show(import_id: Annotated[str, typer.Argument(help="import id or unique prefix")],
+                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One import: who provided it, when, every file with its hashes, findings and capture."""
+    from isnad.app import imports as imports_uc
+
+    data = imports_uc.show_import(_archive(recover=False), import_id)
+    if as_json:
+        _emit_json(data)
+    else:
+        _print_import(data)
+
+
 @app.command("list")
 def list_captures(
     case: Annotated[str | None, typer.Option("--case", help="only this case")] = None,
@@ -891,6 +1038,8 @@ def list_captures(
                                           "written as they are read")] = False,
     as_jsonl: Annotated[bool, typer.Option("--jsonl", help="print each capture as one JSON "
                                            "line")] = False,
+    source: Annotated[Source | None, typer.Option(
+        "--source", help="only captures made by capturing, or of imported files")] = None,
 ) -> None:
     """List captures, newest first: short id, state, storage, start time (UTC), URL; a page at
     a time (--limit, --page)."""
@@ -900,7 +1049,8 @@ def list_captures(
     filters: dict[str, Any] = dict(
         case=case, tags=tuple(tag or ()), states=tuple(s.value for s in state or ()),
         since=_parse_date(since, "--since") if since else None,
-        until=_parse_date(until, "--until", end_of_day=True) if until else None, url=url)
+        until=_parse_date(until, "--until", end_of_day=True) if until else None, url=url,
+        source=source.value if source else None)
     if as_json or as_jsonl:
         # Every match, streamed from the catalog in batches, unless a page is asked for.
         found = (isnad_app.iter_captures(archive, **filters) if limit is None and page == 1

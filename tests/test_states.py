@@ -22,6 +22,7 @@ from archiver.states import (
     CaptureState,
     CopyState,
     CustodyAction,
+    ImportFileState,
     JobSource,
     JobState,
     MonitorPostState,
@@ -30,18 +31,19 @@ from archiver.states import (
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS: list[type[StrEnum]] = [CaptureState, CopyState, ProofState, JobState, JobSource,
-                              MonitorPostState, CustodyAction]
+                              MonitorPostState, ImportFileState, CustodyAction]
 
 # The text Isnad has written into catalogs and custody logs (before the enums, and since).
 WRITTEN = {
     CaptureState: {"RUNNING", "COMPLETE", "PARTIAL", "FAILED"},
     CopyState: {"STORED", "PENDING"},
     MonitorPostState: {"seen", "captured", "disappeared", "changed"},
+    ImportFileState: {"checking", "imported", "duplicate", "refused", "not-packaged"},
     ProofState: {"stamped", "pending", "stamped-late"},  # in the capture context, not a column
     CustodyAction: {"requested", "captured", "packaged", "stored", "storage-failed", "verified",
                     "verification-failed", "failed", "timestamped", "state-changed", "audited",
                     "audit-failed", "exported", "retried", "post-disappeared",
-                    "post-changed"},
+                    "post-changed", "received", "validated"},
 }
 
 

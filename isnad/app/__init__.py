@@ -4,7 +4,8 @@ The CLI (and the web API, the scheduler and the importer) call these functions a
 return what they give back; none reaches past them into ``archiver`` or ``crawlers``. Each use
 case is a module: opening the archive the settings describe (``archive``), finding and showing
 captures (``catalog``), verification, late timestamps and custody anchors (``proof``), fixity
-audits (``audit``), storage sync and checks (``storage``), rebuilding the catalog
+audits (``audit``), importing archived collections (``imports``), storage sync and checks
+(``storage``), rebuilding the catalog
 (``reindex``), the signing key (``keys``) and export bundles (``export``); the runtime:
 capture jobs (``jobs``), the queue (``queue``), running a job (``runner``, ``child``,
 ``capture``), workers (``worker``) and what interfaces call of them (``runtime``).

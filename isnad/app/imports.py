@@ -1,0 +1,639 @@
+"""Importing archived collections (issue 14): material handed over by a provider, taken in
+as evidence.
+
+Every file is checked on arrival by the checker of its kind (:data:`CHECKERS`), in one pass
+that hashes it, copies it to a working copy and reads its records. A WARC or ARC becomes a
+capture of its own: its package holds the file byte for byte under ``archive/``, an index and
+page list made from it (derived), and ``metadata/provenance.json`` (who provided it, when, who
+received it, its name, size, hashes computed and declared, the source's own metadata and every
+finding). The package is signed, timestamped, self-verified and stored like any capture; its
+custody log says ``received``, ``validated``, ``packaged``, ``stored``, ``verified``.
+
+Nothing is dropped: a file with bad digests is kept (the import is PARTIAL, with the reasons);
+a file that cannot be packaged is named with why; a file already in the vault (same SHA-256)
+is linked, not stored again, unless ``force``. An interrupted import resumes (``resume``)
+without redoing the files already stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from archiver import custody
+from archiver.archive import Archive, iso
+from archiver.capture import CaptureRequest, CaptureSession, begin_capture
+from archiver.catalog import ImportFileRow, ImportRow
+from archiver.errors import IsnadError
+from archiver.hashing import sha256_bytes
+from archiver.ids import new_capture_id
+from archiver.intake import CheckedFile, Finding, Severity
+from archiver.intake.warc import check_warc, convert_arc, detect_format, sort_index
+from archiver.states import CaptureState, CustodyAction, ImportFileState, JobSource
+from isnad import __version__
+from isnad.app.capture import prepare_archive
+from isnad.app.jobs import JobSpec, parse_batch
+from isnad.app.runtime import Runtime
+from isnad.config import Settings
+
+COMPLETE, PARTIAL, FAILED = CaptureState.COMPLETE, CaptureState.PARTIAL, CaptureState.FAILED
+RUNNING = CaptureState.RUNNING
+
+# What became of a received file.
+STORED, DUPLICATE = ImportFileState.IMPORTED, ImportFileState.DUPLICATE
+REFUSED, PENDING = ImportFileState.REFUSED, ImportFileState.CHECKING
+
+# kind → checker. A checker reads a received file once and reports (it never alters it):
+# ``checker(path, name, declared=..., copy_to=..., index_to=..., member=..., on_bytes=...)``.
+# WACZ and media folders plug in here when their checkers land (archiver/intake/wacz.py,
+# media.py); until then they are refused with one line.
+CHECKERS: dict[str, Callable[..., CheckedFile]] = {"warc": check_warc, "arc": check_warc}
+NOT_YET = {"wacz": "importing WACZ packages is not supported yet",
+           "media": "importing media files (a folder with a CSV manifest) is not supported yet"}
+URL_LIST_SUFFIXES = (".txt", ".csv")
+HASH_COLUMNS = ("sha256", "sha1", "md5", "sha512")
+
+
+@dataclass
+class ImportOptions:
+    """Who provided the material, who received it, and how to file it."""
+
+    provider: str
+    operator: str
+    received_at: datetime | None = None
+    case_id: str | None = None
+    tags: tuple[str, ...] = ()
+    note: str | None = None
+    manifest: Path | None = None  # a CSV of declared hashes (file, sha256/sha1/md5)
+    urls: tuple[Path, ...] = ()  # URL lists to queue as captures
+    force: bool = False  # store a file already in the vault again
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"provider": self.provider, "operator": self.operator,
+                "received_at": iso(self.received_at), "case": self.case_id,
+                "tags": list(self.tags), "note": self.note,
+                "manifest": str(self.manifest) if self.manifest else None,
+                "urls": [str(u) for u in self.urls], "force": self.force}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImportOptions:
+        received = data.get("received_at")
+        return cls(provider=data["provider"], operator=data["operator"],
+                   received_at=datetime.fromisoformat(received.replace("Z", "+00:00"))
+                   if received else None,
+                   case_id=data.get("case"), tags=tuple(data.get("tags") or ()),
+                   note=data.get("note"),
+                   manifest=Path(data["manifest"]) if data.get("manifest") else None,
+                   urls=tuple(Path(u) for u in data.get("urls") or ()),
+                   force=bool(data.get("force")))
+
+
+@dataclass
+class Received:
+    """A file found among what was handed over."""
+
+    path: Path
+    name: str  # relative to what was handed over, as received (for people)
+    size: int
+    kind: str | None = None
+    refused: Finding | None = None  # a symlink out of the folder, something unreadable
+
+
+@dataclass
+class ImportProgress:
+    """What an interface shows while an import runs."""
+
+    total_bytes: int
+    files: int
+    on_file: Callable[[str, int], None] = lambda name, size: None
+    on_bytes: Callable[[int], None] = lambda n: None
+    on_done: Callable[[str, str], None] = lambda name, state: None
+
+
+@dataclass
+class ImportResult:
+    import_id: str
+    state: str
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def start_import(archive: Archive, paths: list[Path], options: ImportOptions) -> str:
+    """Register an import (RUNNING) of ``paths``; returns its id. Paths must exist."""
+    missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
+    if missing:
+        raise IsnadError("no such file or folder: " + ", ".join(missing))
+    if not options.provider.strip():
+        raise IsnadError("--provider is required: who handed this material over")
+    import_id = new_capture_id()
+    archive.catalog.add_import(ImportRow(
+        id=import_id, provider=options.provider, received_at=options.received_at,
+        received_by=options.operator, started_at=datetime.now(UTC), case_id=options.case_id,
+        tags=list(options.tags), note=options.note, state=RUNNING,
+        paths=[_text(str(p.absolute())) for p in paths], findings=[],
+        context={"options": options.to_dict(), "software": f"Isnad {__version__}"}))
+    return import_id
+
+
+def run_import(settings: Settings, archive: Archive, import_id: str,
+               progress: Callable[[int, int], ImportProgress] | None = None) -> ImportResult:
+    """Import (or resume importing) every file of import ``import_id``.
+
+    A file already stored by this import is not redone. ``progress(total_bytes, files)``
+    gives the callbacks an interface shows progress with."""
+    row = archive.catalog.get_import(import_id)
+    options = ImportOptions.from_dict(row.context["options"])
+    prepare_archive(archive, settings)  # the signing key, opened (or made) before anything
+    done = {f.name for f in row.files if f.state in (STORED, DUPLICATE, REFUSED)}
+    findings: list[Finding] = []
+    received = _unique([r for given in row.paths for r in _walk(Path(given), findings)])
+    manifest = options.manifest.resolve() if options.manifest else None
+    received = [r for r in received if manifest is None or r.path.resolve() != manifest]
+    urls = [*options.urls, *(r.path for r in received if r.kind == "urls")]
+    received = [r for r in received if r.kind != "urls"]
+    declared, manifest_findings = _declared_hashes(options.manifest)
+    findings += manifest_findings
+    todo = [r for r in received if r.name not in done]
+    show = progress(sum(r.size for r in todo), len(todo)) if progress else None
+    seen: dict[str, str] = {}  # sha256 → capture id, within this import
+    for f in row.files:
+        if f.state == STORED and f.sha256 and f.capture_id:
+            seen[f.sha256] = f.capture_id
+    for item in todo:
+        if show:
+            show.on_file(item.name, item.size)
+        state = _import_file(settings, archive, row, options, item,
+                             declared.get(item.name) or declared.get(item.path.name) or {},
+                             seen, show.on_bytes if show else None)
+        if show:
+            show.on_done(item.name, state)
+    jobs = _queue_urls(settings, archive, import_id, options, urls, findings)
+    return _settle(archive, import_id, findings, jobs)
+
+
+def _unique(received: list[Received]) -> list[Received]:
+    """One entry per file: a path given twice counts once; two files of the same name from
+    different places are told apart by their full path."""
+    seen: set[Path] = set()
+    names: set[str] = set()
+    out = []
+    for item in received:
+        real = item.path.resolve()
+        if real in seen and not item.path.is_symlink():
+            continue
+        seen.add(real)
+        if item.name in names:
+            item.name = _text(str(item.path.absolute()))
+        names.add(item.name)
+        out.append(item)
+    return out
+
+
+def _walk(given: Path, findings: list[Finding]) -> list[Received]:
+    """The files under ``given`` (itself, if a file), in name order, with their kinds.
+
+    A symlink whose target lies outside the folder handed over is refused (it would import
+    something the provider did not hand over)."""
+    if not given.is_dir():  # a file named by the person: followed if it is a link
+        return [_received(given, _text(given.name), None)]
+    root = given.resolve()
+    out = []
+    for folder, dirs, files in os.walk(given, followlinks=False):
+        dirs.sort()
+        for link in [d for d in dirs if Path(folder, d).is_symlink()]:
+            # Not walked into: a folder symlink may loop or leave the folder.
+            out.append(Received(Path(folder, link), _text(str(Path(folder, link)
+                                                                 .relative_to(given.parent))),
+                                0, None, Finding(Severity.ERROR, "symlink-folder",
+                                                 "a symbolic link to a folder: not followed")))
+        for name in sorted(files):
+            out.append(_received(Path(folder, name), _text(str(Path(folder, name)
+                                                               .relative_to(given.parent))),
+                                 root))
+    return out
+
+
+def _received(path: Path, name: str, root: Path | None) -> Received:
+    if root is not None and path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(root.resolve()):
+            return Received(path, name, 0, None, Finding(
+                Severity.ERROR, "symlink-outside",
+                f"a symbolic link to {_text(str(target))}, outside what was handed over: "
+                "refused", name))
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return Received(path, name, 0, None, Finding(Severity.ERROR, "unreadable",
+                                                     f"cannot be read: {exc}", name))
+    return Received(path, name, size, _kind(path, size))
+
+
+def _kind(path: Path, size: int) -> str:
+    """What a received file is: by its first bytes where they say, else by its name."""
+    lower = path.name.lower()
+    if size:
+        found = detect_format(path)
+        if found:
+            return found
+        with open(path, "rb") as fh:
+            if fh.read(4) == b"PK\x03\x04" and lower.endswith(".wacz"):
+                return "wacz"
+    if lower.endswith(URL_LIST_SUFFIXES) and _lists_urls(path):
+        return "urls"
+    if lower.endswith((".warc", ".warc.gz", ".arc", ".arc.gz")):
+        return "arc" if ".arc" in lower and ".warc" not in lower else "warc"
+    if lower.endswith(".wacz"):
+        return "wacz"
+    return "media"
+
+
+def _lists_urls(path: Path) -> bool:
+    """A text or CSV file is a URL list when its first line (not blank, not a comment) is a
+    URL or a CSV header with a ``url`` column; any other is material like the rest."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    columns = [c.strip().lower() for c in line.split(",")]
+                    return line.lower().startswith(("http://", "https://")) or "url" in columns
+                if fh.tell() > 64 * 1024:
+                    break
+    except OSError:
+        return False
+    return False
+
+
+def _import_file(settings: Settings, archive: Archive, row: ImportRow,
+                 options: ImportOptions, item: Received, declared: dict[str, str],
+                 seen: dict[str, str], on_bytes: Callable[[int], None] | None) -> str:
+    """Check, package and store one file; returns what became of it."""
+    catalog = archive.catalog
+    base = {"source_path": _text(str(item.path)), "size": item.size,
+            "kind": item.kind or "unknown"}
+    if item.refused is not None:
+        catalog.save_import_file(row.id, item.name, state=REFUSED,
+                                 findings=[item.refused.to_dict()], **base)
+        return REFUSED
+    checker = CHECKERS.get(item.kind or "")
+    if checker is None:
+        why = NOT_YET.get(item.kind or "", f"files of kind {item.kind!r} cannot be imported")
+        catalog.save_import_file(row.id, item.name, state=REFUSED, findings=[Finding(
+            Severity.ERROR, "not-supported", why, item.name).to_dict()], **base)
+        return REFUSED
+    catalog.save_import_file(row.id, item.name, state=PENDING, **base)
+    staging = archive.work_root / f"import-{row.id}"
+    staging.mkdir(parents=True, exist_ok=True)
+    member = _member_name(item)
+    copy, unsorted = staging / member, staging / (member + ".cdxj.unsorted")
+    try:
+        checked = checker(item.path, item.name, declared=declared, copy_to=copy,
+                          index_to=unsorted, member=member, on_bytes=on_bytes)
+    except OSError as exc:  # unreadable: a finding, the rest of the import goes on
+        copy.unlink(missing_ok=True)
+        unsorted.unlink(missing_ok=True)
+        catalog.save_import_file(row.id, item.name, state=REFUSED, findings=[Finding(
+            Severity.ERROR, "unreadable", f"cannot be read: {exc}", item.name).to_dict()],
+            **base)
+        return REFUSED
+    facts = {"size": checked.size, "sha256": checked.hashes.get("sha256"),
+             "hashes": checked.hashes, "declared": checked.declared, "kind": checked.kind,
+             "findings": [f.to_dict() for f in checked.findings]}
+    structural = {"empty-file", "not-warc", "no-records"}
+    if not checked.records or structural & {f.code for f in checked.findings}:
+        # Nothing in it to package or replay: named, with why; the rest goes on.
+        copy.unlink(missing_ok=True)
+        unsorted.unlink(missing_ok=True)
+        catalog.save_import_file(row.id, item.name, state=REFUSED, source_path=base[
+            "source_path"], **facts)
+        return REFUSED
+    sha = checked.hashes["sha256"]
+    earlier = seen.get(sha) or (None if options.force else _in_vault(archive, sha))
+    if earlier and not options.force:
+        copy.unlink(missing_ok=True)
+        unsorted.unlink(missing_ok=True)
+        facts["findings"].append(Finding(
+            Severity.INFO, "duplicate", f"the same file (SHA-256 {sha}) is already in the "
+            f"vault as capture {earlier}: linked, not stored again (--force stores it again)",
+            item.name).to_dict())
+        catalog.save_import_file(row.id, item.name, state=DUPLICATE, duplicate_of=earlier,
+                                 source_path=base["source_path"], **facts)
+        return DUPLICATE
+    try:
+        capture_id = _package(settings, archive, row, options, item, checked, member, copy,
+                              unsorted)
+    except Exception as exc:  # noqa: BLE001 - one file that fails must not stop the import
+        facts["findings"].append(Finding(Severity.ERROR, "not-packaged",
+                                         f"checked, but not packaged: {exc}",
+                                         item.name).to_dict())
+        catalog.save_import_file(row.id, item.name, state=ImportFileState.NOT_PACKAGED,
+                                 source_path=base["source_path"], **facts)
+        return ImportFileState.NOT_PACKAGED
+    seen[sha] = capture_id
+    catalog.save_import_file(row.id, item.name, state=STORED, capture_id=capture_id,
+                             source_path=base["source_path"], **facts)
+    return STORED
+
+
+def _in_vault(archive: Archive, sha256: str) -> str | None:
+    found = archive.catalog.stored_import_file(sha256)
+    return found.capture_id if found else None
+
+
+def _package(settings: Settings, archive: Archive, row: ImportRow, options: ImportOptions,
+             item: Received, checked: CheckedFile, member: str, copy: Path, unsorted: Path
+             ) -> str:
+    """The capture of one checked WARC/ARC: received, validated, packaged, stored, verified."""
+    sha = checked.hashes["sha256"]
+    origin = {"source": f"{JobSource.IMPORT.value}:{row.id}", "import": row.id,
+              "file": item.name, "provider": options.provider}
+    url = next((p["url"] for p in checked.pages), None) or f"import:{item.name}"
+    arrival = {"file": item.name, "bytes": checked.size, "hashes": checked.hashes,
+               "declared": checked.declared, "provider": options.provider,
+               "received_at": iso(options.received_at), "received_by": options.operator}
+    session = begin_capture(
+        archive, CaptureRequest(url, options.operator, options.case_id, options.tags,
+                                options.note, origin), {"import": row.id},
+        received=(sha, arrival))
+    try:
+        return _seal(archive, row, options, item, checked, member, copy, unsorted, session)
+    except Exception as exc:
+        _settle_failed(archive, session, options, str(exc))
+        raise
+
+
+def _settle_failed(archive: Archive, session: CaptureSession, options: ImportOptions, error: str
+                   ) -> None:
+    """A capture of a received file that could not be packaged: FAILED, its files kept aside
+    (the provider's original among them), never deleted."""
+    if archive.catalog.get(session.capture_id).state != RUNNING:
+        return  # the session settled it itself (a full disk)
+    kept = archive.set_aside(session.capture_id, session.work_dir)
+    archive.catalog.update_capture(session.capture_id, state=FAILED, reasons=[error],
+                                   error=error, ended_at=datetime.now(UTC),
+                                   work_dir=str(kept) if kept else None)
+    archive.record_event(session.capture_id, options.operator, CustodyAction.FAILED, None,
+                         {"error": error, "files_kept_in": str(kept) if kept else None})
+    archive.preserve(session.capture_id, None, options.operator)
+
+
+def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Received,
+          checked: CheckedFile, member: str, copy: Path, unsorted: Path,
+          session: CaptureSession) -> str:
+    shutil.move(copy, session.work_dir / member)
+    session.received.append(session.work_dir / member)
+    session.received_sha256[member] = checked.hashes["sha256"]
+    index = session.work_dir / ".index.cdxj"  # a member name never starts with a dot
+    conversion = _convert_arc(session, checked, member, unsorted)
+    sort_index(unsorted, index)
+    unsorted.unlink(missing_ok=True)
+    errors = [f for f in checked.findings if f.severity == Severity.ERROR]
+    findings = [f.to_dict() for f in checked.findings]
+    archive.record_event(session.capture_id, options.operator, CustodyAction.VALIDATED,
+                         sha256_bytes(custody.canonical_json(findings)),
+                         {"file": item.name, "records": checked.records,
+                          "errors": len(errors),
+                          "findings": _count(checked.findings), "checker": checked.kind})
+    provenance = _provenance(row, options, item, checked, member, conversion)
+    state = PARTIAL if errors else COMPLETE
+    reasons = [f"{f.message} ({f.where})" if f.where else f.message for f in errors[:20]]
+    if len(errors) > 20:
+        reasons.append(f"and {len(errors) - 20} more problems (see provenance.json)")
+    context = {"source": "import", "import": provenance["import"] | {
+        "files": provenance["files"]}, "requested_by": options.operator,
+        "case": options.case_id, "tags": list(options.tags), "note": options.note,
+        "software": {"isnad": __version__}}
+    pages = [{"id": f"{i:04d}", **p} for i, p in enumerate(checked.pages)]
+    result = session.finish(
+        state=state, reasons=reasons, context=context, pages=pages, title=item.name,
+        software=f"Isnad {__version__}",
+        attachments=[("metadata/provenance.json",
+                      json.dumps(provenance, ensure_ascii=False, indent=1).encode("utf-8"))],
+        index=index)
+    if result.package is None:
+        raise IsnadError(f"{item.name}: not packaged: {result.error}")
+    return session.capture_id
+
+
+def _convert_arc(session: CaptureSession, checked: CheckedFile, member: str, unsorted: Path
+                 ) -> dict[str, Any] | None:
+    """For an ARC that checked clean: a WARC conversion beside it (derived, for replay tools
+    that read WARC only), which the index and pages then point at. None when not made."""
+    if checked.kind != "arc" or not checked.ok:
+        return None
+    original = session.work_dir / member
+    name = re.sub(r"\.arc(\.gz)?$", "", member, flags=re.IGNORECASE) + ".converted.warc.gz"
+    out = session.work_dir / name
+    index = unsorted.with_name(unsorted.name + ".converted")
+    try:
+        written = convert_arc(original, out)
+        converted = check_warc(out, name, index_to=index, member=name)
+    except Exception:  # noqa: BLE001 - the original stays indexed as it is
+        out.unlink(missing_ok=True)
+        index.unlink(missing_ok=True)
+        return None
+    if not converted.ok or written != checked.records:
+        out.unlink(missing_ok=True)
+        index.unlink(missing_ok=True)
+        return None
+    index.replace(unsorted)
+    checked.pages = converted.pages
+    session.received.append(out)
+    session.received_sha256[name] = converted.hashes["sha256"]
+    return {"member": f"archive/{name}", "role": "derived",
+            "derived_from": [f"archive/{member}"], "sha256": converted.hashes["sha256"],
+            "size": converted.size, "records": written,
+            "how": f"ARC records written as WARC records by warcio {_warcio_version()} "
+                   "(arc2warc), digests computed; for replay tools that read WARC only"}
+
+
+def _warcio_version() -> str:
+    from importlib.metadata import version
+
+    return version("warcio")
+
+
+def _provenance(row: ImportRow, options: ImportOptions, item: Received,
+                checked: CheckedFile, member: str, conversion: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+    """Where the material came from and what was found in it (``metadata/provenance.json``)."""
+    indexed = conversion["member"] if conversion else f"archive/{member}"
+    derived = [conversion] if conversion else []
+    return {
+        "format": "isnad-import-provenance/1",
+        "import": {"id": row.id, "provider": options.provider,
+                   "received_at": iso(options.received_at), "received_by": options.operator,
+                   "imported_at": iso(row.started_at), "case": options.case_id,
+                   "tags": list(options.tags), "note": options.note},
+        "files": [{
+            "member": f"archive/{member}", "role": "original", "name": item.name,
+            "source_path": _text(str(item.path)), "kind": checked.kind, "size": checked.size,
+            "sha256": checked.hashes["sha256"], "hashes": checked.hashes,
+            "declared": checked.declared, "records": checked.records,
+            "metadata": checked.metadata, "findings": [f.to_dict() for f in checked.findings],
+        }, *derived, {
+            "member": "indexes/index.cdx", "role": "derived", "derived_from": [indexed],
+            "how": f"CDXJ written by Isnad {__version__} while checking the file",
+        }, {
+            "member": "pages/pages.jsonl", "role": "derived", "derived_from": [indexed],
+            "how": "the successful HTML responses of the file, in record order",
+        }],
+    }
+
+
+def _count(findings: list[Finding]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.code] = counts.get(finding.code, 0) + 1
+    return counts
+
+
+def _member_name(item: Received) -> str:
+    """The file's name in its package (``archive/NAME``, one received file a package): the
+    characters WACZ validators accept only. The name as received is kept in provenance.json
+    and the catalog."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", item.path.name).strip("._-") or "file.warc"
+    return base[-160:]
+
+
+def _declared_hashes(manifest: Path | None) -> tuple[dict[str, dict[str, str]], list[Finding]]:
+    """Hashes a provider declared, from a CSV with a ``file`` column and hash columns."""
+    if manifest is None:
+        return {}, []
+    findings: list[Finding] = []
+    try:
+        text = manifest.read_text(encoding="utf-8-sig", errors="backslashreplace")
+    except OSError as exc:
+        return {}, [Finding(Severity.ERROR, "manifest-unreadable",
+                            f"the manifest cannot be read: {exc}", str(manifest))]
+    declared: dict[str, dict[str, str]] = {}
+    reader = csv.DictReader(io.StringIO(text))
+    columns = [c.strip().lower() for c in reader.fieldnames or []]
+    if "file" not in columns:
+        return {}, [Finding(Severity.ERROR, "manifest-no-file-column",
+                            "the manifest has no 'file' column", str(manifest))]
+    for number, line in enumerate(reader, 2):
+        values = {(k or "").strip().lower(): (v or "").strip() for k, v in line.items()
+                  if isinstance(v, str)}
+        name = values.get("file", "")
+        hashes = {a: values[a].lower() for a in HASH_COLUMNS if values.get(a)}
+        if name in declared:
+            findings.append(Finding(Severity.WARNING, "manifest-duplicate-row",
+                                    f"{name!r} is listed more than once; the first row counts",
+                                    str(manifest), f"row {number}"))
+            continue
+        if name:
+            declared[name] = hashes
+    return declared, findings
+
+
+def _queue_urls(settings: Settings, archive: Archive, import_id: str, options: ImportOptions,
+                lists: list[Path], findings: list[Finding]) -> list[str]:
+    """URL lists become capture jobs (source ``import:ID``), queued for the workers, once: the
+    jobs are recorded with the import as soon as they are queued (a resumed import keeps
+    them and queues nothing again)."""
+    specs: list[JobSpec] = []
+    template = JobSpec(url="", operator=options.operator, case_id=options.case_id,
+                       tags=options.tags, note=options.note,
+                       source=f"{JobSource.IMPORT.value}:{import_id}")
+    for path in lists:
+        try:
+            text = path.read_text(encoding="utf-8", errors="backslashreplace")
+        except OSError as exc:
+            findings.append(Finding(Severity.ERROR, "url-list-unreadable",
+                                    f"cannot be read: {exc}", _text(str(path))))
+            continue
+        good, bad = parse_batch(text, template)
+        specs += good
+        findings += [Finding(Severity.WARNING, "url-list-line", problem.problem,
+                             _text(str(path)), f"line {problem.line}") for problem in bad]
+    row = archive.catalog.get_import(import_id)
+    if "jobs" in (row.context or {}):  # queued before an interruption: not again
+        return list(row.context["jobs"])
+    if not specs:
+        return []
+    jobs = [r.id for r in Runtime(settings, archive).submit(specs)]
+    archive.catalog.update_import(import_id, context={**row.context, "jobs": jobs})
+    return jobs
+
+
+def _settle(archive: Archive, import_id: str, findings: list[Finding], jobs: list[str]
+            ) -> ImportResult:
+    """The import's outcome from its files: COMPLETE when every file is stored (or linked)
+    without an error, PARTIAL when something was refused or found wrong, FAILED when
+    nothing could be taken in."""
+    row = archive.catalog.get_import(import_id)
+    files = row.files
+    errors = any(found.get("severity") == Severity.ERROR for f in files
+                 for found in f.findings) or any(f.severity == Severity.ERROR for f in findings)
+    kept = [f for f in files if f.state in (STORED, DUPLICATE)]
+    if not kept and not jobs:
+        state = FAILED
+    elif errors or any(f.state != STORED and f.state != DUPLICATE for f in files):
+        state = PARTIAL
+    else:
+        state = COMPLETE
+    context = {**row.context, "jobs": jobs}
+    archive.catalog.update_import(import_id, state=state, ended_at=datetime.now(UTC),
+                                  findings=[f.to_dict() for f in findings], context=context)
+    return ImportResult(import_id, state, import_record(archive.catalog.get_import(import_id)))
+
+
+def import_record(row: ImportRow) -> dict[str, Any]:
+    """An import as `isnad imports show --json` shows it."""
+    return {
+        "id": row.id, "state": row.state, "provider": row.provider,
+        "received_at": iso(row.received_at), "received_by": row.received_by,
+        "started_at": iso(row.started_at), "ended_at": iso(row.ended_at),
+        "case": row.case_id, "tags": row.tags, "note": row.note, "paths": row.paths,
+        "findings": row.findings, "jobs": (row.context or {}).get("jobs", []),
+        "files": [_file_record(f) for f in row.files],
+    }
+
+
+def _file_record(f: ImportFileRow) -> dict[str, Any]:
+    return {"name": f.name, "kind": f.kind, "state": f.state, "size": f.size,
+            "sha256": f.sha256, "hashes": f.hashes, "declared": f.declared,
+            "capture_id": f.capture_id, "duplicate_of": f.duplicate_of,
+            "findings": f.findings}
+
+
+def import_summary(row: ImportRow) -> dict[str, Any]:
+    """An import as `isnad imports --json` lists it."""
+    states: dict[str, int] = {}
+    for f in row.files:
+        states[f.state] = states.get(f.state, 0) + 1
+    return {"id": row.id, "state": row.state, "provider": row.provider,
+            "received_by": row.received_by, "started_at": iso(row.started_at),
+            "case": row.case_id, "files": len(row.files), "file_states": states,
+            "bytes": sum(f.size or 0 for f in row.files)}
+
+
+def list_imports(archive: Archive) -> list[dict[str, Any]]:
+    """Every import, newest first."""
+    return [import_summary(r) for r in archive.catalog.list_imports()]
+
+
+def resolve_import(archive: Archive, import_id: str) -> str:
+    """The full id of import ``import_id`` (or a unique prefix); NotFound otherwise."""
+    return archive.catalog.get_import(import_id).id
+
+
+def show_import(archive: Archive, import_id: str) -> dict[str, Any]:
+    """One import in full: ``import_id`` or a unique prefix."""
+    return import_record(archive.catalog.get_import(import_id))
+
+
+def _text(name: str) -> str:
+    """A name as text the catalog can hold: bytes that are not UTF-8 (a file name from
+    another system) are written as escapes, never dropped."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
