@@ -402,7 +402,9 @@ def test_a_folder_with_hostile_entries_loses_nothing_else(isnad, tmp_path):
     assert files["handed-over/caf\\xe9.warc.gz"]["state"] == "imported"
     assert files["handed-over/empty.warc"]["findings"][0]["code"] == "empty-file"
     assert files["handed-over/deep/escape.warc"]["findings"][0]["code"] == "symlink-outside"
-    assert "not supported yet" in files["handed-over/bundle.wacz"]["findings"][0]["message"]
+    bundle = files["handed-over/bundle.wacz"]  # not a zip: named, with why, hashed
+    assert bundle["state"] == "refused" and bundle["kind"] == "wacz"
+    assert bundle["findings"][0]["code"] == "zip-unreadable" and bundle["sha256"]
     # Prose is not a URL list: material like the rest (media files are not imported yet).
     assert files["handed-over/notes.txt"]["state"] == "refused"
     assert data["state"] == "PARTIAL" and len(data["jobs"]) == 1

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ from archiver.errors import IsnadError
 from archiver.hashing import sha256_bytes
 from archiver.ids import new_capture_id
 from archiver.intake import CheckedFile, Finding, Severity
+from archiver.intake.digests import hash_stream
+from archiver.intake.wacz import ZipLimits, check_wacz, unsafe_member_name
 from archiver.intake.warc import check_warc, convert_arc, detect_format, sort_index
 from archiver.states import CaptureState, CustodyAction, ImportFileState, JobSource
 from isnad import __version__
@@ -54,12 +57,12 @@ REFUSED, PENDING = ImportFileState.REFUSED, ImportFileState.CHECKING
 
 # kind → checker. A checker reads a received file once and reports (it never alters it):
 # ``checker(path, name, declared=..., copy_to=..., index_to=..., member=..., on_bytes=...)``.
-# WACZ and media folders plug in here when their checkers land (archiver/intake/wacz.py,
-# media.py); until then they are refused with one line.
+# Media folders plug in here when their adapter lands (archiver/intake/media.py); until then
+# they are refused with one line.
 CHECKERS: dict[str, Callable[..., CheckedFile]] = {"warc": check_warc, "arc": check_warc}
-NOT_YET = {"wacz": "importing WACZ packages is not supported yet",
-           "media": "importing media files (a folder with a CSV manifest) is not supported yet"}
+NOT_YET = {"media": "importing media files (a folder with a CSV manifest) is not supported yet"}
 URL_LIST_SUFFIXES = (".txt", ".csv")
+_LIMITS = ZipLimits()  # a received WACZ's expansion bounds (the checker's, isnad verify's)
 HASH_COLUMNS = ("sha256", "sha1", "md5", "sha512")
 
 
@@ -177,6 +180,43 @@ def run_import(settings: Settings, archive: Archive, import_id: str,
             show.on_done(item.name, state)
     jobs = _queue_urls(settings, archive, import_id, options, urls, findings)
     return _settle(archive, import_id, findings, jobs)
+
+
+def check_received_wacz(path: Path, name: str, *, declared: dict[str, str] | None = None,
+                        copy_to: Path, index_to: Path, member: str | None = None,
+                        on_bytes: Callable[[int], None] | None = None) -> CheckedFile:
+    """The WACZ checker (:func:`archiver.intake.wacz.check_wacz`) as the import calls a
+    checker: the file is copied to its working copy (``copy_to``) as it is read, and the copy,
+    which is what gets packaged, is what is checked. Its WARCs are indexed later, when they are
+    taken out of it (:func:`_extract_wacz`): ``index_to`` is left empty here."""
+    with open(path, "rb") as src, open(copy_to, "wb") as out:
+        received, _ = hash_stream(_Tee(src, out, on_bytes), ["sha256"])
+        out.flush()
+        os.fsync(out.fileno())
+    index_to.write_bytes(b"")
+    checked = check_wacz(copy_to, name, declared=declared)
+    checked.path = path
+    if checked.hashes.get("sha256") != received["sha256"]:  # the copy is not what was read
+        raise OSError(f"the working copy of {name} differs from the file read "
+                      f"({received['sha256']} read, {checked.hashes.get('sha256')} copied)")
+    return checked
+
+
+class _Tee:
+    """A binary stream that writes what is read from it to ``out`` (one read, two uses)."""
+
+    def __init__(self, src: Any, out: Any, on_bytes: Callable[[int], None] | None) -> None:
+        self.src, self.out, self.on_bytes = src, out, on_bytes
+
+    def read(self, size: int = -1) -> bytes:
+        block = self.src.read(size)
+        self.out.write(block)
+        if self.on_bytes and block:
+            self.on_bytes(len(block))
+        return block
+
+
+CHECKERS["wacz"] = check_received_wacz
 
 
 def _unique(received: list[Received]) -> list[Received]:
@@ -339,6 +379,8 @@ def _import_file(settings: Settings, archive: Archive, row: ImportRow,
                                  source_path=base["source_path"], **facts)
         return ImportFileState.NOT_PACKAGED
     seen[sha] = capture_id
+    # Packaging may add findings (a WACZ's WARC not taken out for replay).
+    facts["findings"] = [f.to_dict() for f in checked.findings]
     catalog.save_import_file(row.id, item.name, state=STORED, capture_id=capture_id,
                              source_path=base["source_path"], **facts)
     return STORED
@@ -394,6 +436,8 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
     session.received_sha256[member] = checked.hashes["sha256"]
     index = session.work_dir / ".index.cdxj"  # a member name never starts with a dot
     conversion = _convert_arc(session, checked, member, unsorted)
+    derived = [conversion] if conversion else []
+    derived += _extract_wacz(session, checked, member, unsorted)
     sort_index(unsorted, index)
     unsorted.unlink(missing_ok=True)
     errors = [f for f in checked.findings if f.severity == Severity.ERROR]
@@ -403,7 +447,7 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
                          {"file": item.name, "records": checked.records,
                           "errors": len(errors),
                           "findings": _count(checked.findings), "checker": checked.kind})
-    provenance = _provenance(row, options, item, checked, member, conversion)
+    provenance = _provenance(row, options, item, checked, member, derived)
     state = PARTIAL if errors else COMPLETE
     reasons = [f"{f.message} ({f.where})" if f.where else f.message for f in errors[:20]]
     if len(errors) > 20:
@@ -456,6 +500,107 @@ def _convert_arc(session: CaptureSession, checked: CheckedFile, member: str, uns
                    "(arc2warc), digests computed; for replay tools that read WARC only"}
 
 
+def _extract_wacz(session: CaptureSession, checked: CheckedFile, member: str, unsorted: Path,
+                  limits: ZipLimits = _LIMITS) -> list[dict[str, Any]]:
+    """For a WACZ: its WARCs taken out beside it (derived, byte for byte the members), for
+    replay and listing; the index is written from them. The original stays whole.
+
+    A member the checker found a problem with (unsafe name, duplicate, bomb, bad hash) is not
+    taken out, nor a WARC whose own record digests do not all match (a package's verification
+    accepts such problems only in a file kept as received): it stays inside the original, and
+    a finding says so. Returns what was taken out, for provenance.json."""
+    if checked.kind != "wacz":
+        return []
+    original = session.work_dir / member
+    flagged = {f.where for f in checked.findings if f.severity == Severity.ERROR and f.where}
+    derived: list[dict[str, Any]] = []
+    pages: list[dict[str, Any]] = []
+    try:
+        archive = zipfile.ZipFile(original)
+    except (zipfile.BadZipFile, OSError):
+        return []  # reported by the checker (zip-unreadable)
+    with archive:
+        names = [i.filename for i in archive.infolist()]
+        for info in archive.infolist():
+            inner = info.filename
+            if info.is_dir() or not inner.startswith("archive/") \
+                    or not inner.lower().endswith((".warc", ".warc.gz")):
+                continue
+            if unsafe_member_name(inner) or names.count(inner) > 1 or info.flag_bits & 0x1 \
+                    or {f"member {inner!r}", f"member {inner}"} & flagged \
+                    or info.file_size > limits.allowance + limits.max_ratio * info.compress_size:
+                continue  # the checker named the problem; not read
+            base = re.sub(r"[^A-Za-z0-9._-]+", "_", inner.rsplit("/", 1)[1]).strip("._-")
+            name = f"{member.removesuffix('.wacz')}.{base}"[-160:]
+            out = session.work_dir / name
+            index = unsorted.with_name(f"{unsorted.name}.{len(derived)}")
+            try:
+                with archive.open(info) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)  # bounded: checked above
+                extracted = check_warc(out, name, index_to=index, member=name)
+            except Exception as exc:  # noqa: BLE001 - the original keeps it whole
+                out.unlink(missing_ok=True)
+                index.unlink(missing_ok=True)
+                checked.findings.append(Finding(
+                    Severity.WARNING, "wacz-warc-not-extracted",
+                    f"{inner} could not be taken out for replay ({exc}); it stays inside the "
+                    "original", checked.name, f"member {inner}"))
+                continue
+            if not extracted.ok or not extracted.records:
+                out.unlink(missing_ok=True)
+                index.unlink(missing_ok=True)
+                problems = [f.code for f in extracted.findings if f.severity == Severity.ERROR]
+                checked.findings.append(Finding(
+                    Severity.WARNING, "wacz-warc-not-extracted",
+                    f"{inner} is not taken out for replay: its records do not check clean "
+                    f"({', '.join(sorted(set(problems))) or 'no records'}); it stays inside the "
+                    "original, as received", checked.name, f"member {inner}"))
+                continue
+            with open(unsorted, "ab") as whole, open(index, "rb") as part:
+                shutil.copyfileobj(part, whole)
+            index.unlink()
+            pages += extracted.pages
+            session.received.append(out)
+            session.received_sha256[name] = extracted.hashes["sha256"]
+            derived.append({
+                "member": f"archive/{name}", "role": "derived",
+                "derived_from": [f"archive/{member}"], "extracted_from": inner,
+                "sha256": extracted.hashes["sha256"], "size": extracted.size,
+                "records": extracted.records,
+                "how": f"the member {inner} of the original, copied byte for byte by Isnad "
+                       f"{__version__}, for replay tools and the index"})
+    if not checked.pages:
+        checked.pages = pages
+    return derived
+
+
+def _signature(checked: CheckedFile) -> dict[str, Any] | None:
+    """A received WACZ's signature, as checked on arrival (None for other kinds)."""
+    if checked.kind != "wacz":
+        return None
+    digest = checked.metadata.get("datapackage_digest")
+    signed = digest.get("signedData") if isinstance(digest, dict) else None
+    found = [f for f in checked.findings if f.code.startswith("signature-")]
+    if not isinstance(signed, dict) and not found:
+        status = "unsigned"
+    elif any(f.severity == Severity.ERROR for f in found):
+        status = "invalid"
+    elif any(f.code == "signature-verified" for f in found):
+        status = "verified"
+    elif any(f.code == "signature-domain-untrusted" for f in found):
+        status = "signer-not-established"
+    elif any(f.code == "signature-domain-offline" for f in found):
+        status = "checked-offline"
+    else:
+        status = "unchecked"
+    kind = "anonymous" if isinstance(signed, dict) and signed.get("publicKey") else \
+        "domain" if isinstance(signed, dict) and (signed.get("domain") or
+                                                  signed.get("domainCert")) else None
+    return {"status": status, "kind": kind,
+            "domain": signed.get("domain") if isinstance(signed, dict) else None,
+            "findings": [f.to_dict() for f in found]}
+
+
 def _warcio_version() -> str:
     from importlib.metadata import version
 
@@ -463,11 +608,14 @@ def _warcio_version() -> str:
 
 
 def _provenance(row: ImportRow, options: ImportOptions, item: Received,
-                checked: CheckedFile, member: str, conversion: dict[str, Any] | None = None
+                checked: CheckedFile, member: str, derived: list[dict[str, Any]] = ()
                 ) -> dict[str, Any]:
-    """Where the material came from and what was found in it (``metadata/provenance.json``)."""
-    indexed = conversion["member"] if conversion else f"archive/{member}"
-    derived = [conversion] if conversion else []
+    """Where the material came from and what was found in it (``metadata/provenance.json``).
+
+    ``derived``: files made from the original (an ARC's WARC conversion, a WACZ's WARCs),
+    which the index and pages are then made from."""
+    indexed = [d["member"] for d in derived] or [f"archive/{member}"]
+    signature = _signature(checked)
     return {
         "format": "isnad-import-provenance/1",
         "import": {"id": row.id, "provider": options.provider,
@@ -480,12 +628,15 @@ def _provenance(row: ImportRow, options: ImportOptions, item: Received,
             "sha256": checked.hashes["sha256"], "hashes": checked.hashes,
             "declared": checked.declared, "records": checked.records,
             "metadata": checked.metadata, "findings": [f.to_dict() for f in checked.findings],
+            **({"signature": signature} if signature else {}),
         }, *derived, {
-            "member": "indexes/index.cdx", "role": "derived", "derived_from": [indexed],
+            "member": "indexes/index.cdx", "role": "derived", "derived_from": indexed,
             "how": f"CDXJ written by Isnad {__version__} while checking the file",
         }, {
-            "member": "pages/pages.jsonl", "role": "derived", "derived_from": [indexed],
-            "how": "the successful HTML responses of the file, in record order",
+            "member": "pages/pages.jsonl", "role": "derived",
+            "derived_from": [f"archive/{member}"] if checked.kind == "wacz" else indexed,
+            "how": "the pages listed in the WACZ's pages/pages.jsonl" if checked.kind == "wacz"
+            else "the successful HTML responses of the file, in record order",
         }],
     }
 
