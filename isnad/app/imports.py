@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import mimetypes
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from archiver import custody
 from archiver.archive import Archive, iso
@@ -39,6 +41,7 @@ from archiver.hashing import sha256_bytes
 from archiver.ids import new_capture_id
 from archiver.intake import CheckedFile, Finding, Severity
 from archiver.intake.digests import hash_stream
+from archiver.intake.media import check_media_folder
 from archiver.intake.wacz import ZipLimits, check_wacz, unsafe_member_name
 from archiver.intake.warc import check_warc, convert_arc, detect_format, sort_index
 from archiver.states import CaptureState, CustodyAction, ImportFileState, JobSource
@@ -57,10 +60,12 @@ REFUSED, PENDING = ImportFileState.REFUSED, ImportFileState.CHECKING
 
 # kind → checker. A checker reads a received file once and reports (it never alters it):
 # ``checker(path, name, declared=..., copy_to=..., index_to=..., member=..., on_bytes=...)``.
-# Media folders plug in here when their adapter lands (archiver/intake/media.py); until then
-# they are refused with one line.
+# Media files are checked folder by folder against their manifest (_import_media_folder); one
+# outside a folder with a manifest is refused with one line.
 CHECKERS: dict[str, Callable[..., CheckedFile]] = {"warc": check_warc, "arc": check_warc}
-NOT_YET = {"media": "importing media files (a folder with a CSV manifest) is not supported yet"}
+NOT_YET = {"media": "a media file is imported with the CSV manifest of its folder "
+                    "(--manifest FILE.csv, or manifest.csv in the folder); none was found"}
+MANIFEST_NAME = "manifest.csv"  # a folder's own manifest, used when --manifest is not given
 URL_LIST_SUFFIXES = (".txt", ".csv")
 _LIMITS = ZipLimits()  # a received WACZ's expansion bounds (the checker's, isnad verify's)
 HASH_COLUMNS = ("sha256", "sha1", "md5", "sha512")
@@ -158,8 +163,11 @@ def run_import(settings: Settings, archive: Archive, import_id: str,
     done = {f.name for f in row.files if f.state in (STORED, DUPLICATE, REFUSED)}
     findings: list[Finding] = []
     received = _unique([r for given in row.paths for r in _walk(Path(given), findings)])
-    manifest = options.manifest.resolve() if options.manifest else None
-    received = [r for r in received if manifest is None or r.path.resolve() != manifest]
+    folders = _media_folders(row.paths, options.manifest)
+    manifests = {m.resolve() for _, m in folders}
+    if options.manifest:
+        manifests.add(options.manifest.resolve())
+    received = [r for r in received if r.path.resolve() not in manifests]
     urls = [*options.urls, *(r.path for r in received if r.kind == "urls")]
     received = [r for r in received if r.kind != "urls"]
     declared, manifest_findings = _declared_hashes(options.manifest)
@@ -170,7 +178,14 @@ def run_import(settings: Settings, archive: Archive, import_id: str,
     for f in row.files:
         if f.state == STORED and f.sha256 and f.capture_id:
             seen[f.sha256] = f.capture_id
+    groups = _media_groups(folders, todo)
+    grouped = {id(item) for _, _, items in groups for item in items}
+    for folder, folder_manifest, items in groups:
+        findings += _import_media_folder(settings, archive, row, options, folder,
+                                         folder_manifest, items, seen, show)
     for item in todo:
+        if id(item) in grouped:
+            continue
         if show:
             show.on_file(item.name, item.size)
         state = _import_file(settings, archive, row, options, item,
@@ -413,6 +428,288 @@ def _package(settings: Settings, archive: Archive, row: ImportRow, options: Impo
         raise
 
 
+# --- media folders with a CSV manifest ------------------------------------------------------
+
+def _media_folders(paths: list[str], manifest: Path | None) -> list[tuple[Path, Path]]:
+    """The folders handed over whose media files are checked against a manifest: each folder
+    given, with ``--manifest`` when given, else its own ``manifest.csv`` at its top (none: its
+    media files are refused, with why)."""
+    out = []
+    for given in paths:
+        folder = Path(given)
+        if not folder.is_dir():
+            continue
+        if manifest is not None:
+            out.append((folder, manifest))
+            continue
+        found = next((folder / n for n in sorted(os.listdir(folder))
+                      if n.lower() == MANIFEST_NAME and (folder / n).is_file()
+                      and not (folder / n).is_symlink()), None)
+        if found is not None:
+            out.append((folder, found))
+    return out
+
+
+def _media_groups(folders: list[tuple[Path, Path]], todo: list[Received]
+                  ) -> list[tuple[Path, Path, list[Received]]]:
+    """The media files to import, by the folder (and manifest) they came in."""
+    groups = []
+    taken: set[int] = set()
+    for folder, manifest in folders:
+        root = folder.absolute()
+        items = [r for r in todo if r.kind == "media" and r.refused is None
+                 and id(r) not in taken and r.path.absolute().is_relative_to(root)]
+        taken |= {id(r) for r in items}
+        groups.append((folder, manifest, items))
+    return groups
+
+
+def _import_media_folder(settings: Settings, archive: Archive, row: ImportRow,
+                         options: ImportOptions, folder: Path, manifest: Path,
+                         items: list[Received], seen: dict[str, str],
+                         show: ImportProgress | None) -> list[Finding]:
+    """Check a folder's media files against its manifest and store them, unaltered, in one
+    package; returns the findings about the folder as a whole (files listed but missing,
+    present but not listed, symlinks, the manifest's own)."""
+    catalog = archive.catalog
+    key = _text(str(folder.absolute()))
+    if not items:  # resumed, everything stored already: its folder findings as recorded
+        earlier = (catalog.get_import(row.id).context or {}).get("media_folders", {})
+        return [Finding(Severity(f["severity"]), f["code"], f["message"], f.get("file"),
+                        f.get("where")) for f in earlier.get(key, [])]
+    for item in items:
+        catalog.save_import_file(row.id, item.name, state=PENDING, kind="media",
+                                 size=item.size, source_path=_text(str(item.path)))
+    try:
+        checked_files, folder_findings = check_media_folder(folder, manifest)
+    except OSError as exc:
+        problem = Finding(Severity.ERROR, "unreadable",
+                          f"the folder or its manifest cannot be read: {exc}", key)
+        for item in items:
+            catalog.save_import_file(row.id, item.name, state=REFUSED,
+                                     findings=[problem.to_dict()])
+        return [problem]
+    manifest_file, media = checked_files[0], checked_files[1:]
+    relative = {item.path.absolute().relative_to(folder.absolute()).as_posix()
+                for item in items}
+    # Not listed: said of media files only (a WARC beside them is imported on its own).
+    folder_findings = [*manifest_file.findings, *(
+        f for f in folder_findings if f.code != "media-not-listed" or f.file in relative)]
+    by_path = {c.path.resolve(): c for c in media}
+    pairs: list[tuple[Received, CheckedFile]] = []
+    for item in items:
+        checked = by_path.get(item.path.resolve())
+        facts = _facts(checked) if checked else {}
+        if checked is None or not checked.hashes:
+            why = Finding(Severity.ERROR, "not-read",
+                          "not read (see the findings about its folder)", item.name)
+            catalog.save_import_file(row.id, item.name, state=REFUSED, **(facts | {
+                "findings": [*(facts.get("findings") or []), why.to_dict()]}))
+            continue
+        sha = checked.hashes["sha256"]
+        earlier = seen.get(sha) or (None if options.force else _in_vault(archive, sha))
+        if earlier and not options.force:
+            facts["findings"].append(Finding(
+                Severity.INFO, "duplicate", f"the same file (SHA-256 {sha}) is already in "
+                f"the vault as capture {earlier}: linked, not stored again (--force stores it "
+                "again)", item.name).to_dict())
+            catalog.save_import_file(row.id, item.name, state=DUPLICATE, duplicate_of=earlier,
+                                     **facts)
+            continue
+        pairs.append((item, checked))
+    if pairs:
+        _package_media(settings, archive, row, options, folder, manifest, manifest_file,
+                       pairs, folder_findings, seen, show)
+    context = catalog.get_import(row.id).context or {}
+    catalog.update_import(row.id, context={**context, "media_folders": {
+        **context.get("media_folders", {}), key: [f.to_dict() for f in folder_findings]}})
+    return folder_findings
+
+
+def _facts(checked: CheckedFile) -> dict[str, Any]:
+    return {"size": checked.size, "sha256": checked.hashes.get("sha256"),
+            "hashes": checked.hashes, "declared": checked.declared, "kind": checked.kind,
+            "findings": [f.to_dict() for f in checked.findings]}
+
+
+def _package_media(settings: Settings, archive: Archive, row: ImportRow, options: ImportOptions,
+                   folder: Path, manifest: Path, manifest_file: CheckedFile,
+                   pairs: list[tuple[Received, CheckedFile]], folder_findings: list[Finding],
+                   seen: dict[str, str], show: ImportProgress | None) -> None:
+    """The capture of a folder's media files: received, validated, captured (the replay WARC
+    Isnad writes from them), packaged, stored, verified."""
+    catalog = archive.catalog
+    hashes = {item.name: checked.hashes["sha256"] for item, checked in pairs}
+    urls = [u for _, c in pairs if (u := _cell(c.metadata, "url"))
+            .lower().startswith(("http://", "https://"))]
+    arrival = {"folder": _text(str(folder)), "manifest": manifest_file.name,
+               "manifest_sha256": manifest_file.hashes.get("sha256"),
+               "files": {item.name: {"bytes": c.size, "hashes": c.hashes, "declared": c.declared}
+                         for item, c in pairs},
+               "provider": options.provider, "received_at": iso(options.received_at),
+               "received_by": options.operator}
+    origin = {"source": f"{JobSource.IMPORT.value}:{row.id}", "import": row.id,
+              "file": _text(folder.name), "provider": options.provider}
+    session = begin_capture(
+        archive, CaptureRequest(urls[0] if urls else f"import:{_text(folder.name)}",
+                                options.operator, options.case_id, options.tags, options.note,
+                                origin), {"import": row.id},
+        received=(sha256_bytes(custody.canonical_json(hashes)), arrival))
+    try:
+        capture_id = _seal_media(archive, row, options, folder, manifest, manifest_file, pairs,
+                                 folder_findings, session, show)
+    except Exception as exc:  # noqa: BLE001 - the rest of the import goes on
+        _settle_failed(archive, session, options, str(exc))
+        for item, checked in pairs:
+            facts = _facts(checked)
+            facts["findings"].append(Finding(Severity.ERROR, "not-packaged",
+                                             f"checked, but not packaged: {exc}",
+                                             item.name).to_dict())
+            catalog.save_import_file(row.id, item.name, state=ImportFileState.NOT_PACKAGED,
+                                     **facts)
+        return
+    for item, checked in pairs:
+        seen[checked.hashes["sha256"]] = capture_id
+        catalog.save_import_file(row.id, item.name, state=STORED, capture_id=capture_id,
+                                 **_facts(checked))
+
+
+def _cell(cells: dict[str, Any], column: str) -> str:
+    """A manifest cell by column name (matched as the checker matches them), as written."""
+    return next((str(v) for k, v in cells.items()
+                 if str(k).strip().lstrip("\ufeff").lower() == column), "").strip()
+
+
+def _copy_checked(source: Path, out: Path, sha256: str | None, name: str,
+                  on_bytes: Callable[[int], None] | None) -> None:
+    """Copy a received file to the package's working folder, checking that the copy is the
+    bytes that were checked (a file changed since is not packaged)."""
+    with open(source, "rb") as src, open(out, "wb") as dst:
+        got, _ = hash_stream(_Tee(src, dst, on_bytes), ["sha256"])
+    if sha256 is not None and got["sha256"] != sha256:
+        raise IsnadError(f"{name} changed while it was imported: SHA-256 {sha256} when "
+                         f"checked, {got['sha256']} when copied")
+
+
+def _seal_media(archive: Archive, row: ImportRow, options: ImportOptions, folder: Path,
+                manifest: Path, manifest_file: CheckedFile,
+                pairs: list[tuple[Received, CheckedFile]], folder_findings: list[Finding],
+                session: CaptureSession, show: ImportProgress | None) -> str:
+    work = session.work_dir / ".received"  # a member name never starts with a dot
+    work.mkdir(parents=True, exist_ok=True)
+    warc = session.new_warc({
+        "software": f"Isnad {__version__}", "format": "WARC File Format 1.1",
+        "isnad-capture-id": session.capture_id, "operator": options.operator,
+        "isPartOf": options.case_id or "",
+        "description": f"media files received from {options.provider} (import {row.id}), "
+                       "written as resource records for replay; the files as received are "
+                       "under media/"})
+    used: set[str] = set()
+    media_files: list[tuple[str, Path]] = []
+    originals: list[dict[str, Any]] = []
+    pages: list[dict[str, Any]] = []
+    findings: list[Finding] = list(folder_findings)
+    for item, checked in pairs:
+        member = "media/" + _unique_member(checked.name, used)
+        copy = work / member.split("/", 1)[1]
+        if show:
+            show.on_file(item.name, checked.size)
+        _copy_checked(checked.path, copy, checked.hashes["sha256"], item.name,
+                      show.on_bytes if show else None)
+        media_files.append((member, copy))
+        url = _cell(checked.metadata, "url")
+        uri = url if url.lower().startswith(("http://", "https://")) \
+            else "file:///" + quote(checked.name)
+        kind = mimetypes.guess_type(checked.name)[0] or "application/octet-stream"
+        with open(copy, "rb") as data:
+            record_id, _, _ = warc.write_resource(uri, kind, data)
+        warc.write_metadata(uri, json.dumps(
+            {"file": item.name, "member": member, "manifest_row": checked.metadata,
+             "sha256": checked.hashes["sha256"], "declared": checked.declared,
+             "findings": [f.to_dict() for f in checked.findings]}, ensure_ascii=False),
+            concurrent_to=record_id)
+        if uri.startswith("http"):
+            pages.append({"url": uri, "title": _cell(checked.metadata, "title")
+                          or checked.name})
+        findings += checked.findings
+        originals.append({
+            "member": member, "role": "original", "name": item.name,
+            "source_path": _text(str(item.path)), "kind": "media", "size": checked.size,
+            "sha256": checked.hashes["sha256"], "hashes": checked.hashes,
+            "declared": checked.declared, "records": 1,
+            "metadata": {"manifest_row": checked.metadata, "manifest": manifest_file.name},
+            "findings": [f.to_dict() for f in checked.findings]})
+        if show:
+            show.on_done(item.name, STORED)
+    manifest_member = "metadata/" + _unique_member("manifest-" + manifest_file.name, used)
+    manifest_copy = work / manifest_member.split("/", 1)[1]
+    _copy_checked(manifest, manifest_copy, manifest_file.hashes.get("sha256"),
+                  manifest_file.name, None)
+    media_files.append((manifest_member, manifest_copy))
+    warc_member = f"archive/{warc.path.name}"
+    errors = [f for f in findings if f.severity == Severity.ERROR]
+    archive.record_event(session.capture_id, options.operator, CustodyAction.VALIDATED,
+                         sha256_bytes(custody.canonical_json([f.to_dict() for f in findings])),
+                         {"folder": _text(str(folder)), "files": len(pairs),
+                          "errors": len(errors), "findings": _count(findings),
+                          "checker": "media"})
+    about = _about(row, options)
+    provenance = {
+        "format": "isnad-import-provenance/1", "import": about,
+        "folder": {"path": _text(str(folder.absolute())),
+                   "findings": [f.to_dict() for f in folder_findings]},
+        "files": [*originals, {
+            "member": manifest_member, "role": "original", "kind": "manifest",
+            "name": manifest_file.name, "source_path": _text(str(manifest)),
+            "size": manifest_file.size, "sha256": manifest_file.hashes.get("sha256"),
+            "hashes": manifest_file.hashes, "metadata": manifest_file.metadata,
+            "findings": [f.to_dict() for f in manifest_file.findings],
+        }, {
+            "member": warc_member, "role": "derived",
+            "derived_from": [o["member"] for o in originals],
+            "how": f"each media file written by Isnad {__version__} as a WARC resource record "
+                   "(WARC-Target-URI: its manifest url, else file:///its name), with a "
+                   "metadata record holding its manifest row; for replay",
+        }, {
+            "member": "indexes/index.cdx.gz", "role": "derived", "derived_from": [warc_member],
+            "how": "CDXJ of the replay WARC (compressed, with indexes/index.idx), written by "
+                   "py-wacz when packaging",
+        }, {
+            "member": "pages/pages.jsonl", "role": "derived", "derived_from": [warc_member],
+            "how": "the media files with an http(s) url in the manifest",
+        }],
+    }
+    state = PARTIAL if errors else COMPLETE
+    reasons = [f"{f.message} ({f.where})" if f.where else f.message for f in errors[:20]]
+    if len(errors) > 20:
+        reasons.append(f"and {len(errors) - 20} more problems (see provenance.json)")
+    context = {"source": "import", "import": about | {"files": provenance["files"]},
+               "requested_by": options.operator, "case": options.case_id,
+               "tags": list(options.tags), "note": options.note,
+               "software": {"isnad": __version__}}
+    result = session.finish(
+        state=state, reasons=reasons, context=context,
+        pages=[{"id": f"{i:04d}", **p} for i, p in enumerate(pages)],
+        title=_text(folder.name), software=f"Isnad {__version__}", media_files=media_files,
+        attachments=[("metadata/provenance.json",
+                      json.dumps(provenance, ensure_ascii=False, indent=1).encode("utf-8"))])
+    if result.package is None:
+        raise IsnadError(f"{_text(folder.name)}: not packaged: {result.error}")
+    shutil.rmtree(work, ignore_errors=True)
+    return session.capture_id
+
+
+def _unique_member(name: str, used: set[str]) -> str:
+    """A package member's file name for ``name``: characters WACZ validators accept, unique."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[-150:] or "file"
+    out, number = base, 1
+    while out.lower() in used:
+        number += 1
+        out = f"{number}-{base}"
+    used.add(out.lower())
+    return out
+
+
 def _settle_failed(archive: Archive, session: CaptureSession, options: ImportOptions, error: str
                    ) -> None:
     """A capture of a received file that could not be packaged: FAILED, its files kept aside
@@ -618,10 +915,7 @@ def _provenance(row: ImportRow, options: ImportOptions, item: Received,
     signature = _signature(checked)
     return {
         "format": "isnad-import-provenance/1",
-        "import": {"id": row.id, "provider": options.provider,
-                   "received_at": iso(options.received_at), "received_by": options.operator,
-                   "imported_at": iso(row.started_at), "case": options.case_id,
-                   "tags": list(options.tags), "note": options.note},
+        "import": _about(row, options),
         "files": [{
             "member": f"archive/{member}", "role": "original", "name": item.name,
             "source_path": _text(str(item.path)), "kind": checked.kind, "size": checked.size,
@@ -639,6 +933,14 @@ def _provenance(row: ImportRow, options: ImportOptions, item: Received,
             else "the successful HTML responses of the file, in record order",
         }],
     }
+
+
+def _about(row: ImportRow, options: ImportOptions) -> dict[str, Any]:
+    """The import a package's material came in with, for provenance.json."""
+    return {"id": row.id, "provider": options.provider,
+            "received_at": iso(options.received_at), "received_by": options.operator,
+            "imported_at": iso(row.started_at), "case": options.case_id,
+            "tags": list(options.tags), "note": options.note}
 
 
 def _count(findings: list[Finding]) -> dict[str, int]:
