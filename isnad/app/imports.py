@@ -6,8 +6,11 @@ that hashes it, copies it to a working copy and reads its records. A WARC or ARC
 capture of its own: its package holds the file byte for byte under ``archive/``, an index and
 page list made from it (derived), and ``metadata/provenance.json`` (who provided it, when, who
 received it, its name, size, hashes computed and declared, the source's own metadata and every
-finding). The package is signed, timestamped, self-verified and stored like any capture; its
-custody log says ``received``, ``validated``, ``packaged``, ``stored``, ``verified``.
+finding). A WACZ is kept whole the same way, its WARCs taken out beside it for replay; the
+media files of a folder with a CSV manifest make one package together (under ``media/``, with
+a WARC of resource records for replay). The package is signed, timestamped, self-verified and
+stored like any capture; its custody log says ``received``, ``validated``, ``packaged``,
+``stored``, ``verified``.
 
 Nothing is dropped: a file with bad digests is kept (the import is PARTIAL, with the reasons);
 a file that cannot be packaged is named with why; a file already in the vault (same SHA-256)
