@@ -305,8 +305,9 @@ def test_import_real_samples_as_evidence(isnad, tsa, tmp_path):
 
 @needs_samples
 @pytest.mark.e2e
-@pytest.mark.parametrize("given", [SAMPLES / "pywb--example-wget-1-14.warc.gz", OLD_ARC],
-                         ids=["warc", "arc"])
+@pytest.mark.parametrize("given", [SAMPLES / "pywb--example-wget-1-14.warc.gz", OLD_ARC,
+                                   SAMPLES / "py-wacz--valid_example_1.wacz"],
+                         ids=["warc", "arc", "wacz"])
 def test_an_imported_page_replays_through_its_index(isnad, given):
     run = isnad("import", str(given), "--provider", "p", "--json")
     assert run.code == 0, run.stderr
@@ -325,6 +326,12 @@ def test_an_imported_page_replays_through_its_index(isnad, given):
         conversion = roles["archive/" + entry["filename"]]
         assert conversion["role"] == "derived" and entry["filename"].endswith(".warc.gz")
         assert roles[conversion["derived_from"][0]]["sha256"] == sha256(OLD_ARC)
+    if given.suffix == ".wacz":  # replayed from its WARC taken out, byte for byte
+        extracted = roles["archive/" + entry["filename"]]
+        assert extracted["role"] == "derived" and extracted["extracted_from"]
+        assert roles[extracted["derived_from"][0]]["sha256"] == sha256(given)
+        with zipfile.ZipFile(given) as received:
+            assert received.read(extracted["extracted_from"]) == data
     chunk = data[int(entry["offset"]):int(entry["offset"]) + int(entry["length"])]
     record = next(iter(ArchiveIterator(io.BytesIO(chunk))))
     assert record.rec_headers.get_header("WARC-Target-URI") == page["url"]

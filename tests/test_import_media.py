@@ -143,3 +143,17 @@ def test_media_without_a_manifest_is_refused_with_why(isnad, tmp_path):
     assert run.code == 1 and data["state"] == "FAILED"
     (entry,) = data["files"]
     assert entry["state"] == "refused" and "manifest" in entry["findings"][0]["message"]
+
+
+@pytest.mark.e2e
+def test_a_resumed_import_does_not_package_a_media_folder_again(isnad, tmp_path):
+    folder, manifest, _ = make_folder(tmp_path, manifest_inside=True)
+    first = isnad("import", str(folder), "--provider", "p", "--json").json()
+    again = isnad("import", "--resume", first["id"], "--json")
+    data = again.json()
+    assert data["state"] == "PARTIAL"
+    assert {f["capture_id"] for f in data["files"] if f["state"] == "imported"} == {
+        f["capture_id"] for f in first["files"] if f["state"] == "imported"}
+    # The folder's findings are still the import's, though nothing was read again.
+    assert {f["code"] for f in data["findings"]} == {f["code"] for f in first["findings"]}
+    assert len(isnad("list", "--source", "import", "--json").json()) == 1

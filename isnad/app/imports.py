@@ -66,8 +66,8 @@ REFUSED, PENDING = ImportFileState.REFUSED, ImportFileState.CHECKING
 # Media files are checked folder by folder against their manifest (_import_media_folder); one
 # outside a folder with a manifest is refused with one line.
 CHECKERS: dict[str, Callable[..., CheckedFile]] = {"warc": check_warc, "arc": check_warc}
-NOT_YET = {"media": "a media file is imported with the CSV manifest of its folder "
-                    "(--manifest FILE.csv, or manifest.csv in the folder); none was found"}
+NOT_YET = {"media": "media files are imported as a folder given with its CSV manifest "
+                    "(--manifest FILE.csv, or manifest.csv in the folder); this one was not"}
 MANIFEST_NAME = "manifest.csv"  # a folder's own manifest, used when --manifest is not given
 URL_LIST_SUFFIXES = (".txt", ".csv")
 _LIMITS = ZipLimits()  # a received WACZ's expansion bounds (the checker's, isnad verify's)
