@@ -305,8 +305,9 @@ def test_import_real_samples_as_evidence(isnad, tsa, tmp_path):
 
 @needs_samples
 @pytest.mark.e2e
-@pytest.mark.parametrize("given", [SAMPLES / "pywb--example-wget-1-14.warc.gz", OLD_ARC],
-                         ids=["warc", "arc"])
+@pytest.mark.parametrize("given", [SAMPLES / "pywb--example-wget-1-14.warc.gz", OLD_ARC,
+                                   SAMPLES / "py-wacz--valid_example_1.wacz"],
+                         ids=["warc", "arc", "wacz"])
 def test_an_imported_page_replays_through_its_index(isnad, given):
     run = isnad("import", str(given), "--provider", "p", "--json")
     assert run.code == 0, run.stderr
@@ -325,6 +326,12 @@ def test_an_imported_page_replays_through_its_index(isnad, given):
         conversion = roles["archive/" + entry["filename"]]
         assert conversion["role"] == "derived" and entry["filename"].endswith(".warc.gz")
         assert roles[conversion["derived_from"][0]]["sha256"] == sha256(OLD_ARC)
+    if given.suffix == ".wacz":  # replayed from its WARC taken out, byte for byte
+        extracted = roles["archive/" + entry["filename"]]
+        assert extracted["role"] == "derived" and extracted["extracted_from"]
+        assert roles[extracted["derived_from"][0]]["sha256"] == sha256(given)
+        with zipfile.ZipFile(given) as received:
+            assert received.read(extracted["extracted_from"]) == data
     chunk = data[int(entry["offset"]):int(entry["offset"]) + int(entry["length"])]
     record = next(iter(ArchiveIterator(io.BytesIO(chunk))))
     assert record.rec_headers.get_header("WARC-Target-URI") == page["url"]
@@ -402,7 +409,9 @@ def test_a_folder_with_hostile_entries_loses_nothing_else(isnad, tmp_path):
     assert files["handed-over/caf\\xe9.warc.gz"]["state"] == "imported"
     assert files["handed-over/empty.warc"]["findings"][0]["code"] == "empty-file"
     assert files["handed-over/deep/escape.warc"]["findings"][0]["code"] == "symlink-outside"
-    assert "not supported yet" in files["handed-over/bundle.wacz"]["findings"][0]["message"]
+    bundle = files["handed-over/bundle.wacz"]  # not a zip: named, with why, hashed
+    assert bundle["state"] == "refused" and bundle["kind"] == "wacz"
+    assert bundle["findings"][0]["code"] == "zip-unreadable" and bundle["sha256"]
     # Prose is not a URL list: material like the rest (media files are not imported yet).
     assert files["handed-over/notes.txt"]["state"] == "refused"
     assert data["state"] == "PARTIAL" and len(data["jobs"]) == 1

@@ -6,8 +6,11 @@ that hashes it, copies it to a working copy and reads its records. A WARC or ARC
 capture of its own: its package holds the file byte for byte under ``archive/``, an index and
 page list made from it (derived), and ``metadata/provenance.json`` (who provided it, when, who
 received it, its name, size, hashes computed and declared, the source's own metadata and every
-finding). The package is signed, timestamped, self-verified and stored like any capture; its
-custody log says ``received``, ``validated``, ``packaged``, ``stored``, ``verified``.
+finding). A WACZ is kept whole the same way, its WARCs taken out beside it for replay; the
+media files of a folder with a CSV manifest make one package together (under ``media/``, with
+a WARC of resource records for replay). The package is signed, timestamped, self-verified and
+stored like any capture; its custody log says ``received``, ``validated``, ``packaged``,
+``stored``, ``verified``.
 
 Nothing is dropped: a file with bad digests is kept (the import is PARTIAL, with the reasons);
 a file that cannot be packaged is named with why; a file already in the vault (same SHA-256)
@@ -20,14 +23,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import mimetypes
 import os
 import re
 import shutil
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from archiver import custody
 from archiver.archive import Archive, iso
@@ -37,6 +43,9 @@ from archiver.errors import IsnadError
 from archiver.hashing import sha256_bytes
 from archiver.ids import new_capture_id
 from archiver.intake import CheckedFile, Finding, Severity
+from archiver.intake.digests import hash_stream
+from archiver.intake.media import check_media_folder
+from archiver.intake.wacz import ZipLimits, check_wacz, unsafe_member_name
 from archiver.intake.warc import check_warc, convert_arc, detect_format, sort_index
 from archiver.states import CaptureState, CustodyAction, ImportFileState, JobSource
 from isnad import __version__
@@ -54,12 +63,14 @@ REFUSED, PENDING = ImportFileState.REFUSED, ImportFileState.CHECKING
 
 # kind → checker. A checker reads a received file once and reports (it never alters it):
 # ``checker(path, name, declared=..., copy_to=..., index_to=..., member=..., on_bytes=...)``.
-# WACZ and media folders plug in here when their checkers land (archiver/intake/wacz.py,
-# media.py); until then they are refused with one line.
+# Media files are checked folder by folder against their manifest (_import_media_folder); one
+# outside a folder with a manifest is refused with one line.
 CHECKERS: dict[str, Callable[..., CheckedFile]] = {"warc": check_warc, "arc": check_warc}
-NOT_YET = {"wacz": "importing WACZ packages is not supported yet",
-           "media": "importing media files (a folder with a CSV manifest) is not supported yet"}
+NOT_YET = {"media": "media files are imported as a folder given with its CSV manifest "
+                    "(--manifest FILE.csv, or manifest.csv in the folder); this one was not"}
+MANIFEST_NAME = "manifest.csv"  # a folder's own manifest, used when --manifest is not given
 URL_LIST_SUFFIXES = (".txt", ".csv")
+_LIMITS = ZipLimits()  # a received WACZ's expansion bounds (the checker's, isnad verify's)
 HASH_COLUMNS = ("sha256", "sha1", "md5", "sha512")
 
 
@@ -155,8 +166,11 @@ def run_import(settings: Settings, archive: Archive, import_id: str,
     done = {f.name for f in row.files if f.state in (STORED, DUPLICATE, REFUSED)}
     findings: list[Finding] = []
     received = _unique([r for given in row.paths for r in _walk(Path(given), findings)])
-    manifest = options.manifest.resolve() if options.manifest else None
-    received = [r for r in received if manifest is None or r.path.resolve() != manifest]
+    folders = _media_folders(row.paths, options.manifest)
+    manifests = {m.resolve() for _, m in folders}
+    if options.manifest:
+        manifests.add(options.manifest.resolve())
+    received = [r for r in received if r.path.resolve() not in manifests]
     urls = [*options.urls, *(r.path for r in received if r.kind == "urls")]
     received = [r for r in received if r.kind != "urls"]
     declared, manifest_findings = _declared_hashes(options.manifest)
@@ -167,7 +181,14 @@ def run_import(settings: Settings, archive: Archive, import_id: str,
     for f in row.files:
         if f.state == STORED and f.sha256 and f.capture_id:
             seen[f.sha256] = f.capture_id
+    groups = _media_groups(folders, todo)
+    grouped = {id(item) for _, _, items in groups for item in items}
+    for folder, folder_manifest, items in groups:
+        findings += _import_media_folder(settings, archive, row, options, folder,
+                                         folder_manifest, items, seen, show)
     for item in todo:
+        if id(item) in grouped:
+            continue
         if show:
             show.on_file(item.name, item.size)
         state = _import_file(settings, archive, row, options, item,
@@ -177,6 +198,43 @@ def run_import(settings: Settings, archive: Archive, import_id: str,
             show.on_done(item.name, state)
     jobs = _queue_urls(settings, archive, import_id, options, urls, findings)
     return _settle(archive, import_id, findings, jobs)
+
+
+def check_received_wacz(path: Path, name: str, *, declared: dict[str, str] | None = None,
+                        copy_to: Path, index_to: Path, member: str | None = None,
+                        on_bytes: Callable[[int], None] | None = None) -> CheckedFile:
+    """The WACZ checker (:func:`archiver.intake.wacz.check_wacz`) as the import calls a
+    checker: the file is copied to its working copy (``copy_to``) as it is read, and the copy,
+    which is what gets packaged, is what is checked. Its WARCs are indexed later, when they are
+    taken out of it (:func:`_extract_wacz`): ``index_to`` is left empty here."""
+    with open(path, "rb") as src, open(copy_to, "wb") as out:
+        received, _ = hash_stream(_Tee(src, out, on_bytes), ["sha256"])
+        out.flush()
+        os.fsync(out.fileno())
+    index_to.write_bytes(b"")
+    checked = check_wacz(copy_to, name, declared=declared)
+    checked.path = path
+    if checked.hashes.get("sha256") != received["sha256"]:  # the copy is not what was read
+        raise OSError(f"the working copy of {name} differs from the file read "
+                      f"({received['sha256']} read, {checked.hashes.get('sha256')} copied)")
+    return checked
+
+
+class _Tee:
+    """A binary stream that writes what is read from it to ``out`` (one read, two uses)."""
+
+    def __init__(self, src: Any, out: Any, on_bytes: Callable[[int], None] | None) -> None:
+        self.src, self.out, self.on_bytes = src, out, on_bytes
+
+    def read(self, size: int = -1) -> bytes:
+        block = self.src.read(size)
+        self.out.write(block)
+        if self.on_bytes and block:
+            self.on_bytes(len(block))
+        return block
+
+
+CHECKERS["wacz"] = check_received_wacz
 
 
 def _unique(received: list[Received]) -> list[Received]:
@@ -339,6 +397,8 @@ def _import_file(settings: Settings, archive: Archive, row: ImportRow,
                                  source_path=base["source_path"], **facts)
         return ImportFileState.NOT_PACKAGED
     seen[sha] = capture_id
+    # Packaging may add findings (a WACZ's WARC not taken out for replay).
+    facts["findings"] = [f.to_dict() for f in checked.findings]
     catalog.save_import_file(row.id, item.name, state=STORED, capture_id=capture_id,
                              source_path=base["source_path"], **facts)
     return STORED
@@ -371,6 +431,288 @@ def _package(settings: Settings, archive: Archive, row: ImportRow, options: Impo
         raise
 
 
+# --- media folders with a CSV manifest ------------------------------------------------------
+
+def _media_folders(paths: list[str], manifest: Path | None) -> list[tuple[Path, Path]]:
+    """The folders handed over whose media files are checked against a manifest: each folder
+    given, with ``--manifest`` when given, else its own ``manifest.csv`` at its top (none: its
+    media files are refused, with why)."""
+    out = []
+    for given in paths:
+        folder = Path(given)
+        if not folder.is_dir():
+            continue
+        if manifest is not None:
+            out.append((folder, manifest))
+            continue
+        found = next((folder / n for n in sorted(os.listdir(folder))
+                      if n.lower() == MANIFEST_NAME and (folder / n).is_file()
+                      and not (folder / n).is_symlink()), None)
+        if found is not None:
+            out.append((folder, found))
+    return out
+
+
+def _media_groups(folders: list[tuple[Path, Path]], todo: list[Received]
+                  ) -> list[tuple[Path, Path, list[Received]]]:
+    """The media files to import, by the folder (and manifest) they came in."""
+    groups = []
+    taken: set[int] = set()
+    for folder, manifest in folders:
+        root = folder.absolute()
+        items = [r for r in todo if r.kind == "media" and r.refused is None
+                 and id(r) not in taken and r.path.absolute().is_relative_to(root)]
+        taken |= {id(r) for r in items}
+        groups.append((folder, manifest, items))
+    return groups
+
+
+def _import_media_folder(settings: Settings, archive: Archive, row: ImportRow,
+                         options: ImportOptions, folder: Path, manifest: Path,
+                         items: list[Received], seen: dict[str, str],
+                         show: ImportProgress | None) -> list[Finding]:
+    """Check a folder's media files against its manifest and store them, unaltered, in one
+    package; returns the findings about the folder as a whole (files listed but missing,
+    present but not listed, symlinks, the manifest's own)."""
+    catalog = archive.catalog
+    key = _text(str(folder.absolute()))
+    if not items:  # resumed, everything stored already: its folder findings as recorded
+        earlier = (catalog.get_import(row.id).context or {}).get("media_folders", {})
+        return [Finding(Severity(f["severity"]), f["code"], f["message"], f.get("file"),
+                        f.get("where")) for f in earlier.get(key, [])]
+    for item in items:
+        catalog.save_import_file(row.id, item.name, state=PENDING, kind="media",
+                                 size=item.size, source_path=_text(str(item.path)))
+    try:
+        checked_files, folder_findings = check_media_folder(folder, manifest)
+    except OSError as exc:
+        problem = Finding(Severity.ERROR, "unreadable",
+                          f"the folder or its manifest cannot be read: {exc}", key)
+        for item in items:
+            catalog.save_import_file(row.id, item.name, state=REFUSED,
+                                     findings=[problem.to_dict()])
+        return [problem]
+    manifest_file, media = checked_files[0], checked_files[1:]
+    relative = {item.path.absolute().relative_to(folder.absolute()).as_posix()
+                for item in items}
+    # Not listed: said of media files only (a WARC beside them is imported on its own).
+    folder_findings = [*manifest_file.findings, *(
+        f for f in folder_findings if f.code != "media-not-listed" or f.file in relative)]
+    by_path = {c.path.resolve(): c for c in media}
+    pairs: list[tuple[Received, CheckedFile]] = []
+    for item in items:
+        checked = by_path.get(item.path.resolve())
+        facts = _facts(checked) if checked else {}
+        if checked is None or not checked.hashes:
+            why = Finding(Severity.ERROR, "not-read",
+                          "not read (see the findings about its folder)", item.name)
+            catalog.save_import_file(row.id, item.name, state=REFUSED, **(facts | {
+                "findings": [*(facts.get("findings") or []), why.to_dict()]}))
+            continue
+        sha = checked.hashes["sha256"]
+        earlier = seen.get(sha) or (None if options.force else _in_vault(archive, sha))
+        if earlier and not options.force:
+            facts["findings"].append(Finding(
+                Severity.INFO, "duplicate", f"the same file (SHA-256 {sha}) is already in "
+                f"the vault as capture {earlier}: linked, not stored again (--force stores it "
+                "again)", item.name).to_dict())
+            catalog.save_import_file(row.id, item.name, state=DUPLICATE, duplicate_of=earlier,
+                                     **facts)
+            continue
+        pairs.append((item, checked))
+    if pairs:
+        _package_media(settings, archive, row, options, folder, manifest, manifest_file,
+                       pairs, folder_findings, seen, show)
+    context = catalog.get_import(row.id).context or {}
+    catalog.update_import(row.id, context={**context, "media_folders": {
+        **context.get("media_folders", {}), key: [f.to_dict() for f in folder_findings]}})
+    return folder_findings
+
+
+def _facts(checked: CheckedFile) -> dict[str, Any]:
+    return {"size": checked.size, "sha256": checked.hashes.get("sha256"),
+            "hashes": checked.hashes, "declared": checked.declared, "kind": checked.kind,
+            "findings": [f.to_dict() for f in checked.findings]}
+
+
+def _package_media(settings: Settings, archive: Archive, row: ImportRow, options: ImportOptions,
+                   folder: Path, manifest: Path, manifest_file: CheckedFile,
+                   pairs: list[tuple[Received, CheckedFile]], folder_findings: list[Finding],
+                   seen: dict[str, str], show: ImportProgress | None) -> None:
+    """The capture of a folder's media files: received, validated, captured (the replay WARC
+    Isnad writes from them), packaged, stored, verified."""
+    catalog = archive.catalog
+    hashes = {item.name: checked.hashes["sha256"] for item, checked in pairs}
+    urls = [u for _, c in pairs if (u := _cell(c.metadata, "url"))
+            .lower().startswith(("http://", "https://"))]
+    arrival = {"folder": _text(str(folder)), "manifest": manifest_file.name,
+               "manifest_sha256": manifest_file.hashes.get("sha256"),
+               "files": {item.name: {"bytes": c.size, "hashes": c.hashes, "declared": c.declared}
+                         for item, c in pairs},
+               "provider": options.provider, "received_at": iso(options.received_at),
+               "received_by": options.operator}
+    origin = {"source": f"{JobSource.IMPORT.value}:{row.id}", "import": row.id,
+              "file": _text(folder.name), "provider": options.provider}
+    session = begin_capture(
+        archive, CaptureRequest(urls[0] if urls else f"import:{_text(folder.name)}",
+                                options.operator, options.case_id, options.tags, options.note,
+                                origin), {"import": row.id},
+        received=(sha256_bytes(custody.canonical_json(hashes)), arrival))
+    try:
+        capture_id = _seal_media(archive, row, options, folder, manifest, manifest_file, pairs,
+                                 folder_findings, session, show)
+    except Exception as exc:  # noqa: BLE001 - the rest of the import goes on
+        _settle_failed(archive, session, options, str(exc))
+        for item, checked in pairs:
+            facts = _facts(checked)
+            facts["findings"].append(Finding(Severity.ERROR, "not-packaged",
+                                             f"checked, but not packaged: {exc}",
+                                             item.name).to_dict())
+            catalog.save_import_file(row.id, item.name, state=ImportFileState.NOT_PACKAGED,
+                                     **facts)
+        return
+    for item, checked in pairs:
+        seen[checked.hashes["sha256"]] = capture_id
+        catalog.save_import_file(row.id, item.name, state=STORED, capture_id=capture_id,
+                                 **_facts(checked))
+
+
+def _cell(cells: dict[str, Any], column: str) -> str:
+    """A manifest cell by column name (matched as the checker matches them), as written."""
+    return next((str(v) for k, v in cells.items()
+                 if str(k).strip().lstrip("\ufeff").lower() == column), "").strip()
+
+
+def _copy_checked(source: Path, out: Path, sha256: str | None, name: str,
+                  on_bytes: Callable[[int], None] | None) -> None:
+    """Copy a received file to the package's working folder, checking that the copy is the
+    bytes that were checked (a file changed since is not packaged)."""
+    with open(source, "rb") as src, open(out, "wb") as dst:
+        got, _ = hash_stream(_Tee(src, dst, on_bytes), ["sha256"])
+    if sha256 is not None and got["sha256"] != sha256:
+        raise IsnadError(f"{name} changed while it was imported: SHA-256 {sha256} when "
+                         f"checked, {got['sha256']} when copied")
+
+
+def _seal_media(archive: Archive, row: ImportRow, options: ImportOptions, folder: Path,
+                manifest: Path, manifest_file: CheckedFile,
+                pairs: list[tuple[Received, CheckedFile]], folder_findings: list[Finding],
+                session: CaptureSession, show: ImportProgress | None) -> str:
+    work = session.work_dir / ".received"  # a member name never starts with a dot
+    work.mkdir(parents=True, exist_ok=True)
+    warc = session.new_warc({
+        "software": f"Isnad {__version__}", "format": "WARC File Format 1.1",
+        "isnad-capture-id": session.capture_id, "operator": options.operator,
+        "isPartOf": options.case_id or "",
+        "description": f"media files received from {options.provider} (import {row.id}), "
+                       "written as resource records for replay; the files as received are "
+                       "under media/"})
+    used: set[str] = set()
+    media_files: list[tuple[str, Path]] = []
+    originals: list[dict[str, Any]] = []
+    pages: list[dict[str, Any]] = []
+    findings: list[Finding] = list(folder_findings)
+    for item, checked in pairs:
+        member = "media/" + _unique_member(checked.name, used)
+        copy = work / member.split("/", 1)[1]
+        if show:
+            show.on_file(item.name, checked.size)
+        _copy_checked(checked.path, copy, checked.hashes["sha256"], item.name,
+                      show.on_bytes if show else None)
+        media_files.append((member, copy))
+        url = _cell(checked.metadata, "url")
+        uri = url if url.lower().startswith(("http://", "https://")) \
+            else "file:///" + quote(checked.name)
+        kind = mimetypes.guess_type(checked.name)[0] or "application/octet-stream"
+        with open(copy, "rb") as data:
+            record_id, _, _ = warc.write_resource(uri, kind, data)
+        warc.write_metadata(uri, json.dumps(
+            {"file": item.name, "member": member, "manifest_row": checked.metadata,
+             "sha256": checked.hashes["sha256"], "declared": checked.declared,
+             "findings": [f.to_dict() for f in checked.findings]}, ensure_ascii=False),
+            concurrent_to=record_id)
+        if uri.startswith("http"):
+            pages.append({"url": uri, "title": _cell(checked.metadata, "title")
+                          or checked.name})
+        findings += checked.findings
+        originals.append({
+            "member": member, "role": "original", "name": item.name,
+            "source_path": _text(str(item.path)), "kind": "media", "size": checked.size,
+            "sha256": checked.hashes["sha256"], "hashes": checked.hashes,
+            "declared": checked.declared, "records": 1,
+            "metadata": {"manifest_row": checked.metadata, "manifest": manifest_file.name},
+            "findings": [f.to_dict() for f in checked.findings]})
+        if show:
+            show.on_done(item.name, STORED)
+    manifest_member = "metadata/" + _unique_member("manifest-" + manifest_file.name, used)
+    manifest_copy = work / manifest_member.split("/", 1)[1]
+    _copy_checked(manifest, manifest_copy, manifest_file.hashes.get("sha256"),
+                  manifest_file.name, None)
+    media_files.append((manifest_member, manifest_copy))
+    warc_member = f"archive/{warc.path.name}"
+    errors = [f for f in findings if f.severity == Severity.ERROR]
+    archive.record_event(session.capture_id, options.operator, CustodyAction.VALIDATED,
+                         sha256_bytes(custody.canonical_json([f.to_dict() for f in findings])),
+                         {"folder": _text(str(folder)), "files": len(pairs),
+                          "errors": len(errors), "findings": _count(findings),
+                          "checker": "media"})
+    about = _about(row, options)
+    provenance = {
+        "format": "isnad-import-provenance/1", "import": about,
+        "folder": {"path": _text(str(folder.absolute())),
+                   "findings": [f.to_dict() for f in folder_findings]},
+        "files": [*originals, {
+            "member": manifest_member, "role": "original", "kind": "manifest",
+            "name": manifest_file.name, "source_path": _text(str(manifest)),
+            "size": manifest_file.size, "sha256": manifest_file.hashes.get("sha256"),
+            "hashes": manifest_file.hashes, "metadata": manifest_file.metadata,
+            "findings": [f.to_dict() for f in manifest_file.findings],
+        }, {
+            "member": warc_member, "role": "derived",
+            "derived_from": [o["member"] for o in originals],
+            "how": f"each media file written by Isnad {__version__} as a WARC resource record "
+                   "(WARC-Target-URI: its manifest url, else file:///its name), with a "
+                   "metadata record holding its manifest row; for replay",
+        }, {
+            "member": "indexes/index.cdx.gz", "role": "derived", "derived_from": [warc_member],
+            "how": "CDXJ of the replay WARC (compressed, with indexes/index.idx), written by "
+                   "py-wacz when packaging",
+        }, {
+            "member": "pages/pages.jsonl", "role": "derived", "derived_from": [warc_member],
+            "how": "the media files with an http(s) url in the manifest",
+        }],
+    }
+    state = PARTIAL if errors else COMPLETE
+    reasons = [f"{f.message} ({f.where})" if f.where else f.message for f in errors[:20]]
+    if len(errors) > 20:
+        reasons.append(f"and {len(errors) - 20} more problems (see provenance.json)")
+    context = {"source": "import", "import": about | {"files": provenance["files"]},
+               "requested_by": options.operator, "case": options.case_id,
+               "tags": list(options.tags), "note": options.note,
+               "software": {"isnad": __version__}}
+    result = session.finish(
+        state=state, reasons=reasons, context=context,
+        pages=[{"id": f"{i:04d}", **p} for i, p in enumerate(pages)],
+        title=_text(folder.name), software=f"Isnad {__version__}", media_files=media_files,
+        attachments=[("metadata/provenance.json",
+                      json.dumps(provenance, ensure_ascii=False, indent=1).encode("utf-8"))])
+    if result.package is None:
+        raise IsnadError(f"{_text(folder.name)}: not packaged: {result.error}")
+    shutil.rmtree(work, ignore_errors=True)
+    return session.capture_id
+
+
+def _unique_member(name: str, used: set[str]) -> str:
+    """A package member's file name for ``name``: characters WACZ validators accept, unique."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[-150:] or "file"
+    out, number = base, 1
+    while out.lower() in used:
+        number += 1
+        out = f"{number}-{base}"
+    used.add(out.lower())
+    return out
+
+
 def _settle_failed(archive: Archive, session: CaptureSession, options: ImportOptions, error: str
                    ) -> None:
     """A capture of a received file that could not be packaged: FAILED, its files kept aside
@@ -394,6 +736,8 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
     session.received_sha256[member] = checked.hashes["sha256"]
     index = session.work_dir / ".index.cdxj"  # a member name never starts with a dot
     conversion = _convert_arc(session, checked, member, unsorted)
+    derived = [conversion] if conversion else []
+    derived += _extract_wacz(session, checked, member, unsorted)
     sort_index(unsorted, index)
     unsorted.unlink(missing_ok=True)
     errors = [f for f in checked.findings if f.severity == Severity.ERROR]
@@ -403,7 +747,7 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
                          {"file": item.name, "records": checked.records,
                           "errors": len(errors),
                           "findings": _count(checked.findings), "checker": checked.kind})
-    provenance = _provenance(row, options, item, checked, member, conversion)
+    provenance = _provenance(row, options, item, checked, member, derived)
     state = PARTIAL if errors else COMPLETE
     reasons = [f"{f.message} ({f.where})" if f.where else f.message for f in errors[:20]]
     if len(errors) > 20:
@@ -456,6 +800,107 @@ def _convert_arc(session: CaptureSession, checked: CheckedFile, member: str, uns
                    "(arc2warc), digests computed; for replay tools that read WARC only"}
 
 
+def _extract_wacz(session: CaptureSession, checked: CheckedFile, member: str, unsorted: Path,
+                  limits: ZipLimits = _LIMITS) -> list[dict[str, Any]]:
+    """For a WACZ: its WARCs taken out beside it (derived, byte for byte the members), for
+    replay and listing; the index is written from them. The original stays whole.
+
+    A member the checker found a problem with (unsafe name, duplicate, bomb, bad hash) is not
+    taken out, nor a WARC whose own record digests do not all match (a package's verification
+    accepts such problems only in a file kept as received): it stays inside the original, and
+    a finding says so. Returns what was taken out, for provenance.json."""
+    if checked.kind != "wacz":
+        return []
+    original = session.work_dir / member
+    flagged = {f.where for f in checked.findings if f.severity == Severity.ERROR and f.where}
+    derived: list[dict[str, Any]] = []
+    pages: list[dict[str, Any]] = []
+    try:
+        archive = zipfile.ZipFile(original)
+    except (zipfile.BadZipFile, OSError):
+        return []  # reported by the checker (zip-unreadable)
+    with archive:
+        names = [i.filename for i in archive.infolist()]
+        for info in archive.infolist():
+            inner = info.filename
+            if info.is_dir() or not inner.startswith("archive/") \
+                    or not inner.lower().endswith((".warc", ".warc.gz")):
+                continue
+            if unsafe_member_name(inner) or names.count(inner) > 1 or info.flag_bits & 0x1 \
+                    or {f"member {inner!r}", f"member {inner}"} & flagged \
+                    or info.file_size > limits.allowance + limits.max_ratio * info.compress_size:
+                continue  # the checker named the problem; not read
+            base = re.sub(r"[^A-Za-z0-9._-]+", "_", inner.rsplit("/", 1)[1]).strip("._-")
+            name = f"{member.removesuffix('.wacz')}.{base}"[-160:]
+            out = session.work_dir / name
+            index = unsorted.with_name(f"{unsorted.name}.{len(derived)}")
+            try:
+                with archive.open(info) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)  # bounded: checked above
+                extracted = check_warc(out, name, index_to=index, member=name)
+            except Exception as exc:  # noqa: BLE001 - the original keeps it whole
+                out.unlink(missing_ok=True)
+                index.unlink(missing_ok=True)
+                checked.findings.append(Finding(
+                    Severity.WARNING, "wacz-warc-not-extracted",
+                    f"{inner} could not be taken out for replay ({exc}); it stays inside the "
+                    "original", checked.name, f"member {inner}"))
+                continue
+            if not extracted.ok or not extracted.records:
+                out.unlink(missing_ok=True)
+                index.unlink(missing_ok=True)
+                problems = [f.code for f in extracted.findings if f.severity == Severity.ERROR]
+                checked.findings.append(Finding(
+                    Severity.WARNING, "wacz-warc-not-extracted",
+                    f"{inner} is not taken out for replay: its records do not check clean "
+                    f"({', '.join(sorted(set(problems))) or 'no records'}); it stays inside the "
+                    "original, as received", checked.name, f"member {inner}"))
+                continue
+            with open(unsorted, "ab") as whole, open(index, "rb") as part:
+                shutil.copyfileobj(part, whole)
+            index.unlink()
+            pages += extracted.pages
+            session.received.append(out)
+            session.received_sha256[name] = extracted.hashes["sha256"]
+            derived.append({
+                "member": f"archive/{name}", "role": "derived",
+                "derived_from": [f"archive/{member}"], "extracted_from": inner,
+                "sha256": extracted.hashes["sha256"], "size": extracted.size,
+                "records": extracted.records,
+                "how": f"the member {inner} of the original, copied byte for byte by Isnad "
+                       f"{__version__}, for replay tools and the index"})
+    if not checked.pages:
+        checked.pages = pages
+    return derived
+
+
+def _signature(checked: CheckedFile) -> dict[str, Any] | None:
+    """A received WACZ's signature, as checked on arrival (None for other kinds)."""
+    if checked.kind != "wacz":
+        return None
+    digest = checked.metadata.get("datapackage_digest")
+    signed = digest.get("signedData") if isinstance(digest, dict) else None
+    found = [f for f in checked.findings if f.code.startswith("signature-")]
+    if not isinstance(signed, dict) and not found:
+        status = "unsigned"
+    elif any(f.severity == Severity.ERROR for f in found):
+        status = "invalid"
+    elif any(f.code == "signature-verified" for f in found):
+        status = "verified"
+    elif any(f.code == "signature-domain-untrusted" for f in found):
+        status = "signer-not-established"
+    elif any(f.code == "signature-domain-offline" for f in found):
+        status = "checked-offline"
+    else:
+        status = "unchecked"
+    kind = "anonymous" if isinstance(signed, dict) and signed.get("publicKey") else \
+        "domain" if isinstance(signed, dict) and (signed.get("domain") or
+                                                  signed.get("domainCert")) else None
+    return {"status": status, "kind": kind,
+            "domain": signed.get("domain") if isinstance(signed, dict) else None,
+            "findings": [f.to_dict() for f in found]}
+
+
 def _warcio_version() -> str:
     from importlib.metadata import version
 
@@ -463,31 +908,42 @@ def _warcio_version() -> str:
 
 
 def _provenance(row: ImportRow, options: ImportOptions, item: Received,
-                checked: CheckedFile, member: str, conversion: dict[str, Any] | None = None
+                checked: CheckedFile, member: str, derived: list[dict[str, Any]] = ()
                 ) -> dict[str, Any]:
-    """Where the material came from and what was found in it (``metadata/provenance.json``)."""
-    indexed = conversion["member"] if conversion else f"archive/{member}"
-    derived = [conversion] if conversion else []
+    """Where the material came from and what was found in it (``metadata/provenance.json``).
+
+    ``derived``: files made from the original (an ARC's WARC conversion, a WACZ's WARCs),
+    which the index and pages are then made from."""
+    indexed = [d["member"] for d in derived] or [f"archive/{member}"]
+    signature = _signature(checked)
     return {
         "format": "isnad-import-provenance/1",
-        "import": {"id": row.id, "provider": options.provider,
-                   "received_at": iso(options.received_at), "received_by": options.operator,
-                   "imported_at": iso(row.started_at), "case": options.case_id,
-                   "tags": list(options.tags), "note": options.note},
+        "import": _about(row, options),
         "files": [{
             "member": f"archive/{member}", "role": "original", "name": item.name,
             "source_path": _text(str(item.path)), "kind": checked.kind, "size": checked.size,
             "sha256": checked.hashes["sha256"], "hashes": checked.hashes,
             "declared": checked.declared, "records": checked.records,
             "metadata": checked.metadata, "findings": [f.to_dict() for f in checked.findings],
+            **({"signature": signature} if signature else {}),
         }, *derived, {
-            "member": "indexes/index.cdx", "role": "derived", "derived_from": [indexed],
+            "member": "indexes/index.cdx", "role": "derived", "derived_from": indexed,
             "how": f"CDXJ written by Isnad {__version__} while checking the file",
         }, {
-            "member": "pages/pages.jsonl", "role": "derived", "derived_from": [indexed],
-            "how": "the successful HTML responses of the file, in record order",
+            "member": "pages/pages.jsonl", "role": "derived",
+            "derived_from": [f"archive/{member}"] if checked.kind == "wacz" else indexed,
+            "how": "the pages listed in the WACZ's pages/pages.jsonl" if checked.kind == "wacz"
+            else "the successful HTML responses of the file, in record order",
         }],
     }
+
+
+def _about(row: ImportRow, options: ImportOptions) -> dict[str, Any]:
+    """The import a package's material came in with, for provenance.json."""
+    return {"id": row.id, "provider": options.provider,
+            "received_at": iso(options.received_at), "received_by": options.operator,
+            "imported_at": iso(row.started_at), "case": options.case_id,
+            "tags": list(options.tags), "note": options.note}
 
 
 def _count(findings: list[Finding]) -> dict[str, int]:
