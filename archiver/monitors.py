@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from archiver.catalog import Base, Catalog, UTCDateTime, create_tables
+from archiver.catalog import Base, Catalog, UTCDateTime
 from archiver.errors import NotFound
 from archiver.ids import new_capture_id
 from archiver.jobs import JobRow
@@ -105,7 +105,6 @@ class MonitorRunRow(Base):
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
-_TABLES = [MonitorRow.__table__, MonitorPostRow.__table__, MonitorRunRow.__table__]
 
 
 class MonitorStore:
@@ -113,7 +112,6 @@ class MonitorStore:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        create_tables(catalog.engine, [*_TABLES, JobRow.__table__])
 
     def session(self):  # noqa: ANN201 - the catalog's session context
         return self.catalog.session()
