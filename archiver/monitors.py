@@ -236,10 +236,13 @@ class MonitorStore:
         now = _now()
         with self.session() as s:
             # The INSERT comes first: it takes the write lock, and the constraint decides.
+            # Whether it inserted is told by the row it returns: this ORM INSERT's rowcount
+            # is -1 on PostgreSQL (psycopg), which read as "lost" every time.
             won = s.execute(_insert_ignoring_duplicates(s, {
                 "monitor_id": monitor_id, "platform": platform, "post_id": post_id, "url": url,
                 "published": published, "first_seen": now, "last_seen": now,
-                "first_run": run_id, "state": MonitorPostState.SEEN})).rowcount == 1
+                "first_run": run_id, "state": MonitorPostState.SEEN}
+            ).returning(MonitorPostRow.id)).first() is not None
             key = (MonitorPostRow.monitor_id == monitor_id, MonitorPostRow.platform == platform,
                    MonitorPostRow.post_id == post_id)
             if not won:
