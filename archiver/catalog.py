@@ -252,6 +252,11 @@ class Catalog:
         # The session of a custody lock this thread holds (see custody_lock).
         self._held = threading.local()
 
+    @property
+    def safe_url(self) -> str:
+        """The catalog's URL to show: its password (if the URL holds one) hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in a transaction, committed at the end. Inside :meth:`custody_lock`,
