@@ -71,3 +71,36 @@ def test_many_processes_appending_to_one_chain_keep_it_one_valid_chain(catalog_u
     assert archive.stored_events(target, prefix) == events
     assert archive.stored_head(target, prefix) == head
     assert archive.catalog.copies(cid)[0].events_stored == len(events)
+
+
+class _Interleaving(LocalFolderStorage):
+    """A folder whose first custody-head write waits while ``meanwhile`` runs: another
+    process appending an event (and writing its newer head) between this process reading its
+    head from the catalog and writing it out."""
+
+    meanwhile = None
+
+    def put_bytes(self, key: str, data: bytes):  # noqa: ANN201 - as the base class
+        if key.endswith("/custody-head.json") and self.meanwhile is not None:
+            run, self.meanwhile = self.meanwhile, None
+            run()
+        return super().put_bytes(key, data)
+
+
+def test_a_head_read_before_another_append_is_never_left_on_storage(catalog_url, tmp_path):
+    storage = _Interleaving(tmp_path / "packages")
+    mine = Archive(tmp_path / "home", Catalog(catalog_url, upgrade=True), [storage])
+    other = Archive(tmp_path / "home", Catalog(catalog_url), [storage])  # another worker
+    cid = begin_capture(mine, CaptureRequest("http://127.0.0.1:9/", "analyst"), {}).capture_id
+    assert mine.preserve(cid, None, "analyst")
+    storage.meanwhile = lambda: other.record_event(cid, "worker-2", "noted", None, {"n": 2})
+    mine.record_event(cid, "worker-1", "noted", None, {"n": 1})
+
+    events = mine.catalog.events(cid)
+    head = mine.catalog.head(cid).head
+    assert [e.details.get("n") for e in events[-2:]] == [1, 2]
+    prefix = mine.prefix_of(cid)
+    # The head on storage counts both events (the stale one, written last, was replaced).
+    assert mine.stored_head(storage, prefix) == head and head["count"] == len(events)
+    assert mine.stored_events(storage, prefix) == events
+    assert mine.catalog.copies(cid)[0].events_stored == len(events)
