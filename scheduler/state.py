@@ -68,12 +68,16 @@ class HostSlotRow(ScheduleBase):
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the schedule tables that do not exist yet. Two schedulers starting at once on
-    a new catalog may both try: the one that loses looks again and finds them made."""
-    try:
-        ScheduleBase.metadata.create_all(engine)
-    except DBAPIError:
-        ScheduleBase.metadata.create_all(engine)
+    """Create the schedule tables that do not exist yet. Schedulers starting at once on a new
+    catalog may all try: one that loses looks again and finds them made (several times: with
+    three tables and many racers, a second look can lose a race for the next table)."""
+    for attempt in range(5):
+        try:
+            ScheduleBase.metadata.create_all(engine)
+            return
+        except DBAPIError:
+            if attempt == 4:
+                raise
 
 
 class RunLedger:
