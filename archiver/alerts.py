@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
-from archiver.catalog import Base, Catalog, UTCDateTime, create_tables
+from archiver.catalog import Base, Catalog, UTCDateTime
 
 
 class AlertEvent(StrEnum):
@@ -81,7 +81,6 @@ class AlertOutbox:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        create_tables(catalog.engine, [AlertRow.__table__])
 
     def add(self, *, alert_id: str, key: str, event: str, monitor_id: str | None, body: str,
             targets: list[tuple[str, str | None]]) -> bool:

@@ -176,20 +176,24 @@ class Archive:
 
         ``checked_only`` marks an event that only looked (verify, audit): its head keeps the
         record hash of the head before, so that looking never vouches for an edited record."""
-        previous = self.catalog.last_event(capture_id)
-        if previous is None:
-            details = {**(details or {}), custody.HEAD_MARK: custody.HEAD_FORMAT}
-        event = custody.next_event(
-            previous,
-            capture_id=capture_id,
-            actor=actor,
-            action=action,
-            object_sha256=object_sha256,
-            details=details,
-            time=time,
-        )
-        self.catalog.add_event(event)
-        self.write_head(capture_id, keep_record=checked_only)
+        self._signing_key()  # opened before the lock: a key file is not read while holding it
+        # Many workers may append to one chain at once: read the last event, add the next and
+        # sign the new head as one locked step, so the chain stays one chain.
+        with self.catalog.custody_lock(capture_id):
+            previous = self.catalog.last_event(capture_id)
+            if previous is None:
+                details = {**(details or {}), custody.HEAD_MARK: custody.HEAD_FORMAT}
+            event = custody.next_event(
+                previous,
+                capture_id=capture_id,
+                actor=actor,
+                action=action,
+                object_sha256=object_sha256,
+                details=details,
+                time=time,
+            )
+            self.catalog.add_event(event)
+            self.write_head(capture_id, keep_record=checked_only)
         self.flush_events(capture_id)
         return event
 
@@ -272,6 +276,10 @@ class Archive:
         the newest event no longer matches that head (events removed, rewritten), the break
         is written into the new head and every later one, so that signing again never hides it.
         """
+        with self.catalog.custody_lock(capture_id):
+            return self._write_head(capture_id, keep_record)
+
+    def _write_head(self, capture_id: str, keep_record: bool) -> dict[str, Any]:
         row = self.catalog.get(capture_id)
         events = self.catalog.events(capture_id)
         head_row = self.catalog.head(capture_id)
@@ -331,20 +339,45 @@ class Archive:
                 continue
             target = self.target(copy.target)
             prefix = self.prefix_of(capture_id)
-            written = copy.events_stored
-            try:
-                for event in missing:
-                    target.put_bytes(f"{prefix}/custody/{event.seq:06d}-{event.action}.json",
-                                     (event.to_json() + "\n").encode("utf-8"))
-                    if event is not missing[-1]:
-                        written = event.seq
+            stored = self._flush_to(target, prefix, capture_id, missing, copy.events_stored)
+            self.catalog.mark_events_stored(capture_id, copy.target, stored)
+
+    def _flush_to(self, target: Storage, prefix: str, capture_id: str,
+                  missing: list[custody.CustodyEvent], stored: int) -> int:
+        """Write events a target lacks, then the chain's head; the last seq surely stored
+        (the newest event counts only once a head counting it is stored too)."""
+
+        def put(batch: list[custody.CustodyEvent]) -> int:
+            done = stored
+            for event in batch:
+                target.put_bytes(f"{prefix}/custody/{event.seq:06d}-{event.action}.json",
+                                 (event.to_json() + "\n").encode("utf-8"))
+                if event is not batch[-1]:
+                    done = max(done, event.seq)
+            return done
+
+        try:
+            stored = put(missing)
+            newest = missing[-1].seq
+            # Another process may append (and write its head here) meanwhile: a head read
+            # before its event and written after its head would leave this target an older
+            # head. So look again after writing, until the head written is the catalog's:
+            # whoever writes a head last has looked last.
+            sent: dict[str, Any] | None = None
+            for _ in range(20):
                 head = self.catalog.head(capture_id)
-                if head is not None:
-                    target.put_bytes(f"{prefix}/{HEAD_NAME}", _head_json(head.head))
-                written = missing[-1].seq
-            except (StorageError, OSError) as exc:
-                self.catalog.save_copy(capture_id, copy.target, last_error=str(exc))
-            self.catalog.save_copy(capture_id, copy.target, events_stored=written)
+                if head is None or head.head == sent:
+                    break
+                newer = [e for e in self.catalog.events(capture_id) if e.seq > newest]
+                if newer:
+                    stored = max(newest, put(newer))
+                    newest = newer[-1].seq
+                target.put_bytes(f"{prefix}/{HEAD_NAME}", _head_json(head.head))
+                sent = head.head
+            return max(stored, newest)
+        except (StorageError, OSError) as exc:
+            self.catalog.save_copy(capture_id, target.name, last_error=str(exc))
+            return stored
 
     def stored_events(self, target: Storage, prefix: str) -> list[custody.CustodyEvent]:
         """The custody events of a capture as a target holds them.

@@ -6,6 +6,7 @@ SQLite by default; PostgreSQL by changing the URL. Storage stays the source of t
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -30,6 +31,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    update,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import (
@@ -285,7 +287,15 @@ class ImportFileRow(Base):
 class Catalog:
     """Access to the catalog database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, upgrade: bool | None = None) -> None:
+        """Open the catalog at ``url``, its schema at the migrations' head.
+
+        ``upgrade``: bring an older schema to head (None, the default: on SQLite only, the
+        embedded default needs no set-up; a PostgreSQL catalog shared by many machines is
+        upgraded by one deliberate `isnad db upgrade`, never by whichever worker starts first).
+        """
+        from archiver import schema
+
         self.url = url
         # Workers, their capture processes and `submit` calls write at once: SQLite waits
         # for the lock (up to a minute) instead of failing at the first busy moment.
@@ -293,16 +303,64 @@ class Catalog:
             url, future=True, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        create_tables(self.engine)
+        schema.ensure(self.engine, upgrade_automatically=(
+            upgrade if upgrade is not None else self.engine.dialect.name == "sqlite"))
         # Captures whose record this process changed since their custody head was last signed:
         # only these get a new record hash (an edit made behind the catalog's back never does).
         self.touched: dict[str, set[str]] = {}
+        # The session of a custody lock this thread holds (see custody_lock).
+        self._held = threading.local()
+
+    @property
+    def safe_url(self) -> str:
+        """The catalog's URL to show: its password (if the URL holds one) hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A session in a transaction, committed at the end. Inside :meth:`custody_lock`,
+        that lock's session and transaction (committed when the lock is let go)."""
+        held = getattr(self._held, "session", None)
+        if held is not None:
+            yield held
+            return
         with Session(self.engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
+
+    @contextmanager
+    def custody_lock(self, capture_id: str) -> Iterator[None]:
+        """Hold a capture's custody chain alone, in one transaction, until the block ends.
+
+        Appending an event is read the last event, write the next, sign the new head: two
+        processes doing that at once would both write event N+1, or sign heads that
+        contradict each other. Every catalog call made in the block (by this thread) joins
+        the lock's transaction, which is committed at the end (rolled back on an error).
+        PostgreSQL: the capture's row is locked (SELECT … FOR UPDATE), other captures go on.
+        SQLite: the database's write lock is taken first (BEGIN IMMEDIATE), so no writer
+        reads a chain another is about to extend; waiting for it uses the busy timeout.
+        """
+        held = getattr(self._held, "session", None)
+        if held is not None:  # nested: the same transaction, this capture locked too
+            self._lock_row(held, capture_id)
+            yield
+            return
+        with Session(self.engine, expire_on_commit=False) as session:
+            with session.begin():
+                if self.engine.dialect.name == "sqlite":
+                    session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    self._lock_row(session, capture_id)
+                self._held.session = session
+                try:
+                    yield
+                finally:
+                    self._held.session = None
+
+    def _lock_row(self, session: Session, capture_id: str) -> None:
+        if self.engine.dialect.name != "sqlite":
+            session.execute(select(CaptureRow.id).where(CaptureRow.id == capture_id)
+                            .with_for_update())
 
     # -- captures -------------------------------------------------------------------------
     def add_capture(self, row: CaptureRow) -> None:
@@ -536,6 +594,15 @@ class Catalog:
             s.flush()
             return row
 
+    def mark_events_stored(self, capture_id: str, target: str, seq: int) -> None:
+        """Record that ``target`` holds the capture's events up to ``seq``: only ever raised
+        (two processes flushing at once must not set it back)."""
+        with self.session() as s:
+            s.execute(update(CopyRow).where(CopyRow.capture_id == capture_id,
+                                            CopyRow.target == target,
+                                            CopyRow.events_stored < seq)
+                      .values(events_stored=seq))
+
     def replace_artifacts(self, capture_id: str, artifacts: list[ArtifactRow]) -> None:
         with self.session() as s:
             row = s.get(CaptureRow, capture_id)
@@ -639,6 +706,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
 
 def create_tables(engine: Any, tables: list[Any] | None = None) -> None:
     """Create the catalog's tables (or ``tables``) that do not exist yet.
+
+    Superseded by the migrations (archiver.schema), which make every catalog table: kept for
+    code that has not moved to a revision yet (docs/migrations.md).
 
     Many processes may open a new catalog at once (a hundred `isnad submit`): SQLAlchemy looks,
     then creates, so another process can create a table between the two. Creating is

@@ -23,3 +23,7 @@ class StorageError(IsnadError):
 
 class NotFound(IsnadError):
     """No capture or object by that name."""
+
+
+class SchemaError(IsnadError):
+    """The catalog database is not at the schema this Isnad needs (run `isnad db upgrade`)."""

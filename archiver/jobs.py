@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from archiver.catalog import Base, Catalog, UTCDateTime, create_tables
+from archiver.catalog import Base, Catalog, UTCDateTime
 from archiver.errors import NotFound
 from archiver.ids import new_capture_id
 from archiver.states import JobState
@@ -87,7 +87,6 @@ class WorkerRow(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-_TABLES = [JobRow.__table__, JobCaptureRow.__table__, WorkerRow.__table__]
 
 
 class JobStore:
@@ -95,7 +94,6 @@ class JobStore:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        create_tables(catalog.engine, _TABLES)
 
     def session(self):  # noqa: ANN201 - the catalog's session context
         return self.catalog.session()

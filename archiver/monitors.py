@@ -21,17 +21,14 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     func,
-    inspect,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from archiver.catalog import Base, Catalog, UTCDateTime, create_tables
+from archiver.catalog import Base, Catalog, UTCDateTime
 from archiver.errors import NotFound
 from archiver.ids import new_capture_id
 from archiver.jobs import JobRow
@@ -119,7 +116,6 @@ class MonitorRunRow(Base):
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
-_TABLES = [MonitorRow.__table__, MonitorPostRow.__table__, MonitorRunRow.__table__]
 
 
 class MonitorStore:
@@ -127,8 +123,6 @@ class MonitorStore:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        create_tables(catalog.engine, [*_TABLES, JobRow.__table__])
-        _add_missing_columns(catalog.engine)
 
     def session(self):  # noqa: ANN201 - the catalog's session context
         return self.catalog.session()
@@ -259,11 +253,14 @@ class MonitorStore:
         now = _now()
         with self.session() as s:
             # The INSERT comes first: it takes the write lock, and the constraint decides.
+            # Whether it inserted is told by the row it returns: this ORM INSERT's rowcount
+            # is -1 on PostgreSQL (psycopg), which read as "lost" every time.
             won = s.execute(_insert_ignoring_duplicates(s, {
                 "monitor_id": monitor_id, "platform": platform, "post_id": post_id, "url": url,
                 "published": published, "first_seen": now, "last_seen": now,
                 "first_run": run_id, "state": MonitorPostState.SEEN,
-                "fingerprint": fingerprint})).rowcount == 1
+                "fingerprint": fingerprint}
+            ).returning(MonitorPostRow.id)).first() is not None
             key = (MonitorPostRow.monitor_id == monitor_id, MonitorPostRow.platform == platform,
                    MonitorPostRow.post_id == post_id)
             if not won:
@@ -362,28 +359,6 @@ class MonitorStore:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(MonitorPostRow)
                             .where(MonitorPostRow.monitor_id == monitor_id)) or 0
-
-
-# Columns added to a table after catalogs were made with it: added to an older catalog's table
-# when it is opened (ALTER TABLE ADD COLUMN; nullable, so no row needs a value).
-_ADDED_COLUMNS = {"monitor_posts": ("fingerprint",)}
-
-
-def _add_missing_columns(engine: Any) -> None:
-    for table, columns in _ADDED_COLUMNS.items():
-        have = {c["name"] for c in inspect(engine).get_columns(table)}
-        for name in columns:
-            if name in have:
-                continue
-            column = Base.metadata.tables[table].c[name]
-            kind = column.type.compile(dialect=engine.dialect)
-            try:
-                with engine.begin() as connection:
-                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
-            except (OperationalError, ProgrammingError) as exc:  # another process was first
-                said = str(exc).lower()
-                if "duplicate column" not in said and "already exists" not in said:
-                    raise
 
 
 def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> Any:

@@ -39,8 +39,8 @@ def reindex(archive: Archive, progress: Callable[[str], None] | None = None) -> 
     """Rebuild the catalog from every storage target into an empty database."""
     if not archive.catalog.is_empty():
         raise IsnadError(
-            f"the catalog ({archive.catalog.url}) is not empty: reindex rebuilds into an empty "
-            "database; move the old one aside first")
+            f"the catalog ({archive.catalog.safe_url}) is not empty: reindex rebuilds into an "
+            "empty database; move the old one aside first")
     report = ReindexReport()
     found: dict[str, dict[str, Any]] = {}
     for target in archive.targets:

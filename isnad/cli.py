@@ -1309,6 +1309,59 @@ def export(
     out.print(f"  report: {bundle.folder / 'report.html'} and {bundle.folder / 'report.pdf'}")
 
 
+db_app = typer.Typer(help="The catalog database's schema (Alembic migrations).",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the catalog database to this Isnad's schema (PostgreSQL needs this once per
+    release; SQLite is upgraded when opened)."""
+    from isnad.app.database import upgrade_catalog
+
+    before, after = upgrade_catalog(_settings())
+    if before == after:
+        out.print(f"the catalog is at schema revision {after} already", highlight=False)
+    else:
+        out.print(f"catalog schema upgraded: {before or '(none)'} → {after}", highlight=False)
+
+
+@db_app.command("current")
+def db_current(
+    check: Annotated[bool, typer.Option(
+        "--check", help="also compare the tables with the models; exit 1 if they differ")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The catalog's schema revision and the one this Isnad needs; exit 1 if behind."""
+    from isnad.app.database import catalog_status
+
+    status = catalog_status(_settings(), compare=check)
+    if as_json:
+        _emit_json({"url": status.url, "current": status.current, "head": status.head,
+                    "at_head": status.at_head, "differences": status.differences})
+    else:
+        out.print(f"{status.url}: {status.current or '(no schema yet)'} "
+                  f"({'at head' if status.at_head else f'head is {status.head}'})",
+                  highlight=False)
+        for line in status.differences:
+            out.print(f"[yellow]differs[/yellow] {escape(line)}", highlight=False)
+    raise typer.Exit(0 if status.at_head and not status.differences else 1)
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="what the revision does")],
+) -> None:
+    """For developers: write a new migration from the models (archiver/migrations/versions/),
+    compared with the configured catalog (brought to head first; use a scratch ISNAD_HOME)."""
+    from isnad.app.database import new_revision
+
+    out.print(f"wrote {new_revision(_settings(), message)}: review it before committing",
+              highlight=False)
+
+
 storage_app = typer.Typer(help="Storage targets: resume pending uploads, check protection.",
                           no_args_is_help=True)
 app.add_typer(storage_app, name="storage")

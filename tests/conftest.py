@@ -108,3 +108,30 @@ def s3_env(endpoint: str, targets: list[dict]) -> dict[str, str]:
             target.setdefault("endpoint_url", endpoint)
     return {**CREDENTIALS, "ISNAD_STORAGE__TARGETS": json.dumps(targets),
             "ISNAD_STORAGE__BACKOFF": "0.1"}
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server on 127.0.0.1 for the session (see tests/pgserver.py)."""
+    from tests.pgserver import PostgresServer, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (`make test` installs Debian's postgresql)")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def pg_url(postgres) -> str:
+    """The SQLAlchemy URL of a new, empty PostgreSQL database."""
+    return postgres.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request, tmp_path: Path) -> str:
+    """A new catalog's URL, once on SQLite (the embedded default), once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return request.getfixturevalue("pg_url")

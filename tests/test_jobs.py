@@ -17,8 +17,9 @@ TEMPLATE = JobSpec(url="", operator="alice", case_id="CASE-1", tags=("base",))
 
 
 @pytest.fixture
-def store(tmp_path):
-    return JobStore(Catalog(f"sqlite:///{tmp_path / 'catalog.db'}"))
+def store(catalog_url):
+    """A job store on SQLite, and again on PostgreSQL (claims are conditional UPDATEs)."""
+    return JobStore(Catalog(catalog_url, upgrade=True))
 
 
 def add(store: JobStore, url: str = "http://127.0.0.1:9/a", priority: int = 30):

@@ -4,7 +4,6 @@ time; the run that wins the insert is the one that queues the post's capture."""
 from __future__ import annotations
 
 import multiprocessing
-from pathlib import Path
 
 from archiver.catalog import Catalog
 from archiver.jobs import JobRow, JobStore
@@ -12,8 +11,9 @@ from archiver.monitors import MonitorStore
 from archiver.states import CaptureState, JobState, MonitorPostState
 
 
-def _store(path: Path) -> MonitorStore:
-    return MonitorStore(Catalog(f"sqlite:///{path}"))
+def _store(url: str) -> MonitorStore:
+    """The store on a catalog at ``url`` (each test runs on SQLite and on PostgreSQL)."""
+    return MonitorStore(Catalog(url, upgrade=True))
 
 
 def _monitor(store: MonitorStore) -> str:
@@ -27,8 +27,8 @@ def _job(url: str) -> dict:
             "case_id": None, "spec": {"url": url}}
 
 
-def test_the_first_insert_wins_and_queues_the_capture(tmp_path):
-    store = _store(tmp_path / "catalog.db")
+def test_the_first_insert_wins_and_queues_the_capture(catalog_url):
+    store = _store(catalog_url)
     monitor = _monitor(store)
     first = store.record_post(monitor, "run1", platform="telegram", post_id="5",
                               url="https://t.me/chan/5", published=None, job=_job("u5"))
@@ -46,8 +46,8 @@ def test_the_first_insert_wins_and_queues_the_capture(tmp_path):
                              url="https://t.me/chan/5", published=None, job=_job("u5"))
 
 
-def test_a_run_counts_what_it_won_and_failures_flag_the_monitor(tmp_path):
-    store = _store(tmp_path / "catalog.db")
+def test_a_run_counts_what_it_won_and_failures_flag_the_monitor(catalog_url):
+    store = _store(catalog_url)
     monitor = _monitor(store)
     store.add_run(monitor, "run1")
     for n in ("1", "2"):
@@ -66,8 +66,8 @@ def test_a_run_counts_what_it_won_and_failures_flag_the_monitor(tmp_path):
     assert (store.get(monitor).failures, store.get(monitor).flagged) == (0, False)
 
 
-def _race(path: str, run: str, start, results) -> None:  # noqa: ANN001 - multiprocessing
-    store = MonitorStore(Catalog(f"sqlite:///{path}"))
+def _race(url: str, run: str, start, results) -> None:  # noqa: ANN001 - multiprocessing
+    store = MonitorStore(Catalog(url))
     monitor = store.list()[0].id
     start.wait()
     won = [n for n in range(30) if store.record_post(
@@ -76,13 +76,12 @@ def _race(path: str, run: str, start, results) -> None:  # noqa: ANN001 - multip
     results.put((run, won))
 
 
-def test_runs_at_once_in_many_processes_queue_each_post_once(tmp_path):
+def test_runs_at_once_in_many_processes_queue_each_post_once(catalog_url):
     racers = 4
-    path = tmp_path / "catalog.db"
-    _monitor(_store(path))
+    _monitor(_store(catalog_url))
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
-    processes = [context.Process(target=_race, args=(str(path), f"run{i}", start, results))
+    processes = [context.Process(target=_race, args=(catalog_url, f"run{i}", start, results))
                  for i in range(racers)]
     for process in processes:
         process.start()
@@ -93,17 +92,17 @@ def test_runs_at_once_in_many_processes_queue_each_post_once(tmp_path):
         assert process.exitcode == 0
     every = sorted(n for _, numbers in won for n in numbers)
     assert every == list(range(30))  # each post won by exactly one run
-    store = _store(path)
+    store = _store(catalog_url)
     assert len(store.posts(store.list()[0].id)) == 30
     assert len(JobStore(store.catalog).list()) == 30  # one capture job a post
 
 
-def test_runs_that_ended_unrecorded_are_found_for_every_monitor_in_one_query(tmp_path):
+def test_runs_that_ended_unrecorded_are_found_for_every_monitor_in_one_query(catalog_url):
     """The scheduler settles them every 30 s for all monitors: one query, not one a monitor
     (with a thousand monitors, that query per monitor was most of its idle cost)."""
     from sqlalchemy import event
 
-    store = _store(tmp_path / "catalog.db")
+    store = _store(catalog_url)
     jobs = JobStore(store.catalog)
     monitors = [_monitor(store) for _ in range(30)]
 

@@ -18,8 +18,9 @@ from scheduler.state import Backoff, FailureRecord, HostSpacing, RunLedger
 
 
 @pytest.fixture
-def catalog(tmp_path: Path) -> Catalog:
-    return Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+def catalog(catalog_url: str) -> Catalog:
+    """A catalog on SQLite, and again on PostgreSQL (the schedule tables and the job store)."""
+    return Catalog(catalog_url, upgrade=True)
 
 
 def _second_engine(catalog: Catalog):  # noqa: ANN202 - another connection pool, as another process

@@ -20,8 +20,8 @@ def _row(capture_id: str, started: datetime) -> CaptureRow:
                       tags=[], operator="analyst", started_at=started, context={})
 
 
-def test_catalog_times_come_back_in_utc(tmp_path):
-    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+def test_catalog_times_come_back_in_utc(catalog_url):
+    catalog = Catalog(catalog_url, upgrade=True)
     moment = datetime(2026, 12, 1, 2, 1, 3, 179458, tzinfo=UTC)
     catalog.add_capture(_row("a" * 36, moment))
     # Another zone is the same moment, kept as UTC.

@@ -1,0 +1,63 @@
+"""The catalog's queries, on SQLite and on a real PostgreSQL: the same answers on both."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from archiver.catalog import CaptureRow, Catalog
+from archiver.errors import NotFound
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def _row(capture_id: str, url: str, tags: list[str], hours: int, case: str | None = None,
+         state: str = "COMPLETE") -> CaptureRow:
+    return CaptureRow(id=capture_id, url=url, state=state, reasons=[], tags=tags, case_id=case,
+                      operator="analyst", started_at=T0 + timedelta(hours=hours), context={})
+
+
+@pytest.fixture
+def catalog(catalog_url) -> Catalog:
+    catalog = Catalog(catalog_url, upgrade=True)
+    for row in (
+        _row("0190aaaa-0000-7000-8000-000000000001", "https://Example.org/a_b", ["x", "y"], 0,
+             "C1"),
+        _row("0190aaaa-0000-7000-8000-000000000002", "https://example.org/a%b", ["x"], 1,
+             "C1", "FAILED"),
+        # "x_" is no "x": a tag is matched whole, and _ % \\ are no wildcards.
+        _row("0190bbbb-0000-7000-8000-000000000003", "https://other.net/", ["x_", 'q"t'], 2),
+    ):
+        catalog.add_capture(row)
+    return catalog
+
+
+def _ids(found: tuple[list[CaptureRow], int]) -> list[str]:
+    rows, total = found
+    assert total == len(rows)
+    return [r.id[-1] for r in rows]
+
+
+def test_filters_agree_on_both_databases(catalog):
+    assert _ids(catalog.find()) == ["3", "2", "1"]  # newest first
+    assert _ids(catalog.find(tags=("x",))) == ["2", "1"]
+    assert _ids(catalog.find(tags=("x", "y"))) == ["1"]
+    assert _ids(catalog.find(tags=("x_",))) == ["3"]
+    assert _ids(catalog.find(tags=('q"t',))) == ["3"]
+    assert _ids(catalog.find(url="example.org/A_")) == ["1"]  # case-insensitive, _ literal
+    assert _ids(catalog.find(url="a%b")) == ["2"]
+    assert _ids(catalog.find(case="C1", states=("FAILED",))) == ["2"]
+    assert _ids(catalog.find(since=T0 + timedelta(minutes=30), until=T0 + timedelta(hours=2))
+                ) == ["2"]
+    rows, total = catalog.find(limit=1)
+    assert len(rows) == 1 and total == 3
+
+
+def test_ids_by_prefix_on_both_databases(catalog):
+    assert catalog.get("0190bbbb").id.endswith("3")
+    with pytest.raises(NotFound, match="ambiguous"):
+        catalog.get("0190aaaa")
+    ids = [r.id for r in catalog.list()]
+    assert catalog.unique_prefixes(ids) == {
+        ids[0]: ids[0][:36], ids[1]: ids[1][:36], ids[2]: "0190bbbb"}
