@@ -9,7 +9,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # fonts-noto-core holds the Arabic-script families too (Noto Naskh Arabic, Noto Nastaliq Urdu).
 FONT_PACKAGES = fonts-noto-core fonts-noto-color-emoji fonts-noto-cjk
 RUN_PACKAGES  = chromium ffmpeg $(FONT_PACKAGES)
-TEST_PACKAGES = $(RUN_PACKAGES) wget openssl poppler-utils
+TEST_PACKAGES = $(RUN_PACKAGES) wget openssl poppler-utils redis-server
 PYTEST_ARGS ?=
 
 .PHONY: capture test lint bench system-deps test-system-deps clean

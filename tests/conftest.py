@@ -108,3 +108,16 @@ def s3_env(endpoint: str, targets: list[dict]) -> dict[str, str]:
             target.setdefault("endpoint_url", endpoint)
     return {**CREDENTIALS, "ISNAD_STORAGE__TARGETS": json.dumps(targets),
             "ISNAD_STORAGE__BACKOFF": "0.1"}
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """A real `redis-server` of this test's own, on a free 127.0.0.1 port, nothing on disk;
+    ``redis_server.stop()`` / ``.start()`` make an outage. Stopped at the end."""
+    from tests.redisserver import RedisServer, redis_server_binary
+
+    if redis_server_binary() is None:
+        pytest.skip("redis-server is not installed (`make test` installs it)")
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
