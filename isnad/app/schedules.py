@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -176,7 +175,7 @@ class SchedulerService:
         self.settings = settings
         archive = open_archive(settings, recover=False)
         self.store = JobStore(archive.catalog)
-        self.id = worker_id("scheduler")
+        self.id = worker_id("scheduler", settings.machine())
         section = settings.schedules
         self.schedules = Schedules(
             archive.catalog.engine, self.id, jitter=section.jitter,
@@ -213,7 +212,7 @@ class SchedulerService:
         """Register, fire schedules until a signal, then let running ones finish."""
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        self.store.register_worker(self.id, "scheduler", socket.gethostname(), os.getpid(),
+        self.store.register_worker(self.id, "scheduler", self.settings.machine(), os.getpid(),
                                    self.settings.schedules.threads)
         try:
             self.schedules.start()
