@@ -349,6 +349,10 @@ class SchedulesSettings(_Section):
     misfire_grace: float = Field(3600.0, gt=0, le=WEEK, description="a tick missed (scheduler "
                                  "down) still runs, once, if at most this many seconds late")
     threads: int = Field(4, ge=1, le=64, description="schedules run at once")
+    lease: float = Field(30.0, ge=1, le=DAY, description="seconds a scheduler's lease lasts "
+                         "unless renewed (it is renewed every worker.heartbeat): of several "
+                         "schedulers only the holder fires schedules; another takes over "
+                         "this long after the holder dies")
     host_spacing: float = Field(10.0, ge=0, le=DAY, description="seconds at least between "
                                 "two runs against one host")
     backoff: float = Field(60.0, gt=0, le=DAY, description="seconds of delay after a first "

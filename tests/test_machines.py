@@ -81,6 +81,7 @@ def submit(machine: Machine, *urls: str) -> list[str]:
     return [job["id"] for job in run.json()]
 
 
+@pytest.mark.timeout(1800)
 def test_fifty_captures_spread_over_two_machines_each_done_once(cluster, site):
     a, b, laptop, store = (cluster[k] for k in ("machine-a", "machine-b", "laptop", "store"))
     workers = [a.start_worker("-c", "2"), b.start_worker("-c", "2")]
@@ -114,6 +115,7 @@ def test_fifty_captures_spread_over_two_machines_each_done_once(cluster, site):
     assert laptop("verify", store.captures(rows[0].id)[0]).code == 0
 
 
+@pytest.mark.timeout(1800)
 def test_a_machine_killed_mid_capture_its_job_done_once_elsewhere_settled_on_return(
         cluster, site):
     a, b, laptop, store = (cluster[k] for k in ("machine-a", "machine-b", "laptop", "store"))
@@ -165,6 +167,7 @@ def test_a_machine_killed_mid_capture_its_job_done_once_elsewhere_settled_on_ret
     assert laptop("verify", first).code == 0  # the FAILED capture's custody chain is intact
 
 
+@pytest.mark.timeout(1800)
 def test_a_redis_outage_loses_nothing_and_workers_resume(cluster, site):
     a, b, laptop, store = (cluster[k] for k in ("machine-a", "machine-b", "laptop", "store"))
     redis = cluster["redis"]
@@ -204,6 +207,7 @@ def test_a_redis_outage_loses_nothing_and_workers_resume(cluster, site):
     assert "lost message(s) restored" in logs
 
 
+@pytest.mark.timeout(1800)
 def test_a_worker_started_while_redis_is_down_waits_for_it(cluster, site):
     a, laptop, store, redis = (cluster[k] for k in ("machine-a", "laptop", "store", "redis"))
     redis.stop()
