@@ -232,3 +232,36 @@ def test_submit_names_the_queue_without_its_password(tmp_path, redis_server):
     assert run.code == 2
     assert "s3cret" not in run.stderr and "redis://***@127.0.0.1" in run.stderr, run.stderr
     assert os.environ.get("ISNAD_QUEUE__URL") is None
+
+
+def test_workers_shows_the_live_and_the_gone_and_with_all_the_stopped(isnad):
+    from datetime import UTC, datetime, timedelta
+
+    from archiver.jobs import WorkerRow
+
+    isnad.env.update({"ISNAD_WORKER__HOST": "here", "ISNAD_WORKER__STALE_AFTER": "30"})
+    store = JobStore(Catalog(f"sqlite:///{isnad.home / 'catalog.db'}"))
+    me = os.getpid()
+    store.register_worker("worker:here:1", "worker", "here", me, 2)
+    store.register_worker("worker:elsewhere:7:1", "worker", "elsewhere", 7, 4)
+    store.register_worker("worker:elsewhere:8:1", "worker", "elsewhere", 8, 1)
+    store.register_worker("worker:old:9:1", "worker", "old", 9, 1)
+    store.stop_worker("worker:elsewhere:8:1")
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    with store.session() as s:
+        s.get(WorkerRow, "worker:elsewhere:7:1").heartbeat_at = long_ago  # silent: gone
+        s.get(WorkerRow, "worker:old:9:1").heartbeat_at = long_ago - timedelta(days=2)
+    job = store.add(url="http://127.0.0.1:9/", spec={"url": "http://127.0.0.1:9/"},
+                    priority=30, source="cli", operator="t", case_id=None)
+    store.claim(job.id, "worker:elsewhere:7:1", "elsewhere", 7)
+    shown = {w["id"]: w for w in isnad("workers", "--json").json()}
+    assert set(shown) == {"worker:here:1", "worker:elsewhere:7:1"}
+    assert shown["worker:here:1"]["state"] == "alive"
+    gone = shown["worker:elsewhere:7:1"]
+    assert (gone["state"], gone["host"], gone["concurrency"], gone["jobs"]) == (
+        "gone", "elsewhere", 4, [job.id])  # its job waits to be queued again
+    every = {w["id"]: w["state"] for w in isnad("workers", "--all", "--json").json()}
+    assert every == {"worker:here:1": "alive", "worker:elsewhere:7:1": "gone",
+                     "worker:elsewhere:8:1": "stopped", "worker:old:9:1": "gone"}
+    table = isnad("workers")
+    assert table.code == 0 and "gone" in table.stdout and "elsewhere" in table.stdout

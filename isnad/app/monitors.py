@@ -135,9 +135,10 @@ def start_run(settings: Settings, archive: Archive, monitor_id: str) -> str:
                    source=f"{JobSource.MONITOR}:{monitor.id}", use_browser=monitor.use_browser,
                    posts=monitor.posts, monitor={"id": monitor.id, "role": "listing"})
     runtime = Runtime(settings, archive)
+    runtime.queue.check()  # Redis unreachable: one clear error, no run recorded
     (row,) = add_jobs(runtime.store, [spec], settings.home / "secrets")
     store.add_run(monitor.id, row.id)
-    runtime.queue.put(row.id, row.priority)
+    runtime.queue.offer(row.id, row.priority)
     return row.id
 
 
@@ -185,7 +186,7 @@ def _listed(settings: Settings, archive: Archive, spec: JobSpec, run_id: str,
         if row is not None:
             # After the commit: a message lost here is restored by the next worker to start
             # (it queues every queued job the queue does not hold).
-            queue.put(row.id, row.priority)
+            queue.offer(row.id, row.priority)
     state = (CaptureState.PARTIAL if notes or listing.state == CaptureState.PARTIAL
              else CaptureState.COMPLETE)
     reasons = [] if listing.state == CaptureState.COMPLETE else [
@@ -232,7 +233,7 @@ def _queue_rechecks(store: MonitorStore, queue: CaptureQueue, monitor: MonitorRo
         row = store.claim_recheck(post, _post_job(monitor, match, post.url, run_id, "recheck",
                                                   post.platform, post.post_id))
         if row is not None:
-            queue.put(row.id, row.priority)
+            queue.offer(row.id, row.priority)
 
 
 # The platform's own answer that a post is gone; a login wall, a rate limit or an error is

@@ -10,6 +10,7 @@ once, and a job whose message was lost with a dead worker is found and queued ag
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,10 +19,13 @@ from urllib.parse import urlsplit, urlunsplit
 from huey import Huey, PriorityRedisHuey, SqliteHuey
 from redis import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from archiver.errors import IsnadError
 from isnad.config import Settings
+
+log = logging.getLogger("isnad.queue")
 
 QUEUE_NAME = "isnad"
 TASK_NAME = "capture"
@@ -71,6 +75,18 @@ class CaptureQueue:
         with self._reaching():
             self.huey.enqueue(self.task.s(job_id, priority=priority))
 
+    def offer(self, job_id: str, priority: int) -> bool:
+        """:meth:`put` for a job already committed as queued in the catalog, where a queue
+        outage must not undo the work around it: False (and a warning) when the queue cannot
+        be reached; a worker gives the job its message when the queue is back."""
+        try:
+            self.put(job_id, priority)
+        except QueueUnavailable as exc:
+            log.warning("job %s is queued in the catalog, not yet in the queue (%s): a worker "
+                        "puts it there when the queue is back", job_id, exc)
+            return False
+        return True
+
     def waiting(self) -> int:
         """Messages not yet taken by a worker (some may be for jobs cancelled since)."""
         with self._reaching():
@@ -83,7 +99,10 @@ class CaptureQueue:
         if not isinstance(self.huey, PriorityRedisHuey):
             return None
         with self._reaching():
-            return str(self.huey.storage.conn.info("server").get("run_id"))
+            try:
+                return str(self.huey.storage.conn.info("server").get("run_id"))
+            except RedisResponseError:
+                return None  # INFO refused (a managed Redis): the periodic reconcile covers it
 
     def pending_ids(self) -> set[str]:
         """The job ids that have a message waiting in the queue."""

@@ -107,7 +107,7 @@ class Runtime:
     def run_here(self, rows: list[JobRow], concurrency: int | None) -> LocalRun:
         run = LocalRun(self.settings, self.archive,
                        concurrency or self.settings.worker.concurrency,
-                       requeue=lambda row: self.queue.put(row.id, row.priority))
+                       requeue=lambda row: self.queue.offer(row.id, row.priority))
         run.start(rows)
         return run
 
@@ -130,6 +130,7 @@ class Runtime:
                 and secret_url(self.settings.home / "secrets", row.id) is None):
             raise IsnadError(f"job {row.id}: the password of its URL was forgotten when the "
                              "job ended (it is kept nowhere); submit the URL again")
+        self.queue.check()  # Redis unreachable: one clear error, the job left as it is
         if not self.store.retry(row.id):
             raise IsnadError(f"job {row.id} is {row.state}: only a failed, cancelled or done "
                              "job can be run again")

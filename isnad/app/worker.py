@@ -110,14 +110,10 @@ class Worker:
         self._incarnation: str | None = None  # the queue server's run, as last seen
 
     def _put(self, row: JobRow) -> None:
-        try:
-            self.queue.put(row.id, row.priority)
-        except QueueUnavailable as exc:
-            # The job is QUEUED in the catalog: the next reconcile (when the queue is back)
-            # gives it a message again. Nothing is lost; it waits.
+        # The job is QUEUED in the catalog: when the queue cannot take its message, the next
+        # reconcile (when the queue is back) gives it one. Nothing is lost; it waits.
+        if not self.queue.offer(row.id, row.priority):
             self._queue_lost = True
-            log.warning("job %s queued in the catalog, not in the queue (%s): it is put "
-                        "there again when the queue is back", row.id, exc)
 
     def _run_job(self, job_id: str) -> None:
         with self._active_lock:
