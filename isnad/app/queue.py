@@ -35,6 +35,10 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 
 
+# What a Redis that cannot be reached raises (through Huey, too).
+OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError)
+
+
 class QueueUnavailable(IsnadError):
     """The queue's server (Redis) cannot be reached now."""
 
@@ -61,7 +65,7 @@ class CaptureQueue:
     def _reaching(self) -> Iterator[None]:
         try:
             yield
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except OUTAGE_ERRORS as exc:
             raise QueueUnavailable(f"the queue at {self.where} cannot be reached: "
                                    f"{_one_line(exc)}") from exc
 

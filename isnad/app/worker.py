@@ -27,7 +27,7 @@ from archiver.jobs import JobRow, JobStore, WorkerRow
 from archiver.states import JobState
 from isnad.app.capture import resume_uploads
 from isnad.app.jobs import forget_secret
-from isnad.app.queue import CaptureQueue, QueueUnavailable
+from isnad.app.queue import OUTAGE_ERRORS, CaptureQueue, QueueUnavailable
 from isnad.app.runner import JobRunner
 from isnad.config import Settings
 
@@ -51,6 +51,19 @@ def live_workers(store: JobStore, settings: Settings, kinds: tuple[str, ...] = (
     return [w for w in store.workers()
             if w.kind in kinds and w.stopped_at is None and w.heartbeat_at >= cutoff
             and (w.host != host or process_alive(w.pid))]
+
+
+class QuietOutage(logging.Filter):
+    """Huey's consumer logs every failed read of an unreachable Redis with a traceback,
+    several a second; the worker's heartbeat says once that the queue is down and once that
+    it is back, so those are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, OUTAGE_ERRORS)
+
+
+HUEY_LOGGERS = ("huey.consumer.Worker", "huey.consumer.Scheduler", "huey.consumer")
 
 
 class Heartbeat(threading.Thread):
@@ -156,6 +169,8 @@ class Worker:
             backoff=1.15, max_delay=1.0, graceful_signal="TERM",
             shutdown_timeout=self.settings.worker.drain_timeout, check_worker_health=True)
         self.queue.huey.signal(huey_signals.SIGNAL_INTERRUPTED)(self._interrupted)
+        for name in HUEY_LOGGERS:
+            logging.getLogger(name).addFilter(QuietOutage())
         heartbeat = Heartbeat(self.runner, self.settings.worker.heartbeat,
                               also=self._look_at_queue)
         heartbeat.start()
