@@ -744,7 +744,8 @@ def workers(
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     running = runtime.jobs((JobState.RUNNING,))
-    shown = [records.worker_record(w, running, state)
+    leader = runtime.schedules_leader()
+    shown = [records.worker_record(w, running, state, leads=w.id == leader)
              for w, state in runtime.worker_states(every=every)]
     if as_json:
         _emit_json(shown)
@@ -757,6 +758,8 @@ def workers(
                   "last sign of life (UTC)")
     for r in shown:
         state = r["state"] if r["state"] == "alive" else f"[yellow]{r['state']}[/yellow]"
+        if r.get("leads"):
+            state += " (leads)"
         table.add_row(r["id"], state, r["kind"], r["host"], str(r["pid"]),
                       str(r["concurrency"]), ", ".join(r["jobs"]) or "-",
                       (r["heartbeat_at"] or "")[:19])

@@ -70,6 +70,9 @@ def test_one_of_two_schedulers_fires_and_the_other_takes_over_when_it_dies(isnad
         two.wait_for(lambda: any("leads" in r.get("message", "") for r in two.lines()), 60)
         took_over_after = time.monotonic() - killed_at
         two.wait_for(lambda: len(two.ran()) >= 3)
+        shown = {w["pid"]: w for w in isnad("workers", "--json").json()}
+        assert shown[two.proc.pid]["leads"] and shown[two.proc.pid]["state"] == "alive"
+        assert shown[one.proc.pid]["state"] == "gone" and not shown[one.proc.pid]["leads"]
     finally:
         codes = [two.stop()]
         if one.proc.poll() is None:

@@ -104,6 +104,16 @@ class Runtime:
                 shown.append((row, state))
         return shown
 
+    def schedules_leader(self) -> str | None:
+        """The scheduler holding the ``schedules`` lease now (None: none holds it)."""
+        from scheduler.state import Lease  # the scheduler's tables, made when first asked
+
+        lease = Lease(self.archive.catalog.engine, "schedules", self.settings.schedules.lease
+                      ).current()
+        if lease is None or lease.expires_at <= datetime.now(UTC):
+            return None
+        return lease.holder
+
     def run_here(self, rows: list[JobRow], concurrency: int | None) -> LocalRun:
         run = LocalRun(self.settings, self.archive,
                        concurrency or self.settings.worker.concurrency,
