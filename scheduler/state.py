@@ -309,6 +309,16 @@ class Lease:
             return False  # another took it first (it exists now, unexpired)
         return True
 
+    def take_over(self, dead_holder: str, holder: str) -> bool:
+        """Take the lease from a holder known to be dead (its process gone, on this
+        machine) without waiting for it to expire; False if it changed hands meanwhile."""
+        now = _now()
+        with Session(self.engine) as s, s.begin():
+            return bool(s.execute(update(LeaseRow).where(
+                LeaseRow.name == self.name, LeaseRow.holder == dead_holder)
+                .values(holder=holder, acquired_at=now, expires_at=now + self.duration)
+            ).rowcount)
+
     def release(self, holder: str) -> bool:
         """Give the lease up now (a clean stop), so another need not wait for its expiry."""
         with Session(self.engine) as s, s.begin():

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from archiver.archive import process_alive
 from archiver.jobs import JobStore
 from isnad.app.archive import configured_tsas, open_archive
 from isnad.app.audit import audit_fixity, plan_audit
@@ -236,7 +237,7 @@ class SchedulerService:
         """Take or renew the lease; lead while it is held, stand by when it is not."""
         start = time.monotonic()
         try:
-            held = self.lease.hold(self.id)
+            held = self.lease.hold(self.id) or self._holder_died_here()
         except Exception:  # noqa: BLE001 - a busy or unreachable catalog: judged below
             log.exception("scheduler %s: the lease could not be renewed", self.id)
             held = None
@@ -248,6 +249,23 @@ class SchedulerService:
             holder = self.lease.current() if held is False else None
             self._stand_by(f"the lease went to {holder.holder}" if holder else
                            "its lease ran out unrenewed")
+
+    def _holder_died_here(self) -> bool:
+        """A scheduler restarted after a crash on this machine need not wait for its dead
+        predecessor's lease to expire: its process is seen gone, the lease taken over."""
+        current = self.lease.current()
+        if current is None:
+            return False
+        kind, _, rest = current.holder.partition(":")
+        host, _, pid = rest.rpartition(":")[0].rpartition(":")
+        if (kind != "scheduler" or host != self.settings.machine() or not pid.isdigit()
+                or int(pid) == os.getpid() or process_alive(int(pid))):
+            return False
+        if self.lease.take_over(current.holder, self.id):
+            log.warning("scheduler %s: the lease's holder %s is dead on this machine; taken "
+                        "over", self.id, current.holder)
+            return True
+        return False
 
     def _beat(self) -> None:
         self.store.beat_worker(self.id)
