@@ -71,12 +71,16 @@ class HostSlotRow(ScheduleBase):
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the schedule tables that do not exist yet. Two schedulers starting at once on
-    a new catalog may both try: the one that loses looks again and finds them made."""
-    try:
-        ScheduleBase.metadata.create_all(engine)
-    except DBAPIError:
-        ScheduleBase.metadata.create_all(engine)
+    """Create the schedule tables that do not exist yet. Several schedulers starting at
+    once on a new catalog may all try: one that loses (a table made meanwhile) looks again,
+    a few times (there are several tables to lose on), and finds them made."""
+    for attempt in range(5):
+        try:
+            ScheduleBase.metadata.create_all(engine)
+            return
+        except DBAPIError:
+            if attempt == 4:
+                raise
 
 
 class RunLedger:

@@ -38,7 +38,8 @@ def test_a_lease_has_one_holder_until_it_expires_or_is_released(catalog):
 
 def test_contenders_at_once_get_one_lease(catalog):
     holders: list[str] = []
-    start = threading.Barrier(8)
+    start = threading.Barrier(8, timeout=60)
+    Lease(catalog.engine, "schedules", duration=30)  # the tables, made once
 
     def contend(name: str) -> None:
         lease = Lease(Catalog(catalog.url).engine, "schedules", duration=30)
@@ -79,7 +80,9 @@ def test_one_of_two_schedulers_fires_and_the_other_takes_over_when_it_dies(isnad
         two.wait_for(lambda: _said(two, "leads"), 60)
         took_over_after = time.monotonic() - killed_at
         two.wait_for(lambda: len(two.ran()) >= 3)
-        shown = {w["pid"]: w for w in isnad("workers", "--json").json()}
+        # A's scheduler is gone once silent for stale_after (seen from another machine).
+        shown = {w["pid"]: w for w in isnad("workers", "--json", env={
+            "ISNAD_WORKER__STALE_AFTER": "5"}).json()}
         assert shown[two.proc.pid]["leads"] and shown[two.proc.pid]["state"] == "alive"
         assert shown[one.proc.pid]["state"] == "gone" and not shown[one.proc.pid]["leads"]
         # Machine B cannot see A's process: it waited for the lease (4 s) to run out, and
