@@ -202,7 +202,8 @@ def test_a_redis_outage_loses_nothing_and_workers_resume(cluster, site):
     for row in store.many(busy + waiting):
         assert row.attempts == 1, row.history
         captures = [store.catalog.get(c) for c in store.captures(row.id)]
-        assert [c.state for c in captures] == [CaptureState.COMPLETE], row.id
+        assert [c.state for c in captures] == [CaptureState.COMPLETE], [
+            (row.url, c.error, c.reasons) for c in captures]
     logs = "".join(p.stderr.read() for p in workers)
     assert "lost message(s) restored" in logs
     # Said once, not a traceback per failed read (Huey's consumer tries several a second).
