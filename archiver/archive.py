@@ -122,13 +122,16 @@ class Archive:
     """Catalog + storage targets (the first is the primary) + the data folder."""
 
     def __init__(self, home: Path, catalog: Catalog, targets: list[Storage], *,
-                 retries: int = 3, backoff: float = 0.5) -> None:
+                 retries: int = 3, backoff: float = 0.5, host: str | None = None) -> None:
         if not targets:
             raise IsnadError("no storage target configured")
         names = [t.name for t in targets]
         if len(set(names)) != len(names):
             raise IsnadError(f"storage target names must be unique: {names}")
         self.home = Path(home)
+        # The machine this data folder belongs to, as captures record it: a capture left
+        # RUNNING is settled only by its own machine (the one whose folder holds its files).
+        self.host = host or socket.gethostname()
         self.catalog = catalog
         self.targets = targets
         self.retries = retries
@@ -531,12 +534,12 @@ class Archive:
     def recover_interrupted(self) -> list[str]:
         """Mark captures whose process died as FAILED; keep their files aside, never delete.
 
-        Only captures started on this host are judged: another host's worker may be alive.
+        Only captures started on this machine (``host``) are judged: another machine's
+        process may be alive, and its files are on its own disk.
         """
         recovered = []
-        host = socket.gethostname()
         for row in self.catalog.list(state=CaptureState.RUNNING):
-            if row.worker_host != host or _process_alive(row):
+            if row.worker_host != self.host or _process_alive(row):
                 continue
             cause = self._noted_cause(row.id)
             # The dead process may have changed the record (its start time) without getting to

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import shutil
-import socket
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,7 +73,7 @@ def begin_capture(archive: Archive, request: CaptureRequest, settings: dict[str,
             id=capture_id, url=request.url, state=CaptureState.RUNNING, reasons=[],
             case_id=request.case_id, tags=list(request.tags), note=request.note,
             operator=request.operator, started_at=started,
-            worker_host=socket.gethostname(), worker_pid=me.pid, work_dir=str(work_dir),
+            worker_host=archive.host, worker_pid=me.pid, work_dir=str(work_dir),
             context={"process_started": me.create_time()},
         )
     )

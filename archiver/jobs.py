@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -26,7 +26,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from archiver.catalog import Base, Catalog, UTCDateTime
 from archiver.errors import NotFound
 from archiver.ids import new_capture_id
-from archiver.states import JobState
+from archiver.states import CustodyAction, JobState
+
+if TYPE_CHECKING:
+    from archiver.archive import Archive
 
 
 def _now() -> datetime:
@@ -150,6 +153,12 @@ class JobStore:
             if attempt is not None:
                 query = query.where(JobCaptureRow.attempt == attempt)
             return list(s.scalars(query.order_by(JobCaptureRow.capture_id)))
+
+    def attempt_of(self, capture_id: str) -> tuple[str, int] | None:
+        """The job and attempt that made a capture (None: not made by a job)."""
+        with self.session() as s:
+            row = s.get(JobCaptureRow, capture_id)
+            return (row.job_id, row.attempt) if row else None
 
     def link_capture(self, job_id: str, attempt: int, capture_id: str) -> None:
         with self.session() as s:
@@ -296,6 +305,34 @@ class JobStore:
     def workers(self) -> list[WorkerRow]:
         with self.session() as s:
             return list(s.scalars(select(WorkerRow).order_by(WorkerRow.started_at)))
+
+
+def link_to_retries(archive: Archive, settled: list[str]) -> list[str]:
+    """Of the captures just settled as interrupted (:meth:`Archive.recover_interrupted`),
+    those whose job was already queued again or run again while their machine was gone
+    (another worker found it silent): each gets the ``retried`` custody event naming the
+    attempt that replaces it. A capture whose job still stands at its attempt is left to
+    the worker that queues the job again (it records the same event then). Returns the
+    captures linked."""
+    if not settled:
+        return []
+    store = JobStore(archive.catalog)
+    linked = []
+    for capture_id in settled:
+        made_by = store.attempt_of(capture_id)
+        if made_by is None:
+            continue  # not made by a job
+        job_id, number = made_by
+        row = store.get(job_id)
+        if not (row.attempts > number
+                or (row.attempts == number and row.state == JobState.QUEUED)):
+            continue  # still its running attempt, or given up: no retry to name
+        archive.record_event(capture_id, "isnad", CustodyAction.RETRIED, None, {
+            "job": job_id, "attempt": number, "retried_as_attempt": number + 1,
+            "reason": f"its machine {archive.host} stopped before the job finished; the job "
+                      "was queued again while it was gone"})
+        linked.append(capture_id)
+    return linked
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -832,26 +832,38 @@ def scheduler_command(
 
 
 @app.command()
-def workers(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Workers and schedulers alive now (host, pid, concurrency, current jobs, last sign of
-    life)."""
+def workers(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    every: Annotated[bool, typer.Option("--all", help="also workers that stopped, and those "
+                                        "gone for more than a day")] = False,
+) -> None:
+    """Workers and schedulers (host, pid, concurrency, current jobs, last sign of life):
+    those alive, and those gone (silent for worker.stale_after seconds without stopping;
+    their jobs are queued again by the live workers)."""
     from isnad.app.runtime import Runtime
+
     settings = _settings()
     runtime = Runtime(settings, _archive(settings, recover=False))
     running = runtime.jobs((JobState.RUNNING,))
-    shown = [records.worker_record(w, running)
-             for w in runtime.workers(("worker", "scheduler"))]
+    leader = runtime.schedules_leader()
+    shown = [records.worker_record(w, running, state, leads=w.id == leader)
+             for w, state in runtime.worker_states(every=every)]
     if as_json:
         _emit_json(shown)
         return
+    if not any(r["state"] == "alive" for r in shown):
+        err.print("no worker is running (start one with `isnad worker`)")
     if not shown:
-        out.print("no worker is running (start one with `isnad worker`)")
         return
-    table = Table("worker", "kind", "host", "pid", "concurrency", "jobs",
+    table = Table("worker", "state", "kind", "host", "pid", "concurrency", "jobs",
                   "last sign of life (UTC)")
     for r in shown:
-        table.add_row(r["id"], r["kind"], r["host"], str(r["pid"]), str(r["concurrency"]),
-                      ", ".join(r["jobs"]) or "-", (r["heartbeat_at"] or "")[:19])
+        state = r["state"] if r["state"] == "alive" else f"[yellow]{r['state']}[/yellow]"
+        if r.get("leads"):
+            state += " (leads)"
+        table.add_row(r["id"], state, r["kind"], r["host"], str(r["pid"]),
+                      str(r["concurrency"]), ", ".join(r["jobs"]) or "-",
+                      (r["heartbeat_at"] or "")[:19])
     out.print(table)
 
 

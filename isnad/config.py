@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, get_origin
@@ -302,6 +303,13 @@ class WorkerSettings(_Section):
     drain_timeout: float = Field(120.0, ge=0, le=86_400, description="on SIGTERM, seconds "
                                  "given to running captures to finish before they are handed "
                                  "back to the queue")
+    host: str | None = Field(None, max_length=255, description="the name this machine (this "
+                             "data folder) goes by in the catalog's workers, jobs and captures; "
+                             "None: the host name. Keep it the same across restarts (a "
+                             "container's host name changes): the worker that comes back "
+                             "settles what its machine left unfinished")
+
+    _blank = field_validator("host", mode="before")(_blank_is_none)
 
 
 def _duration(value: Any) -> Any:
@@ -348,6 +356,10 @@ class SchedulesSettings(_Section):
     misfire_grace: float = Field(3600.0, gt=0, le=WEEK, description="a tick missed (scheduler "
                                  "down) still runs, once, if at most this many seconds late")
     threads: int = Field(4, ge=1, le=64, description="schedules run at once")
+    lease: float = Field(30.0, ge=1, le=DAY, description="seconds a scheduler's lease lasts "
+                         "unless renewed (it is renewed every worker.heartbeat): of several "
+                         "schedulers only the holder fires schedules; another takes over "
+                         "this long after the holder dies")
     host_spacing: float = Field(10.0, ge=0, le=DAY, description="seconds at least between "
                                 "two runs against one host")
     backoff: float = Field(60.0, gt=0, le=DAY, description="seconds of delay after a first "
@@ -505,6 +517,11 @@ class Settings(BaseSettings):
     @property
     def catalog_url(self) -> str:
         return self.catalog.url or f"sqlite:///{self.home.resolve() / 'catalog.db'}"
+
+    def machine(self) -> str:
+        """The name this machine goes by in the catalog (``worker.host``, else the host
+        name)."""
+        return self.worker.host or socket.gethostname()
 
     def effective_operator(self) -> str:
         if self.operator:

@@ -9,6 +9,9 @@
 - ``HostSpacing``: the next moment a run may start against a host, so two schedules aimed at
   one platform never start closer than the spacing (a reservation, taken with a conditional
   UPDATE, so two schedulers cannot both take the same slot).
+- ``Lease``: a named lease with an expiry (``leases``), so that of several schedulers (on
+  several machines) exactly one fires schedules; taken and renewed with a conditional UPDATE,
+  taken over by another when its holder stops renewing it.
 """
 
 from __future__ import annotations
@@ -282,3 +285,87 @@ class HostSpacing:
         """Seconds from ``now`` to the slot reserved for ``host`` (0: start at once)."""
         moment = now or _now()
         return max(0.0, (self.reserve(host, moment) - moment).total_seconds())
+
+
+class LeaseRow(ScheduleBase):
+    """Who holds a lease, and until when (unless renewed)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    """A lease as last read: its holder and expiry."""
+
+    name: str
+    holder: str
+    acquired_at: datetime
+    expires_at: datetime
+
+
+class Lease:
+    """A lease with an expiry in the catalog database (SQLite or PostgreSQL alike): whoever
+    holds it and renews it before it expires keeps it; when the holder dies, another takes
+    it over once it has expired. Expiry is judged by each caller's clock (machines keep UTC
+    by NTP; a skew eats into the lease time)."""
+
+    def __init__(self, engine: Engine, name: str, duration: float) -> None:
+        self.engine = engine
+        self.name = name
+        self.duration = timedelta(seconds=duration)
+        create_tables(engine)
+
+    def hold(self, holder: str) -> bool:
+        """Take the lease, or renew it when ``holder`` has it; False while another holds an
+        unexpired one. One conditional UPDATE decides between contenders."""
+        now = _now()
+        with Session(self.engine) as s, s.begin():
+            kept = s.execute(update(LeaseRow).where(
+                LeaseRow.name == self.name, LeaseRow.holder == holder)
+                .values(expires_at=now + self.duration)).rowcount
+            if kept:
+                return True
+            taken = s.execute(update(LeaseRow).where(
+                LeaseRow.name == self.name, LeaseRow.expires_at <= now)
+                .values(holder=holder, acquired_at=now, expires_at=now + self.duration)
+            ).rowcount
+            if taken:
+                return True
+        try:
+            with Session(self.engine) as s, s.begin():
+                s.execute(insert(LeaseRow).values(name=self.name, holder=holder,
+                                                  acquired_at=now,
+                                                  expires_at=now + self.duration))
+        except IntegrityError:
+            return False  # another took it first (it exists now, unexpired)
+        return True
+
+    def take_over(self, dead_holder: str, holder: str) -> bool:
+        """Take the lease from a holder known to be dead (its process gone, on this
+        machine) without waiting for it to expire; False if it changed hands meanwhile."""
+        now = _now()
+        with Session(self.engine) as s, s.begin():
+            return bool(s.execute(update(LeaseRow).where(
+                LeaseRow.name == self.name, LeaseRow.holder == dead_holder)
+                .values(holder=holder, acquired_at=now, expires_at=now + self.duration)
+            ).rowcount)
+
+    def release(self, holder: str) -> bool:
+        """Give the lease up now (a clean stop), so another need not wait for its expiry."""
+        with Session(self.engine) as s, s.begin():
+            return bool(s.execute(update(LeaseRow).where(
+                LeaseRow.name == self.name, LeaseRow.holder == holder)
+                .values(expires_at=_now())).rowcount)
+
+    def current(self) -> LeaseState | None:
+        """The lease as it stands (its holder may have let it expire)."""
+        with Session(self.engine) as s:
+            row = s.get(LeaseRow, self.name)
+            if row is None:
+                return None
+            return LeaseState(row.name, row.holder, row.acquired_at, row.expires_at)

@@ -135,3 +135,16 @@ def catalog_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'catalog.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """A real `redis-server` of this test's own, on a free 127.0.0.1 port, nothing on disk;
+    ``redis_server.stop()`` / ``.start()`` make an outage. Stopped at the end."""
+    from tests.redisserver import RedisServer, redis_server_binary
+
+    if redis_server_binary() is None:
+        pytest.skip("redis-server is not installed (`make test` installs it)")
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()

@@ -6,6 +6,7 @@ import logging
 
 from archiver.archive import Archive
 from archiver.catalog import Catalog
+from archiver.jobs import link_to_retries
 from archiver.proof import ProofOptions, Prover
 from archiver.signing import KEY_FILE, SigningKey, init_keys, load_key, public_fingerprint
 from archiver.storage import open_storage
@@ -29,7 +30,8 @@ def open_archive(settings: Settings, *, recover: bool = True, queue_age: float =
     targets = [open_storage(t.url, name=t.name, **t.options())
                for t in settings.storage_targets()]
     archive = Archive(settings.home, Catalog(settings.catalog_url), targets,
-                      retries=settings.storage.retries, backoff=settings.storage.backoff)
+                      retries=settings.storage.retries, backoff=settings.storage.backoff,
+                      host=settings.machine())
     archive.prover_factory = lambda: Prover(signing_key(settings, create=True),
                                             configured_tsas(settings),
                                             software=f"Isnad {__version__}",
@@ -38,7 +40,9 @@ def open_archive(settings: Settings, *, recover: bool = True, queue_age: float =
     # Custody heads are signed with the same key (never created here: a capture creates it).
     archive.use_head_key(lambda: signing_key(settings))
     if recover:
-        archive.recover_interrupted()
+        # A capture settled here whose job another machine already runs again is linked
+        # to that retry (archiver.jobs.link_to_retries).
+        link_to_retries(archive, archive.recover_interrupted())
         archive.record_queued_events(queue_age)
     return archive
 

@@ -170,9 +170,10 @@ def start_run(settings: Settings, archive: Archive, monitor_id: str) -> str:
     if monitor.kind == feeds.KIND:
         spec.monitor["feed"] = feeds.listing_options(monitor.scope)
     runtime = Runtime(settings, archive)
+    runtime.queue.check()  # Redis unreachable: one clear error, no run recorded
     (row,) = add_jobs(runtime.store, [spec], settings.home / "secrets")
     store.add_run(monitor.id, row.id)
-    runtime.queue.put(row.id, row.priority)
+    runtime.queue.offer(row.id, row.priority)
     return row.id
 
 
@@ -231,7 +232,7 @@ def _listed(settings: Settings, archive: Archive, spec: JobSpec, run_id: str,
         if row is not None:
             # After the commit: a message lost here is restored by the next worker to start
             # (it queues every queued job the queue does not hold).
-            queue.put(row.id, row.priority)
+            queue.offer(row.id, row.priority)
     state = (CaptureState.PARTIAL if notes or listing.state == CaptureState.PARTIAL
              else CaptureState.COMPLETE)
     reasons = [] if listing.state == CaptureState.COMPLETE else [
@@ -283,7 +284,7 @@ def _queue_rechecks(store: MonitorStore, queue: CaptureQueue, monitor: MonitorRo
         row = store.claim_recheck(post, _post_job(monitor, match, post.url, run_id, "recheck",
                                                   post.platform, post.post_id))
         if row is not None:
-            queue.put(row.id, row.priority)
+            queue.offer(row.id, row.priority)
 
 
 def _queue_edit_checks(store: MonitorStore, queue: CaptureQueue, monitor: MonitorRow,

@@ -170,8 +170,13 @@ def job_record(row: JobRow, captures: list[str]) -> dict[str, Any]:
     }
 
 
-def worker_record(row: WorkerRow, running: list[JobRow]) -> dict[str, Any]:
+def worker_record(row: WorkerRow, running: list[JobRow], state: str = "alive", *,
+                  leads: bool = False) -> dict[str, Any]:
+    """A worker as `isnad workers --json` shows it (``jobs``: those it runs now; for a gone
+    worker, those still waiting to be queued again by a live one; ``leads``: the scheduler
+    that holds the schedules lease, the one that fires)."""
     return {"id": row.id, "kind": row.kind, "host": row.host, "pid": row.pid,
-            "concurrency": row.concurrency,
+            "concurrency": row.concurrency, "state": state, "leads": leads,
             "started_at": utc_iso(row.started_at), "heartbeat_at": utc_iso(row.heartbeat_at),
+            "stopped_at": utc_iso(row.stopped_at),
             "jobs": [r.id for r in running if r.worker == row.id]}

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archiver.archive import Archive, process_alive
-from archiver.jobs import JobRow, JobStore
+from archiver.jobs import JobRow, JobStore, link_to_retries
 from archiver.states import CaptureState, CustodyAction, JobState
 from isnad.app.jobs import forget_secret, secret_url
 from isnad.config import Settings
@@ -59,7 +58,7 @@ class JobRunner:
         self.store = store
         self.worker_id = worker_id
         self.requeue_message = requeue or (lambda row: None)
-        self.host = socket.gethostname()
+        self.host = settings.machine()
         self.running: dict[str, Attempt] = {}
         self.handed_back: set[str] = set()
         self.lock = threading.Lock()
@@ -266,7 +265,13 @@ class JobRunner:
 
     def recover(self) -> list[str]:
         """Jobs whose worker died (its process gone, or silent on another machine): settled
-        and queued again. Run at a worker's start and from time to time."""
+        and queued again. Run at a worker's start and from time to time.
+
+        A job of a machine that went silent is queued again by whichever worker notices;
+        the captures it left RUNNING are on that machine's disk, so they are settled when
+        the machine comes back (its worker starts with the same ``worker.host``): FAILED,
+        files kept in its quarantine, and linked to the attempt that replaced them."""
+        link_to_retries(self.archive, self.settle_dead_captures())
         recovered = []
         for row in self.store.stale(self.host, process_alive, self.settings.worker.stale_after):
             if row.worker == self.worker_id:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,10 +25,12 @@ from isnad.app.jobs import (
     parse_batch,
     secret_url,
 )
-from isnad.app.queue import CaptureQueue
+from isnad.app.queue import CaptureQueue, QueueUnavailable
 from isnad.app.records import job_record
 from isnad.app.worker import LocalRun, live_workers
 from isnad.config import Settings
+
+GONE_SHOWN_FOR = timedelta(days=1)  # `isnad workers` shows a gone worker this long
 
 
 def read_batch(source: str, template: JobSpec) -> tuple[list[JobSpec], list[BatchLine]]:
@@ -56,20 +59,65 @@ class Runtime:
 
     def submit(self, specs: list[JobSpec]) -> list[JobRow]:
         """Queue jobs: written to the catalog first, then handed to the queue (a message
-        lost between the two is restored by the next worker that starts)."""
+        lost between the two is restored by the next worker that starts).
+
+        When the queue (Redis) cannot be reached, nothing is written and
+        :class:`QueueUnavailable` says so: the caller submits again later. Should it go
+        down between the two steps, the error names the jobs already in the catalog: they
+        are queued, and a worker gives them their message when the queue is back."""
+        try:
+            self.queue.check()
+        except QueueUnavailable as exc:
+            raise QueueUnavailable(f"{exc}; nothing was submitted: submit again when it is "
+                                   "back") from exc
         rows = add_jobs(self.store, specs, self.settings.home / "secrets")
-        for row in rows:
-            self.queue.put(row.id, row.priority)
+        for n, row in enumerate(rows):
+            try:
+                self.queue.put(row.id, row.priority)
+            except QueueUnavailable as exc:
+                ids = " ".join(r.id for r in rows[n:])
+                raise QueueUnavailable(
+                    f"{exc}; {len(rows)} job(s) were recorded in the catalog and stay queued "
+                    f"(a worker hands them to the queue when it is back), those not yet in "
+                    f"it: {ids}") from exc
         return rows
 
     def workers(self, kinds: tuple[str, ...] = ("worker",)) -> list[WorkerRow]:
         """Live workers (``kinds``: also schedulers, ``("worker", "scheduler")``)."""
         return live_workers(self.store, self.settings, kinds)
 
+    def worker_states(self, kinds: tuple[str, ...] = ("worker", "scheduler"), *,
+                      every: bool = False) -> list[tuple[WorkerRow, str]]:
+        """Workers with their state: ``alive``; ``gone`` (no sign of life for
+        ``worker.stale_after`` seconds, or its process dead on this machine, without having
+        stopped: its jobs are queued again by the live workers), shown for a day after
+        their last sign of life; with ``every``, also those gone longer and ``stopped`` ones."""
+        alive = {w.id for w in live_workers(self.store, self.settings, kinds)}
+        recent = datetime.now(UTC) - GONE_SHOWN_FOR
+        shown = []
+        for row in self.store.workers():
+            if row.kind not in kinds:
+                continue
+            state = ("alive" if row.id in alive else
+                     "stopped" if row.stopped_at is not None else "gone")
+            if every or state == "alive" or (state == "gone" and row.heartbeat_at >= recent):
+                shown.append((row, state))
+        return shown
+
+    def schedules_leader(self) -> str | None:
+        """The scheduler holding the ``schedules`` lease now (None: none holds it)."""
+        from scheduler.state import Lease  # the scheduler's tables, made when first asked
+
+        lease = Lease(self.archive.catalog.engine, "schedules", self.settings.schedules.lease
+                      ).current()
+        if lease is None or lease.expires_at <= datetime.now(UTC):
+            return None
+        return lease.holder
+
     def run_here(self, rows: list[JobRow], concurrency: int | None) -> LocalRun:
         run = LocalRun(self.settings, self.archive,
                        concurrency or self.settings.worker.concurrency,
-                       requeue=lambda row: self.queue.put(row.id, row.priority))
+                       requeue=lambda row: self.queue.offer(row.id, row.priority))
         run.start(rows)
         return run
 
@@ -92,6 +140,7 @@ class Runtime:
                 and secret_url(self.settings.home / "secrets", row.id) is None):
             raise IsnadError(f"job {row.id}: the password of its URL was forgotten when the "
                              "job ended (it is kept nowhere); submit the URL again")
+        self.queue.check()  # Redis unreachable: one clear error, the job left as it is
         if not self.store.retry(row.id):
             raise IsnadError(f"job {row.id} is {row.state}: only a failed, cancelled or done "
                              "job can be run again")

@@ -10,6 +10,12 @@ is logged loudly and tried again at its next tick, and the service carries on.
 Monitors are schedules of kind ``monitor`` (``monitor:ID``), kept in step with the catalog's
 monitors every ``MONITOR_SYNC`` seconds: a tick queues a run of the monitor (a worker captures
 it), spaced from other runs against the same host; a paused or flagged monitor is not run.
+
+Several schedulers (on several machines) may run at once: exactly one fires schedules, the
+holder of the ``schedules`` lease in the catalog (:class:`scheduler.state.Lease`, renewed on
+every heartbeat); the others stand by and one takes over when the lease expires (its holder
+died) or is released (it stopped). The run ledger still claims each tick once, should two ever
+both believe they lead (a holder that lost the catalog for longer than the lease).
 """
 
 from __future__ import annotations
@@ -17,13 +23,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from archiver.archive import process_alive
 from archiver.jobs import JobStore
 from isnad.app.alerts import AlertCourier
 from isnad.app.archive import configured_tsas, open_archive
@@ -34,13 +40,14 @@ from isnad.app.storage import sync_storage
 from isnad.app.worker import live_workers, worker_id
 from isnad.config import HousekeepingSchedule, Settings
 from scheduler.service import Outcome, Schedules, When, wait_until_stopped
-from scheduler.state import Backoff, HostSpacing
+from scheduler.state import Backoff, HostSpacing, Lease
 
 log = logging.getLogger("isnad.scheduler")
 
 HOUSEKEEPING = "housekeeping"
 MONITOR = "monitor"
 MONITOR_SYNC = 30.0  # seconds between looks at the catalog's monitors
+LEASE = "schedules"  # the lease whose holder fires the schedules
 
 
 def _when(schedule: HousekeepingSchedule, default: When) -> When:
@@ -179,7 +186,7 @@ class SchedulerService:
         archive = open_archive(settings, recover=False)
         self.archive = archive  # read by sync_monitors, in this thread only
         self.store = JobStore(archive.catalog)
-        self.id = worker_id("scheduler")
+        self.id = worker_id("scheduler", settings.machine())
         section = settings.schedules
         self.schedules = Schedules(
             archive.catalog.engine, self.id, jitter=section.jitter,
@@ -190,6 +197,9 @@ class SchedulerService:
         self.schedules.handle(MONITOR, MonitorRuns(
             settings, HostSpacing(archive.catalog.engine, section.host_spacing), self.stop))
         self._monitors_synced = 0.0
+        self.lease = Lease(archive.catalog.engine, LEASE, section.lease)
+        self.leading = False
+        self._lease_until = 0.0  # monotonic moment our lease runs out, unless renewed
 
     def _stop(self, signum: int, frame: object) -> None:
         log.info("scheduler %s: %s received, stopping after the runs under way", self.id,
@@ -215,9 +225,64 @@ class SchedulerService:
                         "as interrupted", row.schedule_id, row.due_at.isoformat(), row.holder,
                         extra={"schedule": row.schedule_id})
 
+    def _take_charge(self) -> None:
+        """Lead: the housekeeping plan registered, schedules fired, monitors synced."""
+        plan = housekeeping_plan(self.settings)
+        for schedule_id, when in plan.items():
+            self.schedules.register(schedule_id, when)
+        self.schedules.keep_only(HOUSEKEEPING, set(plan))
+        self.schedules.resume()
+        self.leading = True
+        log.info("scheduler %s leads (lease %r): %s", self.id, LEASE,
+                 ", ".join(f"{i} ({w.describe()})" for i, w in plan.items()) or
+                 "no housekeeping schedule")
+        self.sync_monitors()
+        self.settle_interrupted()
+
+    def _stand_by(self, why: str) -> None:
+        """Stop firing (runs under way finish); another scheduler leads."""
+        self.schedules.scheduler.pause()
+        self.leading = False
+        log.warning("scheduler %s stands by: %s", self.id, why)
+
+    def _contend(self) -> None:
+        """Take or renew the lease; lead while it is held, stand by when it is not."""
+        start = time.monotonic()
+        try:
+            held = self.lease.hold(self.id) or self._holder_died_here()
+        except Exception:  # noqa: BLE001 - a busy or unreachable catalog: judged below
+            log.exception("scheduler %s: the lease could not be renewed", self.id)
+            held = None
+        if held:
+            self._lease_until = start + self.settings.schedules.lease
+            if not self.leading:
+                self._take_charge()
+        elif self.leading and (held is False or time.monotonic() >= self._lease_until):
+            holder = self.lease.current() if held is False else None
+            self._stand_by(f"the lease went to {holder.holder}" if holder else
+                           "its lease ran out unrenewed")
+
+    def _holder_died_here(self) -> bool:
+        """A scheduler restarted after a crash on this machine need not wait for its dead
+        predecessor's lease to expire: its process is seen gone, the lease taken over."""
+        current = self.lease.current()
+        if current is None:
+            return False
+        kind, _, rest = current.holder.partition(":")
+        host, _, pid = rest.rpartition(":")[0].rpartition(":")
+        if (kind != "scheduler" or host != self.settings.machine() or not pid.isdigit()
+                or int(pid) == os.getpid() or process_alive(int(pid))):
+            return False
+        if self.lease.take_over(current.holder, self.id):
+            log.warning("scheduler %s: the lease's holder %s is dead on this machine; taken "
+                        "over", self.id, current.holder)
+            return True
+        return False
+
     def _beat(self) -> None:
         self.store.beat_worker(self.id)
-        if time.monotonic() - self._monitors_synced >= MONITOR_SYNC:
+        self._contend()
+        if self.leading and time.monotonic() - self._monitors_synced >= MONITOR_SYNC:
             self.sync_monitors()
             self.settle_interrupted()
 
@@ -225,22 +290,20 @@ class SchedulerService:
         """Register, fire schedules until a signal, then let running ones finish."""
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        self.store.register_worker(self.id, "scheduler", socket.gethostname(), os.getpid(),
+        self.store.register_worker(self.id, "scheduler", self.settings.machine(), os.getpid(),
                                    self.settings.schedules.threads)
         courier: AlertCourier | None = None
         try:
             self.schedules.start()
-            plan = housekeeping_plan(self.settings)
-            for schedule_id, when in plan.items():
-                self.schedules.register(schedule_id, when)
-            self.schedules.keep_only(HOUSEKEEPING, set(plan))
-            self.schedules.resume()
-            log.info("scheduler %s started: %s", self.id,
-                     ", ".join(f"{i} ({w.describe()})" for i, w in plan.items()) or
-                     "no housekeeping schedule")
-            self.sync_monitors()
-            self.settle_interrupted()
+            self._contend()
+            if not self.leading:
+                holder = self.lease.current()
+                log.info("scheduler %s started: standing by while %s holds the lease %r",
+                         self.id, holder.holder if holder else "another", LEASE)
+            else:
+                log.info("scheduler %s started", self.id)
             # Alerts go out from a thread of their own: a slow webhook never delays a tick.
+            # Every scheduler runs one (each alert is taken with a lease of its own).
             courier = AlertCourier(self.settings, self.stop)
             courier.start()
             wait_until_stopped(self.stop, self.settings.worker.heartbeat, self._beat)
@@ -249,5 +312,7 @@ class SchedulerService:
             if courier is not None:
                 courier.join(self.settings.alerts.timeout + 5)
             self.schedules.shutdown(wait=True)
+            if self.leading:
+                self.lease.release(self.id)  # the next need not wait for it to expire
             self.store.stop_worker(self.id)
             log.info("scheduler %s stopped", self.id)

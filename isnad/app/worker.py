@@ -27,17 +27,19 @@ from archiver.jobs import JobRow, JobStore, WorkerRow
 from archiver.states import JobState
 from isnad.app.capture import resume_uploads
 from isnad.app.jobs import forget_secret
-from isnad.app.queue import CaptureQueue
+from isnad.app.queue import OUTAGE_ERRORS, CaptureQueue, QueueUnavailable
 from isnad.app.runner import JobRunner
 from isnad.config import Settings
 
 log = logging.getLogger("isnad.worker")
 
-RECOVER_EVERY = 30.0  # seconds between looks for jobs whose worker died
+RECOVER_EVERY = 30.0  # seconds between looks for jobs whose worker died (at most)
+RECONCILE_EVERY = 300.0  # seconds between looks for queued jobs the queue lost (at most)
 
 
-def worker_id(kind: str) -> str:
-    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+def worker_id(kind: str, host: str | None = None) -> str:
+    """A worker's id: its kind, machine, pid and start second (unique across restarts)."""
+    return f"{kind}:{host or socket.gethostname()}:{os.getpid()}:{int(time.time())}"
 
 
 def live_workers(store: JobStore, settings: Settings, kinds: tuple[str, ...] = ("worker",)
@@ -45,10 +47,23 @@ def live_workers(store: JobStore, settings: Settings, kinds: tuple[str, ...] = (
     """Workers that gave a sign of life lately (and, on this host, whose process lives);
     ``kinds`` adds other services, e.g. ``"scheduler"``."""
     cutoff = datetime.now(UTC) - timedelta(seconds=settings.worker.stale_after)
-    host = socket.gethostname()
+    host = settings.machine()
     return [w for w in store.workers()
             if w.kind in kinds and w.stopped_at is None and w.heartbeat_at >= cutoff
             and (w.host != host or process_alive(w.pid))]
+
+
+class QuietOutage(logging.Filter):
+    """Huey's consumer logs every failed read of an unreachable Redis with a traceback,
+    several a second; the worker's heartbeat says once that the queue is down and once that
+    it is back, so those are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, OUTAGE_ERRORS)
+
+
+HUEY_LOGGERS = ("huey.consumer.Worker", "huey.consumer.Scheduler", "huey.consumer")
 
 
 class Heartbeat(threading.Thread):
@@ -62,6 +77,9 @@ class Heartbeat(threading.Thread):
         self.also = also
         self.stopped = threading.Event()
         self.last_recovery = time.monotonic()
+        # A worker on another machine is found dead after ``stale_after`` seconds of silence:
+        # look at least twice in that time.
+        self.recover_every = min(RECOVER_EVERY, runner.settings.worker.stale_after / 2)
 
     def run(self) -> None:
         tick = min(self.interval, 1.0)  # cancellations are looked at every second
@@ -74,7 +92,7 @@ class Heartbeat(threading.Thread):
                     last_beat = now
                     self.runner.store.beat_worker(self.runner.worker_id)
                     self.runner.beat()
-                if now - self.last_recovery >= RECOVER_EVERY:
+                if now - self.last_recovery >= self.recover_every:
                     self.last_recovery = now
                     self.runner.recover()
                 if self.also:
@@ -93,15 +111,22 @@ class Worker:
         self.concurrency = concurrency or settings.worker.concurrency
         self.burst = burst
         self.store = JobStore(archive.catalog)
-        self.id = worker_id("worker")
+        self.host = settings.machine()
+        self.id = worker_id("worker", self.host)
         self.runner = JobRunner(settings, archive, self.store, self.id, requeue=self._put)
         self.queue = CaptureQueue(settings, run_job=self._run_job)
         self.active = 0  # jobs taken from the queue and not yet ended
         self._idle_looks = 0
         self._active_lock = threading.Lock()
+        self._queue_lost = False  # the queue could not be reached at the last look
+        self._last_reconcile = time.monotonic()
+        self._incarnation: str | None = None  # the queue server's run, as last seen
 
     def _put(self, row: JobRow) -> None:
-        self.queue.put(row.id, row.priority)
+        # The job is QUEUED in the catalog: when the queue cannot take its message, the next
+        # reconcile (when the queue is back) gives it one. Nothing is lost; it waits.
+        if not self.queue.offer(row.id, row.priority):
+            self._queue_lost = True
 
     def _run_job(self, job_id: str) -> None:
         with self._active_lock:
@@ -115,21 +140,28 @@ class Worker:
     def reconcile(self) -> int:
         """Queue again every queued job the queue does not hold (its message was lost with
         a worker that died after taking it). A duplicate message is harmless: the claim
-        decides."""
-        waiting = {t.args[0] for t in self.queue.huey.pending() if t.args}
+        decides. Raises :class:`QueueUnavailable` when the queue cannot be reached."""
+        waiting = self.queue.pending_ids()
         lost = [row for row in self.store.list((JobState.QUEUED,)) if row.id not in waiting]
         for row in lost:
-            self._put(row)
+            self.queue.put(row.id, row.priority)
         return len(lost)
 
     def run(self) -> None:
         """Run until SIGTERM (drain), SIGINT (hand back at once), or an empty queue with
         ``burst``."""
-        self.store.register_worker(self.id, "worker", socket.gethostname(), os.getpid(),
+        self.store.register_worker(self.id, "worker", self.host, os.getpid(),
                                    self.concurrency)
         recovered = self.runner.recover()
         resume_uploads(self.archive)
-        lost = self.reconcile()
+        try:
+            self._incarnation = self.queue.incarnation()
+            lost = self.reconcile()
+        except QueueUnavailable as exc:
+            # Started during a queue outage: the consumer waits for it, the heartbeat
+            # reconciles when it is back.
+            self._queue_lost, lost = True, 0
+            log.warning("worker %s: %s; waiting for it", self.id, exc)
         log.info("worker %s: %d job(s) of dead workers queued again, %d lost message(s) "
                  "restored", self.id, len(recovered), lost)
         consumer = self.queue.huey.create_consumer(
@@ -137,8 +169,10 @@ class Worker:
             backoff=1.15, max_delay=1.0, graceful_signal="TERM",
             shutdown_timeout=self.settings.worker.drain_timeout, check_worker_health=True)
         self.queue.huey.signal(huey_signals.SIGNAL_INTERRUPTED)(self._interrupted)
+        for name in HUEY_LOGGERS:
+            logging.getLogger(name).addFilter(QuietOutage())
         heartbeat = Heartbeat(self.runner, self.settings.worker.heartbeat,
-                              also=self._burst_check if self.burst else None)
+                              also=self._look_at_queue)
         heartbeat.start()
         try:
             consumer.run()
@@ -155,6 +189,30 @@ class Worker:
         if job_id:
             log.warning("job %s handed back to the queue: the worker is stopping", job_id)
             self.runner.hand_back([job_id], "the worker stopped before the job finished")
+
+    def _look_at_queue(self) -> None:
+        """On each heartbeat tick: after a queue outage or a restart of its server (or now
+        and then), give a message again to every queued job the queue lost; with
+        ``burst``, stop when all is done."""
+        now = time.monotonic()
+        try:
+            incarnation = self.queue.incarnation()
+            restarted = incarnation != self._incarnation
+            if (self._queue_lost or restarted
+                    or now - self._last_reconcile >= RECONCILE_EVERY):
+                restored = self.reconcile()
+                if self._queue_lost or restarted or restored:
+                    log.warning("the queue answers again: %d lost message(s) restored",
+                                restored)
+                self._queue_lost, self._incarnation = False, incarnation
+                self._last_reconcile = now
+        except QueueUnavailable as exc:
+            if not self._queue_lost:
+                log.warning("%s; running jobs go on, new ones wait for it", exc)
+            self._queue_lost = True
+            return
+        if self.burst:
+            self._burst_check()
 
     def _burst_check(self) -> None:
         with self._active_lock:
@@ -174,7 +232,7 @@ class LocalRun:
                  requeue: Callable[[JobRow], None]) -> None:
         self.settings = settings
         self.store = JobStore(archive.catalog)
-        self.id = worker_id("capture")
+        self.id = worker_id("capture", settings.machine())
         self.runner = JobRunner(settings, archive, self.store, self.id, requeue=requeue)
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="isnad-job")
         self.futures: dict[str, Future] = {}
@@ -182,7 +240,7 @@ class LocalRun:
         self.heartbeat = Heartbeat(self.runner, settings.worker.heartbeat)
 
     def start(self, rows: list[JobRow]) -> None:
-        self.store.register_worker(self.id, "capture", socket.gethostname(), os.getpid(),
+        self.store.register_worker(self.id, "capture", self.settings.machine(), os.getpid(),
                                    self.concurrency)
         self.heartbeat.start()
         self.runner.recover()  # jobs a dead worker (or a killed `capture`) left running
