@@ -818,17 +818,23 @@ def worker(
 def scheduler_command(
     log_file: Annotated[Path | None, typer.Option(
         "--log-file", help="also append JSON log lines here (default: logging.file)")] = None,
+    worker: Annotated[int | None, typer.Option(
+        "--worker", min=1, max=64, help="also run an `isnad worker` of N captures at once "
+        "beside the schedules: everything on one machine in one command")] = None,
 ) -> None:
-    """Run the schedules (housekeeping: fixity audit, pending timestamps, uploads, custody
-    anchors; see [schedules]) until stopped.
+    """Run the schedules (monitors' runs; housekeeping: fixity audit, pending timestamps,
+    uploads, custody anchors; see [schedules]) until stopped.
 
+    The schedules queue runs; workers capture them (`isnad worker`, or --worker N here).
     SIGTERM or Ctrl-C: no new run starts; runs under way finish first.
     """
-    from isnad.app.schedules import SchedulerService
+    from isnad.app.schedules import LocalWorker, SchedulerService
+
     settings = _settings()
     configure_from_settings(settings.logging, settings.home, service=True,
                             debug=_state["debug"], file=log_file, console=err)
-    SchedulerService(settings).run()
+    local = LocalWorker(settings, worker, _state["config"]) if worker else None
+    SchedulerService(settings, local).run()
 
 
 @app.command()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from archiver.states import MonitorPostState
 from tests.test_monitors import (
     _add,
     _assert_each_post_captured_once,
@@ -152,3 +153,31 @@ def test_a_scheduler_killed_mid_tick_is_settled_on_restart_and_sigterm_leaves_no
     assert worker.code == 0, worker
     for monitor_id in monitors:
         _assert_each_post_captured_once(isnad, monitor_id, env)
+
+
+@pytest.mark.e2e
+def test_a_scheduler_with_a_worker_runs_everything_on_one_machine(isnad, telegram):  # noqa: F811
+    """`isnad scheduler --worker 2` alone: the monitor's runs are queued and captured, with no
+    other command; SIGTERM drains the worker and stops both."""
+    from archiver.archive import process_alive
+
+    env = {**_env(telegram), **QUIET, "ISNAD_SCHEDULES__HOST_SPACING": "0"}
+    monitor = _add(isnad, telegram, "--every", "3s")
+
+    def captured() -> bool:
+        timeline = isnad("monitor", "timeline", monitor["id"], "--json", env=env).json()
+        return len(timeline["posts"]) == 3 and all(
+            p["state"] == MonitorPostState.CAPTURED for p in timeline["posts"])
+
+    alone = SchedulerProcess(isnad, env, "alone", ("--worker", "2"))
+    try:
+        alone.wait_for(captured, timeout=600)
+    finally:
+        code = alone.stop(timeout=300)
+    assert code == 0, alone.log_path.read_text()[-3000:]
+    (pid,) = [int(m[1]) for r in alone.lines()
+              if (m := re.match(r"worker process (\d+) started", r.get("message", "")))]
+    assert not process_alive(pid)  # drained and gone with the scheduler
+    _assert_each_post_captured_once(isnad, monitor["id"], env)
+    shown = isnad("workers", "--json", env=env).json()
+    assert not [w for w in shown if w["state"] == "alive"], shown

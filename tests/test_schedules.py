@@ -325,12 +325,13 @@ FAST = {  # every housekeeping schedule every second or two, no jitter, signs of
 class SchedulerProcess:
     """`isnad scheduler` in a subprocess on the test's home; its JSON log lines in a file."""
 
-    def __init__(self, isnad, env: dict[str, str], name: str = "scheduler") -> None:  # noqa: ANN001
+    def __init__(self, isnad, env: dict[str, str], name: str = "scheduler",  # noqa: ANN001
+                 args: tuple[str, ...] = ()) -> None:
         import subprocess
 
         self.log_path = isnad.home.parent / f"{name}.log"
         self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(isnad.command("scheduler"), cwd=isnad.home,
+        self.proc = subprocess.Popen(isnad.command("scheduler", *args), cwd=isnad.home,
                                      env={**isnad.env, **FAST, **env},
                                      stdout=self._log, stderr=subprocess.STDOUT)
 

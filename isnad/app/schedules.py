@@ -23,10 +23,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from archiver.archive import process_alive
@@ -178,11 +181,57 @@ def monitor_plan(settings: Settings, archive: object) -> dict[str, When]:
     return plan
 
 
+class LocalWorker:
+    """`isnad scheduler --worker N`: an `isnad worker` beside the scheduler, so that one command
+    runs everything on one machine (the schedules queue runs, this worker captures them).
+
+    A process of its own, as any worker: a capture never shares the scheduler's process; it
+    dies with the scheduler (a SIGTERM from the kernel if the scheduler is killed), is drained
+    like any worker when the scheduler stops, and is started again if it exits on its own."""
+
+    def __init__(self, settings: Settings, concurrency: int, config: Path | None) -> None:
+        self.settings = settings
+        self.command = [sys.executable, "-m", "isnad.cli",
+                        *(["--config", str(config)] if config else []),
+                        "worker", "--concurrency", str(concurrency)]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, preexec_fn=_terminate_with_parent)
+        log.info("worker process %d started beside the scheduler", self.process.pid)
+
+    def check(self) -> None:
+        """Start it again if it ended (a crash, or killed by someone)."""
+        if self.process is not None and self.process.poll() is not None:
+            log.error("the worker beside the scheduler exited with status %s; starting "
+                      "another", self.process.returncode)
+            self.start()
+
+    def stop(self) -> None:
+        """Drain it (SIGTERM: its captures get worker.drain_timeout seconds) and wait."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(self.settings.worker.drain_timeout + 30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _terminate_with_parent() -> None:
+    """In the worker process, before it runs: SIGTERM when the scheduler dies (Linux)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class SchedulerService:
     """`isnad scheduler`: fires the schedules until SIGTERM or SIGINT."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, local_worker: LocalWorker | None = None) -> None:
         self.settings = settings
+        self.local_worker = local_worker
         archive = open_archive(settings, recover=False)
         self.archive = archive  # read by sync_monitors, in this thread only
         self.store = JobStore(archive.catalog)
@@ -281,6 +330,8 @@ class SchedulerService:
 
     def _beat(self) -> None:
         self.store.beat_worker(self.id)
+        if self.local_worker is not None:
+            self.local_worker.check()
         self._contend()
         if self.leading and time.monotonic() - self._monitors_synced >= MONITOR_SYNC:
             self.sync_monitors()
@@ -294,6 +345,8 @@ class SchedulerService:
                                    self.settings.schedules.threads)
         courier: AlertCourier | None = None
         try:
+            if self.local_worker is not None:
+                self.local_worker.start()
             self.schedules.start()
             self._contend()
             if not self.leading:
@@ -309,6 +362,8 @@ class SchedulerService:
             wait_until_stopped(self.stop, self.settings.worker.heartbeat, self._beat)
         finally:
             self.stop.set()
+            if self.local_worker is not None:
+                self.local_worker.stop()
             if courier is not None:
                 courier.join(self.settings.alerts.timeout + 5)
             self.schedules.shutdown(wait=True)
