@@ -387,17 +387,7 @@ class Catalog:
     def get(self, capture_id: str) -> CaptureRow:
         """A capture by id or unique id prefix, with artifacts and events loaded."""
         with self.session() as s:
-            row = s.get(CaptureRow, capture_id)
-            if row is None and len(capture_id) >= 4:
-                matches = s.scalars(
-                    select(CaptureRow).where(CaptureRow.id.startswith(capture_id)).limit(2)
-                ).all()
-                if len(matches) == 1:
-                    row = matches[0]
-                elif len(matches) > 1:
-                    raise NotFound(f"capture id prefix {capture_id!r} is ambiguous")
-            if row is None:
-                raise NotFound(f"no capture {capture_id!r} in the catalog")
+            row = by_id_or_prefix(s, CaptureRow, capture_id, "capture")
             _ = row.artifacts, row.events, row.copies, row.posts
             return row
 
@@ -527,15 +517,7 @@ class Catalog:
     def get_import(self, import_id: str) -> ImportRow:
         """An import by id or unique id prefix, with its files loaded."""
         with self.session() as s:
-            row = s.get(ImportRow, import_id)
-            if row is None and len(import_id) >= 4:
-                matches = s.scalars(select(ImportRow).where(
-                    ImportRow.id.startswith(import_id)).limit(2)).all()
-                if len(matches) > 1:
-                    raise NotFound(f"import id prefix {import_id!r} is ambiguous")
-                row = matches[0] if matches else None
-            if row is None:
-                raise NotFound(f"no import {import_id!r} in the catalog")
+            row = by_id_or_prefix(s, ImportRow, import_id, "import")
             _ = row.files
             return row
 
@@ -672,6 +654,21 @@ def _row_options(context: bool) -> list[Any]:
     if not context:
         options.append(defer(CaptureRow.context, raiseload=True))
     return options
+
+
+def by_id_or_prefix(session: Session, model: Any, ident: str, what: str) -> Any:
+    """The ``model`` row whose id is ``ident``, or whose id alone begins with it (at least 4
+    characters: people type short ids); NotFound naming ``what`` otherwise."""
+    row = session.get(model, ident)
+    if row is None and len(ident) >= 4:
+        matches = session.scalars(select(model).where(model.id.startswith(ident))
+                                  .limit(2)).all()
+        if len(matches) > 1:
+            raise NotFound(f"{what} id prefix {ident!r} is ambiguous")
+        row = matches[0] if matches else None
+    if row is None:
+        raise NotFound(f"no {what} {ident!r} in the catalog")
+    return row
 
 
 def _has_tag(dialect: str, tag: str) -> Any:

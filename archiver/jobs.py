@@ -23,8 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from archiver.catalog import Base, Catalog, UTCDateTime
-from archiver.errors import NotFound
+from archiver.catalog import Base, Catalog, UTCDateTime, by_id_or_prefix
 from archiver.ids import new_capture_id
 from archiver.states import CustodyAction, JobState
 
@@ -114,16 +113,7 @@ class JobStore:
     def get(self, job_id: str) -> JobRow:
         """A job by id or unique id prefix."""
         with self.session() as s:
-            row = s.get(JobRow, job_id)
-            if row is None and len(job_id) >= 4:
-                matches = s.scalars(select(JobRow).where(JobRow.id.startswith(job_id))
-                                    .limit(2)).all()
-                if len(matches) > 1:
-                    raise NotFound(f"job id prefix {job_id!r} is ambiguous")
-                row = matches[0] if matches else None
-            if row is None:
-                raise NotFound(f"no job {job_id!r} in the catalog")
-            return row
+            return by_id_or_prefix(s, JobRow, job_id, "job")
 
     def many(self, job_ids: list[str]) -> list[JobRow]:
         with self.session() as s:

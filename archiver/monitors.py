@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from archiver.catalog import Base, Catalog, UTCDateTime
+from archiver.catalog import Base, Catalog, UTCDateTime, by_id_or_prefix
 from archiver.errors import NotFound
 from archiver.ids import new_capture_id
 from archiver.jobs import JobRow
@@ -139,16 +139,7 @@ class MonitorStore:
     def get(self, monitor_id: str) -> MonitorRow:
         """A monitor by id or unique id prefix."""
         with self.session() as s:
-            row = s.get(MonitorRow, monitor_id)
-            if row is None and len(monitor_id) >= 4:
-                matches = s.scalars(select(MonitorRow).where(
-                    MonitorRow.id.startswith(monitor_id)).limit(2)).all()
-                if len(matches) > 1:
-                    raise NotFound(f"monitor id prefix {monitor_id!r} is ambiguous")
-                row = matches[0] if matches else None
-            if row is None:
-                raise NotFound(f"no monitor {monitor_id!r} in the catalog")
-            return row
+            return by_id_or_prefix(s, MonitorRow, monitor_id, "monitor")
 
     def list(self) -> list[MonitorRow]:
         """Every monitor, oldest first."""
