@@ -11,9 +11,14 @@ FONT_PACKAGES = fonts-noto-core fonts-noto-color-emoji fonts-noto-cjk
 RUN_PACKAGES  = chromium ffmpeg $(FONT_PACKAGES)
 # postgresql and redis-server: the tests start their own throwaway instances (no system service).
 TEST_PACKAGES = $(RUN_PACKAGES) wget openssl poppler-utils postgresql redis-server
+# node and npm install the browser code Isnad serves itself (ReplayWeb.page, pinned by
+# web-vendor/package-lock.json). Installed only when no `npm` is on the PATH: a Node.js from
+# elsewhere (e.g. NodeSource's nodejs, which bundles npm and conflicts with Debian's npm) is kept.
+NODE_PACKAGES = nodejs npm
+WEB_VENDOR    = web-vendor
 PYTEST_ARGS ?=
 
-.PHONY: capture test lint bench system-deps test-system-deps clean
+.PHONY: capture test lint bench system-deps test-system-deps web-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +41,23 @@ system-deps:
 test-system-deps:
 	$(call apt_install,$(TEST_PACKAGES))
 
-capture: system-deps $(VENV)/.installed
+# ReplayWeb.page (ui.js, sw.js) for replay in the browser, from its npm package: the versions and
+# integrity hashes of package-lock.json, no install scripts run.
+$(WEB_VENDOR)/node_modules/.installed: $(WEB_VENDOR)/package.json $(WEB_VENDOR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Debian packages: $(NODE_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(NODE_PACKAGES); }
+	npm ci --prefix $(WEB_VENDOR) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+web-deps: $(WEB_VENDOR)/node_modules/.installed
+
+capture: system-deps $(VENV)/.installed web-deps
 	@if [ -z "$(URL)" ]; then echo "usage: make capture URL=https://example.org/page"; exit 2; fi
 	$(VENV)/bin/isnad capture $(URL)
 
-test: test-system-deps $(VENV)/.installed
+test: test-system-deps $(VENV)/.installed web-deps
 	$(VENV)/bin/ruff check archiver crawlers scheduler isnad tests bench
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
@@ -57,4 +74,4 @@ bench: test-system-deps $(VENV)/.installed
 	$(VENV)/bin/python bench/import_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(WEB_VENDOR)/node_modules
