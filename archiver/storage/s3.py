@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from archiver.errors import NotFound, StorageError
 from archiver.hashing import CHUNK, sha256_stream
-from archiver.storage.base import Storage, StorageFinding, StoredObject
+from archiver.storage.base import LimitedReader, Storage, StorageFinding, StoredObject
 
 MiB = 1024 * 1024
 MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
@@ -300,6 +300,28 @@ class S3Storage(Storage):
         except BotoCoreError as exc:
             raise StorageError(f"{self.name}: cannot read {key}: {_why(exc)}") from exc
         return answer["Body"]  # a stream; read in chunks, close when done
+
+    def open_range(self, key: str, start: int, length: int) -> BinaryIO:
+        """Only the asked bytes travel: a ranged GET (``Range: bytes=start-end``)."""
+        if start < 0 or length < 1:
+            raise ValueError(f"invalid byte range: {length} bytes from {start}")
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key),
+                                            Range=f"bytes={start}-{start + length - 1}")
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound(f"{self.name}: no object {key}") from exc
+            raise StorageError(f"{self.name}: cannot read {key}: {_why(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"{self.name}: cannot read {key}: {_why(exc)}") from exc
+        end = start + length - 1
+        if not str(answer.get("ContentRange", "")).startswith(f"bytes {start}-{end}/"):
+            # A store that ignored the range sends other bytes than those asked: never pass
+            # them on as if they were.
+            answer["Body"].close()
+            raise StorageError(f"{self.name}: {key}: asked bytes {start}-{end}, the store "
+                               f"answered {answer.get('ContentRange') or 'the whole object'}")
+        return LimitedReader(answer["Body"], length)  # type: ignore[return-value]
 
     def exists(self, key: str) -> bool:
         try:

@@ -1,0 +1,1 @@
+"""The web app: screens and the HTTP API (FastAPI)."""
