@@ -45,10 +45,11 @@ PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inl
             "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' data:; "
             "frame-src 'self'; worker-src 'self'; manifest-src 'self'; base-uri 'none'; "
             "form-action 'none'; frame-ancestors 'self'")
-# The service worker's own policy (a worker takes the CSP of its script's response): it fetches
-# from this origin only and compiles WebAssembly (its hashing and decompression), no eval.
-WORKER_CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; "
-              "worker-src 'self'")
+# The service worker's own policy (a worker takes the CSP of its script's response; ReplayWeb.page
+# runs sw.js both as the service worker and as a web worker): scripts and fetches of this origin
+# only. No WebAssembly: wabac.js compiles some only for its opt-in hash check, off here.
+WORKER_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'"
+
 # A package is data, never a document: nothing in it runs if it is opened directly.
 PACKAGE_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
