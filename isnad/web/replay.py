@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
-from archiver.errors import NotFound, StorageError
+from isnad.app import IsnadError, NotFound
 from isnad.app.packages import StoredPackage, find_package
 
 if TYPE_CHECKING:
-    from archiver.archive import Archive
+    from isnad.app import Archive
 
 REPLAY_BASE = "/replay/"
 # Where `make web-deps` installs ReplayWeb.page (web-vendor/package-lock.json pins it).
@@ -181,7 +181,7 @@ def make_router(read_dependency: ReadDependency, on_access: OnAccess, *,
             return Response(status_code=status, headers=headers, media_type="application/zip")
         try:
             stream = package.open_range(start, length)
-        except (NotFound, StorageError) as exc:
+        except IsnadError as exc:  # the store unreachable, or the object gone from it
             raise HTTPException(503, f"the package of {package.capture_id} cannot be read "
                                 f"now: {exc}") from exc
         log(request, principal, package.capture_id, "download",
