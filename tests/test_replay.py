@@ -293,6 +293,35 @@ def test_only_captures_the_catalog_knows(captured: Captured, serve) -> None:
 
 
 @pytest.mark.e2e
+def test_package_waiting_in_the_spool_or_nowhere(captured: Captured, serve,
+                                                 tmp_path: Path) -> None:
+    """Settings naming neither target that holds the package: the copy waiting in the spool
+    (recorded in the catalog) is served; without it, 404 (never a guess at a path)."""
+    import shutil
+
+    from isnad.app.archive import open_archive
+    from isnad.config import Settings
+
+    home = tmp_path / "home"
+    shutil.copytree(captured.home, home)
+    settings = Settings(home=home, storage={"targets": [
+        {"name": "elsewhere", "url": str(tmp_path / "elsewhere")}]})
+    archive = open_archive(settings, recover=False)
+    server = serve(archive)
+    url = f"{server.base}/captures/{captured.id}/package.wacz"
+    assert http(url)[0] == 404
+    assert http(f"{server.base}/captures/{captured.id}/replay")[0] == 404
+
+    spooled = home / "spool" / captured.id / f"{captured.id}.wacz"
+    spooled.parent.mkdir(parents=True)
+    spooled.write_bytes(captured.data)
+    archive.catalog.update_capture(captured.id, spool_path=str(spooled))
+    status, headers, body = http(url, headers={"Range": "bytes=-64"})
+    assert status == 206 and body == captured.data[-64:]
+    assert headers["etag"] == f'"{captured.record["package_sha256"]}"'
+
+
+@pytest.mark.e2e
 def test_package_byte_ranges_from_s3(captured: Captured, serve) -> None:
     """With the S3 target first, the endpoint reads the package from the bucket, and asks it
     for the range only (a ranged GET: the bytes asked, not the package)."""

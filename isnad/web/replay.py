@@ -111,6 +111,9 @@ class AccessLog:
             with self._lock:
                 if now - self._last.get(key, -self.window) < self.window:
                     return
+                if len(self._last) > 10_000:  # forget readers whose window has passed
+                    self._last = {k: t for k, t in self._last.items()
+                                  if now - t < self.window}
                 self._last[key] = now
         self.on_access(request, principal, capture_id, action)
 
