@@ -320,6 +320,15 @@ def test_package_waiting_in_the_spool_or_nowhere(captured: Captured, serve,
     assert status == 206 and body == captured.data[-64:]
     assert headers["etag"] == f'"{captured.record["package_sha256"]}"'
 
+    # A capture naming no web page (an imported file's): replay opens on its list of pages.
+    status, _, page = http(f"{server.base}/captures/{captured.id}/replay")
+    assert status == 200 and f'url="{captured.site_url}"'.encode() in page
+    archive.catalog.update_capture(captured.id, url="import:handed-over.warc.gz",
+                                   final_url=None)
+    status, _, page = http(f"{server.base}/captures/{captured.id}/replay")
+    assert status == 200 and b'view="pages"' in page and b" url=" not in page
+    assert b"import:handed-over.warc.gz" in page  # still named above the replay
+
 
 @pytest.mark.e2e
 def test_package_byte_ranges_from_s3(captured: Captured, serve) -> None:

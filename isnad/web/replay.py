@@ -149,6 +149,10 @@ def make_router(read_dependency: ReadDependency, on_access: OnAccess, *,
         log(request, principal, package.capture_id, "replay")
         html = templates.get_template("replay.html").render(
             capture_id=package.capture_id, url=package.page_url,
+            # An imported collection's capture may name no web page (``import:FILE``):
+            # ReplayWeb.page then opens on the list of the pages it holds.
+            replay_url=package.page_url if package.page_url.startswith(("http://", "https://"))
+            else "",
             ts=package.captured_at.strftime("%Y%m%d%H%M%S"),
             captured_at=package.captured_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
             sha256=package.sha256, source=f"/captures/{package.capture_id}/package.wacz",
