@@ -1327,6 +1327,40 @@ def export(
     out.print(f"  report: {bundle.folder / 'report.html'} and {bundle.folder / 'report.pdf'}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on (0.0.0.0: every "
+                                      "interface; put a TLS proxy in front, docs/web.md)")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=0, max=64, help="captures run at once by the worker started beside "
+        "the web app (default: worker.concurrency; 0: none, workers run elsewhere)")] = None,
+    no_scheduler: Annotated[bool, typer.Option(
+        "--no-scheduler", help="do not run the scheduler here (it runs elsewhere)")] = False,
+    proxy_headers: Annotated[bool, typer.Option(
+        "--proxy-headers", help="trust X-Forwarded-For/-Proto from --forwarded-allow-ips "
+        "(behind a TLS proxy)")] = False,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", help="proxy addresses trusted (default: 127.0.0.1)")] = None,
+    log_file: Annotated[Path | None, typer.Option(
+        "--log-file", help="also append JSON log lines here (default: logging.file)")] = None,
+) -> None:
+    """Run the web app and HTTP API (/api/v1) and, beside them, a capture worker and the
+    scheduler: one command is a whole installation on one machine. Sign in with a user of
+    `isnad users add`; API clients with a token of `isnad tokens create`."""
+    from isnad.web.serve import serve as run_server
+
+    settings = _settings()
+    configure_from_settings(settings.logging, settings.home, service=True,
+                            debug=_state["debug"], file=log_file, console=err)
+    isnad_app.signing_key(settings, create=True)
+    run_server(settings, host=host, port=port,
+               workers=settings.worker.concurrency if workers is None else workers,
+               scheduler=not no_scheduler, config=_state["config"],
+               proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips)
+
+
 users_app = typer.Typer(help="People who sign in to the web app (`isnad serve`): roles "
                         "admin, investigator, viewer.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
