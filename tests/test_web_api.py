@@ -255,3 +255,38 @@ def test_a_submission_is_captured_downloaded_with_its_hash_and_every_access_is_c
     assert "exported" in [e["action"] for e in custody]
     shown = web_server.cli("verify", capture_id)
     assert shown.returncode == 0, shown.stdout + shown.stderr  # the chain with its new events
+
+
+def test_the_openapi_document_lists_the_api_and_no_page(web_server):
+    spec = web_server.client().get("/api/v1/openapi.json")
+    assert spec.status_code == 200
+    paths = spec.json()["paths"]
+    for path in ("/api/v1/submissions", "/api/v1/jobs", "/api/v1/jobs/{job_id}",
+                 "/api/v1/captures", "/api/v1/captures/{capture_id}",
+                 "/api/v1/captures/{capture_id}/files/{name}",
+                 "/api/v1/captures/{capture_id}/export", "/api/v1/captures/{capture_id}/verify",
+                 "/api/v1/monitors", "/api/v1/imports"):
+        assert path in paths, path
+    assert not [p for p in paths if not p.startswith("/api/v1/")]
+    assert web_server.client("viewer").get("/api/v1/monitors").json() == {"monitors": []}
+    assert web_server.client("viewer").get("/api/v1/imports").json() == {"imports": []}
+
+
+def test_serve_alone_runs_a_worker_and_the_scheduler_and_stops_them(tmp_path):
+    import json
+
+    from tests.webserver import WebServer
+
+    server = WebServer(tmp_path / "home", workers=1, scheduler=True).start()
+    try:
+        deadline = time.monotonic() + 90
+        kinds: set[str] = set()
+        while time.monotonic() < deadline and kinds != {"worker", "scheduler"}:
+            shown = json.loads(server.cli("workers", "--json").stdout or "[]")
+            kinds = {w["kind"] for w in shown if w["state"] == "alive"}
+            time.sleep(1)
+        assert kinds == {"worker", "scheduler"}, server.output()
+    finally:
+        server.stop()
+    shown = json.loads(server.cli("workers", "--json").stdout or "[]")
+    assert not [w for w in shown if w["state"] == "alive"], shown
