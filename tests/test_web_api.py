@@ -290,3 +290,16 @@ def test_serve_alone_runs_a_worker_and_the_scheduler_and_stops_them(tmp_path):
         server.stop()
     shown = json.loads(server.cli("workers", "--json").stdout or "[]")
     assert not [w for w in shown if w["state"] == "alive"], shown
+
+
+def test_a_request_body_past_the_limit_is_refused_with_413(web_server):
+    client = web_server.client("investigator")
+    big = b'{"urls": [' + b'"https://example.org/",' * 300_000 + b'"x"]}'  # ~6.6 MB
+    refused = client.post("/api/v1/submissions", content=big,
+                          headers={"Content-Type": "application/json"})
+    assert refused.status_code == 413 and "max_upload_bytes" in refused.json()["detail"]
+    # Streamed without a Content-Length, it is cut off as it passes the limit.
+    streamed = client.post("/api/v1/submissions", content=iter([big[:3_000_000],
+                                                                big[3_000_000:]]),
+                           headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
