@@ -81,6 +81,13 @@ def test_a_wrong_password_or_a_forged_login_form_signs_nobody_in(web_server):
     assert forged.status_code == 403 and "isnad_session" not in forged.cookies
 
 
+def test_an_unknown_page_is_the_error_page_and_an_unknown_api_path_json(web_server):
+    page = web_server.login("viewer").get("/no-such-page?lang=ar")
+    assert page.status_code == 404 and 'dir="rtl"' in page.text and "غير موجود" in page.text
+    api = web_server.client("viewer").get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+
+
 def test_the_interface_speaks_arabic_right_to_left(web_server):
     page = web_server.client().get("/login?lang=ar")
     assert '<html lang="ar" dir="rtl">' in page.text and "تسجيل الدخول" in page.text

@@ -145,6 +145,19 @@ def create_app(settings: Settings, *, archive: Archive | None = None) -> FastAPI
 
 
 def _add_error_pages(app: FastAPI) -> None:
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(StarletteHTTPException)
+    async def error_page(request: Request, exc: StarletteHTTPException) -> Response:
+        """The API and static files answer errors in JSON; a page, with the error page."""
+        if request.url.path.startswith(("/api/", "/static/")) or exc.status_code not in (
+                403, 404):
+            return await http_exception_handler(request, exc)
+        return render(request, "error.html", {"status": exc.status_code,
+                                              "message": f"error.{exc.status_code}"},
+                      status_code=exc.status_code)
+
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(exc.location, status_code=303)
