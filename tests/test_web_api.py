@@ -310,3 +310,33 @@ def test_a_request_body_past_the_limit_is_refused_with_413(web_server):
                                                                 big[3_000_000:]]),
                            headers={"Content-Type": "application/json"})
     assert streamed.status_code == 413
+
+
+def test_behind_a_tls_proxy_the_cookies_are_secure(tmp_path):
+    import re
+
+    import httpx2 as httpx
+
+    from tests.webserver import PASSWORD, WebServer
+
+    server = WebServer(tmp_path / "home", workers=0, serve_args=["--proxy-headers"]).start()
+    try:
+        proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+        client = httpx.Client(base_url=server.base_url, headers=proxied)
+        form = client.get("/login")
+        assert "secure" in form.headers["set-cookie"].lower()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+        # A Secure cookie is not sent back over plain http: set it as the browser would over
+        # https.
+        client.cookies.set("isnad_login", token)
+        done = client.post("/login", data={"name": "viewer-user", "password": PASSWORD,
+                                           "csrf_token": token})
+        assert done.status_code == 303, done.text
+        session = done.headers["set-cookie"]
+        assert "isnad_session=" in session and "secure" in session.lower()
+        assert "httponly" in session.lower() and "samesite=strict" in session.lower()
+        # Without the proxy's word (plain http), the cookie is not marked Secure.
+        plain = httpx.get(server.base_url + "/login")
+        assert "secure" not in plain.headers["set-cookie"].lower()
+    finally:
+        server.stop()

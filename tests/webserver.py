@@ -51,6 +51,7 @@ class WebServer:
     workers: int = 1
     scheduler: bool = False
     port: int = field(default_factory=free_port)
+    serve_args: list[str] = field(default_factory=list)  # more options of `isnad serve`
     tokens: dict[str, str] = field(default_factory=dict)  # role -> secret
     token_ids: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
@@ -104,6 +105,7 @@ class WebServer:
                    "--workers", str(self.workers)]
         if not self.scheduler:
             command.append("--no-scheduler")
+        command += self.serve_args
         self.log = open(self.home / "serve.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, cwd=self.home, env=self.env,
                                         stdout=self.log, stderr=subprocess.STDOUT)
