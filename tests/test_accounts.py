@@ -99,3 +99,22 @@ def test_a_token_of_a_disabled_user_is_refused(isnad):
     assert accounts.token_identity(store, secret).scopes == {"admin"}
     assert isnad("users", "disable", "ana").code == 0
     assert accounts.token_identity(store, secret) is None
+
+
+def test_a_daily_quota_is_counted_atomically_and_anew_each_day(catalog_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from archiver.accounts import AccountStore
+    from archiver.catalog import Catalog
+
+    store = AccountStore(Catalog(catalog_url, upgrade=True))
+    accounts.add_user(store, "nadia", "investigator", "a long enough password")
+    token = accounts.create_token(store, "nadia", ["submit"], quota=3).record["id"]
+    with ThreadPoolExecutor(8) as pool:  # 12 requests at once for the day's 3 captures
+        granted = list(pool.map(lambda _: store.take_quota(token, "2026-12-01", 1), range(12)))
+    assert granted.count(True) == 3
+    assert not store.take_quota(token, "2026-12-01", 1)
+    assert not store.take_quota(token, "2026-12-02", 4)  # more than a whole day's
+    assert store.take_quota(token, "2026-12-02", 3)  # a new day, counted anew
+    unlimited = accounts.create_token(store, "nadia", ["read"]).record["id"]
+    assert all(store.take_quota(unlimited, "2026-12-01", 100) for _ in range(3))
