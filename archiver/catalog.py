@@ -408,19 +408,20 @@ class Catalog:
              states: tuple[str, ...] = (), since: datetime | None = None,
              until: datetime | None = None, url: str | None = None,
              limit: int | None = None, offset: int = 0, context: bool = True,
-             source: str | None = None
+             source: str | None = None, platform: str | None = None
              ) -> tuple[list[CaptureRow], int]:
         """Captures matching every filter given, newest first, and how many match in all.
 
         ``url`` matches part of the requested or final URL (case-insensitive); ``tags`` must
         all be present; ``since``/``until`` bound the start time; ``source`` is ``import``
-        (captures made of imported files) or ``capture`` (the others). The filtering is SQL.
+        (captures made of imported files) or ``capture`` (the others); ``platform``: captures
+        holding a post of that platform (``telegram``, ``x``...). The filtering is SQL.
         ``limit`` and ``offset`` cut out one page; its rows come with their copies (loaded in
         one query for the page). Without ``context`` the rows' ``context`` (the big JSON
         column: a crawl's pages) is not read, and must not be used.
         """
         where = self._filters(case=case, tags=tags, states=states, since=since, until=until,
-                              url=url, source=source)
+                              url=url, source=source, platform=platform)
         with self.session() as s:
             total = s.scalar(select(func.count()).select_from(CaptureRow).where(*where)) or 0
             query = (select(CaptureRow).where(*where).order_by(CaptureRow.id.desc())
@@ -434,12 +435,12 @@ class Catalog:
     def iter_find(self, *, case: str | None = None, tags: tuple[str, ...] = (),
                   states: tuple[str, ...] = (), since: datetime | None = None,
                   until: datetime | None = None, url: str | None = None,
-                  batch: int = 500, context: bool = True, source: str | None = None
-                  ) -> Iterator[CaptureRow]:
+                  batch: int = 500, context: bool = True, source: str | None = None,
+                  platform: str | None = None) -> Iterator[CaptureRow]:
         """Every capture `find` would give, newest first, read ``batch`` at a time (each batch
         in a session of its own, by id: memory stays flat however many there are)."""
         where = self._filters(case=case, tags=tags, states=states, since=since, until=until,
-                              url=url, source=source)
+                              url=url, source=source, platform=platform)
         last: str | None = None
         while True:
             with self.session() as s:
@@ -455,9 +456,12 @@ class Catalog:
 
     def _filters(self, *, case: str | None, tags: tuple[str, ...], states: tuple[str, ...],
                  since: datetime | None, until: datetime | None, url: str | None,
-                 source: str | None = None) -> list[Any]:
+                 source: str | None = None, platform: str | None = None) -> list[Any]:
         """The SQL conditions of `find`'s filters."""
         where = []
+        if platform is not None:
+            where.append(CaptureRow.id.in_(select(PostRow.capture_id)
+                                           .where(PostRow.platform == platform)))
         if source is not None:
             imported = select(ImportFileRow.capture_id).where(
                 ImportFileRow.capture_id.is_not(None))

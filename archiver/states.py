@@ -102,6 +102,9 @@ class CustodyAction(StrEnum):
     # On a monitored post's last good capture: a recheck found it gone (the evidence of its
     # absence is a capture of its own, named in the event).
     POST_DISAPPEARED = "post-disappeared"
+    # A look at the evidence through the web app or the API (issue 15): who, from which
+    # address, and what (details: action view | download | replay | export, the file...).
+    ACCESSED = "accessed"
     # On a monitored post's superseded version (its last good capture): a new capture found its
     # content changed; the event names both captures and holds the field-by-field diff.
     POST_CHANGED = "post-changed"

@@ -1327,6 +1327,163 @@ def export(
     out.print(f"  report: {bundle.folder / 'report.html'} and {bundle.folder / 'report.pdf'}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on (0.0.0.0: every "
+                                      "interface; put a TLS proxy in front, docs/web.md)")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=0, max=64, help="captures run at once by the worker started beside "
+        "the web app (default: worker.concurrency; 0: none, workers run elsewhere)")] = None,
+    no_scheduler: Annotated[bool, typer.Option(
+        "--no-scheduler", help="do not run the scheduler here (it runs elsewhere)")] = False,
+    proxy_headers: Annotated[bool, typer.Option(
+        "--proxy-headers", help="trust X-Forwarded-For/-Proto from --forwarded-allow-ips "
+        "(behind a TLS proxy)")] = False,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", help="proxy addresses trusted (default: 127.0.0.1)")] = None,
+    log_file: Annotated[Path | None, typer.Option(
+        "--log-file", help="also append JSON log lines here (default: logging.file)")] = None,
+) -> None:
+    """Run the web app and HTTP API (/api/v1) and, beside them, a capture worker and the
+    scheduler: one command is a whole installation on one machine. Sign in with a user of
+    `isnad users add`; API clients with a token of `isnad tokens create`."""
+    from isnad.web.serve import serve as run_server
+
+    settings = _settings()
+    configure_from_settings(settings.logging, settings.home, service=True,
+                            debug=_state["debug"], file=log_file, console=err)
+    isnad_app.signing_key(settings, create=True)
+    run_server(settings, host=host, port=port,
+               workers=settings.worker.concurrency if workers is None else workers,
+               scheduler=not no_scheduler, config=_state["config"],
+               proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips)
+
+
+users_app = typer.Typer(help="People who sign in to the web app (`isnad serve`): roles "
+                        "admin, investigator, viewer.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+class Role(StrEnum):
+    admin = "admin"
+    investigator = "investigator"
+    viewer = "viewer"
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="the user's sign-in name")],
+    role: Annotated[Role, typer.Option("--role", help="what the user may do")],
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="read the password from the first line of stdin (no prompt)")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add a user (the password is asked for, twice, unless --password-stdin)."""
+    from isnad.app import accounts
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    record = accounts.add_user(accounts.open_accounts(_settings()), name, role.value, password)
+    if as_json:
+        _emit_json(record)
+    else:
+        out.print(f"added user {escape(record['name'])} ({record['role']})", highlight=False)
+
+
+@users_app.command("list")
+def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List users: name, role, whether disabled, when added."""
+    from isnad.app import accounts
+    shown = accounts.list_users(accounts.open_accounts(_settings()))
+    if as_json:
+        _emit_json(shown)
+        return
+    if not shown:
+        out.print("no users (add one with `isnad users add NAME --role admin`)")
+        return
+    table = Table("user", "role", "state", "created (UTC)")
+    for u in shown:
+        table.add_row(escape(u["name"]), u["role"], "disabled" if u["disabled"] else "active",
+                      (u["created_at"] or "")[:19])
+    out.print(table)
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="the user's name")]) -> None:
+    """Disable a user: signed out at once, their tokens refused (both kept for the record)."""
+    from isnad.app import accounts
+    record = accounts.disable_user(accounts.open_accounts(_settings()), name)
+    out.print(f"disabled user {escape(record['name'])}", highlight=False)
+
+
+tokens_app = typer.Typer(help="API tokens of the HTTP API (`Authorization: Bearer TOKEN`).",
+                         no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+
+class TokenScope(StrEnum):
+    read = "read"
+    submit = "submit"
+    admin = "admin"
+
+
+@tokens_app.command("create")
+def tokens_create(
+    user: Annotated[str, typer.Option("--user", help="whose token")],
+    scope: Annotated[list[TokenScope], typer.Option(
+        "--scope", help="what it may do (repeatable); within the user's role")],
+    name: Annotated[str | None, typer.Option("--name", help="a name to know it by")] = None,
+    quota: Annotated[int | None, typer.Option(
+        "--quota", min=0, help="captures it may submit a day (UTC); default: no limit")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create an API token and print its secret, this once: it is stored only as a hash."""
+    from isnad.app import accounts
+    settings = _settings()
+    made = accounts.create_token(accounts.open_accounts(settings), user,
+                                 [s.value for s in scope], name=name,
+                                 quota=quota if quota is not None else settings.web.default_quota)
+    if as_json:
+        _emit_json({**made.record, "secret": made.secret})
+        return
+    out.print(made.secret, highlight=False, soft_wrap=True)
+    err.print(f"token {made.record['id']} of {escape(user)} "
+              f"({', '.join(made.record['scopes'])}): keep the secret above now, it is not "
+              "shown again", highlight=False)
+
+
+@tokens_app.command("list")
+def tokens_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List API tokens (never their secrets)."""
+    from isnad.app import accounts
+    shown = accounts.list_tokens(accounts.open_accounts(_settings()))
+    if as_json:
+        _emit_json(shown)
+        return
+    if not shown:
+        out.print("no API tokens")
+        return
+    table = Table("token", "user", "name", "scopes", "quota/day", "state", "last used (UTC)")
+    for t in shown:
+        table.add_row(t["id"], escape(t["user"]), escape(t["name"]), ",".join(t["scopes"]),
+                      "-" if t["daily_quota"] is None else str(t["daily_quota"]), t["state"],
+                      (t["last_used_at"] or "never")[:19])
+    out.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="the token's id", metavar="ID")]
+                  ) -> None:
+    """Revoke an API token: refused from its next use on."""
+    from isnad.app import accounts
+    record = accounts.revoke_token(accounts.open_accounts(_settings()), token_id)
+    out.print(f"revoked token {record['id']} of {escape(record['user'])}", highlight=False)
+
+
 db_app = typer.Typer(help="The catalog database's schema (Alembic migrations).",
                      no_args_is_help=True)
 app.add_typer(db_app, name="db")

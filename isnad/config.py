@@ -408,6 +408,21 @@ class AlertsSettings(_Section):
         return None
 
 
+class WebSettings(_Section):
+    """The web app and HTTP API (`isnad serve`, docs/web.md)."""
+
+    session_hours: float = Field(12.0, gt=0, le=24 * 90, description="a login session lasts "
+                                 "this long")
+    rate_limit: int = Field(120, ge=1, le=100_000, description="requests a minute one API "
+                            "token may make (429 with Retry-After past it)")
+    default_quota: int | None = Field(None, ge=0, description="captures a day a token made "
+                                      "without --quota may submit; None: no limit")
+    max_submission_urls: int = Field(1000, ge=1, le=100_000, description="URLs one "
+                                     "submission may hold")
+    max_upload_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="largest body a "
+                                  "request may send (a batch file of URLs)")
+
+
 class Settings(BaseSettings):
     """Every Isnad setting."""
 
@@ -438,6 +453,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     schedules: SchedulesSettings = SchedulesSettings()
     alerts: AlertsSettings = AlertsSettings()
+    web: WebSettings = WebSettings()
 
     @field_validator("private_origins")
     @classmethod

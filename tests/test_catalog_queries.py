@@ -61,3 +61,16 @@ def test_ids_by_prefix_on_both_databases(catalog):
     ids = [r.id for r in catalog.list()]
     assert catalog.unique_prefixes(ids) == {
         ids[0]: ids[0][:36], ids[1]: ids[1][:36], ids[2]: "0190bbbb"}
+
+
+def test_captures_are_found_by_the_platform_of_their_post(catalog):
+    catalog.set_post("0190aaaa-0000-7000-8000-000000000001",
+                     {"platform": "telegram", "post_id": "1", "url": "https://t.me/c/1",
+                      "status": "available"})
+    catalog.set_post("0190bbbb-0000-7000-8000-000000000003",
+                     {"platform": "x", "post_id": "9", "url": "https://x.com/a/status/9",
+                      "status": "available"})
+    assert _ids(catalog.find(platform="telegram")) == ["1"]
+    assert _ids(catalog.find(platform="x", tags=("x_",))) == ["3"]
+    assert _ids(catalog.find(platform="youtube")) == []
+    assert [r.id[-1] for r in catalog.iter_find(platform="x")] == ["3"]

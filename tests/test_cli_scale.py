@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-# Libraries that only capturing (or S3) needs: a command that does not capture must not load them.
-HEAVY = ("scrapy", "playwright", "yt_dlp", "boto3", "botocore", "twisted", "cdxj_indexer")
+# Libraries that only capturing (or S3) needs: a command that does not capture must not load them;
+# nor the web app's, which only `isnad serve` needs.
+HEAVY = ("scrapy", "playwright", "yt_dlp", "boto3", "botocore", "twisted", "cdxj_indexer",
+         "fastapi", "uvicorn", "starlette", "jinja2")
 
 def _heavy_loaded(home: Path, *args: str) -> list[str]:
     """The heavy modules in ``sys.modules`` after ``isnad ARGS`` ran to its end."""
@@ -36,7 +38,8 @@ def _heavy_loaded(home: Path, *args: str) -> list[str]:
     return json.loads(line.removeprefix("LOADED="))
 
 
-@pytest.mark.parametrize("args", [("--help",), ("list",), ("list", "--json"), ("version",)])
+@pytest.mark.parametrize("args", [("--help",), ("list",), ("list", "--json"), ("version",),
+                                  ("users", "list"), ("tokens", "list", "--json")])
 def test_commands_that_do_not_capture_import_no_crawler(tmp_path: Path, args: tuple[str, ...]
                                                         ) -> None:
     assert _heavy_loaded(tmp_path / "home", *args) == []

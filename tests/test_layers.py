@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CAPTURE_COMMAND_IMPORTS: set[tuple[str, str]] = set()
 
 # What an interface may take from Isnad's own packages: the application layer, the settings,
-# and the version.
-INTERFACE_MAY_IMPORT = ("isnad.app", "isnad.config", "isnad.logs")
+# and the version; and the web interface (`isnad serve` starts it: a sibling interface, not a
+# layer below).
+INTERFACE_MAY_IMPORT = ("isnad.app", "isnad.config", "isnad.logs", "isnad.web")
 OURS = ("archiver", "crawlers", "scheduler", "isnad")
 
 # archiver/ is the evidence library: usable alone, by any crawler or importer.
@@ -60,6 +61,13 @@ def interface_violations(source: str, allowed: set[tuple[str, str | None]]) -> l
 def test_cli_reaches_nothing_below_the_application_layer() -> None:
     source = (ROOT / "isnad" / "cli.py").read_text(encoding="utf-8")
     assert interface_violations(source, CAPTURE_COMMAND_IMPORTS) == []
+
+
+def test_the_web_app_reaches_nothing_below_the_application_layer() -> None:
+    """The web app and API (issue 15) go through isnad.app, as the CLI does."""
+    for path in sorted((ROOT / "isnad" / "web").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        assert interface_violations(source, set()) == [], path.name
 
 
 def test_capture_exceptions_are_still_imported() -> None:

@@ -70,9 +70,9 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("TargetCheck", "check_storage", "sync_storage"), "isnad.app.storage"),
 }
 
-_SUBMODULES = ("archive", "audit", "capture", "catalog", "child", "export", "jobs", "keys",
-               "monitors", "proof", "queue", "records", "reindex", "runner", "runtime",
-               "schedules", "storage", "worker")
+_SUBMODULES = ("access", "accounts", "archive", "audit", "capture", "catalog", "child",
+               "export", "files", "jobs", "keys", "monitors", "proof", "queue", "records",
+               "reindex", "runner", "runtime", "schedules", "storage", "worker")
 
 __all__ = [
     "AnchorReport", "Archive", "AuditPlan", "Bundle", "CaptureList", "CaptureRefused",

@@ -24,16 +24,17 @@ def find_captures(archive: Archive, *, case: str | None = None, tags: tuple[str,
                   states: tuple[str, ...] = (), since: datetime | None = None,
                   until: datetime | None = None, url: str | None = None,
                   limit: int | None = None, offset: int = 0, shorten: bool = False,
-                  source: str | None = None) -> CaptureList:
+                  source: str | None = None, platform: str | None = None) -> CaptureList:
     """Captures matching every filter given (``tags``: all of them; ``states``: any of them;
     ``since``/``until`` bound the start time; ``url`` is part of the requested or final URL;
-    ``source``: ``import`` (imported files) or ``capture``), newest first, at most ``limit``
+    ``source``: ``import`` (imported files) or ``capture``; ``platform``: holding a post of
+    that platform), newest first, at most ``limit``
     after skipping ``offset`` (one page). With ``shorten``, each id's shortest unique prefix
     too."""
     rows, total = archive.catalog.find(case=case, tags=tags, states=states, since=since,
                                        until=until, url=url, limit=limit, offset=offset,
                                        context=False,  # a summary has no use for it
-                                       source=source)
+                                       source=source, platform=platform)
     short = archive.catalog.unique_prefixes([r.id for r in rows]) if shorten else {}
     return CaptureList([records.capture_summary(r) for r in rows], total, short)
 
@@ -41,12 +42,13 @@ def find_captures(archive: Archive, *, case: str | None = None, tags: tuple[str,
 def iter_captures(archive: Archive, *, case: str | None = None, tags: tuple[str, ...] = (),
                   states: tuple[str, ...] = (), since: datetime | None = None,
                   until: datetime | None = None, url: str | None = None,
-                  source: str | None = None) -> Iterator[dict[str, Any]]:
+                  source: str | None = None, platform: str | None = None
+                  ) -> Iterator[dict[str, Any]]:
     """Every capture `find_captures` would list, newest first, one summary at a time (read
     from the catalog in batches: memory stays flat at any size)."""
     for row in archive.catalog.iter_find(case=case, tags=tags, states=states, since=since,
                                          until=until, url=url, context=False,
-                                         source=source):
+                                         source=source, platform=platform):
         yield records.capture_summary(row)
 
 
