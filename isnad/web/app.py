@@ -141,7 +141,21 @@ def create_app(settings: Settings, *, archive: Archive | None = None) -> FastAPI
     from isnad.web import api
 
     app.include_router(api.router)
+    _add_replay(app, state)
     return app
+
+
+def _add_replay(app: FastAPI, state: WebState) -> None:
+    """Replay in the browser (ReplayWeb.page, served by Isnad): every replay view and
+    package download is written into the capture's custody log as an access."""
+    from isnad.app.access import record_access
+    from isnad.web import replay
+
+    def on_access(request: Request, principal: Principal, capture_id: str, action: str) -> None:
+        record_access(state.settings, capture_id, actor=principal.name, action=action,
+                      address=principal.address, archive=state.archive)
+
+    app.include_router(replay.make_router(require_page("read"), on_access))
 
 
 def _add_error_pages(app: FastAPI) -> None:
