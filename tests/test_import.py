@@ -184,13 +184,50 @@ def test_single_gzip_stream_empty_and_foreign_files(tmp_path):
                        gzip_members=False)
     single = tmp_path / "single.warc.gz"
     single.write_bytes(gzip.compress(whole.read_bytes()))
-    assert "not-multi-member-gzip" in codes(check_warc(single, "single.warc.gz"))
+    checked = check_warc(single, "single.warc.gz")  # no place for an inflated copy: no index
+    assert checked.records == 3 and codes(checked) == {"whole-file-gzip"}
     empty = tmp_path / "empty.warc"
     empty.touch()
     assert codes(check_warc(empty, "empty.warc")) == {"empty-file"}
     foreign = tmp_path / "notes.warc"
     foreign.write_bytes(b"\xff\xfenot a warc\n")
     assert codes(check_warc(foreign, "notes.warc")) == {"not-warc"}
+
+
+def test_a_whole_file_gzip_warc_has_every_record_checked_and_indexed(tmp_path):
+    pages = {f"http://a.test/{n}": b"<html>page %d</html>" % n for n in range(5)}
+    plain = write_warc(tmp_path / "plain.warc", pages, gzip_members=False)
+    raw = bytearray(plain.read_bytes())
+    spot = raw.index(b"page 3")  # one record's body changed: its digests no longer match
+    raw[spot:spot + 6] = b"PAGE 3"
+    plain.write_bytes(bytes(raw))
+    whole = tmp_path / "whole.warc.gz"  # one gzip member for the whole file
+    whole.write_bytes(gzip.compress(bytes(raw)))
+    index, inflated = tmp_path / "index", tmp_path / "whole.inflated.warc"
+    checked = check_warc(whole, "whole.warc.gz", index_to=index, inflate_to=inflated,
+                         copy_to=tmp_path / "copy")
+    assert checked.records == 6 and checked.metadata["record_types"] == {"warcinfo": 1,
+                                                                         "response": 5}
+    assert [p["url"] for p in checked.pages] == list(pages)
+    assert checked.hashes["sha256"] == sha256(whole) and checked.size == whole.stat().st_size
+    assert checked.inflated == inflated and inflated.read_bytes() == bytes(raw)
+    assert checked.metadata["inflated"]["sha256"] == sha256(inflated)
+    bad = [f for f in checked.findings if f.code.endswith("digest-mismatch")]
+    assert {f.code for f in bad} == {"block-digest-mismatch", "payload-digest-mismatch"}
+    assert "whole-file-gzip" in codes(checked) and not checked.ok
+    lines = index.read_text().splitlines()
+    assert len(lines) == 5
+    for line in lines:  # every entry points at its record in the inflated copy
+        entry = json.loads(line.split(" ", 2)[2])
+        assert entry["filename"] == inflated.name
+        chunk = raw[int(entry["offset"]):int(entry["offset"]) + int(entry["length"])]
+        record = next(iter(ArchiveIterator(io.BytesIO(bytes(chunk)))))
+        assert record.rec_headers.get_header("WARC-Target-URI") == entry["url"]
+    # Cut short: what was read is checked, and the cut is said.
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(whole.read_bytes()[:-200])
+    cut_check = check_warc(cut, "cut.warc.gz", inflate_to=tmp_path / "cut.inflated.warc")
+    assert "truncated-gzip" in codes(cut_check) and 1 <= cut_check.records < 6
 
 
 def test_headers_that_are_not_utf8_are_kept_not_dropped(tmp_path):
@@ -346,6 +383,41 @@ def test_an_imported_page_replays_through_its_index(isnad, given):
                              env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
                                   f"{os.environ['PATH']}"})
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.e2e
+def test_a_whole_file_gzip_warc_is_imported_indexed_and_replays(isnad, tmp_path):
+    pages = {f"http://a.test/{n}": b"<html>page %d</html>" % n for n in range(4)}
+    plain = write_warc(tmp_path / "plain.warc", pages, gzip_members=False)
+    whole = tmp_path / "whole.warc.gz"
+    whole.write_bytes(gzip.compress(plain.read_bytes()))
+    run = isnad("import", str(whole), "--provider", "p", "--json")
+    assert run.code == 0, run.stderr
+    data = run.json()
+    assert data["state"] == "COMPLETE"  # a whole-file gzip is a warning, not an error
+    (record,) = data["files"]
+    assert record["state"] == "imported" and "whole-file-gzip" in {
+        f["code"] for f in record["findings"]}
+    wacz = _wacz_of(isnad, record["capture_id"])
+    with zipfile.ZipFile(wacz) as z:
+        assert z.read("archive/whole.warc.gz") == whole.read_bytes()  # as received
+        inflated = z.read("archive/whole.inflated.warc")
+        index = z.read("indexes/index.cdx").decode().splitlines()
+        files = {f["member"]: f for f in json.loads(z.read("metadata/provenance.json"))["files"]}
+    assert inflated == plain.read_bytes()
+    assert files["archive/whole.warc.gz"]["records"] == 5
+    derived = files["archive/whole.inflated.warc"]
+    assert derived["role"] == "derived" and derived["derived_from"] == ["archive/whole.warc.gz"]
+    assert derived["sha256"] == sha256(plain)
+    assert files["indexes/index.cdx"]["derived_from"] == ["archive/whole.inflated.warc"]
+    assert len(index) == 4
+    for line in index:
+        entry = json.loads(line.split(" ", 2)[2])
+        assert entry["filename"] == "whole.inflated.warc"
+        chunk = inflated[int(entry["offset"]):int(entry["offset"]) + int(entry["length"])]
+        got = next(iter(ArchiveIterator(io.BytesIO(chunk))))
+        assert got.content_stream().read() == pages[entry["url"]]
+    assert isnad("verify", record["capture_id"]).code == 0
 
 
 @needs_samples

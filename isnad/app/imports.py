@@ -202,11 +202,13 @@ def run_import(settings: Settings, archive: Archive, import_id: str,
 
 def check_received_wacz(path: Path, name: str, *, declared: dict[str, str] | None = None,
                         copy_to: Path, index_to: Path, member: str | None = None,
+                        inflate_to: Path | None = None,
                         on_bytes: Callable[[int], None] | None = None) -> CheckedFile:
     """The WACZ checker (:func:`archiver.intake.wacz.check_wacz`) as the import calls a
     checker: the file is copied to its working copy (``copy_to``) as it is read, and the copy,
     which is what gets packaged, is what is checked. Its WARCs are indexed later, when they are
-    taken out of it (:func:`_extract_wacz`): ``index_to`` is left empty here."""
+    taken out of it (:func:`_extract_wacz`): ``index_to`` is left empty here, and
+    ``inflate_to`` (for a WARC that is one gzip stream) is not used."""
     with open(path, "rb") as src, open(copy_to, "wb") as out:
         received, _ = hash_stream(_Tee(src, out, on_bytes), ["sha256"])
         out.flush()
@@ -353,12 +355,15 @@ def _import_file(settings: Settings, archive: Archive, row: ImportRow,
     staging.mkdir(parents=True, exist_ok=True)
     member = _member_name(item)
     copy, unsorted = staging / member, staging / (member + ".cdxj.unsorted")
+    inflated = staging / _inflated_name(member)
     try:
         checked = checker(item.path, item.name, declared=declared, copy_to=copy,
-                          index_to=unsorted, member=member, on_bytes=on_bytes)
+                          index_to=unsorted, member=member, inflate_to=inflated,
+                          on_bytes=on_bytes)
     except OSError as exc:  # unreadable: a finding, the rest of the import goes on
         copy.unlink(missing_ok=True)
         unsorted.unlink(missing_ok=True)
+        inflated.unlink(missing_ok=True)
         catalog.save_import_file(row.id, item.name, state=REFUSED, findings=[Finding(
             Severity.ERROR, "unreadable", f"cannot be read: {exc}", item.name).to_dict()],
             **base)
@@ -371,6 +376,7 @@ def _import_file(settings: Settings, archive: Archive, row: ImportRow,
         # Nothing in it to package or replay: named, with why; the rest goes on.
         copy.unlink(missing_ok=True)
         unsorted.unlink(missing_ok=True)
+        inflated.unlink(missing_ok=True)
         catalog.save_import_file(row.id, item.name, state=REFUSED, source_path=base[
             "source_path"], **facts)
         return REFUSED
@@ -379,6 +385,7 @@ def _import_file(settings: Settings, archive: Archive, row: ImportRow,
     if earlier and not options.force:
         copy.unlink(missing_ok=True)
         unsorted.unlink(missing_ok=True)
+        inflated.unlink(missing_ok=True)
         facts["findings"].append(Finding(
             Severity.INFO, "duplicate", f"the same file (SHA-256 {sha}) is already in the "
             f"vault as capture {earlier}: linked, not stored again (--force stores it again)",
@@ -402,6 +409,32 @@ def _import_file(settings: Settings, archive: Archive, row: ImportRow,
     catalog.save_import_file(row.id, item.name, state=STORED, capture_id=capture_id,
                              source_path=base["source_path"], **facts)
     return STORED
+
+
+def _inflated_name(member: str) -> str:
+    """The name of the decompressed copy of ``member`` when it is one gzip stream."""
+    stem = re.sub(r"\.(w?arc)(\.gz)?$", "", member, flags=re.IGNORECASE)
+    kind = "arc" if re.search(r"(?<!w)\.arc(\.gz)?$", member, re.IGNORECASE) else "warc"
+    return f"{stem}.inflated.{kind}"
+
+
+def _keep_inflated(session: CaptureSession, checked: CheckedFile, member: str
+                   ) -> dict[str, Any] | None:
+    """For a WARC/ARC that is one gzip stream: its decompressed copy, written as it was
+    checked, goes beside it in the package (derived), and the index points into it."""
+    if checked.inflated is None or not checked.inflated.exists():
+        return None
+    about = checked.metadata.get("inflated") or {}
+    name = checked.inflated.name
+    shutil.move(checked.inflated, session.work_dir / name)
+    session.received.append(session.work_dir / name)
+    session.received_sha256[name] = about["sha256"]
+    return {"member": f"archive/{name}", "role": "derived",
+            "derived_from": [f"archive/{member}"], "sha256": about["sha256"],
+            "size": about.get("size"), "records": checked.records,
+            "how": f"the one gzip stream of the original, decompressed by Isnad {__version__} "
+                   "as it was checked (the bytes are those of the records, unchanged), for "
+                   "replay tools, which cannot seek into one gzip stream"}
 
 
 def _in_vault(archive: Archive, sha256: str) -> str | None:
@@ -735,8 +768,9 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
     session.received.append(session.work_dir / member)
     session.received_sha256[member] = checked.hashes["sha256"]
     index = session.work_dir / ".index.cdxj"  # a member name never starts with a dot
+    inflated = _keep_inflated(session, checked, member)
     conversion = _convert_arc(session, checked, member, unsorted)
-    derived = [conversion] if conversion else []
+    derived = [d for d in (inflated, conversion) if d]
     derived += _extract_wacz(session, checked, member, unsorted)
     sort_index(unsorted, index)
     unsorted.unlink(missing_ok=True)
@@ -747,7 +781,8 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
                          {"file": item.name, "records": checked.records,
                           "errors": len(errors),
                           "findings": _count(checked.findings), "checker": checked.kind})
-    provenance = _provenance(row, options, item, checked, member, derived)
+    provenance = _provenance(row, options, item, checked, member, derived,
+                             [conversion["member"]] if conversion else None)
     state = PARTIAL if errors else COMPLETE
     reasons = [f"{f.message} ({f.where})" if f.where else f.message for f in errors[:20]]
     if len(errors) > 20:
@@ -774,7 +809,8 @@ def _convert_arc(session: CaptureSession, checked: CheckedFile, member: str, uns
     that read WARC only), which the index and pages then point at. None when not made."""
     if checked.kind != "arc" or not checked.ok:
         return None
-    original = session.work_dir / member
+    # An ARC that is one gzip stream is converted from its decompressed copy.
+    original = session.work_dir / (checked.inflated.name if checked.inflated else member)
     name = re.sub(r"\.arc(\.gz)?$", "", member, flags=re.IGNORECASE) + ".converted.warc.gz"
     out = session.work_dir / name
     index = unsorted.with_name(unsorted.name + ".converted")
@@ -908,13 +944,14 @@ def _warcio_version() -> str:
 
 
 def _provenance(row: ImportRow, options: ImportOptions, item: Received,
-                checked: CheckedFile, member: str, derived: list[dict[str, Any]] = ()
-                ) -> dict[str, Any]:
+                checked: CheckedFile, member: str, derived: list[dict[str, Any]] = (),
+                indexed: list[str] | None = None) -> dict[str, Any]:
     """Where the material came from and what was found in it (``metadata/provenance.json``).
 
     ``derived``: files made from the original (an ARC's WARC conversion, a WACZ's WARCs),
-    which the index and pages are then made from."""
-    indexed = [d["member"] for d in derived] or [f"archive/{member}"]
+    which the index and pages are then made from (``indexed``: the members the index points
+    into, when not all of them)."""
+    indexed = indexed or [d["member"] for d in derived] or [f"archive/{member}"]
     signature = _signature(checked)
     return {
         "format": "isnad-import-provenance/1",
