@@ -437,6 +437,17 @@ def _keep_inflated(session: CaptureSession, checked: CheckedFile, member: str
                    "replay tools, which cannot seek into one gzip stream"}
 
 
+def _indexed(derived: list[dict[str, Any]], conversion: dict[str, Any] | None
+             ) -> list[str] | None:
+    """The derived members the index points into (None: the original itself): an ARC's
+    conversion, else every derived WARC but those inflated into another."""
+    if conversion:
+        return [conversion["member"]]
+    inflated_from = {source for d in derived if ".inflated." in d["member"]
+                     for source in d["derived_from"]}
+    return [d["member"] for d in derived if d["member"] not in inflated_from] or None
+
+
 def _in_vault(archive: Archive, sha256: str) -> str | None:
     found = archive.catalog.stored_import_file(sha256)
     return found.capture_id if found else None
@@ -782,7 +793,7 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
                           "errors": len(errors),
                           "findings": _count(checked.findings), "checker": checked.kind})
     provenance = _provenance(row, options, item, checked, member, derived,
-                             [conversion["member"]] if conversion else None)
+                             _indexed(derived, conversion))
     state = PARTIAL if errors else COMPLETE
     reasons = [f"{f.message} ({f.where})" if f.where else f.message for f in errors[:20]]
     if len(errors) > 20:
@@ -842,9 +853,12 @@ def _extract_wacz(session: CaptureSession, checked: CheckedFile, member: str, un
     replay and listing; the index is written from them. The original stays whole.
 
     A member the checker found a problem with (unsafe name, duplicate, bomb, bad hash) is not
-    taken out, nor a WARC whose own record digests do not all match (a package's verification
-    accepts such problems only in a file kept as received): it stays inside the original, and
-    a finding says so. Returns what was taken out, for provenance.json."""
+    taken out: it stays inside the original, and a finding says so. A WARC whose own records
+    have bad or missing digests is taken out all the same, so the material replays: what its
+    records showed is added to the WACZ's findings (an error makes the import PARTIAL), and
+    the package's verification accepts those problems in the copy because its SHA-256, taken
+    here, is recorded with what it was taken from. A WARC that is one gzip stream is inflated
+    beside it (derived too) for the index. Returns what was taken out, for provenance.json."""
     if checked.kind != "wacz":
         return []
     original = session.work_dir / member
@@ -870,27 +884,32 @@ def _extract_wacz(session: CaptureSession, checked: CheckedFile, member: str, un
             name = f"{member.removesuffix('.wacz')}.{base}"[-160:]
             out = session.work_dir / name
             index = unsorted.with_name(f"{unsorted.name}.{len(derived)}")
+            inflated = session.work_dir / _inflated_name(name)
             try:
                 with archive.open(info) as src, open(out, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1024 * 1024)  # bounded: checked above
-                extracted = check_warc(out, name, index_to=index, member=name)
+                extracted = check_warc(out, name, index_to=index, member=name,
+                                       inflate_to=inflated)
             except Exception as exc:  # noqa: BLE001 - the original keeps it whole
-                out.unlink(missing_ok=True)
-                index.unlink(missing_ok=True)
+                for path in (out, index, inflated):
+                    path.unlink(missing_ok=True)
                 checked.findings.append(Finding(
                     Severity.WARNING, "wacz-warc-not-extracted",
                     f"{inner} could not be taken out for replay ({exc}); it stays inside the "
                     "original", checked.name, f"member {inner}"))
                 continue
-            if not extracted.ok or not extracted.records:
-                out.unlink(missing_ok=True)
-                index.unlink(missing_ok=True)
-                problems = [f.code for f in extracted.findings if f.severity == Severity.ERROR]
+            # What its records showed is said of the WACZ received, naming the member.
+            checked.findings += [Finding(
+                f.severity, f.code, f"{inner}: {f.message}", checked.name,
+                f"member {inner}" + (f", {f.where}" if f.where else ""))
+                for f in extracted.findings]
+            if not extracted.records:
+                for path in (out, index, inflated):
+                    path.unlink(missing_ok=True)
                 checked.findings.append(Finding(
                     Severity.WARNING, "wacz-warc-not-extracted",
-                    f"{inner} is not taken out for replay: its records do not check clean "
-                    f"({', '.join(sorted(set(problems))) or 'no records'}); it stays inside the "
-                    "original, as received", checked.name, f"member {inner}"))
+                    f"{inner} is not taken out for replay: no record could be read in it; it "
+                    "stays inside the original, as received", checked.name, f"member {inner}"))
                 continue
             with open(unsorted, "ab") as whole, open(index, "rb") as part:
                 shutil.copyfileobj(part, whole)
@@ -903,8 +922,11 @@ def _extract_wacz(session: CaptureSession, checked: CheckedFile, member: str, un
                 "derived_from": [f"archive/{member}"], "extracted_from": inner,
                 "sha256": extracted.hashes["sha256"], "size": extracted.size,
                 "records": extracted.records,
+                "findings": [f.to_dict() for f in extracted.findings],
                 "how": f"the member {inner} of the original, copied byte for byte by Isnad "
                        f"{__version__}, for replay tools and the index"})
+            if kept := _keep_inflated(session, extracted, name):
+                derived.append(kept)
     if not checked.pages:
         checked.pages = pages
     return derived
