@@ -576,3 +576,54 @@ def test_reindex_rebuilds_imports_from_storage(isnad):
         f["sha256"] for f in data["files"])
     assert len(isnad("list", "--source", "import", "--json").json()) == 2
     assert isnad("verify", "--all").code == 0
+
+
+@pytest.mark.e2e
+def test_a_queued_import_is_run_by_a_worker_with_its_progress_in_jobs(isnad, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n in range(3):
+        write_warc(folder / f"{n}.warc.gz", {f"http://a.test/{n}": b"<html>%d</html>" % n})
+    queued = isnad("import", str(folder), "--provider", "p", "--queue", "--json")
+    assert queued.code == 0, queued.stderr
+    import_id, job_id = queued.json()["id"], queued.json()["job"]
+    assert queued.json()["state"] == "queued"
+    (job,) = isnad("jobs", "--json").json()
+    assert job["id"] == job_id and job["state"] == "queued"
+    assert job["url"] == f"import:{import_id}" and job["source"] == f"import:{import_id}"
+    assert isnad("imports", "show", import_id, "--json").json()["state"] == "RUNNING"
+    worker = isnad("worker", "--burst", "-c", "1", timeout=300)
+    assert worker.code == 0, worker.stdout + worker.stderr
+    done = isnad("jobs", "show", job_id, "--json").json()
+    assert done["state"] == "done", done
+    assert done["progress"]["files_done"] == done["progress"]["files"] == 3
+    assert done["progress"]["bytes"] == done["progress"]["total_bytes"] == sum(
+        p.stat().st_size for p in folder.iterdir())
+    assert done["progress"]["results"] == {f"import:{import_id}": "COMPLETE"}
+    record = isnad("imports", "show", import_id, "--json").json()
+    assert record["state"] == "COMPLETE" and record["run_by_jobs"] == [job_id]
+    assert [f["state"] for f in record["files"]] == ["imported"] * 3
+    # --resume still works on it, queued again or not: nothing is redone.
+    again = isnad("import", "--resume", import_id, "--queue", "--json")
+    assert again.code == 0, again.stderr
+    assert isnad("worker", "--burst", "-c", "1", timeout=300).code == 0
+    rerun = isnad("jobs", "show", again.json()["job"], "--json").json()
+    assert rerun["state"] == "done" and rerun["progress"]["files"] == 0
+    resumed = isnad("import", "--resume", import_id, "--json")
+    assert resumed.code == 0 and resumed.json()["state"] == "COMPLETE"
+    assert len(isnad("list", "--source", "import", "--json").json()) == 3
+
+
+def test_large_imports_are_told_by_size_or_file_count(tmp_path, monkeypatch):
+    from isnad.app import imports
+
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    for n in range(3):
+        (folder / "sub" / f"{n}.warc").write_bytes(b"x" * 100)
+    assert not imports.is_large([folder])
+    monkeypatch.setattr(imports, "QUEUE_ABOVE_FILES", 2)
+    assert imports.is_large([folder])
+    monkeypatch.setattr(imports, "QUEUE_ABOVE_FILES", 10)
+    monkeypatch.setattr(imports, "QUEUE_ABOVE_BYTES", 250)
+    assert imports.is_large([folder]) and not imports.is_large([folder / "sub" / "0.warc"])

@@ -72,6 +72,10 @@ MANIFEST_NAME = "manifest.csv"  # a folder's own manifest, used when --manifest 
 URL_LIST_SUFFIXES = (".txt", ".csv")
 _LIMITS = ZipLimits()  # a received WACZ's expansion bounds (the checker's, isnad verify's)
 HASH_COLUMNS = ("sha256", "sha1", "md5", "sha512")
+# Above either, `isnad import` hands the import to a worker (when one is running) instead of
+# running it in the terminal: a job survives the terminal closing, and shows in `isnad jobs`.
+QUEUE_ABOVE_BYTES = 20 * 1024**3
+QUEUE_ABOVE_FILES = 2000
 
 
 @dataclass
@@ -152,6 +156,40 @@ def start_import(archive: Archive, paths: list[Path], options: ImportOptions) ->
         paths=[_text(str(p.absolute())) for p in paths], findings=[],
         context={"options": options.to_dict(), "software": f"Isnad {__version__}"}))
     return import_id
+
+
+def is_large(paths: list[Path]) -> bool:
+    """Whether what is handed over passes :data:`QUEUE_ABOVE_BYTES` or
+    :data:`QUEUE_ABOVE_FILES` (counted by walking it, without reading a file)."""
+    size = count = 0
+    for given in paths:
+        walked = [given] if not given.is_dir() else (
+            Path(folder, name) for folder, _, names in os.walk(given) for name in names)
+        for path in walked:
+            try:
+                size += path.lstat().st_size
+            except OSError:
+                continue
+            count += 1
+            if size > QUEUE_ABOVE_BYTES or count > QUEUE_ABOVE_FILES:
+                return True
+    return False
+
+
+def queue_import(settings: Settings, archive: Archive, import_id: str) -> str:
+    """Hand import ``import_id`` (registered, or interrupted) to the workers as a job; returns
+    the job's id, also recorded with the import. A worker runs it as :func:`run_import` does,
+    resuming what was done; its progress (files, bytes) shows in `isnad jobs`."""
+    row = archive.catalog.get_import(import_id)
+    spec = JobSpec(url=f"import:{import_id}", operator=row.received_by,
+                   case_id=row.case_id, tags=tuple(row.tags or ()), note=row.note,
+                   source=f"{JobSource.IMPORT.value}:{import_id}", use_browser=False,
+                   import_id=import_id)
+    (job,) = Runtime(settings, archive).submit([spec])
+    context = archive.catalog.get_import(import_id).context or {}
+    archive.catalog.update_import(import_id, context={
+        **context, "import_jobs": [*context.get("import_jobs", []), job.id]})
+    return job.id
 
 
 def run_import(settings: Settings, archive: Archive, import_id: str,
@@ -1111,6 +1149,7 @@ def import_record(row: ImportRow) -> dict[str, Any]:
         "started_at": iso(row.started_at), "ended_at": iso(row.ended_at),
         "case": row.case_id, "tags": row.tags, "note": row.note, "paths": row.paths,
         "findings": row.findings, "jobs": (row.context or {}).get("jobs", []),
+        "run_by_jobs": (row.context or {}).get("import_jobs", []),
         "files": [_file_record(f) for f in row.files],
     }
 
