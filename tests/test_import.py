@@ -687,3 +687,33 @@ def test_imported_pages_replay_by_url_from_the_stored_package(isnad, tmp_path):
         replay = _Replay(_wacz_of(isnad, entry["capture_id"]))
         for url, original in want.items():
             assert replay.get(url) == ("200", original)
+
+
+def test_a_package_hashes_its_warcs_and_media_as_written_not_read_back(tmp_path, monkeypatch):
+    from archiver.package import build_package
+
+    warc = write_warc(tmp_path / "big.warc.gz", {"http://a.test/": b"<html>a</html>" * 999})
+    media = tmp_path / "clip.mp4"
+    media.write_bytes(os.urandom(300_000))
+    reads: list[str] = []
+    opened = zipfile.ZipFile.open
+
+    def spy(self, name, mode="r", *args, **kwargs):
+        if mode == "r":
+            reads.append(name if isinstance(name, str) else name.filename)
+        return opened(self, name, mode, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    package = build_package([warc], tmp_path / "p.wacz", pages=[{"url": "http://a.test/"}],
+                            context={"state": "COMPLETE"},
+                            extra_paths=[("media/clip.mp4", media)])
+    assert not {"archive/big.warc.gz", "media/clip.mp4"} & set(reads)  # one read fewer each
+    monkeypatch.undo()
+    with zipfile.ZipFile(package.path) as z:  # and the listed hashes are right
+        listed = json.loads(z.read("datapackage.json"))["resources"]
+        assert [r["path"] for r in listed] == [i.filename for i in z.infolist()][:len(listed)]
+        for resource in listed:
+            data = z.read(resource["path"])
+            assert resource["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
+            assert resource["bytes"] == len(data)
+            assert resource["name"] == resource["path"].rsplit("/", 1)[-1].lower()
