@@ -113,11 +113,14 @@ def build_package(
                 info.compress_type = zipfile.ZIP_DEFLATED
                 with wacz.open(info, "w") as out, open(index, "rb") as src:
                     shutil.copyfileobj(src, out, 1024 * 1024)
+            # The big members are hashed as they are written, not read back for
+            # datapackage.json (one read of each byte fewer).
+            written: dict[str, tuple[str, int]] = {}
             for warc in warcs:
                 info = zipfile.ZipInfo.from_file(warc, "archive/" + warc.name)
                 info.compress_type = zipfile.ZIP_STORED  # WACZ: WARCs stay seekable
                 with wacz.open(info, "w") as out, open(warc, "rb") as src:
-                    shutil.copyfileobj(src, out, 1024 * 1024)
+                    written[info.filename] = _copy_hashed(src, out)
             _write_pages(wacz, pages)
             for name, data in extra_files:
                 _writestr(wacz, name, data)
@@ -125,10 +128,18 @@ def build_package(
                 info = zipfile.ZipInfo.from_file(path, name)
                 info.compress_type = zipfile.ZIP_STORED
                 with wacz.open(info, "w") as out, open(path, "rb") as src:
-                    shutil.copyfileobj(src, out, 1024 * 1024)
+                    written[info.filename] = _copy_hashed(src, out)
             res = SimpleNamespace(title=title, desc=None, date=None)
             indexer.main_url = main_url or ""
-            datapackage = json.loads(indexer.generate_datapackage(res, wacz))
+            datapackage = json.loads(indexer.generate_datapackage(res, _Unwritten(wacz,
+                                                                                  written)))
+            made = {r["path"]: r for r in datapackage["resources"]}
+            datapackage["resources"] = [  # in the zip's order, as py-wacz lists them
+                made.get(i.filename) or {
+                    "name": os.path.basename(i.filename).lower(), "path": i.filename,
+                    "hash": "sha256:" + written[i.filename][0],
+                    "bytes": written[i.filename][1]}
+                for i in wacz.infolist()]
             if software:
                 datapackage["software"] = f"{software}; {datapackage.get('software')}"
             datapackage["isnad"] = context
@@ -210,6 +221,30 @@ def _write_pages(wacz: zipfile.ZipFile, pages: list[dict[str, Any]]) -> None:
     lines = [json.dumps(PAGES_HEADER)]
     lines += [json.dumps(page, ensure_ascii=False) for page in pages]
     _writestr(wacz, "pages/pages.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def _copy_hashed(src: Any, out: Any) -> tuple[str, int]:
+    """Copy ``src`` to ``out``, returning the SHA-256 (hex) and size of what was written."""
+    hasher, size = hashlib.sha256(), 0
+    while block := src.read(1024 * 1024):
+        hasher.update(block)
+        out.write(block)
+        size += len(block)
+    return hasher.hexdigest(), size
+
+
+class _Unwritten:
+    """The package being written, as py-wacz's datapackage writer sees it: without the members
+    hashed as they were written (their entries are added from those hashes)."""
+
+    def __init__(self, wacz: zipfile.ZipFile, written: dict[str, tuple[str, int]]) -> None:
+        self.wacz, self.written = wacz, written
+
+    def infolist(self) -> list[zipfile.ZipInfo]:
+        return [i for i in self.wacz.infolist() if i.filename not in self.written]
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return self.wacz.open(*args, **kwargs)
 
 
 def _writestr(wacz: zipfile.ZipFile, name: str, data: bytes) -> None:

@@ -247,25 +247,38 @@ def _resources(datapackage: dict[str, Any], report: VerificationReport
     return good
 
 
-def _received_files(datapackage: dict[str, Any]) -> dict[str, str]:
-    """The files of an imported package kept as received: member path → SHA-256 on arrival
-    (from the signed capture context)."""
+def _received_files(datapackage: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    """The WARC/ARC files of an imported package as they were on arrival: member path →
+    (SHA-256, None) for a file kept as received, (SHA-256, what it came from) for a working
+    copy made of one on arrival (a WACZ's WARC taken out, a gzip stream inflated), which holds
+    the same records and so the same digest problems. From the signed capture context."""
     context = datapackage.get("isnad")
     imported = context.get("import") if isinstance(context, dict) else None
     files = imported.get("files") if isinstance(imported, dict) else None
-    return {str(f["member"]): str(f["sha256"]) for f in _dicts(files)
-            if f.get("role", "original") == "original" and "member" in f and "sha256" in f}
+    out: dict[str, tuple[str, str | None]] = {}
+    for f in _dicts(files):
+        if "member" not in f or "sha256" not in f:
+            continue
+        role = f.get("role", "original")
+        sources = f.get("derived_from")
+        if role == "original":
+            out[str(f["member"])] = (str(f["sha256"]), None)
+        elif role == "derived" and isinstance(sources, list) and sources:
+            out[str(f["member"])] = (str(f["sha256"]), ", ".join(map(str, sources)))
+    return out
 
 
 def _check_warcs(wacz: zipfile.ZipFile, names: list[str], report: VerificationReport,
-                 received: dict[str, str] | None = None) -> None:
+                 received: dict[str, tuple[str, str | None]] | None = None) -> None:
     """Every WARC/ARC in the package, wherever it sits, has its record digests checked.
 
     A file received as it is (an import) may have had bad or missing digests on arrival, and
     must keep them: it is evidence as handed over. Its records are checked all the same, and
     the problems found are accepted when the file is byte for byte the one received (same
     SHA-256 as on arrival, recorded in the signed context): the same bytes have the same
-    problems, listed in provenance.json. Any change to it fails here and in its hash check."""
+    problems, listed in provenance.json. Any change to it fails here and in its hash check.
+    A working copy made of it on arrival (same records, hash recorded there too) is accepted
+    on the same terms."""
     from archiver.intake.warc import HashingReader
 
     received = received or {}
@@ -282,12 +295,15 @@ def _check_warcs(wacz: zipfile.ZipFile, names: list[str], report: VerificationRe
             report.add(f"{name}: WARC record digests", False, _why(exc))
             continue
         if name in received and (result.problems or not result.records):
-            same = reader.hexdigests()["sha256"] == received[name]
+            want, source = received[name]
+            same = reader.hexdigests()["sha256"] == want
+            what = (f"the one made on arrival from {source}" if source
+                    else "the one received")
             report.add(f"{name}: WARC record digests", same,
                        f"{len(result.records)} records; {len(result.problems)} problem(s) "
-                       "found, as on arrival: the file is the one received, byte for byte "
+                       f"found, as on arrival: the file is {what}, byte for byte "
                        "(see metadata/provenance.json)" if same else
-                       f"the file is not the one received ({received[name]}): "
+                       f"the file is not {what} ({want}): "
                        + "; ".join(result.problems[:20]))
             continue
         ok = result.ok and bool(result.records)

@@ -463,7 +463,10 @@ def jobs_list(
     table = Table("job", "state", "pri", "url", "where / why", "created (UTC)")
     for row in rows:
         p = row.progress or {}
-        if row.state == JobState.RUNNING:
+        if row.state == JobState.RUNNING and p.get("stage") == "importing":
+            why = (f"{row.worker}: importing, {p.get('files_done', 0)}/{p.get('files', 0)} "
+                   f"files, {p.get('bytes', 0)}/{p.get('total_bytes', 0)} bytes")
+        elif row.state == JobState.RUNNING:
             why = f"{row.worker}: {p.get('stage', '')}, {p.get('exchanges', 0)} exchanges"
         elif row.state == JobState.FAILED:
             why = row.error or ""
@@ -915,11 +918,15 @@ def import_(
     resume: Annotated[str | None, typer.Option(
         "--resume", help="resume the interrupted import ID (files stored are not redone)")
     ] = None,
+    queue: Annotated[bool | None, typer.Option(
+        "--queue/--no-queue", help="run it as a job on a worker (`isnad jobs` shows it); "
+        "default: queued when over 20 GiB or 2000 files and a worker is running")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="the import as JSON")] = False,
 ) -> None:
     """Take in archived material as evidence: each file hashed and checked on arrival, kept
     byte for byte in a signed, timestamped package with its provenance. Exit status 0 when
-    every file was taken in without a problem, 1 otherwise (PARTIAL, FAILED)."""
+    every file was taken in without a problem (or the import was queued), 1 otherwise
+    (PARTIAL, FAILED)."""
     from isnad.app import imports as imports_uc
 
     settings = _settings()
@@ -938,7 +945,20 @@ def import_(
             received_at=_parse_date(received_at, "--received-at") if received_at else None,
             case_id=case, tags=tuple(tag or ()), note=note, manifest=manifest,
             urls=tuple(urls or ()), force=force)
+        if queue is None and imports_uc.is_large(list(paths or ())):
+            from isnad.app.runtime import Runtime
+
+            queue = bool(Runtime(settings, archive).workers())
         import_id = imports_uc.start_import(archive, list(paths or ()), options)
+    if queue:
+        job_id = imports_uc.queue_import(settings, archive, import_id)
+        if as_json:
+            _emit_json({"id": import_id, "state": "queued", "job": job_id})
+        else:
+            out.print(f"import {import_id} queued as job {job_id}: a worker runs it (`isnad "
+                      f"jobs show {job_id}`, then `isnad imports show {import_id}`)",
+                      highlight=False)
+        raise typer.Exit(0)
     if not as_json:
         err.print(f"import {import_id}", highlight=False)
     with _progress(err, TextColumn("{task.description}"), BarColumn(), DownloadColumn(),

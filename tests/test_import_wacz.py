@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 VALID = SHARED / "samples" / "py-wacz--valid_example_1.wacz"
@@ -90,7 +92,7 @@ def test_received_waczs_are_kept_whole_with_their_warcs_derived(isnad, tmp_path)
         assert [e["action"] for e in record["custody"]] == [
             "received", "validated", "packaged", "stored", "verified"]
         assert record["custody"][0]["object_sha256"] == sha256(path)
-        if path in (VALID, SIGNED_ANON, DOMAIN_STAGING, DOMAIN_EXPIRED):  # WARCs check clean
+        if path in (VALID, SIGNED_ANON, DOMAIN_STAGING, DOMAIN_EXPIRED, SCOOP):
             extracted = [d for d in provenance["files"] if "extracted_from" in d]
             assert extracted and all(d["member"] in names for d in extracted)
             with zipfile.ZipFile(package) as z:
@@ -99,9 +101,10 @@ def test_received_waczs_are_kept_whole_with_their_warcs_derived(isnad, tmp_path)
                                          {d["member"].split("/", 1)[1] for d in extracted}
                                          for line in index.splitlines())
 
-    # Scoop's WARC has payload digests that do not match: kept inside the original, not
-    # taken out (a finding says so), and the package still verifies.
-    assert "wacz-warc-not-extracted" in codes[SCOOP.name]
+    # Scoop's WARC has payload digests that do not match: taken out all the same (replay),
+    # the mismatches said of the WACZ, and the package still verifies.
+    assert "payload-digest-mismatch" in codes[SCOOP.name]
+    assert "wacz-warc-not-extracted" not in codes[SCOOP.name]
     verified = isnad("verify", "--all")
     assert verified.code == 0, verified.stdout + verified.stderr
     assert verified.stdout.count("INTACT") == len(given)
@@ -170,3 +173,41 @@ def test_bad_hashes_and_a_bad_signature_make_the_file_partial_never_discarded(is
 def _signature_of(isnad, capture_id: str) -> dict:
     with zipfile.ZipFile(_package(isnad, capture_id)) as z:
         return json.loads(z.read("metadata/provenance.json"))["files"][0]["signature"]
+
+
+@needs_samples
+@pytest.mark.e2e
+def test_a_wacz_whose_warc_has_bad_digests_replays_and_stays_partial(isnad):
+    run = isnad("import", str(SCOOP), "--provider", "p", "--json")
+    data = run.json()
+    assert run.code == 1 and data["state"] == "PARTIAL", run.stderr
+    (entry,) = data["files"]
+    assert entry["state"] == "imported"
+    bad = [f for f in entry["findings"] if f["code"] == "payload-digest-mismatch"]
+    assert bad and all(f["severity"] == "error" and f["file"] == SCOOP.name
+                       and f["where"].startswith("member archive/") for f in bad)
+    record = isnad("show", entry["capture_id"], "--json").json()
+    assert record["state"] == "PARTIAL" and any("payload" in r for r in record["reasons"])
+    package = _package(isnad, entry["capture_id"])
+    with zipfile.ZipFile(package) as z, zipfile.ZipFile(SCOOP) as received:
+        files = json.loads(z.read("metadata/provenance.json"))["files"]
+        (extracted,) = [d for d in files if "extracted_from" in d]
+        assert extracted["role"] == "derived"
+        assert extracted["derived_from"] == [files[0]["member"]]
+        assert {f["code"] for f in extracted["findings"]} >= {"payload-digest-mismatch"}
+        data_ = z.read(extracted["member"])
+        assert data_ == received.read(extracted["extracted_from"])  # byte for byte
+        assert hashlib.sha256(data_).hexdigest() == extracted["sha256"]
+        index = z.read("indexes/index.cdx").decode().splitlines()
+        page = json.loads(z.read("pages/pages.jsonl").decode().splitlines()[1])
+    # The page replays from the WARC taken out, through the index.
+    line = next(x for x in index if json.loads(x.split(" ", 2)[2])["url"] == page["url"])
+    at = json.loads(line.split(" ", 2)[2])
+    assert at["filename"] == extracted["member"].split("/", 1)[1]
+    chunk = data_[int(at["offset"]):int(at["offset"]) + int(at["length"])]
+    got = next(iter(ArchiveIterator(io.BytesIO(chunk))))
+    assert got.rec_headers.get_header("WARC-Target-URI") == page["url"]
+    assert b"<html" in got.content_stream().read().lower()
+    verified = isnad("verify", entry["capture_id"])
+    assert verified.code == 0, verified.stdout + verified.stderr
+    assert "made on arrival from" in isnad("verify", entry["capture_id"], "--json").stdout

@@ -55,6 +55,9 @@ class CheckedFile:
     ``metadata``: the source's own description (warcinfo records, ``datapackage.json``, the CSV
     row), kept as found. ``records``: WARC/ARC records, WACZ resources, or 1 for a media file.
     ``pages``: pages found (``{"url", "ts", "title"}``), for listing and replay.
+    ``inflated``: for a WARC/ARC that is one gzip stream holding many records (not one gzip
+    member per record), the decompressed copy written beside it (a derived file: what its
+    index points at, since no offset into the one stream can be seeked to); None otherwise.
     """
 
     path: Path
@@ -67,6 +70,7 @@ class CheckedFile:
     findings: list[Finding] = field(default_factory=list)
     records: int = 0
     pages: list[dict[str, Any]] = field(default_factory=list)
+    inflated: Path | None = None
 
     @property
     def ok(self) -> bool:

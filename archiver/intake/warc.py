@@ -35,7 +35,12 @@ from warcio.timeutils import iso_date_to_timestamp
 
 from archiver.errors import PackageError
 from archiver.intake import CheckedFile, Finding, Severity
-from archiver.warcreader import DIGESTED_TYPES, BoundedArchiveIterator
+from archiver.warcreader import (
+    DIGESTED_TYPES,
+    EXPANSION_ALLOWANCE,
+    MAX_EXPANSION,
+    BoundedArchiveIterator,
+)
 
 CHUNK = 1024 * 1024
 MAX_FINDINGS_PER_CODE = 100
@@ -171,7 +176,7 @@ def detect_format(path: Path) -> str | None:
 
 def check_warc(path: str | Path, name: str, *, declared: dict[str, str] | None = None,
                copy_to: Path | None = None, index_to: Path | None = None,
-               member: str | None = None,
+               member: str | None = None, inflate_to: Path | None = None,
                on_bytes: Callable[[int], None] | None = None) -> CheckedFile:
     """Check a received WARC/ARC file in one pass (see the module's docstring).
 
@@ -182,15 +187,15 @@ def check_warc(path: str | Path, name: str, *, declared: dict[str, str] | None =
     there (unsorted; see :func:`sort_index`), naming the file ``member`` (default ``name``).
     A record after a structure error is not indexed: its offset cannot be trusted.
     ``on_bytes(n)`` is called as each block is read (for a progress bar).
+
+    A file that is one gzip stream holding many records (not one member per record, as WARC
+    writers should) is read a second time, inflated: every record is checked and counted. With
+    ``inflate_to``, the decompressed bytes are written there (``checked.inflated``) and the
+    index points into that copy, since no offset into the one stream can be seeked to.
     """
     path = Path(path)
     declared = {k.lower(): v.strip().lower() for k, v in (declared or {}).items()}
     findings = _Findings(name)
-    unknown = sorted(set(declared) - set(ALGORITHMS))
-    for algorithm in unknown:
-        findings.add(Severity.WARNING, "declared-hash-unsupported",
-                     f"the declared {algorithm} hash cannot be compared (supported: "
-                     f"{', '.join(ALGORITHMS)})")
     algorithms = tuple(dict.fromkeys(["sha256", *(a for a in declared if a in ALGORITHMS)]))
     kind = detect_format(path) if path.stat().st_size else None
     checked = CheckedFile(path=path, name=name, kind=kind or "warc")
@@ -213,7 +218,12 @@ def check_warc(path: str | Path, name: str, *, declared: dict[str, str] | None =
                     reader.drain()
                     if out is not None:
                         out.flush()
-                    if failed is not None:
+                    if records.whole_gzip:
+                        # The working copy, now whole, is what was hashed: read it inflated.
+                        findings = _Findings(name)
+                        records.restart(findings, index, inflate_to)
+                        _inflated_pass(records, copy_to or path, inflate_to, findings)
+                    elif failed is not None:
                         # The working copy, now whole, is what was hashed: read on from there.
                         records.resume(copy_to or path, failed)
                     records.done()
@@ -224,6 +234,10 @@ def check_warc(path: str | Path, name: str, *, declared: dict[str, str] | None =
     finally:
         if out is not None:
             out.close()
+    for algorithm in sorted(set(declared) - set(ALGORITHMS)):
+        findings.add(Severity.WARNING, "declared-hash-unsupported",
+                     f"the declared {algorithm} hash cannot be compared (supported: "
+                     f"{', '.join(ALGORITHMS)})")
     checked.size = reader.position
     checked.hashes = reader.hexdigests()
     checked.declared = declared
@@ -315,6 +329,24 @@ class _Records:
         self.indexer = indexer
         self.types: Counter[str] = Counter()
         self.warcinfo: list[dict[str, Any]] = []
+        self.whole_gzip = False  # the file is one gzip stream holding many records
+        self.inflated: dict[str, Any] | None = None  # its decompressed bytes: name, hash, size
+
+    def restart(self, findings: _Findings, index: Any, inflate_to: Path | None) -> None:
+        """Forget what the first pass read (the first record of a whole-file gzip stream)
+        before the file is read again, inflated; the index then names the inflated copy."""
+        self.findings = findings
+        self.types.clear()
+        self.warcinfo.clear()
+        self.checked.records = 0
+        self.checked.pages = []
+        if index is not None:
+            index.seek(0)
+            index.truncate()
+        if self.indexer is not None:
+            self.indexer.filename = inflate_to.name if inflate_to else ""
+            if inflate_to is None:  # offsets into a stream nothing can seek to: no index
+                self.indexer = None
 
     def parse(self, stream: BinaryIO, start: int, findings: _Findings | None = None
               ) -> int | None:
@@ -343,11 +375,17 @@ class _Records:
                     else "not-multi-member-gzip" if "non-chunked gzip" in what
                     else "truncated-gzip" if "compressed data" in what
                     else "structure-error")
+            if code == "not-multi-member-gzip" and start == 0 and findings is self.findings \
+                    and not self.whole_gzip:
+                # A gzip member holding many records (the whole file as one gzip stream,
+                # most often): the file is read again, inflated (see check_warc).
+                self.whole_gzip = True
+                return None
             if code == "not-multi-member-gzip":
-                what = ("the file is one gzip stream holding many records, not one gzip member "
-                        "per record (replay tools cannot seek into it)")
-                findings.add(Severity.ERROR, code, what, "offset 0")
-                return None  # nothing to resynchronise on: it is all one member
+                what = ("a gzip member holding many records, not one gzip member per record "
+                        "(replay tools cannot seek into it)")
+                findings.add(Severity.ERROR, code, what, f"offset {start}")
+                return None
             where = max(it.offset, last_end, start)
             findings.add(Severity.ERROR, code,
                          f"unreadable after {checked.records} records: {what}; the file is "
@@ -398,7 +436,108 @@ class _Records:
             self.findings.add(Severity.ERROR, "no-records", "no record could be read",
                               "offset 0")
         self.checked.metadata = {"format": self.checked.kind,
-                                 "record_types": dict(self.types), "warcinfo": self.warcinfo}
+                                 "record_types": dict(self.types), "warcinfo": self.warcinfo,
+                                 **({"inflated": self.inflated} if self.inflated else {})}
+
+
+class _Inflating(io.RawIOBase):
+    """The decompressed bytes of a gzip file (one stream, or members one after another), read
+    from ``raw`` a block at a time and copied to ``copy`` as they come. Expansion is bounded as
+    for per-record members (a gzip bomb stops it); a broken or cut-short stream ends it, with
+    ``problem`` saying how. ``tell()`` is the offset in the decompressed bytes."""
+
+    def __init__(self, raw: BinaryIO, copy: BinaryIO | None) -> None:
+        super().__init__()
+        self.raw, self.copy = raw, copy
+        self.sha256 = hashlib.sha256()  # of the decompressed bytes, for the derived copy
+        self.inflater = zlib.decompressobj(31)
+        self.position = self.raw_bytes = 0
+        self.problem: tuple[str, str] | None = None  # (finding code, what happened)
+        self.finished = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _input(self) -> bytes:
+        data = self.raw.read(CHUNK)
+        self.raw_bytes += len(data)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        size = size if size and size > 0 else CHUNK
+        while not self.finished and self.problem is None:
+            if self.inflater.eof:  # a member ended: another may follow
+                data = self.inflater.unused_data or self._input()
+                if not data:
+                    self.finished = True
+                    break
+                self.inflater = zlib.decompressobj(31)
+            else:
+                data = self.inflater.unconsumed_tail or self._input()
+                if not data:
+                    self.problem = ("truncated-gzip", "the file ends inside its gzip stream "
+                                    f"(cut short) after {self.position} decompressed bytes")
+                    break
+            try:
+                block = self.inflater.decompress(data, size)
+            except zlib.error as exc:
+                self.problem = ("truncated-gzip", f"compressed data broken after "
+                                f"{self.position} decompressed bytes: {exc}")
+                break
+            if not block:
+                continue
+            self.position += len(block)
+            if self.position > EXPANSION_ALLOWANCE + MAX_EXPANSION * self.raw_bytes:
+                self.problem = ("gzip-bomb", f"{self.raw_bytes} compressed bytes expand past "
+                                f"{self.position} (more than {MAX_EXPANSION}:1): not inflated "
+                                "further")
+                break
+            self.sha256.update(block)
+            if self.copy is not None:
+                self.copy.write(block)
+            return block
+        return b""
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+
+def _inflated_pass(records: _Records, source: Path, inflate_to: Path | None,
+                   findings: _Findings) -> None:
+    """Read a whole-file gzip WARC/ARC again, inflated, so that every record is checked,
+    counted and (with ``inflate_to``) indexed in the decompressed copy written there."""
+    copy = open(inflate_to, "wb") if inflate_to else None  # noqa: SIM115 - closed below
+    try:
+        with open(source, "rb") as raw:
+            stream = _Inflating(raw, copy)
+            failed = records.parse(stream, 0)
+            while stream.read(CHUNK):  # the rest, so the copy is whole
+                pass
+        if copy is not None:
+            copy.flush()
+            os.fsync(copy.fileno())
+    finally:
+        if copy is not None:
+            copy.close()
+    if stream.problem is not None:
+        code, what = stream.problem
+        findings.add(Severity.ERROR, code, what, f"offset {stream.raw_bytes}")
+    if failed is not None and inflate_to is not None:
+        records.resume(inflate_to, failed)
+    how = (f"the inflated copy {inflate_to.name} (derived) is what the index points at"
+           if inflate_to else "it cannot be indexed for replay as it is")
+    findings.add(Severity.WARNING, "whole-file-gzip",
+                 f"the file is one gzip stream holding {records.checked.records} records, not one "
+                 f"gzip member per record (replay tools cannot seek into it): every record was "
+                 f"read from the decompressed stream; {how}", "offset 0")
+    records.checked.inflated = inflate_to
+    records.inflated = {"file": inflate_to.name if inflate_to else None,
+                        "sha256": stream.sha256.hexdigest(), "size": stream.position}
 
 
 def _find(source: Path, magic: bytes, position: int) -> int | None:

@@ -83,6 +83,10 @@ def run(payload: dict[str, Any], reporter: Reporter) -> None:
                       f"here (it is {row.state}, attempt {row.attempts})")
         return
     prepare_archive(archive, settings)
+    if spec.import_id:
+        _run_import(settings, archive, spec.import_id, reporter)
+        reporter.send("done")
+        return
     options = CaptureOptions(operator=spec.operator, case_id=spec.case_id, tags=spec.tags,
                              note=spec.note, use_browser=spec.use_browser, depth=spec.depth,
                              scope=spec.scope, posts=spec.posts,
@@ -111,6 +115,42 @@ def run(payload: dict[str, Any], reporter: Reporter) -> None:
                       stage="monitor")
         after_capture(settings, archive, spec, job_id, results, capture.observed)
     reporter.send("done")
+
+
+def _run_import(settings: Any, archive: Any, import_id: str, reporter: Reporter) -> None:
+    """A batch import queued as a job: run (or resume) it, reporting the files and bytes
+    done, for `isnad jobs`."""
+    from isnad.app.imports import ImportProgress, run_import
+
+    state: dict[str, Any] = {"files_done": 0, "bytes": 0, "last": 0.0}
+
+    def progress(total: int, files: int) -> ImportProgress:
+        state.update(files=files, total_bytes=total)
+        reporter.send("import", import_id=import_id, files=files, total_bytes=total,
+                      files_done=0, bytes=0)
+
+        def on_bytes(n: int) -> None:
+            state["bytes"] += n
+            now = time.monotonic()
+            if now - state["last"] >= 0.5:
+                state["last"] = now
+                send()
+
+        def on_done(name: str, outcome: str) -> None:
+            state["files_done"] += 1
+            send(file=name)
+
+        def send(**more: Any) -> None:
+            reporter.send("import", import_id=import_id, files=state["files"],
+                          total_bytes=state["total_bytes"], files_done=state["files_done"],
+                          bytes=state["bytes"], **more)
+
+        return ImportProgress(total, files, on_bytes=on_bytes, on_done=on_done,
+                              on_file=lambda name, size: send(file=name))
+
+    result = run_import(settings, archive, import_id, progress)
+    reporter.send("result", capture_id=None, import_id=import_id, state=result.state,
+                  stored=None, error=None)
 
 
 def main() -> None:

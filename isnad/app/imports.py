@@ -72,6 +72,10 @@ MANIFEST_NAME = "manifest.csv"  # a folder's own manifest, used when --manifest 
 URL_LIST_SUFFIXES = (".txt", ".csv")
 _LIMITS = ZipLimits()  # a received WACZ's expansion bounds (the checker's, isnad verify's)
 HASH_COLUMNS = ("sha256", "sha1", "md5", "sha512")
+# Above either, `isnad import` hands the import to a worker (when one is running) instead of
+# running it in the terminal: a job survives the terminal closing, and shows in `isnad jobs`.
+QUEUE_ABOVE_BYTES = 20 * 1024**3
+QUEUE_ABOVE_FILES = 2000
 
 
 @dataclass
@@ -154,6 +158,40 @@ def start_import(archive: Archive, paths: list[Path], options: ImportOptions) ->
     return import_id
 
 
+def is_large(paths: list[Path]) -> bool:
+    """Whether what is handed over passes :data:`QUEUE_ABOVE_BYTES` or
+    :data:`QUEUE_ABOVE_FILES` (counted by walking it, without reading a file)."""
+    size = count = 0
+    for given in paths:
+        walked = [given] if not given.is_dir() else (
+            Path(folder, name) for folder, _, names in os.walk(given) for name in names)
+        for path in walked:
+            try:
+                size += path.lstat().st_size
+            except OSError:
+                continue
+            count += 1
+            if size > QUEUE_ABOVE_BYTES or count > QUEUE_ABOVE_FILES:
+                return True
+    return False
+
+
+def queue_import(settings: Settings, archive: Archive, import_id: str) -> str:
+    """Hand import ``import_id`` (registered, or interrupted) to the workers as a job; returns
+    the job's id, also recorded with the import. A worker runs it as :func:`run_import` does,
+    resuming what was done; its progress (files, bytes) shows in `isnad jobs`."""
+    row = archive.catalog.get_import(import_id)
+    spec = JobSpec(url=f"import:{import_id}", operator=row.received_by,
+                   case_id=row.case_id, tags=tuple(row.tags or ()), note=row.note,
+                   source=f"{JobSource.IMPORT.value}:{import_id}", use_browser=False,
+                   import_id=import_id)
+    (job,) = Runtime(settings, archive).submit([spec])
+    context = archive.catalog.get_import(import_id).context or {}
+    archive.catalog.update_import(import_id, context={
+        **context, "import_jobs": [*context.get("import_jobs", []), job.id]})
+    return job.id
+
+
 def run_import(settings: Settings, archive: Archive, import_id: str,
                progress: Callable[[int, int], ImportProgress] | None = None) -> ImportResult:
     """Import (or resume importing) every file of import ``import_id``.
@@ -202,11 +240,13 @@ def run_import(settings: Settings, archive: Archive, import_id: str,
 
 def check_received_wacz(path: Path, name: str, *, declared: dict[str, str] | None = None,
                         copy_to: Path, index_to: Path, member: str | None = None,
+                        inflate_to: Path | None = None,
                         on_bytes: Callable[[int], None] | None = None) -> CheckedFile:
     """The WACZ checker (:func:`archiver.intake.wacz.check_wacz`) as the import calls a
     checker: the file is copied to its working copy (``copy_to``) as it is read, and the copy,
     which is what gets packaged, is what is checked. Its WARCs are indexed later, when they are
-    taken out of it (:func:`_extract_wacz`): ``index_to`` is left empty here."""
+    taken out of it (:func:`_extract_wacz`): ``index_to`` is left empty here, and
+    ``inflate_to`` (for a WARC that is one gzip stream) is not used."""
     with open(path, "rb") as src, open(copy_to, "wb") as out:
         received, _ = hash_stream(_Tee(src, out, on_bytes), ["sha256"])
         out.flush()
@@ -353,12 +393,15 @@ def _import_file(settings: Settings, archive: Archive, row: ImportRow,
     staging.mkdir(parents=True, exist_ok=True)
     member = _member_name(item)
     copy, unsorted = staging / member, staging / (member + ".cdxj.unsorted")
+    inflated = staging / _inflated_name(member)
     try:
         checked = checker(item.path, item.name, declared=declared, copy_to=copy,
-                          index_to=unsorted, member=member, on_bytes=on_bytes)
+                          index_to=unsorted, member=member, inflate_to=inflated,
+                          on_bytes=on_bytes)
     except OSError as exc:  # unreadable: a finding, the rest of the import goes on
         copy.unlink(missing_ok=True)
         unsorted.unlink(missing_ok=True)
+        inflated.unlink(missing_ok=True)
         catalog.save_import_file(row.id, item.name, state=REFUSED, findings=[Finding(
             Severity.ERROR, "unreadable", f"cannot be read: {exc}", item.name).to_dict()],
             **base)
@@ -371,6 +414,7 @@ def _import_file(settings: Settings, archive: Archive, row: ImportRow,
         # Nothing in it to package or replay: named, with why; the rest goes on.
         copy.unlink(missing_ok=True)
         unsorted.unlink(missing_ok=True)
+        inflated.unlink(missing_ok=True)
         catalog.save_import_file(row.id, item.name, state=REFUSED, source_path=base[
             "source_path"], **facts)
         return REFUSED
@@ -379,6 +423,7 @@ def _import_file(settings: Settings, archive: Archive, row: ImportRow,
     if earlier and not options.force:
         copy.unlink(missing_ok=True)
         unsorted.unlink(missing_ok=True)
+        inflated.unlink(missing_ok=True)
         facts["findings"].append(Finding(
             Severity.INFO, "duplicate", f"the same file (SHA-256 {sha}) is already in the "
             f"vault as capture {earlier}: linked, not stored again (--force stores it again)",
@@ -402,6 +447,43 @@ def _import_file(settings: Settings, archive: Archive, row: ImportRow,
     catalog.save_import_file(row.id, item.name, state=STORED, capture_id=capture_id,
                              source_path=base["source_path"], **facts)
     return STORED
+
+
+def _inflated_name(member: str) -> str:
+    """The name of the decompressed copy of ``member`` when it is one gzip stream."""
+    stem = re.sub(r"\.(w?arc)(\.gz)?$", "", member, flags=re.IGNORECASE)
+    kind = "arc" if re.search(r"(?<!w)\.arc(\.gz)?$", member, re.IGNORECASE) else "warc"
+    return f"{stem}.inflated.{kind}"
+
+
+def _keep_inflated(session: CaptureSession, checked: CheckedFile, member: str
+                   ) -> dict[str, Any] | None:
+    """For a WARC/ARC that is one gzip stream: its decompressed copy, written as it was
+    checked, goes beside it in the package (derived), and the index points into it."""
+    if checked.inflated is None or not checked.inflated.exists():
+        return None
+    about = checked.metadata.get("inflated") or {}
+    name = checked.inflated.name
+    shutil.move(checked.inflated, session.work_dir / name)
+    session.received.append(session.work_dir / name)
+    session.received_sha256[name] = about["sha256"]
+    return {"member": f"archive/{name}", "role": "derived",
+            "derived_from": [f"archive/{member}"], "sha256": about["sha256"],
+            "size": about.get("size"), "records": checked.records,
+            "how": f"the one gzip stream of the original, decompressed by Isnad {__version__} "
+                   "as it was checked (the bytes are those of the records, unchanged), for "
+                   "replay tools, which cannot seek into one gzip stream"}
+
+
+def _indexed(derived: list[dict[str, Any]], conversion: dict[str, Any] | None
+             ) -> list[str] | None:
+    """The derived members the index points into (None: the original itself): an ARC's
+    conversion, else every derived WARC but those inflated into another."""
+    if conversion:
+        return [conversion["member"]]
+    inflated_from = {source for d in derived if ".inflated." in d["member"]
+                     for source in d["derived_from"]}
+    return [d["member"] for d in derived if d["member"] not in inflated_from] or None
 
 
 def _in_vault(archive: Archive, sha256: str) -> str | None:
@@ -735,8 +817,9 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
     session.received.append(session.work_dir / member)
     session.received_sha256[member] = checked.hashes["sha256"]
     index = session.work_dir / ".index.cdxj"  # a member name never starts with a dot
+    inflated = _keep_inflated(session, checked, member)
     conversion = _convert_arc(session, checked, member, unsorted)
-    derived = [conversion] if conversion else []
+    derived = [d for d in (inflated, conversion) if d]
     derived += _extract_wacz(session, checked, member, unsorted)
     sort_index(unsorted, index)
     unsorted.unlink(missing_ok=True)
@@ -747,7 +830,8 @@ def _seal(archive: Archive, row: ImportRow, options: ImportOptions, item: Receiv
                          {"file": item.name, "records": checked.records,
                           "errors": len(errors),
                           "findings": _count(checked.findings), "checker": checked.kind})
-    provenance = _provenance(row, options, item, checked, member, derived)
+    provenance = _provenance(row, options, item, checked, member, derived,
+                             _indexed(derived, conversion))
     state = PARTIAL if errors else COMPLETE
     reasons = [f"{f.message} ({f.where})" if f.where else f.message for f in errors[:20]]
     if len(errors) > 20:
@@ -774,7 +858,8 @@ def _convert_arc(session: CaptureSession, checked: CheckedFile, member: str, uns
     that read WARC only), which the index and pages then point at. None when not made."""
     if checked.kind != "arc" or not checked.ok:
         return None
-    original = session.work_dir / member
+    # An ARC that is one gzip stream is converted from its decompressed copy.
+    original = session.work_dir / (checked.inflated.name if checked.inflated else member)
     name = re.sub(r"\.arc(\.gz)?$", "", member, flags=re.IGNORECASE) + ".converted.warc.gz"
     out = session.work_dir / name
     index = unsorted.with_name(unsorted.name + ".converted")
@@ -806,9 +891,12 @@ def _extract_wacz(session: CaptureSession, checked: CheckedFile, member: str, un
     replay and listing; the index is written from them. The original stays whole.
 
     A member the checker found a problem with (unsafe name, duplicate, bomb, bad hash) is not
-    taken out, nor a WARC whose own record digests do not all match (a package's verification
-    accepts such problems only in a file kept as received): it stays inside the original, and
-    a finding says so. Returns what was taken out, for provenance.json."""
+    taken out: it stays inside the original, and a finding says so. A WARC whose own records
+    have bad or missing digests is taken out all the same, so the material replays: what its
+    records showed is added to the WACZ's findings (an error makes the import PARTIAL), and
+    the package's verification accepts those problems in the copy because its SHA-256, taken
+    here, is recorded with what it was taken from. A WARC that is one gzip stream is inflated
+    beside it (derived too) for the index. Returns what was taken out, for provenance.json."""
     if checked.kind != "wacz":
         return []
     original = session.work_dir / member
@@ -834,27 +922,32 @@ def _extract_wacz(session: CaptureSession, checked: CheckedFile, member: str, un
             name = f"{member.removesuffix('.wacz')}.{base}"[-160:]
             out = session.work_dir / name
             index = unsorted.with_name(f"{unsorted.name}.{len(derived)}")
+            inflated = session.work_dir / _inflated_name(name)
             try:
                 with archive.open(info) as src, open(out, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1024 * 1024)  # bounded: checked above
-                extracted = check_warc(out, name, index_to=index, member=name)
+                extracted = check_warc(out, name, index_to=index, member=name,
+                                       inflate_to=inflated)
             except Exception as exc:  # noqa: BLE001 - the original keeps it whole
-                out.unlink(missing_ok=True)
-                index.unlink(missing_ok=True)
+                for path in (out, index, inflated):
+                    path.unlink(missing_ok=True)
                 checked.findings.append(Finding(
                     Severity.WARNING, "wacz-warc-not-extracted",
                     f"{inner} could not be taken out for replay ({exc}); it stays inside the "
                     "original", checked.name, f"member {inner}"))
                 continue
-            if not extracted.ok or not extracted.records:
-                out.unlink(missing_ok=True)
-                index.unlink(missing_ok=True)
-                problems = [f.code for f in extracted.findings if f.severity == Severity.ERROR]
+            # What its records showed is said of the WACZ received, naming the member.
+            checked.findings += [Finding(
+                f.severity, f.code, f"{inner}: {f.message}", checked.name,
+                f"member {inner}" + (f", {f.where}" if f.where else ""))
+                for f in extracted.findings]
+            if not extracted.records:
+                for path in (out, index, inflated):
+                    path.unlink(missing_ok=True)
                 checked.findings.append(Finding(
                     Severity.WARNING, "wacz-warc-not-extracted",
-                    f"{inner} is not taken out for replay: its records do not check clean "
-                    f"({', '.join(sorted(set(problems))) or 'no records'}); it stays inside the "
-                    "original, as received", checked.name, f"member {inner}"))
+                    f"{inner} is not taken out for replay: no record could be read in it; it "
+                    "stays inside the original, as received", checked.name, f"member {inner}"))
                 continue
             with open(unsorted, "ab") as whole, open(index, "rb") as part:
                 shutil.copyfileobj(part, whole)
@@ -867,8 +960,11 @@ def _extract_wacz(session: CaptureSession, checked: CheckedFile, member: str, un
                 "derived_from": [f"archive/{member}"], "extracted_from": inner,
                 "sha256": extracted.hashes["sha256"], "size": extracted.size,
                 "records": extracted.records,
+                "findings": [f.to_dict() for f in extracted.findings],
                 "how": f"the member {inner} of the original, copied byte for byte by Isnad "
                        f"{__version__}, for replay tools and the index"})
+            if kept := _keep_inflated(session, extracted, name):
+                derived.append(kept)
     if not checked.pages:
         checked.pages = pages
     return derived
@@ -908,13 +1004,14 @@ def _warcio_version() -> str:
 
 
 def _provenance(row: ImportRow, options: ImportOptions, item: Received,
-                checked: CheckedFile, member: str, derived: list[dict[str, Any]] = ()
-                ) -> dict[str, Any]:
+                checked: CheckedFile, member: str, derived: list[dict[str, Any]] = (),
+                indexed: list[str] | None = None) -> dict[str, Any]:
     """Where the material came from and what was found in it (``metadata/provenance.json``).
 
     ``derived``: files made from the original (an ARC's WARC conversion, a WACZ's WARCs),
-    which the index and pages are then made from."""
-    indexed = [d["member"] for d in derived] or [f"archive/{member}"]
+    which the index and pages are then made from (``indexed``: the members the index points
+    into, when not all of them)."""
+    indexed = indexed or [d["member"] for d in derived] or [f"archive/{member}"]
     signature = _signature(checked)
     return {
         "format": "isnad-import-provenance/1",
@@ -1052,6 +1149,7 @@ def import_record(row: ImportRow) -> dict[str, Any]:
         "started_at": iso(row.started_at), "ended_at": iso(row.ended_at),
         "case": row.case_id, "tags": row.tags, "note": row.note, "paths": row.paths,
         "findings": row.findings, "jobs": (row.context or {}).get("jobs", []),
+        "run_by_jobs": (row.context or {}).get("import_jobs", []),
         "files": [_file_record(f) for f in row.files],
     }
 

@@ -46,6 +46,9 @@ class JobSpec:
     # A monitor's job: {"id", "role": "listing"} for a run (its id is the job's), or
     # {"id", "role": "post", "run", "platform", "post_id"} for a post a run found.
     monitor: dict[str, Any] | None = None
+    # A batch import run as a job (issue 14): the import's id (its url is ``import:ID``); the
+    # worker runs (or resumes) the import instead of a capture.
+    import_id: str | None = None
 
     def effective_priority(self) -> int:
         if self.priority is not None:
@@ -66,7 +69,11 @@ class JobSpec:
 
     def check(self) -> None:
         """Refuse what can never be captured: a malformed URL, an unknown scope or source."""
-        validate_url(self.url)
+        if self.import_id is not None:  # not a capture: its url only names the import
+            if self.url != f"import:{self.import_id}":
+                raise CaptureRefused(f"an import job's url is import:{self.import_id}")
+        else:
+            validate_url(self.url)
         if self.scope is not None and self.scope not in SCOPES:
             raise CaptureRefused(f"unknown scope {self.scope!r} (one of {', '.join(SCOPES)})")
         kind = self.source.split(":", 1)[0]

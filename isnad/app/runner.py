@@ -149,13 +149,18 @@ class JobRunner:
                             pages=event["pages"])
         elif kind == "stage":
             progress.update(stage=event["stage"])
+        elif kind == "import":  # a batch import run as a job: files and bytes done
+            progress.update(stage="importing", **{k: event[k] for k in (
+                "import_id", "files", "files_done", "bytes", "total_bytes", "file")
+                if k in event})
         elif kind == "result":
-            progress.setdefault("results", {})[event["capture_id"]] = event["state"]
+            key = event.get("capture_id") or f"import:{event.get('import_id')}"
+            progress.setdefault("results", {})[key] = event["state"]
         elif kind == "error":
             attempt.error = event.get("message")
         elif kind == "done":
             attempt.done = True
-        self._write_progress(attempt, force=kind != "progress")
+        self._write_progress(attempt, force=kind not in ("progress", "import"))
 
     def _write_progress(self, attempt: Attempt, *, force: bool = False) -> None:
         now = time.monotonic()
