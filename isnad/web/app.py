@@ -155,7 +155,8 @@ def _add_replay(app: FastAPI, state: WebState) -> None:
         record_access(state.settings, capture_id, actor=principal.name, action=action,
                       address=principal.address, archive=state.archive)
 
-    app.include_router(replay.make_router(require_page("read"), on_access))
+    app.include_router(replay.make_router(require_page("read"), on_access),
+                       include_in_schema=False)  # pages, not the API
 
 
 def _add_error_pages(app: FastAPI) -> None:
