@@ -236,13 +236,18 @@ class CaptureSession:
                         sha256=a["sha256"], size=a["size"])
             for a in context.get("artifacts", [])
         ]
+        # The row keeps the page count; the list (thousands of pages for a crawl) goes to
+        # the page table, so the row stays small however large the crawl.
+        row_context = {k: v for k, v in context.items() if k != "pages"}
+        row_context["page_count"] = len(pages)
         archive.catalog.update_capture(
             cid, state=state, reasons=reasons, error=error, ended_at=ended,
-            final_url=context.get("final_url"), context=context,
+            final_url=context.get("final_url"), context=row_context,
             package_key=f"{self.prefix}/{cid}.wacz",
             package_sha256=package.sha256, package_size=package.size,
         )
         archive.catalog.replace_artifacts(cid, artifacts)
+        archive.catalog.replace_pages(cid, pages)
         stored = archive.preserve(cid, package_path, actor)
         row = archive.catalog.get(cid)
         location = next((c.location for c in row.copies if c.state == CopyState.STORED), None)

@@ -453,7 +453,8 @@ def _observed_context(job: CaptureJob) -> dict[str, Any]:
     return {
         "final_url": seed["url"] if seed else None,
         "redirect_chain": chain,
-        "pages": _pages(job),
+        # The list itself is pages/pages.jsonl in the package and the catalog's page table.
+        "page_count": len(job.pages),
         "software": {"isnad": __version__, "python": platform.python_version(),
                      **tool_versions(), **job.software},
         "browser": {
