@@ -54,6 +54,13 @@ def test_a_crawls_page_list_is_in_the_package_and_page_table_not_the_row(isnad, 
     assert bundle.code == 0, bundle.stdout + bundle.stderr
     report = (tmp_path / "bundle" / "report.html").read_text(encoding="utf-8")
     assert f"Pages ({count}," in report and all(url in report for url in urls)
+    # A catalog rebuilt from storage has the list again (read from the stored package).
+    for name in ("catalog.db", "catalog.db-wal", "catalog.db-shm"):
+        (isnad.home / name).unlink(missing_ok=True)
+    rebuilt = isnad("reindex", "--json")
+    assert rebuilt.code == 0 and rebuilt.json()["ok"] is True, rebuilt.stdout + rebuilt.stderr
+    again = isnad("show", cid, "--json").json()
+    assert [p["url"] for p in again["context"]["pages"]] == urls
 
 
 def test_a_row_catalogued_before_the_page_table_is_read_from_its_context(tmp_path):
