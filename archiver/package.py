@@ -15,7 +15,6 @@ import io
 import json
 import os
 import re
-import shutil
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,27 +107,27 @@ def build_package(
     try:
         with zipfile.ZipFile(tmp, "w", allowZip64=True) as wacz:
             indexer = _write_indexes(wacz, [] if index else warcs)
+            # Each file copied in is hashed as it is written (read once): datapackage.json
+            # lists these hashes instead of reading the members back out of the zip.
+            written: dict[str, tuple[str, int]] = {}
             if index is not None:
-                info = zipfile.ZipInfo.from_file(index, "indexes/index.cdx")
-                info.compress_type = zipfile.ZIP_DEFLATED
-                with wacz.open(info, "w") as out, open(index, "rb") as src:
-                    shutil.copyfileobj(src, out, 1024 * 1024)
-            for warc in warcs:
-                info = zipfile.ZipInfo.from_file(warc, "archive/" + warc.name)
-                info.compress_type = zipfile.ZIP_STORED  # WACZ: WARCs stay seekable
-                with wacz.open(info, "w") as out, open(warc, "rb") as src:
-                    shutil.copyfileobj(src, out, 1024 * 1024)
+                written["indexes/index.cdx"] = _copy_in(wacz, index, "indexes/index.cdx",
+                                                        zipfile.ZIP_DEFLATED)
+            for warc in warcs:  # WACZ: WARCs stored, so they stay seekable
+                written["archive/" + warc.name] = _copy_in(wacz, warc, "archive/" + warc.name,
+                                                           zipfile.ZIP_STORED)
             _write_pages(wacz, pages)
             for name, data in extra_files:
                 _writestr(wacz, name, data)
             for name, path in extra_paths:  # media: streamed, stored as they are
-                info = zipfile.ZipInfo.from_file(path, name)
-                info.compress_type = zipfile.ZIP_STORED
-                with wacz.open(info, "w") as out, open(path, "rb") as src:
-                    shutil.copyfileobj(src, out, 1024 * 1024)
+                written[name] = _copy_in(wacz, path, name, zipfile.ZIP_STORED)
             res = SimpleNamespace(title=title, desc=None, date=None)
             indexer.main_url = main_url or ""
-            datapackage = json.loads(indexer.generate_datapackage(res, wacz))
+            # py-wacz's own datapackage (metadata, created, software) for an empty member
+            # list; the resources are ours, in the zip's order, as py-wacz would list them.
+            datapackage = json.loads(indexer.generate_datapackage(res, _NoMembers()))
+            datapackage["resources"] = [_resource(wacz, entry, written.get(entry.filename))
+                                        for entry in wacz.infolist()]
             if software:
                 datapackage["software"] = f"{software}; {datapackage.get('software')}"
             datapackage["isnad"] = context
@@ -210,6 +209,43 @@ def _write_pages(wacz: zipfile.ZipFile, pages: list[dict[str, Any]]) -> None:
     lines = [json.dumps(PAGES_HEADER)]
     lines += [json.dumps(page, ensure_ascii=False) for page in pages]
     _writestr(wacz, "pages/pages.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+class _NoMembers:
+    """A zip with no members, for py-wacz's datapackage (whose resources we list ourselves)."""
+
+    def infolist(self) -> list[zipfile.ZipInfo]:
+        return []
+
+
+def _copy_in(wacz: zipfile.ZipFile, path: Path, name: str, compress_type: int
+             ) -> tuple[str, int]:
+    """Copy the file at ``path`` into the package as ``name``; its SHA-256 and size, hashed
+    from the bytes as they were written."""
+    info = zipfile.ZipInfo.from_file(path, name)
+    info.compress_type = compress_type
+    digest, size = hashlib.sha256(), 0
+    with wacz.open(info, "w") as out, open(path, "rb") as src:
+        while chunk := src.read(1024 * 1024):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _resource(wacz: zipfile.ZipFile, entry: zipfile.ZipInfo, known: tuple[str, int] | None
+              ) -> dict[str, Any]:
+    """A member as datapackage.json lists it (py-wacz's fields). A member not hashed while
+    written (the index py-wacz wrote, small files) is read back and hashed here."""
+    if known is None:
+        digest, size = hashlib.sha256(), 0
+        with wacz.open(entry, "r") as stream:
+            while chunk := stream.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+        known = (digest.hexdigest(), size)
+    return {"name": os.path.basename(entry.filename).lower(), "path": entry.filename,
+            "hash": f"sha256:{known[0]}", "bytes": known[1]}
 
 
 def _writestr(wacz: zipfile.ZipFile, name: str, data: bytes) -> None:
