@@ -198,6 +198,7 @@ class CaptureSession:
             main_url=context.get("final_url") or self.request.url, software=software,
             extra_files=[*attachments, *tokens], extra_paths=list(media_files),
             seal=prover.seal if prover is not None else None, index=index,
+            hashed=False,  # the self-verification below hashes it as it reads it
         )
         if prover is not None:
             sealing = [f for f in prover.failures if f not in reasons]
@@ -216,6 +217,8 @@ class CaptureSession:
         if not check.ok:
             raise PackageError(f"package {package_path} failed its own verification: "
                                + "; ".join(f"{c.name}: {c.detail}" for c in check.mismatches))
+        # The package's hash is the one its verification computed reading it from disk.
+        package = replace(package, sha256=check.package_sha256, size=check.package_size)
         archive.record_event(
             cid, actor, CustodyAction.PACKAGED, package.sha256,
             {"file": package_path.name, "bytes": package.size, "files": len(package.files),

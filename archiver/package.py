@@ -90,8 +90,13 @@ def build_package(
     extra_paths: list[tuple[str, Path]] = (),
     seal: Callable[[str, str], Seal] | None = None,
     index: Path | None = None,
+    hashed: bool = True,
 ) -> BuiltPackage:
     """Write a WACZ atomically at ``out_path`` (temp file, fsync, rename).
+
+    ``hashed``: read the written package to hash it. A caller that verifies the package next
+    (verify_package_file, which hashes it as it reads it) passes False and takes the hash from
+    that read: the package is read once, not twice (``sha256`` is then "").
 
     ``extra_files`` (e.g. the WARCs' timestamp tokens) and ``extra_paths`` (media files,
     streamed from disk) are listed in ``datapackage.json``.
@@ -152,7 +157,7 @@ def build_package(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    digest, size = sha256_file(out_path)
+    digest, size = sha256_file(out_path) if hashed else ("", out_path.stat().st_size)
     files = [
         PackageFile(r["path"], r["hash"].split(":", 1)[1], r["bytes"])
         for r in datapackage["resources"]
