@@ -198,6 +198,7 @@ class CaptureSession:
             main_url=context.get("final_url") or self.request.url, software=software,
             extra_files=[*attachments, *tokens], extra_paths=list(media_files),
             seal=prover.seal if prover is not None else None, index=index,
+            hashed=False,  # the self-verification below hashes it as it reads it
         )
         if prover is not None:
             sealing = [f for f in prover.failures if f not in reasons]
@@ -216,6 +217,8 @@ class CaptureSession:
         if not check.ok:
             raise PackageError(f"package {package_path} failed its own verification: "
                                + "; ".join(f"{c.name}: {c.detail}" for c in check.mismatches))
+        # The package's hash is the one its verification computed reading it from disk.
+        package = replace(package, sha256=check.package_sha256, size=check.package_size)
         archive.record_event(
             cid, actor, CustodyAction.PACKAGED, package.sha256,
             {"file": package_path.name, "bytes": package.size, "files": len(package.files),
@@ -236,13 +239,18 @@ class CaptureSession:
                         sha256=a["sha256"], size=a["size"])
             for a in context.get("artifacts", [])
         ]
+        # The row keeps the page count; the list (thousands of pages for a crawl) goes to
+        # the page table, so the row stays small however large the crawl.
+        row_context = {k: v for k, v in context.items() if k != "pages"}
+        row_context["page_count"] = len(pages)
         archive.catalog.update_capture(
             cid, state=state, reasons=reasons, error=error, ended_at=ended,
-            final_url=context.get("final_url"), context=context,
+            final_url=context.get("final_url"), context=row_context,
             package_key=f"{self.prefix}/{cid}.wacz",
             package_sha256=package.sha256, package_size=package.size,
         )
         archive.catalog.replace_artifacts(cid, artifacts)
+        archive.catalog.replace_pages(cid, pages)
         stored = archive.preserve(cid, package_path, actor)
         row = archive.catalog.get(cid)
         location = next((c.location for c in row.copies if c.state == CopyState.STORED), None)

@@ -132,6 +132,11 @@ class CaptureRow(Base):
     posts: Mapped[list[PostRow]] = relationship(
         back_populates="capture", cascade="all, delete-orphan", order_by="PostRow.id"
     )
+    # Never loaded with the row: a crawl lists thousands (see Catalog.pages).
+    pages: Mapped[list[PageRow]] = relationship(
+        back_populates="capture", cascade="all, delete-orphan", order_by="PageRow.seq",
+        lazy="raise"
+    )
 
 
 class ArtifactRow(Base):
@@ -148,6 +153,22 @@ class ArtifactRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
     capture: Mapped[CaptureRow] = relationship(back_populates="artifacts")
+
+
+class PageRow(Base):
+    """A page a capture lists (one line of its package's pages/pages.jsonl), so that the
+    capture's own row stays small however many pages a crawl found."""
+
+    __tablename__ = "pages"
+    __table_args__ = (UniqueConstraint("capture_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # its place in pages.jsonl, from 0
+    url: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # the page as pages.jsonl has it
+
+    capture: Mapped[CaptureRow] = relationship(back_populates="pages")
 
 
 class CopyRow(Base):
@@ -598,6 +619,27 @@ class Catalog:
             s.flush()
             row.artifacts.extend(artifacts)
         self.touched.setdefault(capture_id, set()).add("artifacts")
+
+    def replace_pages(self, capture_id: str, pages: list[dict[str, Any]],
+                      batch: int = 1000) -> None:
+        """Make ``pages`` (in order) the capture's page list, written ``batch`` at a time."""
+        with self.session() as s:
+            s.execute(PageRow.__table__.delete().where(PageRow.capture_id == capture_id))
+            for start in range(0, len(pages), batch):
+                s.execute(PageRow.__table__.insert(), [
+                    {"capture_id": capture_id, "seq": start + i, "url": str(p.get("url") or ""),
+                     "data": p} for i, p in enumerate(pages[start:start + batch])])
+
+    def pages(self, capture_id: str) -> list[dict[str, Any]]:
+        """A capture's page list, in order. A capture catalogued before the page table
+        (revision 0003) has it in its row's context instead: read from there."""
+        with self.session() as s:
+            pages = list(s.scalars(select(PageRow.data).where(PageRow.capture_id == capture_id)
+                                   .order_by(PageRow.seq)))
+            if pages:
+                return pages
+            context = s.scalar(select(CaptureRow.context).where(CaptureRow.id == capture_id))
+            return list((context or {}).get("pages") or [])
 
     def set_post(self, capture_id: str, post: dict[str, Any]) -> None:
         with self.session() as s:

@@ -366,13 +366,17 @@ class _CaptureView:
         # Redraw now: what is printed next would otherwise carry the last frame.
         self.progress.refresh()
         if self.mode == "jsonl":
-            sys.stdout.write(json.dumps(records.capture_result(row, pages=self.pages),
+            sys.stdout.write(json.dumps(records.capture_result(row, pages=self._pages(row)),
                                         ensure_ascii=False, default=str) + "\n")
             sys.stdout.flush()
         elif self.mode == "json":
-            self.json_records[row.id] = records.capture_result(row, pages=self.pages)
+            self.json_records[row.id] = records.capture_result(row, pages=self._pages(row))
         else:
             _print_result(self.progress.console, row, f"{len(self.done)}/{self.total}")
+
+    def _pages(self, row: Any) -> list[dict[str, Any]] | None:
+        """The capture's page list when --pages asked for it (read from the catalog)."""
+        return self.archive.catalog.pages(row.id) if self.pages else None
 
     def close(self) -> None:
         """The JSON list, or a summary table when there were several captures."""
@@ -1169,6 +1173,12 @@ def show(
     for entry in data["failed_subresources"]:
         out.print(f"  failed            {escape(entry.get('url', '?'))}  "
                   f"[dim]{escape(str(entry.get('error', '?')))}[/dim]", highlight=False)
+    pages = data["context"].get("pages") or []
+    out.print(f"  pages             {len(pages)}", highlight=False)
+    if pages:  # one block of plain lines: a crawl lists thousands
+        out.print("\n".join(f"    {p.get('ts') or '':24} {p.get('url')}"
+                             + (f"  {p['title']}" if p.get("title") else "") for p in pages),
+                  markup=False, highlight=False, soft_wrap=True)
     artifacts = Table("artifact", "kind", "bytes", "sha256", title="Artifacts")
     for a in data["artifacts"]:
         artifacts.add_row(a["path"], a["kind"], str(a["size"]), a["sha256"])

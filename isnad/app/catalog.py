@@ -54,4 +54,5 @@ def iter_captures(archive: Archive, *, case: str | None = None, tags: tuple[str,
 
 def show_capture(archive: Archive, capture_id: str) -> dict[str, Any]:
     """One capture in full (`records.capture_record`): ``capture_id`` or a unique prefix."""
-    return records.capture_record(archive.catalog.get(capture_id))
+    row = archive.catalog.get(capture_id)
+    return records.capture_record(row, archive.catalog.pages(row.id))
