@@ -4,8 +4,8 @@ A crawl of 10,000 pages made a 2 MB context (read whenever the row was), and the
 growing with the crawl. Rows catalogued before this revision keep their list in the context
 and are read from there (``Catalog.pages``): no data is moved.
 
-Revision ID: 0003_pages
-Revises: 0002
+Revision ID: 0004_pages
+Revises: 0003_accounts
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0003_pages'
-down_revision: str | Sequence[str] | None = '0002'
+revision: str = '0004_pages'
+down_revision: str | Sequence[str] | None = '0003_accounts'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
