@@ -1,0 +1,91 @@
+"""Search's normalisation, query parsing, snippets and page text (archiver/search.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from archiver.search import (
+    Term,
+    fts5_query,
+    html_text,
+    normalise,
+    parse_query,
+    snippet,
+    tsquery,
+    words,
+)
+
+
+@pytest.mark.parametrize(("written", "same_as"), [
+    ("أرشيف", "ارشيف"),              # alef with hamza above
+    ("إسلام", "اسلام"),              # alef with hamza below
+    ("آثار", "اثار"),                # alef with madda
+    ("ٱلرحمن", "الرحمن"),            # alef wasla
+    ("مسؤول", "مسوول"),              # hamza on waw
+    ("رئيس", "رييس"),                # hamza on yeh
+    ("مستشفى", "مستشفي"),            # alef maqsura
+    ("الأدلة", "الادله"),            # taa marbuta as haa
+    ("مَدْرَسَةٌ", "مدرسه"),          # harakat and tanwin
+    ("سلسلـــة", "سلسله"),           # tatweel
+    ("رَحْمٰن", "رحمن"),              # superscript alef
+    ("کتاب", "كتاب"),                # Persian keheh
+    ("یک", "يك"),                    # Persian yeh
+    ("ﻻ", "لا"),                     # presentation form ligature (NFKC)
+    ("٢٠٢٤", "2024"),                # Arabic-Indic digits
+    ("۱۴۰۲", "1402"),                # Persian digits
+    ("می\u200cخواهم", "میخواهم"),     # zero-width non-joiner
+    ("Café", "cafe"),
+    ("STRASSE", "straße"),
+])
+def test_spellings_people_use_interchangeably_normalise_alike(written, same_as):
+    assert normalise(written) == normalise(same_as)
+
+
+def test_normalise_keeps_letters_that_differ():
+    # Distinct letters must stay distinct: ه and ة merge, ح and خ must not.
+    assert normalise("حبر") != normalise("خبر")
+    assert normalise("عين") != normalise("غين")
+    assert words("تُحذف المنشورات، ومقاطع الفيديو!") == ["تحذف", "المنشورات", "ومقاطع",
+                                                      "الفيديو"]
+
+
+def test_queries_are_words_phrases_and_prefixes():
+    terms = parse_query('الأدلة "سلسلة الحيازة" أرشي*')
+    assert terms == [Term(("الادله",)), Term(("سلسله", "الحيازه")), Term(("ارشي",), True)]
+    assert fts5_query(terms) == '"الادله" AND "سلسله الحيازه" AND "ارشي"*'
+    assert tsquery(terms) == "'الادله' & ('سلسله' <-> 'الحيازه') & 'ارشي':*"
+
+
+@pytest.mark.parametrize("hostile", [
+    '"', '""', '"unclosed', "*", "**", ":", "title:x", "NEAR(a b)", "a NEAR b", "-a", "a -b",
+    "(", ")", "a OR b", "AND", "^a", "a'b", "'); DROP TABLE captures; --", "\\", "{a b}",
+    "a:*", "!a", "a & b | c", "<->",
+])
+def test_hostile_input_becomes_plain_words(hostile):
+    for term in parse_query(hostile):
+        for word in term.words:
+            assert word.isalnum()
+    # Whatever comes out is quoted words only.
+    query = fts5_query(parse_query(hostile))
+    assert query.count('"') % 2 == 0
+
+
+def test_snippet_marks_the_original_words():
+    text = ("تُحذف المنشورات ومقاطع الفيديو التي توثّق الانتهاكات خلال ساعات من نشرها. "
+            "<script>alert(1)</script>")
+    shown = snippet([text], parse_query("توثق"))
+    assert "<mark>توثّق</mark>" in shown  # as the page wrote it, shadda and all
+    assert "&lt;script&gt;" in shown and "<script>" not in shown
+    prefixed = snippet(["Evidence archives preserve evidentiary value"],
+                       parse_query("evid*"))
+    assert prefixed.count("<mark>") == 2 and "<mark>Evidence</mark>" in prefixed
+
+
+def test_page_text_leaves_out_scripts_and_styles():
+    title, body = html_text(
+        "<html><head><title>أرشيف &amp; الأدلة</title><style>.x{color:red}</style>"
+        "<script>var secret = 'لا تفهرس';</script></head><body><h1>عنوان</h1>"
+        "<p>نص <b>مرئي</b></p><noscript>مخفي</noscript><img alt='صورة شاهد'></body></html>")
+    assert title == "أرشيف & الأدلة"
+    assert "مرئي" in body and "عنوان" in body and "صورة شاهد" in body
+    assert "secret" not in body and "color" not in body and "مخفي" not in body
