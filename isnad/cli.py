@@ -1132,9 +1132,10 @@ def _print_capture_page(found: Any, *, first: int, page: int) -> None:
 
 @app.command("search")
 def search_command(
-    query: Annotated[str | None, typer.Argument(
+    query: Annotated[list[str] | None, typer.Argument(
         help='words (all must match), "a phrase", prefix*; Arabic in any spelling of alef, '
-        "hamza, taa marbuta, with or without harakat")] = None,
+        "hamza, taa marbuta, with or without harakat (after -- when a word starts with -)",
+        metavar="QUERY...")] = None,
     case: Annotated[str | None, typer.Option("--case", help="only this case")] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="only with this tag")] = None,
     state: Annotated[State | None, typer.Option("--state", case_sensitive=False,
@@ -1174,14 +1175,15 @@ def search_command(
             for problem in rebuilt.problems:
                 out.print(f"[yellow]problem[/yellow] {escape(problem)}", highlight=False)
         raise typer.Exit(0 if rebuilt.ok else 1)
-    if not query or not query.strip():
+    words = " ".join(query or ())
+    if not words.strip():
         raise typer.BadParameter("give words to search for (or --rebuild)",
                                  param_hint="'QUERY'")
     filters = {"case": case, "tag": tag, "state": state.value if state else None,
                "platform": platform, "source": source.value if source else None,
                "since": _parse_date(since, "--since") if since else None,
                "until": _parse_date(until, "--until", end_of_day=True) if until else None}
-    found = search_app.search(settings, query, filters=filters, limit=limit,
+    found = search_app.search(settings, words, filters=filters, limit=limit,
                               offset=limit * (page - 1))
     if as_json:
         _emit_json({"query": found.query, "total": found.total, "limit": found.limit,

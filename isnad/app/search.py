@@ -169,7 +169,7 @@ def index_catalogued(archive: Archive, capture_id: str, package: Path) -> None:
         index_capture(archive, capture_id, package)
     except Exception as exc:  # noqa: BLE001 - search is a convenience, the capture is evidence
         log.warning("capture %s not indexed for search (run `isnad search --rebuild`): %s",
-                    capture_id, exc)
+                    capture_id, _one_line(exc))
 
 
 def index_import(archive: Archive, import_id: str) -> None:
@@ -179,7 +179,7 @@ def index_import(archive: Archive, import_id: str) -> None:
             import_document(archive.catalog.get_import(import_id)))
     except Exception as exc:  # noqa: BLE001 - as index_catalogued
         log.warning("import %s not indexed for search (run `isnad search --rebuild`): %s",
-                    import_id, exc)
+                    import_id, _one_line(exc))
 
 
 @contextmanager
@@ -218,7 +218,7 @@ def rebuild_index(archive: Archive, progress: Callable[[str], None] | None = Non
             if index_capture(archive, row.id):
                 report.captures += 1
         except Exception as exc:  # noqa: BLE001 - one unreadable package must not stop it
-            report.problems.append(f"capture {row.id}: not indexed: {exc}")
+            report.problems.append(f"capture {row.id}: not indexed: {_one_line(exc)}")
     for imported in archive.catalog.list_imports():
         if progress:
             progress(imported.id)
@@ -226,5 +226,11 @@ def rebuild_index(archive: Archive, progress: Callable[[str], None] | None = Non
             SearchIndex(archive.catalog.engine).put(import_document(imported))
             report.imports += 1
         except Exception as exc:  # noqa: BLE001 - as above
-            report.problems.append(f"import {imported.id}: not indexed: {exc}")
+            report.problems.append(f"import {imported.id}: not indexed: {_one_line(exc)}")
     return report
+
+
+def _one_line(exc: Exception) -> str:
+    """An error in one line (a database error's message runs on with its SQL)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
