@@ -301,8 +301,10 @@ def warc_html(stream: BinaryIO) -> Iterator[tuple[str, str, str]]:
         if record.rec_type not in ("response", "resource"):
             continue
         http = record.http_headers
-        if record.rec_type == "response" and (http is None or not (
-                http.get_statuscode() or "").startswith("2")):
+        # A redirect's body is boilerplate; an error page's is not ("this account was
+        # suspended" is evidence too).
+        if record.rec_type == "response" and (http is None or (
+                http.get_statuscode() or "").startswith("3")):
             continue
         kind = (http.get_header("Content-Type") if http else None) or record.content_type or ""
         if "html" not in kind.lower():
@@ -444,6 +446,11 @@ class SearchFilters:
 
 # Column weights: a word in a title counts most, then the post, notes, URL, page text.
 _FTS_WEIGHTS = "10.0, 1.0, 4.0, 3.0, 2.0, 1.0, 1.0"
+# A document's state as the catalog has it now (a late timestamp makes a PARTIAL capture
+# COMPLETE after it was indexed); the state indexed when the catalog has no row.
+_STATE = ("COALESCE((SELECT c.state FROM captures c WHERE d.kind = 'capture' AND "
+          "c.id = d.ref_id), (SELECT i.state FROM imports i WHERE d.kind = 'import' AND "
+          "i.id = d.ref_id), d.state)")
 _COLUMNS = ("kind", "ref_id", "url", "title", "titles", "page_text", "post_text", "notes",
             "state", "case_id", "tags", "platform", "source", "captured_at")
 
@@ -546,7 +553,8 @@ class SearchIndex:
         terms = parse_query(query)
         where, params = self._filters(filters or SearchFilters())
         params = {**params, "limit": limit, "offset": offset}
-        selected = ", ".join(f"d.{c}" for c in _COLUMNS)
+        selected = ", ".join(f"d.{c}" if c != "state" else f"{_STATE} AS state"
+                             for c in _COLUMNS)
         if not terms:
             source, score, order = "search_documents d", "0.0", "d.captured_at DESC, d.id DESC"
         elif self.postgres:
@@ -571,12 +579,14 @@ class SearchIndex:
     def _filters(self, filters: SearchFilters) -> tuple[list[str], dict[str, Any]]:
         where: list[str] = []
         params: dict[str, Any] = {}
-        for column, value in (("case_id", filters.case), ("state", filters.state),
-                              ("platform", filters.platform), ("source", filters.source),
-                              ("kind", filters.kind)):
+        for column, value in (("case_id", filters.case), ("platform", filters.platform),
+                              ("source", filters.source), ("kind", filters.kind)):
             if value is not None:
                 where.append(f"d.{column} = :f_{column}")
                 params[f"f_{column}"] = value
+        if filters.state is not None:
+            where.append(f"{_STATE} = :f_state")
+            params["f_state"] = filters.state
         if filters.tag is not None:
             where.append("d.tags LIKE :f_tag ESCAPE '\\'")
             params["f_tag"] = "%\n" + _like(filters.tag) + "\n%"

@@ -89,3 +89,66 @@ def test_page_text_leaves_out_scripts_and_styles():
     assert title == "أرشيف & الأدلة"
     assert "مرئي" in body and "عنوان" in body and "صورة شاهد" in body
     assert "secret" not in body and "color" not in body and "مخفي" not in body
+
+
+def _package(tmp_path, records: list[tuple[str, str, bytes, dict[str, str]]],
+             extra: dict[str, bytes]):
+    """A package-shaped zip: a WARC of HTTP responses under archive/, and ``extra`` files."""
+    import io
+    import zipfile
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    warc = io.BytesIO()
+    writer = WARCWriter(warc, gzip=True)
+    for url, status, body, headers in records:
+        http = StatusAndHeaders(status, list(headers.items()), protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                                      http_headers=http))
+    path = tmp_path / "package.wacz"
+    with zipfile.ZipFile(path, "w") as package:
+        package.writestr("archive/data.warc.gz", warc.getvalue())
+        for name, data in extra.items():
+            package.writestr(name, data)
+    return path
+
+
+def test_package_text_reads_pages_posts_and_manifest_notes(tmp_path):
+    import gzip
+    import json
+
+    from archiver.search import package_text
+
+    html = ("<html><head><title>قناة الأخبار</title><script>var hidden='مخفي'</script></head>"
+            "<body><p>قصفٌ قرب المستشفى</p></body></html>").encode()
+    path = _package(tmp_path, [
+        ("http://127.0.0.1/a", "200 OK", html, {"Content-Type": "text/html; charset=utf-8"}),
+        ("http://127.0.0.1/gz", "200 OK",
+         gzip.compress(b"<p>Shelling near the bakery</p>"),
+         {"Content-Type": "text/html", "Content-Encoding": "gzip"}),
+        ("http://127.0.0.1/gone", "404 Not Found", b"<p>This account was suspended</p>",
+         {"Content-Type": "text/html"}),
+        ("http://127.0.0.1/moved", "301 Moved", b"<p>Moved here</p>",
+         {"Content-Type": "text/html", "Location": "/a"}),
+        ("http://127.0.0.1/api", "200 OK", b'{"text": "json words"}',
+         {"Content-Type": "application/json"}),
+        ("http://127.0.0.1/latin1", "200 OK", "<p>Café résumé</p>".encode("latin-1"),
+         {"Content-Type": "text/html; charset=iso-8859-1"}),
+    ], {
+        "pages/pages.jsonl": b'{"format": "json-pages-1.0"}\n{"url": "u", "title": "Page A"}\n',
+        "metadata/post.json": json.dumps({"text": "نص المنشور", "author_name": "مراسل",
+                                          "media": [{"title": "video"}]}).encode(),
+        "metadata/provenance.json": json.dumps({"files": [{"metadata": {"manifest_row": {
+            "file": "a.mp4", "title": "مقطع من الحي", "notes": "filmed by a witness",
+            "sha256": "0" * 64}}}]}).encode(),
+    })
+    found = package_text(path)
+    assert found.titles == ["Page A", "قناة الأخبار"]
+    assert "قصفٌ قرب المستشفى" in found.page_text and "bakery" in found.page_text
+    assert "suspended" in found.page_text and "Café résumé" in found.page_text
+    assert "مخفي" not in found.page_text and "Moved" not in found.page_text
+    assert "json words" not in found.page_text
+    assert found.post_text.split("\n") == ["نص المنشور", "مراسل", "video"]
+    assert found.notes == ["مقطع من الحي", "filmed by a witness"]
+    assert not found.truncated

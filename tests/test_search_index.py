@@ -130,3 +130,19 @@ def test_paging(index):
     assert total == 3 and len(first) == 2 and len(second) == 1
     assert {h.ref_id for h in first} | {h.ref_id for h in second} == {"a" * 36, "b" * 36,
                                                                       "c" * 36}
+
+
+def test_the_state_shown_is_the_catalogs_now(catalog_url, index):
+    """A PARTIAL capture made COMPLETE later (a late timestamp) is found and shown
+    COMPLETE, without indexing it again."""
+    from archiver.catalog import CaptureRow
+
+    catalog = Catalog(catalog_url)
+    catalog.add_capture(CaptureRow(id="b" * 36, url="http://127.0.0.1:8000/post/1",
+                                   state="PARTIAL", reasons=[], tags=[], operator="o",
+                                   started_at=datetime(2026, 4, 2, tzinfo=UTC), context={}))
+    assert _ids(index, "shelling", state="PARTIAL") == ["b"]
+    catalog.update_capture("b" * 36, state="COMPLETE")
+    assert _ids(index, "shelling", state="PARTIAL") == []
+    hits, _ = index.search("shelling", SearchFilters(state="COMPLETE"))
+    assert [h.state for h in hits] == ["COMPLETE"]
