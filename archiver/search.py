@@ -486,6 +486,15 @@ class SearchIndex:
 
     def put(self, doc: SearchDocument) -> None:
         """Index ``doc``, replacing what was indexed for the same capture or import."""
+        self.put_many([doc])
+
+    def put_many(self, docs: list[SearchDocument]) -> None:
+        """Index ``docs`` in one transaction, each replacing its earlier entry."""
+        with self.engine.begin() as conn:
+            for doc in docs:
+                self._put(conn, doc)
+
+    def _put(self, conn: Any, doc: SearchDocument) -> None:
         values = {
             "kind": doc.kind, "ref_id": doc.ref_id, "url": doc.url, "title": doc.title,
             "titles": doc.titles, "page_text": doc.page_text, "post_text": doc.post_text,
@@ -499,26 +508,25 @@ class SearchIndex:
             "n_notes": index_text(doc.notes), "n_url": index_text(doc.url or ""),
             "n_meta": index_text(" ".join([doc.case_id or "", *doc.tags, doc.platform or ""])),
         }
-        with self.engine.begin() as conn:
-            self._remove(conn, doc.kind, doc.ref_id)
-            columns = ", ".join(_COLUMNS)
-            params = ", ".join(f":{c}" for c in _COLUMNS)
-            if self.postgres:
-                conn.execute(text(
-                    f"INSERT INTO search_documents ({columns}, tsv) VALUES ({params}, "
-                    "setweight(to_tsvector('simple', :n_titles), 'A') || "
-                    "setweight(to_tsvector('simple', :n_post), 'B') || "
-                    "setweight(to_tsvector('simple', :n_notes || ' ' || :n_meta || ' ' || "
-                    ":n_url), 'C') || setweight(to_tsvector('simple', :n_page), 'D'))"),
-                    {**values, **normalised})
-                return
-            row_id = conn.execute(text(
-                f"INSERT INTO search_documents ({columns}) VALUES ({params}) RETURNING id"),
-                values).scalar_one()
+        self._remove(conn, doc.kind, doc.ref_id)
+        columns = ", ".join(_COLUMNS)
+        params = ", ".join(f":{c}" for c in _COLUMNS)
+        if self.postgres:
             conn.execute(text(
-                "INSERT INTO search_fts (rowid, titles, page_text, post_text, notes, url, meta)"
-                " VALUES (:id, :n_titles, :n_page, :n_post, :n_notes, :n_url, :n_meta)"),
-                {"id": row_id, **normalised})
+                f"INSERT INTO search_documents ({columns}, tsv) VALUES ({params}, "
+                "setweight(to_tsvector('simple', :n_titles), 'A') || "
+                "setweight(to_tsvector('simple', :n_post), 'B') || "
+                "setweight(to_tsvector('simple', :n_notes || ' ' || :n_meta || ' ' || "
+                ":n_url), 'C') || setweight(to_tsvector('simple', :n_page), 'D'))"),
+                {**values, **normalised})
+            return
+        row_id = conn.execute(text(
+            f"INSERT INTO search_documents ({columns}) VALUES ({params}) RETURNING id"),
+            values).scalar_one()
+        conn.execute(text(
+            "INSERT INTO search_fts (rowid, titles, page_text, post_text, notes, url, meta)"
+            " VALUES (:id, :n_titles, :n_page, :n_post, :n_notes, :n_url, :n_meta)"),
+            {"id": row_id, **normalised})
 
     def remove(self, kind: str, ref_id: str) -> None:
         """Take a capture or import out of the index."""
