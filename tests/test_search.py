@@ -152,3 +152,14 @@ def test_package_text_reads_pages_posts_and_manifest_notes(tmp_path):
     assert found.post_text.split("\n") == ["نص المنشور", "مراسل", "video"]
     assert found.notes == ["مقطع من الحي", "filmed by a witness"]
     assert not found.truncated
+
+
+def test_page_text_is_bounded_per_capture(tmp_path, monkeypatch):
+    from archiver import search
+
+    monkeypatch.setattr(search, "MAX_PAGE_TEXT", 100)
+    pages = [(f"http://127.0.0.1/{n}", "200 OK", f"<p>{'كلمة ' * 30}page{n}</p>".encode(),
+              {"Content-Type": "text/html; charset=utf-8"}) for n in range(5)]
+    found = search.package_text(_package(tmp_path, pages, {}))
+    assert found.truncated and len(found.page_text) <= 100
+    assert "page4" not in found.page_text
