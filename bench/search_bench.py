@@ -1,7 +1,7 @@
 """Full-text search benchmark (issue 15). Prints figures; asserts nothing.
 
 Indexes N synthetic documents (default 100,000; half Arabic, half English, words drawn with a
-Zipf-like skew from real vocabularies, Arabic written with the spelling variants people use:
+Zipf-like skew from real vocabularies plus two made-up names each, Arabic written with the spelling variants people use:
 hamza forms, taa marbuta as haa, some harakat and tatweel) into a fresh catalog on SQLite
 (FTS5) and on PostgreSQL (tsvector + GIN, a throwaway server from tests/pgserver.py), then
 times `SearchIndex.search` (a page of 20 with its total and snippets, as `isnad search` and
@@ -84,8 +84,21 @@ def _spell(word: str, rng: random.Random) -> str:
     return word
 
 
+def _rare(letters: str, count: int, seed: int) -> list[str]:
+    """Made-up names (people, villages, units): the rare words real text is full of."""
+    rng = random.Random(seed)
+    return list(dict.fromkeys("".join(rng.choices(letters, k=rng.randint(5, 8)))
+                              for _ in range(count)))
+
+
+RARE_ARABIC = _rare("ابتثجحخدذرزسشصضطظعغفقكلمنهوي", 3000, 1)
+RARE_ENGLISH = _rare("abcdefghijklmnopqrstuvwxyz", 3000, 2)
+QUERIES["one rare word"] = [*RARE_ARABIC[:20:2], *RARE_ENGLISH[1:20:2]]
+
+
 def documents(count: int) -> list[SearchDocument]:
-    """``count`` synthetic captures: half Arabic, half English, realistic lengths."""
+    """``count`` synthetic captures: half Arabic, half English, realistic lengths; each with
+    two rare words (names) among its common ones."""
     rng = random.Random(15)
     arabic, arabic_weights = _words(ARABIC)
     english, english_weights = _words(ENGLISH)
@@ -99,7 +112,9 @@ def documents(count: int) -> list[SearchDocument]:
         post = text(rng.randint(20, 60)) if n % 5 == 0 else ""
         out.append(SearchDocument(
             kind="capture", ref_id=f"{n:036d}", url=f"https://example.org/post/{n}",
-            title=text(6), titles=text(6), page_text=text(rng.randint(80, 250)),
+            title=text(6), titles=text(6),
+            page_text=text(rng.randint(80, 250)) + " " + " ".join(
+                rng.sample(RARE_ARABIC if n % 2 else RARE_ENGLISH, 2)),
             post_text=post, notes=text(8) if n % 10 == 0 else "", state="COMPLETE",
             case_id=f"case-{n % 50}", tags=[f"tag-{n % 7}"],
             platform="telegram" if post else None, source="capture",

@@ -22,21 +22,23 @@ down_revision: str | Sequence[str] | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The small columns that filters read first, the long texts last: SQLite reads a row's
+# columns in order, and a filter on case_id must not wade through a page of text to reach it.
 _COLUMNS = """
     kind VARCHAR(16) NOT NULL,
     ref_id VARCHAR(36) NOT NULL,
-    url TEXT,
-    title TEXT,
-    titles TEXT NOT NULL DEFAULT '',
-    page_text TEXT NOT NULL DEFAULT '',
-    post_text TEXT NOT NULL DEFAULT '',
-    notes TEXT NOT NULL DEFAULT '',
     state VARCHAR(16),
     case_id VARCHAR(200),
     tags TEXT NOT NULL DEFAULT '',
     platform VARCHAR(40),
     source VARCHAR(16),
-    captured_at VARCHAR(32)"""
+    captured_at VARCHAR(32),
+    url TEXT,
+    title TEXT,
+    titles TEXT NOT NULL DEFAULT '',
+    page_text TEXT NOT NULL DEFAULT '',
+    post_text TEXT NOT NULL DEFAULT '',
+    notes TEXT NOT NULL DEFAULT ''"""
 
 
 def upgrade() -> None:
