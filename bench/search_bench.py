@@ -1,11 +1,12 @@
 """Full-text search benchmark (issue 15). Prints figures; asserts nothing.
 
 Indexes N synthetic documents (default 100,000; half Arabic, half English, words drawn with a
-Zipf-like skew from real vocabularies plus two made-up names each, Arabic written with the spelling variants people use:
-hamza forms, taa marbuta as haa, some harakat and tatweel) into a fresh catalog on SQLite
-(FTS5) and on PostgreSQL (tsvector + GIN, a throwaway server from tests/pgserver.py), then
-times `SearchIndex.search` (a page of 20 with its total and snippets, as `isnad search` and
-the web app ask for it) for several kinds of query: p50 and p99 per kind.
+Zipf-like skew from real vocabularies, plus two made-up names each; Arabic written with the
+spelling variants people use: hamza forms, taa marbuta as haa, some harakat) into a fresh
+catalog on SQLite (FTS5) and on PostgreSQL (tsvector + GIN, a throwaway server from
+tests/pgserver.py), then times `SearchIndex.search` (a page of 20 with its total and
+snippets, as `isnad search` and the web app ask for it) for several kinds of query: p50 and
+p99 per kind.
 
 Usage: ``python bench/search_bench.py [--docs 100000] [--runs 60] [--only sqlite|postgresql]``
 """
