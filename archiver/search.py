@@ -576,12 +576,18 @@ class SearchIndex:
             score, order = f"-bm25(search_fts, {_FTS_WEIGHTS})", "score DESC, d.id DESC"
             params["q"] = fts5_query(terms)
         condition = (" WHERE " + " AND ".join(where)) if where else ""
+        # PostgreSQL counts in the same pass as it ranks (a window over every match: one
+        # scan of the matches, not two); FTS5's bm25 cannot be used beside a window.
+        window = ", count(*) OVER () AS total" if self.postgres else ""
         with self.engine.connect() as conn:
-            total = conn.execute(text(f"SELECT count(*) FROM {source}{condition}"),
-                                 params).scalar_one()
             rows = conn.execute(text(
-                f"SELECT {selected}, {score} AS score FROM {source}{condition} "
+                f"SELECT {selected}, {score} AS score{window} FROM {source}{condition} "
                 f"ORDER BY {order} LIMIT :limit OFFSET :offset"), params).mappings().all()
+            if rows and window:
+                total = rows[0]["total"]
+            else:  # SQLite, or a page past the end
+                total = conn.execute(text(f"SELECT count(*) FROM {source}{condition}"),
+                                     params).scalar_one()
         return [self._hit(row, terms) for row in rows], total
 
     def _filters(self, filters: SearchFilters) -> tuple[list[str], dict[str, Any]]:
