@@ -146,3 +146,25 @@ def test_the_state_shown_is_the_catalogs_now(catalog_url, index):
     assert _ids(index, "shelling", state="PARTIAL") == []
     hits, _ = index.search("shelling", SearchFilters(state="COMPLETE"))
     assert [h.state for h in hits] == ["COMPLETE"]
+
+
+def test_the_use_case_takes_filters_as_text_and_refuses_unknown_ones(tmp_path, catalog_url):
+    from archiver.errors import IsnadError
+    from isnad.app.search import search
+    from isnad.config import Settings
+
+    settings = Settings(home=tmp_path / "home", catalog={"url": catalog_url})
+    catalog = Catalog(catalog_url, upgrade=True)
+    SearchIndex(catalog.engine).put(SearchDocument(
+        kind="capture", ref_id="d" * 36, title="أرشيف", page_text=ARABIC_PAGE,
+        state="COMPLETE", case_id="C-1", captured_at=datetime(2026, 3, 1, tzinfo=UTC)))
+    page = search(settings, "الادله", filters={"case": "C-1", "since": "2026-02-28",
+                                               "until": "2026-03-02T00:00:00Z", "tag": None})
+    assert page.total == 1 and page.hits[0]["id"] == "d" * 36
+    assert page.hits[0]["captured_at"] == "2026-03-01T00:00:00+00:00"
+    assert "<mark>الأدلة</mark>" in page.hits[0]["snippet"]
+    assert search(settings, "الادله", filters={"since": "2026-03-02"}).total == 0
+    with pytest.raises(IsnadError, match="unknown search filter.*colour"):
+        search(settings, "x", filters={"colour": "red"})
+    with pytest.raises(IsnadError, match="since.*not an ISO 8601"):
+        search(settings, "x", filters={"since": "last week"})

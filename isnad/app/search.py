@@ -83,14 +83,17 @@ def search(settings: Settings, query: str, *, filters: dict[str, Any] | None = N
     ``archive``: one already open (a web app's), else the catalog of ``settings``."""
     if limit < 1 or offset < 0:
         raise IsnadError("limit must be at least 1 and offset at least 0")
-    index = SearchIndex(_engine(settings, archive))
-    hits, total = index.search(query, _filters(filters or {}), limit=limit, offset=offset)
+    wanted = _filters(filters or {})
+    engine = archive.catalog.engine if archive is not None else _open_engine(settings)
+    try:
+        hits, total = SearchIndex(engine).search(query, wanted, limit=limit, offset=offset)
+    finally:
+        if archive is None:
+            engine.dispose()  # opened for this search alone
     return SearchPage(query, [search_hit(h) for h in hits], total, limit, offset)
 
 
-def _engine(settings: Settings, archive: Archive | None) -> Any:
-    if archive is not None:
-        return archive.catalog.engine
+def _open_engine(settings: Settings) -> Any:
     from archiver.catalog import Catalog
 
     settings.prepare_folders()
