@@ -141,6 +141,10 @@ class Archive:
         self.proof_options: ProofOptions | None = None
         # The key that signs custody heads (set by the service; None: heads are unsigned).
         self.head_key: Callable[[], SigningKey | None] | None = None
+        # Called as each capture is catalogued COMPLETE or PARTIAL, with its package while it
+        # is still local (the service indexes it for search there). Must not raise: an
+        # error is logged and the capture goes on.
+        self.on_catalogued: Callable[[str, Path], None] | None = None
         self._head_key: tuple[SigningKey | None, str | None] | None = None
         self.work_root = self.home / "work"
         self.spool_root = self.home / "spool"

@@ -9,6 +9,7 @@ writing a custody event at every step.
 from __future__ import annotations
 
 import errno
+import logging
 import shutil
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ from archiver.redaction import redact_text, redact_url, redact_values, url_secre
 from archiver.states import CaptureState, CopyState, CustodyAction
 from archiver.verify import verify_package_file
 from archiver.warcwriter import CaptureWarc
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,11 @@ class CaptureSession:
         )
         archive.catalog.replace_artifacts(cid, artifacts)
         archive.catalog.replace_pages(cid, pages)
+        if archive.on_catalogued is not None:
+            try:
+                archive.on_catalogued(cid, package_path)
+            except Exception as exc:  # noqa: BLE001 - what follows the catalogue is optional
+                log.warning("capture %s: after cataloguing: %s", cid, exc)
         stored = archive.preserve(cid, package_path, actor)
         row = archive.catalog.get(cid)
         location = next((c.location for c in row.copies if c.state == CopyState.STORED), None)

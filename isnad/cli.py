@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -1150,6 +1152,88 @@ def _print_capture_page(found: Any, *, first: int, page: int) -> None:
                      + (f"  (next: --page {page + 1})" if last < total else ""))
     # One print for the page: Rich's per-call cost, paid once.
     out.print("\n".join(lines), highlight=False)
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[list[str] | None, typer.Argument(
+        help='words (all must match), "a phrase", prefix*; Arabic in any spelling of alef, '
+        "hamza, taa marbuta, with or without harakat (after -- when a word starts with -)",
+        metavar="QUERY...")] = None,
+    case: Annotated[str | None, typer.Option("--case", help="only this case")] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="only with this tag")] = None,
+    state: Annotated[State | None, typer.Option("--state", case_sensitive=False,
+                                                help="only this state")] = None,
+    platform: Annotated[str | None, typer.Option(
+        "--platform", help="only posts of this platform (telegram, youtube, ...)")] = None,
+    source: Annotated[Source | None, typer.Option(
+        "--source", help="only what was captured, or what was imported")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="captured at or after DATE or DATETIME (UTC unless a zone is given)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", help="captured before DATETIME, or on or before DATE")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000,
+                                       help="at most N results, best first")] = 20,
+    page: Annotated[int, typer.Option("--page", min=1, help="which page of --limit results")
+                    ] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
+    rebuild: Annotated[bool, typer.Option(
+        "--rebuild", help="index every capture and import again, from the packages")] = False,
+) -> None:
+    """Find captures and imports by the words of their pages, posts, titles and notes."""
+    from isnad.app import search as search_app
+
+    settings = _settings()
+    if rebuild:
+        archive = isnad_app.open_archive(settings, recover=False)
+        with _progress(err, SpinnerColumn(), TextColumn("{task.description}")) as progress:
+            task = progress.add_task("indexing", total=None)
+            rebuilt = search_app.rebuild_index(
+                archive, lambda ref: progress.update(task, description=ref))
+        if as_json:
+            _emit_json({"captures": rebuilt.captures, "imports": rebuilt.imports,
+                        "problems": rebuilt.problems, "ok": rebuilt.ok})
+        else:
+            out.print(f"indexed {rebuilt.captures} captures and {rebuilt.imports} imports")
+            for problem in rebuilt.problems:
+                out.print(f"[yellow]problem[/yellow] {escape(problem)}", highlight=False)
+        raise typer.Exit(0 if rebuilt.ok else 1)
+    words = " ".join(query or ())
+    if not words.strip():
+        raise typer.BadParameter("give words to search for (or --rebuild)",
+                                 param_hint="'QUERY'")
+    filters = {"case": case, "tag": tag, "state": state.value if state else None,
+               "platform": platform, "source": source.value if source else None,
+               "since": _parse_date(since, "--since") if since else None,
+               "until": _parse_date(until, "--until", end_of_day=True) if until else None}
+    found = search_app.search(settings, words, filters=filters, limit=limit,
+                              offset=limit * (page - 1))
+    if as_json:
+        _emit_json({"query": found.query, "total": found.total, "limit": found.limit,
+                    "offset": found.offset, "hits": found.hits})
+        return
+    if not found.hits:
+        out.print(f"nothing found ({found.total} in all)" if found.total else "nothing found")
+        return
+    first = found.offset + 1
+    out.print(f"{first}-{found.offset + len(found.hits)} of {found.total}", highlight=False)
+    for hit in found.hits:
+        captured = (hit["captured_at"] or "")[:19].replace("T", " ")
+        out.print(f"[bold]{hit['id'][:12]}[/bold] {hit['kind']:7} "
+                  f"{_state_markup(hit['state'] or '')} {captured}  "
+                  f"{escape(hit['title'] or '')}", highlight=False)
+        if hit["url"]:
+            out.print(f"  {escape(hit['url'])}", highlight=False)
+        if hit["snippet"]:
+            out.print(f"  {_marked_snippet(hit['snippet'])}", highlight=False)
+
+
+def _marked_snippet(snippet: str) -> str:
+    """A search snippet (escaped HTML with ``<mark>``) as console markup."""
+    parts = re.split(r"<mark>(.*?)</mark>", snippet)
+    return "".join(f"[reverse]{escape(html.unescape(p))}[/reverse]" if i % 2
+                   else escape(html.unescape(p)) for i, p in enumerate(parts))
 
 
 @app.command()
