@@ -408,19 +408,20 @@ class Catalog:
              states: tuple[str, ...] = (), since: datetime | None = None,
              until: datetime | None = None, url: str | None = None,
              limit: int | None = None, offset: int = 0, context: bool = True,
-             source: str | None = None
+             source: str | None = None, platform: str | None = None
              ) -> tuple[list[CaptureRow], int]:
         """Captures matching every filter given, newest first, and how many match in all.
 
         ``url`` matches part of the requested or final URL (case-insensitive); ``tags`` must
         all be present; ``since``/``until`` bound the start time; ``source`` is ``import``
-        (captures made of imported files) or ``capture`` (the others). The filtering is SQL.
+        (captures made of imported files) or ``capture`` (the others); ``platform``: captures
+        holding a post of that platform. The filtering is SQL.
         ``limit`` and ``offset`` cut out one page; its rows come with their copies (loaded in
         one query for the page). Without ``context`` the rows' ``context`` (the big JSON
         column: a crawl's pages) is not read, and must not be used.
         """
         where = self._filters(case=case, tags=tags, states=states, since=since, until=until,
-                              url=url, source=source)
+                              url=url, source=source, platform=platform)
         with self.session() as s:
             total = s.scalar(select(func.count()).select_from(CaptureRow).where(*where)) or 0
             query = (select(CaptureRow).where(*where).order_by(CaptureRow.id.desc())
@@ -455,9 +456,12 @@ class Catalog:
 
     def _filters(self, *, case: str | None, tags: tuple[str, ...], states: tuple[str, ...],
                  since: datetime | None, until: datetime | None, url: str | None,
-                 source: str | None = None) -> list[Any]:
+                 source: str | None = None, platform: str | None = None) -> list[Any]:
         """The SQL conditions of `find`'s filters."""
         where = []
+        if platform is not None:
+            where.append(CaptureRow.id.in_(select(PostRow.capture_id)
+                                           .where(PostRow.platform == platform)))
         if source is not None:
             imported = select(ImportFileRow.capture_id).where(
                 ImportFileRow.capture_id.is_not(None))
@@ -478,6 +482,20 @@ class Catalog:
             where.append(or_(CaptureRow.url.ilike(pattern, escape="\\"),
                              CaptureRow.final_url.ilike(pattern, escape="\\")))
         return where
+
+    def cases(self) -> list[tuple[str | None, int, datetime | None]]:
+        """Each case (None: captures of no case) with how many captures it holds and when
+        its latest started, the latest first."""
+        with self.session() as s:
+            query = (select(CaptureRow.case_id, func.count(), func.max(CaptureRow.started_at))
+                     .group_by(CaptureRow.case_id)
+                     .order_by(func.max(CaptureRow.started_at).desc()))
+            return [(case, count, latest) for case, count, latest in s.execute(query)]
+
+    def platforms(self) -> list[str]:
+        """The platforms of the posts the catalog holds, by name."""
+        with self.session() as s:
+            return list(s.scalars(select(PostRow.platform).distinct().order_by(PostRow.platform)))
 
     def unique_prefixes(self, ids: list[str], minimum: int = 8) -> dict[str, str]:
         """The shortest prefix (at least ``minimum`` long) naming each id alone in the catalog.
