@@ -21,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "import-samples"
 
 
 @pytest.fixture(scope="module")
@@ -246,10 +247,33 @@ def test_monitors_imports_and_cases_screens(browser, web_server, submitted, site
     page.fill("input[name=every]", "often")
     page.click("form[action='/monitors'] button[type=submit]")
     assert "often" in page.locator(".field-error").inner_text()
-    page.goto("/imports")
-    page.screenshot(path=shots / "imports-en.png", full_page=True)
     page.goto("/cases")
     case = page.locator("section.case", has_text="قضية-7")
     assert "3" in case.locator("small").inner_text()
     page.screenshot(path=shots / "cases-en.png", full_page=True)
+    context.close()
+
+
+def test_imports_screens_show_provider_files_and_findings(browser, web_server, tmp_path,
+                                                          shots):
+    good = SAMPLES / "pywb--example2.warc.gz"
+    bad = SAMPLES / "py-wacz--invalid_signed_example_1.wacz"
+    if not (good.is_file() and bad.is_file()):
+        pytest.skip("shared/import-samples is not beside the project")
+    run = web_server.cli("import", str(good), str(bad), "--provider", "شبكة الشهود",
+                         "--json")
+    assert run.returncode in (0, 1), run.stderr
+    context, page = _sign_in(browser, web_server, lang="ar")
+    page.goto("/imports")
+    row = page.locator("table tr", has_text="شبكة الشهود")
+    assert row.count() == 1
+    page.screenshot(path=shots / "imports-ar.png", full_page=True)
+    row.locator("a").first.click()
+    page.wait_for_url(re.compile(r"/imports/"))
+    text = page.locator("main").inner_text()
+    assert "pywb--example2.warc.gz" in text and "py-wacz--invalid_signed_example_1.wacz" in text
+    assert page.locator(".findings li, td .warn").count() >= 1  # the bad signature, in words
+    page.screenshot(path=shots / "import-ar.png", full_page=True)
+    page.goto("/imports?lang=en")
+    page.screenshot(path=shots / "imports-en.png", full_page=True)
     context.close()

@@ -102,6 +102,16 @@ def _time(value: str | None) -> str:
     return (value or "")[:19].replace("T", " ")
 
 
+def _duration(seconds: int | None) -> str:
+    """Seconds as a monitor's schedule is written (``6h``, ``30m``, ``1d``, ``90s``)."""
+    if not seconds:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def _date(text: str | None, *, end: bool = False) -> datetime | None:
     """A filter's date (YYYY-MM-DD, UTC); with ``end``, the start of the next day."""
     if not text:
@@ -429,7 +439,7 @@ def monitors_page(request: Request, principal: Reader) -> Response:
     rows = monitors.list_monitors(state.settings, state.archive)
     return render(request, "monitors.html", {
         "monitors": [monitors.monitor_record(r) for r in rows], "errors": {}, "form": {},
-        "time": _time})
+        "time": _time, "duration": _duration})
 
 
 @router.post("/monitors")
@@ -449,6 +459,7 @@ async def monitor_add(request: Request, principal: Submitter,
         rows = monitors.list_monitors(state.settings, state.archive)
         return render(request, "monitors.html", {
             "monitors": [monitors.monitor_record(r) for r in rows], "time": _time,
+            "duration": _duration,
             "errors": {"every" if "every" in str(exc) else "url": str(exc)},
             "form": {"url": url, "every": every, "case": case, "tags": tags, "note": note}},
             status_code=400)
@@ -478,7 +489,7 @@ def monitor_page(request: Request, monitor_id: str, principal: Reader) -> Respon
     except NotFound:
         return _not_found(request)
     return render(request, "monitor.html", {"line": line, "m": line["monitor"],
-                                            "time": _time})
+                                            "time": _time, "duration": _duration})
 
 
 # -- imports and cases -------------------------------------------------------------------

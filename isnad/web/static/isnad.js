@@ -43,7 +43,7 @@ function update(table, job) {
       const link = document.createElement("a");
       link.className = "mono";
       link.href = "/captures/" + encodeURIComponent(id);
-      link.textContent = id.slice(0, 8);
+      link.textContent = id.slice(0, 13);
       return [link, document.createTextNode(" ")];
     }));
   }
