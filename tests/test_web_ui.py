@@ -112,8 +112,32 @@ def test_a_bad_address_is_refused_in_words_next_to_its_field(browser, web_server
     page.click("form[action='/submit'] button[type=submit]")
     errors = page.locator("textarea[name=urls] >> xpath=../following-sibling::p[1]")
     assert "line 1" in errors.inner_text()
-    assert page.locator(".field-error").count() == 2
+    assert page.locator(".field-error:visible").count() == 2
     assert page.input_value("textarea[name=urls]").startswith("ftp://")  # kept to correct
+    page.goto("/jobs")
+    assert page.locator("tr.fresh").count() == 0
+    context.close()
+
+
+def test_a_batch_file_past_the_upload_limit_is_refused_in_words(browser, web_server,
+                                                                tmp_path):
+    limit = 5 * 1024 * 1024  # web.max_upload_bytes, its default
+    big = tmp_path / "urls.txt"
+    big.write_bytes(b"https://example.org/page\n" * (limit // 25 + 10))
+    context, page = _sign_in(browser, web_server)
+    page.goto("/submit")
+    page.set_input_files("input[name=batch]", str(big))
+    said = page.locator("[data-error-for=batch]")
+    assert said.is_visible() and "5.0 MB" in said.inner_text()
+    page.click("form[action='/submit'] button[type=submit]")
+    page.wait_for_timeout(1000)
+    assert page.url.endswith("/submit")  # the browser did not send it
+    assert page.evaluate("document.querySelector('input[name=batch]').validity.valid") is False
+    # Sent anyway (no script), the server refuses it before reading it.
+    client = web_server.login("investigator")
+    refused = client.post("/submit", data={"csrf_token": client.csrf},
+                          files={"batch": ("urls.txt", big.read_bytes(), "text/plain")})
+    assert refused.status_code == 413
     page.goto("/jobs")
     assert page.locator("tr.fresh").count() == 0
     context.close()
@@ -277,3 +301,27 @@ def test_imports_screens_show_provider_files_and_findings(browser, web_server, t
     page.goto("/imports?lang=en")
     page.screenshot(path=shots / "imports-en.png", full_page=True)
     context.close()
+
+
+def test_byte_ranges_are_read_as_rfc_9110_says():
+    from isnad.web.pages import _byte_range
+
+    assert _byte_range(None, 1000) is None
+    assert _byte_range("bytes=0-99", 1000) == (0, 99)
+    assert _byte_range("bytes=900-", 1000) == (900, 999)
+    assert _byte_range("bytes=990-5000", 1000) == (990, 999)  # clipped to the end
+    assert _byte_range("bytes=-100", 1000) == (900, 999)  # the last 100
+    assert _byte_range("bytes=-5000", 1000) == (0, 999)
+    for wrong in ("bytes=1000-", "bytes=5-2", "bytes=0-1,5-6", "items=0-1", "bytes=-0",
+                  "bytes=a-b"):
+        with pytest.raises(ValueError):
+            _byte_range(wrong, 1000)
+
+
+def test_tags_and_schedules_as_people_write_them():
+    from isnad.web.pages import _duration, _tags
+
+    assert _tags("ui, شهادة،  سوريا;ui") == ("ui", "شهادة", "سوريا")  # Arabic comma too
+    assert _tags("") == ()
+    assert [_duration(s) for s in (21600, 1800, 86400, 90, None)] == ["6h", "30m", "1d",
+                                                                       "90s", ""]

@@ -125,11 +125,16 @@ def _tags(text: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t.strip() for t in parts if t.strip()))
 
 
+def _upload_limit(request: Request) -> dict[str, Any]:
+    limit = web_state(request).settings.web.max_upload_bytes
+    return {"max_upload": limit, "max_upload_words": _size(limit)}
+
+
 # -- submit ------------------------------------------------------------------------------
 @router.get("/submit")
 def submit_form(request: Request, principal: Submitter) -> Response:
     """The submit form: one URL, many, or a batch file; case, tags, note."""
-    return render(request, "submit.html", {"errors": {}, "form": {}})
+    return render(request, "submit.html", {"errors": {}, "form": {}, **_upload_limit(request)})
 
 
 @router.post("/submit")
@@ -176,13 +181,13 @@ async def submit(request: Request, principal: Submitter,
     if not specs and not errors:
         errors["url"] = [_t(request, "submit.nothing")]
     if errors:
-        return render(request, "submit.html", {"errors": errors, "form": form},
-                      status_code=400)
+        return render(request, "submit.html", {"errors": errors, "form": form,
+                                               **_upload_limit(request)}, status_code=400)
     try:
         rows = await run_in_threadpool(_runtime(request).submit, specs)
     except IsnadError as exc:
-        return render(request, "submit.html", {"errors": {"form": [str(exc)]}, "form": form},
-                      status_code=503)
+        return render(request, "submit.html", {"errors": {"form": [str(exc)]}, "form": form,
+                                               **_upload_limit(request)}, status_code=503)
     return RedirectResponse("/jobs?" + "&".join(f"new={r.id}" for r in rows),
                             status_code=303)
 

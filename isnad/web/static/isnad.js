@@ -50,6 +50,22 @@ function update(table, job) {
   row.dataset.final = job.final ? "yes" : "no";
 }
 
+// A file past the server's upload limit is refused here, in words next to its field, before
+// it is sent (the server refuses it too: web.max_upload_bytes).
+function boundUpload(input) {
+  const said = document.querySelector(`[data-error-for="${CSS.escape(input.name)}"]`);
+  input.addEventListener("change", () => {
+    const file = input.files[0];
+    const tooLarge = file && file.size > Number(input.dataset.maxBytes);
+    input.setCustomValidity(tooLarge ? input.dataset.tooLarge : "");
+    if (said) {
+      said.textContent = tooLarge ? input.dataset.tooLarge : "";
+      said.hidden = !tooLarge;
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("table[data-live]").forEach(followJobs);
+  document.querySelectorAll("input[type=file][data-max-bytes]").forEach(boundUpload);
 });
