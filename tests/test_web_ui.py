@@ -89,6 +89,8 @@ def submitted(browser, web_server, site, shots):
     page.wait_for_url(re.compile(r"/jobs\?new="))
     rows = page.locator("tr.fresh")
     assert rows.count() == 3
+    page.wait_for_timeout(2500)  # a worker has taken one by now: its stage, live
+    page.screenshot(path=shots / "jobs-running-en.png", full_page=True)
     # The page follows the jobs live (polling): no reload until all three are done.
     _wait(page, "Array.from(document.querySelectorAll('tr.fresh'))"
           ".every(r => r.dataset.final === 'yes')", timeout=240)
@@ -101,6 +103,11 @@ def submitted(browser, web_server, site, shots):
         link = rows.nth(i).locator("[data-field=captures] a")
         assert link.count() == 1  # filled in by the live update
         found[url.replace(site.base_url, "")] = link.get_attribute("href").rsplit("/", 1)[1]
+    rows.nth(0).locator("a").first.click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+$"))
+    assert "done" in page.locator("table.jobs").inner_text()
+    assert page.locator("a[href^='/captures/']").count() >= 1
+    page.screenshot(path=shots / "job-en.png", full_page=True)
     context.close()
     return found
 

@@ -240,7 +240,8 @@ def job_page(request: Request, job_id: str, principal: Reader) -> Response:
         record = runtime.record(runtime.job(job_id))
     except NotFound:
         return _not_found(request)
-    return render(request, "job.html", {"job": job_view(request, record), "record": record})
+    return render(request, "job.html", {"job": job_view(request, record), "record": record,
+                                        "time": _time})
 
 
 # -- captures ----------------------------------------------------------------------------
