@@ -332,3 +332,30 @@ def test_tags_and_schedules_as_people_write_them():
     assert _tags("") == ()
     assert [_duration(s) for s in (21600, 1800, 86400, 90, None)] == ["6h", "30m", "1d",
                                                                        "90s", ""]
+
+
+def test_a_post_record_is_shown_in_full_with_its_arabic_text_isolated():
+    """The post section of a capture's page (a platform capture's normalized post), rendered
+    by the real template in Arabic."""
+    from isnad.web import i18n
+    from isnad.web.render import environment
+
+    post = {"platform": "telegram", "post_id": "107", "status": "ok",
+            "author_handle": "witness_sy", "published": "2026-11-30T08:00:00Z"}
+    record = {"id": "01a2", "state": "COMPLETE", "url": "https://t.me/witness_sy/107",
+              "final_url": None, "case": None, "tags": [], "note": None, "operator": "x",
+              "started_at": None, "ended_at": None, "stored": True, "storage": "stored: local",
+              "package_sha256": "ab" * 32, "package_size": 10, "package_key": "k",
+              "error": None, "reasons": [], "artifacts": [], "custody": [], "posts": [post]}
+    full = {"text": "قصفٌ على الحيّ الشرقي\nفي الساعة الثامنة", "author_name": "شاهد عيان",
+            "counts": {"views": 1200, "forwards": 3}, "notes": ["reactions: not shown"]}
+    html = environment().get_template("capture.html").render(
+        t=lambda key, **fields: i18n.translate("ar", key, **fields), lang="ar", dir="rtl",
+        languages=("en", "ar"), lang_url=lambda code: "", csrf_field=lambda: "",
+        principal=None, version="0", c=record, media=[], screenshot=False,
+        proof={"signed": False, "timestamps": []}, time=lambda v: v or "",
+        size=lambda n: str(n), post=full)
+    assert '<td dir="auto" class="post-text">قصفٌ على الحيّ الشرقي\nفي الساعة الثامنة</td>' in html
+    assert '<bdi dir="auto">شاهد عيان</bdi>' in html
+    assert "مشاهدات: 1200" in html and "forwards" not in html  # counts named in Arabic
+    assert "reactions: not shown" in html  # what could not be read, said
