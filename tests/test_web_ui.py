@@ -210,6 +210,10 @@ def test_a_captured_video_plays_and_seeks(browser, web_server, submitted, shots)
     base = src.rsplit("/", 1)[0]
     for wrong in ("/7", "/..%2F..%2Fcatalog.db", "/-1"):
         assert context.request.get(base + wrong).status in (404, 422)
+    for wrong in ("/captures/ffffffff", "/captures/ffffffff/screenshot",
+                  f"/captures/{submitted['/video.html']}/screenshot?kind=..%2Fcatalog.db",
+                  "/jobs/ffffffff", "/monitors/ffffffff", "/imports/ffffffff"):
+        assert context.request.get(wrong).status == 404, wrong
     context.close()
 
 
