@@ -7,6 +7,7 @@ folder, for a person to look at."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
@@ -363,3 +364,69 @@ def test_a_post_record_is_shown_in_full_with_its_arabic_text_isolated():
     assert '<bdi dir="auto">شاهد عيان</bdi>' in html
     assert "مشاهدات: 1200" in html and "forwards" not in html  # counts named in Arabic
     assert "reactions: not shown" in html  # what could not be read, said
+
+
+def test_a_monitor_timeline_shows_its_posts_and_runs(browser, web_server, shots):
+    from tests.platform_fixtures.feeds import FeedFixture
+
+    with FeedFixture() as news:
+        context, page = _sign_in(browser, web_server)
+        page.goto("/monitors")
+        page.fill("input[name=url]", news.url("/updates"))
+        page.fill("input[name=every]", "1d")
+        page.fill("input[name=recheck]", "7d")
+        page.click("form[action='/monitors'] button[type=submit]")
+        link = page.locator("table.monitors tr", has_text="/updates").locator("a").first
+        monitor = link.get_attribute("href").rsplit("/", 1)[1]
+        first = web_server.cli("monitor", "run", monitor, "--wait", "--json")
+        assert first.returncode == 0, first.stderr
+        second = web_server.cli("monitor", "run", monitor, "--wait", "--json")
+        assert second.returncode == 0, second.stderr
+        page.goto(f"/monitors/{monitor}")
+        posts = page.locator("ol.posts > li")
+        assert posts.count() == 3
+        assert page.locator("table tr").filter(has_text="complete").count() == 2  # two runs
+        page.screenshot(path=shots / "monitor-timeline-en.png", full_page=True)
+        timeline = json.loads(web_server.cli("monitor", "timeline", monitor, "--json").stdout)
+        for post in timeline["posts"]:  # each post with its capture, linked
+            item = posts.filter(has_text=post["url"])
+            assert item.locator(f"a[href='/captures/{post['captures'][0]['id']}']").count() == 1
+        page.goto(f"/monitors/{monitor}?lang=ar")
+        page.screenshot(path=shots / "monitor-timeline-ar.png", full_page=True)
+        context.close()
+
+
+def test_a_post_edit_and_a_deletion_are_on_the_timeline_in_words():
+    """The timeline template (monitor.html) over a timeline as `monitors.timeline` shapes it:
+    an edited post shows the fields changed, before and after; a deleted one, when and the
+    capture that shows it; in Arabic, the post's text isolated."""
+    from isnad.web import i18n
+    from isnad.web.render import environment
+
+    before, after = "جريحان", "ثلاثة جرحى"
+    line = {"monitor": {"id": "01a2monitor", "url": "https://t.me/s/witness", "platform":
+                        "telegram", "paused": False, "cron": None, "every": 3600,
+                        "case": None, "tags": [], "note": None, "posts_seen": 2},
+            "runs": [],
+            "posts": [
+                {"url": "https://t.me/witness/7", "state": "changed", "published": None,
+                 "first_seen": "2026-11-30T08:00:00", "last_seen": "2026-11-30T09:00:00",
+                 "captures": [{"id": "c-first", "role": "post", "state": "COMPLETE"},
+                              {"id": "c-edit", "role": "edit-check", "state": "COMPLETE"}],
+                 "changes": [{"at": "2026-11-30T09:00:00", "fields": ["text"],
+                              "diff": {"text": {"before": before, "after": after}}}],
+                 "disappeared": None},
+                {"url": "https://t.me/witness/8", "state": "disappeared", "published": None,
+                 "first_seen": "2026-11-30T08:00:00", "last_seen": "2026-11-30T08:00:00",
+                 "captures": [], "changes": [],
+                 "disappeared": {"at": "2026-11-30T10:00:00", "status": "deleted",
+                                 "evidence_capture": "c-gone"}}]}
+    html = environment().get_template("monitor.html").render(
+        t=lambda key, **fields: i18n.translate("ar", key, **fields), lang="ar", dir="rtl",
+        languages=("en", "ar"), lang_url=lambda code: "", csrf_field=lambda: "",
+        principal=None, version="0", line=line, m=line["monitor"], time=lambda v: v or "",
+        duration=lambda s: "1h")
+    assert f'<del dir="auto">{before}</del> → <ins dir="auto">{after}</ins>' in html
+    assert "فحص التعديل" in html  # the edit-check capture, named in Arabic
+    assert "اختفى، رُصد في 2026-11-30T10:00:00 (UTC)" in html and "(deleted)" in html
+    assert 'href="/captures/c-gone"' in html

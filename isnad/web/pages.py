@@ -452,7 +452,8 @@ def monitors_page(request: Request, principal: Reader) -> Response:
 async def monitor_add(request: Request, principal: Submitter,
                       url: Annotated[str, Form()] = "", every: Annotated[str, Form()] = "",
                       case: Annotated[str, Form()] = "", tags: Annotated[str, Form()] = "",
-                      note: Annotated[str, Form()] = "") -> Response:
+                      note: Annotated[str, Form()] = "",
+                      recheck: Annotated[str, Form()] = "") -> Response:
     """Add a monitor (as `isnad monitor add`)."""
     state = web_state(request)
     try:
@@ -460,16 +461,27 @@ async def monitor_add(request: Request, principal: Submitter,
             lambda: monitors.add_monitor(state.settings, state.archive, url.strip(),
                                          operator=principal.name, every=every.strip() or None,
                                          case_id=case.strip() or None, tags=_tags(tags),
-                                         note=note.strip() or None))
+                                         note=note.strip() or None,
+                                         recheck=recheck.strip() or None))
     except IsnadError as exc:
         rows = monitors.list_monitors(state.settings, state.archive)
         return render(request, "monitors.html", {
             "monitors": [monitors.monitor_record(r) for r in rows], "time": _time,
             "duration": _duration,
-            "errors": {"every" if "every" in str(exc) else "url": str(exc)},
-            "form": {"url": url, "every": every, "case": case, "tags": tags, "note": note}},
+            "errors": {_monitor_field(str(exc)): str(exc)},
+            "form": {"url": url, "every": every, "case": case, "tags": tags, "note": note,
+                     "recheck": recheck}},
             status_code=400)
     return RedirectResponse("/monitors", status_code=303)
+
+
+def _monitor_field(message: str) -> str:
+    """The field of the monitor form an error of `add_monitor` is about (by the option it
+    names), so it is said next to that field."""
+    for field in ("recheck", "every"):
+        if f"--{field}" in message:
+            return field
+    return "url"
 
 
 @router.post("/monitors/{monitor_id}/{action}")
