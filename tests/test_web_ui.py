@@ -359,7 +359,7 @@ def test_a_post_record_is_shown_in_full_with_its_arabic_text_isolated():
         languages=("en", "ar"), lang_url=lambda code: "", csrf_field=lambda: "",
         principal=None, version="0", c=record, media=[], screenshot=False,
         proof={"signed": False, "timestamps": []}, time=lambda v: v or "",
-        size=lambda n: str(n), post=full)
+        size=lambda n: str(n), ltr=lambda v: v, post=full)
     assert '<td dir="auto" class="post-text">قصفٌ على الحيّ الشرقي\nفي الساعة الثامنة</td>' in html
     assert '<bdi dir="auto">شاهد عيان</bdi>' in html
     assert "مشاهدات: 1200" in html and "forwards" not in html  # counts named in Arabic
@@ -425,8 +425,10 @@ def test_a_post_edit_and_a_deletion_are_on_the_timeline_in_words():
         t=lambda key, **fields: i18n.translate("ar", key, **fields), lang="ar", dir="rtl",
         languages=("en", "ar"), lang_url=lambda code: "", csrf_field=lambda: "",
         principal=None, version="0", line=line, m=line["monitor"], time=lambda v: v or "",
-        duration=lambda s: "1h")
+        duration=lambda s: "1h", ltr=lambda v: f"\u2066{v}\u2069")
     assert f'<del dir="auto">{before}</del> → <ins dir="auto">{after}</ins>' in html
     assert "فحص التعديل" in html  # the edit-check capture, named in Arabic
-    assert "اختفى، رُصد في 2026-11-30T10:00:00 (UTC)" in html and "(deleted)" in html
+    # The time keeps its order inside the Arabic sentence (a left-to-right isolate).
+    assert "اختفى، رُصد في \u20662026-11-30T10:00:00\u2069 (UTC)" in html
+    assert "(deleted)" in html
     assert 'href="/captures/c-gone"' in html

@@ -77,6 +77,20 @@ def _record_access(request: Request, principal: Principal, capture_id: str, acti
                   address=principal.address, detail=detail)
 
 
+def _ltr(value: Any) -> str:
+    """``value`` (a time, a size, a count) as a left-to-right isolate (Unicode LRI … PDI): set
+    in an Arabic sentence it keeps its own order ("2026-12-01 15:26", "1.2 MB", "1–50"), in
+    the page and in the text a script writes alike."""
+    return f"\u2066{value}\u2069" if value not in (None, "") else ""
+
+
+def _page(request: Request, name: str, values: dict[str, Any], *,
+          status_code: int = 200) -> Response:
+    """A screen: :func:`render` with the helpers every template of this module uses."""
+    return render(request, name, {"time": _time, "size": _size, "duration": _duration,
+                                  "ltr": _ltr, **values}, status_code=status_code)
+
+
 def _t(request: Request, key: str, **fields: Any) -> str:
     return i18n.translate(language(request), key, **fields)
 
@@ -127,14 +141,14 @@ def _tags(text: str | None) -> tuple[str, ...]:
 
 def _upload_limit(request: Request) -> dict[str, Any]:
     limit = web_state(request).settings.web.max_upload_bytes
-    return {"max_upload": limit, "max_upload_words": _size(limit)}
+    return {"max_upload": limit, "max_upload_words": _ltr(_size(limit))}
 
 
 # -- submit ------------------------------------------------------------------------------
 @router.get("/submit")
 def submit_form(request: Request, principal: Submitter) -> Response:
     """The submit form: one URL, many, or a batch file; case, tags, note."""
-    return render(request, "submit.html", {"errors": {}, "form": {}, **_upload_limit(request)})
+    return _page(request, "submit.html", {"errors": {}, "form": {}, **_upload_limit(request)})
 
 
 @router.post("/submit")
@@ -165,7 +179,8 @@ async def submit(request: Request, principal: Submitter,
         data = await batch.read(state.settings.web.max_upload_bytes + 1)
         if len(data) > state.settings.web.max_upload_bytes:
             errors.setdefault("batch", []).append(_t(
-                request, "submit.too_large", limit=_size(state.settings.web.max_upload_bytes)))
+                request, "submit.too_large",
+                limit=_ltr(_size(state.settings.web.max_upload_bytes))))
         else:
             try:
                 text = data.decode("utf-8-sig")
@@ -181,12 +196,12 @@ async def submit(request: Request, principal: Submitter,
     if not specs and not errors:
         errors["url"] = [_t(request, "submit.nothing")]
     if errors:
-        return render(request, "submit.html", {"errors": errors, "form": form,
+        return _page(request, "submit.html", {"errors": errors, "form": form,
                                                **_upload_limit(request)}, status_code=400)
     try:
         rows = await run_in_threadpool(_runtime(request).submit, specs)
     except IsnadError as exc:
-        return render(request, "submit.html", {"errors": {"form": [str(exc)]}, "form": form,
+        return _page(request, "submit.html", {"errors": {"form": [str(exc)]}, "form": form,
                                                **_upload_limit(request)}, status_code=503)
     return RedirectResponse("/jobs?" + "&".join(f"new={r.id}" for r in rows),
                             status_code=303)
@@ -200,8 +215,8 @@ def job_view(request: Request, record: dict[str, Any]) -> dict[str, Any]:
     stage = str(progress.get("stage") or record["state"])
     words = _t(request, f"stage.{stage}") if stage in STAGES else stage
     if progress.get("exchanges") is not None and stage == "crawling":
-        words += " — " + _t(request, "jobs.exchanges", n=progress["exchanges"],
-                            size=_size(progress.get("bytes")))
+        words += " — " + _t(request, "jobs.exchanges", n=_ltr(progress["exchanges"]),
+                            size=_ltr(_size(progress.get("bytes"))))
     results = progress.get("results") or {}
     return {"id": record["id"], "url": record["url"], "state": record["state"],
             "state_label": _t(request, f"job.{record['state']}"), "stage": stage,
@@ -219,7 +234,7 @@ def jobs_page(request: Request, principal: Reader) -> Response:
     new = set(request.query_params.getlist("new"))
     rows = runtime.jobs(limit=JOBS_SHOWN)
     views = [job_view(request, runtime.record(r)) for r in rows]
-    return render(request, "jobs.html", {"jobs": views, "new": new})
+    return _page(request, "jobs.html", {"jobs": views, "new": new})
 
 
 @router.get("/jobs/status.json")
@@ -240,8 +255,7 @@ def job_page(request: Request, job_id: str, principal: Reader) -> Response:
         record = runtime.record(runtime.job(job_id))
     except NotFound:
         return _not_found(request)
-    return render(request, "job.html", {"job": job_view(request, record), "record": record,
-                                        "time": _time})
+    return _page(request, "job.html", {"job": job_view(request, record), "record": record})
 
 
 # -- captures ----------------------------------------------------------------------------
@@ -279,11 +293,11 @@ def captures_page(request: Request, principal: Reader, case: str = "", tag: str 
                                       offset=(page - 1) * PAGE_SIZE, shorten=True)
     query = {k: v for k, v in dict(case=case, tag=tag, state=state, platform=platform,
                                    source=source, since=since, until=until, q=q).items() if v}
-    return render(request, "captures.html", {
+    return _page(request, "captures.html", {
         "found": found, "page": page, "pages": max(1, -(-found.total // PAGE_SIZE)),
         "filters": query, "errors": errors, "q": q, "searched": searched,
         "states": [s.value for s in CaptureState], "platforms": archive.catalog.platforms(),
-        "first": (page - 1) * PAGE_SIZE + 1, "time": _time})
+        "first": (page - 1) * PAGE_SIZE + 1})
 
 
 def _proof_status(record: dict[str, Any]) -> dict[str, Any]:
@@ -304,8 +318,7 @@ def _capture_context(request: Request, capture_id: str) -> dict[str, Any]:
     pictures = {a["kind"] for a in record["artifacts"] if "#" in a["path"]}
     context = record.get("context") or {}
     return {"c": record, "media": content.media_files(row), "proof": _proof_status(record),
-            "screenshot": "screenshot" in pictures, "time": _time, "size": _size,
-            "post": context.get("post")}
+            "screenshot": "screenshot" in pictures, "post": context.get("post")}
 
 
 @router.get("/captures/{capture_id}")
@@ -315,7 +328,7 @@ def capture_page(request: Request, capture_id: str, principal: Reader) -> Respon
         values = _capture_context(request, capture_id)
     except NotFound:
         return _not_found(request)
-    return render(request, "capture.html", values)
+    return _page(request, "capture.html", values)
 
 
 @router.post("/captures/{capture_id}/verify")
@@ -329,7 +342,7 @@ async def capture_verify(request: Request, capture_id: str, principal: Reader) -
     report = await run_in_threadpool(proof.verify_capture, archive, values["c"]["id"],
                                      principal.name)
     values = await run_in_threadpool(_capture_context, request, capture_id)  # its new event
-    return render(request, "capture.html", {**values, "report": report.to_dict()})
+    return _page(request, "capture.html", {**values, "report": report.to_dict()})
 
 
 @router.get("/captures/{capture_id}/screenshot")
@@ -417,7 +430,7 @@ async def capture_export(request: Request, capture_id: str, principal: Reader) -
     except IsnadError as exc:
         shutil.rmtree(work, ignore_errors=True)
         values = await run_in_threadpool(_capture_context, request, row.id)
-        return render(request, "capture.html", {**values, "export_error": str(exc)},
+        return _page(request, "capture.html", {**values, "export_error": str(exc)},
                       status_code=409)
     _record_access(request, principal, row.id, "export", {"file": zipped.name})
     return FileResponse(zipped, media_type="application/zip", filename=zipped.name,
@@ -443,9 +456,8 @@ def monitors_page(request: Request, principal: Reader) -> Response:
     """Every monitor, with the form to add one."""
     state = web_state(request)
     rows = monitors.list_monitors(state.settings, state.archive)
-    return render(request, "monitors.html", {
-        "monitors": [monitors.monitor_record(r) for r in rows], "errors": {}, "form": {},
-        "time": _time, "duration": _duration})
+    return _page(request, "monitors.html", {
+        "monitors": [monitors.monitor_record(r) for r in rows], "errors": {}, "form": {}})
 
 
 @router.post("/monitors")
@@ -465,9 +477,8 @@ async def monitor_add(request: Request, principal: Submitter,
                                          recheck=recheck.strip() or None))
     except IsnadError as exc:
         rows = monitors.list_monitors(state.settings, state.archive)
-        return render(request, "monitors.html", {
-            "monitors": [monitors.monitor_record(r) for r in rows], "time": _time,
-            "duration": _duration,
+        return _page(request, "monitors.html", {
+            "monitors": [monitors.monitor_record(r) for r in rows],
             "errors": {_monitor_field(str(exc)): str(exc)},
             "form": {"url": url, "every": every, "case": case, "tags": tags, "note": note,
                      "recheck": recheck}},
@@ -506,8 +517,7 @@ def monitor_page(request: Request, monitor_id: str, principal: Reader) -> Respon
         line = monitors.timeline(state.settings, state.archive, monitor_id)
     except NotFound:
         return _not_found(request)
-    return render(request, "monitor.html", {"line": line, "m": line["monitor"],
-                                            "time": _time, "duration": _duration})
+    return _page(request, "monitor.html", {"line": line, "m": line["monitor"]})
 
 
 # -- imports and cases -------------------------------------------------------------------
@@ -515,7 +525,7 @@ def monitor_page(request: Request, monitor_id: str, principal: Reader) -> Respon
 def imports_page(request: Request, principal: Reader) -> Response:
     """Every import, newest first."""
     found = imports.list_imports(web_state(request).archive)
-    return render(request, "imports.html", {"imports": found, "time": _time, "size": _size})
+    return _page(request, "imports.html", {"imports": found})
 
 
 @router.get("/imports/{import_id}")
@@ -525,7 +535,7 @@ def import_page(request: Request, import_id: str, principal: Reader) -> Response
         record = imports.show_import(web_state(request).archive, import_id)
     except NotFound:
         return _not_found(request)
-    return render(request, "import.html", {"i": record, "time": _time, "size": _size})
+    return _page(request, "import.html", {"i": record})
 
 
 @router.get("/cases")
@@ -536,4 +546,4 @@ def cases_page(request: Request, principal: Reader) -> Response:
     for entry in cases[:PAGE_SIZE]:
         entry["recent"] = catalog_app.find_captures(
             archive, case=entry["case"], limit=5).captures if entry["case"] else []
-    return render(request, "cases.html", {"cases": cases, "time": _time})
+    return _page(request, "cases.html", {"cases": cases})
