@@ -24,10 +24,18 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from archiver.errors import IsnadError, NotFound
-from archiver.states import CaptureState, JobState
+from isnad.app import (
+    CaptureState,
+    IsnadError,
+    JobState,
+    NotFound,
+    content,
+    export,
+    imports,
+    monitors,
+    proof,
+)
 from isnad.app import catalog as catalog_app
-from isnad.app import content, export, imports, monitors, proof
 from isnad.web import i18n
 from isnad.web.auth import Principal, require_page
 from isnad.web.render import language, render
