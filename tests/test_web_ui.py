@@ -184,6 +184,7 @@ def test_captures_list_filters_and_a_capture_shows_its_screenshot(browser, web_s
     page.locator("#report").wait_for()
     assert "intact" in page.locator("#report h2").inner_text()
     assert "verified" in page.locator("ol.timeline").inner_text()
+    page.screenshot(path=shots / "capture-verified-en.png", full_page=True)
     context.close()
 
 
