@@ -504,6 +504,20 @@ class Catalog:
                              CaptureRow.final_url.ilike(pattern, escape="\\")))
         return where
 
+    def cases(self) -> list[tuple[str | None, int, datetime | None]]:
+        """Each case (None: captures of no case) with how many captures it holds and when
+        its latest started, the latest first."""
+        with self.session() as s:
+            query = (select(CaptureRow.case_id, func.count(), func.max(CaptureRow.started_at))
+                     .group_by(CaptureRow.case_id)
+                     .order_by(func.max(CaptureRow.started_at).desc()))
+            return [(case, count, latest) for case, count, latest in s.execute(query)]
+
+    def platforms(self) -> list[str]:
+        """The platforms of the posts the catalog holds, by name."""
+        with self.session() as s:
+            return list(s.scalars(select(PostRow.platform).distinct().order_by(PostRow.platform)))
+
     def unique_prefixes(self, ids: list[str], minimum: int = 8) -> dict[str, str]:
         """The shortest prefix (at least ``minimum`` long) naming each id alone in the catalog.
 

@@ -56,3 +56,10 @@ def show_capture(archive: Archive, capture_id: str) -> dict[str, Any]:
     """One capture in full (`records.capture_record`): ``capture_id`` or a unique prefix."""
     row = archive.catalog.get(capture_id)
     return records.capture_record(row, archive.catalog.pages(row.id))
+
+
+def list_cases(archive: Archive) -> list[dict[str, Any]]:
+    """Every case with its number of captures and latest start, the latest first (``case``
+    None: the captures filed under no case)."""
+    return [{"case": case, "captures": count, "latest": records.utc_iso(latest)}
+            for case, count, latest in archive.catalog.cases()]
