@@ -13,6 +13,7 @@ import re
 import time
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -185,6 +186,24 @@ def test_captures_list_filters_and_a_capture_shows_its_screenshot(browser, web_s
     assert "intact" in page.locator("#report h2").inner_text()
     assert "verified" in page.locator("ol.timeline").inner_text()
     page.screenshot(path=shots / "capture-verified-en.png", full_page=True)
+    context.close()
+
+
+def test_an_arabic_word_in_another_spelling_finds_the_page_highlighted(browser, web_server,
+                                                                        submitted, shots):
+    context, page = _sign_in(browser, web_server)
+    # The page says "الأدلة" (alef with hamza); the search is typed with a bare alef.
+    page.goto("/captures?q=" + quote("الادلة"))
+    links = [a.get_attribute("href") for a in page.locator("ol.hits li a").all()]
+    assert f"/captures/{submitted['/arabic.html']}" in links, links
+    marked = page.locator("ol.hits mark").all_inner_texts()
+    assert "الأدلة" in marked, marked  # the original word is the one highlighted
+    page.screenshot(path=shots / "search-en.png", full_page=True)
+    # Taa marbuta typed as haa, narrowed by the case filter; a word on no page finds nothing.
+    page.goto("/captures?q=" + quote("بصمه") + "&case=" + quote("قضية-7"))
+    assert page.locator("ol.hits li").count() >= 1
+    page.goto("/captures?q=" + quote("كلمةغيرموجودة"))
+    assert page.locator("ol.hits li").count() == 0
     context.close()
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -70,19 +70,17 @@ def _runtime(request: Request) -> Runtime:
 
 def _record_access(request: Request, principal: Principal, capture_id: str, action: str,
                    detail: dict[str, Any] | None = None) -> None:
-    """Write a look at (or a download of) a capture's content to its access log.
+    """Write a look at (or a download of) a capture's content to its custody log, before the
+    content is sent: an access that can be neither recorded nor queued is refused (503)."""
+    from isnad.app.access import record_access
 
-    The access log is :func:`isnad.app.access.record_access` (the web API's part of the
-    work); until it is there, the look is said in the server's log, never silently lost."""
     state = web_state(request)
     try:
-        from isnad.app.access import record_access  # type: ignore[import-not-found]
-    except ImportError:
-        log.warning("access not recorded (isnad.app.access is missing): %s %s %s from %s %s",
-                    principal.name, action, capture_id, principal.address, detail or "")
-        return
-    record_access(state.settings, capture_id, actor=principal.name, action=action,
-                  address=principal.address, detail=detail)
+        record_access(state.settings, capture_id, actor=principal.name, action=action,
+                      address=principal.address, detail=detail, archive=state.archive)
+    except IsnadError as exc:
+        raise HTTPException(503, f"the access could not be written to the custody log: {exc}"
+                            ) from exc
 
 
 def _ltr(value: Any) -> str:
@@ -267,11 +265,22 @@ def job_page(request: Request, job_id: str, principal: Reader) -> Response:
 
 
 # -- captures ----------------------------------------------------------------------------
-def _search_hook(request: Request, q: str, filters: dict[str, Any], offset: int
-                 ) -> Any | None:
-    """Full-text search over the captures (``q``): the search use case connects here; None
-    while it is not part of this build."""
-    return None
+def _search(request: Request, q: str, filters: dict[str, Any], offset: int) -> Any:
+    """Full-text search (``q``) over captures and imports, narrowed by the list's filters: a
+    :class:`isnad.app.search.SearchPage` of hits with their highlighted snippets."""
+    from isnad.app import search as search_app
+
+    state = web_state(request)
+    tags = filters["tags"]
+    wanted = {"case": filters["case"], "tag": tags[0] if len(tags) == 1 else None,
+              "state": filters["states"][0] if filters["states"] else None,
+              "platform": filters["platform"], "source": filters["source"],
+              "since": filters["since"], "until": filters["until"]}
+    found = search_app.search(state.settings, q, filters=wanted, limit=PAGE_SIZE,
+                              offset=offset, archive=state.archive)
+    if len(tags) > 1:  # the index filters on one tag; the others are checked here
+        found.hits = [h for h in found.hits if set(tags) <= set(h.get("tags") or [])]
+    return found
 
 
 @router.get("/captures")
@@ -296,13 +305,14 @@ def captures_page(request: Request, principal: Reader, case: str = "", tag: str 
         states=(state,) if state in {s.value for s in CaptureState} else (),
         since=since_at, until=until_at, source=source if source in ("import", "capture")
         else None, platform=platform or None)
-    searched = _search_hook(request, q, filters, (page - 1) * PAGE_SIZE) if q else None
+    searched = _search(request, q, filters, (page - 1) * PAGE_SIZE) if q.strip() else None
     found = catalog_app.find_captures(archive, **filters, limit=PAGE_SIZE,
                                       offset=(page - 1) * PAGE_SIZE, shorten=True)
+    total = searched.total if searched is not None else found.total
     query = {k: v for k, v in dict(case=case, tag=tag, state=state, platform=platform,
                                    source=source, since=since, until=until, q=q).items() if v}
     return _page(request, "captures.html", {
-        "found": found, "page": page, "pages": max(1, -(-found.total // PAGE_SIZE)),
+        "found": found, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
         "filters": query, "errors": errors, "q": q, "searched": searched,
         "states": [s.value for s in CaptureState], "platforms": archive.catalog.platforms(),
         "first": (page - 1) * PAGE_SIZE + 1})
