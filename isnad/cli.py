@@ -1469,6 +1469,10 @@ def serve(
     configure_from_settings(settings.logging, settings.home, service=True,
                             debug=_state["debug"], file=log_file, console=err)
     isnad_app.signing_key(settings, create=True)
+    from isnad.app import accounts
+
+    if not any(not u["disabled"] for u in accounts.list_users(accounts.open_accounts(settings))):
+        err.print("no one can sign in yet: add a user with `isnad users add NAME --role admin`")
     run_server(settings, host=host, port=port,
                workers=settings.worker.concurrency if workers is None else workers,
                scheduler=not no_scheduler, config=_state["config"],
