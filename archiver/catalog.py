@@ -299,8 +299,12 @@ class Catalog:
         self.url = url
         # Workers, their capture processes and `submit` calls write at once: SQLite waits
         # for the lock (up to a minute) instead of failing at the first busy moment.
+        # A database server that restarted leaves every pooled connection dead: each is
+        # checked when taken from the pool (pre-ping) and replaced, instead of failing the
+        # first write after an outage.
         self.engine = create_engine(
-            url, future=True, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
+            url, future=True, connect_args={"timeout": 60} if url.startswith("sqlite") else {},
+            pool_pre_ping=not url.startswith("sqlite"))
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.ensure(self.engine, upgrade_automatically=(

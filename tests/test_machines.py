@@ -349,3 +349,90 @@ def test_on_postgresql_jobs_spread_over_two_machines_one_killed_each_done_once(
     assert all(r.state == JobState.DONE and r.attempts <= 2 for r in store.many(job_ids))
     assert pg_cluster["redis"].client().zcard("huey.redis.isnad") == 0
     assert laptop("verify", next(iter(left_running))).code == 0
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of this test's own: it is stopped and started again mid-run."""
+    from tests.pgserver import PostgresServer, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (`make test` installs Debian's postgresql)")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.destroy()
+
+
+@pytest.mark.xfail(run=False, reason=(
+    "not yet passing: when PostgreSQL stops under a capture, the capture process stays alive "
+    "(found hung, cause not yet found) so its job stays RUNNING after the restart; the catalog "
+    "pool, runner and crawl-loop fixes made for it are in, the hang is not"))
+@pytest.mark.timeout(1800)
+def test_postgresql_stopped_mid_capture_nothing_is_claimed_without_its_record(
+        tmp_path, redis_server, moto, bucket, own_postgres, site):
+    """The catalog's server stops while a worker captures, and comes back. After recovery
+    no capture is COMPLETE without its catalog row and its custody events (on the catalog
+    and in the vault), the job is done (or settled and run again), nothing is lost, and the
+    worker goes on taking jobs."""
+    machines = make_cluster(tmp_path, redis_server, moto, bucket, own_postgres.new_database())
+    a, laptop, store = (machines[k] for k in ("machine-a", "laptop", "store"))
+    catalog = store.catalog
+    worker = a.start_worker("-c", "1")
+    try:
+        wait_for(lambda: store.workers(), 60, "the worker to register")
+        (job_id,) = submit(laptop, slow(site, 5))
+        wait_for(lambda: running_with_capture(store, job_id), 120, "the capture to start")
+        time.sleep(1)
+        own_postgres.stop("fast")  # the catalog goes away mid-capture...
+        time.sleep(10)  # ...while the crawl ends and its package is to be sealed
+        assert worker.poll() is None  # the worker rides it out
+        own_postgres.start_again()
+        try:
+            wait_for(lambda: store.get(job_id).state in (JobState.DONE, JobState.FAILED), 300,
+                     "the job to be settled after the outage")
+        except BaseException:
+            stop(worker)
+            row = store.get(job_id)
+            print("JOB", row.state, row.attempts, row.worker, row.heartbeat_at, row.history)
+            for c in store.captures(job_id):
+                print("CAP", catalog.get(c).state, catalog.get(c).error)
+            print("STDERR", worker.stderr.read()[-6000:])
+            for f in (a.home / "logs" / "jobs").glob("*"):
+                print("LOG", f, f.read_text()[-3000:])
+            raise
+        (after,) = submit(laptop, site.url("/arabic.html"))
+        wait_for(lambda: store.get(after).state == JobState.DONE, 300,
+                 "a job submitted after the outage to be done")
+        wait_for(lambda: not catalog.list(state=CaptureState.RUNNING), 120,
+                 "no capture left RUNNING")
+    finally:
+        stop(worker)
+    assert worker.returncode == 0, worker.stderr.read()[-3000:]
+    row = store.get(job_id)
+    captures = [catalog.get(c) for c in store.captures(job_id)]
+    assert captures, row.history
+    complete = [c for c in captures if c.state == CaptureState.COMPLETE]
+    assert len(complete) <= 1, [(c.id, c.state) for c in captures]
+    if row.state == JobState.DONE:
+        assert complete, ([(c.state, c.error) for c in captures], row.history)
+    for capture in captures:
+        actions = [e.action for e in catalog.events(capture.id)]
+        assert actions[0] == CustodyAction.REQUESTED, actions
+        if capture.state == CaptureState.COMPLETE:
+            assert {CustodyAction.CAPTURED, CustodyAction.PACKAGED,
+                    CustodyAction.STORED} <= set(actions), actions
+            assert str(capture.package_location).startswith("s3://")
+        else:
+            assert capture.state == CaptureState.FAILED and capture.error, capture.state
+            assert CustodyAction.FAILED in actions or CustodyAction.SUPERSEDED in actions
+        # The vault holds the same chain and says the same state as the catalog.
+        checked = laptop("verify", capture.id)
+        assert checked.code == 0, checked.stdout + checked.stderr
+    # The vault alone: every capture it holds is in the catalog, in the state it records.
+    s3 = moto.client()
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])]
+    held = {k.split("/")[-2] for k in keys if k.endswith("/custody-head.json")}
+    assert held and held <= {c.id for c in catalog.list()}, held
+    catalog.engine.dispose()
