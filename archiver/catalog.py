@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -320,8 +320,12 @@ class Catalog:
         self.url = url
         # Workers, their capture processes and `submit` calls write at once: SQLite waits
         # for the lock (up to a minute) instead of failing at the first busy moment.
+        # A database server that restarted leaves every pooled connection dead: each is
+        # checked when taken from the pool (pre-ping) and replaced, instead of failing the
+        # first write after an outage.
         self.engine = create_engine(
-            url, future=True, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
+            url, future=True, connect_args={"timeout": 60} if url.startswith("sqlite") else {},
+            pool_pre_ping=not url.startswith("sqlite"))
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.ensure(self.engine, upgrade_automatically=(
@@ -389,8 +393,15 @@ class Catalog:
             s.add(row)
         self.touched.setdefault(row.id, set()).add("*")
 
-    def update_capture(self, capture_id: str, **values: Any) -> None:
+    def update_capture(self, capture_id: str, *, guard: Callable[[Session], bool] | None = None,
+                       **values: Any) -> bool:
+        """Change a capture's fields. ``guard`` runs first in the same transaction: when it
+        says False nothing is changed (and False is returned). It is how a state change is
+        made only while a condition elsewhere holds (a job's attempt still current) with no
+        moment between the look and the change."""
         with self.session() as s:
+            if guard is not None and not guard(s):
+                return False
             row = s.get(CaptureRow, capture_id)
             if row is None:
                 raise NotFound(f"no capture {capture_id}")
@@ -399,6 +410,7 @@ class Catalog:
         changed = set(values) & set(RECORD_FIELDS)
         if changed:
             self.touched.setdefault(capture_id, set()).update(changed)
+        return True
 
     def take_touched(self, capture_id: str) -> set[str]:
         """The record fields this process changed since the last call ("*": all, a new row;
