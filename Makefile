@@ -72,6 +72,7 @@ bench: test-system-deps $(VENV)/.installed
 	$(VENV)/bin/python bench/monitors.py
 	$(VENV)/bin/python bench/runtime.py
 	$(VENV)/bin/python bench/import_bench.py
+	$(VENV)/bin/python bench/search_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache $(WEB_VENDOR)/node_modules

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
+from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from archiver import custody
@@ -141,6 +142,10 @@ class Archive:
         self.proof_options: ProofOptions | None = None
         # The key that signs custody heads (set by the service; None: heads are unsigned).
         self.head_key: Callable[[], SigningKey | None] | None = None
+        # Called as each capture is catalogued COMPLETE or PARTIAL, with its package while it
+        # is still local (the service indexes it for search there). Must not raise: an
+        # error is logged and the capture goes on.
+        self.on_catalogued: Callable[[str, Path], None] | None = None
         self._head_key: tuple[SigningKey | None, str | None] | None = None
         self.work_root = self.home / "work"
         self.spool_root = self.home / "spool"
@@ -542,16 +547,20 @@ class Archive:
             if row.worker_host != self.host or _process_alive(row):
                 continue
             cause = self._noted_cause(row.id)
+            reason = ("interrupted: the capturing process ended before the capture finished"
+                      + (f" ({cause})" if cause else ""))
+            # Several processes of this machine (workers, a `capture`) may look at once: only
+            # the one whose conditional UPDATE finds the capture still RUNNING settles it; the
+            # others would move files already moved and record a second "failed".
+            if not self.catalog.update_capture(
+                    row.id, guard=_still_running(row.id), state=CaptureState.FAILED,
+                    reasons=[reason], error=reason, ended_at=datetime.now(UTC)):
+                continue
             # The dead process may have changed the record (its start time) without getting to
             # sign it: the settled record is signed anew as a whole.
             self.catalog.touched.setdefault(row.id, set()).add("*")
             kept = self.set_aside(row.id, Path(row.work_dir)) if row.work_dir else None
-            reason = ("interrupted: the capturing process ended before the capture finished"
-                      + (f" ({cause})" if cause else ""))
-            self.catalog.update_capture(
-                row.id, state=CaptureState.FAILED, reasons=[reason], error=reason,
-                ended_at=datetime.now(UTC), work_dir=str(kept) if kept else None,
-            )
+            self.catalog.update_capture(row.id, work_dir=str(kept) if kept else None)
             self.record_event(
                 row.id, "isnad", CustodyAction.FAILED, None,
                 {"reason": reason, "partial_files_kept_in": str(kept) if kept else None},
@@ -624,6 +633,17 @@ def process_alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def _still_running(capture_id: str) -> Callable[[Any], bool]:
+    """A guard for :meth:`Catalog.update_capture`: the capture is still RUNNING (and, this
+    UPDATE having written it, stays ours until the transaction ends)."""
+    def guard(session: Any) -> bool:
+        return session.execute(
+            update(CaptureRow).where(CaptureRow.id == capture_id,
+                                     CaptureRow.state == CaptureState.RUNNING)
+            .values(state=CaptureState.RUNNING)).rowcount == 1
+    return guard
 
 
 def _process_alive(row: CaptureRow) -> bool:

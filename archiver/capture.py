@@ -9,6 +9,7 @@ writing a custody event at every step.
 from __future__ import annotations
 
 import errno
+import logging
 import shutil
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -23,12 +24,15 @@ from archiver.catalog import ArtifactRow, CaptureRow
 from archiver.errors import PackageError
 from archiver.hashing import sha256_bytes, sha256_file
 from archiver.ids import new_capture_id
+from archiver.jobs import SEALED, attempt_guard, job_standing
 from archiver.package import BuiltPackage, build_package, layout_problem
 from archiver.proof import ProofOptions
 from archiver.redaction import redact_text, redact_url, redact_values, url_secrets
 from archiver.states import CaptureState, CopyState, CustodyAction
 from archiver.verify import verify_package_file
 from archiver.warcwriter import CaptureWarc
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,7 @@ class CaptureSession:
             main_url=context.get("final_url") or self.request.url, software=software,
             extra_files=[*attachments, *tokens], extra_paths=list(media_files),
             seal=prover.seal if prover is not None else None, index=index,
+            hashed=False,  # the self-verification below hashes it as it reads it
         )
         if prover is not None:
             sealing = [f for f in prover.failures if f not in reasons]
@@ -216,6 +221,8 @@ class CaptureSession:
         if not check.ok:
             raise PackageError(f"package {package_path} failed its own verification: "
                                + "; ".join(f"{c.name}: {c.detail}" for c in check.mismatches))
+        # The package's hash is the one its verification computed reading it from disk.
+        package = replace(package, sha256=check.package_sha256, size=check.package_size)
         archive.record_event(
             cid, actor, CustodyAction.PACKAGED, package.sha256,
             {"file": package_path.name, "bytes": package.size, "files": len(package.files),
@@ -236,18 +243,58 @@ class CaptureSession:
                         sha256=a["sha256"], size=a["size"])
             for a in context.get("artifacts", [])
         ]
-        archive.catalog.update_capture(
-            cid, state=state, reasons=reasons, error=error, ended_at=ended,
-            final_url=context.get("final_url"), context=context,
+        # The row keeps the page count; the list (thousands of pages for a crawl) goes to
+        # the page table, so the row stays small however large the crawl.
+        row_context = {k: v for k, v in context.items() if k != "pages"}
+        row_context["page_count"] = len(pages)
+        # A job's capture is sealed only while its attempt is still the job's (checked in the
+        # same transaction): a worker cut off from the others, or late, whose job was queued
+        # again meanwhile, must not leave a second result for one job.
+        guard = attempt_guard(self.request.origin) if state in SEALED else None
+        if not archive.catalog.update_capture(
+            cid, guard=guard, state=state, reasons=reasons, error=error, ended_at=ended,
+            final_url=context.get("final_url"), context=row_context,
             package_key=f"{self.prefix}/{cid}.wacz",
             package_sha256=package.sha256, package_size=package.size,
-        )
+        ):
+            return self._supersede(state, row_context, package.sha256, ended)
         archive.catalog.replace_artifacts(cid, artifacts)
+        archive.catalog.replace_pages(cid, pages)
+        if archive.on_catalogued is not None:
+            try:
+                archive.on_catalogued(cid, package_path)
+            except Exception as exc:  # noqa: BLE001 - what follows the catalogue is optional
+                log.warning("capture %s: after cataloguing: %s", cid, exc)
         stored = archive.preserve(cid, package_path, actor)
         row = archive.catalog.get(cid)
         location = next((c.location for c in row.copies if c.state == CopyState.STORED), None)
         return PackagedCapture(cid, state, reasons, package, location or row.spool_path,
                                stored, error)
+
+    def _supersede(self, state: str, context: dict[str, Any], package_sha256: str,
+                   ended: datetime) -> PackagedCapture:
+        """The capture's job attempt was settled elsewhere before it could be sealed: FAILED
+        as superseded, its package kept aside (quarantine) with the custody event linking it
+        to the job and the attempt that replaced it."""
+        archive, cid, origin = self.archive, self.capture_id, self.request.origin or {}
+        job_id, attempt = origin.get("job"), origin.get("attempt")
+        job = job_standing(archive.catalog, job_id) if job_id else None
+        now_at = (f"the job is {job[0]} at attempt {job[1]}" if job else "the job is gone")
+        kept = archive.set_aside(cid, self.work_dir)
+        error = (f"superseded: job {job_id} attempt {attempt} was no longer this worker's when "
+                 f"the capture was to be sealed {state} ({now_at}); its package is kept in "
+                 f"{kept}, not the job's result")
+        archive.catalog.update_capture(
+            cid, state=CaptureState.FAILED, reasons=[error], error=error, ended_at=ended,
+            context={**context, "state": CaptureState.FAILED, "reasons": [error]},
+            work_dir=str(kept) if kept else None)
+        archive.record_event(cid, "isnad", CustodyAction.SUPERSEDED, package_sha256, {
+            "job": job_id, "attempt": attempt, "would_have_been": state,
+            "job_state": job[0] if job else None,
+            "superseded_by_attempt": job[1] if job and job[1] != attempt else None,
+            "package_kept_in": str(kept) if kept else None, "reason": error})
+        stored = archive.preserve(cid, None, "isnad")
+        return PackagedCapture(cid, CaptureState.FAILED, [error], None, None, stored, error)
 
     def _fail_on_os_error(self, exc: OSError, context: dict[str, Any]) -> PackagedCapture:
         archive, cid = self.archive, self.capture_id

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -132,6 +132,11 @@ class CaptureRow(Base):
     posts: Mapped[list[PostRow]] = relationship(
         back_populates="capture", cascade="all, delete-orphan", order_by="PostRow.id"
     )
+    # Never loaded with the row: a crawl lists thousands (see Catalog.pages).
+    pages: Mapped[list[PageRow]] = relationship(
+        back_populates="capture", cascade="all, delete-orphan", order_by="PageRow.seq",
+        lazy="raise"
+    )
 
 
 class ArtifactRow(Base):
@@ -148,6 +153,22 @@ class ArtifactRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
     capture: Mapped[CaptureRow] = relationship(back_populates="artifacts")
+
+
+class PageRow(Base):
+    """A page a capture lists (one line of its package's pages/pages.jsonl), so that the
+    capture's own row stays small however many pages a crawl found."""
+
+    __tablename__ = "pages"
+    __table_args__ = (UniqueConstraint("capture_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # its place in pages.jsonl, from 0
+    url: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # the page as pages.jsonl has it
+
+    capture: Mapped[CaptureRow] = relationship(back_populates="pages")
 
 
 class CopyRow(Base):
@@ -299,8 +320,12 @@ class Catalog:
         self.url = url
         # Workers, their capture processes and `submit` calls write at once: SQLite waits
         # for the lock (up to a minute) instead of failing at the first busy moment.
+        # A database server that restarted leaves every pooled connection dead: each is
+        # checked when taken from the pool (pre-ping) and replaced, instead of failing the
+        # first write after an outage.
         self.engine = create_engine(
-            url, future=True, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
+            url, future=True, connect_args={"timeout": 60} if url.startswith("sqlite") else {},
+            pool_pre_ping=not url.startswith("sqlite"))
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.ensure(self.engine, upgrade_automatically=(
@@ -368,8 +393,15 @@ class Catalog:
             s.add(row)
         self.touched.setdefault(row.id, set()).add("*")
 
-    def update_capture(self, capture_id: str, **values: Any) -> None:
+    def update_capture(self, capture_id: str, *, guard: Callable[[Session], bool] | None = None,
+                       **values: Any) -> bool:
+        """Change a capture's fields. ``guard`` runs first in the same transaction: when it
+        says False nothing is changed (and False is returned). It is how a state change is
+        made only while a condition elsewhere holds (a job's attempt still current) with no
+        moment between the look and the change."""
         with self.session() as s:
+            if guard is not None and not guard(s):
+                return False
             row = s.get(CaptureRow, capture_id)
             if row is None:
                 raise NotFound(f"no capture {capture_id}")
@@ -378,6 +410,7 @@ class Catalog:
         changed = set(values) & set(RECORD_FIELDS)
         if changed:
             self.touched.setdefault(capture_id, set()).update(changed)
+        return True
 
     def take_touched(self, capture_id: str) -> set[str]:
         """The record fields this process changed since the last call ("*": all, a new row;
@@ -482,6 +515,20 @@ class Catalog:
             where.append(or_(CaptureRow.url.ilike(pattern, escape="\\"),
                              CaptureRow.final_url.ilike(pattern, escape="\\")))
         return where
+
+    def cases(self) -> list[tuple[str | None, int, datetime | None]]:
+        """Each case (None: captures of no case) with how many captures it holds and when
+        its latest started, the latest first."""
+        with self.session() as s:
+            query = (select(CaptureRow.case_id, func.count(), func.max(CaptureRow.started_at))
+                     .group_by(CaptureRow.case_id)
+                     .order_by(func.max(CaptureRow.started_at).desc()))
+            return [(case, count, latest) for case, count, latest in s.execute(query)]
+
+    def platforms(self) -> list[str]:
+        """The platforms of the posts the catalog holds, by name."""
+        with self.session() as s:
+            return list(s.scalars(select(PostRow.platform).distinct().order_by(PostRow.platform)))
 
     def unique_prefixes(self, ids: list[str], minimum: int = 8) -> dict[str, str]:
         """The shortest prefix (at least ``minimum`` long) naming each id alone in the catalog.
@@ -598,6 +645,27 @@ class Catalog:
             s.flush()
             row.artifacts.extend(artifacts)
         self.touched.setdefault(capture_id, set()).add("artifacts")
+
+    def replace_pages(self, capture_id: str, pages: list[dict[str, Any]],
+                      batch: int = 1000) -> None:
+        """Make ``pages`` (in order) the capture's page list, written ``batch`` at a time."""
+        with self.session() as s:
+            s.execute(PageRow.__table__.delete().where(PageRow.capture_id == capture_id))
+            for start in range(0, len(pages), batch):
+                s.execute(PageRow.__table__.insert(), [
+                    {"capture_id": capture_id, "seq": start + i, "url": str(p.get("url") or ""),
+                     "data": p} for i, p in enumerate(pages[start:start + batch])])
+
+    def pages(self, capture_id: str) -> list[dict[str, Any]]:
+        """A capture's page list, in order. A capture catalogued before the page table
+        (revision 0003) has it in its row's context instead: read from there."""
+        with self.session() as s:
+            pages = list(s.scalars(select(PageRow.data).where(PageRow.capture_id == capture_id)
+                                   .order_by(PageRow.seq)))
+            if pages:
+                return pages
+            context = s.scalar(select(CaptureRow.context).where(CaptureRow.id == capture_id))
+            return list((context or {}).get("pages") or [])
 
     def set_post(self, capture_id: str, post: dict[str, Any]) -> None:
         with self.session() as s:

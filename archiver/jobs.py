@@ -8,7 +8,7 @@ conditional UPDATE, and only the claim that changed the row runs it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +21,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from archiver.catalog import Base, Catalog, UTCDateTime, by_id_or_prefix
+from archiver.catalog import Base, CaptureRow, Catalog, UTCDateTime, by_id_or_prefix
 from archiver.ids import new_capture_id
-from archiver.states import CustodyAction, JobState
+from archiver.states import CaptureState, CustodyAction, JobState
 
 if TYPE_CHECKING:
     from archiver.archive import Archive
@@ -89,6 +89,40 @@ class WorkerRow(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+# A capture in one of these states is a job's result: sealed, never to be made again.
+SEALED = (CaptureState.COMPLETE, CaptureState.PARTIAL)
+
+
+class _Sealed(Exception):
+    """An attempt to be queued again has a sealed capture already: its transaction is undone."""
+
+
+def hold_attempt(session: Session, job_id: str, attempt: int) -> bool:
+    """In ``session``'s transaction: is ``attempt`` still job ``job_id``'s running attempt?
+    If so the job's row stays locked until the transaction ends (PostgreSQL: the row;
+    SQLite: the database's write lock), so no worker settles or queues the job again between
+    this look and the writes that follow it. One conditional UPDATE both looks and locks."""
+    return session.execute(
+        update(JobRow).where(JobRow.id == job_id, JobRow.state == JobState.RUNNING,
+                             JobRow.attempts == attempt)
+        .values(heartbeat_at=_now())).rowcount == 1
+
+
+def attempt_guard(origin: dict[str, Any] | None) -> Callable[[Session], bool] | None:
+    """For a capture made by a job (``origin`` names its job and attempt): a guard for
+    :meth:`Catalog.update_capture` that lets the capture be sealed only while its attempt is
+    still the job's running one. None for a capture no job made."""
+    if not origin or not origin.get("job") or origin.get("attempt") is None:
+        return None
+    job_id, attempt = str(origin["job"]), int(origin["attempt"])
+    return lambda session: hold_attempt(session, job_id, attempt)
+
+
+def job_standing(catalog: Catalog, job_id: str) -> tuple[str, int] | None:
+    """A job's state and attempt number now (None: no such job)."""
+    with catalog.session() as s:
+        row = s.get(JobRow, job_id)
+        return (row.state, row.attempts) if row else None
 
 
 class JobStore:
@@ -204,14 +238,26 @@ class JobStore:
             values["cancel_requested"] = False
         else:
             values["ended_at"] = now
+        try:
+            return self._settle_once(job_id, attempt, state, values, error, outcome, now)
+        except _Sealed:
+            # The attempt sealed a capture after the caller looked (a worker thought dead
+            # was only slow): the job is not run again. Its next settling finds it done.
+            return False
+
+    def _settle_once(self, job_id: str, attempt: int, state: JobState, values: dict[str, Any],
+                     error: str | None, outcome: dict[str, Any], now: datetime) -> bool:
         with self.session() as s:
             # The conditional UPDATE comes first: it takes the write lock, and only the
             # settler that changed the row goes on (a worker and a recovery never both do).
+            # A capture sealed under the same lock (see hold_attempt) is seen after it.
             changed = s.execute(update(JobRow).where(
                 JobRow.id == job_id, JobRow.state == JobState.RUNNING,
                 JobRow.attempts == attempt).values(**values)).rowcount
             if changed != 1:
                 return False
+            if state == JobState.QUEUED and self._sealed(s, job_id, attempt):
+                raise _Sealed  # the transaction is rolled back
             row = s.get(JobRow, job_id)
             s.refresh(row)
             entry = {"attempt": attempt, "worker": row.worker,
@@ -220,6 +266,13 @@ class JobStore:
             row.history = [*row.history, entry]
             row.progress = {**(row.progress or {}), "stage": state.value}
         return True
+
+    @staticmethod
+    def _sealed(s: Any, job_id: str, attempt: int) -> bool:
+        return s.scalar(select(JobCaptureRow.capture_id).join(
+            CaptureRow, CaptureRow.id == JobCaptureRow.capture_id).where(
+            JobCaptureRow.job_id == job_id, JobCaptureRow.attempt == attempt,
+            CaptureRow.state.in_(SEALED)).limit(1)) is not None
 
     @staticmethod
     def _captures(s: Any, job_id: str, attempt: int) -> list[str]:

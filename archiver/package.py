@@ -15,7 +15,6 @@ import io
 import json
 import os
 import re
-import shutil
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,8 +90,13 @@ def build_package(
     extra_paths: list[tuple[str, Path]] = (),
     seal: Callable[[str, str], Seal] | None = None,
     index: Path | None = None,
+    hashed: bool = True,
 ) -> BuiltPackage:
     """Write a WACZ atomically at ``out_path`` (temp file, fsync, rename).
+
+    ``hashed``: read the written package to hash it. A caller that verifies the package next
+    (verify_package_file, which hashes it as it reads it) passes False and takes the hash from
+    that read: the package is read once, not twice (``sha256`` is then "").
 
     ``extra_files`` (e.g. the WARCs' timestamp tokens) and ``extra_paths`` (media files,
     streamed from disk) are listed in ``datapackage.json``.
@@ -108,38 +112,27 @@ def build_package(
     try:
         with zipfile.ZipFile(tmp, "w", allowZip64=True) as wacz:
             indexer = _write_indexes(wacz, [] if index else warcs)
-            if index is not None:
-                info = zipfile.ZipInfo.from_file(index, "indexes/index.cdx")
-                info.compress_type = zipfile.ZIP_DEFLATED
-                with wacz.open(info, "w") as out, open(index, "rb") as src:
-                    shutil.copyfileobj(src, out, 1024 * 1024)
-            # The big members are hashed as they are written, not read back for
-            # datapackage.json (one read of each byte fewer).
+            # Each file copied in is hashed as it is written (read once): datapackage.json
+            # lists these hashes instead of reading the members back out of the zip.
             written: dict[str, tuple[str, int]] = {}
-            for warc in warcs:
-                info = zipfile.ZipInfo.from_file(warc, "archive/" + warc.name)
-                info.compress_type = zipfile.ZIP_STORED  # WACZ: WARCs stay seekable
-                with wacz.open(info, "w") as out, open(warc, "rb") as src:
-                    written[info.filename] = _copy_hashed(src, out)
+            if index is not None:
+                written["indexes/index.cdx"] = _copy_in(wacz, index, "indexes/index.cdx",
+                                                        zipfile.ZIP_DEFLATED)
+            for warc in warcs:  # WACZ: WARCs stored, so they stay seekable
+                written["archive/" + warc.name] = _copy_in(wacz, warc, "archive/" + warc.name,
+                                                           zipfile.ZIP_STORED)
             _write_pages(wacz, pages)
             for name, data in extra_files:
                 _writestr(wacz, name, data)
             for name, path in extra_paths:  # media: streamed, stored as they are
-                info = zipfile.ZipInfo.from_file(path, name)
-                info.compress_type = zipfile.ZIP_STORED
-                with wacz.open(info, "w") as out, open(path, "rb") as src:
-                    written[info.filename] = _copy_hashed(src, out)
+                written[name] = _copy_in(wacz, path, name, zipfile.ZIP_STORED)
             res = SimpleNamespace(title=title, desc=None, date=None)
             indexer.main_url = main_url or ""
-            datapackage = json.loads(indexer.generate_datapackage(res, _Unwritten(wacz,
-                                                                                  written)))
-            made = {r["path"]: r for r in datapackage["resources"]}
-            datapackage["resources"] = [  # in the zip's order, as py-wacz lists them
-                made.get(i.filename) or {
-                    "name": os.path.basename(i.filename).lower(), "path": i.filename,
-                    "hash": "sha256:" + written[i.filename][0],
-                    "bytes": written[i.filename][1]}
-                for i in wacz.infolist()]
+            # py-wacz's own datapackage (metadata, created, software) for an empty member
+            # list; the resources are ours, in the zip's order, as py-wacz would list them.
+            datapackage = json.loads(indexer.generate_datapackage(res, _NoMembers()))
+            datapackage["resources"] = [_resource(wacz, entry, written.get(entry.filename))
+                                        for entry in wacz.infolist()]
             if software:
                 datapackage["software"] = f"{software}; {datapackage.get('software')}"
             datapackage["isnad"] = context
@@ -164,7 +157,7 @@ def build_package(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    digest, size = sha256_file(out_path)
+    digest, size = sha256_file(out_path) if hashed else ("", out_path.stat().st_size)
     files = [
         PackageFile(r["path"], r["hash"].split(":", 1)[1], r["bytes"])
         for r in datapackage["resources"]
@@ -223,28 +216,41 @@ def _write_pages(wacz: zipfile.ZipFile, pages: list[dict[str, Any]]) -> None:
     _writestr(wacz, "pages/pages.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
 
 
-def _copy_hashed(src: Any, out: Any) -> tuple[str, int]:
-    """Copy ``src`` to ``out``, returning the SHA-256 (hex) and size of what was written."""
-    hasher, size = hashlib.sha256(), 0
-    while block := src.read(1024 * 1024):
-        hasher.update(block)
-        out.write(block)
-        size += len(block)
-    return hasher.hexdigest(), size
-
-
-class _Unwritten:
-    """The package being written, as py-wacz's datapackage writer sees it: without the members
-    hashed as they were written (their entries are added from those hashes)."""
-
-    def __init__(self, wacz: zipfile.ZipFile, written: dict[str, tuple[str, int]]) -> None:
-        self.wacz, self.written = wacz, written
+class _NoMembers:
+    """A zip with no members, for py-wacz's datapackage (whose resources we list ourselves)."""
 
     def infolist(self) -> list[zipfile.ZipInfo]:
-        return [i for i in self.wacz.infolist() if i.filename not in self.written]
+        return []
 
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        return self.wacz.open(*args, **kwargs)
+
+def _copy_in(wacz: zipfile.ZipFile, path: Path, name: str, compress_type: int
+             ) -> tuple[str, int]:
+    """Copy the file at ``path`` into the package as ``name``; its SHA-256 and size, hashed
+    from the bytes as they were written."""
+    info = zipfile.ZipInfo.from_file(path, name)
+    info.compress_type = compress_type
+    digest, size = hashlib.sha256(), 0
+    with wacz.open(info, "w") as out, open(path, "rb") as src:
+        while chunk := src.read(1024 * 1024):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _resource(wacz: zipfile.ZipFile, entry: zipfile.ZipInfo, known: tuple[str, int] | None
+              ) -> dict[str, Any]:
+    """A member as datapackage.json lists it (py-wacz's fields). A member not hashed while
+    written (the index py-wacz wrote, small files) is read back and hashed here."""
+    if known is None:
+        digest, size = hashlib.sha256(), 0
+        with wacz.open(entry, "r") as stream:
+            while chunk := stream.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+        known = (digest.hexdigest(), size)
+    return {"name": os.path.basename(entry.filename).lower(), "path": entry.filename,
+            "hash": f"sha256:{known[0]}", "bytes": known[1]}
 
 
 def _writestr(wacz: zipfile.ZipFile, name: str, data: bytes) -> None:

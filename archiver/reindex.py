@@ -8,6 +8,7 @@ rebuild the captures, artifacts, copies and custody events into an empty databas
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -76,6 +77,8 @@ def reindex(archive: Archive, progress: Callable[[str], None] | None = None) -> 
             has_package = bool(package_key) and package_key in keys
             if package_key and not has_package:
                 report.problems.append(f"{capture_id}: package missing on {target.name}")
+            if has_package and not entry.get("pages"):
+                entry["pages"] = _stored_pages(target, package_key, index, report)
             entry["copies"].append(CopyRow(
                 target=target.name, state=CopyState.STORED,
                 key=package_key if has_package else None,
@@ -88,6 +91,8 @@ def reindex(archive: Archive, progress: Callable[[str], None] | None = None) -> 
         problems = chain_problems(entry["events"])
         report.problems += [f"{capture_id}: {p}" for p in problems]
         _insert(archive, entry["index"], entry["events"], entry["copies"])
+        if entry.get("pages"):
+            archive.catalog.replace_pages(capture_id, entry["pages"])
         if entry.get("head"):
             archive.catalog.save_head(capture_id, head=entry["head"],
                                       anchors=entry.get("anchors") or [])
@@ -132,6 +137,32 @@ def _rebuild_imports(archive: Archive, captures: list[dict[str, Any]]) -> None:
                 hashes=original.get("hashes") or {}, declared=original.get("declared") or {},
                 state=ImportFileState.IMPORTED, capture_id=capture_id,
                 findings=original.get("findings") or [])
+
+
+def _stored_pages(target: Any, package_key: str, index: dict[str, Any],
+                  report: ReindexReport) -> list[dict[str, Any]] | None:
+    """The page list of a stored package (its pages/pages.jsonl), for a capture whose record
+    keeps only the count (the list went to the page table, which a reindex rebuilds). Read
+    where the copy can be read in place (a local folder); elsewhere the list stays in the
+    package alone (None)."""
+    context = index["capture"].get("context") or {}
+    if "pages" in context or not context.get("page_count"):
+        return None  # an older record holds the list itself, or there is none
+    try:
+        stream = target.open(package_key)
+    except IsnadError as exc:
+        report.problems.append(f"{target.name}:{package_key}: page list not read: {exc}")
+        return None
+    with stream:
+        if not getattr(stream, "seekable", lambda: False)():
+            return None  # an object store's stream: reading the list means the whole package
+        try:
+            with zipfile.ZipFile(stream) as wacz:
+                _, *lines = wacz.read("pages/pages.jsonl").decode("utf-8").splitlines()
+            return [json.loads(line) for line in lines if line.strip()]
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            report.problems.append(f"{target.name}:{package_key}: page list not read: {exc}")
+            return None
 
 
 def _time_any(value: str | None) -> datetime | None:

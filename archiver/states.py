@@ -99,6 +99,9 @@ class CustodyAction(StrEnum):
     AUDIT_FAILED = "audit-failed"
     EXPORTED = "exported"
     RETRIED = "retried"  # an interrupted attempt, linked to the job attempt that replaces it
+    # A capture sealed by an attempt that was no longer its job's (its worker was partitioned or
+    # late, and the job was queued again or settled meanwhile): kept aside, not the job's result.
+    SUPERSEDED = "superseded"
     # On a monitored post's last good capture: a recheck found it gone (the evidence of its
     # absence is a capture of its own, named in the event).
     POST_DISAPPEARED = "post-disappeared"

@@ -52,6 +52,9 @@ class VerificationReport:
     checks: list[Check] = field(default_factory=list)
     # What to call the outcome when INTACT/MISMATCH would mislead (a FAILED capture).
     verdict: str | None = None
+    # The package file's SHA-256 and size as this verification read it (verify_package_file).
+    package_sha256: str | None = None
+    package_size: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -482,6 +485,7 @@ def verify_package_file(path: str | Path, proof: ProofOptions | None = None
     report = VerificationReport(str(path))
     with open(path, "rb") as fh:
         digest, size = sha256_stream(fh)
+        report.package_sha256, report.package_size = digest, size
         report.add("package read", True, f"sha256 {digest}, {size} bytes")
         fh.seek(0)
         return verify_package(fh, str(path), report, proof)

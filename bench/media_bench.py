@@ -6,7 +6,10 @@ Prints the capture's throughput (video bytes per second, from process start to a
 verified package) and the peak RSS of the capture process (target < 300 MiB), next to a plain
 `curl`-like download of the same file for reference.
 
-Usage: ``python bench/media_bench.py [--size-mib 2048]``
+``--code DIR`` runs another checkout of Isnad (from its folder) with this one's virtualenv, to
+compare before and after a change.
+
+Usage: ``python bench/media_bench.py [--size-mib 2048] [--code /tmp/isnad-before]``
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def serve(video: Path) -> ThreadingHTTPServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=2048)
+    parser.add_argument("--code", type=Path, default=ROOT, help="the Isnad checkout to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="isnad-media-bench-") as tmp:
         work = Path(tmp)
@@ -88,7 +92,7 @@ def main() -> None:
                "ISNAD_MEDIA__MAX_BYTES": str(size + MiB)}
         started = time.perf_counter()
         run = subprocess.run([sys.executable, "-m", "isnad.cli", "capture", "--no-browser",
-                              "--json", f"{base}/page.html"], cwd=ROOT, env=env,
+                              "--json", f"{base}/page.html"], cwd=args.code, env=env,
                              capture_output=True, text=True)
         seconds = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -96,6 +100,7 @@ def main() -> None:
         if run.returncode != 0:
             sys.exit(f"capture failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
         record = json.loads(run.stdout)[0]
+        print(f"code: {args.code}; load average {os.getloadavg()[0]:.1f}")
         print(f"video: {args.size_mib} MiB served from 127.0.0.1")
         print(f"plain HTTP download of the file:   {plain:7.1f} MiB/s")
         print(f"isnad capture (page + yt-dlp + package + store + verify): "

@@ -69,6 +69,8 @@ class CaptureJob:
     skipped_for_limits: list[dict[str, str]] = field(default_factory=list)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     media_urls: list[str] = field(default_factory=list)  # video/audio the page loaded
+    # What the seed page's HTML showed of media (see note_page_media): whether yt-dlp runs.
+    page_media: dict[str, Any] = field(default_factory=dict)
     # Platform capture: (Platform, Target) when the URL is a known platform's.
     platform: tuple[Any, Any] | None = None
     platform_headers: dict[str, str] = field(default_factory=dict)
@@ -95,6 +97,12 @@ class CaptureJob:
         content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
         if content_type.lower().startswith(("video/", "audio/")) and url not in self.media_urls:
             self.media_urls.append(url)
+
+    def note_page_media(self, videos: int, audios: int, embeds: list[str]) -> None:
+        """Remember the seed page's <video>/<audio> elements and the URLs its frames and
+        embedded objects load (a player from a media host)."""
+        self.page_media = {"video_elements": videos, "audio_elements": audios,
+                           "embeds": list(dict.fromkeys(embeds))[:50]}
 
     def note_request(self, headers: list[tuple[str, str]]) -> None:
         """Count the User-Agent of a recorded request ("" when none was sent)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from crawlers.media import MediaOutcome
 
@@ -56,6 +57,39 @@ class SettledMedia:
 
     reasons: list[str] = field(default_factory=list)  # each one makes the capture PARTIAL
     excused: list[str] = field(default_factory=list)  # failures the other route made good
+
+
+def page_media_evidence(url: str, *, loaded: Iterable[str], page_media: Mapping[str, Any],
+                        post: Mapping[str, Any] | None, hosts: Iterable[str]) -> list[str]:
+    """Why yt-dlp should read the page ``url``: each sign of media it showed, in words.
+
+    Empty for a plain page (no <video>/<audio> element, no video/audio response, no player
+    embedded from a known media host, not on one, no media a platform module listed): yt-dlp
+    is then not started at all, which saves its fixed cost (and a second fetch of the page)."""
+    hosts = [h.lower().strip(".") for h in hosts if h.strip(".")]
+    why: list[str] = []
+    loaded = list(loaded)
+    if loaded:
+        why.append(f"the page loaded {len(loaded)} video/audio response(s)")
+    videos, audios = page_media.get("video_elements") or 0, page_media.get("audio_elements") or 0
+    if videos or audios:
+        why.append(f"the page has {videos} <video> and {audios} <audio> element(s)")
+    embedded = sorted({host for src in page_media.get("embeds") or []
+                       if (host := _media_host(src, hosts))})
+    if embedded:
+        why.append(f"the page embeds a player from {', '.join(embedded)}")
+    if host := _media_host(url, hosts):
+        why.append(f"{host} is a known media host (media.hosts)")
+    playable = [m for m in (post or {}).get("media") or [] if m.get("type") in PLAYABLE]
+    if playable:
+        why.append(f"the platform module listed {len(playable)} video/audio item(s)")
+    return why
+
+
+def _media_host(url: str, hosts: list[str]) -> str | None:
+    """The known media host ``url`` is on (itself or a subdomain of it), else None."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return next((h for h in hosts if host == h or host.endswith("." + h)), None)
 
 
 def plan_routes(url: str, *, page_ok: bool, channel: bool, loaded: Iterable[str],

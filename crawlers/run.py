@@ -104,18 +104,24 @@ def run_crawls(
     def crawl_all():  # noqa: ANN202 - Twisted generator
         queue = list(jobs)
         finishing = []
-        while queue and not errors:
-            job = queue.pop(0)
-            if on_start:
-                on_start(job)
-            yield crawl(job)
-            try:
-                queue.extend(follow_ups(job) if follow_ups else [])
-            except BaseException as exc:  # noqa: BLE001 - re-raised after the reactor stops
-                errors.append(exc)
-            done = threads.deferToThread(on_done, job)
-            done.addErrback(lambda failure: errors.append(failure.value))
-            finishing.append(done)
+        try:
+            while queue and not errors:
+                job = queue.pop(0)
+                if on_start:
+                    on_start(job)
+                yield crawl(job)
+                try:
+                    queue.extend(follow_ups(job) if follow_ups else [])
+                except BaseException as exc:  # noqa: BLE001 - re-raised after the reactor stops
+                    errors.append(exc)
+                done = threads.deferToThread(on_done, job)
+                done.addErrback(lambda failure: errors.append(failure.value))
+                finishing.append(done)
+        except BaseException as exc:  # noqa: BLE001 - re-raised after the reactor stops
+            # A callback that raises (on_start writing to a catalog that went away) would
+            # otherwise end this generator with the reactor still running: a capture process
+            # that never exits, its job RUNNING for ever.
+            errors.append(exc)
         yield defer.DeferredList(finishing)
         from twisted.internet import reactor
 

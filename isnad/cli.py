@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -366,13 +368,17 @@ class _CaptureView:
         # Redraw now: what is printed next would otherwise carry the last frame.
         self.progress.refresh()
         if self.mode == "jsonl":
-            sys.stdout.write(json.dumps(records.capture_result(row, pages=self.pages),
+            sys.stdout.write(json.dumps(records.capture_result(row, pages=self._pages(row)),
                                         ensure_ascii=False, default=str) + "\n")
             sys.stdout.flush()
         elif self.mode == "json":
-            self.json_records[row.id] = records.capture_result(row, pages=self.pages)
+            self.json_records[row.id] = records.capture_result(row, pages=self._pages(row))
         else:
             _print_result(self.progress.console, row, f"{len(self.done)}/{self.total}")
+
+    def _pages(self, row: Any) -> list[dict[str, Any]] | None:
+        """The capture's page list when --pages asked for it (read from the catalog)."""
+        return self.archive.catalog.pages(row.id) if self.pages else None
 
     def close(self) -> None:
         """The JSON list, or a summary table when there were several captures."""
@@ -1148,6 +1154,88 @@ def _print_capture_page(found: Any, *, first: int, page: int) -> None:
     out.print("\n".join(lines), highlight=False)
 
 
+@app.command("search")
+def search_command(
+    query: Annotated[list[str] | None, typer.Argument(
+        help='words (all must match), "a phrase", prefix*; Arabic in any spelling of alef, '
+        "hamza, taa marbuta, with or without harakat (after -- when a word starts with -)",
+        metavar="QUERY...")] = None,
+    case: Annotated[str | None, typer.Option("--case", help="only this case")] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="only with this tag")] = None,
+    state: Annotated[State | None, typer.Option("--state", case_sensitive=False,
+                                                help="only this state")] = None,
+    platform: Annotated[str | None, typer.Option(
+        "--platform", help="only posts of this platform (telegram, youtube, ...)")] = None,
+    source: Annotated[Source | None, typer.Option(
+        "--source", help="only what was captured, or what was imported")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="captured at or after DATE or DATETIME (UTC unless a zone is given)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", help="captured before DATETIME, or on or before DATE")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000,
+                                       help="at most N results, best first")] = 20,
+    page: Annotated[int, typer.Option("--page", min=1, help="which page of --limit results")
+                    ] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
+    rebuild: Annotated[bool, typer.Option(
+        "--rebuild", help="index every capture and import again, from the packages")] = False,
+) -> None:
+    """Find captures and imports by the words of their pages, posts, titles and notes."""
+    from isnad.app import search as search_app
+
+    settings = _settings()
+    if rebuild:
+        archive = isnad_app.open_archive(settings, recover=False)
+        with _progress(err, SpinnerColumn(), TextColumn("{task.description}")) as progress:
+            task = progress.add_task("indexing", total=None)
+            rebuilt = search_app.rebuild_index(
+                archive, lambda ref: progress.update(task, description=ref))
+        if as_json:
+            _emit_json({"captures": rebuilt.captures, "imports": rebuilt.imports,
+                        "problems": rebuilt.problems, "ok": rebuilt.ok})
+        else:
+            out.print(f"indexed {rebuilt.captures} captures and {rebuilt.imports} imports")
+            for problem in rebuilt.problems:
+                out.print(f"[yellow]problem[/yellow] {escape(problem)}", highlight=False)
+        raise typer.Exit(0 if rebuilt.ok else 1)
+    words = " ".join(query or ())
+    if not words.strip():
+        raise typer.BadParameter("give words to search for (or --rebuild)",
+                                 param_hint="'QUERY'")
+    filters = {"case": case, "tag": tag, "state": state.value if state else None,
+               "platform": platform, "source": source.value if source else None,
+               "since": _parse_date(since, "--since") if since else None,
+               "until": _parse_date(until, "--until", end_of_day=True) if until else None}
+    found = search_app.search(settings, words, filters=filters, limit=limit,
+                              offset=limit * (page - 1))
+    if as_json:
+        _emit_json({"query": found.query, "total": found.total, "limit": found.limit,
+                    "offset": found.offset, "hits": found.hits})
+        return
+    if not found.hits:
+        out.print(f"nothing found ({found.total} in all)" if found.total else "nothing found")
+        return
+    first = found.offset + 1
+    out.print(f"{first}-{found.offset + len(found.hits)} of {found.total}", highlight=False)
+    for hit in found.hits:
+        captured = (hit["captured_at"] or "")[:19].replace("T", " ")
+        out.print(f"[bold]{hit['id'][:12]}[/bold] {hit['kind']:7} "
+                  f"{_state_markup(hit['state'] or '')} {captured}  "
+                  f"{escape(hit['title'] or '')}", highlight=False)
+        if hit["url"]:
+            out.print(f"  {escape(hit['url'])}", highlight=False)
+        if hit["snippet"]:
+            out.print(f"  {_marked_snippet(hit['snippet'])}", highlight=False)
+
+
+def _marked_snippet(snippet: str) -> str:
+    """A search snippet (escaped HTML with ``<mark>``) as console markup."""
+    parts = re.split(r"<mark>(.*?)</mark>", snippet)
+    return "".join(f"[reverse]{escape(html.unescape(p))}[/reverse]" if i % 2
+                   else escape(html.unescape(p)) for i, p in enumerate(parts))
+
+
 @app.command()
 def show(
     capture_id: Annotated[str, typer.Argument(help="capture id (or a unique prefix)",
@@ -1169,6 +1257,12 @@ def show(
     for entry in data["failed_subresources"]:
         out.print(f"  failed            {escape(entry.get('url', '?'))}  "
                   f"[dim]{escape(str(entry.get('error', '?')))}[/dim]", highlight=False)
+    pages = data["context"].get("pages") or []
+    out.print(f"  pages             {len(pages)}", highlight=False)
+    if pages:  # one block of plain lines: a crawl lists thousands
+        out.print("\n".join(f"    {p.get('ts') or '':24} {p.get('url')}"
+                             + (f"  {p['title']}" if p.get("title") else "") for p in pages),
+                  markup=False, highlight=False, soft_wrap=True)
     artifacts = Table("artifact", "kind", "bytes", "sha256", title="Artifacts")
     for a in data["artifacts"]:
         artifacts.add_row(a["path"], a["kind"], str(a["size"]), a["sha256"])
@@ -1375,6 +1469,10 @@ def serve(
     configure_from_settings(settings.logging, settings.home, service=True,
                             debug=_state["debug"], file=log_file, console=err)
     isnad_app.signing_key(settings, create=True)
+    from isnad.app import accounts
+
+    if not any(not u["disabled"] for u in accounts.list_users(accounts.open_accounts(settings))):
+        err.print("no one can sign in yet: add a user with `isnad users add NAME --role admin`")
     run_server(settings, host=host, port=port,
                workers=settings.worker.concurrency if workers is None else workers,
                scheduler=not no_scheduler, config=_state["config"],

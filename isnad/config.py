@@ -180,6 +180,17 @@ class StorageSettings(_Section):
                                 "space")
 
 
+# Sites whose pages are players yt-dlp has an extractor for, though their HTML may show no
+# <video> until a script runs (without a browser, never).
+MEDIA_HOSTS = (
+    "youtube.com", "youtu.be", "youtube-nocookie.com", "vimeo.com", "dailymotion.com",
+    "twitch.tv", "kick.com", "rumble.com", "bitchute.com", "odysee.com", "streamable.com",
+    "soundcloud.com", "bandcamp.com", "mixcloud.com", "tiktok.com", "instagram.com",
+    "facebook.com", "fb.watch", "x.com", "twitter.com", "reddit.com", "v.redd.it", "vk.com",
+    "vkvideo.ru", "ok.ru", "rutube.ru", "t.me", "bilibili.com", "archive.org",
+)
+
+
 class MediaSettings(_Section):
     """Media through yt-dlp: of the page URL and of video/audio the page loaded."""
 
@@ -193,6 +204,9 @@ class MediaSettings(_Section):
     socket_timeout: float = Field(30.0, gt=0, le=DAY)
     proxy: str | None = Field(None, description="http://, https://, socks5:// or socks5h:// "
                               "proxy for yt-dlp; None: the capture's proxy")
+    hosts: list[str] = Field(default_factory=lambda: list(MEDIA_HOSTS), description=(
+        "known media hosts (and their subdomains): yt-dlp reads a page on one, or embedding "
+        "a player from one, even when its HTML shows no <video>/<audio>"))
 
     _proxy = field_validator("proxy", mode="before")(_proxy_url)
 

@@ -76,18 +76,29 @@ class PostgresServer:
                        check=True, capture_output=True, text=True)
         for _ in range(5):  # the free port may be taken between looking and binding
             self.port = _free_port()
-            options = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
-                       # Throwaway data: durability off makes the tests fast.
-                       "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                       "-c max_connections=200")
-            run = subprocess.run(self._cmd(str(self.bin_dir / "pg_ctl"), "-D", str(self.data),
-                                           "-l", str(self.log), "-o", options, "-w", "-t", "60",
-                                           "start"),
-                                 capture_output=True, text=True)
+            run = self._pg_ctl_start()
             if run.returncode == 0:
                 return self
             time.sleep(0.2)
         raise RuntimeError(f"PostgreSQL did not start: {run.stderr}\n{self.log_text()}")
+
+    def _pg_ctl_start(self) -> subprocess.CompletedProcess:
+        options = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
+                   # Throwaway data: durability off makes the tests fast.
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   "-c max_connections=200")
+        return subprocess.run(self._cmd(str(self.bin_dir / "pg_ctl"), "-D", str(self.data),
+                                        "-l", str(self.log), "-o", options, "-w", "-t", "60",
+                                        "start"),
+                              capture_output=True, text=True)
+
+    def start_again(self) -> None:
+        """Start the stopped server again, on the same port with the same data (an outage
+        ends)."""
+        run = self._pg_ctl_start()
+        if run.returncode != 0:
+            raise RuntimeError(f"PostgreSQL did not start again: {run.stderr}\n"
+                               f"{self.log_text()}")
 
     def log_text(self) -> str:
         try:

@@ -103,3 +103,44 @@ def test_storage_check_and_rebuild(settings):
     _failed_capture(settings)
     with pytest.raises(app.IsnadError, match="not empty"):
         app.rebuild_catalog(settings)
+
+
+def test_a_capture_hashes_its_package_once_in_its_self_verification(settings, monkeypatch):
+    """Read once: the package just written is hashed by its self-verification (a real read of
+    the file on disk), and that hash is the one recorded, not a second read before it."""
+    import hashlib
+    from pathlib import Path
+
+    import archiver.package
+    import archiver.verify
+
+    archive = app.open_archive(settings)
+    session = begin_capture(archive, CaptureRequest("http://127.0.0.1:9/p", "analyst"), {})
+    warc = session.new_warc({"software": "test"})
+    warc.write_resource("http://127.0.0.1:9/p", "text/html", b"<html><p>said</p></html>")
+    whole: list[str] = []
+    real_file, real_stream = archiver.package.sha256_file, archiver.verify.sha256_stream
+
+    def file_spy(path, *args, **kwargs):
+        whole.append(f"build {Path(path).suffix}")
+        return real_file(path, *args, **kwargs)
+
+    def stream_spy(stream, *args, **kwargs):
+        if str(getattr(stream, "name", "")).endswith(".wacz"):
+            whole.append("verify .wacz")
+        return real_stream(stream, *args, **kwargs)
+
+    monkeypatch.setattr(archiver.package, "sha256_file", file_spy)
+    monkeypatch.setattr(archiver.verify, "sha256_stream", stream_spy)
+    result = session.finish(state="COMPLETE", reasons=[], context={},
+                            pages=[{"id": "0000", "url": "http://127.0.0.1:9/p"}])
+    monkeypatch.undo()
+    assert whole == ["verify .wacz"], whole
+    stored = Path(result.location).read_bytes()
+    assert result.package.sha256 == hashlib.sha256(stored).hexdigest()
+    assert result.package.size == len(stored)
+    record = app.show_capture(archive, result.capture_id)
+    assert record["package_sha256"] == result.package.sha256
+    packaged = [e for e in record["custody"] if e["action"] == "packaged"]
+    assert packaged[0]["object_sha256"] == result.package.sha256
+    assert [p["url"] for p in record["context"]["pages"]] == ["http://127.0.0.1:9/p"]

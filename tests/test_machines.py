@@ -4,7 +4,7 @@ queue, one shared catalog and one S3 vault (moto), on 127.0.0.1.
 Each "machine" is a worker with a data folder (``ISNAD_HOME``) and a machine name
 (``worker.host``) of its own, as two hosts would have; they share only what machines share: the
 queue URL, the catalog URL, the S3 bucket and the organisation's signing key. The catalog is a
-SQLite file shared by path (PostgreSQL comes with the catalog work of issue 16).
+SQLite file shared by path, or a PostgreSQL database (``pg_cluster``), as machines would share it.
 """
 
 from __future__ import annotations
@@ -43,15 +43,15 @@ class Machine(Isnad):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.fixture
-def cluster(tmp_path, redis_server, moto, bucket):
+def make_cluster(tmp_path: Path, redis_server, moto, bucket, catalog_url: str | None
+                 ) -> dict:
     """Three machines (two workers and an investigator's laptop) over one Redis, one
-    catalog and one bucket."""
+    catalog (a shared SQLite file when ``catalog_url`` is None) and one bucket."""
     shared_dir = tmp_path / "shared"
     shared_dir.mkdir()
     shared = {
         "ISNAD_QUEUE__URL": redis_server.url,
-        "ISNAD_CATALOG__URL": f"sqlite:///{shared_dir / 'catalog.db'}",
+        "ISNAD_CATALOG__URL": catalog_url or f"sqlite:///{shared_dir / 'catalog.db'}",
         "ISNAD_SIGNING__KEY_DIR": str(shared_dir / "keys"),
         # Machines see each other only through the catalog: a short silence means dead here.
         "ISNAD_WORKER__HEARTBEAT": "1", "ISNAD_WORKER__STALE_AFTER": "8",
@@ -59,10 +59,26 @@ def cluster(tmp_path, redis_server, moto, bucket):
     }
     machines = {name: Machine(tmp_path / name, name, shared)
                 for name in ("machine-a", "machine-b", "laptop")}
+    upgraded = machines["laptop"]("db", "upgrade")
+    assert upgraded.code == 0, upgraded
     assert machines["laptop"]("keys", "init").code == 0  # the organisation's key, shared
     machines["store"] = JobStore(Catalog(shared["ISNAD_CATALOG__URL"]))
     machines["redis"] = redis_server
     return machines
+
+
+@pytest.fixture
+def cluster(tmp_path, redis_server, moto, bucket):
+    """The machines over a SQLite catalog file they share by path."""
+    return make_cluster(tmp_path, redis_server, moto, bucket, None)
+
+
+@pytest.fixture
+def pg_cluster(tmp_path, redis_server, moto, bucket, pg_url):
+    """The machines over a PostgreSQL catalog."""
+    machines = make_cluster(tmp_path, redis_server, moto, bucket, pg_url)
+    yield machines
+    machines["store"].catalog.engine.dispose()
 
 
 def stop(proc: subprocess.Popen, how: int = signal.SIGTERM) -> None:
@@ -268,3 +284,155 @@ def test_workers_shows_the_live_and_the_gone_and_with_all_the_stopped(isnad):
                      "worker:elsewhere:8:1": "stopped", "worker:old:9:1": "gone"}
     table = isnad("workers")
     assert table.code == 0 and "gone" in table.stdout and "elsewhere" in table.stdout
+
+
+@pytest.mark.timeout(1800)
+def test_on_postgresql_jobs_spread_over_two_machines_one_killed_each_done_once(
+        pg_cluster, site):
+    """Two machines over Redis, a PostgreSQL catalog and S3: 16 submissions (not 50: the
+    SQLite test above has the volume; this one has the engine and the kill), one machine
+    killed with -9 while capturing. Every job is done exactly once, each with exactly one
+    COMPLETE capture; what the dead machine left is settled and linked when it returns."""
+    a, b, laptop, store = (pg_cluster[k] for k in ("machine-a", "machine-b", "laptop", "store"))
+    catalog = store.catalog
+    assert catalog.engine.dialect.name == "postgresql"
+    workers = {"a": a.start_worker("-c", "2"), "b": b.start_worker("-c", "2")}
+    try:
+        wait_for(lambda: len(laptop("workers", "--json").json()) == 2, 60,
+                 "both machines' workers to register")
+        # Slow pages first, so that each machine is busy capturing when one is killed.
+        urls = [slow(site, 6, n) for n in range(4)]
+        urls += [site.url(f"/generated/{n}.html") for n in range(12)]
+        job_ids = submit(laptop, *urls)
+        assert len(set(job_ids)) == 16
+
+        def a_capturing() -> list[str]:
+            return [r.id for r in store.many(job_ids) if r.state == JobState.RUNNING
+                    and r.worker_host == "machine-a" and store.captures(r.id)]
+
+        killed = wait_for(a_capturing, 180, "machine-a to be capturing")
+        workers["a"].send_signal(signal.SIGKILL)  # the machine dies mid-capture
+        workers["a"].wait()
+        left_running = {c for j in killed for c in store.captures(j)}
+        wait_for(lambda: all(r.state == JobState.DONE for r in store.many(job_ids)), 900,
+                 "machine B to finish every job, machine A's included")
+    finally:
+        for proc in workers.values():
+            stop(proc)
+    assert workers["b"].returncode == 0, workers["b"].stderr.read()[-2000:]
+    rows = store.many(job_ids)
+    ran_on = Counter(h["worker"].split(":")[1] for r in rows for h in r.history)
+    assert set(ran_on) == {"machine-a", "machine-b"}, ran_on
+    for row in rows:
+        states = [catalog.get(c).state for c in store.captures(row.id)]
+        assert states.count(CaptureState.COMPLETE) == 1, (row.url, states, row.history)
+        done = [h for h in row.history if h["outcome"] == "done"]
+        assert len(done) == 1, row.history  # done exactly once
+        # Killed with its worker (a capture under way, or only just claimed): run again.
+        if row.id in killed or row.history[0]["outcome"] == "interrupted":
+            assert [h["outcome"] for h in row.history] == ["interrupted", "done"]
+            assert row.history[0]["worker"].split(":")[1] == "machine-a"
+            assert done[0]["worker"].split(":")[1] == "machine-b"
+        else:
+            assert row.attempts == 1, row.history
+    assert sorted(catalog.get(c).url for r in rows for c in store.captures(r.id)
+                  if catalog.get(c).state == CaptureState.COMPLETE) == sorted(urls)
+    # What machine A was capturing waits for A (its files are on A's disk), then is settled.
+    assert {catalog.get(c).state for c in left_running} == {CaptureState.RUNNING}
+    back = a("worker", "--burst", "-c", "1", timeout=300)
+    assert back.code == 0, back
+    for capture_id in left_running:
+        settled = catalog.get(capture_id)
+        assert settled.state == CaptureState.FAILED and settled.error.startswith("interrupted")
+        retried = [e for e in catalog.events(capture_id) if e.action == CustodyAction.RETRIED]
+        assert len(retried) == 1 and retried[0].details["retried_as_attempt"] == 2, retried
+    assert all(r.state == JobState.DONE and r.attempts <= 2 for r in store.many(job_ids))
+    assert pg_cluster["redis"].client().zcard("huey.redis.isnad") == 0
+    assert laptop("verify", next(iter(left_running))).code == 0
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of this test's own: it is stopped and started again mid-run."""
+    from tests.pgserver import PostgresServer, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (`make test` installs Debian's postgresql)")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.destroy()
+
+
+@pytest.mark.xfail(run=False, reason=(
+    "not yet passing: when PostgreSQL stops under a capture, the capture process stays alive "
+    "(found hung, cause not yet found) so its job stays RUNNING after the restart; the catalog "
+    "pool, runner and crawl-loop fixes made for it are in, the hang is not"))
+@pytest.mark.timeout(1800)
+def test_postgresql_stopped_mid_capture_nothing_is_claimed_without_its_record(
+        tmp_path, redis_server, moto, bucket, own_postgres, site):
+    """The catalog's server stops while a worker captures, and comes back. After recovery
+    no capture is COMPLETE without its catalog row and its custody events (on the catalog
+    and in the vault), the job is done (or settled and run again), nothing is lost, and the
+    worker goes on taking jobs."""
+    machines = make_cluster(tmp_path, redis_server, moto, bucket, own_postgres.new_database())
+    a, laptop, store = (machines[k] for k in ("machine-a", "laptop", "store"))
+    catalog = store.catalog
+    worker = a.start_worker("-c", "1")
+    try:
+        wait_for(lambda: store.workers(), 60, "the worker to register")
+        (job_id,) = submit(laptop, slow(site, 5))
+        wait_for(lambda: running_with_capture(store, job_id), 120, "the capture to start")
+        time.sleep(1)
+        own_postgres.stop("fast")  # the catalog goes away mid-capture...
+        time.sleep(10)  # ...while the crawl ends and its package is to be sealed
+        assert worker.poll() is None  # the worker rides it out
+        own_postgres.start_again()
+        try:
+            wait_for(lambda: store.get(job_id).state in (JobState.DONE, JobState.FAILED), 300,
+                     "the job to be settled after the outage")
+        except BaseException:
+            stop(worker)
+            row = store.get(job_id)
+            print("JOB", row.state, row.attempts, row.worker, row.heartbeat_at, row.history)
+            for c in store.captures(job_id):
+                print("CAP", catalog.get(c).state, catalog.get(c).error)
+            print("STDERR", worker.stderr.read()[-6000:])
+            for f in (a.home / "logs" / "jobs").glob("*"):
+                print("LOG", f, f.read_text()[-3000:])
+            raise
+        (after,) = submit(laptop, site.url("/arabic.html"))
+        wait_for(lambda: store.get(after).state == JobState.DONE, 300,
+                 "a job submitted after the outage to be done")
+        wait_for(lambda: not catalog.list(state=CaptureState.RUNNING), 120,
+                 "no capture left RUNNING")
+    finally:
+        stop(worker)
+    assert worker.returncode == 0, worker.stderr.read()[-3000:]
+    row = store.get(job_id)
+    captures = [catalog.get(c) for c in store.captures(job_id)]
+    assert captures, row.history
+    complete = [c for c in captures if c.state == CaptureState.COMPLETE]
+    assert len(complete) <= 1, [(c.id, c.state) for c in captures]
+    if row.state == JobState.DONE:
+        assert complete, ([(c.state, c.error) for c in captures], row.history)
+    for capture in captures:
+        actions = [e.action for e in catalog.events(capture.id)]
+        assert actions[0] == CustodyAction.REQUESTED, actions
+        if capture.state == CaptureState.COMPLETE:
+            assert {CustodyAction.CAPTURED, CustodyAction.PACKAGED,
+                    CustodyAction.STORED} <= set(actions), actions
+            assert str(capture.package_location).startswith("s3://")
+        else:
+            assert capture.state == CaptureState.FAILED and capture.error, capture.state
+            assert CustodyAction.FAILED in actions or CustodyAction.SUPERSEDED in actions
+        # The vault holds the same chain and says the same state as the catalog.
+        checked = laptop("verify", capture.id)
+        assert checked.code == 0, checked.stdout + checked.stderr
+    # The vault alone: every capture it holds is in the catalog, in the state it records.
+    s3 = moto.client()
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])]
+    held = {k.split("/")[-2] for k in keys if k.endswith("/custody-head.json")}
+    assert held and held <= {c.id for c in catalog.list()}, held
+    catalog.engine.dispose()

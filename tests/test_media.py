@@ -61,7 +61,26 @@ def test_media_over_the_size_limit_is_not_downloaded_and_says_so(isnad, site):
     assert not any(name.endswith(".mp4") for name in package["media"])
 
 
-def test_a_page_without_media_is_not_a_failure(isnad, site):
-    rec = isnad.capture("--no-browser", site.url("/final.html"))
+@pytest.mark.parametrize("mode", [["--no-browser"], []], ids=["http", "browser"])
+def test_a_page_without_media_is_not_a_failure_and_yt_dlp_is_not_run(isnad, site, mode):
+    target = f"/final.html?plain={len(mode)}"  # this test's own URL: the site is shared
+    rec = isnad.capture(*mode, site.url(target))
     assert rec["state"] == CaptureState.COMPLETE, rec["reasons"]
-    assert isnad("show", rec["id"], "--json").json()["context"]["media"]["items"] == []
+    media = isnad("show", rec["id"], "--json").json()["context"]["media"]
+    assert media["items"] == [] and media["candidates"] == []
+    # Said, not silent: why yt-dlp did not run.
+    assert media["extraction"]["ran"] is False
+    assert "the page showed no media" in media["extraction"]["why"]
+    # yt-dlp would have fetched the page again (its own request): the server saw one.
+    assert [t for t, _ in site._server.received if t == target] == [target]
+    assert media["recording"] is None
+
+
+def test_yt_dlp_runs_on_a_page_with_a_video_element_and_says_why(isnad, site):
+    rec = isnad.capture("--no-browser", site.url("/video.html?why=1"))
+    media = isnad("show", rec["id"], "--json").json()["context"]["media"]
+    assert media["extraction"]["ran"] is True
+    assert "the page has 1 <video> and 0 <audio> element(s)" in media["extraction"]["because"]
+    assert media["items"] and media["recording"]["exchanges"] >= 1
+    # The crawl's fetch of the page, and yt-dlp's.
+    assert len([t for t, _ in site._server.received if t == "/video.html?why=1"]) == 2

@@ -4,7 +4,7 @@ shaped as crawlers.media builds them."""
 from __future__ import annotations
 
 from crawlers.media import MediaOutcome
-from crawlers.media_routes import plan_routes, settle
+from crawlers.media_routes import page_media_evidence, plan_routes, settle
 
 PAGE = "https://www.tiktok.com/@witness/video/7710006002885546695"
 PLAY = "https://v16-webapp.tiktok.com/video/tos/play.mp4"
@@ -110,3 +110,27 @@ def test_a_page_without_a_post_keeps_todays_behaviour():
     assert settle(routes, MediaOutcome()).reasons == []  # no media is not a failure
     failed = f"media of {PAGE} failed: boom"
     assert settle(routes, MediaOutcome(reasons=[failed])).reasons == [failed]
+
+
+def test_yt_dlp_reads_a_page_only_for_a_sign_of_media():
+    hosts = ("youtube.com", "vimeo.com")
+    plain = {"video_elements": 0, "audio_elements": 0,
+             "embeds": ["https://ads.example.net/frame.html"]}
+
+    def why(url: str = "https://example.org/a", loaded=(), page_media=plain, post=None):
+        return page_media_evidence(url, loaded=loaded, page_media=page_media, post=post,
+                                   hosts=hosts)
+
+    assert why() == []  # a plain page: yt-dlp is not started
+    assert why(page_media={}) == []  # nothing noted (not HTML)
+    assert why(loaded=["https://example.org/v.mp4"]) == [
+        "the page loaded 1 video/audio response(s)"]
+    assert why(page_media={"video_elements": 2, "audio_elements": 1}) == [
+        "the page has 2 <video> and 1 <audio> element(s)"]
+    assert why(page_media={"embeds": ["https://www.youtube.com/embed/x"]}) == [
+        "the page embeds a player from youtube.com"]
+    assert why("https://m.youtube.com/watch?v=x") == [
+        "youtube.com is a known media host (media.hosts)"]
+    assert why("https://notyoutube.com/watch") == []  # a host, not a suffix of a name
+    assert why(post={"media": [{"type": "video", "url": "u"}, {"type": "image"}]}) == [
+        "the platform module listed 1 video/audio item(s)"]

@@ -70,3 +70,45 @@ def test_capture_list_show_verify_and_reindex_on_postgresql(isnad, site, postgre
     refused = isnad("reindex", env=with_password)
     assert refused.code == 2 and "is not empty" in refused.stderr
     assert "s3cret" not in refused.stderr + refused.stdout and "***" in refused.stderr
+
+
+@pytest.mark.e2e
+def test_reindex_into_an_empty_postgresql_from_s3_alone_equals_the_original(
+        isnad, site, postgres, moto, bucket, tmp_path):
+    """Machines sharing a PostgreSQL catalog and an S3 vault lose the catalog: a new, empty
+    PostgreSQL database rebuilt from the bucket alone (a fresh data folder: no spool, no
+    work files) equals the original, captures, copies and custody events."""
+    from tests.conftest import Isnad, s3_env
+
+    vault = {**s3_env(moto.url, [{"name": "vault", "url": f"s3://{bucket}/evidence"}]),
+             # The organisation's key, which every machine trusts.
+             "ISNAD_SIGNING__KEY_DIR": str(tmp_path / "keys")}
+    first = postgres.new_database()
+    env = {"ISNAD_CATALOG__URL": first, **vault}
+    assert isnad("keys", "init", env=env).code == 0
+    assert isnad("db", "upgrade", env=env).code == 0
+    page = isnad.capture("--no-browser", site.url("/final.html"), env=env)
+    assert page["state"] == CaptureState.COMPLETE, page["stderr"]
+    crawl = isnad("capture", "--no-browser", "--depth", "1", site.url("/links.html"), env=env)
+    assert crawl.code == 0, crawl.stderr
+    shown = isnad("show", page["id"], "--json", env=env).json()
+    assert str(shown["package_location"]).startswith("s3://"), shown
+    before = _dump(first)
+    assert len(before["captures"]) >= 2 and before["events"] and before["copies"]
+
+    other_dir = tmp_path / "another-machine"
+    other_dir.mkdir()
+    elsewhere = Isnad(other_dir)  # another machine: nothing of the first one's disk
+    second = postgres.new_database()
+    env = {"ISNAD_CATALOG__URL": second, **vault}
+    assert elsewhere("db", "upgrade", env=env).code == 0
+    rebuilt = elsewhere("reindex", env=env)
+    assert rebuilt.code == 0, rebuilt.stdout + rebuilt.stderr
+    after = _dump(second)
+    for table, rows in before.items():
+        assert len(after[table]) == len(rows), table
+        for old, new in zip(rows, after[table], strict=True):
+            assert new == old, (table, {k: (v, new.get(k)) for k, v in old.items()
+                                        if v != new.get(k)})
+    verified = elsewhere("verify", "--all", env=env)
+    assert verified.code == 0, verified.stdout + verified.stderr

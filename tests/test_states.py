@@ -43,7 +43,7 @@ WRITTEN = {
     CustodyAction: {"requested", "captured", "packaged", "stored", "storage-failed", "verified",
                     "verification-failed", "failed", "timestamped", "state-changed", "audited",
                     "audit-failed", "exported", "retried", "post-disappeared",
-                    "post-changed", "received", "validated", "accessed"},
+                    "post-changed", "received", "validated", "accessed", "superseded"},
 }
 
 

@@ -519,3 +519,35 @@ def members_of(data: bytes) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         return {i.filename: z.read(i) for i in z.infolist()}
 
+
+
+def test_a_package_lists_the_hashes_of_its_files_as_written_without_reading_them_back(
+        tmp_path, monkeypatch):
+    """Read once: the WARCs and media copied into a package are hashed as they are written;
+    building it reads none of them back out of the zip, and what it lists is what an
+    independent read of each member gives."""
+    read_back: list[str] = []
+    real_open = zipfile.ZipFile.open
+
+    def spying_open(self, name, mode="r", *args, **kwargs):
+        if mode == "r":
+            read_back.append(name if isinstance(name, str) else name.filename)
+        return real_open(self, name, mode, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spying_open)
+    package = build_signed(tmp_path / "p", None)
+    monkeypatch.undo()
+    assert not [n for n in read_back if n.startswith(("archive/", "media/"))], read_back
+    with zipfile.ZipFile(package) as wacz:
+        listed = json.loads(wacz.read("datapackage.json"))["resources"]
+        assert [r["path"] for r in listed] == [
+            i.filename for i in wacz.infolist()
+            if i.filename not in ("datapackage.json", "datapackage-digest.json")]
+        for resource in listed:
+            data = wacz.read(resource["path"])
+            assert resource["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
+            assert resource["bytes"] == len(data)
+            assert resource["name"] == resource["path"].rsplit("/", 1)[-1].lower()
+    assert {"archive/capture.warc.gz", "media/video.mp4"} <= {r["path"] for r in listed}
+    report = verify_package_file(package, ProofOptions(allow_unsigned=True))
+    assert report.ok, [c for c in report.checks if not c.ok]

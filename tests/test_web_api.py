@@ -260,6 +260,17 @@ def test_a_submission_is_captured_downloaded_with_its_hash_and_every_access_is_c
     assert [e["details"]["action"] for e in custody if e["action"] == "accessed"][-1] \
         == "export"
     assert "exported" in [e["action"] for e in custody]
+
+    # Replay is a page: a session sees it (and its view is custody), a token alone does not.
+    assert viewer.get(f"/captures/{capture_id}/replay",
+                      follow_redirects=False).status_code == 303
+    browser = web_server.login("viewer")
+    replay = browser.get(f"/captures/{capture_id}/replay")
+    assert replay.status_code == 200 and "replay-web-page" in replay.text
+    assert f"/captures/{capture_id}/package.wacz" in replay.text
+    custody = viewer.get(f"/api/v1/captures/{capture_id}").json()["custody"]
+    last = [e for e in custody if e["action"] == "accessed"][-1]
+    assert last["details"]["action"] == "replay" and last["actor"] == "viewer-user"
     shown = web_server.cli("verify", capture_id)
     assert shown.returncode == 0, shown.stdout + shown.stderr  # the chain with its new events
 

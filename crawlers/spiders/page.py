@@ -81,6 +81,12 @@ class PageSpider(scrapy.Spider):
         )
         if not hasattr(response, "text"):
             return
+        if depth == 0 and not self.job.page_media:
+            # yt-dlp reads the seed page again only when it showed media (isnad/app/capture).
+            embeds = response.css("iframe::attr(src), embed::attr(src), object::attr(data)")
+            self.job.note_page_media(
+                len(response.css("video")), len(response.css("audio")),
+                [response.urljoin(u) for u in embeds.getall()])
         if not self.job.use_browser:
             # Without a browser nothing loads a page's requisites: ask for them here, so the
             # package holds what the page needs (the browser does this by itself).

@@ -6,7 +6,8 @@ case is a module: opening the archive the settings describe (``archive``), findi
 captures (``catalog``), verification, late timestamps and custody anchors (``proof``), fixity
 audits (``audit``), importing archived collections (``imports``), storage sync and checks
 (``storage``), rebuilding the catalog
-(``reindex``), the signing key (``keys``) and export bundles (``export``); the runtime:
+(``reindex``), full-text search (``search``), the signing key (``keys``) and export
+bundles (``export``); the runtime:
 capture jobs (``jobs``), the queue (``queue``), running a job (``runner``, ``child``,
 ``capture``), workers (``worker``) and what interfaces call of them (``runtime``).
 ``records`` shapes their results as JSON. The domain errors, states (and the verification
@@ -72,7 +73,7 @@ _EXPORTS: dict[str, str] = {
 
 _SUBMODULES = ("access", "accounts", "archive", "audit", "capture", "catalog", "child",
                "export", "files", "jobs", "keys", "monitors", "proof", "queue", "records",
-               "reindex", "runner", "runtime", "schedules", "storage", "worker")
+               "reindex", "runner", "runtime", "schedules", "search", "storage", "worker")
 
 __all__ = [
     "AnchorReport", "Archive", "AuditPlan", "Bundle", "CaptureList", "CaptureRefused",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 
 from archiver.archive import Archive
 from archiver.catalog import Catalog
@@ -37,6 +39,9 @@ def open_archive(settings: Settings, *, recover: bool = True, queue_age: float =
                                             software=f"Isnad {__version__}",
                                             version=__version__)
     archive.proof_options = proof_options(settings)
+    # Every capture catalogued COMPLETE or PARTIAL is indexed for search, from its package
+    # while it is still local (isnad.app.search; a failure is logged, never fails it).
+    archive.on_catalogued = _index_for_search(archive)
     # Custody heads are signed with the same key (never created here: a capture creates it).
     archive.use_head_key(lambda: signing_key(settings))
     if recover:
@@ -45,6 +50,14 @@ def open_archive(settings: Settings, *, recover: bool = True, queue_age: float =
         link_to_retries(archive, archive.recover_interrupted())
         archive.record_queued_events(queue_age)
     return archive
+
+
+def _index_for_search(archive: Archive) -> Callable[[str, Path], None]:
+    def index(capture_id: str, package: Path) -> None:
+        from isnad.app.search import index_catalogued  # only when a capture is made
+
+        index_catalogued(archive, capture_id, package)
+    return index
 
 
 def configured_tsas(settings: Settings) -> list[TSA]:

@@ -32,8 +32,8 @@ from archiver.states import CaptureState
 from archiver.storage import LocalFolderStorage
 from crawlers.feeds import feed_listing
 from crawlers.job import CaptureJob, CaptureLimits, explain_error
-from crawlers.media import MediaLimits, fetch_media
-from crawlers.media_routes import complete_copies, plan_routes, settle
+from crawlers.media import MediaLimits, MediaOutcome, fetch_media
+from crawlers.media_routes import complete_copies, page_media_evidence, plan_routes, settle
 from crawlers.netguard import HostGuard, check_target, validate_url
 from crawlers.platforms import MODULES as PLATFORM_MODULES
 from crawlers.platforms import platform_for
@@ -194,6 +194,9 @@ class CaptureRun:
         if state != FAILED and self.settings.media.enabled:
             self.on_stage(session.capture_id, "media")
             state, reasons, media_files = self._media(job, session, state, reasons, context)
+        else:  # said, not silent: why the capture holds no media
+            context["media"] = {"extraction": {"ran": False, "why": (
+                "media.enabled is off" if state != FAILED else "the capture failed")}}
         self.on_stage(session.capture_id, "packaging")
         result = session.finish(
             state=state, reasons=reasons, context=context, pages=_pages(job), error=error,
@@ -222,17 +225,28 @@ class CaptureRun:
         seed = next((p for p in job.pages if p.get("depth") == 0), {})
         # The page route and the post's direct URLs; the rule on which failure counts
         # when media is reachable both ways is in crawlers/media_routes.py.
+        # yt-dlp reads the page only when it showed media: on a plain page it would cost its
+        # start-up and a second fetch of the page for nothing.
+        evidence = page_media_evidence(job.url, loaded=job.media_urls, page_media=job.page_media,
+                                       post=job.post, hosts=settings.media.hosts)
+        page_ok = int(seed.get("status") or 0) < 400
         routes = plan_routes(
-            job.url, page_ok=int(seed.get("status") or 0) < 400,
+            job.url, page_ok=page_ok and bool(evidence),
             channel=job.platform is not None and job.platform[1].kind == "channel",
             loaded=job.media_urls, post=job.post,
             capture_url=job.platform[0].capture_url if job.platform else str)
         candidates = routes.candidates
-        # yt-dlp's exchanges go into the capture's WARC, still open here.
-        media = fetch_media(candidates, session.work_dir / "media", _media_limits(settings, job),
-                            allow_private_networks=settings.allow_private_networks,
-                            private_origins=settings.private_origins,
-                            warc=job.warc, redact=job.redact_headers)
+        if candidates:
+            extraction: dict[str, Any] = {"ran": True, "because": evidence}
+            # yt-dlp's exchanges go into the capture's WARC, still open here.
+            media = fetch_media(candidates, session.work_dir / "media",
+                                _media_limits(settings, job),
+                                allow_private_networks=settings.allow_private_networks,
+                                private_origins=settings.private_origins,
+                                warc=job.warc, redact=job.redact_headers)
+        else:
+            extraction = {"ran": False, "why": _no_media_why(evidence, page_ok, routes)}
+            media = MediaOutcome()
         settled = settle(routes, media)
         covered = complete_copies(job.failed_requests, media)
         if covered:
@@ -245,7 +259,8 @@ class CaptureRun:
             reasons += [r for r in after if r not in reasons]
             settled.excused += covered.values()
             state = PARTIAL if reasons else COMPLETE
-        context["media"] = {"items": media.items, "problems": settled.reasons,
+        context["media"] = {"extraction": extraction,
+                            "items": media.items, "problems": settled.reasons,
                             "excused": settled.excused, "candidates": candidates,
                             "routes": routes.record(), "warnings": media.warnings,
                             "recording": media.recording_context()}
@@ -257,6 +272,17 @@ class CaptureRun:
         if settled.reasons:
             state, reasons = PARTIAL, [*reasons, *settled.reasons]
         return state, reasons, [(f.name, f.path) for f in media.files]
+
+
+def _no_media_why(evidence: list[str], page_ok: bool, routes: Any) -> str:
+    """Why yt-dlp was not started, in words (the context's media.extraction.why)."""
+    if not evidence:
+        return ("the page showed no media: no <video> or <audio> element, no video/audio "
+                "response, no player embedded from a known media host, not on one "
+                "(media.hosts), no media listed by a platform module")
+    if not page_ok:
+        return "the page did not load (an HTTP error): " + "; ".join(evidence)
+    return "a channel's page is not read by yt-dlp (its posts are captured one by one)"
 
 
 def prepare_archive(archive: Archive, settings: Settings) -> None:
@@ -373,7 +399,7 @@ def shown_proxy(proxy: str | None) -> str | None:
 
 
 def _media_limits(settings: Settings, job: CaptureJob) -> MediaLimits:
-    values = settings.media.model_dump()
+    values = settings.media.model_dump(exclude={"hosts"})  # for the decision, not yt-dlp
     if not values.get("proxy") and job.proxy:
         values["proxy"] = job.proxy
     values["user_agent"] = job.limits.user_agent  # yt-dlp sends the capture's agent too
@@ -453,7 +479,8 @@ def _observed_context(job: CaptureJob) -> dict[str, Any]:
     return {
         "final_url": seed["url"] if seed else None,
         "redirect_chain": chain,
-        "pages": _pages(job),
+        # The list itself is pages/pages.jsonl in the package and the catalog's page table.
+        "page_count": len(job.pages),
         "software": {"isnad": __version__, "python": platform.python_version(),
                      **tool_versions(), **job.software},
         "browser": {

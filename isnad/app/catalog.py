@@ -54,4 +54,12 @@ def iter_captures(archive: Archive, *, case: str | None = None, tags: tuple[str,
 
 def show_capture(archive: Archive, capture_id: str) -> dict[str, Any]:
     """One capture in full (`records.capture_record`): ``capture_id`` or a unique prefix."""
-    return records.capture_record(archive.catalog.get(capture_id))
+    row = archive.catalog.get(capture_id)
+    return records.capture_record(row, archive.catalog.pages(row.id))
+
+
+def list_cases(archive: Archive) -> list[dict[str, Any]]:
+    """Every case with its number of captures and latest start, the latest first (``case``
+    None: the captures filed under no case)."""
+    return [{"case": case, "captures": count, "latest": records.utc_iso(latest)}
+            for case, count, latest in archive.catalog.cases()]

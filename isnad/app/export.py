@@ -17,7 +17,7 @@ import shlex
 import shutil
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -77,6 +77,7 @@ class ExportedCapture:
     signed_hash: str | None
     events: list[dict[str, Any]]
     monitor: dict[str, Any] | None = None  # its monitor timeline entry (monitor.json)
+    pages: list[dict[str, Any]] = field(default_factory=list)  # Catalog.pages
 
 
 @dataclass
@@ -204,7 +205,8 @@ def _export_capture(archive: Archive, row: CaptureRow, folder: Path) -> Exported
     events = [json.loads(e.to_json()) for e in archive.catalog.events(row.id)]
     (folder / "custody.json").write_text(json.dumps(events, indent=1, ensure_ascii=False),
                                          encoding="utf-8")
-    return ExportedCapture(row, folder, files, tokens, signed_hash, events)
+    return ExportedCapture(row, folder, files, tokens, signed_hash, events,
+                           pages=archive.catalog.pages(row.id))
 
 
 def _fetch_package(archive: Archive, row: CaptureRow, dest: Path) -> None:
@@ -392,7 +394,7 @@ def _capture_section(capture: ExportedCapture) -> str:
     ctx = row.context or {}
     versions = ctx.get("software") or {}
     servers = ctx.get("servers") or {}
-    pages = ctx.get("pages") or []
+    pages = capture.pages
     title = next((p.get("title") for p in pages if p.get("title")), "") or ""
     rows = [
         ("Page title", title or "(none)"),
@@ -420,7 +422,14 @@ def _capture_section(capture: ExportedCapture) -> str:
                    f"<a href='{e(picture[1])}'>{e(picture[1])}</a>.</span></p>")
     out.append("<table>")
     out += [f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows]
-    out.append("</table><h3>Servers contacted</h3>")
+    out.append(f"</table><h3>Pages ({len(pages)}, as the package's pages/pages.jsonl lists "
+               "them)</h3>")
+    if pages:
+        out.append("<table><tr><th>Captured (UTC)</th><td><b>URL</b>, title</td></tr>")
+        out += [f"<tr><th>{e(str(p.get('ts') or ''))}</th><td><code>{e(str(p.get('url')))}"
+                f"</code> {e(str(p.get('title') or ''))}</td></tr>" for p in pages]
+        out.append("</table>")
+    out.append("<h3>Servers contacted</h3>")
     if servers and isinstance(servers, dict):
         out.append("<table><tr><th>Host name</th><td><b>IP address it answered from</b>"
                    "</td></tr>")

@@ -52,6 +52,7 @@ from isnad import __version__
 from isnad.app.capture import prepare_archive
 from isnad.app.jobs import JobSpec, parse_batch
 from isnad.app.runtime import Runtime
+from isnad.app.search import index_import
 from isnad.config import Settings
 
 COMPLETE, PARTIAL, FAILED = CaptureState.COMPLETE, CaptureState.PARTIAL, CaptureState.FAILED
@@ -1138,6 +1139,7 @@ def _settle(archive: Archive, import_id: str, findings: list[Finding], jobs: lis
     context = {**row.context, "jobs": jobs}
     archive.catalog.update_import(import_id, state=state, ended_at=datetime.now(UTC),
                                   findings=[f.to_dict() for f in findings], context=context)
+    index_import(archive, import_id)  # its captures were indexed as they were catalogued
     return ImportResult(import_id, state, import_record(archive.catalog.get_import(import_id)))
 
 

@@ -68,15 +68,32 @@ def capture_summary(row: CaptureRow) -> dict[str, Any]:
     }
 
 
-def capture_record(row: CaptureRow) -> dict[str, Any]:
-    """A capture in full: `isnad show --json`, and each result of `isnad capture --json`."""
+def page_count(context: dict[str, Any] | None) -> int:
+    """How many pages a capture lists: its context's count (a row catalogued before the page
+    table holds the list itself instead)."""
+    context = context or {}
+    if "page_count" in context:
+        return int(context["page_count"] or 0)
+    return len(context.get("pages") or [])
+
+
+def capture_record(row: CaptureRow, pages: list[dict[str, Any]] | None = None
+                   ) -> dict[str, Any]:
+    """A capture in full: `isnad show --json`, and each result of `isnad capture --json`.
+
+    ``pages``: the capture's page list (`Catalog.pages`), shown as ``context.pages``; None
+    leaves it out (``page_count`` says how many there are)."""
+    context = {k: v for k, v in (row.context or {}).items() if k != "pages"}
+    if pages is not None:
+        context["pages"] = pages
     return {
         **capture_summary(row),
         "note": row.note,
         "package_key": row.package_key,
         "package_size": row.package_size,
         "failed_subresources": failed_subresources(row),
-        "context": row.context,
+        "page_count": page_count(row.context),
+        "context": context,
         "artifacts": [{"path": a.path, "kind": a.kind, "media_type": a.media_type,
                        "sha256": a.sha256, "size": a.size} for a in row.artifacts],
         "custody": [e.to_event().__dict__ for e in row.events],
@@ -91,16 +108,13 @@ def capture_record(row: CaptureRow) -> dict[str, Any]:
     }
 
 
-def capture_result(row: CaptureRow, *, pages: bool = False) -> dict[str, Any]:
-    """A capture as `isnad capture --json/--jsonl` prints it: its full record, but the list of
-    pages crawled (thousands with --depth) only when asked for; its count always
-    (``page_count``). The list is in the package (pages/pages.jsonl) and `isnad show --json`."""
-    record = capture_record(row)
-    context = record.get("context") or {}
-    record["page_count"] = len(context.get("pages") or [])
-    if not pages and "pages" in context:
-        record["context"] = {k: v for k, v in context.items() if k != "pages"}
-    return record
+def capture_result(row: CaptureRow, *, pages: list[dict[str, Any]] | None = None
+                   ) -> dict[str, Any]:
+    """A capture as `isnad capture --json/--jsonl` prints it: its full record, with the list
+    of pages crawled (thousands with --depth) only when given (``--pages``); its count
+    always (``page_count``). The list is in the package (pages/pages.jsonl), the catalog's
+    page table and `isnad show --json`."""
+    return capture_record(row, pages)
 
 
 def sync_report(report: SyncReport) -> dict[str, Any]:

@@ -87,10 +87,17 @@ class JobRunner:
             log.exception("job %s could not be run", job_id)
             if attempt is not None:
                 self.stop_process(attempt, grace=2.0)
-            self.settle_dead_captures()
-            self.store.finish(job_id, number, JobState.FAILED,
-                              error=f"the worker could not run it: {exc}",
-                              outcome={"outcome": "failed"})
+            try:
+                self.settle_dead_captures()
+                self.store.finish(job_id, number, JobState.FAILED,
+                                  error=f"the worker could not run it: {exc}",
+                                  outcome={"outcome": "failed"})
+            except Exception:  # noqa: BLE001 - the catalog itself is down
+                # Not settled now: the job stays RUNNING, no longer ours to run, and the
+                # next recovery (here or elsewhere) settles it once the catalog answers.
+                log.exception("job %s left to recovery: the catalog could not be written",
+                              job_id)
+                return None
             forget_secret(self.secrets, job_id)
             return JobState.FAILED
         finally:
@@ -98,7 +105,11 @@ class JobRunner:
                 self.running.pop(job_id, None)
         if job_id in self.handed_back:
             return None  # the stopping worker settles it (see hand_back)
-        return self._settle(row, attempt, code)
+        try:
+            return self._settle(row, attempt, code)
+        except Exception:  # noqa: BLE001 - the catalog is down: recovery settles it later
+            log.exception("job %s left to recovery: its attempt could not be settled", job_id)
+            return None
 
     def _start(self, row: JobRow, number: int) -> Attempt:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -279,8 +290,10 @@ class JobRunner:
         link_to_retries(self.archive, self.settle_dead_captures())
         recovered = []
         for row in self.store.stale(self.host, process_alive, self.settings.worker.stale_after):
-            if row.worker == self.worker_id:
+            if row.id in self.running:
                 continue  # ours, running right now
+            # This worker's own job that it no longer runs (its settling failed: the catalog
+            # was down) is settled like any other: never left RUNNING under a live worker.
             self.settle_dead_captures()
             if self.give_back(row, row.attempts, f"its worker {row.worker} ended before the "
                               "job finished"):

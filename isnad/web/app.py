@@ -138,9 +138,10 @@ def create_app(settings: Settings, *, archive: Archive | None = None) -> FastAPI
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_error_pages(app)
     _add_pages(app)
-    from isnad.web import api
+    from isnad.web import api, pages
 
     app.include_router(api.router)
+    app.include_router(pages.router)
     _add_replay(app, state)
     return app
 
