@@ -48,7 +48,7 @@ FIXTURE_TEXT = "Statement of a witness, 3 March"  # written by the page's script
 ])
 def test_parse_byte_range(header: str | None, size: int, expected: tuple[int, int] | None
                           ) -> None:
-    from isnad.web.replay import parse_byte_range
+    from isnad.web.ranges import parse_byte_range
 
     assert parse_byte_range(header, size) == expected
 
@@ -58,7 +58,7 @@ def test_parse_byte_range(header: str | None, size: int, expected: tuple[int, in
     ("bytes=-5", 0),
 ])
 def test_unsatisfiable_byte_ranges(header: str, size: int) -> None:
-    from isnad.web.replay import RangeNotSatisfiable, parse_byte_range
+    from isnad.web.ranges import RangeNotSatisfiable, parse_byte_range
 
     with pytest.raises(RangeNotSatisfiable):
         parse_byte_range(header, size)

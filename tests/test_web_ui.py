@@ -335,21 +335,6 @@ def test_imports_screens_show_provider_files_and_findings(browser, web_server, t
     context.close()
 
 
-def test_byte_ranges_are_read_as_rfc_9110_says():
-    from isnad.web.pages import _byte_range
-
-    assert _byte_range(None, 1000) is None
-    assert _byte_range("bytes=0-99", 1000) == (0, 99)
-    assert _byte_range("bytes=900-", 1000) == (900, 999)
-    assert _byte_range("bytes=990-5000", 1000) == (990, 999)  # clipped to the end
-    assert _byte_range("bytes=-100", 1000) == (900, 999)  # the last 100
-    assert _byte_range("bytes=-5000", 1000) == (0, 999)
-    for wrong in ("bytes=1000-", "bytes=5-2", "bytes=0-1,5-6", "items=0-1", "bytes=-0",
-                  "bytes=a-b"):
-        with pytest.raises(ValueError):
-            _byte_range(wrong, 1000)
-
-
 def test_tags_and_schedules_as_people_write_them():
     from isnad.web.pages import _duration, _tags
 

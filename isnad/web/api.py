@@ -14,10 +14,9 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
@@ -28,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from isnad import app as isnad_app
 from isnad.app import CaptureRefused, IsnadError, NotFound, accounts
 from isnad.web.auth import Principal, csrf_token, require
+from isnad.web.ranges import RangeNotSatisfiable, parse_byte_range, read_chunks
 from isnad.web.state import WebState, web_state
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -37,7 +37,6 @@ Submitter = Annotated[Principal, Depends(require("submit"))]
 
 PAGE = 50
 PAGE_MAX = 500
-CHUNK = 256 * 1024
 
 
 # -- who -----------------------------------------------------------------------------------
@@ -233,46 +232,19 @@ async def capture_file(request: Request, capture_id: str, name: str, principal: 
     if ranged:
         headers["Content-Range"] = f"bytes {start}-{end}/{found.size}"
     headers["Content-Length"] = str(max(end - start + 1, 0))
-    return StreamingResponse(_chunks(stream, start, end), status_code=206 if ranged else 200,
+    return StreamingResponse(read_chunks(stream, start, end), status_code=206 if ranged else 200,
                              media_type=found.media_type, headers=headers,
                              background=BackgroundTask(opened.__exit__, None, None, None))
 
 
 def _range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The one byte range asked for (inclusive), None for the whole file; 416 when it cannot
-    be served. Several ranges at once are answered with the whole file (RFC 9110 allows it)."""
-    if not header:
-        return None
-    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
-    if match is None:
-        if header.strip().startswith("bytes=") and "," in header:
-            return None
-        raise HTTPException(416, f"unsupported Range {header!r}",
-                            headers={"Content-Range": f"bytes */{size}"})
-    first, last = match.groups()
-    if not first and not last:
-        raise HTTPException(416, "empty Range", headers={"Content-Range": f"bytes */{size}"})
-    if not first:  # the last N bytes
-        start, end = max(size - int(last), 0), size - 1
-    else:
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
-    if start >= size or start > end:
+    """The one byte range asked for (inclusive), None for the whole file (no header, or one
+    RFC 9110 lets a server ignore); 416 when no asked byte exists."""
+    try:
+        return parse_byte_range(header, size)
+    except RangeNotSatisfiable as exc:
         raise HTTPException(416, f"Range {header!r} is outside the file's {size} bytes",
-                            headers={"Content-Range": f"bytes */{size}"})
-    return start, end
-
-
-def _chunks(stream: BinaryIO, start: int, end: int) -> Iterator[bytes]:
-    """Bytes ``start``..``end`` of a seekable stream, a chunk at a time."""
-    stream.seek(start)
-    left = end - start + 1
-    while left > 0:
-        chunk = stream.read(min(CHUNK, left))
-        if not chunk:
-            return
-        left -= len(chunk)
-        yield chunk
+                            headers={"Content-Range": f"bytes */{size}"}) from exc
 
 
 def _disposition(name: str) -> str:

@@ -38,6 +38,7 @@ from isnad.app import (
 from isnad.app import catalog as catalog_app
 from isnad.web import i18n
 from isnad.web.auth import Principal, require_page
+from isnad.web.ranges import RangeNotSatisfiable, parse_byte_range
 from isnad.web.render import language, render
 from isnad.web.state import web_state
 
@@ -381,27 +382,6 @@ async def capture_screenshot(request: Request, capture_id: str, principal: Reade
                     headers={"Cache-Control": "private, max-age=3600"})
 
 
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The one byte range a ``Range`` header asks for (``bytes=a-b``, ``a-``, ``-n``),
-    within ``size``; None when it asks for none; ValueError when it cannot be met."""
-    if not header:
-        return None
-    unit, _, spec = header.partition("=")
-    if unit.strip() != "bytes" or "," in spec:
-        raise ValueError(header)
-    first, _, last = spec.strip().partition("-")
-    if not first:
-        n = int(last)
-        if n <= 0:
-            raise ValueError(header)
-        return max(size - n, 0), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or end < start:
-        raise ValueError(header)
-    return start, end
-
-
 @router.get("/captures/{capture_id}/media/{number}")
 async def capture_media(request: Request, capture_id: str, number: int,
                         principal: Reader) -> Response:
@@ -419,8 +399,8 @@ async def capture_media(request: Request, capture_id: str, number: int,
         return _not_found(request)
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600"}
     try:
-        wanted = _byte_range(request.headers.get("range"), member.size)
-    except ValueError:
+        wanted = parse_byte_range(request.headers.get("range"), member.size)
+    except RangeNotSatisfiable:
         return Response(status_code=416, headers={**headers,
                                                   "Content-Range": f"bytes */{member.size}"})
     start, end = wanted or (0, member.size - 1)

@@ -13,7 +13,6 @@ Routes (one ``APIRouter``, wired into the web app by ``make_router``):
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 from isnad.app import IsnadError, NotFound
 from isnad.app.packages import StoredPackage, find_package
+from isnad.web.ranges import RangeNotSatisfiable, parse_byte_range
 
 if TYPE_CHECKING:
     from isnad.app import Archive
@@ -60,37 +60,6 @@ RANGE_LOG_WINDOW = 600.0
 
 ReadDependency = Callable[..., Any]
 OnAccess = Callable[[Request, Any, str, str], None]
-
-
-class RangeNotSatisfiable(Exception):
-    """A Range header none of whose bytes lie in the package (HTTP 416)."""
-
-
-def parse_byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The one byte range ``(first, last)`` asked by a ``Range`` header, clipped to ``size``;
-    None to send the whole package (no header, a unit other than bytes, several ranges, or a
-    malformed one, which RFC 9110 lets a server ignore). RangeNotSatisfiable when no byte asked
-    exists."""
-    if not header:
-        return None
-    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
-    if match is None:
-        return None
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:  # a suffix: the last N bytes
-        suffix = int(last)
-        if suffix == 0 or size == 0:
-            raise RangeNotSatisfiable(header)
-        return max(0, size - suffix), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if last and end < start:
-        return None  # invalid: ignored
-    if start >= size:
-        raise RangeNotSatisfiable(header)
-    return start, min(end, size - 1)
 
 
 class AccessLog:
