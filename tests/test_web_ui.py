@@ -207,6 +207,28 @@ def test_an_arabic_word_in_another_spelling_finds_the_page_highlighted(browser, 
     context.close()
 
 
+def test_replay_in_the_app_shows_the_captured_page_inside_its_frame(browser, web_server,
+                                                                      submitted, site, shots):
+    from isnad.web.replay import DEFAULT_ASSETS
+    from tests.test_replay import _replayed_frame
+
+    if not (DEFAULT_ASSETS / "ui.js").is_file():
+        pytest.skip("ReplayWeb.page is not installed: run `make web-deps`")
+    context, page = _sign_in(browser, web_server, role="viewer")
+    capture_id = submitted["/arabic.html"]
+    hits = sum(site.hits.values())
+    page.goto(f"/captures/{capture_id}")
+    page.click("a[href$='/replay']")
+    frame = _replayed_frame(page, site.url("/arabic.html"), timeout=90)
+    frame.get_by_text("سلسلة الحيازة").wait_for(state="visible", timeout=30_000)
+    page.screenshot(path=shots / "replay-en.png")
+    context.close()
+    assert sum(site.hits.values()) == hits  # replayed from the package, not fetched again
+    shown = web_server.client("viewer").get(f"/api/v1/captures/{capture_id}").json()
+    actions = [e["details"]["action"] for e in shown["custody"] if e["action"] == "accessed"]
+    assert "replay" in actions and "download" in actions  # the view, the package's ranges
+
+
 def test_a_captured_video_plays_and_seeks(browser, web_server, submitted, shots):
     context, page = _sign_in(browser, web_server)
     page.goto(f"/captures/{submitted['/video.html']}")
