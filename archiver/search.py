@@ -356,9 +356,10 @@ def package_text(path: Path) -> PackageText:
                 with package.open(name) as fh:
                     for line in fh:
                         try:
-                            title = json.loads(line).get("title")
-                        except (ValueError, AttributeError):
-                            continue
+                            page = json.loads(line)
+                            title = page.get("title") if "url" in page else None
+                        except (ValueError, AttributeError, TypeError):
+                            continue  # the first line is the list's own header, not a page
                         if title:
                             found.titles.append(str(title))
             elif name == "metadata/post.json":

@@ -136,7 +136,8 @@ def test_package_text_reads_pages_posts_and_manifest_notes(tmp_path):
         ("http://127.0.0.1/latin1", "200 OK", "<p>Café résumé</p>".encode("latin-1"),
          {"Content-Type": "text/html; charset=iso-8859-1"}),
     ], {
-        "pages/pages.jsonl": b'{"format": "json-pages-1.0"}\n{"url": "u", "title": "Page A"}\n',
+        "pages/pages.jsonl": (b'{"format": "json-pages-1.0", "id": "pages", "title": "Pages"}\n'
+                              b'{"url": "u", "title": "Page A"}\n'),
         "metadata/post.json": json.dumps({"text": "نص المنشور", "author_name": "مراسل",
                                           "media": [{"title": "video"}]}).encode(),
         "metadata/provenance.json": json.dumps({"files": [{"metadata": {"manifest_row": {
