@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from isnad import app as isnad_app
 from isnad.app import CaptureRefused, IsnadError, NotFound, accounts
+from isnad.app import catalog as catalog_app
 from isnad.web.auth import Principal, csrf_token, require
 from isnad.web.ranges import RangeNotSatisfiable, parse_byte_range, read_chunks
 from isnad.web.state import WebState, web_state
@@ -324,6 +325,44 @@ def imports(request: Request, principal: Reader) -> dict[str, Any]:
     from isnad.app import imports as imports_uc
 
     return {"imports": imports_uc.list_imports(web_state(request).archive)}
+
+
+# -- cases ---------------------------------------------------------------------------------
+class CaseNote(BaseModel):
+    """A case's note: free text (at most 20,000 characters; "" clears it)."""
+
+    note: str
+
+
+@router.get("/cases")
+def cases(request: Request, principal: Reader) -> dict[str, Any]:
+    """Every case: its number of captures, latest capture, and note (``case`` null: the
+    captures of no case)."""
+    return {"cases": catalog_app.list_cases(web_state(request).archive)}
+
+
+@router.get("/cases/{case:path}/note")
+def case_note(request: Request, case: str, principal: Reader) -> dict[str, Any]:
+    """A case's note ("" when none), when and by whom it was last changed."""
+    return _valid(lambda: catalog_app.case_note(web_state(request).archive, case))
+
+
+@router.put("/cases/{case:path}/note")
+async def set_case_note(request: Request, case: str, body: CaseNote,
+                        principal: Submitter) -> dict[str, Any]:
+    """Write a case's note (replacing the one before); the note as now kept. Not evidence:
+    it is in no package, custody log or search index."""
+    archive = web_state(request).archive
+    return await run_in_threadpool(_valid, lambda: catalog_app.set_case_note(
+        archive, case, body.note, by=principal.name))
+
+
+def _valid(call: Any) -> Any:
+    """The result of ``call``, a refused value as 422."""
+    try:
+        return call()
+    except IsnadError as exc:
+        raise HTTPException(422, str(exc)) from exc
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -545,3 +546,39 @@ def cases_page(request: Request, principal: Reader) -> Response:
         entry["recent"] = catalog_app.find_captures(
             archive, case=entry["case"], limit=5).captures if entry["case"] else []
     return _page(request, "cases.html", {"cases": cases})
+
+
+def _case_context(request: Request, case: str) -> dict[str, Any]:
+    """A case's page: its note and its captures (the latest page of them)."""
+    archive = web_state(request).archive
+    found = catalog_app.find_captures(archive, case=case, limit=PAGE_SIZE, shorten=True)
+    return {"case": case, "note": catalog_app.case_note(archive, case), "found": found,
+            "errors": {}, "form": {}, "note_max": catalog_app.NOTE_MAX}
+
+
+@router.get("/cases/{case:path}")
+def case_page(request: Request, case: str, principal: Reader) -> Response:
+    """One case: its note (a form to edit it for those who may submit) and its captures."""
+    try:
+        values = _case_context(request, case)
+    except IsnadError as exc:  # an empty or too long case id
+        return _not_found(request, str(exc))
+    return _page(request, "case.html", values)
+
+
+@router.post("/cases/{case:path}/note")
+async def case_note_edit(request: Request, case: str, principal: Submitter,
+                         note: Annotated[str, Form()] = "") -> Response:
+    """Write the case's note (as ``PUT /api/v1/cases/{case}/note``); back to its page."""
+    archive = web_state(request).archive
+    try:
+        await run_in_threadpool(lambda: catalog_app.set_case_note(archive, case, note,
+                                                                  by=principal.name))
+    except IsnadError as exc:
+        try:
+            values = await run_in_threadpool(_case_context, request, case)
+        except IsnadError:
+            return _not_found(request, str(exc))
+        return _page(request, "case.html", {**values, "errors": {"note": str(exc)},
+                                             "form": {"note": note}}, status_code=400)
+    return RedirectResponse(f"/cases/{quote(case, safe='/')}", status_code=303)
