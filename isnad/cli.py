@@ -1479,6 +1479,69 @@ def serve(
                proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips)
 
 
+cases_app = typer.Typer(help="Cases: the captures grouped by case, and each case's note.",
+                        invoke_without_command=True)
+app.add_typer(cases_app, name="cases")
+
+
+@cases_app.callback()
+def cases_list(ctx: typer.Context,
+               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List cases, the latest capture first: captures, latest start, note (`isnad cases note
+    CASE TEXT` writes one)."""
+    from isnad.app import catalog as catalog_app
+
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = catalog_app.list_cases(_archive(recover=False))
+    if as_json:
+        _emit_json(rows)
+        return
+    if not rows:
+        out.print("no cases")
+        return
+    table = Table("case", "captures", "latest (UTC)", "note")
+    for row in rows:
+        note = " ".join((row["note"] or "").split())  # one line in the table
+        table.add_row(escape(row["case"]) if row["case"] is not None else "(no case)",
+                      str(row["captures"]), (row["latest"] or "")[:19],
+                      escape(note[:80] + ("…" if len(note) > 80 else "")))
+    out.print(table)
+
+
+@cases_app.command("note")
+def cases_note(
+    case: Annotated[str, typer.Argument(help="the case id")],
+    text: Annotated[str | None, typer.Argument(
+        help="the new note ('' clears it; '-' reads it from stdin); none: show the note")
+    ] = None,
+    operator: _OPERATOR = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a case's note, or replace it with TEXT (free text, at most 20,000 characters; not
+    evidence: in no package, custody log or search index)."""
+    from isnad.app import catalog as catalog_app
+
+    settings = _settings()
+    archive = _archive(settings, recover=False)
+    if text is None:
+        record = catalog_app.case_note(archive, case)
+    else:
+        note = sys.stdin.read() if text == "-" else text
+        record = catalog_app.set_case_note(archive, case, note,
+                                           by=operator or settings.effective_operator())
+    if as_json:
+        _emit_json(record)
+    elif text is None:
+        sys.stdout.write((record["note"] or "") + ("\n" if record["note"] else ""))
+        if record["updated_by"]:
+            err.print(f"case {escape(case)}: note by {escape(record['updated_by'])} at "
+                      f"{record['updated_at']}", highlight=False)
+    else:
+        out.print(f"case {escape(case)}: note written ({len(record['note'])} characters)",
+                  highlight=False)
+
+
 users_app = typer.Typer(help="People who sign in to the web app (`isnad serve`): roles "
                         "admin, investigator, viewer.", no_args_is_help=True)
 app.add_typer(users_app, name="users")

@@ -90,6 +90,23 @@ def test_a_case_note_is_not_in_the_search_index(tmp_path):
         assert list(rows)[0][0] == 0
 
 
+# -- the CLI ------------------------------------------------------------------------------------
+def test_the_cli_writes_shows_and_lists_a_case_note(isnad):
+    written = isnad("cases", "note", "C-9", NOTE_AR, "--operator", "amira", "--json")
+    assert written.code == 0, written.stderr
+    assert (written.json()["note"], written.json()["updated_by"]) == (NOTE_AR, "amira")
+    shown = isnad("cases", "note", "C-9")
+    assert shown.code == 0 and shown.stdout == NOTE_AR + "\n" and "amira" in shown.stderr
+    listed = isnad("cases", "--json")
+    assert [(c["case"], c["captures"], c["note"]) for c in listed.json()] == [
+        ("C-9", 0, NOTE_AR)]
+    table = isnad("cases")
+    assert table.code == 0 and "C-9" in table.stdout and "القضية" in table.stdout
+    too_long = isnad("cases", "note", "C-9", "x" * 20_001)
+    assert too_long.code != 0 and "at most 20,000 characters" in too_long.stderr
+    assert "Traceback" not in too_long.stderr
+
+
 # -- through the real app ----------------------------------------------------------------------
 
 
