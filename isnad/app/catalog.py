@@ -89,8 +89,9 @@ NOTE_MAX = 20_000  # characters of a case's note
 
 
 def _case_id(case_id: str) -> str:
-    case = (case_id or "").strip()
-    if not case:
+    # Taken as it is (not stripped): the note belongs to exactly the case id its captures name.
+    case = case_id or ""
+    if not case.strip():
         raise IsnadError("a case note needs a case id")
     if len(case) > CASE_MAX:
         raise IsnadError(f"a case id is at most {CASE_MAX} characters; this one has "
