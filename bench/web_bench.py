@@ -19,7 +19,7 @@ one client making --requests requests a minute is the bench, not an investigator
 The load average (1 min) is printed beside each figure: the machine may be shared.
 
 Usage: ``python bench/web_bench.py [--captures 100000] [--db sqlite|postgresql|both]
-[--requests 200] [--clients 100] [--per-client 5]``
+[--requests 200] [--search-requests 200] [--clients 100] [--per-client 5]``
 """
 
 from __future__ import annotations
@@ -147,7 +147,8 @@ def timed(client: httpx.Client, paths: Callable[[int], str], requests: int
     return p50, p99, load, statuses
 
 
-def measure_reads(server: Any, count: int, requests: int) -> list[tuple[str, Any]]:
+def measure_reads(server: Any, count: int, requests: int, search_requests: int
+                  ) -> list[tuple[str, Any]]:
     """The read figures: (what, (p50, p99, load, statuses)) per kind of request."""
     from urllib.parse import quote
 
@@ -170,10 +171,13 @@ def measure_reads(server: Any, count: int, requests: int) -> list[tuple[str, Any
             report_row(*rows[-1])
     page = server.login("admin")  # a signed-in browser's session cookie
     try:
+        rows.append(("list page /captures (50, short ids)",
+                     timed(page, lambda i: "/captures", requests)))
+        report_row(*rows[-1])
         for what, words in SEARCHES.items():
             rows.append((f"search page /captures?q=, {what}",
                          timed(page, lambda i, w=words: f"/captures?q={quote(w[i % len(w)])}",
-                               requests)))
+                               search_requests)))
             report_row(*rows[-1])
     finally:
         page.close()
@@ -299,8 +303,8 @@ def run(db: str, args: argparse.Namespace, site_url: str) -> None:
             server = WebServer(home, workers=0, env_extra={
                 "ISNAD_CATALOG__URL": url, "ISNAD_WEB__RATE_LIMIT": "100000"}).start()
             print(f"  {'request':46} {'p50 ms':>8} {'p99 ms':>8}   ({args.requests} "
-                  "requests each, one at a time)")
-            measure_reads(server, args.captures, args.requests)
+                  f"requests each, {args.search_requests} of a search; one at a time)")
+            measure_reads(server, args.captures, args.requests, args.search_requests)
             measure_submissions(server, url, args.clients, args.per_client, site_url)
         finally:
             if server is not None:
@@ -314,6 +318,8 @@ def main() -> None:
     parser.add_argument("--captures", type=int, default=100_000)
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--search-requests", type=int, default=200,
+                        help="requests of each search row (a common word takes longest)")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--per-client", type=int, default=5)
     args = parser.parse_args()
