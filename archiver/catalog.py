@@ -331,6 +331,8 @@ class Catalog:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.ensure(self.engine, upgrade_automatically=(
             upgrade if upgrade is not None else self.engine.dialect.name == "sqlite"))
+        if self.engine.dialect.name == "sqlite":
+            _refresh_sqlite_statistics(self.engine)
         # Captures whose record this process changed since their custody head was last signed:
         # only these get a new record hash (an edit made behind the catalog's back never does).
         self.touched: dict[str, set[str]] = {}
@@ -779,6 +781,54 @@ def _common_prefix(a: str, b: str) -> int:
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return n
+
+
+# Tables whose filters the planner must weigh: the statistics SQLite's planner reads
+# (sqlite_stat1), refreshed when a table has grown or shrunk this much since the last ANALYZE.
+# PostgreSQL's autovacuum analyses on its own.
+STATISTICS_TABLES = ("captures", "jobs")
+STATISTICS_MIN_ROWS = 1000
+STATISTICS_FACTOR = 2
+
+
+def _refresh_sqlite_statistics(engine: Any) -> None:
+    """ANALYZE the tables of :data:`STATISTICS_TABLES` that have no statistics yet or have
+    changed size by :data:`STATISTICS_FACTOR` since (at least :data:`STATISTICS_MIN_ROWS`
+    rows). Without them SQLite takes an index on ``state`` (three values) as selective as one
+    on ``case_id``: `find(states=("COMPLETE",))` then visited 80 % of the captures by that
+    index and sorted them for a page of 50, time growing with the catalog (bench/
+    web_bench.py). Best effort: a catalog another process holds locked is analysed by a
+    later opening, never waited for."""
+    try:
+        with engine.connect() as conn:
+            stale = []
+            present = {row[0] for row in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            has_stats = "sqlite_stat1" in present
+            for table in (t for t in STATISTICS_TABLES if t in present):
+                # max(rowid): the number of rows ever inserted, read from the b-tree's edge.
+                rows = conn.exec_driver_sql(f"SELECT max(rowid) FROM {table}").scalar() or 0
+                if rows < STATISTICS_MIN_ROWS:
+                    continue
+                known = conn.exec_driver_sql(
+                    "SELECT stat FROM sqlite_stat1 WHERE tbl = ? LIMIT 1", (table,)
+                ).scalar() if has_stats else None
+                counted = int(str(known).split()[0]) if known else 0
+                if not counted or not (counted / STATISTICS_FACTOR <= rows
+                                       <= counted * STATISTICS_FACTOR):
+                    stale.append(table)
+            if stale:
+                conn.exec_driver_sql("PRAGMA busy_timeout = 200")
+                try:
+                    for table in stale:
+                        conn.exec_driver_sql(f"ANALYZE {table}")
+                    conn.commit()
+                finally:
+                    conn.exec_driver_sql("PRAGMA busy_timeout = 60000")
+    except OperationalError as exc:  # locked, read-only, an older schema: plans stay as they were
+        import logging
+
+        logging.getLogger(__name__).debug("catalog statistics not refreshed: %s", exc)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects

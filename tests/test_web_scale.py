@@ -93,6 +93,6 @@ def test_the_search_page_does_not_also_list_the_captures(tmp_path: Path,
         own (which looks up each hit's current state there)."""
         return [sql for where, sql in statements if where == page
                 and re.search(r"\bFROM captures\b", sql) and "search_documents" not in sql]
-    assert len(reading_captures("list")) > 50  # the list reads the captures (and short ids)
+    assert len(reading_captures("list")) >= 3  # the list: its count, its rows, short ids
     assert reading_captures("search") == []  # the search reads its index alone
     archive.catalog.engine.dispose()
