@@ -159,6 +159,8 @@ def measure_reads(server: Any, count: int, requests: int, search_requests: int
     with server.client("admin") as api:
         asked: dict[str, Callable[[int], str]] = {
             "API list, first page (50)": lambda i: "/api/v1/captures",
+            "API list, state filter (COMPLETE: 80 %)": lambda i: ("/api/v1/captures"
+                                                                  "?state=COMPLETE"),
             "API list, case + state filter": lambda i: (f"/api/v1/captures?case=case-{i % 50}"
                                                         "&state=PARTIAL"),
             "API list, tag filter": lambda i: f"/api/v1/captures?tag=t{i % 7}",
