@@ -73,6 +73,7 @@ bench: test-system-deps $(VENV)/.installed
 	$(VENV)/bin/python bench/runtime.py
 	$(VENV)/bin/python bench/import_bench.py
 	$(VENV)/bin/python bench/search_bench.py
+	$(VENV)/bin/python bench/web_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache $(WEB_VENDOR)/node_modules

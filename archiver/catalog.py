@@ -38,6 +38,7 @@ from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
     Session,
+    aliased,
     defer,
     mapped_column,
     relationship,
@@ -330,6 +331,8 @@ class Catalog:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.ensure(self.engine, upgrade_automatically=(
             upgrade if upgrade is not None else self.engine.dialect.name == "sqlite"))
+        if self.engine.dialect.name == "sqlite":
+            _refresh_sqlite_statistics(self.engine)
         # Captures whose record this process changed since their custody head was last signed:
         # only these get a new record hash (an edit made behind the catalog's back never does).
         self.touched: dict[str, set[str]] = {}
@@ -533,19 +536,35 @@ class Catalog:
     def unique_prefixes(self, ids: list[str], minimum: int = 8) -> dict[str, str]:
         """The shortest prefix (at least ``minimum`` long) naming each id alone in the catalog.
 
-        Ids sort, so an id's only rivals are its two neighbours: two small queries per id.
+        Ids sort, so an id's only rivals are its two neighbours, each found by one step in
+        the primary key's index: one statement for up to 500 ids in the catalog (a page of the
+        web app's list made 100 before, a fixed cost of every page), two for any other id.
         """
-        shortest: dict[str, str] = {}
+        rival = aliased(CaptureRow)
+        before = (select(rival.id).where(rival.id < CaptureRow.id).order_by(rival.id.desc())
+                  .limit(1).scalar_subquery())
+        after = (select(rival.id).where(rival.id > CaptureRow.id).order_by(rival.id)
+                 .limit(1).scalar_subquery())
+        neighbours: dict[str, list[str | None]] = {}
+        unique = list(dict.fromkeys(ids))
         with self.session() as s:
-            for capture_id in ids:
-                neighbours = [
-                    s.scalar(select(CaptureRow.id).where(CaptureRow.id < capture_id)
-                             .order_by(CaptureRow.id.desc()).limit(1)),
-                    s.scalar(select(CaptureRow.id).where(CaptureRow.id > capture_id)
-                             .order_by(CaptureRow.id).limit(1)),
-                ]
-                shared = max((_common_prefix(capture_id, n) for n in neighbours if n), default=0)
-                shortest[capture_id] = capture_id[:max(minimum, shared + 1)]
+            for first in range(0, len(unique), 500):
+                chunk = unique[first:first + 500]
+                for capture_id, low, high in s.execute(
+                        select(CaptureRow.id, before, after).where(CaptureRow.id.in_(chunk))):
+                    neighbours[capture_id] = [low, high]
+            for capture_id in unique:
+                if capture_id not in neighbours:  # not (or no longer) in the catalog
+                    neighbours[capture_id] = [
+                        s.scalar(select(CaptureRow.id).where(CaptureRow.id < capture_id)
+                                 .order_by(CaptureRow.id.desc()).limit(1)),
+                        s.scalar(select(CaptureRow.id).where(CaptureRow.id > capture_id)
+                                 .order_by(CaptureRow.id).limit(1))]
+        shortest: dict[str, str] = {}
+        for capture_id in ids:
+            shared = max((_common_prefix(capture_id, n) for n in neighbours[capture_id] if n),
+                         default=0)
+            shortest[capture_id] = capture_id[:max(minimum, shared + 1)]
         return shortest
 
     def is_empty(self) -> bool:
@@ -762,6 +781,54 @@ def _common_prefix(a: str, b: str) -> int:
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return n
+
+
+# Tables whose filters the planner must weigh: the statistics SQLite's planner reads
+# (sqlite_stat1), refreshed when a table has grown or shrunk this much since the last ANALYZE.
+# PostgreSQL's autovacuum analyses on its own.
+STATISTICS_TABLES = ("captures", "jobs")
+STATISTICS_MIN_ROWS = 1000
+STATISTICS_FACTOR = 2
+
+
+def _refresh_sqlite_statistics(engine: Any) -> None:
+    """ANALYZE the tables of :data:`STATISTICS_TABLES` that have no statistics yet or have
+    changed size by :data:`STATISTICS_FACTOR` since (at least :data:`STATISTICS_MIN_ROWS`
+    rows). Without them SQLite takes an index on ``state`` (three values) as selective as one
+    on ``case_id``: `find(states=("COMPLETE",))` then visited 80 % of the captures by that
+    index and sorted them for a page of 50, time growing with the catalog (bench/
+    web_bench.py). Best effort: a catalog another process holds locked is analysed by a
+    later opening, never waited for."""
+    try:
+        with engine.connect() as conn:
+            stale = []
+            present = {row[0] for row in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            has_stats = "sqlite_stat1" in present
+            for table in (t for t in STATISTICS_TABLES if t in present):
+                # max(rowid): the number of rows ever inserted, read from the b-tree's edge.
+                rows = conn.exec_driver_sql(f"SELECT max(rowid) FROM {table}").scalar() or 0
+                if rows < STATISTICS_MIN_ROWS:
+                    continue
+                known = conn.exec_driver_sql(
+                    "SELECT stat FROM sqlite_stat1 WHERE tbl = ? LIMIT 1", (table,)
+                ).scalar() if has_stats else None
+                counted = int(str(known).split()[0]) if known else 0
+                if not counted or not (counted / STATISTICS_FACTOR <= rows
+                                       <= counted * STATISTICS_FACTOR):
+                    stale.append(table)
+            if stale:
+                conn.exec_driver_sql("PRAGMA busy_timeout = 200")
+                try:
+                    for table in stale:
+                        conn.exec_driver_sql(f"ANALYZE {table}")
+                    conn.commit()
+                finally:
+                    conn.exec_driver_sql("PRAGMA busy_timeout = 60000")
+    except OperationalError as exc:  # locked, read-only, an older schema: plans stay as they were
+        import logging
+
+        logging.getLogger(__name__).debug("catalog statistics not refreshed: %s", exc)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects

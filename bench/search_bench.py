@@ -97,15 +97,16 @@ RARE_ENGLISH = _rare("abcdefghijklmnopqrstuvwxyz", 3000, 2)
 QUERIES["one rare word"] = [*RARE_ARABIC[:20:2], *RARE_ENGLISH[1:20:2]]
 
 
-def documents(count: int) -> list[SearchDocument]:
+def documents(count: int, offset: int = 0) -> list[SearchDocument]:
     """``count`` synthetic captures: half Arabic, half English, realistic lengths; each with
-    two rare words (names) among its common ones."""
-    rng = random.Random(15)
+    two rare words (names) among its common ones. ``offset``: the number of the first one
+    (another batch of the same kind, for a caller filling a catalog a batch at a time)."""
+    rng = random.Random(15 + offset)
     arabic, arabic_weights = _words(ARABIC)
     english, english_weights = _words(ENGLISH)
     start = datetime(2025, 1, 1, tzinfo=UTC)
     out = []
-    for n in range(count):
+    for n in range(offset, offset + count):
         words, weights = (arabic, arabic_weights) if n % 2 else (english, english_weights)
 
         def text(length: int, words: list[str] = words, weights: list[float] = weights) -> str:

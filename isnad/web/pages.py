@@ -308,9 +308,14 @@ def captures_page(request: Request, principal: Reader, case: str = "", tag: str 
         since=since_at, until=until_at, source=source if source in ("import", "capture")
         else None, platform=platform or None)
     searched = _search(request, q, filters, (page - 1) * PAGE_SIZE) if q.strip() else None
-    found = catalog_app.find_captures(archive, **filters, limit=PAGE_SIZE,
-                                      offset=(page - 1) * PAGE_SIZE, shorten=True)
-    total = searched.total if searched is not None else found.total
+    # A search shows its hits alone: the list's page (a count of every capture the filters
+    # match, the page's rows, two queries per row for its short id) is not asked for then.
+    if searched is not None:
+        found, total = None, searched.total
+    else:
+        found = catalog_app.find_captures(archive, **filters, limit=PAGE_SIZE,
+                                          offset=(page - 1) * PAGE_SIZE, shorten=True)
+        total = found.total
     query = {k: v for k, v in dict(case=case, tag=tag, state=state, platform=platform,
                                    source=source, since=since, until=until, q=q).items() if v}
     return _page(request, "captures.html", {
