@@ -1,6 +1,6 @@
 # Isnad's image: the same install steps as `make` on a Debian machine (the Debian packages of
 # `make system-deps`, then the virtualenv with the pinned dependencies), one image for the
-# scheduler and every worker (compose.yaml). Build: docker build -t isnad .
+# web app, the scheduler and every worker (compose.yaml). Build: docker build -t isnad .
 FROM debian:bookworm-slim
 
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 PYTHONUNBUFFERED=1
@@ -19,6 +19,10 @@ COPY scheduler ./scheduler
 COPY isnad ./isnad
 COPY config ./config
 RUN make .venv/.installed && ln -s /opt/isnad/.venv/bin/isnad /usr/local/bin/isnad
+# ReplayWeb.page for the web app's replay (its pinned npm package); npm is not kept.
+COPY web-vendor/package.json web-vendor/package-lock.json ./web-vendor/
+RUN make web-deps && apt-get purge -y -qq nodejs npm && apt-get autoremove -y -qq \
+ && rm -rf /var/lib/apt/lists/* /root/.npm
 
 # Not root: Chromium keeps its sandbox. The data folder (ISNAD_HOME) is a volume per worker.
 RUN useradd --create-home --uid 10001 isnad && mkdir -p /data && chown isnad /data
