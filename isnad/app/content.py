@@ -121,12 +121,16 @@ def read_range(member: Member, start: int, end: int) -> Iterator[bytes]:
     """Bytes ``start``..``end`` (inclusive) of a media member, streamed in chunks (a
     member stored uncompressed, as WACZ stores them, is seeked, not read through)."""
     with zipfile.ZipFile(member.package) as wacz, wacz.open(member.name) as src:
-        stream: BinaryIO = src  # type: ignore[assignment]
-        stream.seek(start)
-        left = end - start + 1
-        while left > 0:
-            chunk = stream.read(min(CHUNK, left))
-            if not chunk:
-                return
-            left -= len(chunk)
-            yield chunk
+        yield from read_chunks(src, start, end)  # type: ignore[arg-type]
+
+
+def read_chunks(stream: BinaryIO, start: int, end: int) -> Iterator[bytes]:
+    """Bytes ``start``..``end`` (inclusive) of a seekable stream, a chunk at a time."""
+    stream.seek(start)
+    left = end - start + 1
+    while left > 0:
+        chunk = stream.read(min(CHUNK, left))
+        if not chunk:
+            return
+        left -= len(chunk)
+        yield chunk

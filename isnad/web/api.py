@@ -27,8 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from isnad import app as isnad_app
 from isnad.app import CaptureRefused, IsnadError, NotFound, accounts
 from isnad.app import catalog as catalog_app
+from isnad.app.content import read_chunks
 from isnad.web.auth import Principal, csrf_token, require
-from isnad.web.ranges import RangeNotSatisfiable, parse_byte_range, read_chunks
+from isnad.web.ranges import RangeNotSatisfiable, parse_byte_range
 from isnad.web.state import WebState, web_state
 
 router = APIRouter(prefix="/api/v1", tags=["api"])

@@ -4,10 +4,6 @@ that serves a file in parts (the API's downloads, the player's media, the replay
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import BinaryIO
-
-CHUNK = 256 * 1024
 
 
 class RangeNotSatisfiable(Exception):
@@ -40,14 +36,3 @@ def parse_byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         raise RangeNotSatisfiable(header)
     return start, min(end, size - 1)
 
-
-def read_chunks(stream: BinaryIO, start: int, end: int) -> Iterator[bytes]:
-    """Bytes ``start``..``end`` (inclusive) of a seekable stream, a chunk at a time."""
-    stream.seek(start)
-    left = end - start + 1
-    while left > 0:
-        chunk = stream.read(min(CHUNK, left))
-        if not chunk:
-            return
-        left -= len(chunk)
-        yield chunk
