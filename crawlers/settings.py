@@ -97,7 +97,15 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
         "DEPTH_LIMIT": limits.depth,
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "ITEM_PIPELINES": {"crawlers.pipelines.CapturePagesPipeline": 100},
-        "EXTENSIONS": {"scrapy.extensions.closespider.CloseSpider": 0},
+        # Not loaded at all (None), not merely disabled: Scrapy 2.19's RemoteControl, on by
+        # default, serves an HTTP endpoint that runs any Python code it is sent inside the
+        # capture process (a token in a file under ~/.local/state/scrapy): nothing may change
+        # a capture in flight. Importing it (aiohttp's server) and starting it was also the
+        # largest share of a plain-HTTP capture process's start (bench/scaleout_bench.py).
+        "EXTENSIONS": {"scrapy.extensions.closespider.CloseSpider": 0,
+                       "scrapy.extensions.remote_control.RemoteControl": None,
+                       "scrapy.extensions.telnet.TelnetConsole": None},
+        "REMOTE_CONTROL_ENABLED": False,
     }
     # One agent for every request of a capture, browser or plain HTTP (platform readers too).
     settings["USER_AGENT"] = limits.user_agent or default_user_agent(executable_path)

@@ -46,3 +46,14 @@ def test_redirects_recorded_in_http_mode(isnad, site):
     rec = isnad.capture("--no-browser", site.url("/redirect"))
     assert rec["final_url"] == site.url("/final.html")
     assert [h["status"] for h in rec["context"]["redirect_chain"]] == [302, 301, 200]
+
+
+def test_a_capture_process_serves_no_remote_control(isnad, site, tmp_path):
+    """Scrapy 2.19 starts in every crawl, unless told not to, an HTTP server on 127.0.0.1 that
+    runs any Python code sent to it (its RemoteControl extension), announced by a job file with
+    its token under the user's state folder. Nothing may change a capture in flight: a capture
+    process serves none (and no longer pays for starting it: bench/scaleout_bench.py)."""
+    state = tmp_path / "xdg-state"
+    rec = isnad.capture("--no-browser", site.url("/"), env={"XDG_STATE_HOME": str(state)})
+    assert rec["state"] == CaptureState.COMPLETE, rec
+    assert not (state / "scrapy").exists(), sorted(state.rglob("*"))
