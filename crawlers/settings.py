@@ -71,11 +71,18 @@ def default_user_agent(executable_path: str) -> str:
     return DESKTOP_AGENT.format(major=(version or FALLBACK_MAJOR).split(".")[0])
 
 
+# Scrapy extensions a capture never runs: a code-running HTTP server, a telnet console.
+UNWANTED_EXTENSIONS = ("scrapy.extensions.remote_control.RemoteControl",
+                       "scrapy.extensions.telnet.TelnetConsole")
+
+
 def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log_level: str,
                    extra_args: list[str] | None = None, browser: bool | None = None
                    ) -> dict[str, Any]:
     """The Scrapy settings of one capture's crawl (``browser=False``: plain HTTP, as the
     platform spider's API requests are made)."""
+    from scrapy.settings.default_settings import EXTENSIONS_BASE
+
     limits = job.limits
     settings: dict[str, Any] = {
         "TWISTED_REACTOR": ASYNCIO_REACTOR,
@@ -97,14 +104,14 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
         "DEPTH_LIMIT": limits.depth,
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "ITEM_PIPELINES": {"crawlers.pipelines.CapturePagesPipeline": 100},
-        # Not loaded at all (None), not merely disabled: Scrapy 2.19's RemoteControl, on by
-        # default, serves an HTTP endpoint that runs any Python code it is sent inside the
-        # capture process (a token in a file under ~/.local/state/scrapy): nothing may change
-        # a capture in flight. Importing it (aiohttp's server) and starting it was also the
-        # largest share of a plain-HTTP capture process's start (bench/scaleout_bench.py).
-        "EXTENSIONS": {"scrapy.extensions.closespider.CloseSpider": 0,
-                       "scrapy.extensions.remote_control.RemoteControl": None,
-                       "scrapy.extensions.telnet.TelnetConsole": None},
+        # Never loaded, not merely disabled: Scrapy 2.19's RemoteControl, on by default, serves
+        # on 127.0.0.1 an HTTP endpoint that runs any Python code it is sent inside the capture
+        # process (its token in a file under ~/.local/state/scrapy): nothing may change a
+        # capture in flight. Left out of the base list, since Scrapy imports every class an
+        # EXTENSIONS key names (even one set to None), and importing it loads aiohttp's server.
+        "EXTENSIONS_BASE": {path: order for path, order in EXTENSIONS_BASE.items()
+                            if path not in UNWANTED_EXTENSIONS},
+        "EXTENSIONS": {"scrapy.extensions.closespider.CloseSpider": 0},
         "REMOTE_CONTROL_ENABLED": False,
     }
     # One agent for every request of a capture, browser or plain HTTP (platform readers too).
