@@ -74,6 +74,8 @@ bench: test-system-deps $(VENV)/.installed
 	$(VENV)/bin/python bench/import_bench.py
 	$(VENV)/bin/python bench/search_bench.py
 	$(VENV)/bin/python bench/web_bench.py
+	$(VENV)/bin/python bench/scaleout_bench.py
+	$(VENV)/bin/python bench/catalog_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache $(WEB_VENDOR)/node_modules
