@@ -134,3 +134,54 @@ def test_sqlite_catalog_keeps_planner_statistics_so_a_state_filter_does_not_sort
     rows_found, total = reopened.find(states=("COMPLETE",), limit=50)
     assert total == 2400 and rows_found[0].id == rows[2997]["id"]  # 2998, 2999: FAILED
     reopened.engine.dispose()
+
+
+def test_list_and_show_run_as_many_statements_at_any_catalog_size(catalog_url):
+    """`isnad list`'s page and `isnad show` must not run a statement per capture or per custody
+    event (bench/catalog_bench.py: the same counts at 1,000 and 100,000 captures with ten events
+    each): the counts with 20 captures and with 200 are the same."""
+    from sqlalchemy import event
+
+    from archiver.catalog import CustodyEventRow, PageRow
+
+    catalog = Catalog(catalog_url, upgrade=True)
+
+    def grow_to(count: int, start: int) -> None:
+        ids = [f"0190{n:04x}-0000-7000-8000-{n:012d}" for n in range(start, count)]
+        with catalog.engine.begin() as conn:
+            conn.execute(CaptureRow.__table__.insert(), [
+                {"id": cid, "url": f"https://e.org/{n}", "state": "COMPLETE", "reasons": [],
+                 "tags": ["t"], "operator": "a", "context": {},
+                 "started_at": T0 + timedelta(minutes=n)} for n, cid in enumerate(ids, start)])
+            conn.execute(PageRow.__table__.insert(), [
+                {"capture_id": cid, "seq": 0, "url": "https://e.org/", "data": {}}
+                for cid in ids])
+            conn.execute(CustodyEventRow.__table__.insert(), [
+                {"capture_id": cid, "seq": seq, "time": "2026-11-01T12:00:00Z", "actor": "a",
+                 "action": "CAPTURED", "details": {}, "prev_hash": "0" * 64, "hash": "1" * 64}
+                for cid in ids for seq in range(10)])
+
+    def statements() -> tuple[int, int]:
+        seen: list[str] = []
+
+        def note(_c, _cur, sql, *_a) -> None:
+            seen.append(sql)
+
+        event.listen(catalog.engine, "before_cursor_execute", note)
+        try:
+            rows, _total = catalog.find(limit=50, context=False)
+            assert all(r.package_location is None for r in rows)  # their copies, loaded
+            catalog.unique_prefixes([r.id for r in rows])
+            listed = len(seen)
+            shown = catalog.get(rows[-1].id)
+            assert len(shown.events) == 10
+            catalog.pages(shown.id)
+            return listed, len(seen) - listed
+        finally:
+            event.remove(catalog.engine, "before_cursor_execute", note)
+
+    grow_to(20, 0)
+    small = statements()
+    grow_to(200, 20)
+    assert statements() == small, small
+    catalog.engine.dispose()
