@@ -22,7 +22,7 @@ Each figure is printed with the 1-minute load average when it was taken: the mac
 shared. Compare a row at both sizes: a figure that grows with the size is what to fix.
 
 Usage: ``python bench/catalog_bench.py [--sizes 1000,20000] [--events 10]
-[--db sqlite|postgresql|both] [--cli-runs 10] [--calls 50] [--submissions 200]``
+[--db sqlite|postgresql|both] [--cli-runs 5] [--calls 50] [--submissions 200]``
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ def main() -> None:
                         help="catalog sizes in captures, comma-separated")
     parser.add_argument("--events", type=int, default=10, help="custody events per capture")
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--cli-runs", type=int, default=10)
+    parser.add_argument("--cli-runs", type=int, default=5)
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--submissions", type=int, default=200)
     args = parser.parse_args()
