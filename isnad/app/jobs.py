@@ -40,6 +40,7 @@ class JobSpec:
     priority: int | None = None  # None: the source's (see SOURCE_PRIORITY)
     use_browser: bool = True
     depth: int | None = None
+    processes: int | None = None  # processes that read the crawl's pages (None: the setting)
     scope: str | None = None
     posts: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # unknown CSV columns, kept
