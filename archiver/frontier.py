@@ -92,8 +92,9 @@ class Frontier:
                 values = select(*(literal(v, type_=FrontierRow.__table__.c[k].type)
                                   for k, v in row.items())).where(count < max_pages)
                 stmt = self._insert().from_select(  # type: ignore[attr-defined]
-                    list(row), values).on_conflict_do_nothing()
-                if session.execute(stmt).rowcount == 0 and not session.execute(select(
+                    list(row), values).on_conflict_do_nothing().returning(FrontierRow.url_key)
+                # RETURNING, not rowcount: PostgreSQL's driver reports no count here.
+                if session.execute(stmt).first() is None and not session.execute(select(
                         select(FrontierRow.url_key).where(
                             FrontierRow.capture_id == self.capture_id,
                             FrontierRow.url_key == row["url_key"]).exists())).scalar():
@@ -106,8 +107,8 @@ class Frontier:
         with Session(self.catalog.engine) as session, session.begin():
             stmt = self._insert().values(  # type: ignore[attr-defined]
                 self._row(key, url, kind, depth, DONE if kind == PAGE else CLAIMED, part)
-            ).on_conflict_do_nothing()
-            return session.execute(stmt).rowcount == 1
+            ).on_conflict_do_nothing().returning(FrontierRow.url_key)
+            return session.execute(stmt).first() is not None
 
     def claim(self, part: int, n: int) -> list[tuple[str, int]]:
         """Take up to ``n`` queued pages for ``part``, shallowest first: ``(url, depth)``
