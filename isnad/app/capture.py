@@ -141,10 +141,8 @@ class CaptureRun:
         return [self.results[cid] for cid in self.order if cid in self.results]
 
     def _start(self, job: CaptureJob) -> None:
-        """A job's crawl begins (on the reactor): its time starts, its other parts too."""
+        """A job's crawl begins (on the reactor): its time starts."""
         self.sessions[id(job)].mark_started()
-        if (split := self.splits.get(id(job))) is not None:
-            split.start()
 
     def new_job(self, url: str) -> CaptureJob | None:
         """Register a capture of ``url``; its crawl job, or None when refused at once."""
@@ -185,8 +183,9 @@ class CaptureRun:
         if split_wanted(self.limits, job):
             # Each part records its share of the byte and exchange caps (part 0 too).
             job.limits = part_limits(self.limits)
-            self.splits[id(job)] = SiteSplit(settings, self.archive.catalog, job,
-                                             session.work_dir, warcinfo)
+            split = self.splits[id(job)] = SiteSplit(settings, self.archive.catalog, job,
+                                                     session.work_dir, warcinfo)
+            split.start()  # its other parts start now: they take a while to be ready
         self.sessions[id(job)] = session
         return job
 

@@ -95,7 +95,11 @@ class SiteSplit:
                                  "others_running": self.others_running}
 
     def start(self) -> None:
-        """Seed the frontier with the capture's URL (part 0 reads it) and start the others."""
+        """Seed the frontier with the capture's URL (part 0 reads it) and start the others.
+
+        Called as soon as the capture is registered, before part 0's own crawl starts: a part
+        takes seconds to start (Python, Scrapy), and the seed, taken by part 0, keeps it
+        waiting (a part ends only when no page is queued or taken) until links are found."""
         self.frontier.seed(canonicalize_url(self.job.url), self.job.url, 0)
         logs = self.settings.home / "logs" / "parts"
         logs.mkdir(parents=True, exist_ok=True)
@@ -239,7 +243,7 @@ def run_part(payload: dict[str, Any]) -> None:
                                      private_origins=settings.private_origins),
                      capture_id=payload["capture_id"], proxy=proxy,
                      redact_headers=tuple(payload.get("redact_headers") or ()))
-    frontier = Frontier(Catalog(settings.catalog_url), job.capture_id)
+    frontier = Frontier(settings.catalog_url, job.capture_id)
     report_path = warc.path.with_name(f"part{part}.json")
 
     def report(job: CaptureJob) -> None:

@@ -221,11 +221,11 @@ def generated_page(n: int, total: int) -> bytes:
 SPLIT_SECTIONS = 6  # /split/: an index, 6 sections, 6 pages each: 43 pages at depth 2
 
 
-def split_site_page(name: str) -> bytes | None:
+def split_site_page(name: str, n: int = SPLIT_SECTIONS) -> bytes | None:
     """A page of the /split/ site (for crawls read by several processes): ``index.html``
-    links to ``sN.html``, each links to its ``sN-pM.html`` and back; each page to its
-    neighbours too, so parts find the same links. None for a name that is not a page."""
-    n = SPLIT_SECTIONS
+    links to ``n`` sections ``sI.html``, each links to its ``n`` pages ``sI-pJ.html`` and
+    back; each page to its neighbours too, so parts find the same links (1 + n + n² pages
+    at depth 2). None for a name that is not a page."""
     if name == "index.html":
         title, links = "Split site", [f"s{i}.html" for i in range(n)]
     elif (m := re.fullmatch(r"s(\d+)\.html", name)) and int(m[1]) < n:
@@ -352,16 +352,15 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/crawl/") and path.endswith(".html"):
             self._html(self._crawl(path[len("/crawl/"):-len(".html")]), head)
         elif path.startswith("/split/"):
-            # /split/NAME, or /split/dMS/NAME: each page answered after MS milliseconds
-            # (an I/O-bound site, for benchmarks of crawls read by several processes).
-            rest = path[len("/split/"):]
-            delay = re.match(r"d(\d+)/", rest)
-            page = split_site_page(rest[delay.end():] if delay else rest)
+            # /split/[wN/][dMS/]NAME: N sections (6), each page answered after MS
+            # milliseconds (an I/O-bound site, for crawls read by several processes).
+            options = re.match(r"(?:w(\d+)/)?(?:d(\d+)/)?", path[len("/split/"):])
+            width, delay = int(options[1] or SPLIT_SECTIONS), int(options[2] or 0)
+            page = split_site_page(path[len("/split/") + options.end():], min(width, 100))
             if page is None:
                 self._not_found(head)
             else:
-                if delay:
-                    time.sleep(int(delay[1]) / 1000)
+                time.sleep(delay / 1000)
                 self._html(page, head)
         elif path.startswith("/generated/") and path.endswith(".html"):
             try:
