@@ -212,3 +212,23 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return process.cmdline()
     except psutil.Error:
         return []
+
+
+@pytest.mark.e2e
+def test_a_browser_crawl_split_over_two_processes_is_one_valid_package(isnad, site, tmp_path):
+    seed = site.url("/split/d3000/index.html")
+    rec = isnad.capture("--depth", "1", "--processes", "2", seed)
+    assert rec["state"] == CaptureState.COMPLETE, rec
+    wacz = rec["package_location"]
+    expected = {seed, *(site.url(f"/split/d3000/s{i}.html") for i in range(SPLIT_SECTIONS))}
+    counts = response_counts(wacz)
+    assert {url: counts[url] for url in expected} == dict.fromkeys(expected, 1)
+    assert sorted(p["url"] for p in pages(wacz)) == sorted(expected)
+    # Each page's screenshot, once, in whichever part's WARC read it.
+    shots = collections.Counter(r.uri.removeprefix("urn:fullPage:") for r in records(wacz)
+                                if r.type == "resource" and r.uri.startswith("urn:fullPage:"))
+    assert shots == dict.fromkeys(expected, 1)
+    ctx = datapackage(wacz)["isnad"]
+    assert ctx["site_split"]["parts"][1]["exit"] == 0
+    assert isnad("verify", rec["id"]).code == 0
+    check_with_independent_tools(wacz, tmp_path / "warcs")

@@ -53,6 +53,8 @@ class SplitPageSpider(PageSpider):
                           meta={"isnad_depth": 0, "isnad_key": canonicalize_url(self.job.url),
                                 **self._auth}, dont_filter=True)
         while True:
+            if self.others_running:  # a part found dead gives its pages back now
+                self.others_running()
             if self._in_flight < room:
                 batch = self.frontier.claim(self.part, room - self._in_flight)
                 for url, depth in batch:
