@@ -1,6 +1,6 @@
 """The frontier of a crawl spread over several processes (issue 17): one row per URL of a
 capture, keyed by capture and URL hash, with its state (queued, claimed, done) and the part
-that took it.
+that took it. Like the revisions before it, it creates the table only if it is missing.
 
 Revision ID: 0007_frontier
 Revises: 0006_case_notes
@@ -30,11 +30,11 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=10), nullable=False),
     sa.Column('part', sa.Integer(), nullable=True),
     sa.Column('added_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('capture_id', 'url_key')
-    )
-    with op.batch_alter_table('frontier', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_frontier_state'), ['state'], unique=False)
-
+    sa.PrimaryKeyConstraint('capture_id', 'url_key'),
+    if_not_exists=True)
+    # A catalog made by create_all (tests, old tools) with this module loaded has it already.
+    op.create_index(op.f('ix_frontier_state'), 'frontier', ['state'], unique=False,
+                    if_not_exists=True)
 
 
 def downgrade() -> None:
