@@ -113,6 +113,36 @@ def test_the_page_cap_holds_across_parts(tmp_path):
     assert frontier.counts().pages == 4
 
 
+def test_a_page_is_done_only_once_its_links_are_queued(tmp_path):
+    """Between a page marked done and its links added, another part would find nothing
+    queued nor taken, and end: the page stays taken until its links are in."""
+    from scrapy.http import HtmlResponse, Request
+
+    from crawlers.job import CaptureJob, CaptureLimits
+    from crawlers.netguard import HostGuard
+    from crawlers.spiders.split import SplitPageSpider
+    from isnad.config import CaptureSettings
+    from tests.fixture_site.server import split_site_page
+
+    seed = "http://127.0.0.1:9/split/index.html"
+    limits = CaptureLimits(**{**CaptureSettings().model_dump(), "depth": 2, "scope": "host"})
+    job = CaptureJob(url=seed, warc=None, limits=limits, use_browser=False,  # type: ignore[arg-type]
+                     guard=HostGuard(True), capture_id="cap-3")
+    frontier = Frontier(Catalog(f"sqlite:///{tmp_path}/c.db"), "cap-3")
+    frontier.seed(seed, seed, 0)
+    spider = SplitPageSpider(job, None, frontier, 0)  # type: ignore[arg-type]
+    spider._in_flight = 1
+    request = Request(seed, meta={"isnad_depth": 0, "isnad_key": seed})
+    response = HtmlResponse(seed, body=split_site_page("index.html"), request=request)
+    out = spider.parse(response)
+    next(out)  # the page item: Scrapy may run another part of the crawl here
+    assert frontier.counts().claimed == 1  # still taken: no part may conclude the crawl ended
+    list(out)
+    counts = frontier.counts()
+    assert (counts.claimed, counts.queued, counts.done) == (0, SPLIT_SECTIONS, 1)
+    assert spider._in_flight == 0
+
+
 # -- end to end -------------------------------------------------------------------------------
 
 @pytest.mark.e2e

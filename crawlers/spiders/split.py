@@ -82,13 +82,17 @@ class SplitPageSpider(PageSpider):
         self.frontier.done(request_meta["isnad_key"], self.part)
 
     def parse(self, response: Response) -> Iterator[PageItem | Request]:
-        self._settle(response.meta)
-        final = canonicalize_url(response.url)
-        if final != response.meta.get("isnad_key"):
-            # A redirect's target: read here, so no part reads it again as a link.
-            self.frontier.take(final, response.url, response.meta.get("isnad_depth", 0),
-                               self.part, kind=PAGE)
-        yield from super().parse(response)
+        # The page is done only once its links are in the frontier: done before, a part
+        # looking in between would find nothing queued nor taken, and end.
+        try:
+            final = canonicalize_url(response.url)
+            if final != response.meta.get("isnad_key"):
+                # A redirect's target: read here, so no part reads it again as a link.
+                self.frontier.take(final, response.url, response.meta.get("isnad_depth", 0),
+                                   self.part, kind=PAGE)
+            yield from super().parse(response)
+        finally:
+            self._settle(response.meta)
 
     def failed(self, failure: Failure) -> None:
         self._settle(failure.request.meta)  # type: ignore[attr-defined]
