@@ -262,3 +262,12 @@ def test_a_browser_crawl_split_over_two_processes_is_one_valid_package(isnad, si
     assert ctx["site_split"]["parts"][1]["exit"] == 0
     assert isnad("verify", rec["id"]).code == 0
     check_with_independent_tools(wacz, tmp_path / "warcs")
+
+
+def test_a_job_asking_for_too_many_processes_is_refused():
+    from archiver.errors import CaptureRefused
+    from isnad.app.jobs import JobSpec
+
+    JobSpec(url="https://example.org/", operator="a", depth=2, processes=4).check()
+    with pytest.raises(CaptureRefused, match="processes 500 is outside 1..32"):
+        JobSpec(url="https://example.org/", operator="a", depth=2, processes=500).check()

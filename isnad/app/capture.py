@@ -132,17 +132,14 @@ class CaptureRun:
         check_free_space(self.settings, self.archive)
         jobs = [job for url in urls if (job := self.new_job(url)) is not None]
         if jobs:
-            run_crawls(jobs, self.finish, follow_ups=self.follow_ups, on_start=self._start,
+            run_crawls(jobs, self.finish, follow_ups=self.follow_ups,
+                       on_start=lambda job: self.sessions[id(job)].mark_started(),
                        executable_path=self.settings.browser.executable_path,
                        headless=self.settings.browser.headless,
                        extra_args=self.settings.browser.extra_args,
                        page_spider=lambda job: split.spider()
                        if (split := self.splits.get(id(job))) else None)
         return [self.results[cid] for cid in self.order if cid in self.results]
-
-    def _start(self, job: CaptureJob) -> None:
-        """A job's crawl begins (on the reactor): its time starts."""
-        self.sessions[id(job)].mark_started()
 
     def new_job(self, url: str) -> CaptureJob | None:
         """Register a capture of ``url``; its crawl job, or None when refused at once."""
