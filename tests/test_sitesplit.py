@@ -271,3 +271,30 @@ def test_a_job_asking_for_too_many_processes_is_refused():
     JobSpec(url="https://example.org/", operator="a", depth=2, processes=4).check()
     with pytest.raises(CaptureRefused, match="processes 500 is outside 1..32"):
         JobSpec(url="https://example.org/", operator="a", depth=2, processes=500).check()
+
+
+@pytest.mark.e2e
+def test_pages_not_read_when_time_runs_out_are_named(isnad, site):
+    seed = site.url("/split/d2500/index.html")
+    rec = isnad.capture("--no-browser", "--depth", "2", "--processes", "2", seed,
+                        env={"ISNAD_CAPTURE__TOTAL_TIMEOUT": "6"})
+    assert rec["state"] == CaptureState.PARTIAL, rec
+    wacz = rec["package_location"]
+    ctx = datapackage(wacz)["isnad"]
+    not_read = ctx["site_split"]["pages_not_read"]
+    assert not_read and any(r.startswith(f"{len(not_read)} page(s) in scope were found but "
+                                         "not read") for r in rec["reasons"])
+    read = {p["url"] for p in pages(wacz)}
+    failed = {f["url"] for f in ctx["stats"]["failed_requests"]}
+    # Every page found is read, failed (stopped while loading) or named: none is lost.
+    accounted = read | failed | set(not_read)
+    assert accounted <= split_urls(site, "/split/d2500/")
+    assert not read & set(not_read)
+    sections = [site.url(f"/split/d2500/s{i}.html") for i in range(SPLIT_SECTIONS)]
+    assert {seed, *sections} <= accounted
+    for i, section in enumerate(sections):
+        if section in read:  # the links of a page read were all found
+            assert {site.url(f"/split/d2500/s{i}-p{j}.html")
+                    for j in range(SPLIT_SECTIONS)} <= accounted
+    counts = response_counts(wacz)
+    assert all(counts[url] == 1 for url in read)

@@ -88,6 +88,7 @@ class SiteSplit:
         self.frontier = Frontier(catalog, job.capture_id)
         self.parts: list[_Part] = []
         self.processes = job.limits.processes
+        self.not_read: list[str] = []  # pages found but not read when the crawl stopped
 
     def spider(self) -> tuple[type, dict[str, Any]]:
         """Part 0's spider and its arguments (for crawlers.run.run_crawls)."""
@@ -181,8 +182,8 @@ class SiteSplit:
             self._merge(part.index, report)
             if report.get("warc"):
                 warcs.append(Path(report["warc"]))
-        left = self.frontier.left()
-        if left:
+        left = self.not_read = self.frontier.left()
+        if left:  # all of them in the context (site_split.pages_not_read)
             self.job.add_reason(
                 f"{len(left)} page(s) in scope were found but not read before the capture "
                 "stopped: " + ", ".join(left[:20]) + (" …" if len(left) > 20 else ""))
@@ -214,7 +215,8 @@ class SiteSplit:
             {"part": 0, "pid": os.getpid()},
             *({"part": p.index, "pid": p.process.pid, "exit": p.process.returncode,
                **({"died": p.died, "pages_queued_again": p.requeued} if p.died else {})}
-              for p in self.parts)]}
+              for p in self.parts)],
+            **({"pages_not_read": self.not_read} if self.not_read else {})}
 
     def forget(self) -> None:
         """Drop the frontier's rows once the capture is sealed (its pages are in the package
