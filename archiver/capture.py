@@ -111,6 +111,9 @@ class CaptureSession:
         # they take in the package): packaged beside the WARCs written, byte for byte.
         self.received: list[Path] = []
         self.received_sha256: dict[str, str] = {}  # their hashes, taken as they were copied
+        # WARC files of this capture written (and closed) by other processes: the other parts
+        # of a crawl spread over several processes (isnad.app.sitesplit).
+        self.part_warcs: list[Path] = []
 
     @property
     def prefix(self) -> str:
@@ -162,6 +165,7 @@ class CaptureSession:
         error = redact_text(error, secrets) if error else error
         title = redact_text(title, secrets) if title else title
         closed = [w.close() for w in self.warcs if w.records > 1]  # more than the warcinfo
+        closed += self.part_warcs
         closed += self.received
         for w in self.warcs:
             if not w.closed:

@@ -32,7 +32,7 @@ _PG_LOCK = 0x15_4A_D0_01
 # Every module that declares catalog tables on archiver.catalog.Base. A module that adds
 # tables is added here, so that migrations and `isnad db check` see them (docs/migrations.md).
 MODEL_MODULES = ("archiver.catalog", "archiver.jobs", "archiver.monitors", "archiver.alerts",
-                 "archiver.accounts", "archiver.cases")
+                 "archiver.accounts", "archiver.cases", "archiver.frontier")
 
 
 def metadata() -> MetaData:

@@ -41,6 +41,7 @@ class CaptureLimits:
     scroll_max_height: int = 100_000  # px scrolled at most (0: no bound)
     scroll_timeout: float = 60.0  # seconds of scrolling at most (0: no bound)
     drain_timeout: float = 10.0  # seconds for bodies still arriving before a page closes
+    processes: int = 1  # processes that read the pages of one crawl together (site split)
 
 
 @dataclass

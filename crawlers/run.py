@@ -7,6 +7,7 @@ import functools
 import subprocess
 from collections.abc import Callable
 from importlib.metadata import version
+from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
@@ -55,6 +56,7 @@ def run_crawls(
     headless: bool = True,
     extra_args: list[str] | None = None,
     log_level: str = "ERROR",
+    page_spider: Callable[[CaptureJob], tuple[type, dict[str, Any]] | None] | None = None,
 ) -> None:
     """Crawl each job in turn on this process's reactor.
 
@@ -64,7 +66,8 @@ def run_crawls(
     storage) runs in a thread beside the reactor, so the next crawl does not wait for it. A
     platform job is first read by the platform spider (plain HTTP), then captured as a page.
     An exception from a callback stops the crawls not yet started and is raised again here,
-    once every ``on_done`` under way has ended.
+    once every ``on_done`` under way has ended. ``page_spider(job)``: the spider that reads a
+    job's pages and its extra arguments (None: the page spider), e.g. a part of a site split.
     """
     from twisted.internet import defer, threads
 
@@ -92,11 +95,12 @@ def run_crawls(
                 yield process.crawl(crawler, job=job)
             except Exception as exc:  # noqa: BLE001 - the page capture still follows
                 job.platform_error = f"platform crawl error: {exc}"
-        crawler = crawler_for(PageSpider, crawl_settings(
+        spider, more = (page_spider(job) if page_spider else None) or (PageSpider, {})
+        crawler = crawler_for(spider, crawl_settings(
             job, executable_path=executable_path, headless=headless, log_level=log_level,
             extra_args=extra_args or []))
         try:
-            yield process.crawl(crawler, job=job, recorder=BrowserRecorder(job))
+            yield process.crawl(crawler, job=job, recorder=BrowserRecorder(job), **more)
         except Exception as exc:  # noqa: BLE001 - a crawl that breaks is a failed capture
             job.errors.append(f"crawler error: {exc}")
 

@@ -127,11 +127,11 @@ def version() -> None:
 def _job_template(settings: Settings, *, case: str | None, tag: list[str] | None,
                   note: str | None, operator: str | None, depth: int | None,
                   scope: Scope | None, no_browser: bool, posts: int | None,
-                  priority: int | None) -> JobSpec:
+                  priority: int | None, processes: int | None = None) -> JobSpec:
     from isnad.app.jobs import JobSpec
     return JobSpec(url="", operator=operator or settings.effective_operator(), case_id=case,
                    tags=tuple(tag or ()), note=note, source="cli", priority=priority,
-                   use_browser=not no_browser, depth=depth,
+                   use_browser=not no_browser, depth=depth, processes=processes,
                    scope=scope.value if scope else None, posts=posts)
 
 
@@ -176,6 +176,9 @@ _NOTE = Annotated[str | None, typer.Option("--note", help="free-text note")]
 _OPERATOR = Annotated[str | None, typer.Option("--operator", help="who asks; default: OS user")]
 _DEPTH = Annotated[int | None, typer.Option("--depth", min=0, help="follow links N deep")]
 _SCOPE = Annotated[Scope | None, typer.Option("--scope", help="which links to follow")]
+_PROCESSES = Annotated[int | None, typer.Option(
+    "--processes", min=1, max=32, help="with --depth: processes that read the pages together, "
+    "into one package (default: capture.processes)")]
 _NO_BROWSER = Annotated[bool, typer.Option("--no-browser", help="plain HTTP, no Chromium")]
 _POSTS = Annotated[int | None, typer.Option(
     "--posts", min=1, help="a channel or profile URL: also capture its N latest posts")]
@@ -189,6 +192,7 @@ def submit(
     urls: _URLS = None, input_file: _INPUT = None, case: _CASE = None, tag: _TAG = None,
     note: _NOTE = None, operator: _OPERATOR = None, depth: _DEPTH = None, scope: _SCOPE = None,
     no_browser: _NO_BROWSER = False, posts: _POSTS = None, priority: _PRIORITY = None,
+    processes: _PROCESSES = None,
     as_json: Annotated[bool, typer.Option("--json", help="the jobs as JSON")] = False,
 ) -> None:
     """Queue URLs for capture and return at once with their job ids (a worker captures them:
@@ -197,7 +201,7 @@ def submit(
     settings = _settings()
     specs = _specs(urls, input_file, _job_template(
         settings, case=case, tag=tag, note=note, operator=operator, depth=depth, scope=scope,
-        no_browser=no_browser, posts=posts, priority=priority))
+        no_browser=no_browser, posts=posts, priority=priority, processes=processes))
     runtime = Runtime(settings, _archive(settings, recover=False))
     rows = runtime.submit(specs)
     if as_json:
@@ -215,6 +219,7 @@ def capture(
     urls: _URLS = None, input_file: _INPUT = None, case: _CASE = None, tag: _TAG = None,
     note: _NOTE = None, operator: _OPERATOR = None, depth: _DEPTH = None, scope: _SCOPE = None,
     no_browser: _NO_BROWSER = False, posts: _POSTS = None, priority: _PRIORITY = None,
+    processes: _PROCESSES = None,
     concurrency: Annotated[int | None, typer.Option(
         "--concurrency", "-c", min=1, max=64, help="captures at once when no worker runs "
         "(default: worker.concurrency)")] = None,
@@ -238,7 +243,7 @@ def capture(
     settings = _settings()
     specs = _specs(urls, input_file, _job_template(
         settings, case=case, tag=tag, note=note, operator=operator, depth=depth, scope=scope,
-        no_browser=no_browser, posts=posts, priority=priority))
+        no_browser=no_browser, posts=posts, priority=priority, processes=processes))
     archive = _archive(settings)
     runtime = Runtime(settings, archive)
     check_free_space(settings, archive)

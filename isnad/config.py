@@ -65,6 +65,8 @@ class CaptureSettings(_Section):
                                description="HTTP exchanges recorded per capture")
     max_pages: int = Field(100, gt=0, le=10**6, description="pages per capture (with --depth)")
     depth: int = Field(0, ge=0, le=100, description="link depth followed from the URL")
+    processes: int = Field(1, ge=1, le=32, description="processes that read the pages of one "
+                           "crawl together (with --depth; isnad/app/sitesplit.py)")
     scope: Literal["page", "host", "domain"] = "page"
     scroll_step_px: int = Field(800, gt=0, le=100_000)
     scroll_max_steps: int = Field(400, gt=0, le=100_000,

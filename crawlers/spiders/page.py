@@ -92,15 +92,26 @@ class PageSpider(scrapy.Spider):
             # package holds what the page needs (the browser does this by itself).
             for url in response.css(_REQUISITES).getall():
                 absolute = response.urljoin(url)
-                key = canonicalize_url(absolute)
-                if key in self._known or not absolute.startswith(("http://", "https://")):
+                if not absolute.startswith(("http://", "https://")):
                     continue
-                self._known.add(key)
+                if not self.first_time(canonicalize_url(absolute), absolute, depth):
+                    continue
                 yield Request(absolute, callback=self.requisite, errback=self.failed,
                               meta={"isnad_depth": depth, "requisite": 1, **self._auth})
         if depth >= self.job.limits.depth:
             return
         self._known.add(canonicalize_url(response.url))
+        yield from self.follow(response, depth)
+
+    def first_time(self, key: str, url: str, depth: int) -> bool:
+        """Is a requisite (canonical ``key``) asked for the first time in this capture?"""
+        if key in self._known:
+            return False
+        self._known.add(key)
+        return True
+
+    def follow(self, response: Response, depth: int) -> Iterator[Request]:
+        """The links in scope of a page read at ``depth``, each asked for once."""
         for link in self._links.extract_links(response):
             key = canonicalize_url(link.url)
             if key in self._known or not self.job.in_scope(link.url):

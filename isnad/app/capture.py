@@ -42,6 +42,7 @@ from crawlers.run import font_packages, run_crawls, tool_versions
 from crawlers.settings import default_user_agent
 from isnad import __version__
 from isnad.app.archive import configured_tsas, signing_key
+from isnad.app.sitesplit import SiteSplit, part_limits, split_wanted
 from isnad.config import PlatformSettings, Settings
 
 log = logging.getLogger("isnad")
@@ -60,6 +61,7 @@ class CaptureOptions:
     use_browser: bool = True
     depth: int | None = None
     scope: str | None = None
+    processes: int | None = None  # processes reading the crawl's pages (None: the setting)
     posts: int | None = None  # a channel URL: capture this many of its recent posts too
     # False: a channel's posts are listed (``posts`` of them) but not captured here; a
     # monitor queues each new one as its own job.
@@ -77,6 +79,8 @@ def capture_limits(settings: Settings, options: CaptureOptions) -> CaptureLimits
             values["scope"] = "host"  # following links needs a scope wider than the page
     if options.scope is not None:
         values["scope"] = options.scope
+    if options.processes is not None:
+        values["processes"] = options.processes
     return CaptureLimits(**values)
 
 
@@ -109,6 +113,7 @@ class CaptureRun:
         self.observed: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
         self.sessions: dict[int, CaptureSession] = {}
+        self.splits: dict[int, SiteSplit] = {}  # crawls read by several processes, by job
         self._lock = threading.Lock()  # results arrive from the finishing threads
         self.limits = capture_limits(settings, options)
         self.snapshot = {**asdict(self.limits), "browser": options.use_browser,
@@ -131,7 +136,9 @@ class CaptureRun:
                        on_start=lambda job: self.sessions[id(job)].mark_started(),
                        executable_path=self.settings.browser.executable_path,
                        headless=self.settings.browser.headless,
-                       extra_args=self.settings.browser.extra_args)
+                       extra_args=self.settings.browser.extra_args,
+                       page_spider=lambda job: split.spider()
+                       if (split := self.splits.get(id(job))) else None)
         return [self.results[cid] for cid in self.order if cid in self.results]
 
     def new_job(self, url: str) -> CaptureJob | None:
@@ -155,7 +162,8 @@ class CaptureRun:
             self._done(session.finish(state=FAILED, reasons=[str(exc)], context=_base_context(
                 session, options, self.limits, self.snapshot), pages=[], error=str(exc)))
             return None
-        warc = session.new_warc(_warcinfo(session, options, self.limits))
+        warcinfo = _warcinfo(session, options, self.limits)
+        warc = session.new_warc(warcinfo)
         job = CaptureJob(url=url, warc=warc, limits=self.limits, use_browser=options.use_browser,
                          guard=HostGuard(settings.allow_private_networks, proxied=bool(proxy),
                                          private_origins=settings.private_origins),
@@ -169,6 +177,12 @@ class CaptureRun:
                 name.lower() for name in job.redact_headers}:
             # Credentials in the URL are sent as an Authorization header: kept out of the WARC.
             job.redact_headers = (*job.redact_headers, "Authorization")
+        if split_wanted(self.limits, job):
+            # Each part records its share of the byte and exchange caps (part 0 too).
+            job.limits = part_limits(self.limits)
+            split = self.splits[id(job)] = SiteSplit(settings, self.archive.catalog, job,
+                                                     session.work_dir, warcinfo)
+            split.start()  # its other parts start now: they take a while to be ready
         self.sessions[id(job)] = session
         return job
 
@@ -184,9 +198,14 @@ class CaptureRun:
     def finish(self, job: CaptureJob) -> None:
         """Media, proof, package, storage and catalog for a crawled job (off the reactor)."""
         session = self.sessions[id(job)]
+        split = self.splits.get(id(job))
+        if split is not None:  # the other parts' observations and WARCs join part 0's
+            session.part_warcs += split.finish()
         state, reasons, error = outcome(job)
         context = {**_base_context(session, self.options, self.limits, self.snapshot),
                    **_observed_context(job)}
+        if split is not None:
+            context["site_split"] = split.context()
         attachments: list[tuple[str, bytes]] = []
         if job.platform is not None:
             state, reasons = _platform_outcome(job, state, reasons, context, attachments)
@@ -203,6 +222,8 @@ class CaptureRun:
             title=(job.pages[0].get("title") if job.pages else None) or job.url,
             software=f"Isnad {__version__}", media_files=media_files, attachments=attachments,
         )
+        if split is not None:
+            split.forget()
         if job.post is not None:
             self.archive.catalog.set_post(session.capture_id, job.post)
         if job.platform is not None:

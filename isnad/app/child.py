@@ -90,6 +90,7 @@ def run(payload: dict[str, Any], reporter: Reporter) -> None:
     options = CaptureOptions(operator=spec.operator, case_id=spec.case_id, tags=spec.tags,
                              note=spec.note, use_browser=spec.use_browser, depth=spec.depth,
                              scope=spec.scope, posts=spec.posts,
+                             processes=spec.processes,
                              follow_posts=not spec.monitor,
                              feed=(spec.monitor or {}).get("feed"))
 

@@ -25,6 +25,7 @@ from crawlers.netguard import validate_url
 SOURCE_PRIORITY = {JobSource.CLI: 30, JobSource.API: 30, JobSource.MONITOR: 20,
                    JobSource.IMPORT: 10}
 SCOPES = ("page", "host", "domain")
+MAX_PROCESSES = 32  # processes reading one crawl's pages (capture.processes has the same bound)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class JobSpec:
     priority: int | None = None  # None: the source's (see SOURCE_PRIORITY)
     use_browser: bool = True
     depth: int | None = None
+    processes: int | None = None  # processes that read the crawl's pages (None: the setting)
     scope: str | None = None
     posts: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # unknown CSV columns, kept
@@ -81,6 +83,8 @@ class JobSpec:
             raise CaptureRefused(f"unknown job source {self.source!r}")
         if self.priority is not None and not 0 <= self.priority <= 100:
             raise CaptureRefused(f"priority {self.priority} is outside 0..100")
+        if self.processes is not None and not 1 <= self.processes <= MAX_PROCESSES:
+            raise CaptureRefused(f"processes {self.processes} is outside 1..{MAX_PROCESSES}")
 
 
 @dataclass

@@ -13,6 +13,7 @@ import functools
 import gzip
 import hashlib
 import json
+import re
 import ssl
 import struct
 import subprocess
@@ -217,6 +218,32 @@ def generated_page(n: int, total: int) -> bytes:
                  head='<link rel="stylesheet" href="/static/site.css">\n')
 
 
+SPLIT_SECTIONS = 6  # /split/: an index, 6 sections, 6 pages each: 43 pages at depth 2
+
+
+def split_site_page(name: str, n: int = SPLIT_SECTIONS) -> bytes | None:
+    """A page of the /split/ site (for crawls read by several processes): ``index.html``
+    links to ``n`` sections ``sI.html``, each links to its ``n`` pages ``sI-pJ.html`` and
+    back; each page to its neighbours too, so parts find the same links (1 + n + n² pages
+    at depth 2). None for a name that is not a page."""
+    if name == "index.html":
+        title, links = "Split site", [f"s{i}.html" for i in range(n)]
+    elif (m := re.fullmatch(r"s(\d+)\.html", name)) and int(m[1]) < n:
+        i = int(m[1])
+        title, links = f"Section {i}", ["index.html", f"s{(i + 1) % n}.html",
+                                        *(f"s{i}-p{j}.html" for j in range(n))]
+    elif (m := re.fullmatch(r"s(\d+)-p(\d+)\.html", name)) and int(m[1]) < n > int(m[2]):
+        i, j = int(m[1]), int(m[2])
+        title, links = f"Section {i} page {j}", [
+            "index.html", f"s{i}.html", f"s{i}-p{(j + 1) % n}.html", f"s{(i + 1) % n}-p{j}.html"]
+    else:
+        return None
+    items = "".join(f'<li><a href="{link}">{link}</a></li>\n' for link in links)
+    return _page(title, f"<h1>{title}</h1>\n<p>{PARAGRAPH}</p>\n"
+                 f'<img src="/img/gen-{len(name) % 7}.png" alt="figure">\n<ul>\n{items}</ul>',
+                 head='<link rel="stylesheet" href="/static/site.css">\n')
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -324,6 +351,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._blob(int(query.get("size", ["1024"])[0]), head)
         elif path.startswith("/crawl/") and path.endswith(".html"):
             self._html(self._crawl(path[len("/crawl/"):-len(".html")]), head)
+        elif path.startswith("/split/"):
+            # /split/[wN/][dMS/]NAME: N sections (6), each page answered after MS
+            # milliseconds (an I/O-bound site, for crawls read by several processes).
+            options = re.match(r"(?:w(\d+)/)?(?:d(\d+)/)?", path[len("/split/"):])
+            width, delay = int(options[1] or SPLIT_SECTIONS), int(options[2] or 0)
+            page = split_site_page(path[len("/split/") + options.end():], min(width, 100))
+            if page is None:
+                self._not_found(head)
+            else:
+                time.sleep(delay / 1000)
+                self._html(page, head)
         elif path.startswith("/generated/") and path.endswith(".html"):
             try:
                 n = int(path[len("/generated/"):-len(".html")])
