@@ -28,13 +28,14 @@ from archiver.states import JobState
 from isnad.app.capture import resume_uploads
 from isnad.app.jobs import forget_secret
 from isnad.app.queue import OUTAGE_ERRORS, CaptureQueue, QueueUnavailable
-from isnad.app.runner import JobRunner
+from isnad.app.runner import CATALOG_DOWN, JobRunner, one_line
 from isnad.config import Settings
 
 log = logging.getLogger("isnad.worker")
 
 RECOVER_EVERY = 30.0  # seconds between looks for jobs whose worker died (at most)
 RECONCILE_EVERY = 300.0  # seconds between looks for queued jobs the queue lost (at most)
+OUTAGE_REMINDER = 60.0  # seconds between the warnings that the catalog is still unreachable
 
 
 def worker_id(kind: str, host: str | None = None) -> str:
@@ -77,28 +78,71 @@ class Heartbeat(threading.Thread):
         self.also = also
         self.stopped = threading.Event()
         self.last_recovery = time.monotonic()
+        self.last_beat = 0.0
+        self.outage = CatalogOutage(f"worker {runner.worker_id}")
         # A worker on another machine is found dead after ``stale_after`` seconds of silence:
         # look at least twice in that time.
         self.recover_every = min(RECOVER_EVERY, runner.settings.worker.stale_after / 2)
 
     def run(self) -> None:
         tick = min(self.interval, 1.0)  # cancellations are looked at every second
-        last_beat = 0.0
         while not self.stopped.wait(tick):
-            try:
-                self.runner.cancel_requested()
-                now = time.monotonic()
-                if now - last_beat >= self.interval:
-                    last_beat = now
-                    self.runner.store.beat_worker(self.runner.worker_id)
-                    self.runner.beat()
-                if now - self.last_recovery >= self.recover_every:
-                    self.last_recovery = now
-                    self.runner.recover()
-                if self.also:
-                    self.also()
-            except Exception:  # noqa: BLE001 - a busy catalog must not stop the heartbeat
-                log.exception("heartbeat")
+            self.tick()
+
+    def tick(self) -> None:
+        """One look: cancellations, signs of life, recovery, and ``also``."""
+        try:
+            self.runner.cancel_requested()
+            now = time.monotonic()
+            if now - self.last_beat >= self.interval:
+                self.last_beat = now
+                self.runner.store.beat_worker(self.runner.worker_id)
+                self.runner.beat()
+            if self.outage.since is not None:
+                # The catalog answers again: what the outage left unsettled is settled now.
+                self.outage.ended()
+                self.last_recovery = 0.0
+            if now - self.last_recovery >= self.recover_every:
+                self.last_recovery = now
+                self.runner.recover()
+            if self.also:
+                self.also()
+        except CATALOG_DOWN as exc:  # a catalog down must not stop the heartbeat
+            self.outage.failed(exc)
+        except Exception:  # noqa: BLE001 - anything else: said in full, the heartbeat goes on
+            log.exception("heartbeat")
+
+
+class CatalogOutage:
+    """A catalog that cannot be reached, said as it is lived: one warning line when it
+    starts, one every ``remind_every`` seconds while it lasts, one line when it ends — not
+    a traceback a second (which filled a log, or blocked a worker whose stderr nobody read)."""
+
+    def __init__(self, what: str, remind_every: float = OUTAGE_REMINDER) -> None:
+        self.what = what
+        self.remind_every = remind_every
+        self.since: float | None = None
+        self.said = 0.0
+        self.failures = 0
+
+    def failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        self.failures += 1
+        if self.since is None:
+            self.since, self.said, self.failures = now, now, 1
+            log.warning("%s: the catalog cannot be reached (%s); running captures go on, "
+                        "their jobs are settled when it is back", self.what, one_line(exc))
+        elif now - self.said >= self.remind_every:
+            self.said = now
+            log.warning("%s: the catalog still cannot be reached after %.0f s (%s)",
+                        self.what, now - self.since, one_line(exc))
+
+    def ended(self) -> None:
+        if self.since is None:
+            return
+        log.warning("%s: the catalog answers again after %.0f s (%d failed look(s))",
+                    self.what, time.monotonic() - self.since, self.failures)
+        self.since = None
 
 
 class Worker:
