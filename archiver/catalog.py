@@ -839,13 +839,6 @@ def _refresh_sqlite_statistics(engine: Any) -> None:
 CONNECT_TIMEOUT = 10  # libpq connect_timeout: connecting, start-up and authentication
 POOL_TIMEOUT = 30  # a thread waiting for a free pooled connection
 SERVER_SILENT_AFTER = 60  # sent data unacknowledged this long: the connection is dead
-_PG_DEFAULTS: dict[str, Any] = {
-    "connect_timeout": CONNECT_TIMEOUT,
-    # TCP keepalives find a silent server while waiting for a reply; tcp_user_timeout
-    # (milliseconds) while sending. Both end in an error, never in a wait without end.
-    "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
-    "tcp_user_timeout": SERVER_SILENT_AFTER * 1000,
-}
 
 
 def _connect_args(url: str) -> dict[str, Any]:
@@ -859,8 +852,14 @@ def _connect_args(url: str) -> dict[str, Any]:
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
         return {}
-    given = parsed.query
-    return {key: value for key, value in _PG_DEFAULTS.items() if key not in given}
+    bounds = {
+        "connect_timeout": CONNECT_TIMEOUT,
+        # TCP keepalives find a silent server while waiting for a reply; tcp_user_timeout
+        # (milliseconds) while sending. Both end in an error, never in a wait without end.
+        "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+        "keepalives_count": 3, "tcp_user_timeout": SERVER_SILENT_AFTER * 1000,
+    }
+    return {key: value for key, value in bounds.items() if key not in parsed.query}
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
