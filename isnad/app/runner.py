@@ -212,12 +212,12 @@ class JobRunner:
     def _settle(self, row: JobRow, attempt: Attempt, code: int) -> JobState | None:
         interrupted = self.settle_dead_captures()
         cancelled = row.id in self.store.cancel_requested([row.id])
-        if not cancelled and code != 0 and attempt.catalog_down:
+        if (not cancelled and code != 0 and attempt.catalog_down
+                and self.give_back(row, attempt.number, "the catalog could not be written "
+                                   f"during the capture ({attempt.error})")):
             # Not the capture's fault: the catalog could not record it (what it left is
-            # settled above, FAILED as interrupted, its files kept aside). Run again.
-            if not self.give_back(row, attempt.number, "the catalog could not be written "
-                                  f"during the capture ({attempt.error})"):
-                return None
+            # settled above, FAILED as interrupted, its files kept aside). Run again, unless
+            # the attempt sealed a capture already: then it is recorded failed below.
             return self.store.get(row.id).state
         if cancelled:
             state, error = JobState.CANCELLED, "cancelled while running"
@@ -349,6 +349,12 @@ class JobRunner:
             else:
                 reason = f"its worker {row.worker} ended before the job finished"
             if self.give_back(row, row.attempts, reason):
+                recovered.append(row.id)
+            elif row.id in unsettled and self.store.finish(
+                    row.id, row.attempts, JobState.FAILED, error=reason,
+                    outcome={"outcome": "failed", "note": "settled after a catalog outage"}):
+                # Not queued again (one of its captures was sealed): recorded as it ended.
+                forget_secret(self.secrets, row.id)
                 recovered.append(row.id)
             with self.lock:
                 self.unsettled.pop(row.id, None)

@@ -94,7 +94,9 @@ class Heartbeat(threading.Thread):
         try:
             self.runner.cancel_requested()
             now = time.monotonic()
-            if now - self.last_beat >= self.interval:
+            # During an outage every look tries the catalog (a sign of life), so that its
+            # end is seen at once, and only on a write that went through.
+            if self.outage.since is not None or now - self.last_beat >= self.interval:
                 self.last_beat = now
                 self.runner.store.beat_worker(self.runner.worker_id)
                 self.runner.beat()
