@@ -231,3 +231,31 @@ def test_a_crawl_whose_on_start_raises_ends_the_process(tmp_path):
         pytest.fail("run_crawls did not return after on_start raised (the reactor ran on)")
     assert run.returncode == 0, run.stderr[-2000:]
     assert "raised: the catalog went away" in run.stdout, run.stdout + run.stderr[-2000:]
+
+
+def test_isnad_capture_runs_again_its_own_job_queued_again(tmp_path):
+    """`isnad capture` with no worker runs its jobs itself and waits for them: a job of its
+    own queued again (its capture process ended because the catalog could not record it)
+    must run here again, or the command would wait for a worker that never comes."""
+    from isnad.app.worker import LocalRun
+
+    url = "http://10.255.255.1/unreachable"  # private: refused at once, no browser, no wait
+    settings = Settings(home=tmp_path / "home", worker={"heartbeat": 1})
+    archive = open_archive(settings, recover=False)
+    store = JobStore(archive.catalog)
+    job = store.add(url=url, spec=JobSpec(url=url, operator="alice", use_browser=False)
+                    .to_dict(), priority=30, source="cli", operator="alice", case_id=None)
+    offered: list[str] = []
+    local = LocalRun(settings, archive, 1, requeue=lambda row: offered.append(row.id))
+    try:
+        number = store.claim(job.id, local.id, settings.machine(), os.getpid())
+        local.futures[job.id] = local.pool.submit(lambda: None)  # one of its own jobs
+        # What the runner does when a capture process ends for want of a catalog:
+        assert local.runner.give_back(store.get(job.id), number, "the catalog could not be "
+                                      "written during the capture (test)")
+        assert offered == [job.id]  # the queue has its message too (a worker may take it)
+        assert local.futures[job.id].result(timeout=240) == JobState.DONE
+    finally:
+        local.close()
+    row = store.get(job.id)
+    assert row.state == JobState.DONE and row.attempts == 2, (row.state, row.history)

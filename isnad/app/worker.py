@@ -279,9 +279,11 @@ class LocalRun:
         self.settings = settings
         self.store = JobStore(archive.catalog)
         self.id = worker_id("capture", settings.machine())
-        self.runner = JobRunner(settings, archive, self.store, self.id, requeue=requeue)
+        self.offer = requeue
+        self.runner = JobRunner(settings, archive, self.store, self.id, requeue=self._requeue)
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="isnad-job")
         self.futures: dict[str, Future] = {}
+        self.closed = False
         self.concurrency = concurrency
         self.heartbeat = Heartbeat(self.runner, settings.worker.heartbeat)
 
@@ -292,6 +294,14 @@ class LocalRun:
         self.runner.recover()  # jobs a dead worker (or a killed `capture`) left running
         resume_uploads(self.runner.archive)
         for row in sorted(rows, key=lambda r: -r.priority):  # stable: submission order
+            self.futures[row.id] = self.pool.submit(self.runner.run, row.id)
+
+    def _requeue(self, row: JobRow) -> None:
+        # One of this command's jobs queued again (its capture process ended because the
+        # catalog could not record it): run here again, since `capture` waits for it and no
+        # worker may come. The queue gets its message too; the claim decides who runs it.
+        self.offer(row)
+        if row.id in self.futures and not self.closed:
             self.futures[row.id] = self.pool.submit(self.runner.run, row.id)
 
     def abandon(self) -> tuple[list[str], list[str]]:
@@ -314,6 +324,7 @@ class LocalRun:
         return queued, running
 
     def close(self) -> None:
+        self.closed = True
         self.heartbeat.stopped.set()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.store.stop_worker(self.id)
