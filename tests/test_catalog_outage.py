@@ -259,3 +259,31 @@ def test_isnad_capture_runs_again_its_own_job_queued_again(tmp_path):
         local.close()
     row = store.get(job.id)
     assert row.state == JobState.DONE and row.attempts == 2, (row.state, row.history)
+
+
+def test_a_job_left_unsettled_whose_attempt_sealed_a_capture_is_failed_not_run_again(tmp_path):
+    """Its attempt sealed one capture and left another interrupted: it must not be queued
+    again (never two results for one job), nor stay RUNNING for ever because the queueing is
+    refused: it is recorded failed, as it ended."""
+    from datetime import UTC, datetime
+
+    from archiver.catalog import CaptureRow
+
+    settings = Settings(home=tmp_path / "home", worker={"heartbeat": 1, "stale_after": 3600})
+    archive = open_archive(settings, recover=False)
+    store = JobStore(archive.catalog)
+    runner = JobRunner(settings, archive, store, f"worker:test:{os.getpid()}:1")
+    job = add_job(store)
+    number = store.claim(job.id, runner.worker_id, runner.host, os.getpid())
+    for n, (state, error) in enumerate([("COMPLETE", None), ("FAILED", "interrupted: test")]):
+        capture_id = f"01a23300-0000-7000-8000-{n:012d}"
+        archive.catalog.add_capture(CaptureRow(
+            id=capture_id, url=job.url, state=state, error=error, reasons=[], tags=[],
+            operator="alice", started_at=datetime.now(UTC), context={}))
+        store.link_capture(job.id, number, capture_id)
+    runner._leave_to_recovery(job.id, number, OperationalError("x", {}, Exception("down")))
+    assert runner.recover() == [job.id]
+    row = store.get(job.id)
+    assert row.state == JobState.FAILED and row.attempts == 1, (row.state, row.history)
+    assert "catalog could not be written" in row.error, row.error
+    assert runner.unsettled == {}
