@@ -324,9 +324,11 @@ class Catalog:
         # A database server that restarted leaves every pooled connection dead: each is
         # checked when taken from the pool (pre-ping) and replaced, instead of failing the
         # first write after an outage.
-        self.engine = create_engine(
-            url, future=True, connect_args={"timeout": 60} if url.startswith("sqlite") else {},
-            pool_pre_ping=not url.startswith("sqlite"))
+        # A server that stops answering makes a call fail within bounded time (see
+        # _connect_args), never wait for ever: a capture process must end, not hang.
+        server = {} if url.startswith("sqlite") else {"pool_pre_ping": True,
+                                                       "pool_timeout": POOL_TIMEOUT}
+        self.engine = create_engine(url, future=True, connect_args=_connect_args(url), **server)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.ensure(self.engine, upgrade_automatically=(
@@ -829,6 +831,35 @@ def _refresh_sqlite_statistics(engine: Any) -> None:
         import logging
 
         logging.getLogger(__name__).debug("catalog statistics not refreshed: %s", exc)
+
+
+# Bounds on a catalog server that stops answering (seconds). Without them a capture process
+# writing to a PostgreSQL behind a dead link waits for ever: libpq has no connect timeout by
+# default and an established connection whose peer vanished is never found dead.
+CONNECT_TIMEOUT = 10  # libpq connect_timeout: connecting, start-up and authentication
+POOL_TIMEOUT = 30  # a thread waiting for a free pooled connection
+SERVER_SILENT_AFTER = 60  # sent data unacknowledged this long: the connection is dead
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    """The driver's connection arguments: for SQLite a busy wait of a minute; for
+    PostgreSQL the bounds above, each unless the URL's query sets it (an operator's
+    ``?connect_timeout=30`` wins)."""
+    if url.startswith("sqlite"):
+        return {"timeout": 60}
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    bounds = {
+        "connect_timeout": CONNECT_TIMEOUT,
+        # TCP keepalives find a silent server while waiting for a reply; tcp_user_timeout
+        # (milliseconds) while sending. Both end in an error, never in a wait without end.
+        "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+        "keepalives_count": 3, "tcp_user_timeout": SERVER_SILENT_AFTER * 1000,
+    }
+    return {key: value for key, value in bounds.items() if key not in parsed.query}
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects

@@ -12,6 +12,7 @@ capture running unseen: the job is run again elsewhere).
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import json
 import os
 import signal
@@ -157,6 +158,9 @@ def _run_import(settings: Any, archive: Any, import_id: str, reporter: Reporter)
 def main() -> None:
     events, parent = int(sys.argv[1]), int(sys.argv[2])
     _die_with_parent(parent)
+    # `kill -USR1 PID` writes where every thread is to the job's log: how a capture that
+    # seems stuck is looked into without stopping it.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     reporter = Reporter(events)
     from archiver.errors import IsnadError
 
@@ -166,8 +170,16 @@ def main() -> None:
         reporter.send("error", message=str(exc))
         sys.exit(1)
     except BaseException as exc:  # noqa: BLE001 - any crash: said to the parent, then raised
+        from isnad.app.runner import CATALOG_DOWN, one_line
+
         traceback.print_exc()
-        reporter.send("error", message=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, CATALOG_DOWN):
+            # The catalog went away under the capture: nothing it did is claimed done (what
+            # it wrote stays in the spool, settled as interrupted); the worker runs it again.
+            reporter.send("error", message=f"the catalog could not be written: {one_line(exc)}",
+                          catalog_down=True)
+        else:
+            reporter.send("error", message=f"{type(exc).__name__}: {exc}")
         sys.exit(1)
 
 

@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from archiver.archive import Archive, process_alive
 from archiver.jobs import JobRow, JobStore, link_to_retries
 from archiver.states import CaptureState, CustodyAction, JobState
@@ -31,6 +34,9 @@ log = logging.getLogger("isnad.runner")
 
 FINAL_CAPTURE = (CaptureState.COMPLETE, CaptureState.PARTIAL, CaptureState.FAILED)
 INTERRUPTED = "interrupted"
+# A catalog that cannot be reached (server down, connection lost, refused, timed out, no
+# pooled connection free): an outage to ride out, not a fault in the code.
+CATALOG_DOWN = (OperationalError, InterfaceError, PoolTimeout)
 
 
 @dataclass
@@ -46,6 +52,8 @@ class Attempt:
     written: float = 0.0
     error: str | None = None
     done: bool = False
+    progress_lost: bool = False  # the catalog refused the last progress write
+    catalog_down: bool = False  # the capture process ended because the catalog was down
 
 
 class JobRunner:
@@ -61,6 +69,9 @@ class JobRunner:
         self.host = settings.machine()
         self.running: dict[str, Attempt] = {}
         self.handed_back: set[str] = set()
+        # Jobs whose attempt ended here but could not be settled (the catalog was down):
+        # the next recovery settles them at once, without waiting for them to look stale.
+        self.unsettled: dict[str, int] = {}
         self.lock = threading.Lock()
         self._settling = threading.Lock()  # one settling of dead captures at a time
         self.logs = settings.home / "logs" / "jobs"
@@ -92,11 +103,10 @@ class JobRunner:
                 self.store.finish(job_id, number, JobState.FAILED,
                                   error=f"the worker could not run it: {exc}",
                                   outcome={"outcome": "failed"})
-            except Exception:  # noqa: BLE001 - the catalog itself is down
+            except Exception as settling:  # noqa: BLE001 - the catalog itself is down
                 # Not settled now: the job stays RUNNING, no longer ours to run, and the
                 # next recovery (here or elsewhere) settles it once the catalog answers.
-                log.exception("job %s left to recovery: the catalog could not be written",
-                              job_id)
+                self._leave_to_recovery(job_id, number, settling)
                 return None
             forget_secret(self.secrets, job_id)
             return JobState.FAILED
@@ -107,9 +117,15 @@ class JobRunner:
             return None  # the stopping worker settles it (see hand_back)
         try:
             return self._settle(row, attempt, code)
-        except Exception:  # noqa: BLE001 - the catalog is down: recovery settles it later
-            log.exception("job %s left to recovery: its attempt could not be settled", job_id)
+        except Exception as exc:  # noqa: BLE001 - the catalog is down: recovery settles it later
+            self._leave_to_recovery(job_id, number, exc)
             return None
+
+    def _leave_to_recovery(self, job_id: str, number: int, exc: BaseException) -> None:
+        with self.lock:
+            self.unsettled[job_id] = number
+        log.warning("job %s left to recovery: its attempt %d could not be settled (%s); it is "
+                    "settled when the catalog answers again", job_id, number, one_line(exc))
 
     def _start(self, row: JobRow, number: int) -> Attempt:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -169,6 +185,7 @@ class JobRunner:
             progress.setdefault("results", {})[key] = event["state"]
         elif kind == "error":
             attempt.error = event.get("message")
+            attempt.catalog_down = bool(event.get("catalog_down"))
         elif kind == "done":
             attempt.done = True
         self._write_progress(attempt, force=kind not in ("progress", "import"))
@@ -177,11 +194,31 @@ class JobRunner:
         now = time.monotonic()
         if force or now - attempt.written >= 1.0:
             attempt.written = now
-            self.store.set_progress(attempt.job_id, attempt.number, dict(attempt.progress))
+            try:
+                self.store.set_progress(attempt.job_id, attempt.number, dict(attempt.progress))
+            except CATALOG_DOWN as exc:
+                # Progress is only shown (`isnad jobs`): a catalog that cannot take it must
+                # not end the capture, whose own writes decide its fate. Said once per
+                # outage; the next event writes it again.
+                if not attempt.progress_lost:
+                    log.warning("job %s: its progress could not be recorded, the capture goes "
+                                "on (%s)", attempt.job_id, one_line(exc))
+                attempt.progress_lost = True
+                return
+            if attempt.progress_lost:
+                log.info("job %s: its progress is recorded again", attempt.job_id)
+                attempt.progress_lost = False
 
-    def _settle(self, row: JobRow, attempt: Attempt, code: int) -> JobState:
+    def _settle(self, row: JobRow, attempt: Attempt, code: int) -> JobState | None:
         interrupted = self.settle_dead_captures()
         cancelled = row.id in self.store.cancel_requested([row.id])
+        if (not cancelled and code != 0 and attempt.catalog_down
+                and self.give_back(row, attempt.number, "the catalog could not be written "
+                                   f"during the capture ({attempt.error})")):
+            # Not the capture's fault: the catalog could not record it (what it left is
+            # settled above, FAILED as interrupted, its files kept aside). Run again, unless
+            # the attempt sealed a capture already: then it is recorded failed below.
+            return self.store.get(row.id).state
         if cancelled:
             state, error = JobState.CANCELLED, "cancelled while running"
         elif code == 0 and attempt.done:
@@ -289,21 +326,51 @@ class JobRunner:
         files kept in its quarantine, and linked to the attempt that replaced them."""
         link_to_retries(self.archive, self.settle_dead_captures())
         recovered = []
-        for row in self.store.stale(self.host, process_alive, self.settings.worker.stale_after):
+        with self.lock:
+            unsettled = dict(self.unsettled)
+        rows = {row.id: row for row in self.store.stale(self.host, process_alive,
+                                                        self.settings.worker.stale_after)}
+        for job_id, number in unsettled.items():
+            row = self.store.get(job_id)
+            if row.state == JobState.RUNNING and row.attempts == number:
+                rows.setdefault(job_id, row)
+            else:  # settled meanwhile (by another worker's recovery)
+                with self.lock:
+                    self.unsettled.pop(job_id, None)
+        for row in rows.values():
             if row.id in self.running:
                 continue  # ours, running right now
             # This worker's own job that it no longer runs (its settling failed: the catalog
             # was down) is settled like any other: never left RUNNING under a live worker.
             self.settle_dead_captures()
-            if self.give_back(row, row.attempts, f"its worker {row.worker} ended before the "
-                              "job finished"):
+            if row.id in unsettled:
+                reason = (f"its attempt ended while the catalog could not be written (worker "
+                          f"{row.worker})")
+            else:
+                reason = f"its worker {row.worker} ended before the job finished"
+            if self.give_back(row, row.attempts, reason):
                 recovered.append(row.id)
+            elif row.id in unsettled and self.store.finish(
+                    row.id, row.attempts, JobState.FAILED, error=reason,
+                    outcome={"outcome": "failed", "note": "settled after a catalog outage"}):
+                # Not queued again (one of its captures was sealed): recorded as it ended.
+                forget_secret(self.secrets, row.id)
+                recovered.append(row.id)
+            with self.lock:
+                self.unsettled.pop(row.id, None)
         return recovered
 
     def beat(self) -> None:
         with self.lock:
             running = list(self.running)
         self.store.beat(running)
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one short line (a database error's first line, without SQLAlchemy's
+    background link): what a log line or a job's error shows."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def describe_exit(code: int) -> str:

@@ -28,13 +28,14 @@ from archiver.states import JobState
 from isnad.app.capture import resume_uploads
 from isnad.app.jobs import forget_secret
 from isnad.app.queue import OUTAGE_ERRORS, CaptureQueue, QueueUnavailable
-from isnad.app.runner import JobRunner
+from isnad.app.runner import CATALOG_DOWN, JobRunner, one_line
 from isnad.config import Settings
 
 log = logging.getLogger("isnad.worker")
 
 RECOVER_EVERY = 30.0  # seconds between looks for jobs whose worker died (at most)
 RECONCILE_EVERY = 300.0  # seconds between looks for queued jobs the queue lost (at most)
+OUTAGE_REMINDER = 60.0  # seconds between the warnings that the catalog is still unreachable
 
 
 def worker_id(kind: str, host: str | None = None) -> str:
@@ -77,28 +78,73 @@ class Heartbeat(threading.Thread):
         self.also = also
         self.stopped = threading.Event()
         self.last_recovery = time.monotonic()
+        self.last_beat = 0.0
+        self.outage = CatalogOutage(f"worker {runner.worker_id}")
         # A worker on another machine is found dead after ``stale_after`` seconds of silence:
         # look at least twice in that time.
         self.recover_every = min(RECOVER_EVERY, runner.settings.worker.stale_after / 2)
 
     def run(self) -> None:
         tick = min(self.interval, 1.0)  # cancellations are looked at every second
-        last_beat = 0.0
         while not self.stopped.wait(tick):
-            try:
-                self.runner.cancel_requested()
-                now = time.monotonic()
-                if now - last_beat >= self.interval:
-                    last_beat = now
-                    self.runner.store.beat_worker(self.runner.worker_id)
-                    self.runner.beat()
-                if now - self.last_recovery >= self.recover_every:
-                    self.last_recovery = now
-                    self.runner.recover()
-                if self.also:
-                    self.also()
-            except Exception:  # noqa: BLE001 - a busy catalog must not stop the heartbeat
-                log.exception("heartbeat")
+            self.tick()
+
+    def tick(self) -> None:
+        """One look: cancellations, signs of life, recovery, and ``also``."""
+        try:
+            self.runner.cancel_requested()
+            now = time.monotonic()
+            # During an outage every look tries the catalog (a sign of life), so that its
+            # end is seen at once, and only on a write that went through.
+            if self.outage.since is not None or now - self.last_beat >= self.interval:
+                self.last_beat = now
+                self.runner.store.beat_worker(self.runner.worker_id)
+                self.runner.beat()
+            if self.outage.since is not None:
+                # The catalog answers again: what the outage left unsettled is settled now.
+                self.outage.ended()
+                self.last_recovery = 0.0
+            if now - self.last_recovery >= self.recover_every:
+                self.last_recovery = now
+                self.runner.recover()
+            if self.also:
+                self.also()
+        except CATALOG_DOWN as exc:  # a catalog down must not stop the heartbeat
+            self.outage.failed(exc)
+        except Exception:  # noqa: BLE001 - anything else: said in full, the heartbeat goes on
+            log.exception("heartbeat")
+
+
+class CatalogOutage:
+    """A catalog that cannot be reached, said as it is lived: one warning line when it
+    starts, one every ``remind_every`` seconds while it lasts, one line when it ends — not
+    a traceback a second (which filled a log, or blocked a worker whose stderr nobody read)."""
+
+    def __init__(self, what: str, remind_every: float = OUTAGE_REMINDER) -> None:
+        self.what = what
+        self.remind_every = remind_every
+        self.since: float | None = None
+        self.said = 0.0
+        self.failures = 0
+
+    def failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        self.failures += 1
+        if self.since is None:
+            self.since, self.said, self.failures = now, now, 1
+            log.warning("%s: the catalog cannot be reached (%s); running captures go on, "
+                        "their jobs are settled when it is back", self.what, one_line(exc))
+        elif now - self.said >= self.remind_every:
+            self.said = now
+            log.warning("%s: the catalog still cannot be reached after %.0f s (%s)",
+                        self.what, now - self.since, one_line(exc))
+
+    def ended(self) -> None:
+        if self.since is None:
+            return
+        log.warning("%s: the catalog answers again after %.0f s (%d failed look(s))",
+                    self.what, time.monotonic() - self.since, self.failures)
+        self.since = None
 
 
 class Worker:
@@ -233,9 +279,11 @@ class LocalRun:
         self.settings = settings
         self.store = JobStore(archive.catalog)
         self.id = worker_id("capture", settings.machine())
-        self.runner = JobRunner(settings, archive, self.store, self.id, requeue=requeue)
+        self.offer = requeue
+        self.runner = JobRunner(settings, archive, self.store, self.id, requeue=self._requeue)
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="isnad-job")
         self.futures: dict[str, Future] = {}
+        self.closed = False
         self.concurrency = concurrency
         self.heartbeat = Heartbeat(self.runner, settings.worker.heartbeat)
 
@@ -246,6 +294,14 @@ class LocalRun:
         self.runner.recover()  # jobs a dead worker (or a killed `capture`) left running
         resume_uploads(self.runner.archive)
         for row in sorted(rows, key=lambda r: -r.priority):  # stable: submission order
+            self.futures[row.id] = self.pool.submit(self.runner.run, row.id)
+
+    def _requeue(self, row: JobRow) -> None:
+        # One of this command's jobs queued again (its capture process ended because the
+        # catalog could not record it): run here again, since `capture` waits for it and no
+        # worker may come. The queue gets its message too; the claim decides who runs it.
+        self.offer(row)
+        if row.id in self.futures and not self.closed:
             self.futures[row.id] = self.pool.submit(self.runner.run, row.id)
 
     def abandon(self) -> tuple[list[str], list[str]]:
@@ -268,6 +324,7 @@ class LocalRun:
         return queued, running
 
     def close(self) -> None:
+        self.closed = True
         self.heartbeat.stopped.set()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.store.stop_worker(self.id)
