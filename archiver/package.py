@@ -212,8 +212,29 @@ def _indexer(out: io.TextIOBase, warcs: list[Path], data: Any) -> WACZIndexer:
 
 def _write_pages(wacz: zipfile.ZipFile, pages: list[dict[str, Any]]) -> None:
     lines = [json.dumps(PAGES_HEADER)]
-    lines += [json.dumps(page, ensure_ascii=False) for page in pages]
+    lines += [json.dumps(page, ensure_ascii=False) for page in with_page_ids(pages)]
     _writestr(wacz, "pages/pages.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def with_page_ids(pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pages, each with an ``id`` (a WACZ page's identifier): a page given without one (or
+    with an empty one) gets its position, ``0000``, ``0001``…, unless another page has it.
+
+    Not cosmetic: ``wacz validate`` reads ``pages.jsonl`` as a table whose columns are the
+    header line's keys (``format``, ``id``, ``title``), and a page with neither an id nor a
+    title is a "Blank Row" that fails the whole package."""
+    taken = {str(p["id"]) for p in pages if p.get("id") not in (None, "")}
+    out = []
+    for number, page in enumerate(pages):
+        if page.get("id") in (None, ""):
+            given, suffix = f"{number:04d}", 1
+            while given in taken:
+                suffix += 1
+                given = f"{number:04d}-{suffix}"
+            taken.add(given)
+            page = {"id": given, **{k: v for k, v in page.items() if k != "id"}}
+        out.append(page)
+    return out
 
 
 class _NoMembers:

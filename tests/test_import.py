@@ -418,6 +418,9 @@ def test_a_whole_file_gzip_warc_is_imported_indexed_and_replays(isnad, tmp_path)
         got = next(iter(ArchiveIterator(io.BytesIO(chunk))))
         assert got.content_stream().read() == pages[entry["url"]]
     assert isnad("verify", record["capture_id"]).code == 0
+    validated = subprocess.run([str(Path(sys.executable).parent / "wacz"), "validate", "-f",
+                                str(wacz)], capture_output=True, text=True, timeout=120)
+    assert "is valid" in validated.stdout, validated.stdout + validated.stderr
 
 
 @needs_samples
