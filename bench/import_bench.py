@@ -30,6 +30,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -144,6 +145,8 @@ def main() -> None:
                   "import": step_import}[args.step](Path(args.file))
         print(json.dumps(result))
         return
+    # Stopped (kill, timeout): the step running is killed and the WARC deleted all the same.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped: generated files deleted"))
     free = shutil.disk_usage(args.tmp).free / MiB
     if free < 3.2 * args.size:  # the WARC, the working copy, the package, its stored copy
         sys.exit(f"{args.tmp} has {free:.0f} MiB free; a {args.size} MiB run needs about "
