@@ -207,6 +207,9 @@ class CaptureSession:
             extra_files=[*attachments, *tokens], extra_paths=list(media_files),
             seal=prover.seal if prover is not None else None, index=index,
             hashed=False,  # the self-verification below hashes it as it reads it
+            # Received files were hashed as their working copies were written, on arrival.
+            known_sha256={p.name: self.received_sha256[p.name] for p in self.received
+                          if self.received_sha256.get(p.name)},
         )
         if prover is not None:
             sealing = [f for f in prover.failures if f not in reasons]
@@ -221,7 +224,9 @@ class CaptureSession:
         else:  # the key that just signed (it may have been created for this capture)
             options = replace(options, trusted_keys={*(options.trusted_keys or ()),
                                                      prover.key.fingerprint})
-        check = verify_package_file(package_path, options)
+        # One read of the package: its hash and its members' (see verify_package_file); a
+        # received file found byte for byte as on arrival is not parsed again here.
+        check = verify_package_file(package_path, options, recheck_received=False)
         if not check.ok:
             raise PackageError(f"package {package_path} failed its own verification: "
                                + "; ".join(f"{c.name}: {c.detail}" for c in check.mismatches))

@@ -91,6 +91,7 @@ def build_package(
     seal: Callable[[str, str], Seal] | None = None,
     index: Path | None = None,
     hashed: bool = True,
+    known_sha256: dict[str, str] | None = None,
 ) -> BuiltPackage:
     """Write a WACZ atomically at ``out_path`` (temp file, fsync, rename).
 
@@ -105,6 +106,10 @@ def build_package(
     be listed in the file they timestamp) go there too, base64 under ``timestamps``.
     ``index``: a sorted CDXJ file made already (an import indexes as it checks), written as
     ``indexes/index.cdx`` instead of indexing the WARCs again.
+    ``known_sha256``: WARC file name → SHA-256 taken as that file was written (a received
+    file, hashed as its working copy was written on arrival): listed as it is, the file copied
+    in without hashing it again. The package's verification, which re-reads it, compares the
+    copy with that hash.
     """
     if not warcs:
         raise PackageError("nothing to package: the capture wrote no WARC file")
@@ -119,8 +124,9 @@ def build_package(
                 written["indexes/index.cdx"] = _copy_in(wacz, index, "indexes/index.cdx",
                                                         zipfile.ZIP_DEFLATED)
             for warc in warcs:  # WACZ: WARCs stored, so they stay seekable
-                written["archive/" + warc.name] = _copy_in(wacz, warc, "archive/" + warc.name,
-                                                           zipfile.ZIP_STORED)
+                written["archive/" + warc.name] = _copy_in(
+                    wacz, warc, "archive/" + warc.name, zipfile.ZIP_STORED,
+                    (known_sha256 or {}).get(warc.name))
             _write_pages(wacz, pages)
             for name, data in extra_files:
                 _writestr(wacz, name, data)
@@ -212,8 +218,29 @@ def _indexer(out: io.TextIOBase, warcs: list[Path], data: Any) -> WACZIndexer:
 
 def _write_pages(wacz: zipfile.ZipFile, pages: list[dict[str, Any]]) -> None:
     lines = [json.dumps(PAGES_HEADER)]
-    lines += [json.dumps(page, ensure_ascii=False) for page in pages]
+    lines += [json.dumps(page, ensure_ascii=False) for page in with_page_ids(pages)]
     _writestr(wacz, "pages/pages.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def with_page_ids(pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pages, each with an ``id`` (a WACZ page's identifier): a page given without one (or
+    with an empty one) gets its position, ``0000``, ``0001``…, unless another page has it.
+
+    Not cosmetic: ``wacz validate`` reads ``pages.jsonl`` as a table whose columns are the
+    header line's keys (``format``, ``id``, ``title``), and a page with neither an id nor a
+    title is a "Blank Row" that fails the whole package."""
+    taken = {str(p["id"]) for p in pages if p.get("id") not in (None, "")}
+    out = []
+    for number, page in enumerate(pages):
+        if page.get("id") in (None, ""):
+            given, suffix = f"{number:04d}", 1
+            while given in taken:
+                suffix += 1
+                given = f"{number:04d}-{suffix}"
+            taken.add(given)
+            page = {"id": given, **{k: v for k, v in page.items() if k != "id"}}
+        out.append(page)
+    return out
 
 
 class _NoMembers:
@@ -223,19 +250,21 @@ class _NoMembers:
         return []
 
 
-def _copy_in(wacz: zipfile.ZipFile, path: Path, name: str, compress_type: int
-             ) -> tuple[str, int]:
+def _copy_in(wacz: zipfile.ZipFile, path: Path, name: str, compress_type: int,
+             known: str | None = None) -> tuple[str, int]:
     """Copy the file at ``path`` into the package as ``name``; its SHA-256 and size, hashed
-    from the bytes as they were written."""
+    from the bytes as they were written (``known``: the SHA-256 taken when the file itself was
+    written, not taken again)."""
     info = zipfile.ZipInfo.from_file(path, name)
     info.compress_type = compress_type
-    digest, size = hashlib.sha256(), 0
+    digest, size = (None if known else hashlib.sha256()), 0
     with wacz.open(info, "w") as out, open(path, "rb") as src:
         while chunk := src.read(1024 * 1024):
-            digest.update(chunk)
+            if digest is not None:
+                digest.update(chunk)
             out.write(chunk)
             size += len(chunk)
-    return digest.hexdigest(), size
+    return (known or digest.hexdigest()), size  # type: ignore[union-attr]
 
 
 def _resource(wacz: zipfile.ZipFile, entry: zipfile.ZipInfo, known: tuple[str, int] | None

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import re
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from archiver.custody import CustodyEvent, chain_problems
 from archiver.errors import PackageError
-from archiver.hashing import sha256_stream
+from archiver.hashing import CHUNK, sha256_stream
 from archiver.states import CustodyAction, ProofState
 from archiver.warcreader import check_warc_stream
 
@@ -77,9 +78,18 @@ class VerificationReport:
 
 
 def verify_package(stream: BinaryIO, subject: str, report: VerificationReport | None = None,
-                   proof: ProofOptions | None = None) -> VerificationReport:
+                   proof: ProofOptions | None = None, *,
+                   hashed: dict[str, MemberHash] | None = None,
+                   recheck_received: bool = True) -> VerificationReport:
     """Check a WACZ from a seekable stream: its zip, datapackage digests, files, WARC records,
     its signature and timestamp tokens (against ``proof``; without it, nothing is trusted).
+
+    ``hashed``: members already hashed from the bytes of this very read (see
+    :func:`verify_package_file`), not read again. ``recheck_received=False`` (a package's
+    self-verification, just after it was built): an imported file found here byte for byte
+    as it was on arrival (its SHA-256, taken in this read, is the one recorded on arrival)
+    is not parsed again for its record digests; the same bytes give the same records, which
+    were checked on arrival. `isnad verify` and audits re-check them all.
 
     Never raises for anything found in the package: each problem is a failed check.
     """
@@ -93,7 +103,7 @@ def verify_package(stream: BinaryIO, subject: str, report: VerificationReport | 
         return report
     try:
         with wacz:
-            _verify_zip(wacz, report, proof or ProofOptions())
+            _verify_zip(wacz, report, proof or ProofOptions(), hashed or {}, recheck_received)
     except Exception as exc:  # noqa: BLE001 - one damaged package must not hide the others
         report.add("package could be read to the end", False, _why(exc))
     return report
@@ -106,8 +116,8 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _verify_zip(wacz: zipfile.ZipFile, report: VerificationReport, proof: ProofOptions
-                ) -> None:
+def _verify_zip(wacz: zipfile.ZipFile, report: VerificationReport, proof: ProofOptions,
+                hashed: dict[str, MemberHash], recheck_received: bool) -> None:
     readable = _check_members(wacz.infolist(), report)
     datapackage_bytes, datapackage = _read_json(wacz, "datapackage.json", readable, report)
     if datapackage is None:
@@ -139,14 +149,15 @@ def _verify_zip(wacz: zipfile.ZipFile, report: VerificationReport, proof: ProofO
             report.add(f"{path}: listed once in datapackage.json", False, "listed twice")
             continue
         listed.add(path)
-        _check_member(wacz, resource, readable, report)
+        _check_member(wacz, resource, readable, report, hashed)
     unlisted = sorted(set(wacz.NameToInfo) - listed - set(DIGEST_FILES))
     report.add(
         "every file in the package is listed in datapackage.json",
         not unlisted,
         ("unlisted: " + ", ".join(unlisted)) if unlisted else f"{len(listed)} files",
     )
-    _check_warcs(wacz, sorted(readable), report, _received_files(datapackage))
+    _check_warcs(wacz, sorted(readable), report, _received_files(datapackage),
+                 hashed=None if recheck_received else hashed)
     _check_proof(wacz, datapackage, digest, actual, readable, report, proof)
 
 
@@ -272,7 +283,8 @@ def _received_files(datapackage: dict[str, Any]) -> dict[str, tuple[str, str | N
 
 
 def _check_warcs(wacz: zipfile.ZipFile, names: list[str], report: VerificationReport,
-                 received: dict[str, tuple[str, str | None]] | None = None) -> None:
+                 received: dict[str, tuple[str, str | None]] | None = None, *,
+                 hashed: dict[str, MemberHash] | None = None) -> None:
     """Every WARC/ARC in the package, wherever it sits, has its record digests checked.
 
     A file received as it is (an import) may have had bad or missing digests on arrival, and
@@ -289,6 +301,15 @@ def _check_warcs(wacz: zipfile.ZipFile, names: list[str], report: VerificationRe
     if not warcs:
         report.add("the package holds a WARC", False, "no WARC or ARC file in the package")
     for name in warcs:
+        if hashed is not None and name in received and name in hashed \
+                and hashed[name].sha256 == received[name][0]:
+            source = received[name][1]
+            report.add(f"{name}: WARC record digests", True,
+                       "checked record by record on arrival; the file is "
+                       + (f"the one made on arrival from {source}" if source
+                          else "the one received") + ", byte for byte (SHA-256 "
+                       f"{hashed[name].sha256}, taken in this read)")
+            continue
         try:
             with wacz.open(name) as member:
                 reader = HashingReader(member, ("sha256",))
@@ -448,7 +469,8 @@ def _token(wacz: zipfile.ZipFile, entry: dict[str, Any], readable: set[str]) -> 
 
 
 def _check_member(wacz: zipfile.ZipFile, resource: dict[str, Any], readable: set[str],
-                  report: VerificationReport) -> None:
+                  report: VerificationReport, hashed: dict[str, MemberHash] | None = None
+                  ) -> None:
     path = resource["path"]
     if "hash" in resource:  # WACZ 1.1: "hash": "sha256:<hex>", "bytes": N
         algorithm, _, want = str(resource["hash"]).partition(":")
@@ -467,28 +489,110 @@ def _check_member(wacz: zipfile.ZipFile, resource: dict[str, Any], readable: set
     if path not in readable:
         report.add(name, False, "refused (see member names)")
         return
-    try:
-        with wacz.open(path) as member:
-            got, size = sha256_stream(member)
-    except Exception as exc:  # noqa: BLE001 - CRC error, broken deflate data, bad header...
-        report.add(name, False, f"unreadable: {_why(exc)}")
-        return
+    known = (hashed or {}).get(path)
+    if known is not None and known.crc32 == wacz.NameToInfo[path].CRC:
+        got, size = known.sha256, known.size  # hashed in the read that hashed the package
+    else:  # not hashed yet, or its CRC-32 is wrong: read through zipfile, which says why
+        try:
+            with wacz.open(path) as member:
+                got, size = sha256_stream(member)
+        except Exception as exc:  # noqa: BLE001 - CRC error, broken deflate data, bad header
+            report.add(name, False, f"unreadable: {_why(exc)}")
+            return
     ok = got == want and size == expected_size
     detail = got if ok else f"expected {want} ({expected_size} bytes), found {got} ({size})"
     report.add(name, ok, detail)
 
 
-def verify_package_file(path: str | Path, proof: ProofOptions | None = None
-                        ) -> VerificationReport:
-    """Verify a WACZ on disk (``isnad verify PATH.wacz``)."""
+def verify_package_file(path: str | Path, proof: ProofOptions | None = None, *,
+                        recheck_received: bool = True) -> VerificationReport:
+    """Verify a WACZ on disk (``isnad verify PATH.wacz``).
+
+    The file is read once from end to end: the package's SHA-256 (in a thread of its own)
+    and, from the same bytes, the SHA-256 and CRC-32 of each member stored uncompressed (the
+    WARCs, the media: nearly all of its bytes), which are then not read again. See
+    :func:`verify_package` for ``recheck_received``."""
     path = Path(path)
     report = VerificationReport(str(path))
     with open(path, "rb") as fh:
-        digest, size = sha256_stream(fh)
+        digest, size, hashed = read_package_once(fh)
         report.package_sha256, report.package_size = digest, size
         report.add("package read", True, f"sha256 {digest}, {size} bytes")
         fh.seek(0)
-        return verify_package(fh, str(path), report, proof)
+        return verify_package(fh, str(path), report, proof, hashed=hashed,
+                              recheck_received=recheck_received)
+
+
+@dataclass(frozen=True)
+class MemberHash:
+    """A zip member's bytes as read: SHA-256, size and CRC-32 (to compare with the zip's)."""
+
+    sha256: str
+    size: int
+    crc32: int
+
+
+def read_package_once(fh: BinaryIO) -> tuple[str, int, dict[str, MemberHash]]:
+    """Read a package file once: (its SHA-256, its size, {member: MemberHash} for each member
+    stored uncompressed, hashed from the same blocks). The package's hash runs in a second
+    thread (hashlib releases the GIL), so on two cores the two hashes take the time of one.
+    A zip whose members cannot be located (damaged, overlapping) gets the package's hash only;
+    its members are then read through zipfile, which reports what is wrong."""
+    from archiver.intake.warc import HashingReader
+
+    spans = _stored_spans(fh)
+    fh.seek(0)
+    whole = HashingReader(fh, ("sha256",), pipelined=True)
+    hashers: dict[str, tuple[Any, list[int]]] = {}  # name -> (sha256, [size, crc32])
+    position, first = 0, 0
+    while block := whole.read(CHUNK):
+        end = position + len(block)
+        view = memoryview(block)
+        while first < len(spans) and spans[first][1] <= position:
+            first += 1
+        for start, stop, name in spans[first:]:
+            if start >= end:
+                break
+            piece = view[max(start, position) - position:min(stop, end) - position]
+            digest, counts = hashers.setdefault(name, (hashlib.sha256(), [0, 0]))
+            digest.update(piece)
+            counts[0] += len(piece)
+            counts[1] = zlib.crc32(piece, counts[1])
+        position = end
+    whole.finish()
+    found = {name: MemberHash(digest.hexdigest(), counts[0], counts[1])
+             for name, (digest, counts) in hashers.items()}
+    for start, stop, name in spans:  # an empty member has no bytes to see
+        if start == stop:
+            found[name] = MemberHash(hashlib.sha256().hexdigest(), 0, 0)
+    return whole.hexdigests()["sha256"], position, found
+
+
+def _stored_spans(fh: BinaryIO) -> list[tuple[int, int, str]]:
+    """(start, end, name) of the bytes of each member stored uncompressed, in file order, from
+    the central directory and each member's local header; [] when they cannot all be trusted
+    to be apart (a damaged or crafted zip is read the slow way, member by member)."""
+    try:
+        infos = zipfile.ZipFile(fh).infolist()
+    except Exception:  # noqa: BLE001 - reported by verify_package
+        return []
+    names = [i.filename for i in infos]
+    spans = []
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1 \
+                or names.count(info.filename) > 1 or info.is_dir():
+            continue
+        fh.seek(info.header_offset)
+        header = fh.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            return []
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        start = info.header_offset + 30 + name_length + extra_length
+        spans.append((start, start + info.compress_size, info.filename))
+    spans.sort()
+    if any(a[1] > b[0] for a, b in zip(spans, spans[1:], strict=False)):
+        return []
+    return spans
 
 
 def verify_custody(

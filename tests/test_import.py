@@ -418,6 +418,9 @@ def test_a_whole_file_gzip_warc_is_imported_indexed_and_replays(isnad, tmp_path)
         got = next(iter(ArchiveIterator(io.BytesIO(chunk))))
         assert got.content_stream().read() == pages[entry["url"]]
     assert isnad("verify", record["capture_id"]).code == 0
+    validated = subprocess.run([str(Path(sys.executable).parent / "wacz"), "validate", "-f",
+                                str(wacz)], capture_output=True, text=True, timeout=120)
+    assert "is valid" in validated.stdout, validated.stdout + validated.stderr
 
 
 @needs_samples
@@ -717,3 +720,127 @@ def test_a_package_hashes_its_warcs_and_media_as_written_not_read_back(tmp_path,
             assert resource["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
             assert resource["bytes"] == len(data)
             assert resource["name"] == resource["path"].rsplit("/", 1)[-1].lower()
+
+
+# -- read once: the arrival pipeline and the package's one re-read -------------------------
+class _FullDisk(io.RawIOBase):
+    """A working copy on a disk that fills up after ``room`` bytes."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(28, "No space left on device")
+        self.room -= len(data)
+        return len(data)
+
+
+def test_the_arrival_pipeline_hashes_and_copies_every_byte_in_order(tmp_path):
+    """Hashing and copying run in a thread of their own while records are parsed: every block,
+    in order, whatever the sizes asked; a copy that fails (a full disk) is raised in the
+    reading thread, never lost."""
+    from archiver.intake.warc import HashingReader
+
+    data = os.urandom(5 * 1024 * 1024 + 12345)
+    copy = io.BytesIO()
+    reader = HashingReader(io.BytesIO(data), ("sha256", "md5"), copy, pipelined=True)
+    sizes = [7, 4096, 1024 * 1024, 3, 2 * 1024 * 1024 + 1]
+    got = b"".join(reader.read(sizes[n % len(sizes)]) for n in range(12))
+    reader.drain()
+    assert got == data[:len(got)] and reader.tell() == len(data)
+    assert copy.getvalue() == data
+    assert reader.hexdigests() == {"sha256": hashlib.sha256(data).hexdigest(),
+                                   "md5": hashlib.md5(data).hexdigest()}
+    full = HashingReader(io.BytesIO(data), ("sha256",), _FullDisk(3 * 1024 * 1024),
+                         pipelined=True)
+    with pytest.raises(OSError, match="No space left"):
+        full.drain()
+
+    warc = write_warc(tmp_path / "many.warc.gz",
+                      {f"http://a.test/{n}": os.urandom(300_000) for n in range(12)})
+    checked = check_warc(warc, warc.name, copy_to=tmp_path / "copy")
+    assert checked.ok and checked.records == 13
+    assert (tmp_path / "copy").read_bytes() == warc.read_bytes()
+    assert checked.hashes["sha256"] == sha256(warc)
+
+
+def _received_package(tmp_path: Path, known_sha256: str | None = None):
+    from archiver.package import build_package
+
+    warc = write_warc(tmp_path / "given.warc.gz",
+                      {f"http://a.test/{n}": os.urandom(200_000) for n in range(3)})
+    media = tmp_path / "clip.mp4"
+    media.write_bytes(os.urandom(100_000))
+    arrival = sha256(warc)
+    context = {"state": "COMPLETE", "import": {"files": [
+        {"member": "archive/given.warc.gz", "role": "original",
+         "sha256": known_sha256 or arrival}]}}
+    return build_package([warc], tmp_path / "p.wacz", pages=[{"url": "http://a.test/0"}],
+                         context=context, extra_paths=[("media/clip.mp4", media)],
+                         known_sha256={"given.warc.gz": known_sha256 or arrival})
+
+
+@pytest.mark.parametrize("recheck", [False, True], ids=["self-verification", "isnad-verify"])
+def test_a_package_is_verified_in_one_read(tmp_path, monkeypatch, recheck):
+    """The package's SHA-256 and its stored members' are taken from one read of the file; a
+    received WARC found byte for byte as on arrival is parsed again only by `isnad verify`."""
+    import archiver.verify as verify
+    from archiver.proof import ProofOptions
+
+    package = _received_package(tmp_path)
+    opened: list[str] = []
+    real_open, real_check = zipfile.ZipFile.open, verify.check_warc_stream
+    parsed: list[str] = []
+
+    def spy_open(self, name, mode="r", *args, **kwargs):
+        if mode == "r":
+            opened.append(name if isinstance(name, str) else name.filename)
+        return real_open(self, name, mode, *args, **kwargs)
+
+    def spy_check(stream, name, **kwargs):
+        parsed.append(name)
+        return real_check(stream, name, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy_open)
+    monkeypatch.setattr(verify, "check_warc_stream", spy_check)
+    report = verify.verify_package_file(package.path, ProofOptions(allow_unsigned=True),
+                                        recheck_received=recheck)
+    monkeypatch.undo()
+    assert report.ok, report.mismatches
+    assert report.package_sha256 == sha256(package.path)
+    # Hashed in the one read; opened once more only to see its first bytes (is it a WARC?).
+    assert opened.count("media/clip.mp4") == 1
+    assert parsed == (["archive/given.warc.gz"] if recheck else [])
+    assert opened.count("archive/given.warc.gz") == (1 if recheck else 0)
+    details = {c.name: c.detail for c in report.checks}
+    assert "on arrival" in details["archive/given.warc.gz: WARC record digests"] or recheck
+
+
+def test_one_read_verification_still_catches_a_changed_member(tmp_path):
+    """Hashes taken in the one read are compared as before: a stored member changed after
+    packaging fails (its hash and its CRC); a working copy that changed between its arrival
+    (the hash taken as it was written, listed as it is) and packaging fails too."""
+    from archiver.proof import ProofOptions
+    from archiver.verify import verify_package_file
+
+    options = ProofOptions(allow_unsigned=True)
+    package = _received_package(tmp_path)
+    data = bytearray(package.path.read_bytes())
+    with zipfile.ZipFile(package.path) as z:
+        info = z.getinfo("media/clip.mp4")
+        start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + 500] ^= 0xFF
+    package.path.chmod(0o644)
+    package.path.write_bytes(bytes(data))
+    report = verify_package_file(package.path, options, recheck_received=False)
+    assert [c.name for c in report.mismatches] == ["media/clip.mp4: sha256 and size"]
+
+    (tmp_path / "w").mkdir()
+    wrong = _received_package(tmp_path / "w", known_sha256="0" * 64)
+    report = verify_package_file(wrong.path, options, recheck_received=False)
+    assert {c.name for c in report.mismatches} == {"archive/given.warc.gz: sha256 and size"}

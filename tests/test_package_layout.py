@@ -193,6 +193,30 @@ def test_a_package_in_the_older_layout_still_verifies(tmp_path):
     assert report.ok, [c for c in report.checks if not c.ok]
 
 
+@pytest.mark.parametrize("pages", [
+    [{"url": "http://127.0.0.1:9/old.html", "ts": "2026-01-01T00:00:00Z"}],
+    [{"url": "http://127.0.0.1:9/old.html", "title": ""}, {"id": "", "url": "http://x.test/"},
+     {"id": "0001", "url": "http://y.test/", "title": "y"}],
+], ids=["no-id-no-title", "empty-id-and-title"])
+def test_pages_written_by_hand_pass_wacz_validate(tmp_path, pages):
+    """``wacz validate`` reads pages.jsonl as a table of the header line's keys (format, id,
+    title): a page with neither id nor title was a "Blank Row" failing the package. Each page
+    gets an id (its position, unless taken); what the caller gave is kept, not altered."""
+    given = json.loads(json.dumps(pages))
+    package = build_package([_warc(tmp_path / "w.warc.gz")], tmp_path / "p.wacz", pages=pages,
+                            context={"state": CaptureState.COMPLETE})
+    validated = wacz_validate(package.path)
+    assert validated.returncode == 0 and "is valid" in validated.stdout, (
+        validated.stdout + validated.stderr)
+    assert pages == given
+    with zipfile.ZipFile(package.path) as z:
+        written = [json.loads(line) for line in z.read("pages/pages.jsonl").splitlines()][1:]
+    ids = [p["id"] for p in written]
+    assert all(ids) and len(set(ids)) == len(ids)
+    assert [{k: v for k, v in p.items() if k != "id"} for p in written] == [
+        {k: v for k, v in p.items() if k != "id"} for p in given]
+
+
 def _png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     return struct.unpack(">II", data[16:24])

@@ -21,8 +21,10 @@ import hashlib
 import io
 import json
 import os
+import queue
 import re
 import subprocess
+import threading
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -51,34 +53,68 @@ MAX_RESYNC = 1000  # false record starts tried after a structure error before gi
 # The algorithms a provider may declare (hashlib names); anything else is a finding.
 ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
 PAGE_TYPES = ("text/html", "application/xhtml+xml")
+PIPELINE_BLOCKS = 8  # blocks read but not yet hashed and copied (8 MiB at most)
 
 
 class HashingReader(io.RawIOBase):
     """A read-only stream over ``raw`` that hashes every byte read (and copies it to ``copy``).
 
     ``tell()`` is the count of bytes read, which is what warcio needs to compute offsets.
+
+    ``pipelined``: the hashing and the copy run in a thread of their own, fed the blocks as
+    they are read (at most :data:`PIPELINE_BLOCKS` waiting: memory stays bounded), while the
+    caller parses the same blocks (decompression, record digests) in its own thread. hashlib,
+    zlib and file writes release the GIL, so on two cores the two run at once. Every byte read
+    is hashed and copied, in order; :meth:`finish` (called by :meth:`drain` and
+    :meth:`hexdigests`) waits for the last block and raises what the thread met (a full disk).
     """
 
     def __init__(self, raw: BinaryIO, algorithms: tuple[str, ...],
                  copy: BinaryIO | None = None,
-                 on_bytes: Callable[[int], None] | None = None) -> None:
+                 on_bytes: Callable[[int], None] | None = None, *,
+                 pipelined: bool = False) -> None:
         super().__init__()
         self.raw = raw
         self.on_bytes = on_bytes
         self.hashers = {name: hashlib.new(name) for name in algorithms}
         self.copy = copy
         self.position = 0
+        self._blocks: queue.Queue[bytes | None] | None = (
+            queue.Queue(PIPELINE_BLOCKS) if pipelined else None)
+        self._worker: threading.Thread | None = None
+        self._failure: BaseException | None = None
 
     def readable(self) -> bool:
         return True
 
+    def _take(self, data: bytes) -> None:
+        for hasher in self.hashers.values():
+            hasher.update(data)
+        if self.copy is not None:
+            self.copy.write(data)
+
+    def _run(self) -> None:
+        assert self._blocks is not None
+        while (data := self._blocks.get()) is not None:
+            if self._failure is None:
+                try:
+                    self._take(data)
+                except BaseException as exc:  # noqa: BLE001 - raised in the reading thread
+                    self._failure = exc
+
     def read(self, size: int = -1) -> bytes:
+        if self._failure is not None:
+            raise self._failure
         data = self.raw.read(size if size and size > 0 else CHUNK)
         if data:
-            for hasher in self.hashers.values():
-                hasher.update(data)
-            if self.copy is not None:
-                self.copy.write(data)
+            if self._blocks is None:
+                self._take(data)
+            else:
+                if self._worker is None:
+                    self._worker = threading.Thread(target=self._run, daemon=True,
+                                                    name="intake-hash")
+                    self._worker.start()
+                self._blocks.put(data)
             self.position += len(data)
             if self.on_bytes is not None:
                 self.on_bytes(len(data))
@@ -92,13 +128,31 @@ class HashingReader(io.RawIOBase):
     def tell(self) -> int:
         return self.position
 
+    def finish(self) -> None:
+        """Wait until every byte read so far is hashed and copied (pipelined)."""
+        if self._worker is not None and self._blocks is not None:
+            self._blocks.put(None)
+            self._worker.join()
+            self._worker = None
+        if self._failure is not None:
+            raise self._failure
+
+    def close(self) -> None:
+        try:
+            self.finish()
+        finally:
+            super().close()
+
     def drain(self) -> None:
         """Read (hash, copy) whatever the parser left unread, to the end of the file."""
         while self.read(CHUNK):
             pass
+        self.finish()
 
     def hexdigests(self) -> dict[str, str]:
+        self.finish()
         return {name: hasher.hexdigest() for name, hasher in self.hashers.items()}
+
 
 
 class _Findings:
@@ -200,9 +254,11 @@ def check_warc(path: str | Path, name: str, *, declared: dict[str, str] | None =
     kind = detect_format(path) if path.stat().st_size else None
     checked = CheckedFile(path=path, name=name, kind=kind or "warc")
     out = open(copy_to, "wb") if copy_to else None  # noqa: SIM115 - closed below
+    reader: HashingReader | None = None
     try:
         with open(path, "rb") as raw:
-            reader = HashingReader(raw, algorithms, out, on_bytes)
+            # Hashing and copying in a thread of their own, parsing in this one: one read.
+            reader = HashingReader(raw, algorithms, out, on_bytes, pipelined=True)
             if path.stat().st_size == 0:
                 findings.add(Severity.ERROR, "empty-file", "the file is empty (0 bytes)")
             elif kind is None:
@@ -232,6 +288,9 @@ def check_warc(path: str | Path, name: str, *, declared: dict[str, str] | None =
             out.flush()
             os.fsync(out.fileno())
     finally:
+        if reader is not None:  # its thread stopped, whatever ended the check
+            with contextlib.suppress(Exception):
+                reader.finish()
         if out is not None:
             out.close()
     for algorithm in sorted(set(declared) - set(ALGORITHMS)):
