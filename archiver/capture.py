@@ -149,7 +149,7 @@ class CaptureSession:
         error: str | None = None,
         title: str | None = None,
         software: str | None = None,
-        media_files: list[tuple[str, Path]] = (),
+        media_files: list[tuple[str, Path] | tuple[str, Path, str]] = (),
         attachments: list[tuple[str, bytes]] = (),
         index: Path | None = None,
     ) -> PackagedCapture:
@@ -161,7 +161,10 @@ class CaptureSession:
         reasons = redact_values(reasons, secrets)
         error = redact_text(error, secrets) if error else error
         title = redact_text(title, secrets) if title else title
-        closed = [w.close() for w in self.warcs if w.records > 1]  # more than the warcinfo
+        written = [w for w in self.warcs if w.records > 1]  # more than the warcinfo
+        closed = [w.close() for w in written]
+        # A WARC written here was hashed as it was written (not read again for it).
+        written_sha256 = {w.path.name: w.sha256 for w in written}
         closed += self.received
         for w in self.warcs:
             if not w.closed:
@@ -169,14 +172,14 @@ class CaptureSession:
         context = {**context, "started_at": iso(self.started), "ended_at": iso(ended)}
         if not closed:
             return self._fail_without_package(error or "nothing was captured", context, ended)
-        misplaced = [problem for name, _ in [*attachments, *media_files]
+        misplaced = [problem for name, *_ in [*attachments, *media_files]
                      if (problem := layout_problem(name))]
         if misplaced:  # a package public validators refuse is not written at all
             raise PackageError("package layout: " + "; ".join(misplaced))
         # A received file was hashed as its working copy was written; the package's own
         # verification compares its copy with that hash (see verify._received_files).
-        warc_hashes = {p.name: self.received_sha256.get(p.name) or sha256_file(p)[0]
-                       for p in closed}
+        warc_hashes = {p.name: self.received_sha256.get(p.name) or written_sha256.get(p.name)
+                       or sha256_file(p)[0] for p in closed}
         # Timestamped as soon as closed: the tokens go into the package beside the WARCs.
         prover = archive.new_prover()
         tokens: list[tuple[str, bytes]] = []

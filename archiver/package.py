@@ -87,7 +87,7 @@ def build_package(
     main_url: str | None = None,
     software: str | None = None,
     extra_files: list[tuple[str, bytes]] = (),
-    extra_paths: list[tuple[str, Path]] = (),
+    extra_paths: list[tuple[str, Path] | tuple[str, Path, str]] = (),
     seal: Callable[[str, str], Seal] | None = None,
     index: Path | None = None,
     hashed: bool = True,
@@ -99,7 +99,8 @@ def build_package(
     that read: the package is read once, not twice (``sha256`` is then "").
 
     ``extra_files`` (e.g. the WARCs' timestamp tokens) and ``extra_paths`` (media files,
-    streamed from disk) are listed in ``datapackage.json``.
+    streamed from disk; a third item is the SHA-256 the file had when it was taken, which
+    the copy must have too) are listed in ``datapackage.json``.
     ``seal(hash, created)`` is called with the hash of ``datapackage.json``: its signature goes
     into ``datapackage-digest.json`` as ``signedData``, and its timestamp tokens (which cannot
     be listed in the file they timestamp) go there too, base64 under ``timestamps``.
@@ -124,8 +125,13 @@ def build_package(
             _write_pages(wacz, pages)
             for name, data in extra_files:
                 _writestr(wacz, name, data)
-            for name, path in extra_paths:  # media: streamed, stored as they are
+            for name, path, *expected in extra_paths:  # media: streamed, stored as they are
                 written[name] = _copy_in(wacz, path, name, zipfile.ZIP_STORED)
+                if expected and expected[0] != written[name][0]:
+                    # The hash the capture recorded (taken while downloading) is not the
+                    # hash of the file now: it changed in between. Nothing false is packaged.
+                    raise PackageError(f"{name}: the file hashes to {written[name][0]} as "
+                                       f"packaged, but to {expected[0]} when it was taken")
             res = SimpleNamespace(title=title, desc=None, date=None)
             indexer.main_url = main_url or ""
             # py-wacz's own datapackage (metadata, created, software) for an empty member
