@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 import zipfile
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from archiver.custody import CustodyEvent, chain_problems
 from archiver.errors import PackageError
-from archiver.hashing import sha256_stream
+from archiver.hashing import CHUNK, sha256_stream
 from archiver.states import CustodyAction, ProofState
 from archiver.warcreader import check_warc_stream
 
@@ -132,21 +133,43 @@ def _verify_zip(wacz: zipfile.ZipFile, report: VerificationReport, proof: ProofO
         report.add("datapackage-digest.json", True,
                    f"absent (optional in WACZ): datapackage.json is {actual}")
     resources = _resources(datapackage, report)
+    received = _received_files(datapackage)
+    warcs = [n for n in sorted(readable) if not n.endswith("/") and _is_warc(wacz, n)]
+    if not warcs:
+        report.add("the package holds a WARC", False, "no WARC or ARC file in the package")
+    # Members are read in the order they lie in the file (a package's own verification then
+    # reads it once, see HashedInOrder), a WARC once for its records' digests and its member
+    # hash together; the findings are reported in the order of datapackage.json, the WARCs'
+    # record checks after the members'.
+    warc_report = VerificationReport(report.subject)
+    warc_hashes: dict[str, tuple[str, int] | None] = {}
+    found: dict[int, VerificationReport] = {}
     listed: set[str] = set()
-    for resource in resources:
+    offsets = {info.filename: info.header_offset for info in wacz.infolist()}
+    numbered = list(enumerate(resources))
+    for number, resource in sorted(numbered, key=lambda n: offsets.get(n[1]["path"], -1)):
         path = resource["path"]
+        found[number] = one = VerificationReport(report.subject)
         if path in listed:
-            report.add(f"{path}: listed once in datapackage.json", False, "listed twice")
+            one.add(f"{path}: listed once in datapackage.json", False, "listed twice")
             continue
         listed.add(path)
-        _check_member(wacz, resource, readable, report)
+        if path in warcs and path not in warc_hashes:
+            warc_hashes[path] = _check_warc(wacz, path, warc_report, received)
+        _check_member(wacz, resource, readable, one, warc_hashes.get(path))
+    for number, _ in numbered:
+        report.checks.extend(found[number].checks)
     unlisted = sorted(set(wacz.NameToInfo) - listed - set(DIGEST_FILES))
     report.add(
         "every file in the package is listed in datapackage.json",
         not unlisted,
         ("unlisted: " + ", ".join(unlisted)) if unlisted else f"{len(listed)} files",
     )
-    _check_warcs(wacz, sorted(readable), report, _received_files(datapackage))
+    for name in warcs:
+        if name not in warc_hashes:  # a WARC datapackage.json does not list
+            warc_hashes[name] = _check_warc(wacz, name, warc_report, received)
+    report.checks.extend(check for name in warcs for check in warc_report.checks
+                         if check.name.startswith(f"{name}: "))
     _check_proof(wacz, datapackage, digest, actual, readable, report, proof)
 
 
@@ -271,9 +294,10 @@ def _received_files(datapackage: dict[str, Any]) -> dict[str, tuple[str, str | N
     return out
 
 
-def _check_warcs(wacz: zipfile.ZipFile, names: list[str], report: VerificationReport,
-                 received: dict[str, tuple[str, str | None]] | None = None) -> None:
-    """Every WARC/ARC in the package, wherever it sits, has its record digests checked.
+def _check_warc(wacz: zipfile.ZipFile, name: str, report: VerificationReport,
+                received: dict[str, tuple[str, str | None]]) -> tuple[str, int] | None:
+    """A WARC/ARC member of the package has its record digests checked; returns its SHA-256
+    and size from that same read (None: it could not be read to its end).
 
     A file received as it is (an import) may have had bad or missing digests on arrival, and
     must keep them: it is evidence as handed over. Its records are checked all the same, and
@@ -284,39 +308,36 @@ def _check_warcs(wacz: zipfile.ZipFile, names: list[str], report: VerificationRe
     on the same terms."""
     from archiver.intake.warc import HashingReader
 
-    received = received or {}
-    warcs = [n for n in names if not n.endswith("/") and _is_warc(wacz, n)]
-    if not warcs:
-        report.add("the package holds a WARC", False, "no WARC or ARC file in the package")
-    for name in warcs:
-        try:
-            with wacz.open(name) as member:
-                reader = HashingReader(member, ("sha256",))
-                result = check_warc_stream(reader, name, require_digests=True)
-                reader.drain()
-        except Exception as exc:  # noqa: BLE001 - a damaged member is a finding
-            report.add(f"{name}: WARC record digests", False, _why(exc))
-            continue
-        if name in received and (result.problems or not result.records):
-            want, source = received[name]
-            same = reader.hexdigests()["sha256"] == want
-            what = (f"the one made on arrival from {source}" if source
-                    else "the one received")
-            report.add(f"{name}: WARC record digests", same,
-                       f"{len(result.records)} records; {len(result.problems)} problem(s) "
-                       f"found, as on arrival: the file is {what}, byte for byte "
-                       "(see metadata/provenance.json)" if same else
-                       f"the file is not {what} ({want}): "
-                       + "; ".join(result.problems[:20]))
-            continue
-        ok = result.ok and bool(result.records)
-        undigested = sum(1 for r in result.records if not r.block_digest)
-        detail = (f"{len(result.records)} records, every digest matches"
-                  + (f" ({undigested} warcinfo without a digest, covered by the file hash)"
-                     if undigested else ""))
-        report.add(f"{name}: WARC record digests", ok,
-                   "; ".join(result.problems) if result.problems
-                   else detail if result.records else "no records")
+    try:
+        with wacz.open(name) as member:
+            reader = HashingReader(member, ("sha256",))
+            result = check_warc_stream(reader, name, require_digests=True)
+            reader.drain()
+    except Exception as exc:  # noqa: BLE001 - a damaged member is a finding
+        report.add(f"{name}: WARC record digests", False, _why(exc))
+        return None
+    hashed = (reader.hexdigests()["sha256"], reader.position)
+    if name in received and (result.problems or not result.records):
+        want, source = received[name]
+        same = hashed[0] == want
+        what = (f"the one made on arrival from {source}" if source
+                else "the one received")
+        report.add(f"{name}: WARC record digests", same,
+                   f"{len(result.records)} records; {len(result.problems)} problem(s) "
+                   f"found, as on arrival: the file is {what}, byte for byte "
+                   "(see metadata/provenance.json)" if same else
+                   f"the file is not {what} ({want}): "
+                   + "; ".join(result.problems[:20]))
+        return hashed
+    ok = result.ok and bool(result.records)
+    undigested = sum(1 for r in result.records if not r.block_digest)
+    detail = (f"{len(result.records)} records, every digest matches"
+              + (f" ({undigested} warcinfo without a digest, covered by the file hash)"
+                 if undigested else ""))
+    report.add(f"{name}: WARC record digests", ok,
+               "; ".join(result.problems) if result.problems
+               else detail if result.records else "no records")
+    return hashed
 
 
 def _is_warc(wacz: zipfile.ZipFile, name: str) -> bool:
@@ -448,7 +469,9 @@ def _token(wacz: zipfile.ZipFile, entry: dict[str, Any], readable: set[str]) -> 
 
 
 def _check_member(wacz: zipfile.ZipFile, resource: dict[str, Any], readable: set[str],
-                  report: VerificationReport) -> None:
+                  report: VerificationReport, hashed: tuple[str, int] | None = None) -> None:
+    """A listed member's SHA-256 and size (``hashed``: taken already, by the read that checked
+    its WARC records)."""
     path = resource["path"]
     if "hash" in resource:  # WACZ 1.1: "hash": "sha256:<hex>", "bytes": N
         algorithm, _, want = str(resource["hash"]).partition(":")
@@ -468,8 +491,11 @@ def _check_member(wacz: zipfile.ZipFile, resource: dict[str, Any], readable: set
         report.add(name, False, "refused (see member names)")
         return
     try:
-        with wacz.open(path) as member:
-            got, size = sha256_stream(member)
+        if hashed is not None:
+            got, size = hashed
+        else:
+            with wacz.open(path) as member:
+                got, size = sha256_stream(member)
     except Exception as exc:  # noqa: BLE001 - CRC error, broken deflate data, bad header...
         report.add(name, False, f"unreadable: {_why(exc)}")
         return
@@ -484,11 +510,79 @@ def verify_package_file(path: str | Path, proof: ProofOptions | None = None
     path = Path(path)
     report = VerificationReport(str(path))
     with open(path, "rb") as fh:
-        digest, size = sha256_stream(fh)
-        report.package_sha256, report.package_size = digest, size
-        report.add("package read", True, f"sha256 {digest}, {size} bytes")
-        fh.seek(0)
-        return verify_package(fh, str(path), report, proof)
+        # One read: the package is hashed from the bytes its checks read, in order (the
+        # members are checked in the order they were written).
+        stream = HashedInOrder(fh)
+        verify_package(stream, str(path), report, proof)
+        digest, size = stream.finish()
+    report.package_sha256, report.package_size = digest, size
+    report.checks.insert(0, Check("package read", True, f"sha256 {digest}, {size} bytes"))
+    return report
+
+
+class HashedInOrder(io.RawIOBase):
+    """A seekable file read by a zip reader, hashed from the bytes that reader reads.
+
+    Bytes are hashed when a read carries on from the last byte hashed, or from a little past
+    it (the gap, a member's local header or a small member not read, is read and hashed
+    first); other reads (the central directory at the end, a member read again) are served
+    without hashing. :meth:`finish` hashes whatever is left to the end. Whatever the order of
+    the reads, the digest is that of every byte of the file, in order; when the checks read
+    the members in the order they lie in the file, the file is read once in all."""
+
+    GAP = 1024 * 1024
+
+    def __init__(self, fh: BinaryIO) -> None:
+        super().__init__()
+        self._fh = fh
+        self._digest = hashlib.sha256()
+        self._hashed = 0  # every byte before this offset is in the digest
+        self._pos = fh.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = self._fh.seek(offset, whence)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._hashed < self._pos <= self._hashed + self.GAP:
+            self._hash_to(self._pos)
+        self._fh.seek(self._pos)
+        data = self._fh.read(-1 if size is None else size)
+        start, self._pos = self._pos, self._pos + len(data)
+        if start <= self._hashed < self._pos:
+            self._digest.update(memoryview(data)[self._hashed - start:])
+            self._hashed = self._pos
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def _hash_to(self, end: int | None) -> None:
+        self._fh.seek(self._hashed)
+        while end is None or self._hashed < end:
+            want = CHUNK if end is None else min(CHUNK, end - self._hashed)
+            chunk = self._fh.read(want)
+            if not chunk:
+                break
+            self._digest.update(chunk)
+            self._hashed += len(chunk)
+        self._fh.seek(self._pos)
+
+    def finish(self) -> tuple[str, int]:
+        """The file's SHA-256 and size (what was not read yet is read now)."""
+        self._hash_to(None)
+        return self._digest.hexdigest(), self._hashed
 
 
 def verify_custody(
