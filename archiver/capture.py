@@ -22,7 +22,7 @@ from archiver import custody
 from archiver.archive import Archive, iso, storage_prefix
 from archiver.catalog import ArtifactRow, CaptureRow
 from archiver.errors import PackageError
-from archiver.hashing import sha256_bytes, sha256_file
+from archiver.hashing import FileDigest, sha256_bytes, sha256_file
 from archiver.ids import new_capture_id
 from archiver.jobs import SEALED, attempt_guard, job_standing
 from archiver.package import BuiltPackage, build_package, layout_problem
@@ -149,7 +149,7 @@ class CaptureSession:
         error: str | None = None,
         title: str | None = None,
         software: str | None = None,
-        media_files: list[tuple[str, Path] | tuple[str, Path, str]] = (),
+        media_files: list[tuple[str, Path] | tuple[str, Path, str | FileDigest]] = (),
         attachments: list[tuple[str, bytes]] = (),
         index: Path | None = None,
     ) -> PackagedCapture:
@@ -165,6 +165,7 @@ class CaptureSession:
         closed = [w.close() for w in written]
         # A WARC written here was hashed as it was written (not read again for it).
         written_sha256 = {w.path.name: w.sha256 for w in written}
+        known = {w.path: w.digest for w in written}
         closed += self.received
         for w in self.warcs:
             if not w.closed:
@@ -206,6 +207,7 @@ class CaptureSession:
             extra_files=[*attachments, *tokens], extra_paths=list(media_files),
             seal=prover.seal if prover is not None else None, index=index,
             hashed=False,  # the self-verification below hashes it as it reads it
+            known=known,  # the WARCs: copied in by the kernel, listed with these digests
         )
         if prover is not None:
             sealing = [f for f in prover.failures if f not in reasons]

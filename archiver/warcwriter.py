@@ -19,6 +19,7 @@ from typing import BinaryIO
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from archiver.hashing import FileDigest
 from archiver.redaction import without_credentials
 
 OPEN_SUFFIX = ".open"
@@ -99,9 +100,13 @@ class _HashingFile:
     def __init__(self, fh: BinaryIO) -> None:
         self.fh = fh
         self.digest = hashlib.sha256()
+        self.crc32 = 0
+        self.size = 0
 
     def write(self, data: bytes) -> int:
         self.digest.update(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
+        self.size += len(data)
         return self.fh.write(data)
 
     def flush(self) -> None:
@@ -356,6 +361,11 @@ class CaptureWarc:
     def sha256(self) -> str:
         """The SHA-256 of the file's bytes as they were written (complete once closed)."""
         return self._hashing.digest.hexdigest()
+
+    @property
+    def digest(self) -> FileDigest:
+        """SHA-256, size and CRC-32 of the file's bytes as they were written."""
+        return FileDigest(self.sha256, self._hashing.size, self._hashing.crc32)
 
     @property
     def file_bytes(self) -> int:

@@ -28,13 +28,14 @@ import re
 import shutil
 import ssl
 import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from archiver.errors import CaptureFailed, CaptureRefused
-from archiver.hashing import sha256_file
+from archiver.hashing import FileDigest, sha256_file
 from archiver.warcwriter import CaptureWarc
 from crawlers.netguard import check_target
 from crawlers.recording_proxy import RecordingProxy, RecordingStats
@@ -67,6 +68,8 @@ class MediaFile:
     sha256: str
     size: int
     source_url: str
+    # Its SHA-256, size and CRC-32 taken as it was downloaded (None: hashed after).
+    taken: FileDigest | None = None
 
 
 class GrowingFileHashes:
@@ -81,7 +84,7 @@ class GrowingFileHashes:
 
     def __init__(self) -> None:
         self._growing: dict[str, _GrowingFile] = {}
-        self._done: dict[str, tuple[tuple[int, int, int], str]] = {}
+        self._done: dict[str, tuple[tuple[int, int, int], FileDigest]] = {}
         self._lock = threading.Lock()
 
     def hook(self, status: dict[str, Any]) -> None:
@@ -108,7 +111,7 @@ class GrowingFileHashes:
         elif growing is not None:  # an error: what was hashed means nothing
             growing.stop()
 
-    def digest(self, path: Path) -> str | None:
+    def digest(self, path: Path) -> FileDigest | None:
         """The hash taken while ``path`` was downloaded, if it is still that very file."""
         with self._lock:
             found = self._done.get(os.path.realpath(path))
@@ -137,6 +140,7 @@ class _GrowingFile:
     def __init__(self, temp: str) -> None:
         self.temp = temp
         self._digest = hashlib.sha256()
+        self._crc32 = 0  # what a zip member stored as it is needs: packaging reads nothing
         self._hashed = 0
         self._reported = 0  # the largest size yt-dlp reported
         self._valid = True
@@ -149,12 +153,19 @@ class _GrowingFile:
 
     def advance(self, downloaded: int) -> None:
         with self._wake:
+            if self._fd is None and self._valid:
+                # Opened here, in yt-dlp's thread, right after it wrote: the file exists, and
+                # the descriptor follows it across the rename that ends the download.
+                try:
+                    self._fd = os.open(self.temp, os.O_RDONLY)
+                except OSError:
+                    self._valid = False
             if downloaded < self._reported:  # the download went back: a retry from scratch
                 self._valid = False
             self._reported = max(self._reported, downloaded)
             self._wake.notify()
 
-    def finish(self, final: str) -> tuple[tuple[int, int, int], str] | None:
+    def finish(self, final: str) -> tuple[tuple[int, int, int], FileDigest] | None:
         """Hash to the end; the file's identity and digest (None: not hashed soundly)."""
         with self._wake:
             self._finishing = True
@@ -167,7 +178,8 @@ class _GrowingFile:
             if stat.st_size != self._hashed or _identity(os.stat(final))[:2] != \
                     (stat.st_ino, stat.st_size):
                 return None
-            return _identity(os.stat(final)), self._digest.hexdigest()
+            return _identity(os.stat(final)), FileDigest(self._digest.hexdigest(),
+                                                         self._hashed, self._crc32)
         except OSError:
             return None
         finally:
@@ -203,7 +215,8 @@ class _GrowingFile:
 
     def _read_available(self) -> None:
         if self._fd is None:
-            self._fd = os.open(self.temp, os.O_RDONLY)  # kept open across yt-dlp's rename
+            self._valid = False
+            return
         size = os.fstat(self._fd).st_size
         if size < self._hashed:  # truncated under us
             self._valid = False
@@ -213,6 +226,7 @@ class _GrowingFile:
             if not chunk:
                 break
             self._digest.update(chunk)
+            self._crc32 = zlib.crc32(chunk, self._crc32)
             self._hashed += len(chunk)
 
 
@@ -415,16 +429,17 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
     for path in sorted(folder.iterdir()):
         if path.name.endswith((".part", ".ytdl", ".temp")):
             continue  # an unfinished download is never claimed as a file of the capture
-        digest, hashed = hashes.digest(path), "while downloading"
-        size = path.stat().st_size
-        if digest is None:
+        taken, hashed = hashes.digest(path), "while downloading"
+        if taken is not None:
+            digest, size = taken.sha256, taken.size
+        else:
             (digest, size), hashed = sha256_file(path), "after downloading"
         if digest in seen:
             continue
         seen.add(digest)
         kind = _kind(path, downloaded)
         name = package_name(folder.name, path.name, {f.name for f in outcome.files})
-        media = MediaFile(path, name, kind, digest, size, url)
+        media = MediaFile(path, name, kind, digest, size, url, taken)
         outcome.files.append(media)
         item["files"].append({"path": media.name, "kind": kind, "sha256": digest,
                               "size": size, "file_name": path.name, "hashed": hashed})
