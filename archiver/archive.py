@@ -139,7 +139,10 @@ class Archive:
         self.backoff = backoff
         # Signing and timestamping (set by the service from its settings; None: off).
         self.prover_factory: Callable[[], Prover] | None = None
-        self.proof_options: ProofOptions | None = None
+        # What packages are checked against, made on first use: a command that verifies
+        # nothing (`isnad list`) never loads the proof modules nor reads the key.
+        self.proof_options_factory: Callable[[], ProofOptions | None] | None = None
+        self._proof_options: ProofOptions | None = None
         # The key that signs custody heads (set by the service; None: heads are unsigned).
         self.head_key: Callable[[], SigningKey | None] | None = None
         # Called as each capture is catalogued COMPLETE or PARTIAL, with its package while it
@@ -152,6 +155,17 @@ class Archive:
         self.quarantine_root = self.home / "quarantine"
         self.causes_root = self.home / "causes"
         self.queue_root = self.home / "custody-queue"
+
+    @property
+    def proof_options(self) -> ProofOptions | None:
+        """The options packages are verified with (None: nothing configured)."""
+        if self._proof_options is None and self.proof_options_factory is not None:
+            self._proof_options = self.proof_options_factory()
+        return self._proof_options
+
+    @proof_options.setter
+    def proof_options(self, options: ProofOptions | None) -> None:
+        self._proof_options = options
 
     def new_prover(self) -> Prover | None:
         return self.prover_factory() if self.prover_factory else None

@@ -22,7 +22,7 @@ from archiver import custody
 from archiver.archive import Archive, iso, storage_prefix
 from archiver.catalog import ArtifactRow, CaptureRow
 from archiver.errors import PackageError
-from archiver.hashing import sha256_bytes, sha256_file
+from archiver.hashing import FileDigest, sha256_bytes, sha256_file
 from archiver.ids import new_capture_id
 from archiver.jobs import SEALED, attempt_guard, job_standing
 from archiver.package import BuiltPackage, build_package, layout_problem
@@ -152,7 +152,7 @@ class CaptureSession:
         error: str | None = None,
         title: str | None = None,
         software: str | None = None,
-        media_files: list[tuple[str, Path]] = (),
+        media_files: list[tuple[str, Path] | tuple[str, Path, str | FileDigest]] = (),
         attachments: list[tuple[str, bytes]] = (),
         index: Path | None = None,
     ) -> PackagedCapture:
@@ -164,8 +164,14 @@ class CaptureSession:
         reasons = redact_values(reasons, secrets)
         error = redact_text(error, secrets) if error else error
         title = redact_text(title, secrets) if title else title
-        closed = [w.close() for w in self.warcs if w.records > 1]  # more than the warcinfo
+        written = [w for w in self.warcs if w.records > 1]  # more than the warcinfo
+        closed = [w.close() for w in written]
         closed += self.part_warcs
+        # A WARC written here was hashed as it was written (not read again for it); a
+        # received file, as its working copy was written on arrival.
+        known: dict[Path, FileDigest | str] = {w.path: w.digest for w in written}
+        known.update({p: self.received_sha256[p.name] for p in self.received
+                      if self.received_sha256.get(p.name)})
         closed += self.received
         for w in self.warcs:
             if not w.closed:
@@ -173,14 +179,14 @@ class CaptureSession:
         context = {**context, "started_at": iso(self.started), "ended_at": iso(ended)}
         if not closed:
             return self._fail_without_package(error or "nothing was captured", context, ended)
-        misplaced = [problem for name, _ in [*attachments, *media_files]
+        misplaced = [problem for name, *_ in [*attachments, *media_files]
                      if (problem := layout_problem(name))]
         if misplaced:  # a package public validators refuse is not written at all
             raise PackageError("package layout: " + "; ".join(misplaced))
         # A received file was hashed as its working copy was written; the package's own
         # verification compares its copy with that hash (see verify._received_files).
-        warc_hashes = {p.name: self.received_sha256.get(p.name) or sha256_file(p)[0]
-                       for p in closed}
+        warc_hashes = {p.name: (d if isinstance(d, str) else d.sha256) if (d := known.get(p))
+                       else sha256_file(p)[0] for p in closed}
         # Timestamped as soon as closed: the tokens go into the package beside the WARCs.
         prover = archive.new_prover()
         tokens: list[tuple[str, bytes]] = []
@@ -207,9 +213,7 @@ class CaptureSession:
             extra_files=[*attachments, *tokens], extra_paths=list(media_files),
             seal=prover.seal if prover is not None else None, index=index,
             hashed=False,  # the self-verification below hashes it as it reads it
-            # Received files were hashed as their working copies were written, on arrival.
-            known_sha256={p.name: self.received_sha256[p.name] for p in self.received
-                          if self.received_sha256.get(p.name)},
+            known=known,  # listed with these digests (WARCs copied in by the kernel)
         )
         if prover is not None:
             sealing = [f for f in prover.failures if f not in reasons]

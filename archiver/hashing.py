@@ -6,10 +6,22 @@ import hashlib
 import queue
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """What was computed of a file's bytes as they were written: its SHA-256 (hex), size and
+    CRC-32 (what a zip member stored as it is needs), so that packaging need not read it
+    for them. The package's verification reads the copy and checks all three."""
+
+    sha256: str
+    size: int
+    crc32: int
 
 
 def sha256_stream(stream: BinaryIO, chunk: int = CHUNK) -> tuple[str, int]:

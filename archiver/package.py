@@ -23,7 +23,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from archiver.errors import PackageError
-from archiver.hashing import sha256_file
+from archiver.hashing import FileDigest, sha256_file
 
 if TYPE_CHECKING:
     from wacz.waczindexer import WACZIndexer
@@ -87,11 +87,11 @@ def build_package(
     main_url: str | None = None,
     software: str | None = None,
     extra_files: list[tuple[str, bytes]] = (),
-    extra_paths: list[tuple[str, Path]] = (),
+    extra_paths: list[tuple[str, Path] | tuple[str, Path, str | FileDigest]] = (),
     seal: Callable[[str, str], Seal] | None = None,
     index: Path | None = None,
     hashed: bool = True,
-    known_sha256: dict[str, str] | None = None,
+    known: dict[Path, FileDigest | str] | None = None,
 ) -> BuiltPackage:
     """Write a WACZ atomically at ``out_path`` (temp file, fsync, rename).
 
@@ -100,17 +100,24 @@ def build_package(
     that read: the package is read once, not twice (``sha256`` is then "").
 
     ``extra_files`` (e.g. the WARCs' timestamp tokens) and ``extra_paths`` (media files,
-    streamed from disk) are listed in ``datapackage.json``.
+    streamed from disk; a third item is the SHA-256 the file had when it was taken, which
+    the copy must have too) are listed in ``datapackage.json``.
     ``seal(hash, created)`` is called with the hash of ``datapackage.json``: its signature goes
     into ``datapackage-digest.json`` as ``signedData``, and its timestamp tokens (which cannot
     be listed in the file they timestamp) go there too, base64 under ``timestamps``.
     ``index``: a sorted CDXJ file made already (an import indexes as it checks), written as
     ``indexes/index.cdx`` instead of indexing the WARCs again.
-    ``known_sha256``: WARC file name → SHA-256 taken as that file was written (a received
-    file, hashed as its working copy was written on arrival): listed as it is, the file copied
-    in without hashing it again. The package's verification, which re-reads it, compares the
-    copy with that hash.
+    ``known``: digests of WARC and media files taken as they were written (by path). Such a
+    file is copied into the package by the kernel (copy_file_range), not read here, and listed
+    with that digest; the package's verification reads the copy and checks it. A media item's
+    third element may be its FileDigest instead of its SHA-256. A SHA-256 alone (a received
+    file, hashed as its working copy was written on arrival) is listed as it is, the file
+    copied without being hashed again.
     """
+    known = dict(known or {})
+    for _name, path, *taken in extra_paths:
+        if taken and isinstance(taken[0], FileDigest):
+            known[path] = taken[0]
     if not warcs:
         raise PackageError("nothing to package: the capture wrote no WARC file")
     tmp = out_path.with_name(out_path.name + ".tmp")
@@ -124,14 +131,19 @@ def build_package(
                 written["indexes/index.cdx"] = _copy_in(wacz, index, "indexes/index.cdx",
                                                         zipfile.ZIP_DEFLATED)
             for warc in warcs:  # WACZ: WARCs stored, so they stay seekable
-                written["archive/" + warc.name] = _copy_in(
-                    wacz, warc, "archive/" + warc.name, zipfile.ZIP_STORED,
-                    (known_sha256 or {}).get(warc.name))
+                written["archive/" + warc.name] = _copy_in(wacz, warc, "archive/" + warc.name,
+                                                           zipfile.ZIP_STORED, known.get(warc))
             _write_pages(wacz, pages)
             for name, data in extra_files:
                 _writestr(wacz, name, data)
-            for name, path in extra_paths:  # media: streamed, stored as they are
-                written[name] = _copy_in(wacz, path, name, zipfile.ZIP_STORED)
+            for name, path, *expected in extra_paths:  # media: streamed, stored as they are
+                written[name] = _copy_in(wacz, path, name, zipfile.ZIP_STORED, known.get(path))
+                if expected and isinstance(expected[0], str) and \
+                        expected[0] != written[name][0]:
+                    # The hash the capture recorded (taken while downloading) is not the
+                    # hash of the file now: it changed in between. Nothing false is packaged.
+                    raise PackageError(f"{name}: the file hashes to {written[name][0]} as "
+                                       f"packaged, but to {expected[0]} when it was taken")
             res = SimpleNamespace(title=title, desc=None, date=None)
             indexer.main_url = main_url or ""
             # py-wacz's own datapackage (metadata, created, software) for an empty member
@@ -251,10 +263,19 @@ class _NoMembers:
 
 
 def _copy_in(wacz: zipfile.ZipFile, path: Path, name: str, compress_type: int,
-             known: str | None = None) -> tuple[str, int]:
+             known: FileDigest | str | None = None) -> tuple[str, int]:
     """Copy the file at ``path`` into the package as ``name``; its SHA-256 and size, hashed
-    from the bytes as they were written (``known``: the SHA-256 taken when the file itself was
-    written, not taken again)."""
+    from the bytes as they were written. ``known``: the digest taken when the file itself was
+    written (a FileDigest: copied by the kernel where it can be; a SHA-256 alone: copied here,
+    not hashed again). The package's verification re-reads the copy and checks it."""
+    size_now = path.stat().st_size
+    if isinstance(known, FileDigest):
+        if known.size != size_now:  # not the file that was hashed: hash what is copied
+            known = None
+        elif compress_type == zipfile.ZIP_STORED and _copy_stored(wacz, path, name, known):
+            return known.sha256, known.size
+        else:
+            known = known.sha256
     info = zipfile.ZipInfo.from_file(path, name)
     info.compress_type = compress_type
     digest, size = (None if known else hashlib.sha256()), 0
@@ -265,6 +286,56 @@ def _copy_in(wacz: zipfile.ZipFile, path: Path, name: str, compress_type: int,
             out.write(chunk)
             size += len(chunk)
     return (known or digest.hexdigest()), size  # type: ignore[union-attr]
+
+
+def _copy_stored(wacz: zipfile.ZipFile, path: Path, name: str, known: FileDigest) -> bool:
+    """Add ``path`` as a stored member whose CRC-32 and size are known, its bytes copied by the
+    kernel (copy_file_range) without passing through this process; False (nothing written)
+    where the kernel cannot copy between these files.
+
+    zipfile has no public way to add a member whose CRC is known without reading its bytes:
+    this writes what ``ZipFile.open(info, "w")`` would (the local header, the data) and
+    registers the member as its writer's close() does. A mistake here cannot go unseen: the
+    package's verification reads every member back, zipfile checks its CRC-32, and
+    datapackage.json's SHA-256 and size are checked against it."""
+    info = zipfile.ZipInfo.from_file(path, name)
+    info.compress_type = zipfile.ZIP_STORED
+    info.file_size = info.compress_size = known.size
+    info.CRC = known.crc32
+    # As zipfile decides for a stored member written through open(info, "w").
+    zip64 = known.size * 1.05 > zipfile.ZIP64_LIMIT
+    fp = wacz.fp
+    with wacz._lock:  # noqa: SLF001 - see the docstring
+        fp.seek(wacz.start_dir)
+        info.header_offset = fp.tell()
+        wacz._writecheck(info)  # noqa: SLF001
+        header = info.FileHeader(zip64)
+        data_start = info.header_offset + len(header)
+        with open(path, "rb") as src:
+            left = known.size
+            try:
+                fp.seek(data_start)
+                fp.flush()
+                out = fp.fileno()
+                while left > 0:
+                    done = known.size - left  # explicit offsets: neither file's own moves
+                    copied = os.copy_file_range(src.fileno(), out, min(left, 1 << 30), done,
+                                                data_start + done)
+                    if not copied:
+                        raise OSError("copy_file_range copied nothing")
+                    left -= copied
+            except OSError:
+                fp.seek(info.header_offset)
+                fp.truncate()
+                return False
+        fp.seek(info.header_offset)
+        fp.write(header)
+        fp.seek(data_start + known.size)
+        wacz._didModify = True  # noqa: SLF001
+        wacz.filelist.append(info)
+        wacz.NameToInfo[name] = info
+        wacz.start_dir = fp.tell()
+    return True
 
 
 def _resource(wacz: zipfile.ZipFile, entry: zipfile.ZipInfo, known: tuple[str, int] | None

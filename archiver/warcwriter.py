@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import zlib
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import BinaryIO
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from archiver.hashing import FileDigest
 from archiver.redaction import without_credentials
 
 OPEN_SUFFIX = ".open"
@@ -46,10 +48,93 @@ class _HexSha256:
         return "sha256:" + self._h.hexdigest()
 
 
+# A record whose body is at least this large has a sample of it compressed first: a body that
+# does not shrink (video, audio, images, archives: already compressed) is stored in its gzip
+# member without deflating it again (deflate's "stored" blocks, level 0). The record is as valid
+# a gzip member as any (every reader inflates it); deflating 2 GiB of video at warcio's level 9
+# only spent a core for a minute to save nothing.
+SAMPLE_FROM = 1024 * 1024
+SAMPLE = 256 * 1024
+STORE_ABOVE_RATIO = 0.97  # the sample shrinks by less than 3 %: store
+DEFAULT_LEVEL = 9  # warcio's own level, kept for everything that compresses
+COPY_CHUNK = 1024 * 1024
+
+
+def gzip_level(stream: BinaryIO, length: int | None) -> int:
+    """The deflate level for a record's gzip member: 0 (stored) for a large body that a sample
+    shows to be incompressible, warcio's 9 otherwise. Leaves ``stream`` where it was."""
+    if length is None or length < SAMPLE_FROM:
+        return DEFAULT_LEVEL
+    try:
+        start = stream.tell()
+        sample = stream.read(SAMPLE)
+        stream.seek(start)
+    except (OSError, ValueError, AttributeError):  # not seekable: no sample, the usual level
+        return DEFAULT_LEVEL
+    if not sample:
+        return DEFAULT_LEVEL
+    packed = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+    size = len(packed.compress(sample)) + len(packed.flush())
+    return 0 if size >= STORE_ABOVE_RATIO * len(sample) else DEFAULT_LEVEL
+
+
+class _Gzip:
+    """One gzip member around whatever is written (warcio's GzippingWrapper, with a level)."""
+
+    def __init__(self, out: BinaryIO, level: int) -> None:
+        self.out = out
+        self.compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+
+    def write(self, data: bytes) -> None:
+        self.out.write(self.compressor.compress(data))
+
+    def flush(self) -> None:
+        self.out.write(self.compressor.flush())
+        self.out.flush()
+
+
+class _HashingFile:
+    """The WARC file as written: each byte hashed on its way to disk, so the file's SHA-256
+    is known when it closes without reading it again."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.digest = hashlib.sha256()
+        self.crc32 = 0
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
+        self.size += len(data)
+        return self.fh.write(data)
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+
 class _Sha256WarcWriter(WARCWriter):
     @staticmethod
     def _create_digester() -> _HexSha256:  # type: ignore[override]
         return _HexSha256()
+
+    @staticmethod
+    def _iter_stream(stream: BinaryIO):  # noqa: ANN205 - warcio's generator of chunks
+        # warcio reads 16 KiB at a time: for a 2 GiB body that is 131,072 trips through
+        # Python per pass; 1 MiB chunks make it 2,048.
+        while chunk := stream.read(COPY_CHUNK):
+            yield chunk
+
+    def _write_warc_record(self, out, record) -> None:  # noqa: ANN001 - warcio's types
+        level = gzip_level(record.raw_stream, record.length)
+        self.gzip = False  # warcio would wrap `out` at level 9: ours wraps it at `level`
+        try:
+            super()._write_warc_record(_Gzip(out, level), record)
+        finally:
+            self.gzip = True
 
 
 def warc_date(moment: datetime | None = None) -> str:
@@ -100,7 +185,8 @@ class CaptureWarc:
         self.open_path = self.path.with_name(self.path.name + OPEN_SUFFIX)
         self.open_path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: BinaryIO = open(self.open_path, "xb")  # noqa: SIM115 - closed in close()
-        self._writer = _Sha256WarcWriter(self._fh, gzip=True, warc_version=WARC_VERSION)
+        self._hashing = _HashingFile(self._fh)
+        self._writer = _Sha256WarcWriter(self._hashing, gzip=True, warc_version=WARC_VERSION)
         self.records = 0
         self.payload_bytes = 0
         self.closed = False
@@ -125,28 +211,31 @@ class CaptureWarc:
         protocol: str | None = None,
         body_decoded: bool = False,
         truncated: str | None = None,
+        digests: tuple[str, str] | None = None,
     ) -> str:
         """Write a response record and its request record; return the response record id.
 
         ``truncated``: the body is not the whole response, and why (``WARC-Truncated``:
-        ``length``, ``time``, ``disconnect``, ``unspecified``)."""
+        ``length``, ``time``, ``disconnect``, ``unspecified``).
+        ``digests``: the SHA-256 (hex) of the record's block (:meth:`response_head` then the
+        body) and of the body, taken as the body arrived; without them the body is read once
+        more to compute them. Verification recomputes both from the record either way."""
         url = without_credentials(url)  # as the request line and Host header name it
         stream: BinaryIO = io.BytesIO(body) if isinstance(body, bytes) else body
         if body_length is None:
             body_length = len(body) if isinstance(body, bytes) else _remaining(stream)
-        headers = [(n, v) for n, v in response_headers if not n.startswith(":")]
-        if body_decoded:
-            headers = decoded_body_headers(headers, body_length)
+        http_headers = self._http_head(status, reason, response_headers, body_length,
+                                       body_decoded)
         extra: dict[str, str] = {"WARC-Date": warc_date(date)}
+        if digests is not None:
+            extra["WARC-Block-Digest"] = "sha256:" + digests[0]
+            extra["WARC-Payload-Digest"] = "sha256:" + digests[1]
         if ip_address:
             extra["WARC-IP-Address"] = ip_address
         if protocol:
             extra["WARC-Protocol"] = protocol
         if truncated:
             extra["WARC-Truncated"] = truncated
-        http_headers = StatusAndHeaders(
-            status_line(status, reason), headers, protocol="HTTP/1.1"
-        )
         response = self._writer.create_warc_record(
             url,
             "response",
@@ -180,6 +269,23 @@ class CaptureWarc:
         )
         self._write(request)
         return response_id
+
+    def response_head(self, status: int, reason: str | None,
+                      response_headers: list[tuple[str, str]], body_length: int,
+                      body_decoded: bool = False) -> bytes:
+        """The HTTP head a response record written with these arguments begins its block
+        with: a recorder that hashes the body as it arrives starts the block digest with it."""
+        head = self._http_head(status, reason, response_headers, body_length, body_decoded)
+        head.compute_headers_buffer(self._writer.header_filter)
+        return head.headers_buff
+
+    @staticmethod
+    def _http_head(status: int, reason: str | None, response_headers: list[tuple[str, str]],
+                   body_length: int, body_decoded: bool) -> StatusAndHeaders:
+        headers = [(n, v) for n, v in response_headers if not n.startswith(":")]
+        if body_decoded:
+            headers = decoded_body_headers(headers, body_length)
+        return StatusAndHeaders(status_line(status, reason), headers, protocol="HTTP/1.1")
 
     def write_resource(
         self,
@@ -250,6 +356,16 @@ class CaptureWarc:
             self._fh.close()
         self.closed = True
         return self.open_path
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of the file's bytes as they were written (complete once closed)."""
+        return self._hashing.digest.hexdigest()
+
+    @property
+    def digest(self) -> FileDigest:
+        """SHA-256, size and CRC-32 of the file's bytes as they were written."""
+        return FileDigest(self.sha256, self._hashing.size, self._hashing.crc32)
 
     @property
     def file_bytes(self) -> int:

@@ -2,7 +2,12 @@
 thumbnails and the info JSON, for the page URL and for media the page loaded.
 
 yt-dlp writes to disk as it downloads (memory stays bounded whatever the size) and merges
-with Debian's ffmpeg. Each file is then hashed while streamed.
+with Debian's ffmpeg. A file yt-dlp downloads itself is hashed as it grows (its new bytes read
+back from the page cache by a thread, while the download goes on), and that hash is kept only if
+the file is still the very file hashed when it is collected (same inode, size and change time:
+a post-processor that rewrote or replaced it changes them); any other file (a merge's output,
+subtitles, thumbnails, the info JSON) is hashed once, after. Packaging hashes each file again as
+it copies it in and refuses a difference (archiver.package).
 
 Given the capture's WARC, every HTTP(S) exchange yt-dlp (and the ffmpeg it starts) makes goes
 through a :class:`~crawlers.recording_proxy.RecordingProxy` and is recorded there as a
@@ -16,17 +21,21 @@ is a reason for PARTIAL, never skipped silently. A page with no media is not a f
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import os
 import re
 import shutil
 import ssl
+import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from archiver.errors import CaptureFailed, CaptureRefused
-from archiver.hashing import sha256_file
+from archiver.hashing import FileDigest, sha256_file
 from archiver.warcwriter import CaptureWarc
 from crawlers.netguard import check_target
 from crawlers.recording_proxy import RecordingProxy, RecordingStats
@@ -59,6 +68,166 @@ class MediaFile:
     sha256: str
     size: int
     source_url: str
+    # Its SHA-256, size and CRC-32 taken as it was downloaded (None: hashed after).
+    taken: FileDigest | None = None
+
+
+class GrowingFileHashes:
+    """SHA-256 of the files yt-dlp downloads, taken while they are written (a progress hook).
+
+    For each file a thread reads what yt-dlp has appended since its last read (from the page
+    cache, as the download goes on) and hashes it; when yt-dlp says the file is finished the
+    thread reads to its end and the file's identity (inode, size, change time) is noted with
+    the digest. :meth:`digest` gives the hash only for a file whose identity is unchanged: a
+    file rewritten, replaced or renamed since is hashed again by the caller. A download that
+    went back (a retry that truncated the file) is not hashed here at all."""
+
+    def __init__(self) -> None:
+        self._growing: dict[str, _GrowingFile] = {}
+        self._done: dict[str, tuple[tuple[int, int, int], FileDigest]] = {}
+        self._lock = threading.Lock()
+
+    def hook(self, status: dict[str, Any]) -> None:
+        """yt-dlp's progress hook."""
+        name = status.get("filename")
+        if not name:
+            return
+        with self._lock:
+            growing = self._growing.get(name)
+            if status.get("status") == "downloading":
+                temp = status.get("tmpfilename") or name
+                if growing is None or growing.temp != temp:
+                    if growing is not None:
+                        growing.stop()
+                    growing = self._growing[name] = _GrowingFile(temp)
+                growing.advance(int(status.get("downloaded_bytes") or 0))
+                return
+            self._growing.pop(name, None)
+        if growing is not None and status.get("status") == "finished":
+            found = growing.finish(name)
+            if found is not None:
+                with self._lock:
+                    self._done[os.path.realpath(name)] = found
+        elif growing is not None:  # an error: what was hashed means nothing
+            growing.stop()
+
+    def digest(self, path: Path) -> FileDigest | None:
+        """The hash taken while ``path`` was downloaded, if it is still that very file."""
+        with self._lock:
+            found = self._done.get(os.path.realpath(path))
+        if found is None:
+            return None
+        identity, digest = found
+        return digest if _identity(os.stat(path)) == identity else None
+
+    def close(self) -> None:
+        """Stop the threads of downloads that never finished."""
+        with self._lock:
+            growing, self._growing = list(self._growing.values()), {}
+        for one in growing:
+            one.stop()
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int]:
+    # The change time cannot be set by a program (unlike the modification time, which
+    # yt-dlp sets from Last-Modified): any write, truncation or rename changes it.
+    return stat.st_ino, stat.st_size, stat.st_ctime_ns
+
+
+class _GrowingFile:
+    """One file being downloaded, hashed by a thread as it grows."""
+
+    def __init__(self, temp: str) -> None:
+        self.temp = temp
+        self._digest = hashlib.sha256()
+        self._crc32 = 0  # what a zip member stored as it is needs: packaging reads nothing
+        self._hashed = 0
+        self._reported = 0  # the largest size yt-dlp reported
+        self._valid = True
+        self._wake = threading.Condition()
+        self._finishing = False
+        self._stopped = False
+        self._fd: int | None = None
+        self._thread = threading.Thread(target=self._run, name="media-hash", daemon=True)
+        self._thread.start()
+
+    def advance(self, downloaded: int) -> None:
+        with self._wake:
+            if self._fd is None and self._valid:
+                # Opened here, in yt-dlp's thread, right after it wrote: the file exists, and
+                # the descriptor follows it across the rename that ends the download.
+                try:
+                    self._fd = os.open(self.temp, os.O_RDONLY)
+                except OSError:
+                    self._valid = False
+            if downloaded < self._reported:  # the download went back: a retry from scratch
+                self._valid = False
+            self._reported = max(self._reported, downloaded)
+            self._wake.notify()
+
+    def finish(self, final: str) -> tuple[tuple[int, int, int], FileDigest] | None:
+        """Hash to the end; the file's identity and digest (None: not hashed soundly)."""
+        with self._wake:
+            self._finishing = True
+            self._wake.notify()
+        self._thread.join()
+        try:
+            if not self._valid or self._fd is None:
+                return None
+            stat = os.fstat(self._fd)
+            if stat.st_size != self._hashed or _identity(os.stat(final))[:2] != \
+                    (stat.st_ino, stat.st_size):
+                return None
+            return _identity(os.stat(final)), FileDigest(self._digest.hexdigest(),
+                                                         self._hashed, self._crc32)
+        except OSError:
+            return None
+        finally:
+            self._close()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
+        self._thread.join()
+        self._close()
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not (self._stopped or self._finishing or self._reported > self._hashed):
+                    self._wake.wait()
+                if self._stopped or not self._valid:
+                    return
+                finishing = self._finishing
+            try:
+                self._read_available()
+            except OSError:
+                self._valid = False
+                return
+            if finishing:
+                return
+
+    def _read_available(self) -> None:
+        if self._fd is None:
+            self._valid = False
+            return
+        size = os.fstat(self._fd).st_size
+        if size < self._hashed:  # truncated under us
+            self._valid = False
+            return
+        while self._hashed < size:
+            chunk = os.pread(self._fd, min(4 * 1024 * 1024, size - self._hashed), self._hashed)
+            if not chunk:
+                break
+            self._digest.update(chunk)
+            self._crc32 = zlib.crc32(chunk, self._crc32)
+            self._hashed += len(chunk)
 
 
 @dataclass
@@ -195,6 +364,8 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
         "cachedir": False,
         "overwrites": True,
     }
+    hashes = GrowingFileHashes()
+    params["progress_hooks"] = [hashes.hook]
     downloader = yt_dlp.YoutubeDL
     if proxy is not None:
         # Everything through the recording proxy (which chains limits.proxy): yt-dlp's own
@@ -209,11 +380,13 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
         with downloader(params) as ydl:
             info = ydl.extract_info(url, download=True)
     except DownloadError as exc:
+        hashes.close()
         message = logger.errors[-1] if logger.errors else str(exc)
         if any(marker in message for marker in NO_MEDIA):
             return  # the page has no media yt-dlp knows: nothing to download, not a failure
         outcome.reasons.append(f"media of {url} failed: {message}"[:400])
         return
+    hashes.close()
     if info is None:  # refused by the match filter (duration)
         outcome.reasons.append(f"media of {url} not downloaded: longer than "
                                f"{int(limits.max_duration)} s (media.max_duration)")
@@ -256,16 +429,20 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
     for path in sorted(folder.iterdir()):
         if path.name.endswith((".part", ".ytdl", ".temp")):
             continue  # an unfinished download is never claimed as a file of the capture
-        digest, size = sha256_file(path)
+        taken, hashed = hashes.digest(path), "while downloading"
+        if taken is not None:
+            digest, size = taken.sha256, taken.size
+        else:
+            (digest, size), hashed = sha256_file(path), "after downloading"
         if digest in seen:
             continue
         seen.add(digest)
         kind = _kind(path, downloaded)
         name = package_name(folder.name, path.name, {f.name for f in outcome.files})
-        media = MediaFile(path, name, kind, digest, size, url)
+        media = MediaFile(path, name, kind, digest, size, url, taken)
         outcome.files.append(media)
         item["files"].append({"path": media.name, "kind": kind, "sha256": digest,
-                              "size": size, "file_name": path.name})
+                              "size": size, "file_name": path.name, "hashed": hashed})
     if item["files"]:
         outcome.items.append(item)
 

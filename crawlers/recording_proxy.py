@@ -17,9 +17,10 @@ project's own :class:`~archiver.warcwriter.CaptureWarc` (the same writer as the 
 * A configured upstream proxy (``http://``, ``https://``, ``socks5://``, ``socks5h://``) is
   chained, never bypassed; behind it names are resolved at that proxy, as for the crawl.
 
-Bodies stream: each chunk is forwarded to the tool as it arrives and spooled to a temporary
-file beside the capture; the WARC record is written from that file once the response ends.
-Memory stays bounded whatever the size. The response is stored as the server sent it
+Bodies stream: each chunk is forwarded to the tool as it arrives, hashed (the record's block
+and payload digests) and spooled to a temporary file beside the capture; the WARC record is
+written from that file once the response ends, reading it once. Memory stays bounded whatever
+the size. The response is stored as the server sent it
 (``Content-Encoding`` untouched); a chunked body is stored de-chunked, its
 ``Transfer-Encoding`` kept as ``X-Orig-Transfer-Encoding``. A response the tool
 stopped reading (yt-dlp reads only the start of a file to sniff it) is recorded with what
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import ipaddress
 import logging
 import socket
@@ -186,6 +188,7 @@ class RecordingProxy:
             body_length=exchange.body_length, date=exchange.started,
             ip_address=exchange.ip_address, protocol="http/1.1",
             truncated="disconnect" if exchange.truncated else None,
+            digests=exchange.digests(),
         )
 
     def note(self, kind: str, url: str, reason: str) -> None:
@@ -588,6 +591,16 @@ class _Exchange:
     body_length: int = 0
     chunked: bool = False
     truncated: bool = False
+    # Taken as the body arrives. The block digest starts with the head the record will hold,
+    # known up front unless the body is chunked (its stored head gets the length at the end).
+    payload_hash: Any = field(default_factory=hashlib.sha256)
+    block_hash: Any = None
+
+    def digests(self) -> tuple[str, str] | None:
+        """(block, payload) SHA-256 in hex, or None when the block's could not be taken."""
+        if self.block_hash is None:
+            return None
+        return self.block_hash.hexdigest(), self.payload_hash.hexdigest()
 
 
 class _ClientGone(Exception):
@@ -761,6 +774,9 @@ class _Handler(socketserver.BaseRequestHandler):
         length = _header(headers, "content-length")
         if exchange.method.upper() == "HEAD" or status in (204, 304) or status == 101:
             return status != 101
+        if "chunked" not in encoding:  # the stored head is the head received
+            exchange.block_hash = hashlib.sha256(self.proxy.warc.response_head(
+                exchange.status, exchange.reason, headers, int(length or 0)))
         if "chunked" in encoding:
             exchange.chunked = True
             self._relay_chunked(client, reader, exchange)
@@ -800,6 +816,9 @@ class _Handler(socketserver.BaseRequestHandler):
 
     @staticmethod
     def _pass(client: socket.socket, exchange: _Exchange, data: bytes) -> None:
+        exchange.payload_hash.update(data)
+        if exchange.block_hash is not None:
+            exchange.block_hash.update(data)
         exchange.body.write(data)
         exchange.body_length += len(data)
         _send(client, data)

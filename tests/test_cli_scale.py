@@ -17,8 +17,9 @@ import pytest
 HEAVY = ("scrapy", "playwright", "yt_dlp", "boto3", "botocore", "twisted", "cdxj_indexer",
          "fastapi", "uvicorn", "starlette", "jinja2")
 
-def _heavy_loaded(home: Path, *args: str) -> list[str]:
-    """The heavy modules in ``sys.modules`` after ``isnad ARGS`` ran to its end."""
+def _heavy_loaded(home: Path, *args: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    """The heavy modules in ``sys.modules`` after ``isnad ARGS`` ran to its end (``heavy``:
+    top-level packages, or dotted modules)."""
     script = (
         "import json, sys\n"
         "heavy = set(json.loads(sys.argv[2]))\n"
@@ -29,8 +30,8 @@ def _heavy_loaded(home: Path, *args: str) -> list[str]:
         "except SystemExit:\n"
         "    pass\n"
         "print('LOADED=' + json.dumps(sorted(m for m in sys.modules\n"
-        "                                    if m.split('.')[0] in heavy)))\n")
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(args), json.dumps(HEAVY)],
+        "                                    if m.split('.')[0] in heavy or m in heavy)))\n")
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(args), json.dumps(heavy)],
                           env={"ISNAD_HOME": str(home), "PATH": "/usr/bin:/bin",
                                "COLUMNS": "120"},
                           capture_output=True, text=True, timeout=120)
@@ -43,6 +44,23 @@ def _heavy_loaded(home: Path, *args: str) -> list[str]:
 def test_commands_that_do_not_capture_import_no_crawler(tmp_path: Path, args: tuple[str, ...]
                                                         ) -> None:
     assert _heavy_loaded(tmp_path / "home", *args) == []
+
+
+# What `isnad list` does not need once the catalog exists: Alembic (the schema is at head,
+# seen with one plain query), the proof modules (signing, timestamps and their ASN.1 and X.509
+# libraries: nothing is verified), psycopg (SQLite catalog).
+LIST_NEEDS_NONE_OF = ("alembic", "archiver.proof", "archiver.signing", "archiver.timestamps",
+                      "asn1crypto", "cryptography", "psycopg", "wacz", "warcio")
+
+
+def test_list_on_an_empty_home_loads_neither_alembic_nor_the_proof_modules(tmp_path: Path
+                                                                           ) -> None:
+    """`isnad list` on a home with an empty catalog (after the first command made it) pays
+    only for what it uses; the first command, which creates the catalog, needs Alembic."""
+    home = tmp_path / "home"
+    assert "alembic" in _heavy_loaded(home, "list", heavy=LIST_NEEDS_NONE_OF)
+    assert _heavy_loaded(home, "list", heavy=LIST_NEEDS_NONE_OF) == []
+    assert _heavy_loaded(home, "list", "--json", heavy=LIST_NEEDS_NONE_OF) == []
 
 
 def test_the_import_check_sees_a_heavy_module(tmp_path: Path) -> None:

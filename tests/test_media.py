@@ -40,6 +40,9 @@ def test_video_of_a_page_is_in_the_package_with_its_hash(isnad, site, mode):
     assert any(name.endswith(".info.json") for name in package["media"])
     items = shown["context"]["media"]["items"]
     assert items and items[0]["yt_dlp"] and items[0]["extractor"]
+    # Hashed as yt-dlp wrote it (not read again for it), and that hash is the file's.
+    video = next(f for f in items[0]["files"] if f["path"] == videos[0])
+    assert video["hashed"] == "while downloading" and video["sha256"] == clip
     assert shown["context"]["software"]["yt-dlp"] == items[0]["yt_dlp"]
     artifacts = {a["path"]: a for a in shown["artifacts"]}
     assert artifacts[videos[0]]["kind"] == "media" and artifacts[videos[0]]["sha256"] == clip

@@ -551,3 +551,42 @@ def test_a_package_lists_the_hashes_of_its_files_as_written_without_reading_them
     assert {"archive/capture.warc.gz", "media/video.mp4"} <= {r["path"] for r in listed}
     report = verify_package_file(package, ProofOptions(allow_unsigned=True))
     assert report.ok, [c for c in report.checks if not c.ok]
+
+
+def test_a_package_is_read_once_to_verify_it_and_hash_it(tmp_path, key, monkeypatch):
+    """Its own verification reads a package once: the whole-file hash comes from the bytes the
+    member and WARC record checks read (in the order they lie in the file), and a WARC is
+    read once for its records' digests and its member hash. Counted on the real file."""
+    import os
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    video = os.urandom(6 * 1024 * 1024)  # large members, so the count is about them
+    warc = CaptureWarc(folder / "capture.warc.gz", {"software": "test"})
+    warc.write_exchange(url="http://127.0.0.1:9/v.mp4", method="GET", request_headers=[],
+                        request_body=None, status=200, reason="OK", body=video,
+                        response_headers=[("Content-Type", "video/mp4")])
+    media = folder / "v.mp4"
+    media.write_bytes(video)
+    prover = Prover(key, [], software="Isnad test", version="0")
+    out = folder / "package.wacz"
+    build_package([warc.close()], out, pages=[{"url": "http://127.0.0.1:9/v.mp4"}],
+                  context={"capture_id": "test", "state": CaptureState.COMPLETE,
+                           "proof": prover.context()},
+                  extra_paths=[("media/v.mp4", media)], seal=prover.seal)
+    read = []
+
+    class Counting(io.FileIO):
+        def read(self, size=-1):
+            data = super().read(size)
+            read.append(len(data))
+            return data
+
+    monkeypatch.setattr(verify_module, "open", lambda path, mode: Counting(path, "r"),
+                        raising=False)
+    report = verify_package_file(out, _options(key, []))
+    assert report.ok, report.mismatches
+    size = out.stat().st_size
+    assert report.package_sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert report.package_size == size
+    assert sum(read) < 1.1 * size, f"{sum(read)} bytes read for a {size}-byte package"

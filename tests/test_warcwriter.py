@@ -74,3 +74,49 @@ def test_decoded_body_is_readable_by_warcio(tmp_path):
     bodies = [r.content_stream().read() for r in ArchiveIterator(io.BytesIO(data))
               if r.rec_type == "response"]
     assert bodies == [b"plain"]
+
+
+def _member_level(path, offset):
+    """How the gzip member at ``offset`` was made: (XFL, BTYPE of its first deflate block).
+    zlib writes XFL 2 at level 9, 4 at levels 0 and 1; BTYPE 0 is a stored block."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        head = fh.read(11)
+    assert head[:3] == b"\x1f\x8b\x08" and head[3] == 0  # gzip, deflate, no optional fields
+    return head[8], (head[10] >> 1) & 0b11
+
+
+def test_a_large_incompressible_body_is_stored_a_compressible_one_deflated(tmp_path):
+    """A video is not deflated again (stored blocks inside its gzip member): every reader still
+    reads the record, its digests still match, and the file's hash taken while writing is the
+    hash of the file on disk."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    video = os.urandom(3 * 1024 * 1024)
+    text = b"<p>the same words again and again</p>\n" * 80_000
+    warc = CaptureWarc(tmp_path / "t.warc.gz", {"software": "test"})
+    for url, body, kind in (("https://example.org/v.mp4", video, "video/mp4"),
+                            ("https://example.org/t.html", text, "text/html")):
+        warc.write_exchange(url=url, method="GET", request_headers=[], request_body=None,
+                            status=200, reason="OK", body=io.BytesIO(body),
+                            response_headers=[("Content-Type", kind),
+                                              ("Content-Length", str(len(body)))])
+    path = warc.close()
+    assert warc.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    result = check_warc(path)
+    assert result.ok, result.problems
+    offsets = {r.uri: r.offset for r in result.records if r.record_type == "response"}
+    assert _member_level(path, offsets["https://example.org/v.mp4"]) == (4, 0)  # stored
+    assert _member_level(path, offsets["https://example.org/t.html"])[0] == 2  # level 9
+    assert path.stat().st_size < len(video) + len(text) // 10  # the text did shrink
+    with open(path, "rb") as fh:
+        bodies = {r.rec_headers.get_header("WARC-Target-URI"): r.content_stream().read()
+                  for r in ArchiveIterator(fh) if r.rec_type == "response"}
+    assert bodies == {"https://example.org/v.mp4": video, "https://example.org/t.html": text}
+    assert gzip.open(path).read().count(b"WARC/1.1\r\n") == 5  # one plain gzip stream too
+    checked = subprocess.run([sys.executable, "-m", "warcio.cli", "check", str(path)],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archiver.archive import Archive
 from archiver.catalog import Catalog
 from archiver.jobs import link_to_retries
-from archiver.proof import ProofOptions, Prover
-from archiver.signing import KEY_FILE, SigningKey, init_keys, load_key, public_fingerprint
 from archiver.storage import open_storage
-from archiver.timestamps import TSA
 from isnad import __version__
 from isnad.config import Settings
+
+if TYPE_CHECKING:  # the proof modules load when a capture or a verification needs them
+    from archiver.proof import ProofOptions, Prover
+    from archiver.signing import SigningKey
+    from archiver.timestamps import TSA
 
 log = logging.getLogger("isnad")
 
@@ -34,11 +37,8 @@ def open_archive(settings: Settings, *, recover: bool = True, queue_age: float =
     archive = Archive(settings.home, Catalog(settings.catalog_url), targets,
                       retries=settings.storage.retries, backoff=settings.storage.backoff,
                       host=settings.machine())
-    archive.prover_factory = lambda: Prover(signing_key(settings, create=True),
-                                            configured_tsas(settings),
-                                            software=f"Isnad {__version__}",
-                                            version=__version__)
-    archive.proof_options = proof_options(settings)
+    archive.prover_factory = lambda: _prover(settings)
+    archive.proof_options_factory = lambda: proof_options(settings)
     # Every capture catalogued COMPLETE or PARTIAL is indexed for search, from its package
     # while it is still local (isnad.app.search; a failure is logged, never fails it).
     archive.on_catalogued = _index_for_search(archive)
@@ -52,6 +52,13 @@ def open_archive(settings: Settings, *, recover: bool = True, queue_age: float =
     return archive
 
 
+def _prover(settings: Settings) -> Prover:
+    from archiver.proof import Prover
+
+    return Prover(signing_key(settings, create=True), configured_tsas(settings),
+                  software=f"Isnad {__version__}", version=__version__)
+
+
 def _index_for_search(archive: Archive) -> Callable[[str, Path], None]:
     def index(capture_id: str, package: Path) -> None:
         from isnad.app.search import index_catalogued  # only when a capture is made
@@ -62,12 +69,16 @@ def _index_for_search(archive: Archive) -> Callable[[str, Path], None]:
 
 def configured_tsas(settings: Settings) -> list[TSA]:
     """The timestamp authorities of the settings, in their order."""
+    from archiver.timestamps import TSA
+
     return [TSA(t.name, t.url, t.ca_file, t.certs_file, t.timeout)
             for t in settings.timestamps.tsa]
 
 
 def signing_key(settings: Settings, *, create: bool = False) -> SigningKey | None:
     """The signing key; with ``create`` (and auto_create) made on first use."""
+    from archiver.signing import KEY_FILE, init_keys, load_key
+
     if not settings.signing.enabled:
         return None
     folder = settings.key_dir
@@ -83,6 +94,9 @@ def signing_key(settings: Settings, *, create: bool = False) -> SigningKey | Non
 def proof_options(settings: Settings) -> ProofOptions:
     """What a package's signature and timestamps are checked against: the configured TSAs'
     roots, the trusted keys (ours among them) and the longest delay a timestamp may have."""
+    from archiver.proof import ProofOptions
+    from archiver.signing import public_fingerprint
+
     trusted = set(settings.signing.trusted_keys)
     ours = public_fingerprint(settings.key_dir) if settings.signing.enabled else None
     if ours:

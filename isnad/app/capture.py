@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from archiver.archive import Archive
 from archiver.capture import CaptureRequest, CaptureSession, PackagedCapture, begin_capture
 from archiver.errors import CaptureFailed, CaptureRefused, IsnadError
+from archiver.hashing import FileDigest
 from archiver.proof import Prover
 from archiver.redaction import redact_url
 from archiver.states import CaptureState
@@ -209,7 +210,7 @@ class CaptureRun:
         attachments: list[tuple[str, bytes]] = []
         if job.platform is not None:
             state, reasons = _platform_outcome(job, state, reasons, context, attachments)
-        media_files: list[tuple[str, Path]] = []
+        media_files: list[tuple[str, Path, str | FileDigest]] = []
         if state != FAILED and self.settings.media.enabled:
             self.on_stage(session.capture_id, "media")
             state, reasons, media_files = self._media(job, session, state, reasons, context)
@@ -240,7 +241,8 @@ class CaptureRun:
             self.on_result(result)
 
     def _media(self, job: CaptureJob, session: CaptureSession, state: str, reasons: list[str],
-               context: dict[str, Any]) -> tuple[str, list[str], list[tuple[str, Path]]]:
+               context: dict[str, Any]
+               ) -> tuple[str, list[str], list[tuple[str, Path, str | FileDigest]]]:
         """Fetch the media by every route; the verdict taken again with what came whole."""
         settings = self.settings
         seed = next((p for p in job.pages if p.get("depth") == 0), {})
@@ -292,7 +294,7 @@ class CaptureRun:
         context["warnings"] = [*job.warnings, *_agent_warnings(job)]
         if settled.reasons:
             state, reasons = PARTIAL, [*reasons, *settled.reasons]
-        return state, reasons, [(f.name, f.path) for f in media.files]
+        return state, reasons, [(f.name, f.path, f.taken or f.sha256) for f in media.files]
 
 
 def _no_media_why(evidence: list[str], page_ok: bool, routes: Any) -> str:
