@@ -161,7 +161,11 @@ class CaptureSession:
         reasons = redact_values(reasons, secrets)
         error = redact_text(error, secrets) if error else error
         title = redact_text(title, secrets) if title else title
-        closed = [w.close() for w in self.warcs if w.records > 1]  # more than the warcinfo
+        written = [w for w in self.warcs if w.records > 1]  # more than the warcinfo
+        closed = [w.close() for w in written]
+        # The index lines the WARCs' writers made as they wrote (unless one could not).
+        lines = [w.index_path for w in written]
+        indexes = (lines if index is None and not self.received and all(lines) else None)
         closed += self.received
         for w in self.warcs:
             if not w.closed:
@@ -202,6 +206,7 @@ class CaptureSession:
             main_url=context.get("final_url") or self.request.url, software=software,
             extra_files=[*attachments, *tokens], extra_paths=list(media_files),
             seal=prover.seal if prover is not None else None, index=index,
+            indexes=indexes,  # type: ignore[arg-type] - all Paths when not None
             hashed=False,  # the self-verification below hashes it as it reads it
         )
         if prover is not None:
@@ -232,6 +237,8 @@ class CaptureSession:
         )
         for warc in closed:
             warc.unlink()  # they are inside the package now, which was just verified
+        for warc in self.warcs:
+            warc.index.path.unlink(missing_ok=True)
         if index is not None:
             index.unlink(missing_ok=True)
         artifacts = [

@@ -90,6 +90,7 @@ def build_package(
     extra_paths: list[tuple[str, Path]] = (),
     seal: Callable[[str, str], Seal] | None = None,
     index: Path | None = None,
+    indexes: list[Path] | None = None,
     hashed: bool = True,
 ) -> BuiltPackage:
     """Write a WACZ atomically at ``out_path`` (temp file, fsync, rename).
@@ -105,13 +106,16 @@ def build_package(
     be listed in the file they timestamp) go there too, base64 under ``timestamps``.
     ``index``: a sorted CDXJ file made already (an import indexes as it checks), written as
     ``indexes/index.cdx`` instead of indexing the WARCs again.
+    ``indexes``: the CDXJ lines of the WARCs' records, one unsorted file per WARC, made as
+    they were written (archiver/cdxj.py): sorted and compressed into the package as py-wacz
+    would write its own index, without reading the WARCs back.
     """
     if not warcs:
         raise PackageError("nothing to package: the capture wrote no WARC file")
     tmp = out_path.with_name(out_path.name + ".tmp")
     try:
         with zipfile.ZipFile(tmp, "w", allowZip64=True) as wacz:
-            indexer = _write_indexes(wacz, [] if index else warcs)
+            indexer = _write_indexes(wacz, [] if index else warcs, indexes)
             # Each file copied in is hashed as it is written (read once): datapackage.json
             # lists these hashes instead of reading the members back out of the zip.
             written: dict[str, tuple[str, int]] = {}
@@ -165,21 +169,46 @@ def build_package(
     return BuiltPackage(out_path, digest, size, files, datapackage)
 
 
-def _write_indexes(wacz: zipfile.ZipFile, warcs: list[Path]) -> WACZIndexer:
-    """Index ``warcs`` into the package (none: only the indexer, for the datapackage)."""
+# py-wacz's compressed index: blocks of this many lines, gzipped one by one (ZipNum).
+INDEX_BLOCK_LINES = 1024
+INDEX_DATA_NAME = "index.cdx.gz"
+
+
+def _write_indexes(wacz: zipfile.ZipFile, warcs: list[Path], lines: list[Path] | None = None
+                   ) -> WACZIndexer:
+    """Index ``warcs`` into the package (none: only the indexer, for the datapackage), or,
+    given the ``lines`` made as they were written, sort and compress those."""
     from wacz.util import now  # see _indexer: py-wacz is imported only to write a package
 
     if not warcs:
         return _indexer(io.StringIO(), [], None)
     idx_buffer = io.BytesIO()
     idx_text = io.TextIOWrapper(idx_buffer, "utf-8", write_through=True)
-    data_info = zipfile.ZipInfo("indexes/index.cdx.gz", now())
+    data_info = zipfile.ZipInfo("indexes/" + INDEX_DATA_NAME, now())
     with wacz.open(data_info, "w") as data:
-        indexer = _indexer(idx_text, warcs, data)
-        indexer.process_all()
+        if lines is not None:
+            _write_sorted_lines(idx_text, data, lines)
+            indexer = _indexer(io.StringIO(), [], None)
+        else:
+            indexer = _indexer(idx_text, warcs, data)
+            indexer.process_all()
     idx_text.flush()
     _writestr(wacz, "indexes/index.idx", idx_buffer.getvalue())
     return indexer
+
+
+def _write_sorted_lines(idx_text: io.TextIOBase, data: Any, lines: list[Path]) -> None:
+    """CDXJ lines sorted (on disk past 32 MiB) and compressed by cdxj-indexer's own writers,
+    as its indexer does with py-wacz's options: the same bytes as indexing the WARCs."""
+    from cdxj_indexer.main import CompressedWriter, SortingWriter
+
+    out = SortingWriter(CompressedWriter(idx_text, data_out=data, num_lines=INDEX_BLOCK_LINES,
+                                         data_out_name=INDEX_DATA_NAME, digest_records=True))
+    for path in lines:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                out.write(line)
+    out.flush()
 
 
 def _indexer(out: io.TextIOBase, warcs: list[Path], data: Any) -> WACZIndexer:
@@ -193,11 +222,11 @@ def _indexer(out: io.TextIOBase, warcs: list[Path], data: Any) -> WACZIndexer:
         sort=True,
         post_append=True,
         compress=data,
-        lines=1024,
+        lines=INDEX_BLOCK_LINES,
         digest_records=True,
         # Deliberately not py-wacz's default "req.http:cookie": cookies stay out of indexes.
         fields="referrer",
-        data_out_name="index.cdx.gz",
+        data_out_name=INDEX_DATA_NAME,
         hash_type="sha256",
         main_url="",
         main_ts=None,

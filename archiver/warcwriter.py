@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import BinaryIO
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from archiver.cdxj import RecordIndex
 from archiver.redaction import without_credentials
 
 OPEN_SUFFIX = ".open"
@@ -46,10 +48,35 @@ class _HexSha256:
         return "sha256:" + self._h.hexdigest()
 
 
+class _HashingFile:
+    """The WARC file as warcio writes to it: each record's bytes (its gzip member) are hashed
+    as they are written, for the index's ``recordDigest`` (nothing reads them back)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.fh.write(data)
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+
 class _Sha256WarcWriter(WARCWriter):
     @staticmethod
     def _create_digester() -> _HexSha256:  # type: ignore[override]
         return _HexSha256()
+
+    def ensure_digest(self, record, block=True, payload=True) -> None:  # noqa: ANN001
+        """Both digests in one read of the payload: warcio asks for the payload's when a
+        record is made and for the block's when it is written, a second read of every
+        body (the same bytes, the same headers: the same digests)."""
+        super().ensure_digest(record, block=True, payload=payload)
 
 
 def warc_date(moment: datetime | None = None) -> str:
@@ -100,7 +127,13 @@ class CaptureWarc:
         self.open_path = self.path.with_name(self.path.name + OPEN_SUFFIX)
         self.open_path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: BinaryIO = open(self.open_path, "xb")  # noqa: SIM115 - closed in close()
-        self._writer = _Sha256WarcWriter(self._fh, gzip=True, warc_version=WARC_VERSION)
+        self._out = _HashingFile(self._fh)
+        self._writer = _Sha256WarcWriter(self._out, gzip=True, warc_version=WARC_VERSION)
+        # The package's CDXJ lines, made as records are written (archiver/cdxj.py).
+        self.index = RecordIndex(self.path.with_name(self.path.name + ".cdxj"), self.path.name)
+        # A response and its request are written one after the other (the index pairs them),
+        # whichever thread records (the crawl's reactor, the media proxy's).
+        self._lock = threading.Lock()
         self.records = 0
         self.payload_bytes = 0
         self.closed = False
@@ -156,8 +189,6 @@ class CaptureWarc:
             warc_headers_dict=extra,
         )
         response_id = response.rec_headers.get_header("WARC-Record-ID")
-        self._write(response)
-        self.payload_bytes += body_length
 
         path = _request_target(url)
         req_headers = [(n, v) for n, v in request_headers if not n.startswith(":")]
@@ -178,7 +209,11 @@ class CaptureWarc:
                 **({"WARC-Protocol": protocol} if protocol else {}),
             },
         )
-        self._write(request)
+        with self._lock:
+            written = self._write(response)
+            self._write(request)
+            self.index.add(response, *written, request=request, request_body=req_body)
+            self.payload_bytes += body_length
         return response_id
 
     def write_resource(
@@ -209,11 +244,6 @@ class CaptureWarc:
     ) -> tuple[str, str, int]:
         stream: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data
         length = len(data) if isinstance(data, bytes) else _remaining(stream)
-        start = stream.tell()
-        digest = hashlib.sha256()
-        while chunk := stream.read(1024 * 1024):
-            digest.update(chunk)
-        stream.seek(start)
         headers = {"WARC-Date": warc_date(date)}
         if concurrent_to:
             headers["WARC-Concurrent-To"] = concurrent_to
@@ -226,15 +256,22 @@ class CaptureWarc:
             warc_headers_dict=headers,
         )
         record_id = record.rec_headers.get_header("WARC-Record-ID")
-        self._write(record)
-        self.payload_bytes += length
-        return record_id, digest.hexdigest(), length
+        with self._lock:
+            self.index.add(record, *self._write(record))
+            self.payload_bytes += length
+        # The block is the payload here (no HTTP headers): warcio hashed it with SHA-256 for
+        # WARC-Payload-Digest as it wrote it; it is not read once more for the same hash.
+        digest = record.rec_headers.get_header("WARC-Payload-Digest") or ""
+        if not digest.startswith("sha256:"):
+            raise ValueError(f"{uri}: the WARC writer gave no SHA-256 payload digest")
+        return record_id, digest.removeprefix("sha256:"), length
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> Path:
         """Flush, fsync and drop the ``.open`` suffix; return the final path."""
         if self.closed:
             return self.path
+        self.index.close()
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
@@ -245,6 +282,7 @@ class CaptureWarc:
 
     def abandon(self) -> Path:
         """Close without claiming completeness: the file keeps its ``.open`` suffix."""
+        self.index.close()
         if not self._fh.closed:
             self._fh.flush()
             self._fh.close()
@@ -255,9 +293,19 @@ class CaptureWarc:
     def file_bytes(self) -> int:
         return self._fh.tell() if not self._fh.closed else self.path.stat().st_size
 
-    def _write(self, record) -> None:  # noqa: ANN001 - warcio record
+    @property
+    def index_path(self) -> Path | None:
+        """The CDXJ lines of this WARC's records (unsorted), or None when the package must
+        index the WARC itself (see archiver/cdxj.py)."""
+        return self.index.path if self.index.exact else None
+
+    def _write(self, record) -> tuple[int, int, str]:  # noqa: ANN001 - warcio record
+        """Write a record; (its offset in the file, its length, the SHA-256 of its bytes)."""
+        offset = self._out.tell()
+        self._out.digest = hashlib.sha256()
         self._writer.write_record(record)
         self.records += 1
+        return offset, self._out.tell() - offset, "sha256:" + self._out.digest.hexdigest()
 
 
 def _remaining(stream: BinaryIO) -> int:

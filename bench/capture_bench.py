@@ -82,10 +82,13 @@ class Figure:
 
 
 # -- environment ---------------------------------------------------------------------------------
+CODE = ROOT  # the Isnad checkout measured (--code)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of every measured process: bytecode cache on, as an install runs."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = f"{CODE}:{ROOT}" if CODE != ROOT else str(ROOT)
     env.update(extra)
     return env
 
@@ -492,10 +495,15 @@ def main() -> None:
     parser.add_argument("--warcprox", help="a warcprox executable (default: pip-installed "
                         "into a virtualenv in the bench's temp folder)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
+    parser.add_argument("--code", type=Path, default=ROOT, help="the Isnad checkout whose "
+                        "`isnad capture` is measured (e.g. the code before a change: "
+                        "git archive it into a folder), with this one's virtualenv")
     parser.add_argument("--bare-playwright", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--proxy", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
+    global CODE  # noqa: PLW0603 - one setting for every process this script starts
+    CODE = args.code.resolve()
     if args.bare_playwright:  # the bare Playwright side, in a process of its own
         asyncio.run(bare_playwright(args.bare_playwright.read_text().split(),
                                     args.browser_concurrency, args.proxy))
@@ -507,13 +515,15 @@ def main() -> None:
     if unknown := set(servers) - set(SITES):
         parser.error(f"--servers: unknown {', '.join(sorted(unknown))}")
     # As installed: modules compiled once, not at every process start.
-    for folder in ("archiver", "crawlers", "isnad", "tests/fixture_site", "bench"):
+    for folder in ("archiver", "crawlers", "isnad"):
+        compileall.compile_dir(CODE / folder, quiet=1)
+    for folder in ("tests/fixture_site", "bench"):
         compileall.compile_dir(ROOT / folder, quiet=1)
     failures = 0
     with tempfile.TemporaryDirectory(prefix="isnad-capture-bench-") as tmp:
         work = Path(tmp)
         print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
-              f"{args.pages} generated pages; medians of {args.runs} runs")
+              f"{args.pages} generated pages; medians of {args.runs} runs; code: {CODE}")
         for server in servers:
             try:
                 with SITES[server](args.pages, work) as base:

@@ -87,6 +87,7 @@ class HttpRecordingMiddleware:
             return response
         host = urlsplit(response.url).hostname or ""
         request_headers = _header_pairs(request.headers)
+        response_headers = _header_pairs(response.headers)
         job.warc.write_exchange(
             url=response.url,
             method=request.method,
@@ -94,7 +95,7 @@ class HttpRecordingMiddleware:
             request_body=request.body,
             status=response.status,
             reason=None,
-            response_headers=_redacted(_header_pairs(response.headers), job),
+            response_headers=_redacted(response_headers, job),
             body=body,
             ip_address=ip,
             protocol=(response.protocol or "").lower() or None,
@@ -102,7 +103,7 @@ class HttpRecordingMiddleware:
         job.exchanges += 1
         job.payload_bytes += len(body)
         job.note_request(request_headers)
-        job.note_media(response.url, _header_pairs(response.headers))
+        job.note_media(response.url, response_headers)
         if ip:
             job.servers[host] = ip
         if response.certificate is not None and host not in job.tls:
