@@ -38,6 +38,7 @@ import gzip
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -75,6 +76,7 @@ class Figure:
     seconds: float
     load: float  # 1-minute load average at the run's start
     note: str = ""
+    cpu: float = 0.0  # CPU seconds (user + system) of the run's processes, load-independent
 
     @property
     def rate(self) -> float:
@@ -222,9 +224,21 @@ SITES: dict[str, Callable[[int, Path], contextlib.AbstractContextManager[str]]] 
 
 
 # -- measuring -----------------------------------------------------------------------------------
+def cpu_of_children() -> float:
+    """CPU seconds used so far by the processes this one started and waited for (and theirs,
+    as each waited for its own): a run's share, whatever else loads the machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+LAST_CPU = [0.0]  # CPU seconds of the last timed() run
+
+
 def timed(cmd: list[str], *, env: dict[str, str], cwd: Path, log: Path, timeout: float
           ) -> float:
-    """Seconds from the start of ``cmd`` to its exit; its output goes to ``log``."""
+    """Seconds from the start of ``cmd`` to its exit; its output goes to ``log``; its CPU
+    seconds in LAST_CPU."""
+    cpu = cpu_of_children()
     started = time.perf_counter()
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
@@ -236,6 +250,7 @@ def timed(cmd: list[str], *, env: dict[str, str], cwd: Path, log: Path, timeout:
             raise BenchError(f"{' '.join(cmd[:4])} ... took over {timeout:.0f} s; see {log}"
                              ) from None
     seconds = time.perf_counter() - started
+    LAST_CPU[0] = cpu_of_children() - cpu
     if proc.returncode not in (0, 1):  # isnad: 1 is a PARTIAL capture, still a figure
         raise BenchError(f"{' '.join(cmd[:4])} ... exited {proc.returncode}: {_tail(log)}")
     return seconds
@@ -279,7 +294,7 @@ def run_isnad(label: str, args: list[str], work: Path, env: dict[str, str], time
     state, pages, crawl, urls, stored = catalog_capture(home)
     note = state + ("" if stored else ", NOT STORED")
     shutil.rmtree(home / "packages", ignore_errors=True)  # keep the temp folder small
-    return Figure("isnad", pages, seconds, load, note), crawl, urls
+    return Figure("isnad", pages, seconds, load, note, LAST_CPU[0]), crawl, urls
 
 
 # -- 1. static crawl -----------------------------------------------------------------------------
@@ -307,7 +322,7 @@ def wget_static(seed: str, pages: int, work: Path, run: int, timeout: float) -> 
             if line.startswith(b"Content-Type: text/html"):
                 count += 1
     shutil.rmtree(out, ignore_errors=True)
-    return Figure("wget", count, seconds, load)
+    return Figure("wget", count, seconds, load, cpu=LAST_CPU[0])
 
 
 def scrapy_static(seed: str, pages: int, work: Path, run: int, timeout: float) -> Figure:
@@ -316,7 +331,7 @@ def scrapy_static(seed: str, pages: int, work: Path, run: int, timeout: float) -
     seconds = timed([sys.executable, str(ROOT / "bench" / "plain_scrapy.py"), seed, "--pages",
                      str(pages), "--concurrency", "16"],
                     env=clean_env(), cwd=work, log=log, timeout=timeout)
-    return Figure("plain scrapy", int(_tail(log)), seconds, load)
+    return Figure("plain scrapy", int(_tail(log)), seconds, load, cpu=LAST_CPU[0])
 
 
 STATIC_TOOLS = (isnad_static, wget_static, scrapy_static)
@@ -330,7 +345,8 @@ def static_crawl(base: str, server: str, args: argparse.Namespace, work: Path) -
             figure = tool(seed, args.pages, work, run, args.timeout)
             figures.setdefault(figure.tool, []).append(figure)
             print(f"static {server:6} {figure.tool:13} run {run + 1}: {figure.pages} pages in "
-                  f"{figure.seconds:6.2f} s = {figure.rate:6.1f} pages/s  (load "
+                  f"{figure.seconds:6.2f} s = {figure.rate:6.1f} pages/s, {figure.cpu:5.1f} "
+                  f"CPU s  (load "
                   f"{figure.load:.1f}){'  ' + figure.note if figure.note else ''}")
     summary("static", server, figures, "wget", "pages/s")
 
@@ -345,7 +361,11 @@ def summary(part: str, server: str, figures: dict[str, list[Figure]], reference:
     for tool, rate in medians.items():
         ratio = f"{rate / medians[reference]:.2f}x {reference}" if reference in medians else ""
         runs = ", ".join(f"{f.rate * scale:.1f}" for f in figures[tool])
+        cpu = statistics.median(f.cpu for f in figures[tool])
+        cpu_ratio = (f"{cpu / statistics.median(f.cpu for f in figures[reference]):.2f}x"
+                     if reference in figures and figures[reference][0].cpu else "-")
         print(f"{part} {server:6} MEDIAN {tool:17} {rate:7.1f} {unit}  {ratio:14} "
+              f"{cpu:6.1f} CPU s ({cpu_ratio} {reference}'s)  "
               f"(runs: {runs}; load {min(loads):.1f}-{max(loads):.1f})")
 
 
@@ -423,6 +443,7 @@ def run_warcprox(command: str, urls: list[str], work: Path, run: int, concurrenc
     folder.mkdir()
     port = free_port()
     load = os.getloadavg()[0]
+    cpu = cpu_of_children()
     started = time.perf_counter()
     with open(work / f"warcprox-{run}.log", "wb") as log:
         proc = subprocess.Popen(
@@ -438,6 +459,7 @@ def run_warcprox(command: str, urls: list[str], work: Path, run: int, concurrenc
         finally:
             stop(proc, signal.SIGTERM, timeout=120)
     seconds = time.perf_counter() - started
+    cpu = cpu_of_children() - cpu  # warcprox's and the browser's
     warcs = list((folder / "warcs").glob("*.warc.gz"))
     responses = 0
     for warc in warcs:
@@ -445,7 +467,7 @@ def run_warcprox(command: str, urls: list[str], work: Path, run: int, concurrenc
             responses += sum(1 for line in fh if line.startswith(b"WARC-Type: response"))
     shutil.rmtree(folder, ignore_errors=True)
     return Figure("warcprox+playwright", len(urls), seconds, load,
-                  f"{responses} responses in {len(warcs)} WARC(s)")
+                  f"{responses} responses in {len(warcs)} WARC(s)", cpu)
 
 
 def browser_capture(base: str, server: str, args: argparse.Namespace, work: Path) -> None:
@@ -465,14 +487,16 @@ def browser_capture(base: str, server: str, args: argparse.Namespace, work: Path
              "ISNAD_CAPTURE__TOTAL_TIMEOUT": str(int(args.timeout))}, args.timeout)
         load = os.getloadavg()[0]
         bare = Figure("bare playwright", len(urls),
-                      run_bare(urls, work, f"bare-{run}", concurrency, args.timeout), load)
+                      run_bare(urls, work, f"bare-{run}", concurrency, args.timeout), load,
+                      cpu=LAST_CPU[0])
         done = [isnad, bare]
         if warcprox:
             done.append(run_warcprox(warcprox, urls, work, run, concurrency, args.timeout))
         for figure in done:
             figures.setdefault(figure.tool, []).append(figure)
             print(f"browser {server:6} {figure.tool:19} run {run + 1}: {figure.pages} pages in "
-                  f"{figure.seconds:6.2f} s = {figure.rate * 60:6.1f} pages/min  (load "
+                  f"{figure.seconds:6.2f} s = {figure.rate * 60:6.1f} pages/min, {figure.cpu:5.1f} "
+                  f"CPU s  (load "
                   f"{figure.load:.1f}){'  ' + figure.note if figure.note else ''}")
     summary("browser", server, figures, "bare playwright", "pages/min")
     if "isnad" in figures:
