@@ -1,5 +1,6 @@
-"""A capture process leaves without tearing its interpreter down (a second or more of freeing
-modules one by one, for nothing), but only after what it reported is flushed."""
+"""Fixed costs of a capture process that do nothing for the capture: tearing its interpreter
+down at exit (a second or more of freeing modules one by one), and Scrapy's TLS module imported
+deep inside the reactor (its deprecated aliases read the source of every frame on the stack)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,11 @@ def test_a_capture_process_exits_with_its_events_flushed_and_no_teardown():
     assert done.stdout.splitlines() == [
         '{"type": "result", "capture_id": "c1", "state": "COMPLETE"}', '{"type": "done"}']
     assert "last words" in done.stderr
+
+
+def test_scrapys_tls_module_is_imported_with_the_recorder_not_inside_the_reactor():
+    script = ("import sys, crawlers.recording\n"
+              "print('scrapy.core.downloader.tls' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr
