@@ -163,9 +163,9 @@ class CaptureSession:
         title = redact_text(title, secrets) if title else title
         written = [w for w in self.warcs if w.records > 1]  # more than the warcinfo
         closed = [w.close() for w in written]
-        # The index lines the WARCs' writers made as they wrote (unless one could not).
-        lines = [w.index_path for w in written]
-        indexes = (lines if index is None and not self.received and all(lines) else None)
+        # The index lines the WARCs' writers made as they wrote (a WARC without them, a
+        # received file say, has the package index the WARCs instead).
+        indexes = {w.path: w.index_path for w in written if w.index_path is not None}
         closed += self.received
         for w in self.warcs:
             if not w.closed:
@@ -206,8 +206,7 @@ class CaptureSession:
             main_url=context.get("final_url") or self.request.url, software=software,
             extra_files=[*attachments, *tokens], extra_paths=list(media_files),
             seal=prover.seal if prover is not None else None, index=index,
-            indexes=indexes,  # type: ignore[arg-type] - all Paths when not None
-            hashed=False,  # the self-verification below hashes it as it reads it
+            indexes=indexes, hashed=False,  # the self-verification below hashes it as it reads it
         )
         if prover is not None:
             sealing = [f for f in prover.failures if f not in reasons]

@@ -90,7 +90,7 @@ def build_package(
     extra_paths: list[tuple[str, Path]] = (),
     seal: Callable[[str, str], Seal] | None = None,
     index: Path | None = None,
-    indexes: list[Path] | None = None,
+    indexes: dict[Path, Path] | None = None,
     hashed: bool = True,
 ) -> BuiltPackage:
     """Write a WACZ atomically at ``out_path`` (temp file, fsync, rename).
@@ -106,9 +106,10 @@ def build_package(
     be listed in the file they timestamp) go there too, base64 under ``timestamps``.
     ``index``: a sorted CDXJ file made already (an import indexes as it checks), written as
     ``indexes/index.cdx`` instead of indexing the WARCs again.
-    ``indexes``: the CDXJ lines of the WARCs' records, one unsorted file per WARC, made as
-    they were written (archiver/cdxj.py): sorted and compressed into the package as py-wacz
-    would write its own index, without reading the WARCs back.
+    ``indexes``: the CDXJ lines of the WARCs' records (WARC path -> an unsorted file of its
+    lines), made as they were written (archiver/cdxj.py): sorted and compressed into the
+    package as py-wacz would write its own index, without reading the WARCs back. Used only
+    when every WARC has its lines; otherwise the WARCs are indexed.
     """
     if not warcs:
         raise PackageError("nothing to package: the capture wrote no WARC file")
@@ -174,8 +175,8 @@ INDEX_BLOCK_LINES = 1024
 INDEX_DATA_NAME = "index.cdx.gz"
 
 
-def _write_indexes(wacz: zipfile.ZipFile, warcs: list[Path], lines: list[Path] | None = None
-                   ) -> WACZIndexer:
+def _write_indexes(wacz: zipfile.ZipFile, warcs: list[Path],
+                   lines: dict[Path, Path] | None = None) -> WACZIndexer:
     """Index ``warcs`` into the package (none: only the indexer, for the datapackage), or,
     given the ``lines`` made as they were written, sort and compress those."""
     from wacz.util import now  # see _indexer: py-wacz is imported only to write a package
@@ -186,8 +187,8 @@ def _write_indexes(wacz: zipfile.ZipFile, warcs: list[Path], lines: list[Path] |
     idx_text = io.TextIOWrapper(idx_buffer, "utf-8", write_through=True)
     data_info = zipfile.ZipInfo("indexes/" + INDEX_DATA_NAME, now())
     with wacz.open(data_info, "w") as data:
-        if lines is not None:
-            _write_sorted_lines(idx_text, data, lines)
+        if lines is not None and all(warc in lines for warc in warcs):
+            _write_sorted_lines(idx_text, data, [lines[warc] for warc in warcs])
             indexer = _indexer(io.StringIO(), [], None)
         else:
             indexer = _indexer(idx_text, warcs, data)

@@ -65,7 +65,7 @@ def _packages(tmp_path: Path, warc: CaptureWarc) -> tuple[dict[str, bytes], dict
     common = {"pages": [], "context": {}, "main_url": "http://127.0.0.1:8000/a.html"}
     lines = warc.index_path
     assert lines is not None, "the writer could not index its own records"
-    from_lines = build_package([path], tmp_path / "lines.wacz", indexes=[lines], **common)
+    from_lines = build_package([path], tmp_path / "lines.wacz", indexes={path: lines}, **common)
     from_warc = build_package([path], tmp_path / "warc.wacz", **common)
     return _index_members(from_lines.path), _index_members(from_warc.path)
 
@@ -104,3 +104,17 @@ def test_a_header_that_would_read_back_otherwise_leaves_the_indexing_to_the_pack
                             indexes=None)
     lines = gzip.decompress(_index_members(package.path)["indexes/index.cdx.gz"])
     assert lines.count(b"\n") == 1 and b'"referrer": "http://127.0.0.1:8000/b.html"' in lines
+
+
+def test_a_warc_without_lines_has_the_package_index_every_warc(tmp_path):
+    """Lines for some WARCs only (another is a file received as it is): the index is made from
+    the WARCs, all of them, never from a part of them."""
+    first = CaptureWarc(tmp_path / "a.warc.gz", {})
+    _exchange(first, "http://127.0.0.1:8000/a.html")
+    second = CaptureWarc(tmp_path / "b.warc.gz", {})
+    _exchange(second, "http://127.0.0.1:8000/b.html")
+    paths = [first.close(), second.close()]
+    package = build_package(paths, tmp_path / "p.wacz", pages=[], context={},
+                            indexes={paths[0]: first.index_path})
+    lines = gzip.decompress(_index_members(package.path)["indexes/index.cdx.gz"])
+    assert b"/a.html" in lines and b"/b.html" in lines
