@@ -11,6 +11,9 @@ FONT_PACKAGES = fonts-noto-core fonts-noto-color-emoji fonts-noto-cjk
 RUN_PACKAGES  = chromium ffmpeg $(FONT_PACKAGES)
 # postgresql and redis-server: the tests start their own throwaway instances (no system service).
 TEST_PACKAGES = $(RUN_PACKAGES) wget openssl poppler-utils postgresql redis-server
+# nginx serves the generated site of bench/capture_bench.py (its own process and config; the
+# system service is never used). The bench only: the tests do not need it.
+BENCH_PACKAGES = $(TEST_PACKAGES) nginx
 # node and npm install the browser code Isnad serves itself (ReplayWeb.page, pinned by
 # web-vendor/package-lock.json). Installed only when no `npm` is on the PATH: a Node.js from
 # elsewhere (e.g. NodeSource's nodejs, which bundles npm and conflicts with Debian's npm) is kept.
@@ -18,7 +21,7 @@ NODE_PACKAGES = nodejs npm
 WEB_VENDOR    = web-vendor
 PYTEST_ARGS ?=
 
-.PHONY: capture test lint bench system-deps test-system-deps web-deps clean
+.PHONY: capture test lint bench system-deps test-system-deps bench-system-deps web-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +43,9 @@ system-deps:
 
 test-system-deps:
 	$(call apt_install,$(TEST_PACKAGES))
+
+bench-system-deps:
+	$(call apt_install,$(BENCH_PACKAGES))
 
 # ReplayWeb.page (ui.js, sw.js) for replay in the browser, from its npm package: the versions and
 # integrity hashes of package-lock.json, no install scripts run.
@@ -64,7 +70,7 @@ test: test-system-deps $(VENV)/.installed web-deps
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check archiver crawlers scheduler isnad tests bench
 
-bench: test-system-deps $(VENV)/.installed
+bench: bench-system-deps $(VENV)/.installed
 	$(VENV)/bin/python bench/capture_bench.py
 	$(VENV)/bin/python bench/storage_bench.py
 	$(VENV)/bin/python bench/media_bench.py

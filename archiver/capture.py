@@ -172,6 +172,9 @@ class CaptureSession:
         known: dict[Path, FileDigest | str] = {w.path: w.digest for w in written}
         known.update({p: self.received_sha256[p.name] for p in self.received
                       if self.received_sha256.get(p.name)})
+        # The index lines the WARCs' writers made as they wrote (a WARC without them, a
+        # received file say, has the package index the WARCs instead).
+        indexes = {w.path: w.index_path for w in written if w.index_path is not None}
         closed += self.received
         for w in self.warcs:
             if not w.closed:
@@ -212,7 +215,7 @@ class CaptureSession:
             main_url=context.get("final_url") or self.request.url, software=software,
             extra_files=[*attachments, *tokens], extra_paths=list(media_files),
             seal=prover.seal if prover is not None else None, index=index,
-            hashed=False,  # the self-verification below hashes it as it reads it
+            indexes=indexes, hashed=False,  # the self-verification below hashes it as it reads it
             known=known,  # listed with these digests (WARCs copied in by the kernel)
         )
         if prover is not None:
@@ -245,6 +248,8 @@ class CaptureSession:
         )
         for warc in closed:
             warc.unlink()  # they are inside the package now, which was just verified
+        for warc in self.warcs:
+            warc.index.path.unlink(missing_ok=True)
         if index is not None:
             index.unlink(missing_ok=True)
         artifacts = [

@@ -90,6 +90,7 @@ def build_package(
     extra_paths: list[tuple[str, Path] | tuple[str, Path, str | FileDigest]] = (),
     seal: Callable[[str, str], Seal] | None = None,
     index: Path | None = None,
+    indexes: dict[Path, Path] | None = None,
     hashed: bool = True,
     known: dict[Path, FileDigest | str] | None = None,
 ) -> BuiltPackage:
@@ -113,6 +114,10 @@ def build_package(
     third element may be its FileDigest instead of its SHA-256. A SHA-256 alone (a received
     file, hashed as its working copy was written on arrival) is listed as it is, the file
     copied without being hashed again.
+    ``indexes``: the CDXJ lines of the WARCs' records (WARC path -> an unsorted file of its
+    lines), made as they were written (archiver/cdxj.py): sorted and compressed into the
+    package as py-wacz would write its own index, without reading the WARCs back. Used only
+    when every WARC has its lines; otherwise the WARCs are indexed.
     """
     known = dict(known or {})
     for _name, path, *taken in extra_paths:
@@ -123,7 +128,7 @@ def build_package(
     tmp = out_path.with_name(out_path.name + ".tmp")
     try:
         with zipfile.ZipFile(tmp, "w", allowZip64=True) as wacz:
-            indexer = _write_indexes(wacz, [] if index else warcs)
+            indexer = _write_indexes(wacz, [] if index else warcs, indexes)
             # Each file copied in is hashed as it is written (read once): datapackage.json
             # lists these hashes instead of reading the members back out of the zip.
             written: dict[str, tuple[str, int]] = {}
@@ -183,21 +188,46 @@ def build_package(
     return BuiltPackage(out_path, digest, size, files, datapackage)
 
 
-def _write_indexes(wacz: zipfile.ZipFile, warcs: list[Path]) -> WACZIndexer:
-    """Index ``warcs`` into the package (none: only the indexer, for the datapackage)."""
+# py-wacz's compressed index: blocks of this many lines, gzipped one by one (ZipNum).
+INDEX_BLOCK_LINES = 1024
+INDEX_DATA_NAME = "index.cdx.gz"
+
+
+def _write_indexes(wacz: zipfile.ZipFile, warcs: list[Path],
+                   lines: dict[Path, Path] | None = None) -> WACZIndexer:
+    """Index ``warcs`` into the package (none: only the indexer, for the datapackage), or,
+    given the ``lines`` made as they were written, sort and compress those."""
     from wacz.util import now  # see _indexer: py-wacz is imported only to write a package
 
     if not warcs:
         return _indexer(io.StringIO(), [], None)
     idx_buffer = io.BytesIO()
     idx_text = io.TextIOWrapper(idx_buffer, "utf-8", write_through=True)
-    data_info = zipfile.ZipInfo("indexes/index.cdx.gz", now())
+    data_info = zipfile.ZipInfo("indexes/" + INDEX_DATA_NAME, now())
     with wacz.open(data_info, "w") as data:
-        indexer = _indexer(idx_text, warcs, data)
-        indexer.process_all()
+        if lines is not None and all(warc in lines for warc in warcs):
+            _write_sorted_lines(idx_text, data, [lines[warc] for warc in warcs])
+            indexer = _indexer(io.StringIO(), [], None)
+        else:
+            indexer = _indexer(idx_text, warcs, data)
+            indexer.process_all()
     idx_text.flush()
     _writestr(wacz, "indexes/index.idx", idx_buffer.getvalue())
     return indexer
+
+
+def _write_sorted_lines(idx_text: io.TextIOBase, data: Any, lines: list[Path]) -> None:
+    """CDXJ lines sorted (on disk past 32 MiB) and compressed by cdxj-indexer's own writers,
+    as its indexer does with py-wacz's options: the same bytes as indexing the WARCs."""
+    from cdxj_indexer.main import CompressedWriter, SortingWriter
+
+    out = SortingWriter(CompressedWriter(idx_text, data_out=data, num_lines=INDEX_BLOCK_LINES,
+                                         data_out_name=INDEX_DATA_NAME, digest_records=True))
+    for path in lines:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                out.write(line)
+    out.flush()
 
 
 def _indexer(out: io.TextIOBase, warcs: list[Path], data: Any) -> WACZIndexer:
@@ -211,11 +241,11 @@ def _indexer(out: io.TextIOBase, warcs: list[Path], data: Any) -> WACZIndexer:
         sort=True,
         post_append=True,
         compress=data,
-        lines=1024,
+        lines=INDEX_BLOCK_LINES,
         digest_records=True,
         # Deliberately not py-wacz's default "req.http:cookie": cookies stay out of indexes.
         fields="referrer",
-        data_out_name="index.cdx.gz",
+        data_out_name=INDEX_DATA_NAME,
         hash_type="sha256",
         main_url="",
         main_ts=None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import zlib
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -19,6 +20,7 @@ from typing import BinaryIO
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from archiver.cdxj import RecordIndex
 from archiver.hashing import FileDigest
 from archiver.redaction import without_credentials
 
@@ -95,16 +97,19 @@ class _Gzip:
 
 class _HashingFile:
     """The WARC file as written: each byte hashed on its way to disk, so the file's SHA-256
-    is known when it closes without reading it again."""
+    is known when it closes without reading it again; and each record's bytes (its gzip
+    member) apart, for the index's ``recordDigest`` (nothing reads them back)."""
 
     def __init__(self, fh: BinaryIO) -> None:
         self.fh = fh
         self.digest = hashlib.sha256()
         self.crc32 = 0
         self.size = 0
+        self.record_digest = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
         self.digest.update(data)
+        self.record_digest.update(data)
         self.crc32 = zlib.crc32(data, self.crc32)
         self.size += len(data)
         return self.fh.write(data)
@@ -135,6 +140,12 @@ class _Sha256WarcWriter(WARCWriter):
             super()._write_warc_record(_Gzip(out, level), record)
         finally:
             self.gzip = True
+
+    def ensure_digest(self, record, block=True, payload=True) -> None:  # noqa: ANN001
+        """Both digests in one read of the payload: warcio asks for the payload's when a
+        record is made and for the block's when it is written, a second read of every
+        body (the same bytes, the same headers: the same digests)."""
+        super().ensure_digest(record, block=True, payload=payload)
 
 
 def warc_date(moment: datetime | None = None) -> str:
@@ -185,8 +196,13 @@ class CaptureWarc:
         self.open_path = self.path.with_name(self.path.name + OPEN_SUFFIX)
         self.open_path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: BinaryIO = open(self.open_path, "xb")  # noqa: SIM115 - closed in close()
-        self._hashing = _HashingFile(self._fh)
-        self._writer = _Sha256WarcWriter(self._hashing, gzip=True, warc_version=WARC_VERSION)
+        self._out = _HashingFile(self._fh)
+        self._writer = _Sha256WarcWriter(self._out, gzip=True, warc_version=WARC_VERSION)
+        # The package's CDXJ lines, made as records are written (archiver/cdxj.py).
+        self.index = RecordIndex(self.path.with_name(self.path.name + ".cdxj"), self.path.name)
+        # A response and its request are written one after the other (the index pairs them),
+        # whichever thread records (the crawl's reactor, the media proxy's).
+        self._lock = threading.Lock()
         self.records = 0
         self.payload_bytes = 0
         self.closed = False
@@ -245,8 +261,6 @@ class CaptureWarc:
             warc_headers_dict=extra,
         )
         response_id = response.rec_headers.get_header("WARC-Record-ID")
-        self._write(response)
-        self.payload_bytes += body_length
 
         path = _request_target(url)
         req_headers = [(n, v) for n, v in request_headers if not n.startswith(":")]
@@ -267,7 +281,11 @@ class CaptureWarc:
                 **({"WARC-Protocol": protocol} if protocol else {}),
             },
         )
-        self._write(request)
+        with self._lock:
+            written = self._write(response)
+            self._write(request)
+            self.index.add(response, *written, request=request, request_body=req_body)
+            self.payload_bytes += body_length
         return response_id
 
     def response_head(self, status: int, reason: str | None,
@@ -315,11 +333,6 @@ class CaptureWarc:
     ) -> tuple[str, str, int]:
         stream: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data
         length = len(data) if isinstance(data, bytes) else _remaining(stream)
-        start = stream.tell()
-        digest = hashlib.sha256()
-        while chunk := stream.read(1024 * 1024):
-            digest.update(chunk)
-        stream.seek(start)
         headers = {"WARC-Date": warc_date(date)}
         if concurrent_to:
             headers["WARC-Concurrent-To"] = concurrent_to
@@ -332,15 +345,22 @@ class CaptureWarc:
             warc_headers_dict=headers,
         )
         record_id = record.rec_headers.get_header("WARC-Record-ID")
-        self._write(record)
-        self.payload_bytes += length
-        return record_id, digest.hexdigest(), length
+        with self._lock:
+            self.index.add(record, *self._write(record))
+            self.payload_bytes += length
+        # The block is the payload here (no HTTP headers): warcio hashed it with SHA-256 for
+        # WARC-Payload-Digest as it wrote it; it is not read once more for the same hash.
+        digest = record.rec_headers.get_header("WARC-Payload-Digest") or ""
+        if not digest.startswith("sha256:"):
+            raise ValueError(f"{uri}: the WARC writer gave no SHA-256 payload digest")
+        return record_id, digest.removeprefix("sha256:"), length
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> Path:
         """Flush, fsync and drop the ``.open`` suffix; return the final path."""
         if self.closed:
             return self.path
+        self.index.close()
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
@@ -351,6 +371,7 @@ class CaptureWarc:
 
     def abandon(self) -> Path:
         """Close without claiming completeness: the file keeps its ``.open`` suffix."""
+        self.index.close()
         if not self._fh.closed:
             self._fh.flush()
             self._fh.close()
@@ -360,20 +381,30 @@ class CaptureWarc:
     @property
     def sha256(self) -> str:
         """The SHA-256 of the file's bytes as they were written (complete once closed)."""
-        return self._hashing.digest.hexdigest()
+        return self._out.digest.hexdigest()
 
     @property
     def digest(self) -> FileDigest:
         """SHA-256, size and CRC-32 of the file's bytes as they were written."""
-        return FileDigest(self.sha256, self._hashing.size, self._hashing.crc32)
+        return FileDigest(self.sha256, self._out.size, self._out.crc32)
 
     @property
     def file_bytes(self) -> int:
         return self._fh.tell() if not self._fh.closed else self.path.stat().st_size
 
-    def _write(self, record) -> None:  # noqa: ANN001 - warcio record
+    @property
+    def index_path(self) -> Path | None:
+        """The CDXJ lines of this WARC's records (unsorted), or None when the package must
+        index the WARC itself (see archiver/cdxj.py)."""
+        return self.index.path if self.index.exact else None
+
+    def _write(self, record) -> tuple[int, int, str]:  # noqa: ANN001 - warcio record
+        """Write a record; (its offset in the file, its length, the SHA-256 of its bytes)."""
+        offset = self._out.tell()
+        self._out.record_digest = hashlib.sha256()
         self._writer.write_record(record)
         self.records += 1
+        return offset, self._out.tell() - offset, "sha256:" + self._out.record_digest.hexdigest()
 
 
 def _remaining(stream: BinaryIO) -> int:

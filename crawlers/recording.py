@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
+# Imported here, at the top of the capture process's stack, not by Scrapy's downloader deep
+# inside the reactor: it defines deprecated aliases, and each alias reads the source of every
+# frame on the stack (inspect.stack()); from the reactor's depth that cost 0.3-1 s of CPU.
+import scrapy.core.downloader.contextfactory  # noqa: F401
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Request, Response, Route, WebSocketRoute
 from scrapy import Spider
@@ -87,6 +91,7 @@ class HttpRecordingMiddleware:
             return response
         host = urlsplit(response.url).hostname or ""
         request_headers = _header_pairs(request.headers)
+        response_headers = _header_pairs(response.headers)
         job.warc.write_exchange(
             url=response.url,
             method=request.method,
@@ -94,7 +99,7 @@ class HttpRecordingMiddleware:
             request_body=request.body,
             status=response.status,
             reason=None,
-            response_headers=_redacted(_header_pairs(response.headers), job),
+            response_headers=_redacted(response_headers, job),
             body=body,
             ip_address=ip,
             protocol=(response.protocol or "").lower() or None,
@@ -102,7 +107,7 @@ class HttpRecordingMiddleware:
         job.exchanges += 1
         job.payload_bytes += len(body)
         job.note_request(request_headers)
-        job.note_media(response.url, _header_pairs(response.headers))
+        job.note_media(response.url, response_headers)
         if ip:
             job.servers[host] = ip
         if response.certificate is not None and host not in job.tls:

@@ -1,6 +1,7 @@
 """The WARC writer: the .open suffix, digests, and truthful headers for decoded bodies."""
 
 import gzip
+import hashlib
 import io
 
 from warcio.archiveiterator import ArchiveIterator
@@ -120,3 +121,31 @@ def test_a_large_incompressible_body_is_stored_a_compressible_one_deflated(tmp_p
     checked = subprocess.run([sys.executable, "-m", "warcio.cli", "check", str(path)],
                              capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+class _CountingStream(io.BytesIO):
+    """A body that counts the bytes read from it."""
+
+    read_bytes = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.read_bytes += len(data)
+        return data
+
+
+def test_a_body_is_read_once_to_hash_and_once_to_write(tmp_path):
+    """Block and payload digests come from one read of the body (warcio alone reads it once
+    for each), and a resource's SHA-256 is its payload digest, not one more read."""
+    warc = CaptureWarc(tmp_path / "t.warc.gz", {})
+    size = 3 * 1024 * 1024
+    page = _CountingStream(b"<p>" * (size // 3))
+    warc.write_exchange(url="https://example.org/", method="GET", request_headers=[],
+                        request_body=None, status=200, reason=None,
+                        response_headers=[("Content-Type", "text/html")], body=page)
+    video = _CountingStream(bytes(range(256)) * (size // 256))
+    _, sha256, length = warc.write_resource("urn:media:clip", "video/mp4", video)
+    path = warc.close()
+    assert page.read_bytes == 2 * size and video.read_bytes == 2 * size
+    assert sha256 == hashlib.sha256(video.getvalue()).hexdigest() and length == size
+    assert check_warc(path).ok

@@ -45,6 +45,11 @@ class PageSpider(scrapy.Spider):
         # of (also redirect targets), so no page is asked for twice.
         self._scheduled = 1
         self._known: set[str] = {canonicalize_url(job.url)}
+        # URLs as pages write them, already judged: most links and requisites of a site
+        # repeat on every page, and canonicalising each again costs more than the rest of
+        # the page's parsing (a URL's canonical form never changes, nor its scope).
+        self._judged_links: set[str] = set()
+        self._judged_requisites: set[str] = set()  # (a requisite is not held to the scope)
         self._links = LinkExtractor(deny_extensions=[], unique=True)
         # Credentials in the URL: Chromium answers the server's challenge with them itself.
         # Without a browser, Scrapy's HttpAuthMiddleware sends them (Basic) to that host only,
@@ -92,6 +97,9 @@ class PageSpider(scrapy.Spider):
             # package holds what the page needs (the browser does this by itself).
             for url in response.css(_REQUISITES).getall():
                 absolute = response.urljoin(url)
+                if absolute in self._judged_requisites:
+                    continue
+                self._judged_requisites.add(absolute)
                 if not absolute.startswith(("http://", "https://")):
                     continue
                 if not self.first_time(canonicalize_url(absolute), absolute, depth):
@@ -113,8 +121,11 @@ class PageSpider(scrapy.Spider):
     def follow(self, response: Response, depth: int) -> Iterator[Request]:
         """The links in scope of a page read at ``depth``, each asked for once."""
         for link in self._links.extract_links(response):
+            if link.url in self._judged_links:
+                continue
             key = canonicalize_url(link.url)
             if key in self._known or not self.job.in_scope(link.url):
+                self._judged_links.add(link.url)
                 continue
             if self._scheduled >= self.job.limits.max_pages:
                 self.job.add_reason(
@@ -124,6 +135,7 @@ class PageSpider(scrapy.Spider):
                 return
             self._scheduled += 1
             self._known.add(key)
+            self._judged_links.add(link.url)
             yield Request(link.url, callback=self.parse, errback=self.failed,
                           meta={"isnad_depth": depth + 1, **self._auth})
 

@@ -11,6 +11,7 @@ capture running unseen: the job is run again elsewhere).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import json
@@ -166,6 +167,7 @@ def main() -> None:
 
     try:
         run(json.load(sys.stdin), reporter)
+        _leave(0, reporter)
     except IsnadError as exc:
         reporter.send("error", message=str(exc))
         sys.exit(1)
@@ -181,6 +183,20 @@ def main() -> None:
         else:
             reporter.send("error", message=f"{type(exc).__name__}: {exc}")
         sys.exit(1)
+
+
+def _leave(status: int, reporter: Reporter) -> None:
+    """Exit once everything is settled, reported and flushed, without tearing the interpreter
+    down: freeing a capture's thousand-odd modules and its objects one by one takes a second
+    or more (measured: 1-1.5 s on 2 cores) and leaves nothing behind that a capture needs;
+    its files are closed and synced, its catalog writes committed, its events sent."""
+    import logging
+
+    logging.shutdown()
+    for stream in (reporter.stream, sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":

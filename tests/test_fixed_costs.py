@@ -1,0 +1,39 @@
+"""Fixed costs of a capture process that do nothing for the capture: tearing its interpreter
+down at exit (a second or more of freeing modules one by one), and Scrapy's TLS module imported
+deep inside the reactor (its deprecated aliases read the source of every frame on the stack)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_capture_process_exits_with_its_events_flushed_and_no_teardown():
+    script = (
+        "import atexit, os, sys, logging\n"
+        "from isnad.app.child import Reporter, _leave\n"
+        "atexit.register(lambda: print('torn down', flush=True))\n"
+        "logging.basicConfig(stream=sys.stderr)\n"
+        "reporter = Reporter(os.dup(1))\n"
+        "reporter.send('result', capture_id='c1', state='COMPLETE')\n"
+        "reporter.send('done')\n"
+        "logging.getLogger('isnad').warning('last words')\n"
+        "_leave(0, reporter)\n"
+        "print('not reached')\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        '{"type": "result", "capture_id": "c1", "state": "COMPLETE"}', '{"type": "done"}']
+    assert "last words" in done.stderr
+
+
+def test_scrapys_tls_module_is_imported_with_the_recorder_not_inside_the_reactor():
+    script = ("import sys, crawlers.recording\n"
+              "print('scrapy.core.downloader.tls' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr
