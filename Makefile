@@ -20,6 +20,9 @@ BENCH_PACKAGES = $(TEST_PACKAGES) nginx
 NODE_PACKAGES = nodejs npm
 WEB_VENDOR    = web-vendor
 PYTEST_ARGS ?=
+# pytest-xdist workers for the parallel run. The tests mostly wait on subprocesses, Chromium and
+# sockets, so more workers than the CI machine's 2 cores pay off.
+TEST_WORKERS ?= 4
 
 .PHONY: capture test lint bench system-deps test-system-deps bench-system-deps web-deps clean
 
@@ -63,9 +66,18 @@ capture: system-deps $(VENV)/.installed web-deps
 	@if [ -z "$(URL)" ]; then echo "usage: make capture URL=https://example.org/page"; exit 2; fi
 	$(VENV)/bin/isnad capture $(URL)
 
+# Two pytest runs: every test not marked `serial` on $(TEST_WORKERS) xdist workers, then the
+# `serial` ones (timing-sensitive or heavy) one at a time. Both always run; either failing fails
+# make. Exit 5 (no test selected, e.g. PYTEST_ARGS picks one file) is fine unless both say so.
 test: test-system-deps $(VENV)/.installed web-deps
 	$(VENV)/bin/ruff check archiver crawlers scheduler isnad tests bench
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --serial-tests=exclude \
+	  $(PYTEST_ARGS); parallel=$$?; \
+	$(VENV)/bin/python -m pytest --serial-tests=only $(PYTEST_ARGS); serial=$$?; \
+	if [ $$parallel = 5 ] && [ $$serial = 5 ]; then exit 5; fi; \
+	for code in $$parallel $$serial; do case $$code in 0|5) ;; *) \
+	  echo "make test: the parallel run exited $$parallel, the serial run $$serial" >&2; \
+	  exit 1 ;; esac; done
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check archiver crawlers scheduler isnad tests bench

@@ -15,6 +15,38 @@ from tests.fixture_site import FixtureServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
+SERIAL_CHOICES = ("include", "exclude", "only")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--serial-tests", choices=SERIAL_CHOICES, default="include",
+        help="tests marked `serial` (timing-sensitive or heavy: they must not share the machine "
+             "with other tests): include (default), exclude (the parallel run of `make test`), "
+             "or only (its serial run, after the parallel one)")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep or leave out the `serial` tests (``--serial-tests``), and keep the tests of a module
+    with a module-scoped fixture on one xdist worker, so that the fixture (a web server, a
+    capture made once for the module) is made once rather than once on each worker."""
+    choice = config.getoption("--serial-tests")
+    if choice != "include":
+        keep, drop = [], []
+        for item in items:
+            serial = item.get_closest_marker("serial") is not None
+            (keep if serial == (choice == "only") else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        if fixtures is None or item.get_closest_marker("xdist_group") is not None:
+            continue
+        if any(defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
 
 @pytest.fixture(scope="session")
 def site():

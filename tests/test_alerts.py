@@ -269,6 +269,7 @@ QUIET = {"ISNAD_SCHEDULES__AUDIT__ENABLED": "false", "ISNAD_SCHEDULES__SYNC__ENA
 
 
 @pytest.mark.e2e
+@pytest.mark.serial  # two monitor runs and two schedulers in 300 s: ran out next to other tests
 def test_monitor_alerts_reach_a_webhook_from_the_scheduler_across_a_restart(isnad):
     """A monitor with its own webhook: two runs (new posts, then a deleted post) raise three
     alerts; a scheduler meets a receiver answering 503 and is stopped; the next scheduler

@@ -104,6 +104,7 @@ def submit(machine: Machine, *urls: str) -> list[str]:
     return [job["id"] for job in run.json()]
 
 
+@pytest.mark.serial  # outages and kills timed against running captures
 @pytest.mark.timeout(1800)
 def test_fifty_captures_spread_over_two_machines_each_done_once(cluster, site):
     a, b, laptop, store = (cluster[k] for k in ("machine-a", "machine-b", "laptop", "store"))
@@ -138,6 +139,7 @@ def test_fifty_captures_spread_over_two_machines_each_done_once(cluster, site):
     assert laptop("verify", store.captures(rows[0].id)[0]).code == 0
 
 
+@pytest.mark.serial  # outages and kills timed against running captures
 @pytest.mark.timeout(1800)
 def test_a_machine_killed_mid_capture_its_job_done_once_elsewhere_settled_on_return(
         cluster, site):
@@ -190,6 +192,7 @@ def test_a_machine_killed_mid_capture_its_job_done_once_elsewhere_settled_on_ret
     assert laptop("verify", first).code == 0  # the FAILED capture's custody chain is intact
 
 
+@pytest.mark.serial  # outages and kills timed against running captures
 @pytest.mark.timeout(1800)
 def test_a_redis_outage_loses_nothing_and_workers_resume(cluster, site):
     a, b, laptop, store = (cluster[k] for k in ("machine-a", "machine-b", "laptop", "store"))
@@ -233,6 +236,7 @@ def test_a_redis_outage_loses_nothing_and_workers_resume(cluster, site):
     assert "cannot be reached" in logs and "Error reading from queue" not in logs
 
 
+@pytest.mark.serial  # outages and kills timed against running captures
 @pytest.mark.timeout(1800)
 def test_a_worker_started_while_redis_is_down_waits_for_it(cluster, site):
     a, laptop, store, redis = (cluster[k] for k in ("machine-a", "laptop", "store", "redis"))
@@ -293,6 +297,7 @@ def test_workers_shows_the_live_and_the_gone_and_with_all_the_stopped(isnad):
     assert table.code == 0 and "gone" in table.stdout and "elsewhere" in table.stdout
 
 
+@pytest.mark.serial  # outages and kills timed against running captures
 @pytest.mark.timeout(1800)
 def test_on_postgresql_jobs_spread_over_two_machines_one_killed_each_done_once(
         pg_cluster, site):
@@ -371,6 +376,7 @@ def own_postgres():
     server.destroy()
 
 
+@pytest.mark.serial  # outages and kills timed against running captures
 @pytest.mark.timeout(1800)
 def test_postgresql_stopped_mid_capture_nothing_is_claimed_without_its_record(
         tmp_path, redis_server, moto, bucket, own_postgres, site):

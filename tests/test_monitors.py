@@ -249,6 +249,7 @@ def test_a_run_whose_job_ends_unrecorded_counts_as_a_failure(isnad, telegram):
     assert again["failures"] == 1  # settled once, however often it is looked at
 
 
+@pytest.mark.serial  # a scheduler firing every 3 s, counted
 def test_the_scheduler_runs_monitors_on_their_schedule_and_each_post_is_captured_once(
         isnad, telegram):
     """A real `isnad scheduler` fires a monitor every few seconds: its runs are queued jobs;

@@ -104,6 +104,7 @@ def test_a_batch_file_with_bad_lines_queues_the_good_ones(isnad, site):
     assert empty.code == 2 and "cannot read the batch file" in empty.stderr
 
 
+@pytest.mark.serial  # a hundred processes at once: it would starve the other tests
 def test_a_hundred_concurrent_submissions_lose_and_duplicate_nothing(isnad, site):
     procs = [subprocess.Popen(isnad.command("submit", "--json", site.url(f"/?n={i}")),
                               cwd=isnad.home, env=isnad.env, stdout=subprocess.PIPE,
@@ -124,6 +125,7 @@ def test_a_hundred_concurrent_submissions_lose_and_duplicate_nothing(isnad, site
     assert len(messages) == 100
 
 
+@pytest.mark.serial  # the order jobs start in: no other load may reorder them
 def test_priorities_are_honoured(isnad, site):
     low = submit(isnad, site.url("/?p=low"), "--priority", "10")[0]
     normal = submit(isnad, site.url("/?p=normal"))[0]

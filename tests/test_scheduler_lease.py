@@ -59,6 +59,7 @@ def _said(process: SchedulerProcess, text: str) -> bool:
     return any(text in r.get("message", "") for r in process.lines())
 
 
+@pytest.mark.serial  # asserts how many seconds a take-over took
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
 def test_one_of_two_schedulers_fires_and_the_other_takes_over_when_it_dies(isnad):

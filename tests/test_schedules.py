@@ -179,6 +179,7 @@ def test_ticks_missed_while_down_run_once_on_start(catalog: Catalog) -> None:
     assert len(missed) == 1  # coalesced: the missed ticks run once, not once each
 
 
+@pytest.mark.serial  # counts ticks fired in a few seconds
 def test_two_schedulers_run_each_tick_once(catalog: Catalog) -> None:
     ran: list[tuple[str, datetime]] = []
     lock = threading.Lock()
@@ -477,6 +478,7 @@ def test_a_copy_stored_late_gets_the_proofs_made_while_it_waited(isnad, site, mo
     assert verified.code == 0, verified.stdout
 
 
+@pytest.mark.serial  # counts ticks fired in a few seconds
 @pytest.mark.e2e
 def test_scheduler_restarts_with_its_schedules_and_stops_cleanly(isnad):
     first = SchedulerProcess(isnad, {}, "first")
@@ -503,6 +505,7 @@ def test_scheduler_restarts_with_its_schedules_and_stops_cleanly(isnad):
         assert again.stop() == 0
 
 
+@pytest.mark.serial  # counts ticks fired in a few seconds
 @pytest.mark.e2e
 def test_two_schedulers_at_once_run_each_tick_once(isnad):
     pair = [SchedulerProcess(isnad, {}, "one"), SchedulerProcess(isnad, {}, "two")]

@@ -393,6 +393,9 @@ def test_a_post_record_is_shown_in_full_with_its_arabic_text_isolated():
     assert "reactions: not shown" in html  # what could not be read, said
 
 
+# Two monitor runs, each waiting for its captures, within the CLI's 120 s: under the load of
+# other tests' captures it ran out of time (seen with four xdist workers on 2 busy cores).
+@pytest.mark.serial
 def test_a_monitor_timeline_shows_its_posts_and_runs(browser, web_server, shots):
     from tests.platform_fixtures.feeds import FeedFixture
 
