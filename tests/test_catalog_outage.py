@@ -32,6 +32,9 @@ from isnad.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Outages timed against heartbeats and running captures: not beside other tests.
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture(scope="module")
 def own_pg():

@@ -189,6 +189,7 @@ def test_two_processes_crawl_a_site_into_one_package_each_page_once(isnad, site,
 
 
 @pytest.mark.e2e
+@pytest.mark.serial  # timed against the parts' progress
 def test_a_part_killed_mid_crawl_its_pages_are_read_by_the_other(isnad, site, tmp_path):
     seed = site.url("/split/d2500/index.html")
     proc = subprocess.Popen(
@@ -274,6 +275,7 @@ def test_a_job_asking_for_too_many_processes_is_refused():
 
 
 @pytest.mark.e2e
+@pytest.mark.serial  # timed against the parts' progress
 def test_pages_not_read_when_time_runs_out_are_named(isnad, site):
     seed = site.url("/split/d2500/index.html")
     rec = isnad.capture("--no-browser", "--depth", "2", "--processes", "2", seed,
