@@ -94,6 +94,7 @@ bench: bench-system-deps $(VENV)/.installed
 	$(VENV)/bin/python bench/web_bench.py
 	$(VENV)/bin/python bench/scaleout_bench.py
 	$(VENV)/bin/python bench/catalog_bench.py
+	$(VENV)/bin/python bench/sitesplit_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache $(WEB_VENDOR)/node_modules
