@@ -23,10 +23,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-# Imported here, at the top of the capture process's stack, not by Scrapy's downloader deep
-# inside the reactor: it defines deprecated aliases, and each alias reads the source of every
-# frame on the stack (inspect.stack()); from the reactor's depth that cost 0.3-1 s of CPU.
-import scrapy.core.downloader.contextfactory  # noqa: F401
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Request, Response, Route, WebSocketRoute
 from scrapy import Spider

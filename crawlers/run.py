@@ -135,3 +135,15 @@ def run_crawls(
     process.start(stop_after_crawl=False)
     if errors:
         raise errors[0]
+
+
+def import_tls_early() -> None:
+    """Import Scrapy's TLS module at the top of a capture process's stack, before the reactor.
+
+    It defines deprecated aliases, and each alias reads the source of every frame on the stack
+    (inspect.stack()): imported by Scrapy's downloader deep inside the reactor, that cost 0.3-1 s
+    of CPU per capture. Called by the capture processes' entry points only, never at module
+    level: inspect.stack() also looks into every module loaded, and in a process whose lazy
+    modules (isnad.app's) are being loaded, that loads them half-way (``isnad serve`` failed to
+    start so)."""
+    import scrapy.core.downloader.contextfactory  # noqa: F401

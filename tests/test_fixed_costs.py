@@ -4,6 +4,7 @@ deep inside the reactor (its deprecated aliases read the source of every frame o
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +32,22 @@ def test_a_capture_process_exits_with_its_events_flushed_and_no_teardown():
     assert "last words" in done.stderr
 
 
-def test_scrapys_tls_module_is_imported_with_the_recorder_not_inside_the_reactor():
+def test_scrapys_tls_module_is_imported_by_the_capture_process_not_by_the_recorder(tmp_path):
+    """The capture process imports it first (crawlers.run.import_tls_early), not inside the
+    reactor; and importing the recorder does not, since in a process that loads isnad.app's
+    lazy modules (the web app) its inspect.stack() loaded them half-way: `isnad serve` could
+    not start its worker ("cannot import name 'list_monitors'")."""
     script = ("import sys, crawlers.recording\n"
-              "print('scrapy.core.downloader.tls' in sys.modules)")
+              "print('scrapy.core.downloader.tls' in sys.modules)\n"
+              "from crawlers.run import import_tls_early\n"
+              "import_tls_early()\n"
+              "print('scrapy.core.downloader.tls' in sys.modules)\n"
+              "import isnad.cli\n"
+              "from isnad.config import Settings\n"
+              "from isnad.web.app import create_app\n"
+              "create_app(Settings())\n"
+              "from isnad.app.schedules import _terminate_with_parent\n"
+              "print('served')\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert done.stdout.strip() == "True", done.stderr
+                          text=True, timeout=120, env={**os.environ, "ISNAD_HOME": str(tmp_path)})
+    assert done.stdout.split() == ["False", "True", "served"], done.stderr

@@ -62,6 +62,9 @@ class Reporter:
 
 def run(payload: dict[str, Any], reporter: Reporter) -> None:
     """Capture what the job asks for, reporting as it goes."""
+    from crawlers.run import import_tls_early
+
+    import_tls_early()  # first, at the top of the stack (see there)
     from archiver.jobs import JobStore
     from archiver.redaction import redact_url
     from archiver.states import JobState

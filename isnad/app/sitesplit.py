@@ -266,8 +266,10 @@ def run_part(payload: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    from crawlers.run import import_tls_early
     from isnad.app.child import _die_with_parent
 
+    import_tls_early()
     _die_with_parent(int(sys.argv[1]))
     run_part(json.load(sys.stdin))
 
