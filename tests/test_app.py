@@ -120,6 +120,7 @@ def test_a_capture_hashes_its_package_once_in_its_self_verification(settings, mo
     warc.write_resource("http://127.0.0.1:9/p", "text/html", b"<html><p>said</p></html>")
     whole: list[str] = []
     real_file, real_stream = archiver.package.sha256_file, archiver.verify.sha256_stream
+    real_finish = archiver.verify.HashedInOrder.finish
 
     def file_spy(path, *args, **kwargs):
         whole.append(f"build {Path(path).suffix}")
@@ -127,11 +128,16 @@ def test_a_capture_hashes_its_package_once_in_its_self_verification(settings, mo
 
     def stream_spy(stream, *args, **kwargs):
         if str(getattr(stream, "name", "")).endswith(".wacz"):
-            whole.append("verify .wacz")
+            whole.append("a whole .wacz hashed apart")
         return real_stream(stream, *args, **kwargs)
+
+    def finish_spy(self):  # the package's hash, from the bytes its checks read
+        whole.append("verify .wacz")
+        return real_finish(self)
 
     monkeypatch.setattr(archiver.package, "sha256_file", file_spy)
     monkeypatch.setattr(archiver.verify, "sha256_stream", stream_spy)
+    monkeypatch.setattr(archiver.verify.HashedInOrder, "finish", finish_spy)
     result = session.finish(state="COMPLETE", reasons=[], context={},
                             pages=[{"id": "0000", "url": "http://127.0.0.1:9/p"}])
     monkeypatch.undo()
