@@ -60,9 +60,17 @@ def _package(isnad, capture_id: str, env: dict[str, str]) -> tuple[dict, zipfile
 BROWSER = [s for s in STANDS if s.name in ("reddit", "tiktok", "bluesky")]
 
 
+def _param(*values: object, stand: Stand, name: str) -> object:
+    """A parameter set; Instagram's in the serial pass: under the parallel pass's load its
+    stand-in closed connections before answering (twice in two CI runs, never alone; cause not
+    found), leaving the capture PARTIAL."""
+    serial = [pytest.mark.serial] if stand.name == "instagram" else []
+    return pytest.param(*values, id=name, marks=serial)
+
+
 @pytest.mark.parametrize(("stand", "mode"), [
-    *((s, "http") for s in STANDS), *((s, "browser") for s in BROWSER)],
-    ids=[*(f"{s.name}-http" for s in STANDS), *(f"{s.name}-browser" for s in BROWSER)])
+    *(_param(s, "http", stand=s, name=f"{s.name}-http") for s in STANDS),
+    *(_param(s, "browser", stand=s, name=f"{s.name}-browser") for s in BROWSER)])
 def test_post_record_and_video_beside_the_page_capture(isnad, stand, mode):
     with stand.start() as server:
         env = _env(stand, server)
@@ -101,7 +109,7 @@ def test_post_record_and_video_beside_the_page_capture(isnad, stand, mode):
         assert isnad("verify", rec["id"], env=env).code == 0
 
 
-@pytest.mark.parametrize("stand", STANDS, ids=[s.name for s in STANDS])
+@pytest.mark.parametrize("stand", [_param(s, stand=s, name=s.name) for s in STANDS])
 def test_channel_lists_its_posts_and_captures_each(isnad, stand):
     with stand.start() as server:
         env = _env(stand, server)
