@@ -145,14 +145,9 @@ def s3_env(endpoint: str, targets: list[dict]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def postgres():
     """A throwaway PostgreSQL server on 127.0.0.1 for the session (see tests/pgserver.py)."""
-    from tests.pgserver import PostgresServer, find_bin_dir
+    from tests.pgserver import running_postgres
 
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (`make test` installs Debian's postgresql)")
-    server = PostgresServer(bin_dir).start()
-    yield server
-    server.destroy()
+    yield from running_postgres()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -136,3 +137,16 @@ def _user_exists(name: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+def running_postgres() -> Iterator[PostgresServer]:
+    """A fixture's body: a throwaway server, started, yielded, destroyed; the test is skipped
+    where PostgreSQL is not installed."""
+    import pytest
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (`make test` installs Debian's postgresql)")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.destroy()

@@ -39,14 +39,9 @@ pytestmark = pytest.mark.serial
 @pytest.fixture(scope="module")
 def own_pg():
     """A PostgreSQL server this module stops and starts (kept running between tests)."""
-    from tests.pgserver import PostgresServer, find_bin_dir
+    from tests.pgserver import running_postgres
 
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (`make test` installs Debian's postgresql)")
-    server = PostgresServer(bin_dir).start()
-    yield server
-    server.destroy()
+    yield from running_postgres()
 
 
 @pytest.fixture

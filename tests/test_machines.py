@@ -366,14 +366,9 @@ def test_on_postgresql_jobs_spread_over_two_machines_one_killed_each_done_once(
 @pytest.fixture
 def own_postgres():
     """A PostgreSQL server of this test's own: it is stopped and started again mid-run."""
-    from tests.pgserver import PostgresServer, find_bin_dir
+    from tests.pgserver import running_postgres
 
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (`make test` installs Debian's postgresql)")
-    server = PostgresServer(bin_dir).start()
-    yield server
-    server.destroy()
+    yield from running_postgres()
 
 
 @pytest.mark.serial  # outages and kills timed against running captures
