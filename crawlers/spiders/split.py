@@ -108,11 +108,11 @@ class SplitPageSpider(PageSpider):
     def follow(self, response: Response, depth: int) -> Iterator[Request]:
         """Links in scope go to the frontier (each once); any part may read them."""
         links = []
-        for link in self._links.extract_links(response):
-            key = canonicalize_url(link.url)
-            if key not in self._known and self.job.in_scope(link.url):
+        for url in self._links.links(response):
+            key = canonicalize_url(url)
+            if key not in self._known and self.job.in_scope(url):
                 self._known.add(key)
-                links.append((key, link.url))
+                links.append((key, url))
         if links and self.frontier.add_pages(links, depth + 1, self.job.limits.max_pages):
             self.job.add_reason(
                 f"page cap reached ({self.job.limits.max_pages} pages); "
