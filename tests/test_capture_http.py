@@ -57,3 +57,19 @@ def test_a_capture_process_serves_no_remote_control(isnad, site, tmp_path):
     rec = isnad.capture("--no-browser", site.url("/"), env={"XDG_STATE_HOME": str(state)})
     assert rec["state"] == CaptureState.COMPLETE, rec
     assert not (state / "scrapy").exists(), sorted(state.rglob("*"))
+
+
+def test_requisites_of_the_deepest_pages_are_recorded(isnad, site):
+    """A page read at the last depth still gets its stylesheet and images: Scrapy's own depth
+    limit counted a requisite one deeper than its page and dropped it unseen (the capture said
+    COMPLETE without the images of its deepest pages)."""
+    rec = isnad.capture("--no-browser", "--depth", "1", "--scope", "host",
+                        site.url("/generated/0.html"))
+    assert rec["state"] == CaptureState.COMPLETE, rec
+    page_urls = {p["url"] for p in pages(rec["package_location"])}
+    assert len(page_urls) == 6  # the seed and the 5 pages it links to
+    recorded = set(responses(rec["package_location"]))
+    for url in page_urls:
+        n = url.rsplit("/", 1)[1].removesuffix(".html")
+        assert site.url(f"/img/gen-{n}.png") in recorded, (url, sorted(recorded))
+    assert site.url("/static/site.css") in recorded

@@ -104,8 +104,11 @@ class PageSpider(scrapy.Spider):
                     continue
                 if not self.first_time(canonicalize_url(absolute), absolute, depth):
                     continue
+                # depth_reset: Scrapy's DEPTH_LIMIT counts a requisite one deeper than its
+                # page, and dropped (unseen) those of the pages read at the last depth.
                 yield Request(absolute, callback=self.requisite, errback=self.failed,
-                              meta={"isnad_depth": depth, "requisite": 1, **self._auth})
+                              meta={"isnad_depth": depth, "requisite": 1, "depth_reset": True,
+                                    **self._auth})
         if depth >= self.job.limits.depth:
             return
         self._known.add(canonicalize_url(response.url))
