@@ -38,11 +38,10 @@ log = logging.getLogger(__name__)
 
 def _header_pairs(headers: Any) -> list[tuple[str, str]]:
     """Scrapy Headers (bytes, multi-valued) to a list of text pairs."""
-    pairs = []
-    for name, values in headers.items():
-        for value in values:
-            pairs.append((name.decode("latin-1"), value.decode("latin-1")))
-    return pairs
+    # Headers is a dict of normalised names to lists of values: read as a dict, not through
+    # its items(), which normalises every name again and looks each one up (per response).
+    return [(name.decode("latin-1"), value.decode("latin-1"))
+            for name, values in dict.items(headers) for value in values]
 
 
 class ProxyMiddleware:

@@ -71,9 +71,13 @@ def default_user_agent(executable_path: str) -> str:
     return DESKTOP_AGENT.format(major=(version or FALLBACK_MAJOR).split(".")[0])
 
 
-# Scrapy extensions a capture never runs: a code-running HTTP server, a telnet console.
+# Scrapy extensions a capture never runs: a code-running HTTP server, a telnet console; and
+# Scrapy's crawl statistics, which nothing of a capture reads (what a capture did is in its
+# WARC, its job and its custody log) and which cost CPU on every request and response.
 UNWANTED_EXTENSIONS = ("scrapy.extensions.remote_control.RemoteControl",
-                       "scrapy.extensions.telnet.TelnetConsole")
+                       "scrapy.extensions.telnet.TelnetConsole",
+                       "scrapy.extensions.corestats.CoreStats",
+                       "scrapy.extensions.logstats.LogStats")
 
 
 def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log_level: str,
@@ -113,6 +117,10 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
                             if path not in UNWANTED_EXTENSIONS},
         "EXTENSIONS": {"scrapy.extensions.closespider.CloseSpider": 0},
         "REMOTE_CONTROL_ENABLED": False,
+        # No statistics (see UNWANTED_EXTENSIONS): counters nobody reads, kept per request.
+        "STATS_CLASS": "scrapy.statscollectors.DummyStatsCollector",
+        "DOWNLOADER_STATS": False,
+        "LOGSTATS_INTERVAL": 0,
     }
     # One agent for every request of a capture, browser or plain HTTP (platform readers too).
     settings["USER_AGENT"] = limits.user_agent or default_user_agent(executable_path)
@@ -148,6 +156,9 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
             **_socks_handler(job.proxy),
             # Next to the downloader: raw bytes as received, before decompression and redirects.
             "DOWNLOADER_MIDDLEWARES": {
+                # The spiders name no allowed_domains (the scope is theirs, crawlers.job):
+                # Scrapy's offsite filter would match every request against an empty rule.
+                "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
                 "crawlers.recording.ProxyMiddleware": 700,
                 "crawlers.recording.NetGuardMiddleware": 940,
                 "crawlers.recording.HttpRecordingMiddleware": 950,
