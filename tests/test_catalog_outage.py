@@ -285,3 +285,53 @@ def test_a_job_left_unsettled_whose_attempt_sealed_a_capture_is_failed_not_run_a
     assert row.state == JobState.FAILED and row.attempts == 1, (row.state, row.history)
     assert "catalog could not be written" in row.error, row.error
     assert runner.unsettled == {}
+
+
+def test_a_dead_workers_job_with_a_sealed_and_an_interrupted_capture_is_settled(tmp_path):
+    """A worker killed -9 after its job sealed one capture (a channel's listing) and while it
+    ran another (a post): giving the job back was refused by the catalog (a sealed capture
+    is never run twice) on every recovery, and the job stayed RUNNING for ever under a dead
+    worker. Now it is settled once: FAILED as it ended, the sealed capture the job's one
+    COMPLETE, the interrupted one FAILED with its files in quarantine."""
+    from datetime import UTC, datetime
+
+    from archiver.catalog import CaptureRow
+    from archiver.states import CaptureState, CustodyAction
+
+    settings = Settings(home=tmp_path / "home", worker={"heartbeat": 1, "stale_after": 3600})
+    archive = open_archive(settings, recover=False)
+    store = JobStore(archive.catalog)
+    runner = JobRunner(settings, archive, store, f"worker:test:{os.getpid()}:2")
+    dead = subprocess.Popen(["true"])  # the killed worker's (and its capture's) process
+    dead.wait()
+    job = add_job(store)
+    number = store.claim(job.id, "worker:gone:1:1", archive.host, dead.pid)
+    sealed, interrupted = "01a23300-0000-7000-8000-000000000001", \
+        "01a23300-0000-7000-8000-000000000002"
+    work = tmp_path / "work" / interrupted
+    work.mkdir(parents=True)
+    (work / "isnad-part.warc.gz").write_bytes(b"half a record")
+    for capture_id, state, folder in [(sealed, CaptureState.COMPLETE, None),
+                                      (interrupted, CaptureState.RUNNING, str(work))]:
+        archive.catalog.add_capture(CaptureRow(
+            id=capture_id, url=job.url, state=state, reasons=[], tags=[], operator="alice",
+            started_at=datetime.now(UTC), context={}, worker_host=archive.host,
+            worker_pid=dead.pid, work_dir=folder))
+        store.link_capture(job.id, number, capture_id)
+
+    assert runner.recover() == [job.id]  # the old code: [] here and at every recovery after
+    assert runner.recover() == []  # settled once
+    row = store.get(job.id)
+    assert row.state == JobState.FAILED and row.attempts == 1, (row.state, row.history)
+    assert sealed in row.error and interrupted in row.error, row.error
+    assert row.history[-1]["sealed_captures"] == [sealed], row.history
+    assert row.history[-1]["interrupted_captures"] == [interrupted], row.history
+    assert archive.catalog.get(sealed).state == CaptureState.COMPLETE
+    lost = archive.catalog.get(interrupted)
+    assert lost.state == CaptureState.FAILED and lost.error.startswith("interrupted"), lost
+    kept = archive.quarantine_root / interrupted / "isnad-part.warc.gz"
+    assert kept.read_bytes() == b"half a record" and not work.exists()
+    assert CustodyAction.FAILED in [e.action for e in archive.catalog.events(interrupted)]
+    completes = [c for c in store.captures(job.id, number)
+                 if archive.catalog.get(c).state == CaptureState.COMPLETE]
+    assert completes == [sealed]  # never two COMPLETE captures for one job
