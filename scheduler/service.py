@@ -115,6 +115,24 @@ class _TickExecutor(ThreadPoolExecutor):
         super()._do_submit_job(_Tick(job, self.service), run_times)
 
 
+class _Scheduler(BackgroundScheduler):
+    """APScheduler's background scheduler, whose loop survives a job table that cannot be
+    written. ``_process_jobs`` catches a failed read of the due jobs, but not a failed write
+    of a job's next run time (the catalog gone between the two): that ended the scheduler's
+    thread, and no schedule fired again until a restart. The look is made again later; a tick
+    handed out whose next run time was not written is refused by the run ledger the second
+    time (the same due time)."""
+
+    def _process_jobs(self) -> float | None:
+        try:
+            return super()._process_jobs()
+        except Exception as exc:  # noqa: BLE001 - the loop must go on
+            log.warning("schedules: the job table could not be written (%s: %s); looked at "
+                        "again in %d s", type(exc).__name__,
+                        (str(exc).splitlines() or [""])[0][:200], self.jobstore_retry_interval)
+            return float(self.jobstore_retry_interval)
+
+
 def fire(schedule_id: str, spec: str = "") -> None:
     """What the job table names as every schedule's function (``scheduler.service:fire``).
     :class:`Schedules` runs ticks itself (``_TickExecutor``); this is reached only when some
@@ -140,7 +158,7 @@ class Schedules:
         # :meth:`sync` compares a plan with, instead of unpickling every job each time.
         self._known: dict[str, str] = {}
         self.jobstore = SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)
-        self.scheduler = BackgroundScheduler(
+        self.scheduler = _Scheduler(
             jobstores={"default": self.jobstore},
             executors={"default": _TickExecutor(threads, self)},
             job_defaults={"coalesce": True, "max_instances": 1,
@@ -234,7 +252,16 @@ class Schedules:
         """Run one tick, once across schedulers; the outcome is logged and kept. Never
         raises: a failing run is retried at the next tick."""
         due = due_at or datetime.now(UTC).replace(microsecond=0)
-        if not self.ledger.claim(schedule_id, due, self.holder):
+        try:
+            claimed = self.ledger.claim(schedule_id, due, self.holder)
+        except Exception as exc:  # noqa: BLE001 - the catalog went away as the tick came
+            # Not claimed, so not run: the schedule runs at its next tick (a tick is never
+            # run without its ledger row, which is what keeps it to one scheduler).
+            log.warning("schedule %s (due %s): not run, its run could not be recorded "
+                        "(%s: %s); it runs at its next tick", schedule_id, due.isoformat(),
+                        type(exc).__name__, (str(exc).splitlines() or [""])[0][:200])
+            return None
+        if not claimed:
             log.info("schedule %s (due %s): already run by another scheduler", schedule_id,
                      due.isoformat())
             return None

@@ -335,3 +335,118 @@ def test_a_dead_workers_job_with_a_sealed_and_an_interrupted_capture_is_settled(
     completes = [c for c in store.captures(job.id, number)
                  if archive.catalog.get(c).state == CaptureState.COMPLETE]
     assert completes == [sealed]  # never two COMPLETE captures for one job
+
+
+def _outage_lines(lines: list[dict]) -> tuple[list[str], list[str], list[str]]:
+    """(outage warnings, recovery lines, lines with a traceback) of a JSON log."""
+    messages = [r.get("message", "") for r in lines]
+    return ([m for m in messages if "the catalog cannot be reached" in m],
+            [m for m in messages if "the catalog answers again" in m],
+            [r.get("message", "") + "\n" + r["exception"][-600:] for r in lines
+             if r.get("exception")])
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_schedulers_ride_out_a_catalog_outage_and_one_fires_after_it(isnad, own_pg, outage):
+    """Two `isnad scheduler` processes (two machines) on one PostgreSQL catalog that stops
+    for longer than the lease. Their heartbeats, lease renewals and alert couriers logged a
+    traceback every second of it (one a second per thread); the leader kept its APScheduler
+    firing though it could not renew its lease. Now: one warning and one recovery line each,
+    no tick fired during the outage, exactly one leads after it and fires again, and no
+    tick is fired twice."""
+    from tests.test_schedules import SchedulerProcess
+
+    url = own_pg.new_database()
+    Catalog(url, upgrade=True).engine.dispose()
+
+    def on(machine: str) -> dict[str, str]:
+        return {"ISNAD_CATALOG__URL": url, "ISNAD_SCHEDULES__LEASE": "4",
+                "ISNAD_WORKER__HOST": machine, "ISNAD_ALERTS__POLL": "1"}
+
+    def said(process: SchedulerProcess, text: str) -> int:
+        return sum(text in r.get("message", "") for r in process.lines())
+
+    one = SchedulerProcess(isnad, on("machine-a"), "one")
+    two = None
+    try:
+        one.wait_for(lambda: said(one, "leads") == 1)
+        two = SchedulerProcess(isnad, on("machine-b"), "two")
+        two.wait_for(lambda: said(two, "standing by") == 1)
+        one.wait_for(lambda: len(one.ran()) >= 3)
+        outage.begin()
+        time.sleep(9)  # more than twice the lease: nobody may hold it
+        ran_before = len(one.ran()) + len(two.ran())
+        time.sleep(1)
+        assert len(one.ran()) + len(two.ran()) == ran_before, "a tick fired in the outage"
+        restarted_at = time.time()
+        outage.end()
+        for process in (one, two):
+            process.wait_for(lambda p=process: said(p, "the catalog answers again") >= 1, 90)
+        # One of them leads again and fires.
+        fired_after = lambda: [(s, d) for s, d in one.ran() + two.ran()  # noqa: E731
+                               if datetime_of(d) > restarted_at]
+        one.wait_for(lambda: len(fired_after()) >= 3, 120)
+        time.sleep(3)
+    finally:
+        codes = [p.stop() for p in (one, two) if p is not None]
+    assert codes == [0, 0][:len(codes)]
+    for process in (one, two):
+        lines = process.lines()
+        warned, recovered, tracebacks = _outage_lines(lines)
+        assert not tracebacks, tracebacks[:3]
+        assert len(warned) == 1, warned
+        assert "no schedule fires" in warned[0] and "\n" not in warned[0], warned
+        assert len(recovered) == 1 and "failed look(s)" in recovered[0], recovered
+    # Exactly one leads after the outage (its last word on the lease is that it leads).
+    leaders = [p for p in (one, two) if "leads (lease" in _role(p.lines())]
+    assert len(leaders) == 1, [p.log_path.read_text()[-3000:] for p in (one, two)]
+    ran = one.ran() + two.ran()
+    assert len(set(ran)) == len(ran), "a tick ran twice"
+
+
+def _role(lines: list[dict]) -> str:
+    """A scheduler's last line about the lease: it leads, or it stands by."""
+    said = [r.get("message", "") for r in lines if any(
+        word in r.get("message", "") for word in ("leads (lease", "stands by", "standing by"))]
+    return said[-1] if said else ""
+
+
+def datetime_of(due: str) -> float:
+    """A run's due time (ISO 8601, as logged) as a Unix time."""
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(due)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def test_the_alert_courier_says_an_outage_once(tmp_path, own_pg, outage, caplog):
+    """The courier logged a traceback on every pass (every ``alerts.poll`` second) while the
+    catalog was down."""
+    from isnad.app.alerts import AlertCourier
+
+    url = own_pg.new_database()
+    Catalog(url, upgrade=True).engine.dispose()
+    settings = Settings(home=tmp_path / "home", catalog={"url": url}, alerts={"poll": 0.2})
+    stop = threading.Event()
+    courier = AlertCourier(settings, stop)
+    with caplog.at_level(logging.INFO):
+        courier.start()
+        try:
+            time.sleep(1)
+            outage.begin()
+            time.sleep(3)  # a dozen passes fail
+            outage.end()
+            deadline = time.monotonic() + 30
+            while courier.outage.since is not None and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            courier.join(30)
+    said = [r for r in caplog.records if r.name.startswith("isnad")]
+    assert not [r for r in said if r.exc_info], [r.getMessage() for r in said if r.exc_info]
+    messages = [r.getMessage() for r in said]
+    assert len(messages) == 2, messages
+    assert "the catalog cannot be reached" in messages[0], messages
+    assert "no alert is delivered" in messages[0] and "\n" not in messages[0], messages
+    assert "the catalog answers again" in messages[1], messages
