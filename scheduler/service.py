@@ -123,13 +123,17 @@ class _Scheduler(BackgroundScheduler):
     handed out whose next run time was not written is refused by the run ledger the second
     time (the same due time)."""
 
+    said_by: Callable[[Exception], bool] | None = None  # see Schedules(said_by=...)
+
     def _process_jobs(self) -> float | None:
         try:
             return super()._process_jobs()
         except Exception as exc:  # noqa: BLE001 - the loop must go on
-            log.warning("schedules: the job table could not be written (%s: %s); looked at "
-                        "again in %d s", type(exc).__name__,
-                        (str(exc).splitlines() or [""])[0][:200], self.jobstore_retry_interval)
+            if self.said_by is None or not self.said_by(exc):
+                log.warning("schedules: the job table could not be written (%s: %s); looked at "
+                            "again in %d s", type(exc).__name__,
+                            (str(exc).splitlines() or [""])[0][:200],
+                            self.jobstore_retry_interval)
             return float(self.jobstore_retry_interval)
 
 
@@ -145,8 +149,11 @@ class Schedules:
 
     def __init__(self, engine: Engine, holder: str, *, jitter: float = 30.0,
                  misfire_grace: float = 3600.0, threads: int = 4,
-                 backoff: Backoff | None = None, keep_runs: timedelta = timedelta(days=90)
-                 ) -> None:
+                 backoff: Backoff | None = None, keep_runs: timedelta = timedelta(days=90),
+                 said_by: Callable[[Exception], bool] | None = None) -> None:
+        """``said_by(error)``: called with an error of the catalog met while looking for due
+        ticks or claiming one; True when it was said there (a catalog outage, said once by
+        the service), else it is logged here."""
         self.engine = engine
         self.holder = holder
         self.jitter = jitter
@@ -164,6 +171,8 @@ class Schedules:
             job_defaults={"coalesce": True, "max_instances": 1,
                           "misfire_grace_time": int(misfire_grace)},
             timezone=UTC)
+        self.said_by = said_by
+        self.scheduler.said_by = said_by
 
     # -- what runs ---------------------------------------------------------------------------
     def handle(self, kind: str, handler: Handler) -> None:
@@ -257,6 +266,8 @@ class Schedules:
         except Exception as exc:  # noqa: BLE001 - the catalog went away as the tick came
             # Not claimed, so not run: the schedule runs at its next tick (a tick is never
             # run without its ledger row, which is what keeps it to one scheduler).
+            if self.said_by is not None and self.said_by(exc):
+                return None
             log.warning("schedule %s (due %s): not run, its run could not be recorded "
                         "(%s: %s); it runs at its next tick", schedule_id, due.isoformat(),
                         type(exc).__name__, (str(exc).splitlines() or [""])[0][:200])

@@ -227,6 +227,20 @@ def _terminate_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+class QuietCatalogOutage(logging.Filter):
+    """APScheduler says a failed read of its job table in a warning of several lines (the
+    database error in full), or a tick that raised with a traceback: during a catalog
+    outage, which the scheduler says once itself, those are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        error = record.exc_info[1] if record.exc_info else None
+        return not any(isinstance(a, CATALOG_DOWN) for a in (*args, error))
+
+
+APSCHEDULER_LOGGERS = ("apscheduler.scheduler", "apscheduler.executors.default")
+
+
 class SchedulerService:
     """`isnad scheduler`: fires the schedules until SIGTERM or SIGINT."""
 
@@ -241,7 +255,8 @@ class SchedulerService:
         self.schedules = Schedules(
             archive.catalog.engine, self.id, jitter=section.jitter,
             misfire_grace=section.misfire_grace, threads=section.threads,
-            backoff=Backoff(section.backoff, section.backoff_max, section.flag_after))
+            backoff=Backoff(section.backoff, section.backoff_max, section.flag_after),
+            said_by=self._catalog_down)
         self.schedules.handle(HOUSEKEEPING, Housekeeping(settings))
         self.stop = threading.Event()
         self.schedules.handle(MONITOR, MonitorRuns(
@@ -257,6 +272,14 @@ class SchedulerService:
         self.outage = CatalogOutage(
             f"scheduler {self.id}", meanwhile="no schedule fires and no alert is delivered "
             "until it answers (the schedules due meanwhile fire then, once)", logger=log)
+
+    def _catalog_down(self, exc: Exception) -> bool:
+        """An error APScheduler's loop or a tick met: a catalog outage is said once (the
+        heartbeat stops the firing within a second); anything else is logged where met."""
+        if not isinstance(exc, CATALOG_DOWN):
+            return False
+        self.outage.failed(exc)
+        return True
 
     def _stop(self, signum: int, frame: object) -> None:
         log.info("scheduler %s: %s received, stopping after the runs under way", self.id,
@@ -381,6 +404,8 @@ class SchedulerService:
         """Register, fire schedules until a signal, then let running ones finish."""
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        for name in APSCHEDULER_LOGGERS:
+            logging.getLogger(name).addFilter(QuietCatalogOutage())
         self.store.register_worker(self.id, "scheduler", self.settings.machine(), os.getpid(),
                                    self.settings.schedules.threads)
         courier: AlertCourier | None = None
