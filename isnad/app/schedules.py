@@ -413,6 +413,11 @@ class SchedulerService:
             if self.local_worker is not None:
                 self.local_worker.start()
             self.schedules.start()
+            # Alerts go out from a thread of their own: a slow webhook never delays a tick.
+            # Every scheduler runs one (each alert is taken with a lease of its own). Made
+            # before "started" is said: it opens the catalog, and from then on an outage is
+            # ridden out, not fatal.
+            courier = AlertCourier(self.settings, self.stop, outage=self.outage)
             self._contend()
             if not self.leading:
                 holder = self.lease.current()
@@ -420,16 +425,13 @@ class SchedulerService:
                          self.id, holder.holder if holder else "another", LEASE)
             else:
                 log.info("scheduler %s started", self.id)
-            # Alerts go out from a thread of their own: a slow webhook never delays a tick.
-            # Every scheduler runs one (each alert is taken with a lease of its own).
-            courier = AlertCourier(self.settings, self.stop, outage=self.outage)
             courier.start()
             wait_until_stopped(self.stop, self.settings.worker.heartbeat, self._beat)
         finally:
             self.stop.set()
             if self.local_worker is not None:
                 self.local_worker.stop()
-            if courier is not None:
+            if courier is not None and courier.is_alive():  # started
                 courier.join(self.settings.alerts.timeout + 5)
             self.schedules.shutdown(wait=True)
             if self.leading:
