@@ -388,14 +388,18 @@ class SchedulerService:
         try:
             self.store.beat_worker(self.id)
             self._contend()
-            if (self.leading and not self.suspended
-                    and time.monotonic() - self._monitors_synced >= MONITOR_SYNC):
-                self.sync_monitors()
-                self.settle_interrupted()
         except Exception as exc:
             self._suspend()  # not renewed this time: not firing either
             if not isinstance(exc, CATALOG_DOWN):
                 raise  # said in full by the heartbeat loop
+            self.outage.failed(exc)
+            return
+        try:
+            if (self.leading and not self.suspended
+                    and time.monotonic() - self._monitors_synced >= MONITOR_SYNC):
+                self.sync_monitors()
+                self.settle_interrupted()
+        except CATALOG_DOWN as exc:  # gone since the lease was renewed: said once
             self.outage.failed(exc)
             return
         self.outage.ended()
