@@ -115,6 +115,28 @@ class _TickExecutor(ThreadPoolExecutor):
         super()._do_submit_job(_Tick(job, self.service), run_times)
 
 
+class _Scheduler(BackgroundScheduler):
+    """APScheduler's background scheduler, whose loop survives a job table that cannot be
+    written. ``_process_jobs`` catches a failed read of the due jobs, but not a failed write
+    of a job's next run time (the catalog gone between the two): that ended the scheduler's
+    thread, and no schedule fired again until a restart. The look is made again later; a tick
+    handed out whose next run time was not written is refused by the run ledger the second
+    time (the same due time)."""
+
+    said_by: Callable[[Exception], bool] | None = None  # see Schedules(said_by=...)
+
+    def _process_jobs(self) -> float | None:
+        try:
+            return super()._process_jobs()
+        except Exception as exc:  # noqa: BLE001 - the loop must go on
+            if self.said_by is None or not self.said_by(exc):
+                log.warning("schedules: the job table could not be written (%s: %s); looked at "
+                            "again in %d s", type(exc).__name__,
+                            (str(exc).splitlines() or [""])[0][:200],
+                            self.jobstore_retry_interval)
+            return float(self.jobstore_retry_interval)
+
+
 def fire(schedule_id: str, spec: str = "") -> None:
     """What the job table names as every schedule's function (``scheduler.service:fire``).
     :class:`Schedules` runs ticks itself (``_TickExecutor``); this is reached only when some
@@ -127,8 +149,11 @@ class Schedules:
 
     def __init__(self, engine: Engine, holder: str, *, jitter: float = 30.0,
                  misfire_grace: float = 3600.0, threads: int = 4,
-                 backoff: Backoff | None = None, keep_runs: timedelta = timedelta(days=90)
-                 ) -> None:
+                 backoff: Backoff | None = None, keep_runs: timedelta = timedelta(days=90),
+                 said_by: Callable[[Exception], bool] | None = None) -> None:
+        """``said_by(error)``: called with an error of the catalog met while looking for due
+        ticks or claiming one; True when it was said there (a catalog outage, said once by
+        the service), else it is logged here."""
         self.engine = engine
         self.holder = holder
         self.jitter = jitter
@@ -140,12 +165,14 @@ class Schedules:
         # :meth:`sync` compares a plan with, instead of unpickling every job each time.
         self._known: dict[str, str] = {}
         self.jobstore = SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)
-        self.scheduler = BackgroundScheduler(
+        self.scheduler = _Scheduler(
             jobstores={"default": self.jobstore},
             executors={"default": _TickExecutor(threads, self)},
             job_defaults={"coalesce": True, "max_instances": 1,
                           "misfire_grace_time": int(misfire_grace)},
             timezone=UTC)
+        self.said_by = said_by
+        self.scheduler.said_by = said_by
 
     # -- what runs ---------------------------------------------------------------------------
     def handle(self, kind: str, handler: Handler) -> None:
@@ -234,7 +261,18 @@ class Schedules:
         """Run one tick, once across schedulers; the outcome is logged and kept. Never
         raises: a failing run is retried at the next tick."""
         due = due_at or datetime.now(UTC).replace(microsecond=0)
-        if not self.ledger.claim(schedule_id, due, self.holder):
+        try:
+            claimed = self.ledger.claim(schedule_id, due, self.holder)
+        except Exception as exc:  # noqa: BLE001 - the catalog went away as the tick came
+            # Not claimed, so not run: the schedule runs at its next tick (a tick is never
+            # run without its ledger row, which is what keeps it to one scheduler).
+            if self.said_by is not None and self.said_by(exc):
+                return None
+            log.warning("schedule %s (due %s): not run, its run could not be recorded "
+                        "(%s: %s); it runs at its next tick", schedule_id, due.isoformat(),
+                        type(exc).__name__, (str(exc).splitlines() or [""])[0][:200])
+            return None
+        if not claimed:
             log.info("schedule %s (due %s): already run by another scheduler", schedule_id,
                      due.isoformat())
             return None

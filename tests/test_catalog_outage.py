@@ -285,3 +285,174 @@ def test_a_job_left_unsettled_whose_attempt_sealed_a_capture_is_failed_not_run_a
     assert row.state == JobState.FAILED and row.attempts == 1, (row.state, row.history)
     assert "catalog could not be written" in row.error, row.error
     assert runner.unsettled == {}
+
+
+def test_a_dead_workers_job_with_a_sealed_and_an_interrupted_capture_is_settled(tmp_path):
+    """A worker killed -9 after its job sealed one capture (a channel's listing) and while it
+    ran another (a post): giving the job back was refused by the catalog (a sealed capture
+    is never run twice) on every recovery, and the job stayed RUNNING for ever under a dead
+    worker. Now it is settled once: FAILED as it ended, the sealed capture the job's one
+    COMPLETE, the interrupted one FAILED with its files in quarantine."""
+    from datetime import UTC, datetime
+
+    from archiver.catalog import CaptureRow
+    from archiver.states import CaptureState, CustodyAction
+
+    settings = Settings(home=tmp_path / "home", worker={"heartbeat": 1, "stale_after": 3600})
+    archive = open_archive(settings, recover=False)
+    store = JobStore(archive.catalog)
+    runner = JobRunner(settings, archive, store, f"worker:test:{os.getpid()}:2")
+    dead = subprocess.Popen(["true"])  # the killed worker's (and its capture's) process
+    dead.wait()
+    job = add_job(store)
+    number = store.claim(job.id, "worker:gone:1:1", archive.host, dead.pid)
+    sealed, interrupted = "01a23300-0000-7000-8000-000000000001", \
+        "01a23300-0000-7000-8000-000000000002"
+    work = tmp_path / "work" / interrupted
+    work.mkdir(parents=True)
+    (work / "isnad-part.warc.gz").write_bytes(b"half a record")
+    for capture_id, state, folder in [(sealed, CaptureState.COMPLETE, None),
+                                      (interrupted, CaptureState.RUNNING, str(work))]:
+        archive.catalog.add_capture(CaptureRow(
+            id=capture_id, url=job.url, state=state, reasons=[], tags=[], operator="alice",
+            started_at=datetime.now(UTC), context={}, worker_host=archive.host,
+            worker_pid=dead.pid, work_dir=folder))
+        store.link_capture(job.id, number, capture_id)
+
+    assert runner.recover() == [job.id]  # the old code: [] here and at every recovery after
+    assert runner.recover() == []  # settled once
+    row = store.get(job.id)
+    assert row.state == JobState.FAILED and row.attempts == 1, (row.state, row.history)
+    assert sealed in row.error and interrupted in row.error, row.error
+    assert row.history[-1]["sealed_captures"] == [sealed], row.history
+    assert row.history[-1]["interrupted_captures"] == [interrupted], row.history
+    assert archive.catalog.get(sealed).state == CaptureState.COMPLETE
+    lost = archive.catalog.get(interrupted)
+    assert lost.state == CaptureState.FAILED and lost.error.startswith("interrupted"), lost
+    kept = archive.quarantine_root / interrupted / "isnad-part.warc.gz"
+    assert kept.read_bytes() == b"half a record" and not work.exists()
+    assert CustodyAction.FAILED in [e.action for e in archive.catalog.events(interrupted)]
+    completes = [c for c in store.captures(job.id, number)
+                 if archive.catalog.get(c).state == CaptureState.COMPLETE]
+    assert completes == [sealed]  # never two COMPLETE captures for one job
+
+
+def _outage_lines(lines: list[dict]) -> tuple[list[str], list[str], list[str]]:
+    """(outage warnings, recovery lines, lines with a traceback) of a JSON log."""
+    messages = [r.get("message", "") for r in lines]
+    return ([m for m in messages if "the catalog cannot be reached" in m],
+            [m for m in messages if "the catalog answers again" in m],
+            [r.get("message", "") + "\n" + r["exception"][-600:] for r in lines
+             if r.get("exception")])
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_schedulers_ride_out_a_catalog_outage_and_one_fires_after_it(isnad, own_pg, outage):
+    """Two `isnad scheduler` processes (two machines) on one PostgreSQL catalog that stops
+    for longer than the lease. Their heartbeats, lease renewals and alert couriers logged a
+    traceback every second of it (one a second per thread); the leader kept its APScheduler
+    firing though it could not renew its lease. Now: one warning and one recovery line each,
+    no tick fired during the outage, exactly one leads after it and fires again, and no
+    tick is fired twice."""
+    from tests.test_schedules import SchedulerProcess
+
+    url = own_pg.new_database()
+    Catalog(url, upgrade=True).engine.dispose()
+
+    def on(machine: str) -> dict[str, str]:
+        return {"ISNAD_CATALOG__URL": url, "ISNAD_SCHEDULES__LEASE": "4",
+                "ISNAD_WORKER__HOST": machine, "ISNAD_ALERTS__POLL": "1"}
+
+    def said(process: SchedulerProcess, text: str) -> int:
+        return sum(text in r.get("message", "") for r in process.lines())
+
+    one = SchedulerProcess(isnad, on("machine-a"), "one")
+    two = None
+    try:
+        one.wait_for(lambda: said(one, "leads") == 1)
+        two = SchedulerProcess(isnad, on("machine-b"), "two")
+        two.wait_for(lambda: said(two, "standing by") == 1)
+        one.wait_for(lambda: len(one.ran()) >= 3)
+        outage.begin()
+        time.sleep(9)  # more than twice the lease: nobody may hold it
+        ran_before = len(one.ran()) + len(two.ran())
+        time.sleep(1)
+        assert len(one.ran()) + len(two.ran()) == ran_before, "a tick fired in the outage"
+        restarted_at = time.time()
+        outage.end()
+        for process in (one, two):
+            process.wait_for(lambda p=process: said(p, "the catalog answers again") >= 1, 90)
+        # One of them leads again and fires.
+        fired_after = lambda: [(s, d) for s, d in one.ran() + two.ran()  # noqa: E731
+                               if datetime_of(d) > restarted_at]
+        one.wait_for(lambda: len(fired_after()) >= 3, 120)
+        time.sleep(3)
+        # Exactly one leads after the outage (its last word on the lease is that it leads);
+        # read before they stop (the first to stop gives the lease to the other).
+        leaders = [p for p in (one, two) if "leads (lease" in _role(p.lines())]
+    finally:
+        codes = [p.stop() for p in (one, two) if p is not None]
+    assert codes == [0, 0][:len(codes)]
+    for process in (one, two):
+        lines = process.lines()
+        warned, recovered, tracebacks = _outage_lines(lines)
+        assert not tracebacks, tracebacks[:3]
+        assert len(warned) == 1, warned
+        assert "no schedule fires" in warned[0] and "\n" not in warned[0], warned
+        assert len(recovered) == 1 and "failed look(s)" in recovered[0], recovered
+        # APScheduler's own failed reads of its job table are not said again, nor in full.
+        assert not [r for r in lines if "\n" in r.get("message", "")
+                    or "job table" in r.get("message", "")], process.log_path
+    assert len(leaders) == 1, [p.log_path.read_text()[-3000:] for p in (one, two)]
+    ran = one.ran() + two.ran()
+    assert len(set(ran)) == len(ran), "a tick ran twice"
+
+
+def _role(lines: list[dict]) -> str:
+    """A scheduler's last line about the lease: it leads, or it stands by."""
+    said = [r.get("message", "") for r in lines if any(
+        word in r.get("message", "") for word in ("leads (lease", "stands by", "standing by"))]
+    return said[-1] if said else ""
+
+
+def datetime_of(due: str) -> float:
+    """A run's due time (ISO 8601, as logged) as a Unix time."""
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(due)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def test_the_alert_courier_says_an_outage_once(tmp_path, own_pg, outage, caplog):
+    """The courier logged a traceback on every pass (every ``alerts.poll`` second) while the
+    catalog was down."""
+    from isnad.app.alerts import AlertCourier
+
+    url = own_pg.new_database()
+    Catalog(url, upgrade=True).engine.dispose()
+    settings = Settings(home=tmp_path / "home", catalog={"url": url}, alerts={"poll": 0.2})
+    stop = threading.Event()
+    courier = AlertCourier(settings, stop)
+    with caplog.at_level(logging.INFO):
+        courier.start()
+        try:
+            time.sleep(1)
+            outage.begin()
+            time.sleep(3)  # a dozen passes fail
+            outage.end()
+            deadline = time.monotonic() + 30
+            # (the old courier had no outage to look at: it waits the 30 s)
+            while (getattr(getattr(courier, "outage", None), "since", 0) is not None
+                   and time.monotonic() < deadline):
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            courier.join(30)
+    said = [r for r in caplog.records if r.name.startswith("isnad")]
+    assert not [r for r in said if r.exc_info], [r.getMessage() for r in said if r.exc_info]
+    messages = [r.getMessage() for r in said]
+    assert len(messages) == 2, messages
+    assert "the catalog cannot be reached" in messages[0], messages
+    assert "no alert is delivered" in messages[0] and "\n" not in messages[0], messages
+    assert "the catalog answers again" in messages[1], messages

@@ -42,6 +42,7 @@ from archiver.redaction import redact_url
 from archiver.states import CaptureState
 from crawlers.netguard import check_target
 from isnad import __version__
+from isnad.app.outage import CATALOG_DOWN, CatalogOutage
 from isnad.config import Settings
 
 log = logging.getLogger("isnad.alerts")
@@ -346,18 +347,26 @@ class AlertCourier(threading.Thread):
     """The scheduler's delivery thread: a pass over the outbox every ``alerts.poll`` seconds
     until ``stop`` is set (a pass under way ends after its current POST)."""
 
-    def __init__(self, settings: Settings, stop: threading.Event) -> None:
+    def __init__(self, settings: Settings, stop: threading.Event,
+                 outage: CatalogOutage | None = None) -> None:
         super().__init__(name="isnad-alerts", daemon=True)
         self.settings = settings
         self.stop = stop
         self.outbox = AlertOutbox(Catalog(settings.catalog_url))
+        # The scheduler's own (one outage said once), or one of its own.
+        self.outage = outage or CatalogOutage(
+            "alert courier", meanwhile="no alert is delivered until it answers", logger=log)
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
                 deliver_due(self.settings, self.outbox, self.stop)
-            except Exception:  # noqa: BLE001 - a busy catalog must not end deliveries
+            except CATALOG_DOWN as exc:  # said once per outage, not a traceback per pass
+                self.outage.failed(exc)
+            except Exception:  # noqa: BLE001 - anything else must not end deliveries
                 log.exception("alert delivery pass")
+            else:
+                self.outage.ended()
             self.stop.wait(self.settings.alerts.poll)
 
 

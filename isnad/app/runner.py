@@ -25,7 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from archiver.archive import Archive, process_alive
-from archiver.jobs import JobRow, JobStore, link_to_retries
+from archiver.jobs import SEALED, JobRow, JobStore, link_to_retries
 from archiver.states import CaptureState, CustodyAction, JobState
 from isnad.app.jobs import forget_secret, secret_url
 from isnad.config import Settings
@@ -302,6 +302,19 @@ class JobRunner:
             forget_secret(self.secrets, row.id)
             return self.store.finish(row.id, number, JobState.DONE, error=None, outcome={
                 "outcome": "done", "note": f"settled after its worker ended ({reason})"})
+        sealed = [c for c, r in states.items() if r.state in SEALED]
+        if sealed:
+            # It sealed a capture before it was interrupted (a channel's listing, then one of
+            # its posts): run again, it would seal that one a second time, and the catalog
+            # refuses to queue it (JobStore.requeue), on every recovery, so it stayed RUNNING
+            # for ever. It is recorded as it ended: failed, naming what was kept and what
+            # was interrupted (FAILED, files in quarantine: settled before this call).
+            forget_secret(self.secrets, row.id)
+            return self.store.finish(row.id, number, JobState.FAILED, error=(
+                f"{reason}; not run again, it had sealed {', '.join(sealed)} (interrupted: "
+                f"{', '.join(interrupted) or 'none settled here yet'})"),
+                outcome={"outcome": INTERRUPTED, "sealed_captures": sealed,
+                         "interrupted_captures": interrupted})
         if number >= self.settings.queue.max_attempts:
             forget_secret(self.secrets, row.id)
             return self.store.finish(row.id, number, JobState.FAILED, error=(

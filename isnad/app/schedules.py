@@ -38,6 +38,7 @@ from isnad.app.alerts import AlertCourier
 from isnad.app.archive import configured_tsas, open_archive
 from isnad.app.audit import audit_fixity, plan_audit
 from isnad.app.monitors import list_monitors, monitor_due, start_run
+from isnad.app.outage import CATALOG_DOWN, CatalogOutage
 from isnad.app.proof import anchor_custody, retry_timestamps
 from isnad.app.storage import sync_storage
 from isnad.app.worker import live_workers, worker_id
@@ -226,6 +227,20 @@ def _terminate_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+class QuietCatalogOutage(logging.Filter):
+    """APScheduler says a failed read of its job table in a warning of several lines (the
+    database error in full), or a tick that raised with a traceback: during a catalog
+    outage, which the scheduler says once itself, those are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        error = record.exc_info[1] if record.exc_info else None
+        return not any(isinstance(a, CATALOG_DOWN) for a in (*args, error))
+
+
+APSCHEDULER_LOGGERS = ("apscheduler.scheduler", "apscheduler.executors.default")
+
+
 class SchedulerService:
     """`isnad scheduler`: fires the schedules until SIGTERM or SIGINT."""
 
@@ -240,7 +255,8 @@ class SchedulerService:
         self.schedules = Schedules(
             archive.catalog.engine, self.id, jitter=section.jitter,
             misfire_grace=section.misfire_grace, threads=section.threads,
-            backoff=Backoff(section.backoff, section.backoff_max, section.flag_after))
+            backoff=Backoff(section.backoff, section.backoff_max, section.flag_after),
+            said_by=self._catalog_down)
         self.schedules.handle(HOUSEKEEPING, Housekeeping(settings))
         self.stop = threading.Event()
         self.schedules.handle(MONITOR, MonitorRuns(
@@ -248,7 +264,22 @@ class SchedulerService:
         self._monitors_synced = 0.0
         self.lease = Lease(archive.catalog.engine, LEASE, section.lease)
         self.leading = False
+        # Leading, but not firing: the lease could not be renewed (the catalog is down). No
+        # tick fires until it is renewed (and then, the schedules due meanwhile fire once).
+        self.suspended = False
         self._lease_until = 0.0  # monotonic moment our lease runs out, unless renewed
+        # One outage, said once by the heartbeat and the alert courier together.
+        self.outage = CatalogOutage(
+            f"scheduler {self.id}", meanwhile="no schedule fires and no alert is delivered "
+            "until it answers (the schedules due meanwhile fire then, once)", logger=log)
+
+    def _catalog_down(self, exc: Exception) -> bool:
+        """An error APScheduler's loop or a tick met: a catalog outage is said once (the
+        heartbeat stops the firing within a second); anything else is logged where met."""
+        if not isinstance(exc, CATALOG_DOWN):
+            return False
+        self.outage.failed(exc)
+        return True
 
     def _stop(self, signum: int, frame: object) -> None:
         log.info("scheduler %s: %s received, stopping after the runs under way", self.id,
@@ -281,7 +312,7 @@ class SchedulerService:
             self.schedules.register(schedule_id, when)
         self.schedules.keep_only(HOUSEKEEPING, set(plan))
         self.schedules.resume()
-        self.leading = True
+        self.leading, self.suspended = True, False
         log.info("scheduler %s leads (lease %r): %s", self.id, LEASE,
                  ", ".join(f"{i} ({w.describe()})" for i, w in plan.items()) or
                  "no housekeeping schedule")
@@ -291,25 +322,45 @@ class SchedulerService:
     def _stand_by(self, why: str) -> None:
         """Stop firing (runs under way finish); another scheduler leads."""
         self.schedules.scheduler.pause()
-        self.leading = False
+        self.leading = self.suspended = False
         log.warning("scheduler %s stands by: %s", self.id, why)
+
+    def _suspend(self) -> None:
+        """The lease could not be renewed: stop firing at once (runs under way finish).
+        Another scheduler may take the lease once it runs out, and this one cannot know:
+        were it to fire meanwhile, two would lead. Its lease run out, it stands by."""
+        if not self.leading:
+            return
+        if not self.suspended:
+            self.schedules.scheduler.pause()
+            self.suspended = True
+        if time.monotonic() >= self._lease_until:
+            self._stand_by("its lease ran out unrenewed")
 
     def _contend(self) -> None:
         """Take or renew the lease; lead while it is held, stand by when it is not."""
         start = time.monotonic()
         try:
             held = self.lease.hold(self.id) or self._holder_died_here()
-        except Exception:  # noqa: BLE001 - a busy or unreachable catalog: judged below
+        except CATALOG_DOWN:
+            self._suspend()
+            raise  # said by the heartbeat, once per outage
+        except Exception:  # noqa: BLE001 - anything else: said in full, judged below
             log.exception("scheduler %s: the lease could not be renewed", self.id)
             held = None
         if held:
             self._lease_until = start + self.settings.schedules.lease
             if not self.leading:
                 self._take_charge()
-        elif self.leading and (held is False or time.monotonic() >= self._lease_until):
-            holder = self.lease.current() if held is False else None
+            elif self.suspended:  # renewed after an outage: what fell due fires now
+                self.schedules.resume()
+                self.suspended = False
+        elif self.leading and held is False:
+            holder = self.lease.current()
             self._stand_by(f"the lease went to {holder.holder}" if holder else
                            "its lease ran out unrenewed")
+        elif self.leading:
+            self._suspend()
 
     def _holder_died_here(self) -> bool:
         """A scheduler restarted after a crash on this machine need not wait for its dead
@@ -329,18 +380,36 @@ class SchedulerService:
         return False
 
     def _beat(self) -> None:
-        self.store.beat_worker(self.id)
+        """Signs of life and the lease, every heartbeat. A catalog that cannot be reached is
+        said once when the outage starts and once when it ends (CatalogOutage), and no tick
+        fires meanwhile: the lease cannot be renewed."""
         if self.local_worker is not None:
             self.local_worker.check()
-        self._contend()
-        if self.leading and time.monotonic() - self._monitors_synced >= MONITOR_SYNC:
-            self.sync_monitors()
-            self.settle_interrupted()
+        try:
+            self.store.beat_worker(self.id)
+            self._contend()
+        except Exception as exc:
+            self._suspend()  # not renewed this time: not firing either
+            if not isinstance(exc, CATALOG_DOWN):
+                raise  # said in full by the heartbeat loop
+            self.outage.failed(exc)
+            return
+        try:
+            if (self.leading and not self.suspended
+                    and time.monotonic() - self._monitors_synced >= MONITOR_SYNC):
+                self.sync_monitors()
+                self.settle_interrupted()
+        except CATALOG_DOWN as exc:  # gone since the lease was renewed: said once
+            self.outage.failed(exc)
+            return
+        self.outage.ended()
 
     def run(self) -> None:
         """Register, fire schedules until a signal, then let running ones finish."""
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        for name in APSCHEDULER_LOGGERS:
+            logging.getLogger(name).addFilter(QuietCatalogOutage())
         self.store.register_worker(self.id, "scheduler", self.settings.machine(), os.getpid(),
                                    self.settings.schedules.threads)
         courier: AlertCourier | None = None
@@ -348,6 +417,11 @@ class SchedulerService:
             if self.local_worker is not None:
                 self.local_worker.start()
             self.schedules.start()
+            # Alerts go out from a thread of their own: a slow webhook never delays a tick.
+            # Every scheduler runs one (each alert is taken with a lease of its own). Made
+            # before "started" is said: it opens the catalog, and from then on an outage is
+            # ridden out, not fatal.
+            courier = AlertCourier(self.settings, self.stop, outage=self.outage)
             self._contend()
             if not self.leading:
                 holder = self.lease.current()
@@ -355,16 +429,13 @@ class SchedulerService:
                          self.id, holder.holder if holder else "another", LEASE)
             else:
                 log.info("scheduler %s started", self.id)
-            # Alerts go out from a thread of their own: a slow webhook never delays a tick.
-            # Every scheduler runs one (each alert is taken with a lease of its own).
-            courier = AlertCourier(self.settings, self.stop)
             courier.start()
             wait_until_stopped(self.stop, self.settings.worker.heartbeat, self._beat)
         finally:
             self.stop.set()
             if self.local_worker is not None:
                 self.local_worker.stop()
-            if courier is not None:
+            if courier is not None and courier.is_alive():  # started
                 courier.join(self.settings.alerts.timeout + 5)
             self.schedules.shutdown(wait=True)
             if self.leading:

@@ -27,15 +27,15 @@ from archiver.jobs import JobRow, JobStore, WorkerRow
 from archiver.states import JobState
 from isnad.app.capture import resume_uploads
 from isnad.app.jobs import forget_secret
+from isnad.app.outage import CatalogOutage
 from isnad.app.queue import OUTAGE_ERRORS, CaptureQueue, QueueUnavailable
-from isnad.app.runner import CATALOG_DOWN, JobRunner, one_line
+from isnad.app.runner import CATALOG_DOWN, JobRunner
 from isnad.config import Settings
 
 log = logging.getLogger("isnad.worker")
 
 RECOVER_EVERY = 30.0  # seconds between looks for jobs whose worker died (at most)
 RECONCILE_EVERY = 300.0  # seconds between looks for queued jobs the queue lost (at most)
-OUTAGE_REMINDER = 60.0  # seconds between the warnings that the catalog is still unreachable
 
 
 def worker_id(kind: str, host: str | None = None) -> str:
@@ -79,7 +79,7 @@ class Heartbeat(threading.Thread):
         self.stopped = threading.Event()
         self.last_recovery = time.monotonic()
         self.last_beat = 0.0
-        self.outage = CatalogOutage(f"worker {runner.worker_id}")
+        self.outage = CatalogOutage(f"worker {runner.worker_id}", logger=log)
         # A worker on another machine is found dead after ``stale_after`` seconds of silence:
         # look at least twice in that time.
         self.recover_every = min(RECOVER_EVERY, runner.settings.worker.stale_after / 2)
@@ -113,38 +113,6 @@ class Heartbeat(threading.Thread):
             self.outage.failed(exc)
         except Exception:  # noqa: BLE001 - anything else: said in full, the heartbeat goes on
             log.exception("heartbeat")
-
-
-class CatalogOutage:
-    """A catalog that cannot be reached, said as it is lived: one warning line when it
-    starts, one every ``remind_every`` seconds while it lasts, one line when it ends — not
-    a traceback a second (which filled a log, or blocked a worker whose stderr nobody read)."""
-
-    def __init__(self, what: str, remind_every: float = OUTAGE_REMINDER) -> None:
-        self.what = what
-        self.remind_every = remind_every
-        self.since: float | None = None
-        self.said = 0.0
-        self.failures = 0
-
-    def failed(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        self.failures += 1
-        if self.since is None:
-            self.since, self.said, self.failures = now, now, 1
-            log.warning("%s: the catalog cannot be reached (%s); running captures go on, "
-                        "their jobs are settled when it is back", self.what, one_line(exc))
-        elif now - self.said >= self.remind_every:
-            self.said = now
-            log.warning("%s: the catalog still cannot be reached after %.0f s (%s)",
-                        self.what, now - self.since, one_line(exc))
-
-    def ended(self) -> None:
-        if self.since is None:
-            return
-        log.warning("%s: the catalog answers again after %.0f s (%d failed look(s))",
-                    self.what, time.monotonic() - self.since, self.failures)
-        self.since = None
 
 
 class Worker:
