@@ -671,6 +671,16 @@ def _find(source: Path, magic: bytes, position: int) -> int | None:
     return None
 
 
+def _buffered(reader: Any) -> int:
+    """How much to ask of warcio's reader so that one read is served from one block: the rest
+    of the block it holds (a new block is read first when none is left). Asking for more makes
+    it join pieces of two blocks, a copy of every byte of the record for nothing."""
+    if reader.empty():
+        reader._fillbuff()  # noqa: SLF001 - warcio has no public way to read the next block
+    left = reader.buff_size - reader.buff.tell() if reader.buff is not None else 0
+    return left if left > 0 else CHUNK
+
+
 def _check_record(record: Any, it: _Iterator, checked: CheckedFile, findings: _Findings,
                   types: Counter[str], warcinfo: list[dict[str, Any]]) -> int:
     """Read one record to its end (digests are checked as it streams) and note what it is;
@@ -680,7 +690,7 @@ def _check_record(record: Any, it: _Iterator, checked: CheckedFile, findings: _F
     keep = rec_type == "warcinfo" and len(warcinfo) < MAX_WARCINFO
     kept = bytearray()
     stream = record.raw_stream
-    while chunk := stream.read(CHUNK):
+    while chunk := stream.read(_buffered(it.reader)):
         if keep and len(kept) < MAX_WARCINFO_BYTES:
             kept += chunk[:MAX_WARCINFO_BYTES - len(kept)]
     offset = it.get_record_offset()
