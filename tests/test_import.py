@@ -909,3 +909,13 @@ def test_one_read_verification_still_catches_a_changed_member(tmp_path):
     wrong = _received_package(tmp_path / "w", known_sha256="0" * 64)
     report = verify_package_file(wrong.path, options, recheck_received=False)
     assert {c.name for c in report.mismatches} == {"archive/given.warc.gz: sha256 and size"}
+
+
+def test_an_import_does_not_load_the_queue_unless_it_queues_something():
+    # Loading huey and redis costs every `isnad import` a second or more of CPU for nothing
+    # when no URL list is queued and the import is not handed to a worker.
+    probe = ("import sys, isnad.app.imports; "
+             "print(sorted(m for m in ('huey', 'redis', 'isnad.app.runtime') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"
