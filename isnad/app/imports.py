@@ -49,7 +49,7 @@ from archiver.intake.wacz import ZipLimits, check_wacz, unsafe_member_name
 from archiver.intake.warc import check_warc, convert_arc, detect_format, sort_index
 from archiver.states import CaptureState, CustodyAction, ImportFileState, JobSource
 from isnad import __version__
-from isnad.app.capture import prepare_archive
+from isnad.app.archive import prepare_archive
 from isnad.app.jobs import JobSpec, parse_batch
 from isnad.app.search import index_import
 from isnad.config import Settings
