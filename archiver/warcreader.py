@@ -35,6 +35,15 @@ class _BoundedReader(DecompressingBufferedReader):
         super().__init__(stream, block_size=block_size)
         self.raw_bytes = 0
         self.inflated_bytes = 0
+        # The stream is known to be gzip (a member was read, or the caller knows): a member
+        # that cannot be inflated is then damaged, never "plain text" (see _decompress).
+        self.gzip_known = False
+
+    def read_next_member(self) -> bool:
+        if super().read_next_member():
+            self.gzip_known = True
+            return True
+        return False
 
     def readline(self, length: int | None = None) -> bytes:
         limit = MAX_LINE + 1 if not length or length < 0 else min(length, MAX_LINE + 1)
@@ -52,11 +61,17 @@ class _BoundedReader(DecompressingBufferedReader):
                                f"{self.inflated_bytes} (more than {MAX_EXPANSION}:1)")
 
     def _decompress(self, data: bytes) -> bytes:
-        if self.decompressor and data and self.num_block_read:
+        if self.decompressor and data and (self.num_block_read or self.gzip_known):
             try:
                 return self.decompressor.decompress(data)
             except Exception as exc:  # noqa: BLE001 - zlib/brotli errors have no common base
-                raise PackageError(f"compressed data broken: {exc}") from exc
+                if self.num_block_read:
+                    raise PackageError(f"compressed data broken: {exc}") from exc
+                # warcio would read a member that fails at its first block as plain text, to
+                # the end of the file: its raw bytes could then pass for a record (an ARC
+                # header line, a length) that runs over the good members after it.
+                raise PackageError(f"a damaged gzip member (its compressed data cannot be "
+                                   f"inflated: {exc})") from exc
         return super()._decompress(data)
 
 

@@ -407,14 +407,18 @@ class _Records:
             if inflate_to is None:  # offsets into a stream nothing can seek to: no index
                 self.indexer = None
 
-    def parse(self, stream: BinaryIO, start: int, findings: _Findings | None = None
-              ) -> int | None:
+    def parse(self, stream: BinaryIO, start: int, findings: _Findings | None = None, *,
+              gzip: bool = False) -> int | None:
         """Parse records from ``stream`` (at file offset ``start``); a structure error ends
-        the parse as a finding, and its offset is returned (None: read to the end)."""
+        the parse as a finding, and its offset is returned (None: read to the end).
+
+        ``gzip``: the stream is known to be gzip members (a resynchronisation in a gzip
+        file), so a member that cannot be inflated is damaged, never read as plain bytes."""
         findings = findings or self.findings
         checked = self.checked
         # 1 MiB blocks: warcio's 16 KiB default spends more time in Python than in hashing.
         it = _Iterator(stream, findings, check_digests=True, arc2warc=True, block_size=CHUNK)
+        it.reader.gzip_known = gzip
         last_start = last_end = start
         unbounded: int | None = None  # the last record read had no usable length
         try:
@@ -430,6 +434,7 @@ class _Records:
                 KeyError, IndexError, UnicodeError) as exc:
             what = " ".join(str(exc).split()) or type(exc).__name__
             code = ("gzip-bomb" if "expand past" in what
+                    else "damaged-gzip-member" if "damaged gzip member" in what
                     else "long-line" if "longer than" in what
                     else "not-multi-member-gzip" if "non-chunked gzip" in what
                     else "truncated-gzip" if "compressed data" in what
@@ -476,7 +481,7 @@ class _Records:
             before = self.checked.records
             with open(source, "rb") as fh:
                 fh.seek(start)
-                again = self.parse(fh, start, trial)
+                again = self.parse(fh, start, trial, gzip=gz)
             if self.checked.records == before:  # a false start: nothing read from there
                 position = found + 1
                 continue
@@ -500,19 +505,25 @@ class _Records:
 
 
 class _Inflating(io.RawIOBase):
-    """The decompressed bytes of a gzip file (one stream, or members one after another), read
-    from ``raw`` a block at a time and copied to ``copy`` as they come. Expansion is bounded as
-    for per-record members (a gzip bomb stops it); a broken or cut-short stream ends it, with
-    ``problem`` saying how. ``tell()`` is the offset in the decompressed bytes."""
+    """The decompressed bytes of one gzip member of a file, read from ``raw`` a block at a time
+    and copied to ``copy`` as they come (:meth:`next_member` goes on to the member after it).
+    Reading stops at the end of each member, so that no record read from it can run into the
+    next one. Expansion is bounded as for per-record members (a gzip bomb stops it); a broken
+    or cut-short member ends it, with ``problem`` saying how. ``tell()`` is the offset in the
+    decompressed bytes of the whole file; ``raw_bytes`` the offset in the file read so far,
+    ``member_start`` where the member being read starts in it."""
 
-    def __init__(self, raw: BinaryIO, copy: BinaryIO | None) -> None:
+    def __init__(self, raw: BinaryIO, copy: BinaryIO | None, sha256: Any = None, *,
+                 raw_start: int = 0, position: int = 0) -> None:
         super().__init__()
         self.raw, self.copy = raw, copy
-        self.sha256 = hashlib.sha256()  # of the decompressed bytes, for the derived copy
+        # of the decompressed bytes, for the derived copy (one across the members)
+        self.sha256 = sha256 if sha256 is not None else hashlib.sha256()
         self.inflater = zlib.decompressobj(31)
-        self.position = self.raw_bytes = 0
+        self.position = position
+        self.raw_bytes = self.member_start = raw_start
+        self.feed = b""  # raw bytes read but not yet given to the inflater
         self.problem: tuple[str, str] | None = None  # (finding code, what happened)
-        self.finished = False
 
     def readable(self) -> bool:
         return True
@@ -524,24 +535,18 @@ class _Inflating(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         size = size if size and size > 0 else CHUNK
-        while not self.finished and self.problem is None:
-            if self.inflater.eof:  # a member ended: another may follow
-                data = self.inflater.unused_data or self._input()
-                if not data:
-                    self.finished = True
-                    break
-                self.inflater = zlib.decompressobj(31)
-            else:
-                data = self.inflater.unconsumed_tail or self._input()
-                if not data:
-                    self.problem = ("truncated-gzip", "the file ends inside its gzip stream "
-                                    f"(cut short) after {self.position} decompressed bytes")
-                    break
+        while self.problem is None and not self.inflater.eof:
+            data = self.inflater.unconsumed_tail or self.feed or self._input()
+            self.feed = b""
+            if not data:
+                self.problem = ("truncated-gzip", "the file ends inside its gzip stream "
+                                f"(cut short) after {self.position} decompressed bytes")
+                break
             try:
                 block = self.inflater.decompress(data, size)
             except zlib.error as exc:
-                self.problem = ("truncated-gzip", f"compressed data broken after "
-                                f"{self.position} decompressed bytes: {exc}")
+                self.problem = ("damaged-gzip-member", f"a damaged gzip member: compressed "
+                                f"data broken after {self.position} decompressed bytes: {exc}")
                 break
             if not block:
                 continue
@@ -557,6 +562,18 @@ class _Inflating(io.RawIOBase):
             return block
         return b""
 
+    def next_member(self) -> bool:
+        """Go on to the gzip member after the one read to its end (False: none follows, or
+        the last one did not end well)."""
+        if self.problem is not None or not self.inflater.eof:
+            return False
+        data = self.inflater.unused_data or self._input()
+        if not data:
+            return False
+        self.member_start = self.raw_bytes - len(data)
+        self.inflater, self.feed = zlib.decompressobj(31), data
+        return True
+
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
         buffer[:len(data)] = data
@@ -566,28 +583,67 @@ class _Inflating(io.RawIOBase):
         return self.position
 
 
+def _next_member(source: Path, position: int) -> int | None:
+    """The offset of the next gzip member at or after ``position`` that starts to inflate
+    (bytes that only look like a gzip header are skipped; at most :data:`MAX_RESYNC` tried)."""
+    for _ in range(MAX_RESYNC):
+        found = _find(source, b"\x1f\x8b\x08", position)
+        if found is None:
+            return None
+        with open(source, "rb") as fh:
+            fh.seek(found)
+            head = fh.read(64 * 1024)
+        try:
+            zlib.decompressobj(31).decompress(head, 1)
+        except zlib.error:
+            position = found + 1
+            continue
+        return found
+    return None
+
+
 def _inflated_pass(records: _Records, source: Path, inflate_to: Path | None,
                    findings: _Findings) -> None:
     """Read a whole-file gzip WARC/ARC again, inflated, so that every record is checked,
-    counted and (with ``inflate_to``) indexed in the decompressed copy written there."""
+    counted and (with ``inflate_to``) indexed in the decompressed copy written there.
+
+    Each gzip member is parsed on its own: a record never runs past the end of its member.
+    A damaged member is an error at its offset, and the reading goes on at the next member."""
     copy = open(inflate_to, "wb") if inflate_to else None  # noqa: SIM115 - closed below
     try:
         with open(source, "rb") as raw:
             stream = _Inflating(raw, copy)
-            failed = records.parse(stream, 0)
-            while stream.read(CHUNK):  # the rest, so the copy is whole
-                pass
+            while True:
+                failed = records.parse(stream, stream.position)
+                while stream.read(CHUNK):  # the rest of the member, so the copy is whole
+                    pass
+                if failed is not None and inflate_to is not None and copy is not None:
+                    copy.flush()
+                    records.resume(inflate_to, failed)
+                if stream.problem is None:
+                    if stream.next_member():
+                        continue
+                    break
+                code, what = stream.problem
+                damaged = code == "damaged-gzip-member"
+                findings.add(Severity.ERROR, code, what,
+                             f"offset {stream.member_start if damaged else stream.raw_bytes}")
+                found = _next_member(source, stream.member_start + 1) if damaged else None
+                if found is None:
+                    break
+                findings.add(Severity.WARNING, "resynchronised",
+                             f"read on from offset {found}, the next gzip member found "
+                             f"({found - stream.member_start} bytes skipped)",
+                             f"offset {stream.member_start}")
+                raw.seek(found)
+                stream = _Inflating(raw, copy, stream.sha256, raw_start=found,
+                                    position=stream.position)
         if copy is not None:
             copy.flush()
             os.fsync(copy.fileno())
     finally:
         if copy is not None:
             copy.close()
-    if stream.problem is not None:
-        code, what = stream.problem
-        findings.add(Severity.ERROR, code, what, f"offset {stream.raw_bytes}")
-    if failed is not None and inflate_to is not None:
-        records.resume(inflate_to, failed)
     how = (f"the inflated copy {inflate_to.name} (derived) is what the index points at"
            if inflate_to else "it cannot be indexed for replay as it is")
     findings.add(Severity.WARNING, "whole-file-gzip",
@@ -615,6 +671,16 @@ def _find(source: Path, magic: bytes, position: int) -> int | None:
     return None
 
 
+def _buffered(reader: Any) -> int:
+    """How much to ask of warcio's reader so that one read is served from one block: the rest
+    of the block it holds (a new block is read first when none is left). Asking for more makes
+    it join pieces of two blocks, a copy of every byte of the record for nothing."""
+    if reader.empty():
+        reader._fillbuff()  # noqa: SLF001 - warcio has no public way to read the next block
+    left = reader.buff_size - reader.buff.tell() if reader.buff is not None else 0
+    return left if left > 0 else CHUNK
+
+
 def _check_record(record: Any, it: _Iterator, checked: CheckedFile, findings: _Findings,
                   types: Counter[str], warcinfo: list[dict[str, Any]]) -> int:
     """Read one record to its end (digests are checked as it streams) and note what it is;
@@ -624,7 +690,7 @@ def _check_record(record: Any, it: _Iterator, checked: CheckedFile, findings: _F
     keep = rec_type == "warcinfo" and len(warcinfo) < MAX_WARCINFO
     kept = bytearray()
     stream = record.raw_stream
-    while chunk := stream.read(CHUNK):
+    while chunk := stream.read(_buffered(it.reader)):
         if keep and len(kept) < MAX_WARCINFO_BYTES:
             kept += chunk[:MAX_WARCINFO_BYTES - len(kept)]
     offset = it.get_record_offset()

@@ -52,6 +52,22 @@ def open_archive(settings: Settings, *, recover: bool = True, queue_age: float =
     return archive
 
 
+def prepare_archive(archive: Archive, settings: Settings) -> None:
+    """Open the signing key before anything is crawled or imported (a locked or exposed key
+    stops here).
+
+    Pending uploads are resumed by the process that runs jobs (a worker, or `capture`), once,
+    at its start: never by each capture process, which would race each other for them.
+    Here, not in ``isnad.app.capture``, so that an import does not load the crawlers."""
+    from archiver.proof import Prover
+
+    key = signing_key(settings, create=True)
+    archive.use_head_key(lambda: key)
+    archive.prover_factory = lambda: Prover(key, configured_tsas(settings),
+                                            software=f"Isnad {__version__}",
+                                            version=__version__)
+
+
 def _prover(settings: Settings) -> Prover:
     from archiver.proof import Prover
 

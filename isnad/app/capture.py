@@ -27,7 +27,6 @@ from archiver.archive import Archive
 from archiver.capture import CaptureRequest, CaptureSession, PackagedCapture, begin_capture
 from archiver.errors import CaptureFailed, CaptureRefused, IsnadError
 from archiver.hashing import FileDigest
-from archiver.proof import Prover
 from archiver.redaction import redact_url
 from archiver.states import CaptureState
 from archiver.storage import LocalFolderStorage
@@ -42,7 +41,6 @@ from crawlers.platforms.base import Platform, Target
 from crawlers.run import font_packages, run_crawls, tool_versions
 from crawlers.settings import default_user_agent
 from isnad import __version__
-from isnad.app.archive import configured_tsas, signing_key
 from isnad.app.sitesplit import SiteSplit, part_limits, split_wanted
 from isnad.config import PlatformSettings, Settings
 
@@ -306,18 +304,6 @@ def _no_media_why(evidence: list[str], page_ok: bool, routes: Any) -> str:
     if not page_ok:
         return "the page did not load (an HTTP error): " + "; ".join(evidence)
     return "a channel's page is not read by yt-dlp (its posts are captured one by one)"
-
-
-def prepare_archive(archive: Archive, settings: Settings) -> None:
-    """Open the signing key before anything is crawled (a locked or exposed key stops here).
-
-    Pending uploads are resumed by the process that runs jobs (a worker, or `capture`), once,
-    at its start: never by each capture process, which would race each other for them."""
-    key = signing_key(settings, create=True)
-    archive.use_head_key(lambda: key)
-    archive.prover_factory = lambda: Prover(key, configured_tsas(settings),
-                                            software=f"Isnad {__version__}",
-                                            version=__version__)
 
 
 def resume_uploads(archive: Archive) -> None:

@@ -68,8 +68,8 @@ def run(payload: dict[str, Any], reporter: Reporter) -> None:
     from archiver.jobs import JobStore
     from archiver.redaction import redact_url
     from archiver.states import JobState
-    from isnad.app.archive import open_archive
-    from isnad.app.capture import CaptureOptions, CaptureRun, prepare_archive
+    from isnad.app.archive import open_archive, prepare_archive
+    from isnad.app.capture import CaptureOptions, CaptureRun
     from isnad.app.jobs import JobSpec
     from isnad.config import Settings
 

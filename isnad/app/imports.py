@@ -49,9 +49,8 @@ from archiver.intake.wacz import ZipLimits, check_wacz, unsafe_member_name
 from archiver.intake.warc import check_warc, convert_arc, detect_format, sort_index
 from archiver.states import CaptureState, CustodyAction, ImportFileState, JobSource
 from isnad import __version__
-from isnad.app.capture import prepare_archive
+from isnad.app.archive import prepare_archive
 from isnad.app.jobs import JobSpec, parse_batch
-from isnad.app.runtime import Runtime
 from isnad.app.search import index_import
 from isnad.config import Settings
 
@@ -186,6 +185,8 @@ def queue_import(settings: Settings, archive: Archive, import_id: str) -> str:
                    case_id=row.case_id, tags=tuple(row.tags or ()), note=row.note,
                    source=f"{JobSource.IMPORT.value}:{import_id}", use_browser=False,
                    import_id=import_id)
+    from isnad.app.runtime import Runtime  # the queue's modules, only when one is used
+
     (job,) = Runtime(settings, archive).submit([spec])
     context = archive.catalog.get_import(import_id).context or {}
     archive.catalog.update_import(import_id, context={
@@ -1115,6 +1116,8 @@ def _queue_urls(settings: Settings, archive: Archive, import_id: str, options: I
         return list(row.context["jobs"])
     if not specs:
         return []
+    from isnad.app.runtime import Runtime  # the queue's modules, only when one is used
+
     jobs = [r.id for r in Runtime(settings, archive).submit(specs)]
     archive.catalog.update_import(import_id, context={**row.context, "jobs": jobs})
     return jobs
