@@ -1118,13 +1118,13 @@ def list_captures(
         # Every match, streamed from the catalog in batches, unless a page is asked for.
         found = (iter_captures(archive, **filters) if limit is None and page == 1
                  else iter(find_captures(archive, **filters, limit=limit or LIST_PAGE,
-                                                   offset=((limit or LIST_PAGE) * (page - 1)))
+                                         offset=((limit or LIST_PAGE) * (page - 1)))
                            .captures))
         _stream_json(found, lines=as_jsonl)
         return
     size = limit or LIST_PAGE
     listed = find_captures(archive, **filters, limit=size, offset=size * (page - 1),
-                                     shorten=True)
+                           shorten=True)
     _print_capture_page(listed, first=size * (page - 1) + 1, page=page)
 
 
@@ -1400,7 +1400,7 @@ def timestamp(
         raise IsnadError("nothing to do: use `isnad timestamp --pending`")
     settings = _settings()
     result = retry_timestamps(open_archive(settings), settings,
-                                        settings.effective_operator())
+                              settings.effective_operator())
     if as_json:
         _emit_json(records.timestamp_retry(result))
         raise typer.Exit(1 if result.still_pending else 0)
@@ -1462,8 +1462,8 @@ def export(
                    TimeElapsedColumn()) as progress:
         task = progress.add_task("exporting", total=None)
         bundle = export_bundle(archive, settings, list(ids or []), folder, who,
-                                         lambda what: progress.update(task, description=what),
-                                         monitor=monitor)
+                               lambda what: progress.update(task, description=what),
+                               monitor=monitor)
     if as_json:
         _emit_json(records.export_bundle(bundle))
         return
@@ -1767,7 +1767,7 @@ def storage_sync(
                    TimeElapsedColumn()) as progress:
         task = progress.add_task("syncing", total=None)
         report = sync_storage(archive,
-                                        lambda what: progress.update(task, description=what))
+                              lambda what: progress.update(task, description=what))
     if as_json:
         _emit_json(records.sync_report(report))
         raise typer.Exit(1 if report.still_pending or report.errors else 0)
@@ -1830,8 +1830,8 @@ def audit(
     settings = _settings()
     archive = open_archive(settings)
     plan = plan_audit(archive, sample=sample,
-                                since=_parse_date(since, "--since") if since else None,
-                                since_text=since, target=target)
+                      since=_parse_date(since, "--since") if since else None,
+                      since_text=since, target=target)
     human = not (as_json or as_jsonl)
     with _progress(out if human else err, SpinnerColumn(), TextColumn("{task.description}"),
                    BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn()

@@ -264,8 +264,7 @@ async def export(request: Request, capture_id: str, principal: Reader) -> Respon
     """The export bundle of a capture, as `isnad export` writes it, as one ZIP file (its
     ``SHA256SUMS`` lists every file). The export is a custody event, as is this access."""
     state = web_state(request)
-    row = await run_in_threadpool(_found, lambda: show_capture(state.archive,
-                                                                         capture_id))
+    row = await run_in_threadpool(_found, lambda: show_capture(state.archive, capture_id))
     work = Path(tempfile.mkdtemp(prefix="export-", dir=_scratch(state)))
     try:
         zipped = await run_in_threadpool(_export_zip, state, principal, row["id"], work)
@@ -287,7 +286,7 @@ def _scratch(state: WebState) -> Path:
 def _export_zip(state: WebState, principal: Principal, capture_id: str, work: Path) -> Path:
     _record(state, principal, capture_id, "export", {})
     bundle = export_bundle(state.archive, state.settings, [capture_id],
-                                     work / "bundle", principal.name)
+                           work / "bundle", principal.name)
     zipped = work / "bundle.zip"
     with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(bundle.folder.rglob("*")):
