@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -643,6 +642,8 @@ def _verify_method(target: Storage) -> str:
 
 def process_alive(pid: int) -> bool:
     """Is process ``pid`` running? A zombie (dead, not yet reaped by its parent) is not."""
+    import psutil  # here, not at the top: a command that judges no process does not load it
+
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
@@ -663,6 +664,8 @@ def _still_running(capture_id: str) -> Callable[[Any], bool]:
 def _process_alive(row: CaptureRow) -> bool:
     if not row.worker_pid or not process_alive(row.worker_pid):
         return False
+    import psutil
+
     try:
         started = psutil.Process(row.worker_pid).create_time()
     except psutil.Error:

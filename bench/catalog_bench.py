@@ -13,7 +13,7 @@ job_captures link). Then, against it:
   ``isnad show ID`` (a random capture), --cli-runs each;
 - the same two commands run by the Typer app in this process (--calls each: what a command does
   besides starting the interpreter), with the number of SQL statements each runs;
-- the same two through the app layer in this process (``isnad.app.find_captures``,
+- the same two through the app layer in this process (``isnad.app.catalog.find_captures``,
   ``show_capture``), --calls each, with the number of SQL statements each one runs;
 - job submission: --submissions ``Runtime.submit`` calls of one URL each (catalog row + queue
   message; the queue is the default SQLite file of the data folder), p50 / p99.

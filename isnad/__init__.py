@@ -1,8 +1,6 @@
 """Isnad: evidence-grade web archiving for open-source investigators."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("isnad-archiver")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.1.0"
+# The one place the version is written: pyproject.toml reads it from here (setuptools'
+# dynamic version), so the installed metadata and this agree. Not looked up through
+# importlib.metadata, whose import alone is a tenth of the start-up of `isnad list`.
+__version__ = "0.1.0"

@@ -35,16 +35,16 @@ from rich.table import Table
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
 from isnad import __version__
-from isnad import app as isnad_app
-from isnad.app import CaptureRefused, CaptureState, IsnadError, JobState, monitors, records
+from isnad.app import CaptureRefused, CaptureState, IsnadError, JobState, records
 from isnad.logs import configure_for_cli, configure_from_settings
 
 if TYPE_CHECKING:
-    # The use cases are imported by the commands that run them, not here (and `monitors` above
-    # loads at its first use): `isnad --help` and `isnad list` must not pay for Scrapy,
-    # Playwright, yt-dlp or boto3 (tests/test_cli_scale.py).
-    from isnad.app import VerificationReport
+    # The use cases are imported by the commands that run them, not here: `isnad --help` and
+    # `isnad list` must not pay for Scrapy, Playwright, yt-dlp, boto3 or the signing code
+    # (tests/test_fixed_costs.py, tests/test_cli_scale.py).
+    from isnad.app.archive import Archive
     from isnad.app.jobs import JobSpec
+    from isnad.app.proof import VerificationReport
     from isnad.app.runtime import JobRow, Runtime, Watch
     from isnad.app.worker import LocalRun
     from isnad.config import Settings
@@ -82,9 +82,10 @@ def _settings() -> Settings:
     return load_settings(_state["config"])
 
 
-def _archive(settings: Settings | None = None, *, recover: bool = True) -> isnad_app.Archive:
+def _archive(settings: Settings | None = None, *, recover: bool = True) -> Archive:
     """The archive, after its folders are made (a folder that cannot be is one clear line)."""
-    return isnad_app.open_archive(settings or _settings(), recover=recover)
+    from isnad.app.archive import open_archive
+    return open_archive(settings or _settings(), recover=recover)
 
 
 def _emit_json(data: Any) -> None:
@@ -236,6 +237,7 @@ def capture(
     them itself, N at a time. Exit status: 0 when every capture is COMPLETE and stored, 1 when
     one is PARTIAL or waits for storage, 2 when one FAILED, 130 when interrupted.
     """
+    from isnad.app.archive import signing_key
     from isnad.app.capture import check_free_space
     from isnad.app.runtime import Runtime
     if as_json and as_jsonl:
@@ -248,7 +250,7 @@ def capture(
     runtime = Runtime(settings, archive)
     check_free_space(settings, archive)
     # The key is opened before anything is queued: a locked or exposed key stops here.
-    isnad_app.signing_key(settings, create=True)
+    signing_key(settings, create=True)
     rows = runtime.submit(specs)
     workers = runtime.workers()
     local = None if workers else runtime.run_here(rows, concurrency)
@@ -591,6 +593,7 @@ def monitor_add(
     or sitemap index (its URLs), or an HTML page (its links within --scope). The type is
     read from the document (content type, root element), not from the URL.
     """
+    from isnad.app import monitors
     settings = _settings()
     row = monitors.add_monitor(
         settings, _archive(settings, recover=False), url,
@@ -609,6 +612,7 @@ def monitor_add(
 @monitor_app.command("list")
 def monitor_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every monitor, its schedule and how it fares."""
+    from isnad.app import monitors
     settings = _settings()
     archive = _archive(settings, recover=False)
     rows = [monitors.show_monitor(settings, archive, row.id, runs=1)
@@ -636,6 +640,7 @@ def monitor_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
 def monitor_show(monitor_id: _MONITOR_ID,
                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One monitor and its recent runs."""
+    from isnad.app import monitors
     settings = _settings()
     shown = monitors.show_monitor(settings, _archive(settings, recover=False), monitor_id)
     if as_json:
@@ -653,6 +658,7 @@ def monitor_show(monitor_id: _MONITOR_ID,
 
 
 def _set_paused(monitor_id: str, paused: bool) -> None:
+    from isnad.app import monitors
     settings = _settings()
     row = monitors.set_paused(settings, _archive(settings, recover=False), monitor_id, paused)
     out.print(f"monitor {row.id} {'paused' if paused else 'resumed'}", highlight=False)
@@ -673,6 +679,7 @@ def monitor_resume(monitor_id: _MONITOR_ID) -> None:
 @monitor_app.command("remove")
 def monitor_remove(monitor_id: _MONITOR_ID) -> None:
     """Stop watching a channel; its posts, runs and captures stay on record."""
+    from isnad.app import monitors
     settings = _settings()
     row = monitors.remove_monitor(settings, _archive(settings, recover=False), monitor_id)
     out.print(f"monitor {row.id} removed (its posts and captures are kept)", highlight=False)
@@ -690,6 +697,8 @@ def monitor_run(
 ) -> None:
     """Run a monitor now: queue its run (a worker runs it), or with --wait see it through.
     Exit status with --wait: 0 COMPLETE, 1 PARTIAL, 2 FAILED."""
+    from isnad.app import monitors
+    from isnad.app.archive import signing_key
     from isnad.app.runtime import Runtime
     settings = _settings()
     archive = _archive(settings)
@@ -703,7 +712,7 @@ def monitor_run(
                 err.print("no worker is running: start one with `isnad worker` (or use "
                           "--wait)", highlight=False)
         return
-    isnad_app.signing_key(settings, create=True)
+    signing_key(settings, create=True)
     done = monitors.run_and_wait(settings, archive, monitor_id, concurrency=concurrency)
     run = monitors.monitor_run_record(done.run)
     if as_json:
@@ -723,6 +732,7 @@ def monitor_timeline(monitor_id: _MONITOR_ID,
                      as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Post by post: when first and last seen, each capture and its state, its versions and
     the changes found between them (the fields changed, before → after)."""
+    from isnad.app import monitors
     settings = _settings()
     data = monitors.timeline(settings, _archive(settings, recover=False), monitor_id)
     if as_json:
@@ -764,6 +774,7 @@ def alerts_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Alerts raised, newest first, and how each delivery stands."""
+    from isnad.app import monitors
     from isnad.app.alerts import AlertOutbox, alert_record
 
     settings = _settings()
@@ -818,13 +829,14 @@ def worker(
     SIGTERM: no new job is taken; running captures get worker.drain_timeout seconds, then go
     back to the queue. Ctrl-C (SIGINT): running captures go back to the queue at once.
     """
+    from isnad.app.archive import signing_key
     from isnad.app.worker import Worker
     settings = _settings()
     # A service logs JSON lines (unless logging.format says otherwise), to stderr and the file.
     configure_from_settings(settings.logging, settings.home, service=True,
                             debug=_state["debug"], file=log_file, console=err)
     archive = _archive(settings)
-    isnad_app.signing_key(settings, create=True)
+    signing_key(settings, create=True)
     Worker(settings, archive, concurrency=concurrency, burst=burst).run()
 
 
@@ -1092,9 +1104,11 @@ def list_captures(
 ) -> None:
     """List captures, newest first: short id, state, storage, start time (UTC), URL; a page at
     a time (--limit, --page)."""
+    from isnad.app.archive import open_archive
+    from isnad.app.catalog import find_captures, iter_captures
     if as_json and as_jsonl:
         raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
-    archive = isnad_app.open_archive(_settings())
+    archive = open_archive(_settings())
     filters: dict[str, Any] = dict(
         case=case, tags=tuple(tag or ()), states=tuple(s.value for s in state or ()),
         since=_parse_date(since, "--since") if since else None,
@@ -1102,15 +1116,15 @@ def list_captures(
         source=source.value if source else None)
     if as_json or as_jsonl:
         # Every match, streamed from the catalog in batches, unless a page is asked for.
-        found = (isnad_app.iter_captures(archive, **filters) if limit is None and page == 1
-                 else iter(isnad_app.find_captures(archive, **filters, limit=limit or LIST_PAGE,
-                                                   offset=((limit or LIST_PAGE) * (page - 1)))
+        found = (iter_captures(archive, **filters) if limit is None and page == 1
+                 else iter(find_captures(archive, **filters, limit=limit or LIST_PAGE,
+                                         offset=((limit or LIST_PAGE) * (page - 1)))
                            .captures))
         _stream_json(found, lines=as_jsonl)
         return
     size = limit or LIST_PAGE
-    listed = isnad_app.find_captures(archive, **filters, limit=size, offset=size * (page - 1),
-                                     shorten=True)
+    listed = find_captures(archive, **filters, limit=size, offset=size * (page - 1),
+                           shorten=True)
     _print_capture_page(listed, first=size * (page - 1) + 1, page=page)
 
 
@@ -1188,10 +1202,11 @@ def search_command(
 ) -> None:
     """Find captures and imports by the words of their pages, posts, titles and notes."""
     from isnad.app import search as search_app
+    from isnad.app.archive import open_archive
 
     settings = _settings()
     if rebuild:
-        archive = isnad_app.open_archive(settings, recover=False)
+        archive = open_archive(settings, recover=False)
         with _progress(err, SpinnerColumn(), TextColumn("{task.description}")) as progress:
             task = progress.add_task("indexing", total=None)
             rebuilt = search_app.rebuild_index(
@@ -1248,7 +1263,9 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a capture: its context, artifacts with hashes, and custody events."""
-    data = isnad_app.show_capture(isnad_app.open_archive(_settings()), capture_id)
+    from isnad.app.archive import open_archive
+    from isnad.app.catalog import show_capture
+    data = show_capture(open_archive(_settings()), capture_id)
     if as_json:
         _emit_json(data)
         return
@@ -1301,6 +1318,7 @@ def verify(
 ) -> None:
     """Re-hash packages and WARC records, check signatures, timestamps and custody chains;
     exit 1 on any finding. With --all, each capture's report as soon as it is made."""
+    from isnad.app.proof import verify as verify_captures
     if as_json and as_jsonl:
         raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
     human = not (as_json or as_jsonl)
@@ -1312,7 +1330,7 @@ def verify(
 
         def reports() -> Iterator[dict[str, Any]]:
             nonlocal failures
-            for report in isnad_app.verify(
+            for report in verify_captures(
                     _settings(), target, every=all_, allow_unsigned=allow_unsigned,
                     workers=workers, on_total=lambda n: progress.update(task, total=n)):
                 failures += not report.ok
@@ -1342,12 +1360,13 @@ def keys_init(
                                           "fingerprint as JSON")] = False,
 ) -> None:
     """Create the signing key pair in the data folder (private key mode 0600)."""
+    from isnad.app.keys import create_signing_key
     settings = _settings()
     secret = None
     if passphrase:
         secret = settings.signing_passphrase() or typer.prompt(
             "passphrase", hide_input=True, confirmation_prompt=True)
-    key = isnad_app.create_signing_key(settings, secret)
+    key = create_signing_key(settings, secret)
     if as_json:
         _emit_json(records.signing_key(key))
         return
@@ -1359,7 +1378,8 @@ def keys_init(
 @keys_app.command("show")
 def keys_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Print the public key and its fingerprint (give both to whoever checks packages)."""
-    key = isnad_app.public_key(_settings())
+    from isnad.app.keys import public_key
+    key = public_key(_settings())
     if as_json:
         _emit_json(records.public_key(key))
         return
@@ -1374,11 +1394,13 @@ def timestamp(
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Ask the TSAs again for the timestamps that failed; late tokens go beside the package."""
+    from isnad.app.archive import open_archive
+    from isnad.app.proof import retry_timestamps
     if not pending:
         raise IsnadError("nothing to do: use `isnad timestamp --pending`")
     settings = _settings()
-    result = isnad_app.retry_timestamps(isnad_app.open_archive(settings), settings,
-                                        settings.effective_operator())
+    result = retry_timestamps(open_archive(settings), settings,
+                              settings.effective_operator())
     if as_json:
         _emit_json(records.timestamp_retry(result))
         raise typer.Exit(1 if result.still_pending else 0)
@@ -1401,8 +1423,10 @@ def custody_anchor(
                        ] = False,
 ) -> None:
     """Timestamp every custody head not yet anchored (for the housekeeping schedule)."""
+    from isnad.app.archive import open_archive
+    from isnad.app.proof import anchor_custody
     settings = _settings()
-    result = isnad_app.anchor_custody(isnad_app.open_archive(settings), settings)
+    result = anchor_custody(open_archive(settings), settings)
     if as_json:
         _emit_json(records.anchor_report(result))
         raise typer.Exit(1 if result.problems else 0)
@@ -1427,17 +1451,19 @@ def export(
                        ] = False,
 ) -> None:
     """Write a bundle for a court or a partner: packages, files, hashes, tokens, report."""
+    from isnad.app.archive import open_archive
+    from isnad.app.export import export_bundle
     if not ids and not monitor:
         raise IsnadError("give capture ids, or --monitor ID")
     settings = _settings()
-    archive = isnad_app.open_archive(settings)
+    archive = open_archive(settings)
     who = operator or settings.effective_operator()
     with _progress(err, SpinnerColumn(), TextColumn("{task.description}"),
                    TimeElapsedColumn()) as progress:
         task = progress.add_task("exporting", total=None)
-        bundle = isnad_app.export_bundle(archive, settings, list(ids or []), folder, who,
-                                         lambda what: progress.update(task, description=what),
-                                         monitor=monitor)
+        bundle = export_bundle(archive, settings, list(ids or []), folder, who,
+                               lambda what: progress.update(task, description=what),
+                               monitor=monitor)
     if as_json:
         _emit_json(records.export_bundle(bundle))
         return
@@ -1468,12 +1494,13 @@ def serve(
     """Run the web app and HTTP API (/api/v1) and, beside them, a capture worker and the
     scheduler: one command is a whole installation on one machine. Sign in with a user of
     `isnad users add`; API clients with a token of `isnad tokens create`."""
+    from isnad.app.archive import signing_key
     from isnad.web.serve import serve as run_server
 
     settings = _settings()
     configure_from_settings(settings.logging, settings.home, service=True,
                             debug=_state["debug"], file=log_file, console=err)
-    isnad_app.signing_key(settings, create=True)
+    signing_key(settings, create=True)
     from isnad.app import accounts
 
     if not any(not u["disabled"] for u in accounts.list_users(accounts.open_accounts(settings))):
@@ -1733,12 +1760,14 @@ def storage_sync(
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Upload what waits in the local spool (retries with backoff); exit 1 if any remains."""
-    archive = isnad_app.open_archive(_settings())
+    from isnad.app.archive import open_archive
+    from isnad.app.storage import sync_storage
+    archive = open_archive(_settings())
     with _progress(err, SpinnerColumn(), TextColumn("{task.description}"),
                    TimeElapsedColumn()) as progress:
         task = progress.add_task("syncing", total=None)
-        report = isnad_app.sync_storage(archive,
-                                        lambda what: progress.update(task, description=what))
+        report = sync_storage(archive,
+                              lambda what: progress.update(task, description=what))
     if as_json:
         _emit_json(records.sync_report(report))
         raise typer.Exit(1 if report.still_pending or report.errors else 0)
@@ -1758,7 +1787,8 @@ def storage_check(
     as_json: Annotated[bool, typer.Option("--json", help="print the findings as JSON")] = False,
 ) -> None:
     """Report each target's versioning and lock configuration; exit 1 if evidence is at risk."""
-    checked = isnad_app.check_storage(_settings())
+    from isnad.app.storage import check_storage
+    checked = check_storage(_settings())
     worst = 0 if all(check.ok for check in checked) else 1
     if as_json:
         _emit_json(records.storage_check(checked))
@@ -1793,13 +1823,15 @@ def audit(
 ) -> None:
     """Fixity audit: re-read and re-hash stored packages; exit 1 naming any mismatch. Each
     capture's result is shown as soon as it is audited."""
+    from isnad.app.archive import open_archive
+    from isnad.app.audit import audit_fixity, plan_audit
     if as_json and as_jsonl:
         raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
     settings = _settings()
-    archive = isnad_app.open_archive(settings)
-    plan = isnad_app.plan_audit(archive, sample=sample,
-                                since=_parse_date(since, "--since") if since else None,
-                                since_text=since, target=target)
+    archive = open_archive(settings)
+    plan = plan_audit(archive, sample=sample,
+                      since=_parse_date(since, "--since") if since else None,
+                      since_text=since, target=target)
     human = not (as_json or as_jsonl)
     with _progress(out if human else err, SpinnerColumn(), TextColumn("{task.description}"),
                    BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn()
@@ -1818,7 +1850,7 @@ def audit(
             elif human:
                 _print_capture_audit(capture)
 
-        result = isnad_app.audit_fixity(
+        result = audit_fixity(
             archive, plan, settings.effective_operator(),
             on_bytes=lambda n: progress.advance(task, n), on_capture=show,
             settings=settings, workers=workers or os.cpu_count() or 1)
@@ -1866,10 +1898,11 @@ def reindex(
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Rebuild the catalog from storage alone, into an empty database."""
+    from isnad.app.reindex import rebuild_catalog
     settings = _settings()
     with _progress(err, SpinnerColumn(), TextColumn("{task.description}")) as progress:
         task = progress.add_task("reading storage", total=None)
-        rebuilt = isnad_app.rebuild_catalog(
+        rebuilt = rebuild_catalog(
             settings, lambda cid: progress.update(task, description=cid))
     if as_json:
         _emit_json(records.reindex_report(rebuilt))

@@ -362,11 +362,13 @@ class SchedulesSettings(_Section):
     """`isnad scheduler`: the housekeeping schedules, and how every schedule fires."""
 
     enabled: bool = Field(True, description="false: no housekeeping schedule at all")
-    audit: HousekeepingSchedule = HousekeepingSchedule(cron="0 3 * * *")
+    # The two crontab defaults are built unvalidated (model_construct): they are known good,
+    # and validating them would import APScheduler in every command at start.
+    audit: HousekeepingSchedule = HousekeepingSchedule.model_construct(cron="0 3 * * *")
     audit_sample: int = Field(20, ge=1, le=10**6, description="captures re-hashed per audit")
     timestamps: HousekeepingSchedule = HousekeepingSchedule(every=3600.0)
     sync: HousekeepingSchedule = HousekeepingSchedule(every=900.0)
-    anchor: HousekeepingSchedule = HousekeepingSchedule(cron="30 3 * * *")
+    anchor: HousekeepingSchedule = HousekeepingSchedule.model_construct(cron="30 3 * * *")
     jitter: float = Field(30.0, ge=0, le=DAY, description="seconds of random spread on each "
                           "tick (at most a tenth of an interval)")
     misfire_grace: float = Field(3600.0, gt=0, le=WEEK, description="a tick missed (scheduler "

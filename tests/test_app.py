@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 import pytest
 
 from archiver.capture import CaptureRequest, begin_capture
-from isnad import app
+from isnad.app import IsnadError, NotFound, records
+from isnad.app.archive import open_archive
+from isnad.app.audit import audit_fixity, plan_audit
+from isnad.app.catalog import find_captures, show_capture
+from isnad.app.keys import create_signing_key, public_key
+from isnad.app.proof import verify
+from isnad.app.reindex import rebuild_catalog
+from isnad.app.storage import check_storage
 from isnad.config import Settings, load_settings
 
 
@@ -29,7 +36,7 @@ def settings(tmp_path, monkeypatch) -> Settings:
 
 
 def _failed_capture(settings: Settings, url: str = "http://127.0.0.1:9/gone") -> str:
-    archive = app.open_archive(settings)
+    archive = open_archive(settings)
     session = begin_capture(archive, CaptureRequest(url, "analyst", "case-7", ("t1",)), {})
     session.finish(state="FAILED", reasons=["connection refused"], context={}, pages=[],
                    error="connection refused")
@@ -38,71 +45,71 @@ def _failed_capture(settings: Settings, url: str = "http://127.0.0.1:9/gone") ->
 
 def test_find_show_and_verify_a_capture_without_the_cli(settings):
     cid = _failed_capture(settings)
-    archive = app.open_archive(settings)
+    archive = open_archive(settings)
 
-    found = app.find_captures(archive, case="case-7", shorten=True)
+    found = find_captures(archive, case="case-7", shorten=True)
     assert found.total == 1 and [c["id"] for c in found.captures] == [cid]
     assert found.captures[0]["state"] == "FAILED" and found.captures[0]["stored"] is None
     assert cid.startswith(found.short_ids[cid]) and len(found.short_ids[cid]) >= 8
-    assert app.find_captures(archive, case="another").captures == []
-    assert app.find_captures(archive, since=datetime(2999, 1, 1, tzinfo=UTC)).total == 0
+    assert find_captures(archive, case="another").captures == []
+    assert find_captures(archive, since=datetime(2999, 1, 1, tzinfo=UTC)).total == 0
 
-    record = app.show_capture(archive, found.short_ids[cid])  # a unique prefix is enough
+    record = show_capture(archive, found.short_ids[cid])  # a unique prefix is enough
     assert record["id"] == cid and record["error"] == "connection refused"
     assert [e["action"] for e in record["custody"]][0] == "requested"
 
-    (report,) = app.verify(settings, cid)
+    (report,) = verify(settings, cid)
     assert report.ok and report.verdict == "FAILED CAPTURE"
-    assert [r.subject for r in app.verify(settings, every=True)] == [report.subject]
-    actions = [e["action"] for e in app.show_capture(archive, cid)["custody"]]
+    assert [r.subject for r in verify(settings, every=True)] == [report.subject]
+    actions = [e["action"] for e in show_capture(archive, cid)["custody"]]
     assert actions[-2:] == ["verified", "verified"]  # each verification is a custody event
 
 
 def test_verify_errors_are_the_domain_errors(settings):
-    with pytest.raises(app.IsnadError, match="give a capture id"):
-        list(app.verify(settings))
-    with pytest.raises(app.NotFound):
-        list(app.verify(settings, "0000-no-such-capture"))
-    assert list(app.verify(settings, every=True)) == []  # nothing stored: nothing to report
+    with pytest.raises(IsnadError, match="give a capture id"):
+        list(verify(settings))
+    with pytest.raises(NotFound):
+        list(verify(settings, "0000-no-such-capture"))
+    assert list(verify(settings, every=True)) == []  # nothing stored: nothing to report
 
 
 def test_signing_key_made_then_shown(settings):
-    with pytest.raises(app.IsnadError, match="keys init"):
-        app.public_key(settings)
-    made = app.create_signing_key(settings)
-    shown = app.public_key(settings)
+    with pytest.raises(IsnadError, match="keys init"):
+        public_key(settings)
+    made = create_signing_key(settings)
+    shown = public_key(settings)
     assert shown.fingerprint == made.fingerprint and "BEGIN PUBLIC KEY" in shown.pem
-    assert app.records.signing_key(made) == {
+    assert records.signing_key(made) == {
         "private_key": str(made.private_key), "public_key": str(made.public_key),
         "fingerprint": made.fingerprint, "encrypted": False}
-    assert app.records.public_key(shown)["path"] == str(settings.key_dir / "signing-key.pub.pem")
+    assert records.public_key(shown)["path"] == str(settings.key_dir / "signing-key.pub.pem")
     assert (made.private_key.stat().st_mode & 0o777) == 0o600
 
 
 def test_audit_plan_names_what_was_asked(settings):
     _failed_capture(settings)  # no package: nothing for a fixity audit to read
-    archive = app.open_archive(settings)
+    archive = open_archive(settings)
     since = datetime(2026, 3, 1, tzinfo=UTC)
-    plan = app.plan_audit(archive, since=since, since_text="2026-03-01", target="local")
+    plan = plan_audit(archive, since=since, since_text="2026-03-01", target="local")
     assert (plan.rows, plan.selection, plan.total_bytes) == ([], "since 2026-03-01, "
                                                              "target local", 0)
-    assert app.plan_audit(archive, sample=3).selection == "sample of 3"
-    assert app.plan_audit(archive, since=since).selection == f"since {since.isoformat()}"
-    result = app.audit_fixity(archive, app.plan_audit(archive), "auditor")
+    assert plan_audit(archive, sample=3).selection == "sample of 3"
+    assert plan_audit(archive, since=since).selection == f"since {since.isoformat()}"
+    result = audit_fixity(archive, plan_audit(archive), "auditor")
     assert result.ok and result.to_dict()["selection"] == "all"
 
 
 def test_storage_check_and_rebuild(settings):
-    (check,) = app.check_storage(settings)
+    (check,) = check_storage(settings)
     assert check.name == "local" and not check.ok  # a local folder is not write-once
-    shaped = app.records.storage_check([check])
+    shaped = records.storage_check([check])
     assert shaped["ok"] is False and shaped["targets"][0]["target"] == "local"
 
-    rebuilt = app.rebuild_catalog(settings)  # an empty home: nothing to read back
+    rebuilt = rebuild_catalog(settings)  # an empty home: nothing to read back
     assert (rebuilt.captures, rebuilt.targets, rebuilt.ok) == (0, 1, True)
     _failed_capture(settings)
-    with pytest.raises(app.IsnadError, match="not empty"):
-        app.rebuild_catalog(settings)
+    with pytest.raises(IsnadError, match="not empty"):
+        rebuild_catalog(settings)
 
 
 def test_a_capture_hashes_its_package_once_in_its_self_verification(settings, monkeypatch):
@@ -114,7 +121,7 @@ def test_a_capture_hashes_its_package_once_in_its_self_verification(settings, mo
     import archiver.package
     import archiver.verify
 
-    archive = app.open_archive(settings)
+    archive = open_archive(settings)
     session = begin_capture(archive, CaptureRequest("http://127.0.0.1:9/p", "analyst"), {})
     warc = session.new_warc({"software": "test"})
     warc.write_resource("http://127.0.0.1:9/p", "text/html", b"<html><p>said</p></html>")
@@ -145,7 +152,7 @@ def test_a_capture_hashes_its_package_once_in_its_self_verification(settings, mo
     stored = Path(result.location).read_bytes()
     assert result.package.sha256 == hashlib.sha256(stored).hexdigest()
     assert result.package.size == len(stored)
-    record = app.show_capture(archive, result.capture_id)
+    record = show_capture(archive, result.capture_id)
     assert record["package_sha256"] == result.package.sha256
     packaged = [e for e in record["custody"] if e["action"] == "packaged"]
     assert packaged[0]["object_sha256"] == result.package.sha256

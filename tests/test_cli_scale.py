@@ -63,6 +63,27 @@ def test_list_on_an_empty_home_loads_neither_alembic_nor_the_proof_modules(tmp_p
     assert _heavy_loaded(home, "list", "--json", heavy=LIST_NEEDS_NONE_OF) == []
 
 
+# What a command that only reads the catalog (a page of captures, of jobs, one capture, the
+# help) does not need once the catalog exists: the queue's stack (Huey, Redis, psycopg: jobs
+# are listed from the catalog), the scheduler's cron parser (the default schedules are not
+# validated at start), psutil (no process is judged when none is RUNNING), and what `list`
+# above needs none of. (importlib.metadata is no longer imported for Isnad's version, but
+# pydantic's plugin loader imports it when the settings are first validated.)
+READER_NEEDS_NONE_OF = (*HEAVY, *LIST_NEEDS_NONE_OF, "huey", "redis", "apscheduler", "psutil",
+                        "crawlers.run", "crawlers.recording",
+                        "isnad.app.capture", "isnad.app.worker", "isnad.app.queue")
+
+
+def test_commands_that_read_the_catalog_load_only_what_they_use(tmp_path: Path) -> None:
+    """Checked without timing, on sys.modules after each command ran (issue 17: `isnad jobs`
+    loaded the whole capture and the queue, `isnad list` APScheduler and psutil)."""
+    home = tmp_path / "home"
+    _heavy_loaded(home, "list")  # the first command makes the catalog
+    for args in (("--help",), ("list",), ("list", "--json"), ("jobs",), ("jobs", "--json"),
+                 ("show", "0000"), ("show", "0000", "--json")):
+        assert _heavy_loaded(home, *args, heavy=READER_NEEDS_NONE_OF) == [], args
+
+
 def test_the_import_check_sees_a_heavy_module(tmp_path: Path) -> None:
     """The check itself: `capture` imports the crawler before it looks at its URL."""
     assert {"scrapy", "playwright"} <= set(_heavy_loaded(tmp_path / "home", "capture", "nope"))

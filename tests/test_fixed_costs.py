@@ -51,3 +51,19 @@ def test_scrapys_tls_module_is_imported_by_the_capture_process_not_by_the_record
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, env={**os.environ, "ISNAD_HOME": str(tmp_path)})
     assert done.stdout.split() == ["False", "True", "served"], done.stderr
+
+
+def test_the_application_layer_loads_no_module_lazily():
+    """isnad.app's use case modules are plain modules: one taken from the package (`from
+    isnad.app import monitors`) is whole at once, never a LazyLoader module that anything
+    walking sys.modules during an import (inspect.stack()) could find half-loaded."""
+    script = ("import importlib.util, sys\n"
+              "import isnad.cli, isnad.app\n"
+              "from isnad.app import catalog, monitors, records\n"
+              "print(hasattr(monitors, 'list_monitors'), hasattr(isnad.app, '__getattr__'))\n"
+              "lazy = [name for name, module in list(sys.modules.items())\n"
+              "        if isinstance(module, importlib.util._LazyModule)]\n"
+              "print(lazy)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.split("\n")[:2] == ["True False", "[]"], done.stderr

@@ -574,7 +574,8 @@ def settings(tmp_path, monkeypatch):
 
 
 def test_a_file_given_twice_counts_once_and_same_names_are_told_apart(settings, tmp_path):
-    from isnad.app import imports, open_archive
+    from isnad.app import imports
+    from isnad.app.archive import open_archive
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -589,7 +590,8 @@ def test_a_file_given_twice_counts_once_and_same_names_are_told_apart(settings, 
 
 
 def test_an_interrupted_import_resumes_without_redoing_stored_files(settings, tmp_path):
-    from isnad.app import imports, open_archive
+    from isnad.app import imports
+    from isnad.app.archive import open_archive
 
     folder = tmp_path / "in"
     folder.mkdir()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from archiver.archive import Archive
@@ -25,10 +25,14 @@ from isnad.app.jobs import (
     parse_batch,
     secret_url,
 )
-from isnad.app.queue import CaptureQueue, QueueUnavailable
 from isnad.app.records import job_record
-from isnad.app.worker import LocalRun, live_workers
 from isnad.config import Settings
+
+if TYPE_CHECKING:
+    # Imported where used: the queue brings Huey, Redis and psycopg, a run here the whole
+    # capture (Scrapy, Playwright), which `isnad jobs` and the web pages do not need.
+    from isnad.app.queue import CaptureQueue
+    from isnad.app.worker import LocalRun
 
 GONE_SHOWN_FOR = timedelta(days=1)  # `isnad workers` shows a gone worker this long
 
@@ -54,6 +58,8 @@ class Runtime:
     @property
     def queue(self) -> CaptureQueue:
         if self._queue is None:
+            from isnad.app.queue import CaptureQueue
+
             self._queue = CaptureQueue(self.settings)
         return self._queue
 
@@ -65,6 +71,8 @@ class Runtime:
         :class:`QueueUnavailable` says so: the caller submits again later. Should it go
         down between the two steps, the error names the jobs already in the catalog: they
         are queued, and a worker gives them their message when the queue is back."""
+        from isnad.app.queue import QueueUnavailable
+
         try:
             self.queue.check()
         except QueueUnavailable as exc:
@@ -84,6 +92,8 @@ class Runtime:
 
     def workers(self, kinds: tuple[str, ...] = ("worker",)) -> list[WorkerRow]:
         """Live workers (``kinds``: also schedulers, ``("worker", "scheduler")``)."""
+        from isnad.app.worker import live_workers
+
         return live_workers(self.store, self.settings, kinds)
 
     def worker_states(self, kinds: tuple[str, ...] = ("worker", "scheduler"), *,
@@ -92,6 +102,8 @@ class Runtime:
         ``worker.stale_after`` seconds, or its process dead on this machine, without having
         stopped: its jobs are queued again by the live workers), shown for a day after
         their last sign of life; with ``every``, also those gone longer and ``stopped`` ones."""
+        from isnad.app.worker import live_workers
+
         alive = {w.id for w in live_workers(self.store, self.settings, kinds)}
         recent = datetime.now(UTC) - GONE_SHOWN_FOR
         shown = []
@@ -115,6 +127,8 @@ class Runtime:
         return lease.holder
 
     def run_here(self, rows: list[JobRow], concurrency: int | None) -> LocalRun:
+        from isnad.app.worker import LocalRun
+
         run = LocalRun(self.settings, self.archive,
                        concurrency or self.settings.worker.concurrency,
                        requeue=lambda row: self.queue.offer(row.id, row.priority))

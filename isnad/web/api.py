@@ -24,10 +24,12 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from isnad import app as isnad_app
 from isnad.app import CaptureRefused, IsnadError, NotFound, accounts
 from isnad.app import catalog as catalog_app
+from isnad.app.catalog import find_captures, show_capture
 from isnad.app.content import read_chunks
+from isnad.app.export import export_bundle
+from isnad.app.proof import verify_capture
 from isnad.web.auth import Principal, csrf_token, require
 from isnad.web.ranges import RangeNotSatisfiable, parse_byte_range
 from isnad.web.state import WebState, web_state
@@ -179,7 +181,7 @@ def captures(request: Request, principal: Reader,
              limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE,
              offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
     """Captures matching every filter, newest first, a page at a time."""
-    found = isnad_app.find_captures(
+    found = find_captures(
         web_state(request).archive, case=case, tags=tuple(tag or ()),
         states=tuple(s.upper() for s in state or ()), since=_when(since, "since"),
         until=_when(until, "until", end_of_day=True), url=url, source=source,
@@ -192,7 +194,7 @@ def captures(request: Request, principal: Reader,
 def capture(request: Request, capture_id: str, principal: Reader) -> dict[str, Any]:
     """One capture in full: context, artifacts with hashes, copies, custody, posts."""
     state = web_state(request)
-    return dict(_found(lambda: isnad_app.show_capture(state.archive, capture_id)))
+    return dict(_found(lambda: show_capture(state.archive, capture_id)))
 
 
 @router.get("/captures/{capture_id}/files")
@@ -262,8 +264,7 @@ async def export(request: Request, capture_id: str, principal: Reader) -> Respon
     """The export bundle of a capture, as `isnad export` writes it, as one ZIP file (its
     ``SHA256SUMS`` lists every file). The export is a custody event, as is this access."""
     state = web_state(request)
-    row = await run_in_threadpool(_found, lambda: isnad_app.show_capture(state.archive,
-                                                                         capture_id))
+    row = await run_in_threadpool(_found, lambda: show_capture(state.archive, capture_id))
     work = Path(tempfile.mkdtemp(prefix="export-", dir=_scratch(state)))
     try:
         zipped = await run_in_threadpool(_export_zip, state, principal, row["id"], work)
@@ -284,8 +285,8 @@ def _scratch(state: WebState) -> Path:
 
 def _export_zip(state: WebState, principal: Principal, capture_id: str, work: Path) -> Path:
     _record(state, principal, capture_id, "export", {})
-    bundle = isnad_app.export_bundle(state.archive, state.settings, [capture_id],
-                                     work / "bundle", principal.name)
+    bundle = export_bundle(state.archive, state.settings, [capture_id],
+                           work / "bundle", principal.name)
     zipped = work / "bundle.zip"
     with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(bundle.folder.rglob("*")):
@@ -302,8 +303,8 @@ async def verify(request: Request, capture_id: str, principal: Reader) -> dict[s
     state = web_state(request)
 
     def run() -> dict[str, Any]:
-        row = _found(lambda: isnad_app.show_capture(state.archive, capture_id))
-        report = isnad_app.verify_capture(state.archive, row["id"], principal.name)
+        row = _found(lambda: show_capture(state.archive, capture_id))
+        report = verify_capture(state.archive, row["id"], principal.name)
         return {"capture": row["id"], "ok": report.ok, **report.to_dict()}
 
     return await run_in_threadpool(run)

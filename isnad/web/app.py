@@ -33,7 +33,7 @@ from isnad.web.state import WebState, web_state
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from isnad.app import Archive
+    from isnad.app.archive import Archive
     from isnad.config import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -124,7 +124,7 @@ class _TooLarge(HTTPException):
 def create_app(settings: Settings, *, archive: Archive | None = None) -> FastAPI:
     """The web app and HTTP API over the archive the settings describe (opened here unless
     given)."""
-    from isnad.app import open_archive
+    from isnad.app.archive import open_archive
 
     archive = archive or open_archive(settings, recover=False)
     state = WebState(settings, archive, accounts.open_accounts(settings, archive.catalog))

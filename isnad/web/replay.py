@@ -27,7 +27,7 @@ from isnad.app.packages import StoredPackage, find_package
 from isnad.web.ranges import RangeNotSatisfiable, parse_byte_range
 
 if TYPE_CHECKING:
-    from isnad.app import Archive
+    from isnad.app.archive import Archive
 
 REPLAY_BASE = "/replay/"
 # Where `make web-deps` installs ReplayWeb.page (web-vendor/package-lock.json pins it).

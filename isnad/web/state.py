@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import Request
 
-    from isnad.app import Archive
     from isnad.app.accounts import AccountStore
+    from isnad.app.archive import Archive
     from isnad.config import Settings
 
 
