@@ -6,6 +6,7 @@ import hashlib
 import os
 import queue
 import threading
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +44,18 @@ def sha256_file(path: str | Path) -> tuple[str, int]:
     """Hash a file; return (hex digest, byte count)."""
     with open(path, "rb") as fh:
         return sha256_stream(fh)
+
+
+def file_digest(path: str | Path, chunk: int = 4 * CHUNK) -> FileDigest:
+    """SHA-256, size and CRC-32 of a file, in one read: what packaging needs to copy it into
+    a package by the kernel instead of reading it again (see archiver.package)."""
+    digest, crc, size = hashlib.sha256(), 0, 0
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+            crc = zlib.crc32(block, crc)
+            size += len(block)
+    return FileDigest(digest.hexdigest(), size, crc)
 
 
 def sha256_bytes(data: bytes) -> str:
