@@ -99,7 +99,7 @@ def read_ahead(stream: BinaryIO, chunk: int = CHUNK, depth: int = 4) -> Iterator
 # A ThreadedHash hands its bytes to a worker in batches of about this size: large enough that
 # a hand-over costs little next to the hashing, small enough to keep memory bounded.
 HASH_BATCH = 2 * 1024 * 1024
-_HASH_WORKERS = 4
+_HASH_WORKERS = max(1, min(4, os.cpu_count() or 1))
 _hash_pool: ThreadPoolExecutor | None = None
 _hash_pool_lock = threading.Lock()
 

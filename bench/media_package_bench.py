@@ -76,11 +76,14 @@ def main() -> None:
         def step(name: str, run):  # noqa: ANN001, ANN202 - bench helper
             nonlocal total_cpu
             load, (r0, w0), cpu, wall = os.getloadavg()[0], _io(), _cpu(), time.perf_counter()
+            own = time.thread_time()
             result = run()
             seconds, cpu = time.perf_counter() - wall, _cpu() - cpu
+            own = time.thread_time() - own
             r1, w1 = _io()
             total_cpu += cpu
-            print(f"{name:<28} {seconds:6.2f} s wall {cpu:6.2f} s CPU  "
+            print(f"{name:<28} {seconds:6.2f} s wall {cpu:6.2f} s CPU ({own:4.2f} s in the "
+                  "calling thread)  "
                   f"read {(r1 - r0) / size:4.1f}× written {(w1 - w0) / size:4.1f}× the video; "
                   f"load {load:.1f} → "
                   f"{os.getloadavg()[0]:.1f}")
