@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from archiver.custody import CustodyEvent, chain_problems
 from archiver.errors import PackageError
-from archiver.hashing import CHUNK, sha256_stream
+from archiver.hashing import ThreadedHash
 from archiver.states import CustodyAction, ProofState
 from archiver.warcreader import check_warc_stream
 
@@ -39,6 +39,8 @@ MAX_ZIP_EXPANSION = 200
 ZIP_EXPANSION_ALLOWANCE = 1024 * 1024
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 UNSIGNED = "unsigned: integrity only, no proof of origin"
+# Reads of large members: few calls, each hashed in one piece by the worker threads.
+READ_SIZE = 4 * 1024 * 1024
 
 @dataclass
 class Check:
@@ -314,17 +316,16 @@ def _check_warc(wacz: zipfile.ZipFile, name: str, report: VerificationReport,
     problems, listed in provenance.json. Any change to it fails here and in its hash check.
     A working copy made of it on arrival (same records, hash recorded there too) is accepted
     on the same terms."""
-    from archiver.intake.warc import HashingReader
-
     try:
         with wacz.open(name) as member:
-            reader = HashingReader(member, ("sha256",))
-            result = check_warc_stream(reader, name, require_digests=True)
-            reader.drain()
+            # The member's SHA-256 and its records' block and payload digests are computed
+            # in worker threads, at once, from the same buffers (ThreadedHash).
+            reader = _HashedMember(member)
+            result = check_warc_stream(reader, name, require_digests=True, threaded=True)
+            hashed = reader.drain()
     except Exception as exc:  # noqa: BLE001 - a damaged member is a finding
         report.add(f"{name}: WARC record digests", False, _why(exc))
         return None
-    hashed = (reader.hexdigests()["sha256"], reader.position)
     if name in received and (result.problems or not result.records):
         want, source = received[name]
         same = hashed[0] == want
@@ -346,6 +347,50 @@ def _check_warc(wacz: zipfile.ZipFile, name: str, report: VerificationReport,
                "; ".join(result.problems) if result.problems
                else detail if result.records else "no records")
     return hashed
+
+
+class _HashedMember(io.RawIOBase):
+    """A zip member read by the WARC parser, hashed (SHA-256, in a worker thread) from the
+    very bytes the parser reads.
+
+    The member is read :data:`READ_SIZE` bytes at a time (the parser asks for 16 KiB): the
+    member's hash, the package's (HashedInOrder) and zipfile's CRC-32 each take one large
+    buffer per read instead of hundreds of small ones."""
+
+    def __init__(self, member: BinaryIO) -> None:
+        super().__init__()
+        self._member = member
+        self._digest = ThreadedHash(hashlib.sha256())
+        self._buffer = memoryview(b"")
+        self.position = 0  # bytes handed to the parser
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if not self._buffer:
+            data = self._member.read(READ_SIZE)
+            self._digest.update(data)
+            self._buffer = memoryview(data)
+        size = len(self._buffer) if size is None or size < 0 else size
+        out = self._buffer[:size].tobytes()
+        self._buffer = self._buffer[len(out):]
+        self.position += len(out)
+        return out
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def drain(self) -> tuple[str, int]:
+        """Read what the parser left to the member's end; its SHA-256 and size."""
+        while self.read(READ_SIZE):
+            pass
+        return self._digest.hexdigest(), self.position
 
 
 def _as_received(wacz: zipfile.ZipFile, name: str, got: tuple[str, int] | None,
@@ -520,7 +565,13 @@ def _check_member(wacz: zipfile.ZipFile, resource: dict[str, Any], readable: set
             got, size = hashed
         else:
             with wacz.open(path) as member:
-                got, size = sha256_stream(member)
+                # In a worker thread: the package's hash (HashedInOrder) and zipfile's CRC-32
+                # of the same bytes are computed meanwhile.
+                digest, size = ThreadedHash(hashlib.sha256()), 0
+                while chunk := member.read(READ_SIZE):
+                    digest.update(chunk)
+                    size += len(chunk)
+                got = digest.hexdigest()
     except Exception as exc:  # noqa: BLE001 - CRC error, broken deflate data, bad header...
         report.add(name, False, f"unreadable: {_why(exc)}")
         return None
@@ -562,7 +613,8 @@ class HashedInOrder(io.RawIOBase):
     def __init__(self, fh: BinaryIO) -> None:
         super().__init__()
         self._fh = fh
-        self._digest = hashlib.sha256()
+        # Hashed in a worker thread, beside the members' own hashes of the same bytes.
+        self._digest = ThreadedHash(hashlib.sha256())
         self._hashed = 0  # every byte before this offset is in the digest
         self._pos = fh.tell()
 
@@ -598,7 +650,7 @@ class HashedInOrder(io.RawIOBase):
     def _hash_to(self, end: int | None) -> None:
         self._fh.seek(self._hashed)
         while end is None or self._hashed < end:
-            want = CHUNK if end is None else min(CHUNK, end - self._hashed)
+            want = READ_SIZE if end is None else min(READ_SIZE, end - self._hashed)
             chunk = self._fh.read(want)
             if not chunk:
                 break

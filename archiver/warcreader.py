@@ -9,9 +9,11 @@ from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import DecompressingBufferedReader
+from warcio.digestverifyingreader import DigestVerifyingReader
 from warcio.exceptions import ArchiveLoadFailed
 
 from archiver.errors import PackageError
+from archiver.hashing import ThreadedHash
 
 # Bounds on what a hostile file can make the reader do. No header or status line of a real
 # WARC comes near 1 MiB; warcio reads lines without a limit (and in quadratic time), so one
@@ -114,11 +116,14 @@ class WarcCheck:
         return not self.problems
 
 
-def iter_records(stream: BinaryIO, name: str = "<stream>") -> Iterator[RecordSummary]:
+def iter_records(stream: BinaryIO, name: str = "<stream>", *, threaded: bool = False
+                 ) -> Iterator[RecordSummary]:
     """Yield a summary of each record, reading (and digest-checking) payloads in chunks.
 
     Lines longer than :data:`MAX_LINE` and compressed data expanding more than
     :data:`MAX_EXPANSION` times raise :class:`PackageError` instead of exhausting the machine.
+    ``threaded``: a record's block and payload digests are computed in worker threads
+    (:class:`~archiver.hashing.ThreadedHash`), beside each other and beside the reading.
     """
     try:
         it = BoundedArchiveIterator(stream, check_digests=True, arc2warc=True)
@@ -126,6 +131,8 @@ def iter_records(stream: BinaryIO, name: str = "<stream>") -> Iterator[RecordSum
             # The raw stream, not content_stream(): digests are over the stored bytes, and
             # undoing a Content-Encoding would inflate (or choke on) what the server sent.
             content = record.raw_stream
+            if threaded and isinstance(content, DigestVerifyingReader):
+                _thread_digests(content)
             length = 0
             while chunk := content.read(1024 * 1024):
                 length += len(chunk)
@@ -152,6 +159,15 @@ def iter_records(stream: BinaryIO, name: str = "<stream>") -> Iterator[RecordSum
         raise PackageError(f"{name}: not a readable WARC/ARC file: {exc}".strip()) from exc
 
 
+def _thread_digests(reader: DigestVerifyingReader) -> None:
+    """Have warcio's digesters of one record hash in worker threads. Its HTTP head is in the
+    block digest already; warcio compares each digest (``str(digester)``, which waits for its
+    last bytes) when the record's last byte is read, as before."""
+    for digester in (reader.block_digester, reader.payload_digester_obj):
+        if digester is not None and not isinstance(digester.digester, ThreadedHash):
+            digester.digester = ThreadedHash(digester.digester)
+
+
 def check_warc(path: str | Path) -> WarcCheck:
     """Read every record of a WARC/ARC file and collect digest problems."""
     path = Path(path)
@@ -159,17 +175,18 @@ def check_warc(path: str | Path) -> WarcCheck:
         return check_warc_stream(fh, path.name)
 
 
-def check_warc_stream(stream: BinaryIO, name: str, *, require_digests: bool = False
-                      ) -> WarcCheck:
+def check_warc_stream(stream: BinaryIO, name: str, *, require_digests: bool = False,
+                      threaded: bool = False) -> WarcCheck:
     """Like :func:`check_warc` for an open stream (for example a member of a WACZ).
 
     With ``require_digests`` a record of a type in :data:`DIGESTED_TYPES` without a
     ``WARC-Block-Digest`` is a problem: nothing would show that its content was changed.
+    ``threaded``: as for :func:`iter_records`.
     """
     records: list[RecordSummary] = []
     problems: list[str] = []
     try:
-        for summary in iter_records(stream, name):
+        for summary in iter_records(stream, name, threaded=threaded):
             records.append(summary)
             if require_digests and not summary.block_digest \
                     and summary.record_type in DIGESTED_TYPES:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from archiver.errors import CaptureFailed, CaptureRefused
-from archiver.hashing import FileDigest, sha256_file
+from archiver.hashing import FileDigest, file_digest
 from archiver.warcwriter import CaptureWarc
 from crawlers.netguard import check_target
 from crawlers.recording_proxy import RecordingProxy, RecordingStats
@@ -68,7 +68,7 @@ class MediaFile:
     sha256: str
     size: int
     source_url: str
-    # Its SHA-256, size and CRC-32 taken as it was downloaded (None: hashed after).
+    # Its SHA-256, size and CRC-32, taken as it was downloaded or right after (taken_digest).
     taken: FileDigest | None = None
 
 
@@ -429,11 +429,8 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
     for path in sorted(folder.iterdir()):
         if path.name.endswith((".part", ".ytdl", ".temp")):
             continue  # an unfinished download is never claimed as a file of the capture
-        taken, hashed = hashes.digest(path), "while downloading"
-        if taken is not None:
-            digest, size = taken.sha256, taken.size
-        else:
-            (digest, size), hashed = sha256_file(path), "after downloading"
+        taken, hashed = taken_digest(path, hashes)
+        digest, size = taken.sha256, taken.size
         if digest in seen:
             continue
         seen.add(digest)
@@ -445,6 +442,16 @@ def _fetch_one(url: str, folder: Path, limits: MediaLimits, outcome: MediaOutcom
                               "size": size, "file_name": path.name, "hashed": hashed})
     if item["files"]:
         outcome.items.append(item)
+
+
+def taken_digest(path: Path, hashes: GrowingFileHashes) -> tuple[FileDigest, str]:
+    """The SHA-256, size and CRC-32 of a downloaded file, and when they were taken: while it
+    was downloading (``hashes``), else now, in one read (a merge's output, subtitles, the info
+    JSON). Either way packaging copies the file by the kernel, not reading it again."""
+    taken = hashes.digest(path)
+    if taken is not None:
+        return taken, "while downloading"
+    return file_digest(path), "after downloading"
 
 
 def package_name(number: str, file_name: str, taken: set[str]) -> str:

@@ -118,6 +118,7 @@ def test_a_capture_hashes_its_package_once_in_its_self_verification(settings, mo
     import hashlib
     from pathlib import Path
 
+    import archiver.hashing
     import archiver.package
     import archiver.verify
 
@@ -126,7 +127,7 @@ def test_a_capture_hashes_its_package_once_in_its_self_verification(settings, mo
     warc = session.new_warc({"software": "test"})
     warc.write_resource("http://127.0.0.1:9/p", "text/html", b"<html><p>said</p></html>")
     whole: list[str] = []
-    real_file, real_stream = archiver.package.sha256_file, archiver.verify.sha256_stream
+    real_file, real_stream = archiver.package.sha256_file, archiver.hashing.sha256_stream
     real_finish = archiver.verify.HashedInOrder.finish
 
     def file_spy(path, *args, **kwargs):
@@ -135,7 +136,7 @@ def test_a_capture_hashes_its_package_once_in_its_self_verification(settings, mo
 
     def stream_spy(stream, *args, **kwargs):
         if str(getattr(stream, "name", "")).endswith(".wacz"):
-            whole.append("a whole .wacz hashed apart")
+            whole.append(f"a whole .wacz hashed apart: {stream.name}")
         return real_stream(stream, *args, **kwargs)
 
     def finish_spy(self):  # the package's hash, from the bytes its checks read
@@ -143,12 +144,13 @@ def test_a_capture_hashes_its_package_once_in_its_self_verification(settings, mo
         return real_finish(self)
 
     monkeypatch.setattr(archiver.package, "sha256_file", file_spy)
-    monkeypatch.setattr(archiver.verify, "sha256_stream", stream_spy)
+    monkeypatch.setattr(archiver.hashing, "sha256_stream", stream_spy)
     monkeypatch.setattr(archiver.verify.HashedInOrder, "finish", finish_spy)
     result = session.finish(state="COMPLETE", reasons=[], context={},
                             pages=[{"id": "0000", "url": "http://127.0.0.1:9/p"}])
     monkeypatch.undo()
-    assert whole == ["verify .wacz"], whole
+    # Then the stored copy is read back once: the storage's own check (see put_file).
+    assert whole == ["verify .wacz", f"a whole .wacz hashed apart: {result.location}"], whole
     stored = Path(result.location).read_bytes()
     assert result.package.sha256 == hashlib.sha256(stored).hexdigest()
     assert result.package.size == len(stored)

@@ -590,3 +590,89 @@ def test_a_package_is_read_once_to_verify_it_and_hash_it(tmp_path, key, monkeypa
     assert report.package_sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
     assert report.package_size == size
     assert sum(read) < 1.1 * size, f"{sum(read)} bytes read for a {size}-byte package"
+
+
+# -- verification's hashes in worker threads (archiver.hashing.ThreadedHash) ----------------
+
+def test_a_threaded_hash_is_the_hash_of_its_bytes_in_order() -> None:
+    """Pieces of every size, across many hand-overs to the worker, hash as one hashlib object
+    would; a buffer its owner overwrites after the update is hashed as it was given."""
+    import random
+
+    from archiver.hashing import HASH_BATCH, ThreadedHash
+
+    rng = random.Random(17)
+    plain, threaded = hashlib.sha256(), ThreadedHash(hashlib.sha256())
+    reused = bytearray(64 * 1024)
+    given = 0
+    while given < 5 * HASH_BATCH:
+        size = rng.choice([1, 100, 5000, 64 * 1024, HASH_BATCH + 3])
+        data = rng.randbytes(size)
+        piece: bytes | bytearray | memoryview = (
+            memoryview(data)[1:] if size % 2 else data)
+        if size == 64 * 1024:  # a buffer overwritten as soon as update() returns
+            reused[:] = data
+            piece = reused
+        plain.update(piece)
+        threaded.update(piece)
+        reused[:] = bytes(len(reused))
+        given += len(piece)
+    assert threaded.hexdigest() == plain.hexdigest()
+    threaded.update(b"more")
+    plain.update(b"more")
+    assert threaded.digest() == plain.digest()
+
+
+def _large_package(tmp_path: Path, tamper: str | None) -> Path:
+    """A package with a 9 MiB response record (uncompressed WARC, SHA-1 digests as warcio
+    writes them) and a 9 MiB media file: several of the worker threads' batches each. With
+    ``tamper`` one byte near the end of that file is changed after its digests were taken,
+    and the zip's CRC-32 made to fit the changed bytes: only the SHA checks can see it."""
+    import random
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from archiver.hashing import FileDigest
+
+    body = random.Random(9).randbytes(9 * 1024 * 1024)
+    warc, media = tmp_path / "big.warc", tmp_path / "big.mp4"
+    with open(warc, "wb") as fh:
+        writer = WARCWriter(fh, gzip=False)
+        writer.write_record(writer.create_warc_record(
+            "http://127.0.0.1/big.mp4", "response", payload=io.BytesIO(body),
+            length=len(body), http_headers=StatusAndHeaders(
+                "200 OK", [("Content-Type", "video/mp4"), ("Content-Length", str(len(body)))],
+                protocol="HTTP/1.1")))
+    media.write_bytes(body)
+    digests = {}
+    for path in (warc, media):
+        data = bytearray(path.read_bytes())
+        sha = hashlib.sha256(data).hexdigest()
+        if tamper == path.suffix:
+            data[-5000] ^= 0x01
+            path.write_bytes(data)
+        digests[path] = FileDigest(sha, len(data), zlib.crc32(data))
+    out = tmp_path / "big.wacz"
+    build_package([warc], out, pages=[{"url": "http://127.0.0.1/"}], context={"test": 1},
+                  extra_paths=[("media/001-big.mp4", media, digests[media])],
+                  known={warc: digests[warc]}, hashed=False)
+    return out
+
+
+@pytest.mark.parametrize("tamper", [None, ".warc", ".mp4"])
+def test_large_members_changed_by_one_byte_are_found(tmp_path: Path, tamper: str | None
+                                                      ) -> None:
+    out = _large_package(tmp_path, tamper)
+    report = verify_package_file(out, ProofOptions(allow_unsigned=True))
+    failed = {c.name: c.detail for c in report.mismatches}
+    assert report.package_sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert report.package_size == out.stat().st_size
+    if tamper is None:
+        assert report.ok, failed
+    elif tamper == ".warc":
+        assert set(failed) == {"archive/big.warc: sha256 and size",
+                               "archive/big.warc: WARC record digests"}, failed
+        assert "digest mismatch" in failed["archive/big.warc: WARC record digests"]
+    else:
+        assert set(failed) == {"media/001-big.mp4: sha256 and size"}, failed

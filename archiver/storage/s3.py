@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from archiver.errors import NotFound, StorageError
-from archiver.hashing import CHUNK, sha256_stream
+from archiver.hashing import CHUNK, ThreadedHash, sha256_stream
 from archiver.storage.base import LimitedReader, Storage, StorageFinding, StoredObject
 
 MiB = 1024 * 1024
@@ -197,7 +197,9 @@ class S3Storage(Storage):
         upload_id = upload["UploadId"]
         # S3 allows 10,000 parts: a very large file gets larger parts than configured.
         part_size = max(self.part_size, -(-size // MAX_PARTS))
-        whole = hashlib.sha256()  # of the bytes read for sending, part after part
+        # Of the bytes read for sending, part after part; in a worker thread, beside each
+        # part's own digest of the same bytes (two cores, one read).
+        whole = ThreadedHash(hashlib.sha256())
         part_digests: list[bytes] = []
         pending: dict[Future[dict[str, Any]], int] = {}
         parts: list[dict[str, Any]] = []
