@@ -25,7 +25,7 @@ Python's bytecode cache on (as an installed Isnad runs; ``PYTHONDONTWRITEBYTECOD
 and the sources compiled once before the first run).
 
 Usage: ``python bench/capture_bench.py [--pages 2000] [--browser-pages 40] [--runs 3]
-[--servers nginx,python] [--parts static,browser] [--warcprox PATH]``
+[--servers nginx,python] [--parts static,browser] [--warcprox PATH|none]``
 """
 
 from __future__ import annotations
@@ -475,7 +475,8 @@ def browser_capture(base: str, server: str, args: argparse.Namespace, work: Path
     figures: dict[str, list[Figure]] = {}
     warcprox = None
     try:
-        warcprox = warcprox_command(args, work)
+        if args.warcprox != "none":
+            warcprox = warcprox_command(args, work)
     except BenchError as exc:
         print(f"browser warcprox: no figure: {exc}")
     concurrency = args.browser_concurrency
@@ -517,7 +518,7 @@ def main() -> None:
     parser.add_argument("--servers", default="nginx,python")
     parser.add_argument("--parts", default="static,browser")
     parser.add_argument("--warcprox", help="a warcprox executable (default: pip-installed "
-                        "into a virtualenv in the bench's temp folder)")
+                        "into a virtualenv in the bench's temp folder); none: no warcprox run")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
     parser.add_argument("--code", type=Path, default=ROOT, help="the Isnad checkout whose "
                         "`isnad capture` is measured (e.g. the code before a change: "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from playwright.async_api import Error as PlaywrightError
@@ -35,8 +36,48 @@ class ScrollResult:
                 f"{self.height:,} px: {self.bound}); content further down may not have loaded")
 
 
+# Two animation frames: what a scroll sets off (scroll events, IntersectionObserver callbacks
+# that start lazy loads) has run by then. Bounded, should a page not render frames.
+_FRAMES = """() => new Promise(done => {
+  const timer = setTimeout(done, 200);
+  requestAnimationFrame(() => requestAnimationFrame(() => { clearTimeout(timer); done(); }));
+})"""
+
+Busy = Callable[[], Awaitable[bool]]
+
+
+class QuietWatch:
+    """How long a page's network has been quiet, carried across several waits: the quiet
+    seen while scrolling counts towards the network idle awaited after it.
+
+    ``busy`` says whether a request of the page is in flight now."""
+
+    def __init__(self, busy: Busy, poll: float = 0.05) -> None:
+        self._busy = busy
+        self._poll = poll
+        self._since = asyncio.get_running_loop().time()
+
+    async def wait(self, idle: float, timeout: float) -> bool:
+        """True as soon as no request was seen in flight for ``idle`` seconds (counted from
+        the last one seen, in this wait or an earlier one); False after ``timeout`` seconds
+        without that."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            busy = await self._busy()
+            now = loop.time()
+            if busy:
+                self._since = now
+            elif now - self._since >= idle:
+                return True
+            if now >= deadline:
+                return False
+            await asyncio.sleep(min(self._poll, deadline - now))
+
+
 async def scroll_until_stable(page: Page, step_px: int, max_steps: int, pause: float, *,
-                              max_height: int = 0, max_seconds: float = 0.0
+                              max_height: int = 0, max_seconds: float = 0.0,
+                              settle: Callable[[float], Awaitable[object]] | None = None
                               ) -> ScrollResult:
     """Scroll down in steps until the bottom is reached and the page stops growing there,
     or a bound stops it: ``max_steps`` steps, ``max_height`` px scrolled (0: none),
@@ -44,6 +85,11 @@ async def scroll_until_stable(page: Page, step_px: int, max_steps: int, pause: f
 
     Lazy images load as they come into view; infinite-scroll pages append content at the
     bottom, so the page must reach its bottom and stay the same height twice to be done.
+    After each step the page gets at most ``pause`` seconds to react: with ``settle``, two
+    animation frames and then ``settle(pause)``, which returns as soon as what the step set
+    off has loaded (its network quiet); without, a fixed ``pause``. A page whose bottom is in
+    view is not scrolled further: its height is checked where it is (a short page takes no
+    scroll step at all).
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -52,7 +98,7 @@ async def scroll_until_stable(page: Page, step_px: int, max_steps: int, pause: f
     quiet_checks = 0
     grew = False
     height = await page.evaluate(_HEIGHT)
-    steps = 0
+    steps = 0  # rounds, each a step down or (at the bottom) a look at the height
     bound = f"scroll_max_steps ({max_steps:,} steps)"
     while True:
         if steps >= max_steps:
@@ -64,11 +110,21 @@ async def scroll_until_stable(page: Page, step_px: int, max_steps: int, pause: f
             bound = f"scroll_timeout ({max_seconds:g}s)"
             break
         steps += 1
-        position += step_px
-        if max_height:
-            position = min(position, max(max_height - viewport, 0))
-        await page.evaluate("y => window.scrollTo(0, y)", position)
-        await asyncio.sleep(pause)
+        if position + viewport < height:  # the bottom is not in view yet
+            position += step_px
+            if max_height:
+                position = min(position, max(max_height - viewport, 0))
+            await page.evaluate("y => window.scrollTo(0, y)", position)
+        if settle is None:
+            await asyncio.sleep(pause)
+        else:
+            deadline = loop.time() + pause
+            if pause > 0:
+                try:
+                    await asyncio.wait_for(page.evaluate(_FRAMES), pause)
+                except (PlaywrightError, TimeoutError):
+                    pass  # no frame within the pause: the page is looked at as it is
+            await settle(max(deadline - loop.time(), 0.0))
         new_height = await page.evaluate(_HEIGHT)
         if new_height > height and position + viewport >= height:
             grew = True  # the end came into view and more appeared there: a feed
@@ -76,7 +132,8 @@ async def scroll_until_stable(page: Page, step_px: int, max_steps: int, pause: f
         if new_height == height and at_bottom:
             quiet_checks += 1
             if quiet_checks >= 2:
-                await page.evaluate("() => window.scrollTo(0, 0)")
+                if position:  # a short page was never scrolled
+                    await page.evaluate("() => window.scrollTo(0, 0)")
                 return ScrollResult(steps, new_height, True, new_height, grew)
         else:
             quiet_checks = 0

@@ -8,6 +8,7 @@ then receives the rendered DOM as its response body, like any other Scrapy respo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from typing import Any
@@ -20,11 +21,18 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 
 from archiver.redaction import without_credentials
-from crawlers.behaviours import pause_media, scroll_until_stable, wait_for_load_state
+from crawlers.behaviours import QuietWatch, pause_media, scroll_until_stable, wait_for_load_state
 from crawlers.job import CaptureJob
 from crawlers.recording import BrowserRecorder
 
 log = logging.getLogger(__name__)
+
+# What "quiet" means. After the page loaded and scrolling ended: no request for 0.5 s, as
+# Playwright's "networkidle" (a media player's stream aside, see BrowserRecorder.quiet).
+NETWORK_IDLE = 0.5
+# After one scroll step: what the step set off (lazy images, a feed's next part) has loaded
+# and nothing new started for this long; scroll_pause stays the upper bound of the wait.
+SCROLL_IDLE = 0.1
 
 
 class BrowserPageMiddleware:
@@ -92,8 +100,7 @@ class BrowserPageMiddleware:
                 job.user_agent = await page.evaluate("() => navigator.userAgent")
             await self._behave(page, job, response.url, recorder)
             await recorder.settle()
-            dom = await page.content()
-            title = await page.title()
+            dom, title = await asyncio.gather(page.content(), page.title())
             if recorder.tainted(page):
                 # What the page shows includes an answer the guard discarded.
                 job.add_reason(f"no screenshot, PDF or DOM snapshot of {response.url}: it loaded "
@@ -130,9 +137,17 @@ class BrowserPageMiddleware:
                 f"timeout: {url} did not finish loading within {limits.page_timeout:g}s "
                 "(page_timeout)"
             )
+
+        async def busy() -> bool:  # a request of the page (not a player's) in flight now
+            return not await recorder.quiet(page, 0, idle=0)
+
+        # One watch for the whole page: the quiet seen after the last scroll steps counts
+        # towards the network idle awaited below, instead of being waited for again.
+        watch = QuietWatch(busy)
         scrolled = await scroll_until_stable(
             page, limits.scroll_step_px, limits.scroll_max_steps, limits.scroll_pause,
             max_height=limits.scroll_max_height, max_seconds=limits.scroll_timeout,
+            settle=lambda timeout: watch.wait(SCROLL_IDLE, timeout),
         )
         finding = scrolled.finding(url)
         if finding:
@@ -140,7 +155,7 @@ class BrowserPageMiddleware:
         # A playing video keeps its stream open for as long as it plays: paused, the player
         # stops asking for more, and its stream is not waited for (drain() records it).
         await pause_media(page)
-        if not await recorder.quiet(page, limits.network_idle_timeout):
+        if not await watch.wait(NETWORK_IDLE, limits.network_idle_timeout):
             job.add_reason(
                 f"timeout: the network did not go idle within {limits.network_idle_timeout:g}s "
                 f"on {url}; requests still in flight got {limits.drain_timeout:g}s more "

@@ -231,9 +231,13 @@ def test_long_page_every_answered_request_is_in_the_warc(isnad, server):
     """400 lazy images on a 48,000 px page, each answered after 0.2 s: the page is
     scrolled to its end, and every request the server answered is a request/response pair
     in the WARC, also those still in flight when the snapshots were done (the page is not
-    closed on them). The one finding is the network that did not go quiet in time."""
+    closed on them). The one finding is the network that did not go quiet in time.
+
+    Each scroll step waits for what it set off, at most scroll_pause: at 0.05 s a step
+    the scrolling outruns the images (0.2 s each), so many are still in flight at the end."""
     rec = isnad.capture(server.url("/long.html"),
                         env={"ISNAD_CAPTURE__NETWORK_IDLE_TIMEOUT": "1",
+                             "ISNAD_CAPTURE__SCROLL_PAUSE": "0.05",
                              "ISNAD_CAPTURE__DRAIN_TIMEOUT": "60"})
     asked = {p for p in server.asked if p.startswith("/img/")}
     assert len(asked) == LAZY_IMAGES, f"only {len(asked)} images were asked for"
