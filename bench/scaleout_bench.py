@@ -176,12 +176,18 @@ class Cluster:
 
 
 def cpu_seconds(procs: list[subprocess.Popen]) -> float:
-    """CPU seconds used so far by ``procs`` and by their children that have ended (a worker
-    waits for each capture process, so a finished capture's CPU is counted in its worker's)."""
+    """CPU seconds used so far by ``procs``, by their live descendants and by the children
+    each of those reaped (a finished capture's CPU is counted in its parent's: the worker's
+    for a fresh capture process, the warm process's for a forked one)."""
     total = 0.0
     for proc in procs:
-        times = psutil.Process(proc.pid).cpu_times()
-        total += times.user + times.system + times.children_user + times.children_system
+        root = psutil.Process(proc.pid)
+        for process in (root, *root.children(recursive=True)):
+            try:
+                times = process.cpu_times()
+            except psutil.Error:  # ended between the listing and the look: in its parent's
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
     return total
 
 
@@ -221,8 +227,10 @@ def bench(db: str, args: argparse.Namespace, base: str, serial: Iterator[int]) -
             cluster = Cluster(work, queue_url, catalog_url)
             try:
                 rounds: dict[int, list[Round]] = {1: [], 2: []}
+                warm = os.environ.get("ISNAD_WORKER__WARM_PROCESSES", "true")
                 print(f"\n{db} catalog, Redis queue: {args.jobs} jobs of {args.delay:g} s "
-                      f"each, concurrency {args.concurrency} per worker")
+                      f"each, concurrency {args.concurrency} per worker, warm capture "
+                      f"processes: {warm} (ISNAD_WORKER__WARM_PROCESSES)")
                 print(f"  {'workers':>7} {'round':>5} {'load':>5} {'seconds':>8} "
                       f"{'jobs/min':>9} {'submit s':>8} {'wait':>6} {'run':>6} "
                       f"{'capture':>7} {'CPU s/job':>9}  jobs (by machine)")

@@ -324,6 +324,10 @@ class WorkerSettings(_Section):
                              "None: the host name. Keep it the same across restarts (a "
                              "container's host name changes): the worker that comes back "
                              "settles what its machine left unfinished")
+    warm_processes: bool = Field(True, description="fork capture processes from a warm "
+                                 "process that has imported what a capture needs (saves about "
+                                 "a CPU second a job); false: a fresh `python -m "
+                                 "isnad.app.child` for each")
 
     _blank = field_validator("host", mode="before")(_blank_is_none)
 

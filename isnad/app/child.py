@@ -160,7 +160,14 @@ def _run_import(settings: Any, archive: Any, import_id: str, reporter: Reporter)
 
 
 def main() -> None:
-    events, parent = int(sys.argv[1]), int(sys.argv[2])
+    serve(int(sys.argv[1]), int(sys.argv[2]))
+
+
+def serve(events: int, parent: int) -> None:
+    """Run the job read from stdin, reporting on ``events``; dies with process ``parent``.
+    Ends the process (``os._exit`` when all went well, ``SystemExit`` otherwise): the entry
+    point of a fresh capture process and of one forked from a warm process
+    (:mod:`isnad.app.zygote`)."""
     _die_with_parent(parent)
     # `kill -USR1 PID` writes where every thread is to the job's log: how a capture that
     # seems stuck is looked into without stopping it.

@@ -28,6 +28,7 @@ from archiver.archive import Archive, process_alive
 from archiver.jobs import SEALED, JobRow, JobStore, link_to_retries
 from archiver.states import CaptureState, CustodyAction, JobState
 from isnad.app.jobs import forget_secret, secret_url
+from isnad.app.zygote import WarmProcess, WarmProcesses
 from isnad.config import Settings
 
 log = logging.getLogger("isnad.runner")
@@ -45,7 +46,7 @@ class Attempt:
 
     job_id: str
     number: int
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | WarmProcess
     events: Any = None  # the pipe the capture process reports on
     captures: list[str] = field(default_factory=list)
     progress: dict[str, Any] = field(default_factory=dict)
@@ -60,8 +61,11 @@ class JobRunner:
     """Runs jobs in capture processes, on behalf of one worker (or one `capture` command)."""
 
     def __init__(self, settings: Settings, archive: Archive, store: JobStore, worker_id: str,
-                 *, requeue: Callable[[JobRow], None] | None = None) -> None:
+                 *, requeue: Callable[[JobRow], None] | None = None,
+                 warm: bool = False) -> None:
         self.settings = settings
+        # Capture processes forked from a warm process (isnad.app.zygote), or started fresh.
+        self.warm = WarmProcesses() if warm else None
         self.archive = archive
         self.store = store
         self.worker_id = worker_id
@@ -132,10 +136,15 @@ class JobRunner:
         log_file = open(self.logs / f"{row.id}-{number}.log", "ab")  # noqa: SIM115 - child's
         read_end, write_end = os.pipe()
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "isnad.app.child", str(write_end), str(os.getpid())],
-                stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
-                pass_fds=(write_end,), start_new_session=True)
+            process: subprocess.Popen[bytes] | WarmProcess | None = None
+            if self.warm is not None:
+                process = self.warm.spawn(log_file.fileno(), write_end)
+            if process is None:  # no warm process to fork from: a fresh one, as always
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "isnad.app.child", str(write_end),
+                     str(os.getpid())],
+                    stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
+                    pass_fds=(write_end,), start_new_session=True)
         finally:
             os.close(write_end)
             log_file.close()
@@ -372,6 +381,11 @@ class JobRunner:
             with self.lock:
                 self.unsettled.pop(row.id, None)
         return recovered
+
+    def close(self) -> None:
+        """Stop the warm process, if any (the worker or command is ending)."""
+        if self.warm is not None:
+            self.warm.close()
 
     def beat(self) -> None:
         with self.lock:

@@ -131,7 +131,9 @@ class Runtime:
 
         run = LocalRun(self.settings, self.archive,
                        concurrency or self.settings.worker.concurrency,
-                       requeue=lambda row: self.queue.offer(row.id, row.priority))
+                       requeue=lambda row: self.queue.offer(row.id, row.priority),
+                       # One job: a warm process would cost the imports it saves.
+                       warm=self.settings.worker.warm_processes and len(rows) > 1)
         run.start(rows)
         return run
 

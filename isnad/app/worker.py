@@ -127,7 +127,8 @@ class Worker:
         self.store = JobStore(archive.catalog)
         self.host = settings.machine()
         self.id = worker_id("worker", self.host)
-        self.runner = JobRunner(settings, archive, self.store, self.id, requeue=self._put)
+        self.runner = JobRunner(settings, archive, self.store, self.id, requeue=self._put,
+                                warm=settings.worker.warm_processes)
         self.queue = CaptureQueue(settings, run_job=self._run_job)
         self.active = 0  # jobs taken from the queue and not yet ended
         self._idle_looks = 0
@@ -166,6 +167,8 @@ class Worker:
         ``burst``."""
         self.store.register_worker(self.id, "worker", self.host, os.getpid(),
                                    self.concurrency)
+        if self.runner.warm is not None:
+            self.runner.warm.start()  # importing beside the recovery, before the first job
         recovered = self.runner.recover()
         resume_uploads(self.archive)
         try:
@@ -196,6 +199,7 @@ class Worker:
             left = list(self.runner.running)
             if left:
                 self.runner.hand_back(left, "the worker stopped before the job finished")
+            self.runner.close()
             self.store.stop_worker(self.id)
 
     def _interrupted(self, signal_name: str, task: object) -> None:
@@ -243,12 +247,13 @@ class LocalRun:
     """`isnad capture` with no worker up: its own jobs, N at a time, in this process."""
 
     def __init__(self, settings: Settings, archive: Archive, concurrency: int, *,
-                 requeue: Callable[[JobRow], None]) -> None:
+                 requeue: Callable[[JobRow], None], warm: bool = False) -> None:
         self.settings = settings
         self.store = JobStore(archive.catalog)
         self.id = worker_id("capture", settings.machine())
         self.offer = requeue
-        self.runner = JobRunner(settings, archive, self.store, self.id, requeue=self._requeue)
+        self.runner = JobRunner(settings, archive, self.store, self.id, requeue=self._requeue,
+                                warm=warm)
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="isnad-job")
         self.futures: dict[str, Future] = {}
         self.closed = False
@@ -295,4 +300,5 @@ class LocalRun:
         self.closed = True
         self.heartbeat.stopped.set()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.runner.close()
         self.store.stop_worker(self.id)
