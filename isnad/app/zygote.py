@@ -64,7 +64,18 @@ PRELOAD = (
     "isnad.config", "isnad.logs", "isnad.app.archive", "isnad.app.capture", "isnad.app.jobs",
     "isnad.app.runner", "isnad.app.child", "scrapy_playwright.handler", "playwright.async_api",
     "cryptography.hazmat.primitives.asymmetric.ed25519", "cryptography.x509",
+    # Imported late, inside functions, by every capture (measured with py-spy: ~0.3 CPU s a
+    # job when left to each forked process): the package's CDXJ writers and py-wacz's
+    # indexer, the index's SURT keys, the full-text index, the proof, the crawl's pipeline.
+    "cdxj_indexer.main", "wacz.waczindexer", "surt", "isnad.app.search", "archiver.proof",
+    "archiver.package", "archiver.verify", "crawlers.pipelines", "crawlers.middlewares",
+    "crawlers.spiders.page",
 )
+# Scrapy loads its built-in components by name when a crawler starts: their modules too.
+# Extensions are left out (the remote-control one is never to be loaded; see
+# crawlers.settings.UNWANTED_EXTENSIONS): the few a crawl uses are imported by the crawl.
+SCRAPY_COMPONENTS = ("DOWNLOADER_MIDDLEWARES_BASE", "SPIDER_MIDDLEWARES_BASE",
+                     "DOWNLOAD_HANDLERS_BASE", "ITEM_PIPELINES_BASE")
 
 
 # -- the warm process ------------------------------------------------------------------------
@@ -75,7 +86,7 @@ def preload() -> None:
     import_tls_early()  # at the top of the stack, as in a fresh capture process (see there)
     import importlib
 
-    for name in PRELOAD:
+    for name in (*PRELOAD, *_platform_modules(), *_scrapy_component_modules()):
         try:
             importlib.import_module(name)
         except ImportError:  # an optional part not installed: the capture imports what it uses
@@ -87,6 +98,24 @@ def preload() -> None:
         names = ", ".join(t.name for t in threading.enumerate())
         raise RuntimeError(f"threads were started while importing ({names}): forking would "
                            "copy them half-way")
+
+
+def _platform_modules() -> list[str]:
+    from crawlers.platforms import MODULES
+
+    return [module for module, _cls in MODULES.values()]
+
+
+def _scrapy_component_modules() -> list[str]:
+    from scrapy.settings import default_settings
+
+    modules = set()
+    for setting in SCRAPY_COMPONENTS:
+        for path in getattr(default_settings, setting, {}).values() \
+                if setting == "DOWNLOAD_HANDLERS_BASE" \
+                else getattr(default_settings, setting, {}):
+            modules.add(str(path).rpartition(".")[0])
+    return sorted(m for m in modules if m)
 
 
 def serve(control: socket.socket, worker: int) -> None:
