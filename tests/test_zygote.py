@@ -64,6 +64,15 @@ def stop(worker: subprocess.Popen) -> None:
             worker.wait()
 
 
+def forked_capture(isnad, store, job_id: str, warm: psutil.Process) -> tuple[str, int]:
+    """The capture id and process of a job once it runs, checked to be the warm process's."""
+    row = wait_for(lambda: running_with_capture(store, job_id), why="the job to start")
+    (capture_id,) = store.captures(row.id)
+    pid = catalog_of(isnad).get(capture_id).worker_pid
+    assert psutil.Process(pid).ppid() == warm.pid  # forked by the warm process, not fresh
+    return capture_id, pid
+
+
 def test_a_job_runs_in_a_process_forked_from_the_warm_process(isnad, site):
     job = submit(isnad, slow(site, 4))[0]
     worker = start_worker(isnad, "-c", "1")
@@ -75,11 +84,8 @@ def test_a_job_runs_in_a_process_forked_from_the_warm_process(isnad, site):
         wait_for(lambda: all(lib in Path(f"/proc/{warm.pid}/maps").read_text()
                              for lib in ("lxml/etree", "cryptography/hazmat/bindings")),
                  120, "the warm process to import what a capture needs")
-        row = wait_for(lambda: running_with_capture(store, job["id"]), why="the job to start")
-        (capture_id,) = store.captures(row.id)
-        pid = catalog_of(isnad).get(capture_id).worker_pid
+        capture_id, pid = forked_capture(isnad, store, job["id"], warm)
         process = psutil.Process(pid)
-        assert process.ppid() == warm.pid  # forked by the warm process, not started fresh
         assert "isnad.app.zygote" in process.cmdline()
         assert "isnad.app.child" not in process.cmdline()
         assert os.getpgid(pid) == pid and os.getsid(pid) == pid  # the runner ends its group
@@ -103,10 +109,7 @@ def test_a_worker_killed_with_9_takes_its_warm_process_and_capture_with_it(isnad
     store = jobs_of(isnad)
     try:
         warm = warm_process_of(worker)
-        row = wait_for(lambda: running_with_capture(store, job["id"]), why="the job to start")
-        (capture_id,) = store.captures(row.id)
-        pid = catalog_of(isnad).get(capture_id).worker_pid
-        assert psutil.Process(pid).ppid() == warm.pid
+        capture_id, pid = forked_capture(isnad, store, job["id"], warm)
     finally:
         worker.kill()
         worker.wait()
@@ -127,11 +130,7 @@ def test_a_warm_process_killed_mid_job_fails_that_job_and_the_next_one_runs(isna
     store = jobs_of(isnad)
     try:
         warm = warm_process_of(worker)
-        row = wait_for(lambda: running_with_capture(store, doomed["id"]),
-                       why="the job to start")
-        (capture_id,) = store.captures(row.id)
-        pid = catalog_of(isnad).get(capture_id).worker_pid
-        assert psutil.Process(pid).ppid() == warm.pid
+        capture_id, pid = forked_capture(isnad, store, doomed["id"], warm)
         warm.kill()  # SIGKILL: the capture process dies with it, unreaped by it
         assert worker.wait(300) == 0
     finally:

@@ -111,10 +111,10 @@ def _scrapy_component_modules() -> list[str]:
 
     modules = set()
     for setting in SCRAPY_COMPONENTS:
-        for path in getattr(default_settings, setting, {}).values() \
-                if setting == "DOWNLOAD_HANDLERS_BASE" \
-                else getattr(default_settings, setting, {}):
-            modules.add(str(path).rpartition(".")[0])
+        components = getattr(default_settings, setting, {})
+        # The handlers map a scheme to a class path; the others a class path to an order.
+        paths = components.values() if setting == "DOWNLOAD_HANDLERS_BASE" else components
+        modules.update(str(path).rpartition(".")[0] for path in paths)
     return sorted(m for m in modules if m)
 
 
