@@ -173,6 +173,9 @@ class Schedules:
             timezone=UTC)
         self.said_by = said_by
         self.scheduler.said_by = said_by
+        # Outcomes of ticks that ended while the catalog could not be written, to record.
+        self._owed: list[tuple[str, datetime, str, str | None]] = []
+        self._owed_lock = threading.Lock()
 
     # -- what runs ---------------------------------------------------------------------------
     def handle(self, kind: str, handler: Handler) -> None:
@@ -276,31 +279,75 @@ class Schedules:
             log.info("schedule %s (due %s): already run by another scheduler", schedule_id,
                      due.isoformat())
             return None
+        self.settle_owed()
         handler = self.handlers.get(schedule_id.split(":", 1)[0])
+        error: Exception | None = None
         try:
             if handler is None:
                 raise LookupError(f"no handler for the schedule kind of {schedule_id}")
             ok, detail = handler(schedule_id)
+            outcome = "ok" if ok else "problems"
         except Exception as exc:  # noqa: BLE001 - a failing schedule must not stop the service
-            detail = f"{type(exc).__name__}: {exc}"
-            self.ledger.settle(schedule_id, due, "failed", detail)
-            health = self.failures.record_failure(schedule_id, detail)
-            log.error("schedule %s FAILED (%d in a row%s): %s; retried at its next tick",
-                      schedule_id, health.failures, ", flagged" if health.flagged else "",
-                      detail, exc_info=True,
-                      extra={"schedule": schedule_id, "due": due.isoformat()})
+            error, outcome, detail = exc, "failed", f"{type(exc).__name__}: {exc}"
+        health = self._record_or_owe(schedule_id, due, outcome, detail)
+        extra = {"schedule": schedule_id, "due": due.isoformat()}
+        if outcome == "ok":
+            log.info("schedule %s ran: %s", schedule_id, detail, extra=extra)
             return health
-        if ok:
-            self.ledger.settle(schedule_id, due, "ok", detail)
-            log.info("schedule %s ran: %s", schedule_id, detail,
-                     extra={"schedule": schedule_id, "due": due.isoformat()})
-            return self.failures.record_success(schedule_id)
-        self.ledger.settle(schedule_id, due, "problems", detail)
-        health = self.failures.record_failure(schedule_id, detail)
-        log.error("schedule %s ran with problems (%d in a row%s): %s", schedule_id,
-                  health.failures, ", flagged" if health.flagged else "", detail,
-                  extra={"schedule": schedule_id, "due": due.isoformat()})
+        counted = (f"{health.failures} in a row{', flagged' if health.flagged else ''}"
+                   if health is not None else "not yet counted")
+        if error is not None:
+            log.error("schedule %s FAILED (%s): %s; retried at its next tick", schedule_id,
+                      counted, detail, exc_info=error, extra=extra)
+        else:
+            log.error("schedule %s ran with problems (%s): %s", schedule_id, counted, detail,
+                      extra=extra)
         return health
+
+    # -- how ticks ended, recorded even across an outage ----------------------------------
+    def _record(self, schedule_id: str, due: datetime, outcome: str,
+                detail: str | None) -> Health:
+        """The tick's ledger row settled and the schedule's health counted."""
+        self.ledger.settle(schedule_id, due, outcome, detail)
+        if outcome == "ok":
+            return self.failures.record_success(schedule_id)
+        return self.failures.record_failure(schedule_id, detail)
+
+    def _record_or_owe(self, schedule_id: str, due: datetime, outcome: str,
+                       detail: str | None) -> Health | None:
+        """:meth:`_record`, or, when the catalog cannot be written (it went away during the
+        tick), kept here and recorded by :meth:`settle_owed` once it answers again: a tick
+        that ran is never left claimed with no outcome (no other scheduler would settle it,
+        since its holder is alive)."""
+        try:
+            return self._record(schedule_id, due, outcome, detail)
+        except Exception as exc:  # noqa: BLE001 - the catalog went away during the tick
+            with self._owed_lock:
+                self._owed.append((schedule_id, due, outcome, detail))
+            if self.said_by is None or not self.said_by(exc):
+                log.warning("schedule %s (due %s) ended %s but that could not be recorded "
+                            "(%s: %s); it is recorded when the catalog answers again",
+                            schedule_id, due.isoformat(), outcome, type(exc).__name__,
+                            (str(exc).splitlines() or [""])[0][:200])
+            return None
+
+    def settle_owed(self) -> int:
+        """Record the outcomes of ticks that ended while the catalog could not be written,
+        oldest first; stops at the first that still cannot be (kept for the next call). How
+        many were recorded. Called before each tick and by the service's heartbeat."""
+        done = 0
+        with self._owed_lock:
+            while self._owed:
+                schedule_id, due, outcome, detail = self._owed[0]
+                try:
+                    self._record(schedule_id, due, outcome, detail)
+                except Exception:  # noqa: BLE001 - still down: tried again later
+                    break
+                self._owed.pop(0)
+                done += 1
+                log.info("schedule %s (due %s): its outcome (%s) recorded after the catalog "
+                         "came back", schedule_id, due.isoformat(), outcome)
+        return done
 
 
 def wait_until_stopped(stop: threading.Event, every: float, beat: Callable[[], None]) -> None:

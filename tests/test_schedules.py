@@ -241,6 +241,40 @@ def test_a_failing_schedule_is_logged_retried_and_flagged(catalog: Catalog, capl
     assert all(r.outcome == "failed" for r in service.ledger.runs("test:broken"))
 
 
+def test_a_tick_that_ends_while_the_catalog_is_down_is_recorded_when_it_returns(
+        caplog) -> None:
+    """The catalog (a PostgreSQL of the test's own) stops while a tick runs: the tick is not
+    left claimed with no outcome for ever (no other scheduler would settle it: its holder is
+    alive); its outcome and health are recorded once the catalog answers again."""
+    from tests.pgserver import running_postgres
+
+    servers = running_postgres()
+    server = next(servers)
+    try:
+        catalog = Catalog(server.new_database(), upgrade=True)
+        service = _service(catalog.engine, "a")
+        due = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+
+        def run_then_lose_the_catalog(schedule_id: str) -> tuple[bool, str]:
+            server.stop()  # fast: the claim, committed, is kept (the test server does not sync)
+            return False, "ran, with problems"
+
+        service.handle("test", run_then_lose_the_catalog)
+        with caplog.at_level(logging.INFO, logger="isnad.scheduler"):
+            assert service.run("test:x", due) is None  # never raises
+            assert any("could not be recorded" in r.getMessage() for r in caplog.records)
+            assert service.settle_owed() == 0  # still down: kept
+            server.start_again()
+            assert service.settle_owed() == 1
+        runs = RunLedger(Catalog(catalog.url).engine).runs("test:x")
+        assert [(r.holder, r.outcome, r.detail) for r in runs] == [
+            ("a", "problems", "ran, with problems")]
+        assert service.failures.health("test:x").failures == 1  # counted too
+        assert service.settle_owed() == 0  # recorded once
+    finally:
+        next(servers, None)
+
+
 def test_a_run_under_way_finishes_before_shutdown_returns(catalog: Catalog) -> None:
     started, finished = threading.Event(), threading.Event()
 

@@ -394,6 +394,8 @@ class SchedulerService:
                 raise  # said in full by the heartbeat loop
             self.outage.failed(exc)
             return
+        # Ticks that ended while the catalog was down have their outcomes recorded now.
+        self.schedules.settle_owed()
         try:
             if (self.leading and not self.suspended
                     and time.monotonic() - self._monitors_synced >= MONITOR_SYNC):
