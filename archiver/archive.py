@@ -19,7 +19,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from archiver.states import CaptureState, CopyState, CustodyAction
 from archiver.storage import Storage, StoredObject
 
 if TYPE_CHECKING:
+    from archiver.pagetext import PageTexts
     from archiver.proof import ProofOptions, Prover
     from archiver.signing import SigningKey
 
@@ -145,9 +146,10 @@ class Archive:
         # The key that signs custody heads (set by the service; None: heads are unsigned).
         self.head_key: Callable[[], SigningKey | None] | None = None
         # Called as each capture is catalogued COMPLETE or PARTIAL, with its package while it
-        # is still local (the service indexes it for search there). Must not raise: an
-        # error is logged and the capture goes on.
-        self.on_catalogued: Callable[[str, Path], None] | None = None
+        # is still local (the service indexes it for search there), and the text its WARCs'
+        # writers kept of their HTML records (by member name; archiver/pagetext.py). Must
+        # not raise: an error is logged and the capture goes on.
+        self.on_catalogued: Callable[[str, Path, Mapping[str, PageTexts]], None] | None = None
         self._head_key: tuple[SigningKey | None, str | None] | None = None
         self.work_root = self.home / "work"
         self.spool_root = self.home / "spool"

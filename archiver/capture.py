@@ -280,7 +280,10 @@ class CaptureSession:
         archive.catalog.replace_pages(cid, pages)
         if archive.on_catalogued is not None:
             try:
-                archive.on_catalogued(cid, package_path)
+                # The text of each WARC written here, kept as it was written: the index
+                # need not read the WARCs back (archiver/pagetext.py).
+                archive.on_catalogued(cid, package_path,
+                                      {f"archive/{w.path.name}": w.texts for w in written})
             except Exception as exc:  # noqa: BLE001 - what follows the catalogue is optional
                 log.warning("capture %s: after cataloguing: %s", cid, exc)
         stored = archive.preserve(cid, package_path, actor)

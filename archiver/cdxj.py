@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,21 @@ def url_key(url: str) -> str:
         return url
 
 
+# WARC-Date as this writer writes it (warcwriter.warc_date): its 14-digit timestamp is its
+# digits, without warcio's strptime on every record.
+_WARC_DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d{1,6})?Z")
+
+
 def _timestamp(date: str) -> str:
+    """The CDXJ timestamp (``YYYYMMDDhhmmss``) of a WARC-Date, as cdxj-indexer makes it."""
+    found = _WARC_DATE.fullmatch(date)
+    if found:
+        try:
+            datetime(*map(int, found.groups()))  # a real moment, as warcio's parse requires
+        except ValueError:
+            pass
+        else:
+            return "".join(found.groups())
     from warcio.timeutils import iso_date_to_timestamp
 
     return iso_date_to_timestamp(date)

@@ -13,28 +13,31 @@ made by the migration ``0005_search``), never in a package.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, text
 
+from archiver.pagetext import (  # noqa: F401 - html_text and MAX_HTML_BYTES: as before
+    MAX_HTML_BYTES,
+    MAX_PAGE_TEXT,
+    PageEntry,
+    PageTexts,
+    html_kind,
+    html_text,
+    record_text,
+)
 from archiver.warcreader import BoundedArchiveIterator
-
-# How much text of a capture's pages is kept for search: past this, a page's text is not read
-# (a crawl of thousands of pages, or one huge page, must not make one search row of gigabytes).
-MAX_PAGE_TEXT = 1024 * 1024
-# An HTML payload larger than this is not parsed for text (a 2 GB "page" is not prose).
-MAX_HTML_BYTES = 16 * 1024 * 1024
 
 # -- normalisation -----------------------------------------------------------------------------
 
@@ -210,63 +213,6 @@ def _marked(value: str, tokens: list[re.Match[str]], terms: list[Term], before: 
 
 # -- the text of a package ---------------------------------------------------------------------
 
-class _TextParser(HTMLParser):
-    """The visible text of an HTML page and its title (script, style and the like skipped)."""
-
-    SKIPPED = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe",
-                         "object"})
-    BLOCKS = frozenset({"p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5",
-                        "h6", "section", "article", "header", "footer", "blockquote", "pre",
-                        "title", "dd", "dt", "figcaption", "caption", "option"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self._skipping: list[str] = []
-        self._in_title = False
-        self.size = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in self.SKIPPED:
-            self._skipping.append(tag)
-        if tag in self.BLOCKS:
-            self.parts.append("\n")
-        if tag == "img" and not self._skipping:
-            alt = dict(attrs).get("alt")
-            if alt:
-                self.handle_data(f" {alt} ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif self._skipping and tag == self._skipping[-1]:
-            self._skipping.pop()
-        if tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        elif not self._skipping:
-            self.parts.append(data)
-            self.size += len(data)
-
-
-def html_text(body: str) -> tuple[str, str]:
-    """The title and the visible text of an HTML document (white space tidied)."""
-    parser = _TextParser()
-    try:
-        parser.feed(body)
-        parser.close()
-    except Exception:  # noqa: BLE001 - broken markup: what was read so far is the text
-        pass
-    text_ = "\n".join(" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-    return " ".join("".join(parser.title).split()), re.sub(r"\n{2,}", "\n", text_).strip()
-
-
 @dataclass
 class PackageText:
     """What a package says in words: its pages' titles and text, its post, its notes."""
@@ -278,44 +224,15 @@ class PackageText:
     truncated: bool = False  # more page text than MAX_PAGE_TEXT: the rest is not indexed
 
 
-def _charset(content_type: str | None) -> str:
-    match = re.search(r"charset=[\"']?([\w.:-]+)", content_type or "", re.IGNORECASE)
-    return match.group(1) if match else "utf-8"
-
-
-def _decode(data: bytes, content_type: str | None) -> str:
-    charset = _charset(content_type)
-    if charset.lower() == "utf-8":
-        meta = re.search(rb"<meta[^>]+charset=[\"']?([\w.:-]+)", data[:4096], re.IGNORECASE)
-        if meta:
-            charset = meta.group(1).decode("ascii", "replace")
-    try:
-        return data.decode(charset, "replace")
-    except LookupError:
-        return data.decode("utf-8", "replace")
-
-
 def warc_html(stream: BinaryIO) -> Iterator[tuple[str, str, str]]:
     """(URL, title, text) of each HTML response or resource record of a WARC or ARC stream."""
     for record in BoundedArchiveIterator(stream, arc2warc=True):
-        if record.rec_type not in ("response", "resource"):
+        kind = html_kind(record)
+        if kind is None:
             continue
-        http = record.http_headers
-        # A redirect's body is boilerplate; an error page's is not ("this account was
-        # suspended" is evidence too).
-        if record.rec_type == "response" and (http is None or (
-                http.get_statuscode() or "").startswith("3")):
-            continue
-        kind = (http.get_header("Content-Type") if http else None) or record.content_type or ""
-        if "html" not in kind.lower():
-            continue
-        # content_stream() undoes a Content-Encoding the WARC kept (gzip, br), as a reader
-        # of the page would; bounded, so a huge body is read no further.
-        data = record.content_stream().read(MAX_HTML_BYTES + 1)
-        if len(data) > MAX_HTML_BYTES:
-            continue
-        title, body = html_text(_decode(data, kind))
-        yield record.rec_headers.get_header("WARC-Target-URI") or "", title, body
+        found = record_text(record, kind)
+        if found is not None:
+            yield record.rec_headers.get_header("WARC-Target-URI") or "", *found
 
 
 def _post_text(post: dict[str, Any]) -> str:
@@ -340,11 +257,30 @@ def _manifest_notes(provenance: dict[str, Any]) -> list[str]:
     return notes
 
 
-def package_text(path: Path) -> PackageText:
+class _ReadTheWarcs(Exception):
+    """The text a WARC's writer kept is not enough for this reading: read the WARCs."""
+
+
+def package_text(path: Path, texts: Mapping[str, PageTexts] | None = None) -> PackageText:
     """The words of the package at ``path``: the visible text of the HTML in its WARCs/ARCs
     (scripts and styles left out, at most :data:`MAX_PAGE_TEXT` characters), its pages'
     titles, its post record (``metadata/post.json``) and its import manifest's titles and
-    notes (``metadata/provenance.json``)."""
+    notes (``metadata/provenance.json``).
+
+    ``texts``: what the writers of some of its WARCs kept of them as they wrote them (by
+    member name, ``archive/<file>``; :class:`~archiver.pagetext.PageTexts`): such a WARC is
+    not read again. The text is the same as read back (the same records, through the same
+    reading); where it could differ (a record the writer did not read, text cut at the
+    writer's bound that this reading needs) the WARCs are read instead."""
+    if texts:
+        try:
+            return _package_text(path, texts)
+        except _ReadTheWarcs:
+            pass
+    return _package_text(path, {})
+
+
+def _package_text(path: Path, texts: Mapping[str, PageTexts]) -> PackageText:
     found = PackageText()
     seen: set[str] = set()
     pages: list[str] = []
@@ -373,19 +309,32 @@ def package_text(path: Path) -> PackageText:
             if size >= MAX_PAGE_TEXT:
                 found.truncated = True
                 break
-            with package.open(name) as fh:
-                for url, title, body in warc_html(fh):
-                    if url in seen:
+            kept = texts.get(name)
+            if kept is not None and not kept.complete:
+                raise _ReadTheWarcs(name)
+            with contextlib.ExitStack() as stack:
+                if kept is not None:
+                    entries: Iterator[PageEntry] = iter(kept.entries)
+                else:
+                    fh = stack.enter_context(package.open(name))
+                    entries = (PageEntry(*e) for e in warc_html(fh))
+                for entry in entries:
+                    if entry.url in seen:
                         continue
-                    seen.add(url)
-                    if title:
-                        found.titles.append(title)
-                    if body:
-                        pages.append(body[:MAX_PAGE_TEXT - size])
+                    seen.add(entry.url)
+                    if entry.title:
+                        found.titles.append(entry.title)
+                    if entry.text:
+                        if entry.cut and MAX_PAGE_TEXT - size > len(entry.text):
+                            raise _ReadTheWarcs(name)  # its text goes on past what was kept
+                        pages.append(entry.text[:MAX_PAGE_TEXT - size])
                         size += len(pages[-1])
                     if size >= MAX_PAGE_TEXT:
                         found.truncated = True
                         break
+                else:
+                    if kept is not None and kept.full:
+                        raise _ReadTheWarcs(name)  # its writer stopped keeping text before here
     found.titles = list(dict.fromkeys(found.titles))
     found.page_text = "\n".join(pages)
     return found

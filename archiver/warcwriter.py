@@ -22,6 +22,7 @@ from warcio.warcwriter import WARCWriter
 
 from archiver.cdxj import RecordIndex
 from archiver.hashing import FileDigest
+from archiver.pagetext import PageTexts
 from archiver.redaction import without_credentials
 
 OPEN_SUFFIX = ".open"
@@ -200,6 +201,9 @@ class CaptureWarc:
         self._writer = _Sha256WarcWriter(self._out, gzip=True, warc_version=WARC_VERSION)
         # The package's CDXJ lines, made as records are written (archiver/cdxj.py).
         self.index = RecordIndex(self.path.with_name(self.path.name + ".cdxj"), self.path.name)
+        # The text of its HTML records, kept as they are written: the full-text index of the
+        # capture takes it from here instead of reading the WARC back (archiver/pagetext.py).
+        self.texts = PageTexts()
         # A response and its request are written one after the other (the index pairs them),
         # whichever thread records (the crawl's reactor, the media proxy's).
         self._lock = threading.Lock()
@@ -281,10 +285,14 @@ class CaptureWarc:
                 **({"WARC-Protocol": protocol} if protocol else {}),
             },
         )
+        # Parsed before the lock (the other recording thread need not wait for it), kept
+        # under it: in the order of the records in the file.
+        text = self.texts.read(response, body if isinstance(body, bytes) else None)
         with self._lock:
             written = self._write(response)
             self._write(request)
             self.index.add(response, *written, request=request, request_body=req_body)
+            self.texts.add(text)
             self.payload_bytes += body_length
         return response_id
 
@@ -345,8 +353,10 @@ class CaptureWarc:
             warc_headers_dict=headers,
         )
         record_id = record.rec_headers.get_header("WARC-Record-ID")
+        text = self.texts.read(record, data if isinstance(data, bytes) else None)
         with self._lock:
             self.index.add(record, *self._write(record))
+            self.texts.add(text)
             self.payload_bytes += length
         # The block is the payload here (no HTTP headers): warcio hashed it with SHA-256 for
         # WARC-Payload-Digest as it wrote it; it is not read once more for the same hash.

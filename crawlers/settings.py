@@ -121,6 +121,11 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
         "STATS_CLASS": "scrapy.statscollectors.DummyStatsCollector",
         "DOWNLOADER_STATS": False,
         "LOGSTATS_INTERVAL": 0,
+        # Scrapy checks each response's callback for a generator returning a value by reading
+        # its source and parsing it (inspect + ast) on every response: its cache is keyed by
+        # the bound method, made anew for each request. Our spiders' callbacks are checked
+        # once, in the tests (tests/test_crawl_settings.py).
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,
     }
     # One agent for every request of a capture, browser or plain HTTP (platform readers too).
     settings["USER_AGENT"] = limits.user_agent or default_user_agent(executable_path)

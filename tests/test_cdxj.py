@@ -9,6 +9,8 @@ import io
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from archiver.package import build_package
 from archiver.warcwriter import CaptureWarc
 
@@ -118,3 +120,23 @@ def test_a_warc_without_lines_has_the_package_index_every_warc(tmp_path):
                             indexes={paths[0]: first.index_path})
     lines = gzip.decompress(_index_members(package.path)["indexes/index.cdx.gz"])
     assert b"/a.html" in lines and b"/b.html" in lines
+
+
+@pytest.mark.parametrize("date", [
+    "2026-12-02T01:22:58.541573Z", "2026-12-02T01:22:58Z", "2026-12-02T01:22:58.5Z",
+    "2024-02-29T23:59:59.000001Z", "1999-01-01T00:00:00.0000001Z", "2026-12-02",
+    "2026-12-02T01:22Z", "2026-13-02T01:22:58Z", "2023-02-29T01:22:58Z"])
+def test_index_timestamps_are_cdxj_indexers(date):
+    """The CDXJ line's timestamp of a record's WARC-Date, taken from its digits for the dates
+    this writer writes, is what warcio (cdxj-indexer's parser) makes of every date."""
+    from warcio.timeutils import iso_date_to_timestamp
+
+    from archiver.cdxj import _timestamp
+
+    try:
+        expected = iso_date_to_timestamp(date)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _timestamp(date)
+        return
+    assert _timestamp(date) == expected

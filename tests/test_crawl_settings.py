@@ -41,3 +41,25 @@ def test_the_spiders_name_no_allowed_domains() -> None:
 
     for spider in (PageSpider, PlatformSpider, SplitPageSpider):
         assert not getattr(spider, "allowed_domains", None), spider
+
+
+def test_no_spider_callback_is_a_generator_returning_a_value() -> None:
+    """Scrapy's per-response check of this is off (WARN_ON_GENERATOR_RETURN_VALUE: it read
+    and parsed the callback's source on every response); the check is made here instead, on
+    every callback and errback of our spiders."""
+    import inspect
+
+    from scrapy.utils.misc import is_generator_with_return_value
+
+    from crawlers.spiders.page import PageSpider
+    from crawlers.spiders.platform import PlatformSpider
+    from crawlers.spiders.split import SplitPageSpider
+
+    assert _settings(use_browser=False)["WARN_ON_GENERATOR_RETURN_VALUE"] is False
+    checked = 0
+    for spider in (PageSpider, PlatformSpider, SplitPageSpider):
+        for name, method in inspect.getmembers(spider, inspect.isfunction):
+            if inspect.isgeneratorfunction(method) and not name.startswith("__"):
+                assert not is_generator_with_return_value(method), f"{spider.__name__}.{name}"
+                checked += 1
+    assert checked >= 2  # parse and follow at least

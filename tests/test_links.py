@@ -74,3 +74,24 @@ def test_base_element_is_followed(url: str) -> None:
     html = b'<base href="http://cdn.test/r/"><a href="/p">p</a><a href="q">q</a>'
     assert LinkFinder().links(HtmlResponse(url, body=html, encoding="utf-8")) == [
         "http://cdn.test/p", "http://cdn.test/r/q"]
+
+
+def test_requisites_and_title_read_by_xpath_as_by_css():
+    """The spider's requisites and title, read with XPath translated once, are what
+    ``response.css`` gives on tricky and on real pages."""
+    from crawlers.spiders.page import _REQUISITES, _REQUISITES_XPATH, _TITLE_XPATH
+
+    pages = [(url, body) for url, body, _ in _pages()]
+    pages += [(f"https://{p.parent.name}.test/{p.name}", p.read_bytes())
+              for p in sorted(SHARED.glob("*/*.html"))]
+    pages.append(("http://site.test/", b"<html><head><title> T </title>"
+                  b"<link rel='stylesheet icon' href='/s.css'><script src='/a.js'></script>"
+                  b"</head><body><video poster='/p.png'><source src='/v.mp4'></video>"
+                  b"<img src='/i.png'><picture><source src='/pic.webp'></picture></body></html>"))
+    found = 0
+    for url, body in pages:
+        response = HtmlResponse(url, body=body)
+        assert response.xpath(_REQUISITES_XPATH).getall() == response.css(_REQUISITES).getall()
+        assert response.xpath(_TITLE_XPATH).get() == response.css("title::text").get()
+        found += len(response.css(_REQUISITES).getall())
+    assert found > 10

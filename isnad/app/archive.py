@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ from isnad import __version__
 from isnad.config import Settings
 
 if TYPE_CHECKING:  # the proof modules load when a capture or a verification needs them
+    from archiver.pagetext import PageTexts
     from archiver.proof import ProofOptions, Prover
     from archiver.signing import SigningKey
     from archiver.timestamps import TSA
@@ -75,11 +76,12 @@ def _prover(settings: Settings) -> Prover:
                   software=f"Isnad {__version__}", version=__version__)
 
 
-def _index_for_search(archive: Archive) -> Callable[[str, Path], None]:
-    def index(capture_id: str, package: Path) -> None:
+def _index_for_search(archive: Archive
+                      ) -> Callable[[str, Path, Mapping[str, PageTexts]], None]:
+    def index(capture_id: str, package: Path, texts: Mapping[str, PageTexts]) -> None:
         from isnad.app.search import index_catalogued  # only when a capture is made
 
-        index_catalogued(archive, capture_id, package)
+        index_catalogued(archive, capture_id, package, texts)
     return index
 
 

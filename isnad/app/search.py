@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +20,7 @@ from typing import Any
 from archiver.archive import Archive
 from archiver.catalog import CaptureRow, ImportRow
 from archiver.errors import IsnadError
+from archiver.pagetext import PageTexts
 from archiver.search import (
     PackageText,
     SearchDocument,
@@ -148,16 +149,19 @@ def import_document(row: ImportRow) -> SearchDocument:
         captured_at=row.received_at or row.started_at)
 
 
-def index_capture(archive: Archive, capture_id: str, package: Path | None = None) -> bool:
+def index_capture(archive: Archive, capture_id: str, package: Path | None = None,
+                  texts: Mapping[str, PageTexts] | None = None) -> bool:
     """Index one capture from its package (``package``: a local copy; else the stored one).
-    A capture that is not COMPLETE or PARTIAL is taken out of the index instead; False then."""
+    ``texts``: what the writers of its WARCs kept of them (see
+    :func:`archiver.search.package_text`). A capture that is not COMPLETE or PARTIAL is taken
+    out of the index instead; False then."""
     row = archive.catalog.get(capture_id)
     index = SearchIndex(archive.catalog.engine)
     if row.state not in INDEXED_STATES or not row.package_key:
         index.remove("capture", row.id)
         return False
     if package is not None:
-        found = package_text(package)
+        found = package_text(package, texts)
     else:
         with _package(archive, row) as path:
             found = package_text(path)
@@ -165,11 +169,13 @@ def index_capture(archive: Archive, capture_id: str, package: Path | None = None
     return True
 
 
-def index_catalogued(archive: Archive, capture_id: str, package: Path) -> None:
-    """The archive's ``on_catalogued`` hook: index a capture just catalogued; a failure is
-    logged and never fails the capture (``isnad search --rebuild`` indexes it later)."""
+def index_catalogued(archive: Archive, capture_id: str, package: Path,
+                     texts: Mapping[str, PageTexts] | None = None) -> None:
+    """The archive's ``on_catalogued`` hook: index a capture just catalogued (``texts``: the
+    text its WARCs' writers kept, so they need not be read back); a failure is logged and
+    never fails the capture (``isnad search --rebuild`` indexes it later)."""
     try:
-        index_capture(archive, capture_id, package)
+        index_capture(archive, capture_id, package, texts)
     except Exception as exc:  # noqa: BLE001 - search is a convenience, the capture is evidence
         log.warning("capture %s not indexed for search (run `isnad search --rebuild`): %s",
                     capture_id, _one_line(exc))
