@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -178,7 +179,7 @@ class BrowserPageMiddleware:
                 ("view", "image/png", f"urn:view:{url}",
                  lambda: page.screenshot(type="png")),
                 ("thumbnail", "image/jpeg", f"urn:thumbnail:{url}",
-                 lambda: _thumbnail(page)),
+                 lambda: _thumbnail(page, self._recorder_session(page))),
                 ("screenshot", "image/png", f"urn:fullPage:{url}",
                  lambda: page.screenshot(full_page=True, type="png")),
             ]
@@ -200,6 +201,9 @@ class BrowserPageMiddleware:
             self._resource(job, kind, media_type, uri, data)
         self._resource(job, "dom", "text/html; charset=utf-8", f"urn:dom:{url}",
                        dom.encode("utf-8"))
+
+    async def _recorder_session(self, page: Page) -> Any | None:
+        return await self.recorder.session(page) if self.recorder is not None else None
 
     @staticmethod
     def _resource(job: CaptureJob, kind: str, media_type: str, uri: str, data: bytes) -> None:
@@ -236,19 +240,25 @@ def _first_line(exc: BaseException) -> str:
 THUMBNAIL_WIDTH = 640  # Browsertrix's thumbnails are 640 px wide
 
 
-async def _thumbnail(page: Page) -> bytes:
+async def _thumbnail(page: Page, recorder_session: Awaitable[Any | None]) -> bytes:
     """The first screen, scaled down to 640 px wide, as JPEG, rendered by Chromium itself.
 
     The page has just been scrolled to the top, so the clip (0, 0, viewport) is the first
-    screen whether Chromium reads its coordinates as page or viewport ones.
+    screen whether Chromium reads its coordinates as page or viewport ones. Asked through
+    the DevTools session the recorder keeps open on the page (one session fewer to open and
+    close per page); through a session of its own when there is none.
     """
     size = page.viewport_size or {"width": 1366, "height": 768}
+    params = {"format": "jpeg", "quality": 75,
+              "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"],
+                       "scale": min(1.0, THUMBNAIL_WIDTH / size["width"])}}
+    session = await recorder_session
+    if session is not None:
+        shot = await session.send("Page.captureScreenshot", params)
+        return base64.b64decode(shot["data"])
     session = await page.context.new_cdp_session(page)
     try:
-        shot = await session.send("Page.captureScreenshot", {
-            "format": "jpeg", "quality": 75,
-            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"],
-                     "scale": min(1.0, THUMBNAIL_WIDTH / size["width"])}})
+        shot = await session.send("Page.captureScreenshot", params)
     finally:
         await session.detach()
     return base64.b64decode(shot["data"])

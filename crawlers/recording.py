@@ -198,6 +198,7 @@ class BrowserRecorder:
         self._arrived_bytes: dict[str, int] = {}  # DevTools id -> body bytes received so far
         self._spools: dict[str, _Spool] = {}  # DevTools id -> large or media body on disk
         self._session_pages: dict[int, Page] = {}  # DevTools session -> its page
+        self._sessions: dict[Page, Any] = {}  # page -> its DevTools session
         # A player abandons requests as it goes (it seeks, retries with a range): those are
         # judged when its page closes, against what was recorded of the same URL.
         self._abandoned: list[tuple[Request, Page | None, str]] = []
@@ -226,6 +227,14 @@ class BrowserRecorder:
             await context.route("**", self._route_other_pages)
         await self._watch(page)
 
+    async def session(self, page: Page) -> Any | None:
+        """The DevTools session of ``page`` opened by :meth:`attach` (None: there is none,
+        e.g. not Chromium), for the snapshots that ask Chromium directly (the thumbnail)."""
+        watching = self._watched.get(page)
+        if watching is not None:
+            await watching
+        return self._sessions.get(page)
+
     def _watch(self, page: Page) -> asyncio.Future[None]:
         """The DevTools session of ``page`` (opened once): protocols and TLS details, and
         every redirect hop judged before it is sent."""
@@ -239,6 +248,7 @@ class BrowserRecorder:
         try:
             cdp = await page.context.new_cdp_session(page)
             self._session_pages[id(cdp)] = page
+            self._sessions[page] = cdp
             await cdp.send("Network.enable")
             cdp.on("Network.responseReceived",
                    lambda params: self._on_cdp_response(params, cdp))
@@ -252,7 +262,7 @@ class BrowserRecorder:
             await cdp.send("Fetch.enable",
                            {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]})
             self._cdp_sessions.append(cdp)
-            page.once("close", lambda _page: self._forget(cdp))
+            page.once("close", lambda closed: self._forget(cdp, closed))
         except PlaywrightError as exc:  # not Chromium: protocol and TLS details unavailable
             self.job.warnings.append(f"no DevTools session for TLS details: {exc}")
 
@@ -277,7 +287,8 @@ class BrowserRecorder:
         self._judging.add(task)
         task.add_done_callback(self._judging.discard)
 
-    def _forget(self, cdp: Any) -> None:
+    def _forget(self, cdp: Any, page: Page) -> None:
+        self._sessions.pop(page, None)
         if cdp in self._cdp_sessions:
             self._cdp_sessions.remove(cdp)
 

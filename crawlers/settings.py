@@ -130,7 +130,7 @@ def crawl_settings(job: CaptureJob, *, executable_path: str, headless: bool, log
     # One agent for every request of a capture, browser or plain HTTP (platform readers too).
     settings["USER_AGENT"] = limits.user_agent or default_user_agent(executable_path)
     if job.use_browser if browser is None else browser:
-        handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+        handler = "crawlers.playwright_handler.CaptureDownloadHandler"
         settings.update({
             "DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
             "CONCURRENT_REQUESTS": 4,
