@@ -31,7 +31,13 @@ CHROMIUM_ARGS = [
     "--metrics-recording-only",
     "--safebrowsing-disable-auto-update",
     "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,"
-    "CertificateTransparencyComponentUpdater,InterestFeedContentSuggestions",
+    "CertificateTransparencyComponentUpdater,InterestFeedContentSuggestions,"
+    "IsolateOrigins,site-per-process",
+    # Every frame in the page's own renderer and DevTools target: a cross-site frame in a
+    # process of its own is a target the recorder's DevTools session does not see, so the
+    # redirect hops of its requests (which Playwright's routes never see) went unjudged by
+    # the SSRF guard (tests/test_ssrf_frames.py).
+    "--disable-site-isolation-trials",
     "--disable-gpu",
     "--hide-scrollbars",
     "--mute-audio",

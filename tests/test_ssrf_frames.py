@@ -1,12 +1,12 @@
-"""A gap in the browser's SSRF guard, found while measuring issue 17 (browser capture CPU):
-the redirect hop of a subresource inside a cross-site frame.
+"""A gap in the browser's SSRF guard, found while measuring issue 17 (browser capture CPU),
+and closed: the redirect hops inside a cross-site frame.
 
-A cross-site frame runs in a renderer of its own (site isolation), a DevTools target of its
-own: the recorder's DevTools session on the page (``Fetch.requestPaused``, which judges
-redirect hops) does not see that frame's subresources, and Playwright's routes, which do see
+With site isolation, a cross-site frame runs in a renderer of its own, a DevTools target of
+its own: the recorder's DevTools session on the page (``Fetch.requestPaused``, which judges
+redirect hops) did not see that frame's requests, and Playwright's routes, which do see
 them, never see a redirect hop (Playwright's driver follows hops itself). So an image of the
-frame that redirects to a refused address is sent there. Marked ``xfail(strict=True)``: it
-documents the gap and turns red the day it is closed, so the mark is then removed.
+frame that redirected to a refused address was sent there. Chromium now runs every frame in
+the page's own renderer and target (``crawlers/settings.py``, ``CHROMIUM_ARGS``).
 """
 
 from __future__ import annotations
@@ -36,6 +36,15 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/framed.html":
             self._send(200, (f'<!doctype html><title>Framed</title><iframe src="http://'
                              f'{OTHER_SITE}:{port}/frame.html"></iframe>').encode(), "text/html")
+        elif self.path == "/framed-hop.html":
+            self._send(200, (f'<!doctype html><title>Framed</title><iframe src="http://'
+                             f'{OTHER_SITE}:{port}/frame-redirect"></iframe>').encode(),
+                       "text/html")
+        elif self.path == "/frame-redirect":  # the cross-site frame itself redirected
+            self.send_response(302)
+            self.send_header("Location", f"http://foo.localhost:{port}/frame.html")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/frame.html":  # the cross-site frame: one image, redirected
             self._send(200, b'<!doctype html><title>Frame</title><img src="/image-redirect">',
                        "text/html")
@@ -75,16 +84,18 @@ def intranet():
     server.server_close()
 
 
-@pytest.mark.xfail(strict=True, reason="the redirect hop of a cross-site frame's subresource "
-                   "is judged by neither Playwright's routes nor the page's DevTools session")
-def test_a_redirected_image_inside_a_cross_site_frame_is_refused(isnad, intranet):
+@pytest.mark.parametrize("page, asked", [
+    ("framed.html", 2),  # the frame's image redirects
+    ("framed-hop.html", 1),  # the frame's own address redirects
+])
+def test_a_redirect_hop_inside_a_cross_site_frame_is_refused(isnad, intranet, page, asked):
     port = intranet.server_address[1]
     env = {"ISNAD_ALLOW_PRIVATE_NETWORKS": "false", "ISNAD_MEDIA__ENABLED": "false",
            "ISNAD_PRIVATE_ORIGINS": json.dumps([f"127.0.0.1:{port}", f"{OTHER_SITE}:{port}"]),
            "ISNAD_BROWSER__EXTRA_ARGS": json.dumps(
                [f"--host-resolver-rules=MAP {OTHER_SITE} 127.0.0.1"])}
-    isnad.capture(f"http://127.0.0.1:{port}/framed.html", env=env)
-    # The frame and its image were asked for (the test reached the hop)...
-    assert intranet.hosts.count(f"{OTHER_SITE}:{port}") >= 2, intranet.hosts
+    isnad.capture(f"http://127.0.0.1:{port}/{page}", env=env)
+    # The frame (and its image) were asked for: the test reached the hop...
+    assert intranet.hosts.count(f"{OTHER_SITE}:{port}") >= asked, intranet.hosts
     # ...and the hop to a name of this machine was never sent.
     assert not any("localhost" in h for h in intranet.hosts), intranet.hosts
