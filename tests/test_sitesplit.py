@@ -227,8 +227,7 @@ def _kill_part_once_it_recorded_pages(capture_pid: int, home: Path) -> int:
     """Wait for part 1 to have recorded a few pages, then kill it (-9); its pid."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        parts = [p for p in psutil.Process(capture_pid).children(recursive=True)
-                 if "isnad.app.sitesplit" in " ".join(_cmdline(p))]
+        parts = part_processes(capture_pid)
         opened = list((home / "work").rglob("*-part1-000.warc.gz.open")) if (
             home / "work").exists() else []
         if parts and opened and opened[0].stat().st_size > 4000:
@@ -238,11 +237,17 @@ def _kill_part_once_it_recorded_pages(capture_pid: int, home: Path) -> int:
     raise AssertionError("part 1 never recorded anything")
 
 
-def _cmdline(process: psutil.Process) -> list[str]:
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
+def part_processes(capture_pid: int, index: int = 1) -> list[psutil.Process]:
+    """Part ``index``'s process under the `isnad capture` process ``capture_pid``: the part
+    names itself ``isnad-partN`` (a fork shows part 0's command line)."""
+    found = []
+    for process in psutil.Process(capture_pid).children(recursive=True):
+        try:
+            if process.name() == f"isnad-part{index}":
+                found.append(process)
+        except psutil.Error:  # ended meanwhile
+            continue
+    return found
 
 
 @pytest.mark.e2e
