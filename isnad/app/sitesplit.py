@@ -262,7 +262,7 @@ class SiteSplit:
                         self.job.capture_id, unsafe)
         for index, warc, payload, log_path in orders:
             process: PartProcess = (self._exec(payload, log_path) if unsafe
-                                    else self._fork(payload, log_path))
+                                    else fork_part(payload, log_path))
             self.parts.append(_Part(index, process, warc, self.work_dir / f"part{index}.json",
                                     "exec" if unsafe else "fork"))
 
@@ -278,48 +278,6 @@ class SiteSplit:
         process.stdin.write(json.dumps(payload).encode("utf-8"))
         process.stdin.close()
         return process
-
-    def _fork(self, payload: dict[str, Any], log_path: Path) -> ForkedPart:
-        """A part forked from this process (see :func:`fork_unsafe` for when it may be).
-
-        The part never returns into part 0's code: it runs its crawl and ends with
-        ``os._exit``, so nothing of part 0's (its open WARC, its buffered output, its
-        catalog objects) is flushed, closed or written by the part. Its stdin and stdout are
-        /dev/null, its stderr its own log, as for a fresh part; it is in part 0's process
-        group (the runner ends the group), and dies with part 0."""
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()  # what part 0 wrote so far is not written again by the part
-            except (OSError, ValueError):
-                pass
-        err = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        null = os.open(os.devnull, os.O_RDWR)
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the part
-            status = 1
-            try:
-                os.dup2(null, 0)
-                os.dup2(null, 1)
-                os.dup2(err, 2)
-                os.close(null)
-                os.close(err)
-                _forked_part(parent, payload)
-                status = 0
-            except BaseException:  # noqa: BLE001 - said in its log; never raised into part 0's code
-                try:
-                    traceback.print_exc()
-                except Exception:  # noqa: BLE001, S110 - the exit status still says it
-                    pass
-            finally:
-                try:
-                    logging.shutdown()
-                    sys.stderr.flush()
-                finally:
-                    os._exit(status)
-        os.close(err)
-        os.close(null)
-        return ForkedPart(pid)
 
     def others_running(self) -> bool:
         """Does another part still run? A part found dead gives its pages back first."""
@@ -442,6 +400,50 @@ class SiteSplit:
             self.frontier.forget()
         except Exception as exc:  # noqa: BLE001 - a leftover row harms nothing
             log.warning("capture %s: frontier rows not deleted: %s", self.job.capture_id, exc)
+
+
+def fork_part(payload: dict[str, Any], log_path: Path) -> ForkedPart:
+    """Part ``payload["part"]`` forked from this process (see :func:`fork_unsafe` for when
+    it may be).
+
+    The part never returns into part 0's code: it runs its crawl and ends with
+    ``os._exit``, so nothing of part 0's (its open WARC, its buffered output, its
+    catalog objects) is flushed, closed or written by the part. Its stdin and stdout are
+    /dev/null, its stderr its own log, as for a fresh part; it is in part 0's process
+    group (the runner ends the group), and dies with part 0."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # what part 0 wrote so far is not written again by the part
+        except (OSError, ValueError):
+            pass
+    err = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDWR)
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the part
+        status = 1
+        try:
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(err, 2)
+            os.close(null)
+            os.close(err)
+            _forked_part(parent, payload)
+            status = 0
+        except BaseException:  # noqa: BLE001 - said in its log; never raised into part 0's code
+            try:
+                traceback.print_exc()
+            except Exception:  # noqa: BLE001, S110 - the exit status still says it
+                pass
+        finally:
+            try:
+                logging.shutdown()
+                sys.stderr.flush()
+            finally:
+                os._exit(status)
+    os.close(err)
+    os.close(null)
+    return ForkedPart(pid)
 
 
 def _forked_part(parent: int, payload: dict[str, Any]) -> None:
