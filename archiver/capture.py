@@ -112,8 +112,11 @@ class CaptureSession:
         self.received: list[Path] = []
         self.received_sha256: dict[str, str] = {}  # their hashes, taken as they were copied
         # WARC files of this capture written (and closed) by other processes: the other parts
-        # of a crawl spread over several processes (isnad.app.sitesplit).
+        # of a crawl spread over several processes (isnad.app.sitesplit), with what their
+        # writers took as they wrote: digests, and files of CDXJ lines (by WARC path).
         self.part_warcs: list[Path] = []
+        self.part_digests: dict[Path, FileDigest] = {}
+        self.part_indexes: dict[Path, Path] = {}
 
     @property
     def prefix(self) -> str:
@@ -170,11 +173,13 @@ class CaptureSession:
         # A WARC written here was hashed as it was written (not read again for it); a
         # received file, as its working copy was written on arrival.
         known: dict[Path, FileDigest | str] = {w.path: w.digest for w in written}
+        known.update(self.part_digests)
         known.update({p: self.received_sha256[p.name] for p in self.received
                       if self.received_sha256.get(p.name)})
         # The index lines the WARCs' writers made as they wrote (a WARC without them, a
         # received file say, has the package index the WARCs instead).
         indexes = {w.path: w.index_path for w in written if w.index_path is not None}
+        indexes.update(self.part_indexes)
         closed += self.received
         for w in self.warcs:
             if not w.closed:
@@ -250,6 +255,8 @@ class CaptureSession:
             warc.unlink()  # they are inside the package now, which was just verified
         for warc in self.warcs:
             warc.index.path.unlink(missing_ok=True)
+        for lines in self.part_indexes.values():
+            lines.unlink(missing_ok=True)
         if index is not None:
             index.unlink(missing_ok=True)
         artifacts = [

@@ -227,8 +227,7 @@ def _kill_part_once_it_recorded_pages(capture_pid: int, home: Path) -> int:
     """Wait for part 1 to have recorded a few pages, then kill it (-9); its pid."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        parts = [p for p in psutil.Process(capture_pid).children(recursive=True)
-                 if "isnad.app.sitesplit" in " ".join(_cmdline(p))]
+        parts = part_processes(capture_pid)
         opened = list((home / "work").rglob("*-part1-000.warc.gz.open")) if (
             home / "work").exists() else []
         if parts and opened and opened[0].stat().st_size > 4000:
@@ -238,11 +237,17 @@ def _kill_part_once_it_recorded_pages(capture_pid: int, home: Path) -> int:
     raise AssertionError("part 1 never recorded anything")
 
 
-def _cmdline(process: psutil.Process) -> list[str]:
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
+def part_processes(capture_pid: int, index: int = 1) -> list[psutil.Process]:
+    """Part ``index``'s process under the `isnad capture` process ``capture_pid``: the part
+    names itself ``isnad-partN`` (a fork shows part 0's command line)."""
+    found = []
+    for process in psutil.Process(capture_pid).children(recursive=True):
+        try:
+            if process.name() == f"isnad-part{index}":
+                found.append(process)
+        except psutil.Error:  # ended meanwhile
+            continue
+    return found
 
 
 @pytest.mark.e2e
@@ -300,3 +305,217 @@ def test_pages_not_read_when_time_runs_out_are_named(isnad, site):
                     for j in range(SPLIT_SECTIONS)} <= accounted
     counts = response_counts(wacz)
     assert all(counts[url] == 1 for url in read)
+
+
+# -- how the parts start, and how their WARCs are packaged -------------------------------------
+
+FORK_PROBE = r'''
+import json, os, sys, threading, time
+from pathlib import Path
+from archiver.catalog import Catalog
+from archiver.frontier import Frontier
+from isnad.app.sitesplit import fork_part, fork_unsafe
+
+folder = Path(sys.argv[1])
+catalog = Catalog(f"sqlite:///{folder}/catalog.db", upgrade=True)
+frontier = Frontier(catalog, "cap-fork")
+frontier.seed("http://a/", "http://a/", 0)
+
+
+def held():
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if "catalog.db" in target:
+            found.append(target)
+    return found
+
+
+out = {"open_before": held(), "safe": fork_unsafe(catalog, frontier),
+       "catalog_open_after": held()}
+with catalog.engine.connect() as held:  # a connection in use at fork time
+    out["in_use"] = fork_unsafe(catalog, frontier)
+stop = threading.Event()
+thread = threading.Thread(target=stop.wait, name="busy-thread")
+thread.start()
+out["thread"] = fork_unsafe(catalog, frontier)
+stop.set()
+thread.join()
+# A part whose orders cannot be read: it fails in its own process, its log says why, and it
+# never comes back into this (part 0's) code.
+part = fork_part({"part": 1}, folder / "part1.log")
+print("part 0 goes on", os.getpid(), flush=True)
+out["exit"] = part.wait(60)
+out["pid"] = part.pid
+print(json.dumps(out), flush=True)
+'''
+
+
+def test_a_part_is_forked_only_when_safe_and_a_failing_part_stays_in_its_own_process(tmp_path):
+    run = subprocess.run([sys.executable, "-c", FORK_PROBE, str(tmp_path)],
+                         capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    # Printed by part 0 only: the forked part ended in its own process, whatever it raised.
+    assert [line.split()[:4] for line in lines[:-1]] == [["part", "0", "goes", "on"]], lines
+    out = json.loads(lines[-1])
+    # Nothing running; the connections part 0 had open are closed before a fork.
+    assert out["open_before"] and out["safe"] is None
+    assert out["catalog_open_after"] == []
+    assert out["in_use"] == "1 catalog connection(s) are in use"
+    assert out["thread"].startswith("threads run (") and "busy-thread" in out["thread"]
+    assert out["exit"] == 1
+    log = (tmp_path / "part1.log").read_text()
+    assert "Traceback" in log and "KeyError: 'settings'" in log
+
+
+@pytest.mark.e2e
+@pytest.mark.serial  # timed against the parts' progress
+def test_a_part_is_forked_from_part_0_named_logged_and_dies_with_it(isnad, site):
+    seed = site.url("/split/d2500/index.html")
+    proc = subprocess.Popen(
+        isnad.command("capture", "--json", "--no-browser", "--depth", "2", "--processes", "2",
+                      seed), cwd=isnad.home, env=isnad.env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (found := part_processes(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert found, "part 1 never started"
+        part = found[0]
+        part0 = part.parent()
+        # A fork of part 0 (the capture process): no second interpreter, nothing imported again.
+        assert part0.cmdline() == part.cmdline()
+        assert "isnad.app.child" in " ".join(part0.cmdline())
+        assert part0.name() != "isnad-part1"
+        logs = list((isnad.home / "logs" / "parts").glob("*-part1.log"))
+        assert len(logs) == 1
+        # Part 0 killed with -9: the part goes with it (nothing left reading pages unseen).
+        part0.kill()
+        gone, alive = psutil.wait_procs([part], timeout=10)
+        assert gone and not alive
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+
+
+EXEC_PROBE = r'''
+import json, sys, threading
+from pathlib import Path
+from isnad.app.archive import open_archive, prepare_archive
+from isnad.app.capture import CaptureOptions, CaptureRun
+from isnad.config import Settings
+
+settings = Settings(home=Path(sys.argv[1]), allow_private_networks=True)
+archive = open_archive(settings)
+prepare_archive(archive, settings)
+stop = threading.Event()
+threading.Thread(target=stop.wait, name="busy-thread", daemon=True).start()
+run = CaptureRun(settings, CaptureOptions(operator="test", use_browser=False, depth=2,
+                                          processes=2), archive)
+result = run.run([sys.argv[2]])[0]
+print(json.dumps({"id": result.capture_id, "state": result.state,
+                  "package": str(result.location)}))
+'''
+
+
+@pytest.mark.e2e
+def test_parts_start_as_fresh_processes_when_part_0_cannot_fork_safely(tmp_path, site):
+    seed = site.url("/split/d300/index.html")
+    run = subprocess.run([sys.executable, "-c", EXEC_PROBE, str(tmp_path / "home"), seed],
+                         capture_output=True, text=True, timeout=240,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.splitlines()[-1])
+    assert out["state"] == CaptureState.COMPLETE, out
+    # Said in the log, with the reason.
+    assert "not forked: threads run (" in run.stderr and "busy-thread" in run.stderr
+    ctx = datapackage(out["package"])["isnad"]
+    part = ctx["site_split"]["parts"][1]
+    assert part["start"] == "exec" and part["exit"] == 0
+    expected = split_urls(site, "/split/d300/")
+    counts = response_counts(out["package"])
+    assert {url: counts[url] for url in expected} == dict.fromkeys(expected, 1)
+
+
+def test_the_parts_warcs_are_packaged_with_the_digests_and_index_lines_they_made(
+        tmp_path, monkeypatch):
+    """Part 0 neither hashes a part's WARC again nor indexes any WARC again: the part's
+    writer did both as it wrote; the package's own verification still reads everything."""
+    import archiver.capture as capture_module
+    import archiver.package as package_module
+    from archiver.archive import Archive
+    from archiver.capture import CaptureRequest, begin_capture
+    from archiver.proof import ProofOptions
+    from archiver.storage import LocalFolderStorage
+    from archiver.verify import verify_package_file
+    from archiver.warcwriter import CaptureWarc
+
+    archive = Archive(tmp_path / "home", Catalog(f"sqlite:///{tmp_path}/c.db", upgrade=True),
+                      [LocalFolderStorage(tmp_path / "vault")], host="machine-a")
+    url, other = "http://127.0.0.1:9/split/index.html", "http://127.0.0.1:9/split/s0.html"
+    session = begin_capture(archive, CaptureRequest(url, "alice"), {})
+    exchange = {"method": "GET", "request_headers": [], "request_body": None, "status": 200,
+                "reason": "OK", "response_headers": [("Content-Type", "text/html")]}
+    session.new_warc({"software": "test"}).write_exchange(
+        url=url, body=b"<html><title>0</title></html>", **exchange)
+    part = CaptureWarc(session.work_dir / f"isnad-{session.capture_id}-part1-000.warc.gz",
+                       {"software": "test", "isnad-part": "1"})
+    part.write_exchange(url=other, body=b"<html><title>1</title></html>", **exchange)
+    path = part.close()
+    lines = part.index_path
+    assert lines is not None and lines.exists()
+    session.part_warcs.append(path)
+    session.part_digests[path] = part.digest
+    session.part_indexes[path] = lines
+
+    def no_rehash(p):  # noqa: ANN001, ANN202
+        raise AssertionError(f"{p} read again for its hash")
+
+    real_indexer = package_module._indexer
+
+    def no_reindex(out, warcs, data):  # noqa: ANN001, ANN202
+        assert warcs == [], f"WARCs indexed again: {warcs}"
+        return real_indexer(out, warcs, data)
+
+    monkeypatch.setattr(capture_module, "sha256_file", no_rehash)
+    monkeypatch.setattr(package_module, "_indexer", no_reindex)
+    result = session.finish(state=CaptureState.COMPLETE, reasons=[], context={"final_url": url},
+                            pages=[{"url": url, "title": "0"}, {"url": other, "title": "1"}],
+                            title="0")
+    assert result.state == CaptureState.COMPLETE, result
+    assert not lines.exists()  # packaged, then deleted with the WARC
+    package = Path(result.location)
+    check = verify_package_file(package, ProofOptions(allow_unsigned=True))  # no key here
+    assert check.ok, check.mismatches
+    with zipfile.ZipFile(package) as wacz:
+        import gzip
+
+        index = gzip.decompress(wacz.read("indexes/index.cdx.gz")).decode()
+    assert f'"filename": "{path.name}"' in index and other.split("//")[1] in index
+
+
+@pytest.mark.parametrize("parts", [4])
+def test_the_page_cap_holds_when_parts_add_links_at_once(catalog_url, parts):
+    frontier = Frontier(Catalog(catalog_url, upgrade=True), "cap-4")
+    frontier.seed("http://a/", "http://a/", 0)
+    capped: list[bool] = []
+
+    def add(index: int) -> None:
+        own = Frontier(Catalog(catalog_url), "cap-4")
+        for round_ in range(5):  # overlapping links: each part finds some the others found
+            links = [(f"http://a/{round_}/{i}", f"http://a/{round_}/{i}")
+                     for i in range(index, index + 30)]
+            capped.append(own.add_pages(links, 1, max_pages=100))
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(parts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert frontier.counts().pages == 100  # exact, on PostgreSQL too
+    assert any(capped)

@@ -5,12 +5,19 @@ found itself: the links it finds go to the frontier (each once, whichever part f
 it takes queued pages as its downloader has room. The scope, depth and page cap are the page
 spider's; the guard and the recording are the same middlewares. It ends when no page waits and
 none is taken (and, for the part that owns the capture, when every other part has ended).
+
+It takes pages as soon as it has room: when one of its pages is done (a slot is free) and
+when it adds links itself, at once; pages another part adds are seen at its next look (every
+``POLL`` seconds while it has room, a read that takes no lock; the claim that follows is one
+UPDATE for as many pages as it has room for).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from scrapy.http import Request, Response
@@ -22,25 +29,33 @@ from crawlers.job import CaptureJob
 from crawlers.recording import BrowserRecorder
 from crawlers.spiders.page import PageItem, PageSpider
 
-POLL = 0.1  # seconds between looks at the frontier when nothing waits there
+POLL = 0.05  # seconds between looks at the frontier when nothing here changed
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class SplitPageSpider(PageSpider):
     """Part ``part`` of a crawl whose frontier is ``frontier``.
 
     ``others_running()`` (the owning part only) says whether another part still runs; it also
-    gives the frontier back the pages of a part that died, so they are read again here."""
+    gives the frontier back the pages of a part that died, so they are read again here.
+    ``timeline``: when this part was ready, and read its first and last page (UTC), for the
+    capture context."""
 
     name = "page-part"
 
     def __init__(self, job: CaptureJob, recorder: BrowserRecorder, frontier: Frontier,
                  part: int, others_running: Callable[[], bool] | None = None,
-                 **kwargs: Any) -> None:
+                 timeline: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(job, recorder, **kwargs)
         self.frontier = frontier
         self.part = part
         self.others_running = others_running
+        self.timeline = timeline if timeline is not None else {}
         self._in_flight = 0
+        self._wake: asyncio.Event | None = None  # set when this part may take pages again
 
     async def start(self) -> AsyncIterator[Request]:
         settings = self.crawler.settings
@@ -52,10 +67,13 @@ class SplitPageSpider(PageSpider):
             yield Request(self._start_url, callback=self.parse, errback=self.failed,
                           meta={"isnad_depth": 0, "isnad_key": canonicalize_url(self.job.url),
                                 **self._auth}, dont_filter=True)
+        self._wake = asyncio.Event()
+        self.timeline["ready_at"] = _now()
         while True:
+            self._wake.clear()  # a page settled from here on wakes the wait below
             if self.others_running:  # a part found dead gives its pages back now
                 self.others_running()
-            if self._in_flight < room:
+            if self._in_flight < room and self.frontier.waiting():
                 batch = self.frontier.claim(self.part, room - self._in_flight)
                 for url, depth in batch:
                     self._in_flight += 1
@@ -64,9 +82,10 @@ class SplitPageSpider(PageSpider):
                                         **self._auth}, dont_filter=True)
                 if batch:
                     continue
-                if self._in_flight == 0 and self._finished():
-                    return
-            await asyncio.sleep(POLL)
+            if self._in_flight == 0 and self._finished():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL)
 
     def _finished(self) -> bool:
         """Nothing waits, nothing is taken, and (for the owner) no other part runs."""
@@ -80,10 +99,19 @@ class SplitPageSpider(PageSpider):
         request_meta["isnad_settled"] = True
         self._in_flight -= 1
         self.frontier.done(request_meta["isnad_key"], self.part)
+        self._wakeup()
+
+    def _wakeup(self) -> None:
+        """Room, or pages, for this part: its start loop looks at the frontier now."""
+        if self._wake is not None:
+            self._wake.set()
 
     def parse(self, response: Response) -> Iterator[PageItem | Request]:
         # The page is done only once its links are in the frontier: done before, a part
         # looking in between would find nothing queued nor taken, and end.
+        now = _now()
+        self.timeline.setdefault("first_page_at", now)
+        self.timeline["last_page_at"] = now
         try:
             final = canonicalize_url(response.url)
             if final != response.meta.get("isnad_key"):
@@ -117,4 +145,6 @@ class SplitPageSpider(PageSpider):
             self.job.add_reason(
                 f"page cap reached ({self.job.limits.max_pages} pages); "
                 "further links in scope were not followed")
+        if links:
+            self._wakeup()
         return iter(())

@@ -200,6 +200,8 @@ class CaptureRun:
         split = self.splits.get(id(job))
         if split is not None:  # the other parts' observations and WARCs join part 0's
             session.part_warcs += split.finish()
+            session.part_digests.update(split.digests)
+            session.part_indexes.update(split.indexes)
         state, reasons, error = outcome(job)
         context = {**_base_context(session, self.options, self.limits, self.snapshot),
                    **_observed_context(job)}
