@@ -16,8 +16,13 @@ job is DONE in the catalog (polled every 0.1 s). Median of --rounds rounds, for 
 for 2 workers with the same --concurrency each; their ratio (target >= 1.8x). The 1-minute
 load average is printed with every figure: the machine may be shared.
 
+The CPU of a job is counted in the workers and their capture processes (the kernel's
+accounting) and, apart, in the database and Redis servers. ``--code DIR`` runs the same rounds
+with another version's workers (a checkout, first on their ``PYTHONPATH``), interleaved with
+this code's, so that a before/after comparison sees the same load.
+
 Usage: ``python bench/scaleout_bench.py [--jobs 16] [--delay 8] [--concurrency 4]
-[--rounds 3] [--db postgresql|sqlite|both]``
+[--rounds 3] [--db postgresql|sqlite|both] [--code DIR]``
 """
 
 from __future__ import annotations
@@ -62,13 +67,16 @@ class Round:
     run: float  # median seconds from a job's start to its end
     capture: float  # median seconds of the capture itself (the capture row's start to end)
     cpu: float  # CPU seconds per job: the workers and their capture processes, all told
+    servers: float  # CPU seconds per job of the database and Redis servers
 
 
 class Cluster:
     """The machines over one queue and one catalog; workers started and stopped on demand."""
 
-    def __init__(self, work: Path, queue_url: str, catalog_url: str) -> None:
+    def __init__(self, work: Path, queue_url: str, catalog_url: str, servers: list[int]
+                 ) -> None:
         self.work = work
+        self.servers = servers  # the pids of the queue's and the catalog's servers
         self.shared = {"ISNAD_QUEUE__URL": queue_url, "ISNAD_CATALOG__URL": catalog_url,
                        "ISNAD_SIGNING__KEY_DIR": str(work / "keys")}
         self.laptop = isnad_env(work / "laptop", **self.shared)
@@ -87,10 +95,11 @@ class Cluster:
         self.store.catalog.engine.dispose()
 
     @contextlib.contextmanager
-    def workers(self, count: int, concurrency: int, tag: str
+    def workers(self, count: int, concurrency: int, tag: str, code: Path | None = None
                 ) -> Iterator[list[subprocess.Popen]]:
         """``count`` workers, each on its machine, registered in the catalog; yields their
-        processes. They are stopped (SIGTERM, then drained) at the end."""
+        processes. They are stopped (SIGTERM, then drained) at the end. ``code``: a checkout
+        of another version of Isnad for the workers to run (first on ``PYTHONPATH``)."""
         names = [f"machine-{chr(ord('a') + n)}" for n in range(count)]
         procs: list[subprocess.Popen] = []
         logs = []
@@ -98,6 +107,8 @@ class Cluster:
             for name in names:
                 home = self.work / f"{name}-{tag}"
                 env = isnad_env(home, ISNAD_WORKER__HOST=name, **self.shared)
+                if code is not None:
+                    env["PYTHONPATH"] = str(code)
                 log = open(self.work / f"{name}-{tag}.log", "wb")  # noqa: SIM115 - closed below
                 logs.append(log)
                 procs.append(subprocess.Popen(
@@ -133,6 +144,7 @@ class Cluster:
               ) -> Round:
         """Submit ``urls`` and wait until every job is DONE (or ended otherwise)."""
         cpu = cpu_seconds(workers)
+        servers = server_cpu_seconds(self.servers)
         listing = self.work / "urls.txt"
         listing.write_text("".join(f"{url}\n" for url in urls))
         load = os.getloadavg()[0]
@@ -161,6 +173,7 @@ class Cluster:
             time.sleep(POLL)
         seconds = time.perf_counter() - started
         cpu = (cpu_seconds(workers) - cpu) / len(urls)
+        servers = (server_cpu_seconds(self.servers) - servers) / len(urls)
         catalog = self.store.catalog
         spans = []
         for row in rows:
@@ -172,7 +185,7 @@ class Cluster:
                           else float("nan")))
         wait, run, capture = (statistics.median(s[i] for s in spans) for i in range(3))
         return Round(len(workers), seconds, submitted, load, Counter(r.state for r in rows),
-                     Counter(r.worker_host for r in rows), wait, run, capture, cpu)
+                     Counter(r.worker_host for r in rows), wait, run, capture, cpu, servers)
 
 
 def cpu_seconds(procs: list[subprocess.Popen]) -> float:
@@ -191,14 +204,33 @@ def cpu_seconds(procs: list[subprocess.Popen]) -> float:
     return total
 
 
+def server_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds used so far by the servers (``pids``) and their processes, live or ended
+    (PostgreSQL's backends, one per connection, are children of its first process)."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            for process in (root, *root.children(recursive=True)):
+                with contextlib.suppress(psutil.Error):
+                    times = process.cpu_times()
+                    total += times.user + times.system
+            times = root.cpu_times()
+            total += times.children_user + times.children_system
+    return total
+
+
 @contextlib.contextmanager
-def services(work: Path, db: str) -> Iterator[tuple[str, str]]:
-    """A Redis and the catalog's database; yields (queue URL, catalog URL)."""
+def services(work: Path, db: str) -> Iterator[tuple[str, str, list[int]]]:
+    """A Redis and the catalog's database; yields (queue URL, catalog URL, the servers'
+    pids)."""
     from tests.redisserver import RedisServer, redis_server_binary
 
     if redis_server_binary() is None:
         raise BenchError("redis-server is not installed (`make test-system-deps` installs it)")
     redis = RedisServer(work / "redis").start()
+    assert redis.proc is not None
+    servers = [redis.proc.pid]
     pg = None
     try:
         if db == "postgresql":
@@ -209,10 +241,11 @@ def services(work: Path, db: str) -> Iterator[tuple[str, str]]:
                 raise BenchError("PostgreSQL is not installed (`make test-system-deps`)")
             pg = PostgresServer(bin_dir).start()
             catalog_url = pg.new_database()
+            servers.append(int((pg.data / "postmaster.pid").read_text().split()[0]))
         else:
             (work / "shared").mkdir()
             catalog_url = f"sqlite:///{work / 'shared' / 'catalog.db'}"
-        yield redis.url, catalog_url
+        yield redis.url, catalog_url, servers
     finally:
         if pg is not None:
             pg.destroy()
@@ -220,49 +253,64 @@ def services(work: Path, db: str) -> Iterator[tuple[str, str]]:
 
 
 def bench(db: str, args: argparse.Namespace, base: str, serial: Iterator[int]) -> None:
-    """Rounds of 1 worker and of 2 workers, alternating (so both see much the same load)."""
+    """Rounds of 1 worker and of 2 workers, alternating (so both see much the same load);
+    with ``--code``, the same rounds of that code interleaved with this one's."""
+    variants: dict[str, Path | None] = {"this code": None}
+    if args.code:
+        variants[f"--code {args.code}"] = args.code
     with tempfile.TemporaryDirectory(prefix=f"isnad-scaleout-{db}-") as tmp:
         work = Path(tmp)
-        with services(work, db) as (queue_url, catalog_url):
-            cluster = Cluster(work, queue_url, catalog_url)
+        with services(work, db) as (queue_url, catalog_url, servers):
+            cluster = Cluster(work, queue_url, catalog_url, servers)
             try:
-                rounds: dict[int, list[Round]] = {1: [], 2: []}
+                rounds: dict[tuple[str, int], list[Round]] = {}
                 warm = os.environ.get("ISNAD_WORKER__WARM_PROCESSES", "true")
                 print(f"\n{db} catalog, Redis queue: {args.jobs} jobs of {args.delay:g} s "
                       f"each, concurrency {args.concurrency} per worker, warm capture "
                       f"processes: {warm} (ISNAD_WORKER__WARM_PROCESSES)")
-                print(f"  {'workers':>7} {'round':>5} {'load':>5} {'seconds':>8} "
+                print(f"  {'code':<10} {'workers':>7} {'round':>5} {'load':>5} {'seconds':>8} "
                       f"{'jobs/min':>9} {'submit s':>8} {'wait':>6} {'run':>6} "
-                      f"{'capture':>7} {'CPU s/job':>9}  jobs (by machine)")
-                for n, count in itertools.product(range(args.rounds), (1, 2)):
+                      f"{'capture':>7} {'CPU s/job':>9} {'servers':>7}  jobs (by machine)")
+                for n, (name, code), count in itertools.product(
+                        range(args.rounds), variants.items(), (1, 2)):
                     urls = [f"{base}/slow-page?seconds={args.delay:g}&n={next(serial)}"
                             for _ in range(args.jobs)]
-                    with cluster.workers(count, args.concurrency, f"{count}w{n}") as procs:
+                    tag = f"{count}w{n}{'' if code is None else 'c'}"
+                    with cluster.workers(count, args.concurrency, tag, code=code) as procs:
                         result = cluster.round(urls, procs, args.timeout)
-                    rounds[count].append(result)
+                    rounds.setdefault((name, count), []).append(result)
                     states = ", ".join(f"{v} {k}" for k, v in sorted(result.states.items()))
                     machines = ", ".join(f"{k}: {v}"
                                          for k, v in sorted(result.per_machine.items()))
-                    print(f"  {count:>7} {n + 1:>5} {result.load:5.2f} {result.seconds:8.1f} "
+                    print(f"  {'this' if code is None else '--code':<10} {count:>7} {n + 1:>5} "
+                          f"{result.load:5.2f} {result.seconds:8.1f} "
                           f"{args.jobs / result.seconds * 60:9.1f} "
                           f"{result.submit_seconds:8.2f} {result.wait:6.1f} "
-                          f"{result.run:6.2f} {result.capture:7.2f} {result.cpu:9.2f}  "
-                          f"{states} ({machines})")
-                one = statistics.median(r.seconds for r in rounds[1])
-                two = statistics.median(r.seconds for r in rounds[2])
-                ideal = args.jobs / args.concurrency * args.delay
-                print(f"  median of {args.rounds}: 1 worker {one:.1f} s, 2 workers {two:.1f} s:"
-                      f" {one / two:.2f}x (target >= 1.8x); the delay alone is {ideal:.0f} s "
-                      f"for 1 worker, {ideal / 2:.0f} s for 2; load now "
-                      f"{os.getloadavg()[0]:.2f}")
-                # CPU is what two machines have twice and two workers on one machine share.
-                cpu = statistics.median(r.cpu for r in rounds[1] + rounds[2])
-                print(f"  CPU per job {cpu:.2f} s (workers and capture processes): at the "
-                      f"delay's pace 1 worker needs {cpu * args.concurrency / args.delay:.1f} "
-                      f"cores, 2 workers {2 * cpu * args.concurrency / args.delay:.1f}; this "
-                      f"machine has {os.cpu_count()}, shared")
+                          f"{result.run:6.2f} {result.capture:7.2f} {result.cpu:9.2f} "
+                          f"{result.servers:7.2f}  {states} ({machines})")
+                for name in variants:
+                    summarise(name, rounds[name, 1], rounds[name, 2], db, args)
             finally:
                 cluster.close()
+
+
+def summarise(name: str, one_worker: list[Round], two_workers: list[Round], db: str,
+              args: argparse.Namespace) -> None:
+    """The medians of a code's rounds: the ratio, and the CPU a job takes."""
+    one = statistics.median(r.seconds for r in one_worker)
+    two = statistics.median(r.seconds for r in two_workers)
+    ideal = args.jobs / args.concurrency * args.delay
+    print(f"  {name}, median of {args.rounds}: 1 worker {one:.1f} s, 2 workers {two:.1f} s: "
+          f"{one / two:.2f}x (target >= 1.8x); the delay alone is {ideal:.0f} s for 1 worker, "
+          f"{ideal / 2:.0f} s for 2; load now {os.getloadavg()[0]:.2f}")
+    # CPU is what two machines have twice and two workers on one machine share.
+    cpu = statistics.median(r.cpu for r in one_worker + two_workers)
+    servers = statistics.median(r.servers for r in one_worker + two_workers)
+    need = (cpu + servers) * args.concurrency / args.delay
+    print(f"  {name}: CPU per job {cpu:.2f} s (workers and capture processes) and "
+          f"{servers:.2f} s (the {db} and Redis servers): at the delay's pace 1 worker needs "
+          f"{need:.1f} cores, 2 workers {2 * need:.1f}; this machine has {os.cpu_count()}, "
+          "shared")
 
 
 def main() -> None:
@@ -274,6 +322,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--db", choices=("postgresql", "sqlite", "both"), default="both")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per round")
+    parser.add_argument("--code", type=Path, help="a checkout of another version (e.g. `git "
+                        "archive` of a commit, extracted) whose workers run rounds interleaved "
+                        "with this code's: a before/after comparison under the same load")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; wait: submission "

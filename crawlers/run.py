@@ -4,10 +4,12 @@ each crawl runs beside the next one."""
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
+import sys
 from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any
+from typing import Any, TypeVar
 
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
@@ -22,12 +24,54 @@ TOOLS = ("scrapy", "scrapy-playwright", "playwright", "warcio", "wacz", "cdxj-in
          "yt-dlp", "cryptography", "rfc3161-client", "httpx2")
 
 
+# What dpkg knows of installed packages: rewritten (a new file renamed into place) by every
+# install or removal.
+DPKG_STATUS = "/var/lib/dpkg/status"
+V = TypeVar("V")
+
+
+def kept_while(state: Callable[[], object]) -> Callable[[Callable[[], dict[str, V]]],
+                                                        Callable[[], dict[str, V]]]:
+    """Keep what a function read for as long as ``state()`` says the same.
+
+    A capture records what was installed when it ran (tool versions, font packages). Reading
+    it costs a capture process a few hundredths of a CPU second each time; a warm process
+    (isnad.app.zygote) reads it once and hands it to every process it forks, which reads it
+    again only when an install or removal has changed what ``state()`` looks at."""
+    def decorate(read: Callable[[], dict[str, V]]) -> Callable[[], dict[str, V]]:
+        kept: list[tuple[object, dict[str, V]]] = []
+
+        @functools.wraps(read)
+        def current() -> dict[str, V]:
+            now = state()
+            if not kept or kept[0][0] != now:
+                kept[:] = [(now, read())]
+            return dict(kept[0][1])  # a copy: the kept one is never changed by a caller
+        return current
+    return decorate
+
+
+def _stat(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path or ".")
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _import_path_state() -> tuple[object, ...]:
+    # Installing, upgrading or removing a distribution adds or removes its *.dist-info
+    # folder, which changes the modification time of the folder on sys.path holding it.
+    return tuple((entry, _stat(entry)) for entry in sys.path)
+
+
+@kept_while(_import_path_state)
 def tool_versions() -> dict[str, str]:
     """Versions of the capture tools in use (Chromium's is added by the browser itself)."""
     return {name: version(name) for name in TOOLS}
 
 
-@functools.cache
+@kept_while(lambda: _stat(DPKG_STATUS))
 def font_packages() -> dict[str, str]:
     """Installed Debian font packages (name -> version): which scripts and emoji a screenshot
     or PDF can show depends on them. Empty where dpkg is not available."""

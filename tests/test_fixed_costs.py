@@ -67,3 +67,55 @@ def test_the_application_layer_loads_no_module_lazily():
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.stdout.split("\n")[:2] == ["True False", "[]"], done.stderr
+
+
+def _fake_distribution(folder: Path, name: str, version: str) -> None:
+    info = folder / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+
+
+def test_tool_versions_are_read_once_and_again_after_an_install(tmp_path, monkeypatch):
+    """A warm process reads the tools' versions once for all the captures it forks
+    (crawlers.run.kept_while); an install that changes them is seen by the next capture,
+    which records the versions as they are, never the ones kept from before."""
+    from crawlers import run
+
+    reads = []
+    monkeypatch.setattr(run, "version", lambda name: reads.append(name) or
+                        __import__("importlib.metadata").metadata.version(name))
+    site = tmp_path / "site"
+    site.mkdir()
+    _fake_distribution(site, "warcio", "98.0")
+    monkeypatch.syspath_prepend(str(site))
+    assert run.tool_versions()["warcio"] == "98.0"
+    assert len(reads) == len(run.TOOLS)
+    versions = run.tool_versions()
+    versions["warcio"] = "changed by a caller"
+    assert run.tool_versions()["warcio"] == "98.0"
+    assert len(reads) == len(run.TOOLS)  # nothing read again: nothing was installed
+    # An upgrade, as pip makes it: the old dist-info folder goes, a new one comes.
+    (site / "warcio-98.0.dist-info" / "METADATA").unlink()
+    (site / "warcio-98.0.dist-info").rmdir()
+    _fake_distribution(site, "warcio", "99.0")
+    assert run.tool_versions()["warcio"] == "99.0"
+    assert len(reads) == 2 * len(run.TOOLS)
+
+
+def test_font_packages_are_read_once_and_again_after_dpkg_changed(tmp_path, monkeypatch):
+    from crawlers import run
+
+    status = tmp_path / "status"
+    status.write_text("one\n")
+    monkeypatch.setattr(run, "DPKG_STATUS", str(status))
+    calls = []
+    real = subprocess.run
+    monkeypatch.setattr(run.subprocess, "run", lambda *a, **k: calls.append(a) or real(*a, **k))
+    first = run.font_packages()
+    assert run.font_packages() == first and len(calls) == 1
+    # dpkg writes a new status file and renames it into place at each install or removal.
+    replacement = tmp_path / "status-new"
+    replacement.write_text("one\ntwo\n")
+    replacement.replace(status)
+    assert run.font_packages() == first  # the same fonts are installed here, read again
+    assert len(calls) == 2

@@ -99,6 +99,11 @@ def test_a_job_runs_in_a_process_forked_from_the_warm_process(isnad, site):
     assert forked, job_log(isnad, job["id"])
     assert (int(forked[1]), int(forked[2])) == (pid, warm.pid)
     assert int(forked[3]) > 500  # Scrapy, Twisted and the rest came with the fork
+    # ... out of the collector's sight: the capture process never walks (nor copies, by
+    # writing to their headers) the warm process's objects in a full collection of its own.
+    frozen = re.search(r"(\d+) objects frozen out of the collector's sight",
+                       job_log(isnad, job["id"]))
+    assert frozen and int(frozen[1]) > 50_000, job_log(isnad, job["id"])
     assert catalog_of(isnad).get(capture_id).state == CaptureState.COMPLETE
     assert isnad("verify", capture_id).code == 0
 
@@ -199,8 +204,9 @@ def test_capture_of_several_urls_forks_them_from_a_warm_process(isnad, site):
 
 def test_the_warm_process_has_imported_what_every_capture_imports_late():
     """What a capture imports inside functions (the package's CDXJ writers, py-wacz's indexer,
-    the full-text index, Scrapy's built-in middlewares and handlers, the platform modules) is
-    imported once by the warm process, not by each forked capture: measured, ~0.3 CPU s a job.
+    the full-text index, Scrapy's built-in middlewares, handlers and extensions, the platform
+    modules, the catalog's driver) is imported once by the warm process, not by each forked
+    capture: measured, ~0.3 CPU s a job.
     And importing them installs no reactor and starts no thread (forking stays safe)."""
     probe = (
         "import sys, threading\n"
@@ -209,13 +215,19 @@ def test_the_warm_process_has_imported_what_every_capture_imports_late():
         "wanted = ['cdxj_indexer.main', 'wacz.waczindexer', 'surt', 'isnad.app.search',\n"
         "          'archiver.proof', 'scrapy.downloadermiddlewares.cookies',\n"
         "          'scrapy.spidermiddlewares.depth', 'crawlers.platforms.telegram',\n"
-        "          'crawlers.platforms.youtube']\n"
+        "          'crawlers.platforms.youtube', 'psycopg', 'sqlite3', 'archiver.schema',\n"
+        "          'apscheduler.triggers.cron', 'scrapy.squeues', 'scrapy.dupefilters',\n"
+        "          'scrapy.extensions.feedexport', 'scrapy.extensions.memusage']\n"
         "print([m for m in wanted if m not in sys.modules])\n"
         "print('twisted.internet.reactor' in sys.modules, threading.active_count(),\n"
-        "      'scrapy.extensions.remote_control' in sys.modules)\n")
+        "      'scrapy.extensions.remote_control' in sys.modules,\n"
+        "      'scrapy.extensions.telnet' in sys.modules)\n"
+        "from archiver.catalog import CaptureRow\n"
+        "print(CaptureRow.__mapper__.configured)\n")
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          timeout=120, cwd=Path(__file__).resolve().parents[1])
     assert run.returncode == 0, run.stderr
-    missing, state = run.stdout.splitlines()
+    missing, state, mapped = run.stdout.splitlines()
     assert missing == "[]"
-    assert state == "False 1 False"
+    assert state == "False 1 False False"
+    assert mapped == "True"  # the catalog's mappers configured once, not by each capture
