@@ -63,6 +63,7 @@ PRELOAD = (
     "archiver.errors", "crawlers.run", "crawlers.settings", "crawlers.recording",
     "isnad.config", "isnad.logs", "isnad.app.archive", "isnad.app.capture", "isnad.app.jobs",
     "isnad.app.runner", "isnad.app.child", "scrapy_playwright.handler", "playwright.async_api",
+    "crawlers.playwright_handler",
     "cryptography.hazmat.primitives.asymmetric.ed25519", "cryptography.x509",
     # Imported late, inside functions, by every capture (measured with py-spy: ~0.3 CPU s a
     # job when left to each forked process): the package's CDXJ writers and py-wacz's
