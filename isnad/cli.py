@@ -1,7 +1,6 @@
 """The ``isnad`` command: a thin layer that parses arguments and calls the library."""
 
-from __future__ import annotations
-
+import copy
 import html
 import json
 import os
@@ -54,13 +53,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
+    # Click's plain help: Typer's Rich panels import Markdown and Pygments (a third of
+    # `isnad --help`'s start, issue 17's 0.25 s); every subcommand's help follows this one.
+    rich_markup_mode=None,
 )
 # soft_wrap: a line is never broken at the console's width (80 when not a terminal), so an
 # error or a result stays one line in a log or a pipe.
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-_state: dict[str, Any] = {"debug": False, "config": None}
+_state: dict[str, Any] = {"debug": False, "config": None, "settings": None}
 
 
 class Scope(StrEnum):
@@ -76,13 +78,16 @@ class State(StrEnum):
     RUNNING = "RUNNING"
 
 
-def _settings() -> Settings:
+def _settings() -> "Settings":
     from isnad.config import load_settings
 
-    return load_settings(_state["config"])
+    # Loaded once a command: the entry point's logging set-up already read them.
+    if _state.get("settings") is None:
+        _state["settings"] = load_settings(_state["config"])
+    return _state["settings"]
 
 
-def _archive(settings: Settings | None = None, *, recover: bool = True) -> Archive:
+def _archive(settings: "Settings | None" = None, *, recover: bool = True) -> "Archive":
     """The archive, after its folders are made (a folder that cannot be is one clear line)."""
     from isnad.app.archive import open_archive
     return open_archive(settings or _settings(), recover=recover)
@@ -116,7 +121,7 @@ def main_options(
 ) -> None:
     _state["config"] = config
     _state["debug"] = debug
-    configure_for_cli(config, debug=debug, console=err)
+    _state["settings"] = configure_for_cli(config, debug=debug, console=err)
 
 
 @app.command()
@@ -125,10 +130,10 @@ def version() -> None:
     out.print(f"isnad {__version__}", highlight=False)
 
 
-def _job_template(settings: Settings, *, case: str | None, tag: list[str] | None,
+def _job_template(settings: "Settings", *, case: str | None, tag: list[str] | None,
                   note: str | None, operator: str | None, depth: int | None,
                   scope: Scope | None, no_browser: bool, posts: int | None,
-                  priority: int | None, processes: int | None = None) -> JobSpec:
+                  priority: int | None, processes: int | None = None) -> "JobSpec":
     from isnad.app.jobs import JobSpec
     return JobSpec(url="", operator=operator or settings.effective_operator(), case_id=case,
                    tags=tuple(tag or ()), note=note, source="cli", priority=priority,
@@ -136,8 +141,8 @@ def _job_template(settings: Settings, *, case: str | None, tag: list[str] | None
                    scope=scope.value if scope else None, posts=posts)
 
 
-def _specs(urls: list[str] | None, input_file: str | None, template: JobSpec
-           ) -> list[JobSpec]:
+def _specs(urls: list[str] | None, input_file: str | None, template: "JobSpec"
+           ) -> "list[JobSpec]":
     """The jobs asked for: URLs (``-``: read them from stdin) and/or a batch file. A bad line
     of a batch is said with its number; the good lines still go in. A bad URL given as an
     argument is a usage error: nothing is queued."""
@@ -276,7 +281,7 @@ def capture(
     _capture_exit(view)
 
 
-def _interrupted(runtime: Runtime, local: LocalRun | None, rows: list[JobRow]) -> None:
+def _interrupted(runtime: "Runtime", local: "LocalRun | None", rows: "list[JobRow]") -> None:
     """Ctrl-C: say what was done, what still waits, what was abandoned, and how to go on."""
     queued, abandoned = local.abandon() if local else ([], [])
     for row in rows:
@@ -293,7 +298,7 @@ def _interrupted(runtime: Runtime, local: LocalRun | None, rows: list[JobRow]) -
               "abandoned one again with `isnad jobs retry ID`.", highlight=False)
 
 
-def _capture_exit(view: _CaptureView) -> None:
+def _capture_exit(view: "_CaptureView") -> None:
     states = {row.state for row in view.done.values()}
     if view.failed_jobs or not states <= {CaptureState.COMPLETE, CaptureState.PARTIAL}:
         raise typer.Exit(2)
@@ -332,7 +337,7 @@ class _CaptureView:
         # --posts adds captures as a channel's list is read: the total grows with them.
         return self.expected + sum(n - 1 for n in self.counts.values() if n > 1)
 
-    def update(self, seen: Watch) -> None:
+    def update(self, seen: "Watch") -> None:
         for job in seen.finished_jobs:
             self._stop_spinner(job.id)
         for capture_row, job_id in seen.finished_captures:
@@ -347,7 +352,7 @@ class _CaptureView:
                     f"  - {escape(job.error or 'no reason recorded')}", highlight=False)
         seen.finished_jobs.clear()
 
-    def running(self, job: JobRow) -> None:
+    def running(self, job: "JobRow") -> None:
         p = job.progress or {}
         self.counts[job.id] = int(p.get("captures") or 1)
         if p.get("capture") in self.done:
@@ -1914,7 +1919,7 @@ def reindex(
     raise typer.Exit(0 if rebuilt.ok else 1)
 
 
-def _print_report(report: VerificationReport) -> None:
+def _print_report(report: "VerificationReport") -> None:
     verdict = "[green]INTACT[/green]" if report.ok else "[red]MISMATCH[/red]"
     if report.verdict:  # e.g. a FAILED capture: no package to call intact
         verdict = f"[{'yellow' if report.ok else 'red'}]{report.verdict}[/]"
@@ -1930,7 +1935,7 @@ def main() -> None:
     try:
         # Without standalone mode click returns the exit code of typer.Exit instead of exiting,
         # and hands usage errors to us, to print them one way on a terminal and another in a log.
-        code = app(prog_name="isnad", standalone_mode=False)
+        code = _invoked(sys.argv[1:])(prog_name="isnad", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -1947,6 +1952,38 @@ def main() -> None:
             raise
         _error(_failure(exc))
         sys.exit(2)
+
+
+# The options `isnad` itself takes before a command's name, and those of them that take a value.
+_MAIN_OPTIONS_WITH_VALUE = ("--config",)
+
+
+def _invoked(args: list[str]) -> typer.Typer:
+    """The app with only the command (or group of commands) that ``args`` name, when they name
+    one: Typer builds every registered command's parameters from its signature at each start,
+    a tenth of a second for the ~60 commands here, of which one runs (Click's "lazy group"
+    idea). Anything else (``--help``, no command, an unknown name, shell completion) gets the
+    whole app, so listings, suggestions and completion stay whole."""
+    if any(key.startswith("_") and key.endswith("_COMPLETE") for key in os.environ):
+        return app
+    values = iter(args)
+    for arg in values:
+        if arg == "--":
+            return app
+        if arg in _MAIN_OPTIONS_WITH_VALUE:
+            next(values, None)
+            continue
+        if arg.startswith("-"):
+            continue
+        commands = [c for c in app.registered_commands
+                    if (c.name or typer.main.get_command_name(c.callback.__name__)) == arg]
+        groups = [g for g in app.registered_groups if g.name == arg]
+        if not commands and not groups:
+            return app
+        only = copy.copy(app)
+        only.registered_commands, only.registered_groups = commands, groups
+        return only
+    return app
 
 
 def _failure(exc: Exception) -> str:
