@@ -16,19 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
 # Typer 0.29 carries its own copy of Click: its exceptions are not the `click` package's.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
@@ -41,6 +28,8 @@ if TYPE_CHECKING:
     # The use cases are imported by the commands that run them, not here: `isnad --help` and
     # `isnad list` must not pay for Scrapy, Playwright, yt-dlp, boto3 or the signing code
     # (tests/test_fixed_costs.py, tests/test_cli_scale.py).
+    from rich.progress import Progress
+
     from isnad.app.archive import Archive
     from isnad.app.jobs import JobSpec
     from isnad.app.proof import VerificationReport
@@ -99,9 +88,10 @@ def _emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def _progress(console: Console, *columns: Any) -> Progress:
+def _progress(console: Console, *columns: Any) -> "Progress":
     """Spinners that vanish when done, and are not drawn at all into a log or a pipe (where
     they would only leave blank lines)."""
+    from rich.progress import Progress
     return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
 
 
@@ -315,6 +305,7 @@ class _CaptureView:
 
     def __init__(self, archive: Any, job_ids: list[str], mode: str, *, pages: bool = False
                  ) -> None:
+        from rich.progress import SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
         self.archive = archive
         self.pages = pages  # the page list in each JSON result
         self.expected = len(job_ids)
@@ -394,6 +385,7 @@ class _CaptureView:
 
     def close(self) -> None:
         """The JSON list, or a summary table when there were several captures."""
+        from rich.table import Table
         ordered = sorted(self.done, key=self.place.__getitem__)
         if self.mode == "json":
             _emit_json([self.json_records[capture_id] for capture_id in ordered])
@@ -466,6 +458,7 @@ def jobs_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List jobs, newest first (`isnad jobs show|cancel|retry ID` for one)."""
+    from rich.table import Table
     if ctx.invoked_subcommand is not None:
         return
     from isnad.app.runtime import Runtime
@@ -617,6 +610,8 @@ def monitor_add(
 @monitor_app.command("list")
 def monitor_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every monitor, its schedule and how it fares."""
+    from rich.table import Table
+
     from isnad.app import monitors
     settings = _settings()
     archive = _archive(settings, recover=False)
@@ -877,6 +872,8 @@ def workers(
     """Workers and schedulers (host, pid, concurrency, current jobs, last sign of life):
     those alive, and those gone (silent for worker.stale_after seconds without stopping;
     their jobs are queued again by the live workers)."""
+    from rich.table import Table
+
     from isnad.app.runtime import Runtime
 
     settings = _settings()
@@ -955,6 +952,14 @@ def import_(
     byte for byte in a signed, timestamped package with its provenance. Exit status 0 when
     every file was taken in without a problem (or the import was queued), 1 otherwise
     (PARTIAL, FAILED)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     from isnad.app import imports as imports_uc
 
     settings = _settings()
@@ -1017,6 +1022,7 @@ def import_(
 
 
 def _print_import(data: dict[str, Any]) -> None:
+    from rich.table import Table
     out.print(f"[bold]import {data['id']}[/bold]  {_state_markup(data['state'])}  "
               f"provider {escape(data['provider'])}, received by "
               f"{escape(data['received_by'])}", highlight=False)
@@ -1047,6 +1053,8 @@ app.add_typer(imports_app, name="imports")
 def imports_list(ctx: typer.Context,
                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List imports, newest first (`isnad imports show ID` for one)."""
+    from rich.table import Table
+
     from isnad.app import imports as imports_uc
 
     if ctx.invoked_subcommand is not None:
@@ -1206,6 +1214,8 @@ def search_command(
         "--rebuild", help="index every capture and import again, from the packages")] = False,
 ) -> None:
     """Find captures and imports by the words of their pages, posts, titles and notes."""
+    from rich.progress import SpinnerColumn, TextColumn
+
     from isnad.app import search as search_app
     from isnad.app.archive import open_archive
 
@@ -1268,6 +1278,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a capture: its context, artifacts with hashes, and custody events."""
+    from rich.table import Table
+
     from isnad.app.archive import open_archive
     from isnad.app.catalog import show_capture
     data = show_capture(open_archive(_settings()), capture_id)
@@ -1323,6 +1335,8 @@ def verify(
 ) -> None:
     """Re-hash packages and WARC records, check signatures, timestamps and custody chains;
     exit 1 on any finding. With --all, each capture's report as soon as it is made."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
     from isnad.app.proof import verify as verify_captures
     if as_json and as_jsonl:
         raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
@@ -1456,6 +1470,8 @@ def export(
                        ] = False,
 ) -> None:
     """Write a bundle for a court or a partner: packages, files, hashes, tokens, report."""
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from isnad.app.archive import open_archive
     from isnad.app.export import export_bundle
     if not ids and not monitor:
@@ -1526,6 +1542,8 @@ def cases_list(ctx: typer.Context,
                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List cases, the latest capture first: captures, latest start, note (`isnad cases note
     CASE TEXT` writes one)."""
+    from rich.table import Table
+
     from isnad.app import catalog as catalog_app
 
     if ctx.invoked_subcommand is not None:
@@ -1615,6 +1633,8 @@ def users_add(
 @users_app.command("list")
 def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List users: name, role, whether disabled, when added."""
+    from rich.table import Table
+
     from isnad.app import accounts
     shown = accounts.list_users(accounts.open_accounts(_settings()))
     if as_json:
@@ -1677,6 +1697,8 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List API tokens (never their secrets)."""
+    from rich.table import Table
+
     from isnad.app import accounts
     shown = accounts.list_tokens(accounts.open_accounts(_settings()))
     if as_json:
@@ -1765,6 +1787,8 @@ def storage_sync(
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Upload what waits in the local spool (retries with backoff); exit 1 if any remains."""
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from isnad.app.archive import open_archive
     from isnad.app.storage import sync_storage
     archive = open_archive(_settings())
@@ -1828,6 +1852,15 @@ def audit(
 ) -> None:
     """Fixity audit: re-read and re-hash stored packages; exit 1 naming any mismatch. Each
     capture's result is shown as soon as it is audited."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
     from isnad.app.archive import open_archive
     from isnad.app.audit import audit_fixity, plan_audit
     if as_json and as_jsonl:
@@ -1903,6 +1936,8 @@ def reindex(
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Rebuild the catalog from storage alone, into an empty database."""
+    from rich.progress import SpinnerColumn, TextColumn
+
     from isnad.app.reindex import rebuild_catalog
     settings = _settings()
     with _progress(err, SpinnerColumn(), TextColumn("{task.description}")) as progress:
@@ -1932,6 +1967,10 @@ def _print_report(report: "VerificationReport") -> None:
 def main() -> None:
     """Entry point: errors a user can act on are one line, without a traceback."""
     debug = "--debug" in sys.argv
+    # Isnad uses no Pydantic plugin: without this, validating the settings first reads the
+    # entry points of every installed distribution to look for one (a twentieth of a second
+    # of each command's start). Set the variable (even empty) to have plugins load.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         # Without standalone mode click returns the exit code of typer.Exit instead of exiting,
         # and hands usage errors to us, to print them one way on a terminal and another in a log.
