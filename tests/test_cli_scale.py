@@ -125,6 +125,29 @@ def test_a_command_still_runs_and_refuses_like_before_when_built_alone(isnad) ->
     assert "list" in isnad("--help").stdout and "--page" in isnad("list", "--help").stdout
 
 
+def test_a_command_does_not_look_for_pydantic_plugins(tmp_path: Path) -> None:
+    """Validating the settings would read the entry points of every installed distribution
+    to find Pydantic plugins (Isnad has none), unless PYDANTIC_DISABLE_PLUGINS says not to;
+    a value set by the user is kept."""
+    script = ("import sys\n"
+              "sys.argv = ['isnad', 'list']\n"
+              "import isnad.cli\n"
+              "try:\n"
+              "    isnad.cli.main()\n"
+              "except SystemExit:\n"
+              "    pass\n"
+              "import os, pydantic.plugin._loader as loader\n"
+              "print('SCANNED=' + str(loader._plugins is not None),\n"
+              "      'SETTING=' + repr(os.environ['PYDANTIC_DISABLE_PLUGINS']))\n")
+    env = {"ISNAD_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    for given, expected in ((None, "SCANNED=False SETTING='__all__'"),
+                            ("", "SCANNED=True SETTING=''")):
+        extra = {} if given is None else {"PYDANTIC_DISABLE_PLUGINS": given}
+        done = subprocess.run([sys.executable, "-c", script], env={**env, **extra},
+                              capture_output=True, text=True, timeout=120)
+        assert done.stdout.splitlines()[-1] == expected, done.stderr
+
+
 # -- the schema check when the catalog is at head ----------------------------------------------
 
 def test_the_head_revision_written_in_the_code_is_the_migrations_head() -> None:
