@@ -1,5 +1,8 @@
 """The ``isnad`` command: a thin layer that parses arguments and calls the library."""
 
+# No `from __future__ import annotations` here: Typer reads each command's annotations with
+# typing.get_type_hints, which compiles every string annotation again at each start. Names
+# known only to type checkers (TYPE_CHECKING below) are quoted instead.
 import copy
 import html
 import json
