@@ -1981,8 +1981,11 @@ def main() -> None:
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except NoArgsIsHelpError:
-        sys.exit(0)  # bare `isnad` (or `isnad keys`): the help was printed; that is no error
+    except NoArgsIsHelpError as exc:
+        # Bare `isnad` (or `isnad keys`): its help, on stdout as `--help` prints it (Click
+        # would write it to stderr); that is no error.
+        typer.echo(exc.format_message())
+        sys.exit(0)
     except ClickException as exc:  # unknown option, missing argument, bad value: exit 2
         _show_usage_error(exc)
         sys.exit(exc.exit_code)
