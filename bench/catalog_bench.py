@@ -208,12 +208,13 @@ def cli(env: dict[str, str], cwd: Path, *args: str) -> Callable[[int], None]:
 
 
 def in_process(argv: list[str]) -> None:
-    """One `isnad` command run by its Typer app in this process (its output discarded)."""
+    """One `isnad` command run by its Typer app in this process (its output discarded), built
+    as `isnad` builds it: only the command that ``argv`` names."""
     from typer.testing import CliRunner
 
-    from isnad.cli import app
+    from isnad.cli import _invoked
 
-    result = CliRunner().invoke(app, argv)
+    result = CliRunner().invoke(_invoked(argv), argv)
     if result.exit_code:
         raise SystemExit(f"isnad {' '.join(argv)} exited {result.exit_code}: "
                          f"{result.output.strip()[-300:]} {result.exception or ''}")

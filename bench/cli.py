@@ -12,7 +12,9 @@ median of --runs, the load average beside each, peak RSS); asserts nothing.
 ``git archive COMMIT | tar -x -C DIR``) with the same virtualenv: before and after, alike.
 Options the older code lacks (``--page``, ``--jsonl``) are skipped there.
 
-``--start-only``: only the empty home and the first page of ``--captures``.
+``--start-only``: only the empty home and the first page of ``--captures``. ``--phases``: only
+where the CPU seconds of `isnad list` on an empty home go (interpreter, Typer and Rich,
+settings, SQLAlchemy, the catalog's mappers, the command itself), the minimum of ``--runs``.
 
 The commands run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` removed, one untimed
 run first), as an installed Isnad runs: without it every run compiles Isnad's own modules again.
@@ -158,6 +160,61 @@ def first_and_last(home: Path, *args: str) -> tuple[float, float, int]:
     return first, time.perf_counter() - started, code
 
 
+# Run in a fresh interpreter: the CPU seconds of `isnad ARGS`, phase by phase, in the order the
+# command loads things (each phase also pays for what it shares with the later ones).
+_PHASES = """
+import json, os, resource, sys, time
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+marks = [("interpreter start (with site)", cpu())]
+import isnad.cli
+marks.append(("Typer, Rich and isnad.cli", cpu()))
+import isnad.config
+marks.append(("pydantic-settings, pydantic and isnad.config", cpu()))
+import sqlalchemy.orm, sqlalchemy.dialects.sqlite
+marks.append(("SQLAlchemy (Core, ORM, the SQLite dialect)", cpu()))
+import isnad.app.archive, isnad.app.catalog
+marks.append(("the catalog's tables (mappers) and the app modules", cpu()))
+import sqlalchemy.orm
+sqlalchemy.orm.configure_mappers()
+marks.append(("configuring the mappers (each command's first query)", cpu()))
+sys.argv = ["isnad", *json.loads(sys.argv[1])]
+out = sys.stdout
+sys.stdout = open(os.devnull, "w")
+try:
+    isnad.cli.main()
+except SystemExit:
+    pass
+marks.append(("the command: arguments, settings, logging, catalog, output", cpu()))
+print(json.dumps(marks), file=out)
+"""
+
+
+def phases(home: Path, args: tuple[str, ...], runs: int) -> None:
+    """Where the CPU seconds of `isnad ARGS` go, phase by phase (minimum of ``runs``)."""
+    env = {**os.environ, "ISNAD_HOME": str(home), "COLUMNS": "120"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if SOURCE is not None:
+        env["PYTHONPATH"] = str(SOURCE)
+    load = os.getloadavg()[0]
+    best: dict[str, float] = {}
+    totals: list[float] = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", _PHASES, json.dumps(args)], env=env,
+                              cwd=home, capture_output=True, text=True, check=True)
+        marks = json.loads(done.stdout.splitlines()[-1])
+        before = 0.0
+        for name, at in marks:
+            best[name] = min(best.get(name, at - before), at - before)
+            before = at
+        totals.append(before)
+    print(f"isnad {' '.join(args)}: {min(totals):.3f} s CPU in all (min of {runs}, "
+          f"load {load:.2f})", flush=True)
+    for name, seconds in best.items():
+        print(f"  {name:58} {seconds:6.3f} s", flush=True)
+
+
 def measure(label: str, home: Path, args: tuple[str, ...], runs: int) -> None:
     if SOURCE is not None and {"--page", "--jsonl"} & set(args):
         print(f"{label:44} (not in this code)", flush=True)
@@ -166,10 +223,11 @@ def measure(label: str, home: Path, args: tuple[str, ...], runs: int) -> None:
     results = [run(home, *args) for _ in range(runs)]
     wall = statistics.median(r[0] for r in results)
     cpu = statistics.median(r[1] for r in results)
+    least = min(r[1] for r in results)
     rss = max(r[2] for r in results)
     codes = sorted({r[3] for r in results})
-    print(f"{label:44} {wall:6.2f} s  cpu {cpu:6.2f} s  peak {rss:5.0f} MiB  exit {codes}  "
-          f"(load {load:.2f})", flush=True)
+    print(f"{label:44} {wall:6.2f} s  cpu {cpu:6.2f} s (min {least:.2f})  peak {rss:5.0f} MiB"
+          f"  exit {codes}  (load {load:.2f})", flush=True)
 
 
 def main() -> None:
@@ -184,6 +242,8 @@ def main() -> None:
     parser.add_argument("--source", type=Path, help="run the commands from this checkout")
     parser.add_argument("--start-only", action="store_true",
                         help="only the empty home and the first page of --captures")
+    parser.add_argument("--phases", action="store_true",
+                        help="only where the CPU time of `isnad list` on an empty home goes")
     options = parser.parse_args()
     global SOURCE  # noqa: PLW0603 - one setting for the whole run
     SOURCE = options.source.resolve() if options.source else None
@@ -197,6 +257,9 @@ def main() -> None:
         empty = Path(tmp) / "empty"
         empty.mkdir()
         run(empty, "list")  # the first command makes the catalog (Alembic): not timed
+        if options.phases:
+            phases(empty, ("list",), options.runs)
+            return
         measure("isnad --help", empty, ("--help",), options.runs)
         measure("isnad list (empty home)", empty, ("list",), options.runs)
         measure("isnad list --json (empty home)", empty, ("list", "--json"), options.runs)

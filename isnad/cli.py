@@ -1,7 +1,9 @@
 """The ``isnad`` command: a thin layer that parses arguments and calls the library."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Typer reads each command's annotations with
+# typing.get_type_hints, which compiles every string annotation again at each start. Names
+# known only to type checkers (TYPE_CHECKING below) are quoted instead.
+import copy
 import html
 import json
 import os
@@ -17,19 +19,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
 # Typer 0.29 carries its own copy of Click: its exceptions are not the `click` package's.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
@@ -42,6 +31,8 @@ if TYPE_CHECKING:
     # The use cases are imported by the commands that run them, not here: `isnad --help` and
     # `isnad list` must not pay for Scrapy, Playwright, yt-dlp, boto3 or the signing code
     # (tests/test_fixed_costs.py, tests/test_cli_scale.py).
+    from rich.progress import Progress
+
     from isnad.app.archive import Archive
     from isnad.app.jobs import JobSpec
     from isnad.app.proof import VerificationReport
@@ -54,13 +45,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
+    # Click's plain help: Typer's Rich panels import Markdown and Pygments (a third of
+    # `isnad --help`'s start, issue 17's 0.25 s); every subcommand's help follows this one.
+    rich_markup_mode=None,
 )
 # soft_wrap: a line is never broken at the console's width (80 when not a terminal), so an
 # error or a result stays one line in a log or a pipe.
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-_state: dict[str, Any] = {"debug": False, "config": None}
+_state: dict[str, Any] = {"debug": False, "config": None, "settings": None}
 
 
 class Scope(StrEnum):
@@ -76,13 +70,16 @@ class State(StrEnum):
     RUNNING = "RUNNING"
 
 
-def _settings() -> Settings:
+def _settings() -> "Settings":
     from isnad.config import load_settings
 
-    return load_settings(_state["config"])
+    # Loaded once a command: the entry point's logging set-up already read them.
+    if _state.get("settings") is None:
+        _state["settings"] = load_settings(_state["config"])
+    return _state["settings"]
 
 
-def _archive(settings: Settings | None = None, *, recover: bool = True) -> Archive:
+def _archive(settings: "Settings | None" = None, *, recover: bool = True) -> "Archive":
     """The archive, after its folders are made (a folder that cannot be is one clear line)."""
     from isnad.app.archive import open_archive
     return open_archive(settings or _settings(), recover=recover)
@@ -94,9 +91,10 @@ def _emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def _progress(console: Console, *columns: Any) -> Progress:
+def _progress(console: Console, *columns: Any) -> "Progress":
     """Spinners that vanish when done, and are not drawn at all into a log or a pipe (where
     they would only leave blank lines)."""
+    from rich.progress import Progress
     return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
 
 
@@ -116,7 +114,7 @@ def main_options(
 ) -> None:
     _state["config"] = config
     _state["debug"] = debug
-    configure_for_cli(config, debug=debug, console=err)
+    _state["settings"] = configure_for_cli(config, debug=debug, console=err)
 
 
 @app.command()
@@ -125,10 +123,10 @@ def version() -> None:
     out.print(f"isnad {__version__}", highlight=False)
 
 
-def _job_template(settings: Settings, *, case: str | None, tag: list[str] | None,
+def _job_template(settings: "Settings", *, case: str | None, tag: list[str] | None,
                   note: str | None, operator: str | None, depth: int | None,
                   scope: Scope | None, no_browser: bool, posts: int | None,
-                  priority: int | None, processes: int | None = None) -> JobSpec:
+                  priority: int | None, processes: int | None = None) -> "JobSpec":
     from isnad.app.jobs import JobSpec
     return JobSpec(url="", operator=operator or settings.effective_operator(), case_id=case,
                    tags=tuple(tag or ()), note=note, source="cli", priority=priority,
@@ -136,8 +134,8 @@ def _job_template(settings: Settings, *, case: str | None, tag: list[str] | None
                    scope=scope.value if scope else None, posts=posts)
 
 
-def _specs(urls: list[str] | None, input_file: str | None, template: JobSpec
-           ) -> list[JobSpec]:
+def _specs(urls: list[str] | None, input_file: str | None, template: "JobSpec"
+           ) -> "list[JobSpec]":
     """The jobs asked for: URLs (``-``: read them from stdin) and/or a batch file. A bad line
     of a batch is said with its number; the good lines still go in. A bad URL given as an
     argument is a usage error: nothing is queued."""
@@ -276,7 +274,7 @@ def capture(
     _capture_exit(view)
 
 
-def _interrupted(runtime: Runtime, local: LocalRun | None, rows: list[JobRow]) -> None:
+def _interrupted(runtime: "Runtime", local: "LocalRun | None", rows: "list[JobRow]") -> None:
     """Ctrl-C: say what was done, what still waits, what was abandoned, and how to go on."""
     queued, abandoned = local.abandon() if local else ([], [])
     for row in rows:
@@ -293,7 +291,7 @@ def _interrupted(runtime: Runtime, local: LocalRun | None, rows: list[JobRow]) -
               "abandoned one again with `isnad jobs retry ID`.", highlight=False)
 
 
-def _capture_exit(view: _CaptureView) -> None:
+def _capture_exit(view: "_CaptureView") -> None:
     states = {row.state for row in view.done.values()}
     if view.failed_jobs or not states <= {CaptureState.COMPLETE, CaptureState.PARTIAL}:
         raise typer.Exit(2)
@@ -310,6 +308,7 @@ class _CaptureView:
 
     def __init__(self, archive: Any, job_ids: list[str], mode: str, *, pages: bool = False
                  ) -> None:
+        from rich.progress import SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
         self.archive = archive
         self.pages = pages  # the page list in each JSON result
         self.expected = len(job_ids)
@@ -332,7 +331,7 @@ class _CaptureView:
         # --posts adds captures as a channel's list is read: the total grows with them.
         return self.expected + sum(n - 1 for n in self.counts.values() if n > 1)
 
-    def update(self, seen: Watch) -> None:
+    def update(self, seen: "Watch") -> None:
         for job in seen.finished_jobs:
             self._stop_spinner(job.id)
         for capture_row, job_id in seen.finished_captures:
@@ -347,7 +346,7 @@ class _CaptureView:
                     f"  - {escape(job.error or 'no reason recorded')}", highlight=False)
         seen.finished_jobs.clear()
 
-    def running(self, job: JobRow) -> None:
+    def running(self, job: "JobRow") -> None:
         p = job.progress or {}
         self.counts[job.id] = int(p.get("captures") or 1)
         if p.get("capture") in self.done:
@@ -389,6 +388,7 @@ class _CaptureView:
 
     def close(self) -> None:
         """The JSON list, or a summary table when there were several captures."""
+        from rich.table import Table
         ordered = sorted(self.done, key=self.place.__getitem__)
         if self.mode == "json":
             _emit_json([self.json_records[capture_id] for capture_id in ordered])
@@ -461,6 +461,7 @@ def jobs_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List jobs, newest first (`isnad jobs show|cancel|retry ID` for one)."""
+    from rich.table import Table
     if ctx.invoked_subcommand is not None:
         return
     from isnad.app.runtime import Runtime
@@ -612,6 +613,8 @@ def monitor_add(
 @monitor_app.command("list")
 def monitor_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every monitor, its schedule and how it fares."""
+    from rich.table import Table
+
     from isnad.app import monitors
     settings = _settings()
     archive = _archive(settings, recover=False)
@@ -872,6 +875,8 @@ def workers(
     """Workers and schedulers (host, pid, concurrency, current jobs, last sign of life):
     those alive, and those gone (silent for worker.stale_after seconds without stopping;
     their jobs are queued again by the live workers)."""
+    from rich.table import Table
+
     from isnad.app.runtime import Runtime
 
     settings = _settings()
@@ -950,6 +955,14 @@ def import_(
     byte for byte in a signed, timestamped package with its provenance. Exit status 0 when
     every file was taken in without a problem (or the import was queued), 1 otherwise
     (PARTIAL, FAILED)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     from isnad.app import imports as imports_uc
 
     settings = _settings()
@@ -1012,6 +1025,7 @@ def import_(
 
 
 def _print_import(data: dict[str, Any]) -> None:
+    from rich.table import Table
     out.print(f"[bold]import {data['id']}[/bold]  {_state_markup(data['state'])}  "
               f"provider {escape(data['provider'])}, received by "
               f"{escape(data['received_by'])}", highlight=False)
@@ -1042,6 +1056,8 @@ app.add_typer(imports_app, name="imports")
 def imports_list(ctx: typer.Context,
                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List imports, newest first (`isnad imports show ID` for one)."""
+    from rich.table import Table
+
     from isnad.app import imports as imports_uc
 
     if ctx.invoked_subcommand is not None:
@@ -1201,6 +1217,8 @@ def search_command(
         "--rebuild", help="index every capture and import again, from the packages")] = False,
 ) -> None:
     """Find captures and imports by the words of their pages, posts, titles and notes."""
+    from rich.progress import SpinnerColumn, TextColumn
+
     from isnad.app import search as search_app
     from isnad.app.archive import open_archive
 
@@ -1263,6 +1281,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a capture: its context, artifacts with hashes, and custody events."""
+    from rich.table import Table
+
     from isnad.app.archive import open_archive
     from isnad.app.catalog import show_capture
     data = show_capture(open_archive(_settings()), capture_id)
@@ -1318,6 +1338,8 @@ def verify(
 ) -> None:
     """Re-hash packages and WARC records, check signatures, timestamps and custody chains;
     exit 1 on any finding. With --all, each capture's report as soon as it is made."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
     from isnad.app.proof import verify as verify_captures
     if as_json and as_jsonl:
         raise typer.BadParameter("give --json or --jsonl, not both", param_hint="'--jsonl'")
@@ -1451,6 +1473,8 @@ def export(
                        ] = False,
 ) -> None:
     """Write a bundle for a court or a partner: packages, files, hashes, tokens, report."""
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from isnad.app.archive import open_archive
     from isnad.app.export import export_bundle
     if not ids and not monitor:
@@ -1521,6 +1545,8 @@ def cases_list(ctx: typer.Context,
                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List cases, the latest capture first: captures, latest start, note (`isnad cases note
     CASE TEXT` writes one)."""
+    from rich.table import Table
+
     from isnad.app import catalog as catalog_app
 
     if ctx.invoked_subcommand is not None:
@@ -1610,6 +1636,8 @@ def users_add(
 @users_app.command("list")
 def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List users: name, role, whether disabled, when added."""
+    from rich.table import Table
+
     from isnad.app import accounts
     shown = accounts.list_users(accounts.open_accounts(_settings()))
     if as_json:
@@ -1672,6 +1700,8 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List API tokens (never their secrets)."""
+    from rich.table import Table
+
     from isnad.app import accounts
     shown = accounts.list_tokens(accounts.open_accounts(_settings()))
     if as_json:
@@ -1760,6 +1790,8 @@ def storage_sync(
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Upload what waits in the local spool (retries with backoff); exit 1 if any remains."""
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from isnad.app.archive import open_archive
     from isnad.app.storage import sync_storage
     archive = open_archive(_settings())
@@ -1823,6 +1855,15 @@ def audit(
 ) -> None:
     """Fixity audit: re-read and re-hash stored packages; exit 1 naming any mismatch. Each
     capture's result is shown as soon as it is audited."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
     from isnad.app.archive import open_archive
     from isnad.app.audit import audit_fixity, plan_audit
     if as_json and as_jsonl:
@@ -1898,6 +1939,8 @@ def reindex(
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Rebuild the catalog from storage alone, into an empty database."""
+    from rich.progress import SpinnerColumn, TextColumn
+
     from isnad.app.reindex import rebuild_catalog
     settings = _settings()
     with _progress(err, SpinnerColumn(), TextColumn("{task.description}")) as progress:
@@ -1914,7 +1957,7 @@ def reindex(
     raise typer.Exit(0 if rebuilt.ok else 1)
 
 
-def _print_report(report: VerificationReport) -> None:
+def _print_report(report: "VerificationReport") -> None:
     verdict = "[green]INTACT[/green]" if report.ok else "[red]MISMATCH[/red]"
     if report.verdict:  # e.g. a FAILED capture: no package to call intact
         verdict = f"[{'yellow' if report.ok else 'red'}]{report.verdict}[/]"
@@ -1926,27 +1969,116 @@ def _print_report(report: VerificationReport) -> None:
 
 def main() -> None:
     """Entry point: errors a user can act on are one line, without a traceback."""
+    code = _run()
+    if _reads_only(sys.argv[1:]):
+        _leave_at_once(code)
+    sys.exit(code)
+
+
+def _run() -> int:
+    """The command the arguments name, run; its exit status."""
     debug = "--debug" in sys.argv
+    # Isnad uses no Pydantic plugin: without this, validating the settings first reads the
+    # entry points of every installed distribution to look for one (about 15 ms of each
+    # command's start here). Set the variable (even empty) to have plugins load.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         # Without standalone mode click returns the exit code of typer.Exit instead of exiting,
         # and hands usage errors to us, to print them one way on a terminal and another in a log.
-        code = app(prog_name="isnad", standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
+        code = _invoked(sys.argv[1:])(prog_name="isnad", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except NoArgsIsHelpError:
-        sys.exit(0)  # bare `isnad` (or `isnad keys`): the help was printed; that is no error
+        return exc.exit_code
+    except NoArgsIsHelpError as exc:
+        # Bare `isnad` (or `isnad keys`): its help, on stdout as `--help` prints it (Click
+        # would write it to stderr); that is no error.
+        typer.echo(exc.format_message())
+        return 0
     except ClickException as exc:  # unknown option, missing argument, bad value: exit 2
         _show_usage_error(exc)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
-        sys.exit(130)
+        return 130
     except Exception as exc:
         if debug:
             raise
         _error(_failure(exc))
-        sys.exit(2)
+        return 2
+
+
+# Commands that read the catalog and print (the ones people run again and again): once they
+# have printed, nothing of theirs is left to settle, and the interpreter's teardown (freeing
+# some 550 modules and their objects one by one) cost a fifth of their CPU time (0.15 of
+# 0.68 s for `isnad list` here). They leave at once instead, as a capture process does.
+_READERS = frozenset({"list", "show", "search", "version"})
+
+
+def _reads_only(args: list[str]) -> bool:
+    """Whether ``args`` name a command of ``_READERS``, or `isnad jobs` / `isnad jobs show`
+    (not `jobs cancel` or `retry`, which hand a message to the queue)."""
+    name = _command_name(args)
+    if name in _READERS:
+        return True
+    if name != "jobs":
+        return False
+    rest = args[args.index(name) + 1:]
+    words = [arg for arg in rest if not arg.startswith("-")]
+    # `jobs --state queued` reads `queued` as a word: it exits as other commands do.
+    return not words or words[0] == "show"
+
+
+def _leave_at_once(code: int) -> None:
+    """Exit with ``code`` once the logs and the output are flushed, without the interpreter's
+    teardown (isnad.app.child leaves the same way)."""
+    import contextlib
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a reader that went away (`| head`)
+            stream.flush()
+    os._exit(code)
+
+
+# The options `isnad` itself takes before a command's name, and those of them that take a value.
+_MAIN_OPTIONS_WITH_VALUE = ("--config",)
+
+
+def _invoked(args: list[str]) -> typer.Typer:
+    """The app with only the command (or group of commands) that ``args`` name, when they name
+    one: Typer builds every registered command's parameters from its signature at each start,
+    a tenth of a second for the ~60 commands here, of which one runs (Click's "lazy group"
+    idea). Anything else (``--help``, no command, an unknown name, shell completion) gets the
+    whole app, so listings, suggestions and completion stay whole."""
+    if any(key.startswith("_") and key.endswith("_COMPLETE") for key in os.environ):
+        return app
+    name = _command_name(args)
+    if name is None:
+        return app
+    commands = [c for c in app.registered_commands
+                if (c.name or typer.main.get_command_name(c.callback.__name__)) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    only = copy.copy(app)
+    only.registered_commands, only.registered_groups = commands, groups
+    return only
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The first word of ``args`` that is not one of `isnad`'s own options (or their values):
+    the command's name, when it is one."""
+    values = iter(args)
+    for arg in values:
+        if arg == "--":
+            return None
+        if arg in _MAIN_OPTIONS_WITH_VALUE:
+            next(values, None)
+            continue
+        if not arg.startswith("-"):
+            return arg
+    return None
 
 
 def _failure(exc: Exception) -> str:

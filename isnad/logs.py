@@ -25,7 +25,7 @@ from archiver.errors import IsnadError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from isnad.config import LoggingSettings
+    from isnad.config import LoggingSettings, Settings
 
 LogMode = Literal["human", "json"]
 
@@ -209,18 +209,21 @@ def configure_from_settings(settings: LoggingSettings, home: Path, *, service: b
 
 
 def configure_for_cli(config_file: Path | None, *, debug: bool,
-                      console: Console | None = None) -> None:
+                      console: Console | None = None) -> Settings | None:
     """What the CLI's entry point calls before any command: the ``[logging]`` settings of
     ``config_file``. Settings that do not load leave the defaults: the command itself then
-    reports them, as one clear error, instead of this call."""
+    reports them, as one clear error, instead of this call. The settings loaded (None: they
+    do not load), for the command to use rather than load them a second time."""
     from isnad.config import LoggingSettings, load_settings
 
+    settings: Settings | None
     try:
         settings = load_settings(config_file)
         section, home = settings.logging, settings.home
     except IsnadError:
-        section, home = LoggingSettings(), Path(".")
+        settings, section, home = None, LoggingSettings(), Path(".")
     configure_from_settings(section, home, debug=debug, console=console)
+    return settings
 
 
 __all__ = ["HANDLER_NAME", "THIRD_PARTY", "HumanFormatter", "JsonLinesFormatter", "LogMode",

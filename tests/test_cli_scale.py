@@ -25,6 +25,7 @@ def _heavy_loaded(home: Path, *args: str, heavy: tuple[str, ...] = HEAVY) -> lis
         "heavy = set(json.loads(sys.argv[2]))\n"
         "sys.argv = ['isnad', *json.loads(sys.argv[1])]\n"
         "import isnad.cli\n"
+        "isnad.cli._leave_at_once = sys.exit  # to look at sys.modules after the command\n"
         "try:\n"
         "    isnad.cli.main()\n"
         "except SystemExit:\n"
@@ -82,6 +83,173 @@ def test_commands_that_read_the_catalog_load_only_what_they_use(tmp_path: Path) 
     for args in (("--help",), ("list",), ("list", "--json"), ("jobs",), ("jobs", "--json"),
                  ("show", "0000"), ("show", "0000", "--json")):
         assert _heavy_loaded(home, *args, heavy=READER_NEEDS_NONE_OF) == [], args
+
+
+# What Typer's Rich help panels load (Markdown, Pygments): the help is Click's plain text.
+RICH_HELP = ("typer.rich_utils", "markdown_it", "pygments")
+
+
+def test_help_and_list_load_no_rich_help_panels(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _heavy_loaded(home, "list")  # the first command makes the catalog (Alembic loads Pygments)
+    for args in (("--help",), ("list", "--help"), ("jobs", "--help"), ("list",)):
+        assert _heavy_loaded(home, *args, heavy=RICH_HELP) == [], args
+
+
+def test_the_entry_point_builds_only_the_command_it_runs(monkeypatch) -> None:
+    """Typer turns every registered command's signature into Click parameters at each start;
+    `isnad list` has only `list` built (and `isnad jobs show` only the `jobs` group).
+    Anything that is not a known command's name gets the whole app: help, suggestions and
+    shell completion see every command."""
+    from isnad import cli
+
+    only = cli._invoked(["--config", "list", "--debug", "list", "--json"])  # a file named list
+    assert [c.callback.__name__ for c in only.registered_commands] == ["list_captures"]
+    assert only.registered_groups == [] and only.registered_callback is not None
+    grouped = cli._invoked(["jobs", "show", "abc"])
+    assert grouped.registered_commands == []
+    assert [g.name for g in grouped.registered_groups] == ["jobs"]
+    assert [c.callback.__name__ for c in cli._invoked(["import", "x"]).registered_commands
+            ] == ["import_"]
+    for whole in ([], ["--help"], ["--debug"], ["lst"], ["--", "list"]):
+        assert cli._invoked(whole) is cli.app, whole
+    assert len(cli.app.registered_commands) > 10 and len(cli.app.registered_groups) > 5
+    monkeypatch.setenv("_ISNAD_COMPLETE", "bash_complete")
+    assert cli._invoked(["list"]) is cli.app
+
+
+def test_a_command_still_runs_and_refuses_like_before_when_built_alone(isnad) -> None:
+    assert isnad("--debug", "list").stdout.splitlines()[-1] == "0 capture(s)"
+    wrong = isnad("list", "--nope")
+    assert wrong.code == 2 and "No such option: --nope" in wrong.stderr
+    assert isnad("jobs", "show", "nope").code != 0
+    assert "list" in isnad("--help").stdout and "--page" in isnad("list", "--help").stdout
+
+
+def test_a_command_does_not_look_for_pydantic_plugins(tmp_path: Path) -> None:
+    """Validating the settings would read the entry points of every installed distribution
+    to find Pydantic plugins (Isnad has none), unless PYDANTIC_DISABLE_PLUGINS says not to;
+    a value set by the user is kept."""
+    script = ("import sys\n"
+              "sys.argv = ['isnad', 'list']\n"
+              "import isnad.cli\n"
+              "isnad.cli._leave_at_once = sys.exit\n"
+              "try:\n"
+              "    isnad.cli.main()\n"
+              "except SystemExit:\n"
+              "    pass\n"
+              "import os, pydantic.plugin._loader as loader\n"
+              "print('SCANNED=' + str(loader._plugins is not None),\n"
+              "      'SETTING=' + repr(os.environ['PYDANTIC_DISABLE_PLUGINS']))\n")
+    env = {"ISNAD_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    for given, expected in ((None, "SCANNED=False SETTING='__all__'"),
+                            ("", "SCANNED=True SETTING=''")):
+        extra = {} if given is None else {"PYDANTIC_DISABLE_PLUGINS": given}
+        done = subprocess.run([sys.executable, "-c", script], env={**env, **extra},
+                              capture_output=True, text=True, timeout=120)
+        assert done.stdout.splitlines()[-1] == expected, done.stderr
+
+
+def _ends(home: Path, *args: str) -> tuple[int, list[str]]:
+    """Exit status and stdout lines of `isnad ARGS` run by ``isnad.cli.main`` in a process
+    that would print 'torn down' at the interpreter's normal exit."""
+    script = ("import atexit, json, sys\n"
+              "atexit.register(lambda: print('torn down', flush=True))\n"
+              "sys.argv = ['isnad', *json.loads(sys.argv[1])]\n"
+              "import isnad.cli\n"
+              "isnad.cli.main()\n")
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(args)],
+                          env={"ISNAD_HOME": str(home), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout.splitlines()
+
+
+def test_commands_that_read_leave_without_the_interpreters_teardown(tmp_path: Path) -> None:
+    """`list`, `show`, `jobs`... exit once their output is flushed, with their status, without
+    freeing every module one by one (a fifth of `isnad list`'s CPU time); the others exit as
+    Python does."""
+    home = tmp_path / "home"
+    code, lines = _ends(home, "--debug", "list", "--json")
+    assert (code, lines) == (0, ["[]"])  # flushed, whole, and not torn down
+    code, lines = _ends(home, "show", "0000")
+    assert (code, lines) == (2, [])
+    code, lines = _ends(home, "users", "list", "--json")
+    assert code == 0 and lines[-1] == "torn down"
+    from isnad.cli import _reads_only
+
+    assert _reads_only(["--config", "c.toml", "jobs", "--json"])
+    assert _reads_only(["jobs", "show", "abc"]) and _reads_only(["list", "--case", "x"])
+    assert not _reads_only(["jobs", "retry", "abc"]) and not _reads_only(["capture", "list"])
+    assert not _reads_only(["--help"]) and not _reads_only([])
+
+
+# -- the schema check when the catalog is at head ----------------------------------------------
+
+def test_the_head_revision_written_in_the_code_is_the_migrations_head() -> None:
+    """archiver.schema.HEAD spares every command Alembic's script machinery; it must be what
+    Alembic reads from the scripts (a new revision changes HEAD and HEAD_FILES with it)."""
+    from archiver import schema
+
+    assert schema.HEAD == schema.head()  # Alembic's own reading
+    assert schema.HEAD_FILES == len(schema.revision_files())
+    assert schema._plain_head() == schema.HEAD
+    schema._plain_head.cache_clear()
+    assert schema.known_head() == schema.HEAD
+    assert schema._plain_head.cache_info().misses == 0  # the scripts were not read
+
+
+def test_a_head_constant_left_behind_by_a_new_revision_is_not_trusted(monkeypatch) -> None:
+    from archiver import schema
+
+    monkeypatch.setattr(schema, "HEAD", "0006_case_notes")  # as if 0007 were added after it
+    monkeypatch.setattr(schema, "HEAD_FILES", schema.HEAD_FILES - 1)
+    assert schema.known_head() == schema.head()  # read from the scripts instead
+
+
+def _catalog_at(path: Path, revision: str) -> str:
+    """An SQLite catalog brought up to ``revision`` only, holding one capture; its URL."""
+    import sqlalchemy as sa
+
+    from archiver import schema
+
+    url = f"sqlite:///{path}"
+    engine = sa.create_engine(url)
+    schema.upgrade(engine, revision)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO captures (id, url, state, reasons, tags, operator, started_at, context)"
+            " VALUES ('0123abcd-0000-7000-8000-000000000000', 'https://example.org/old',"
+            " 'COMPLETE', '[]', '[]', 'analyst', '2026-03-01 10:00:00.000000', '{}')")
+    engine.dispose()
+    return url
+
+
+def test_a_catalog_behind_is_refused_with_what_to_run_when_not_upgraded_on_opening(tmp_path
+                                                                                     ) -> None:
+    import sqlalchemy as sa
+
+    from archiver import schema
+    from archiver.errors import SchemaError
+
+    engine = sa.create_engine(_catalog_at(tmp_path / "catalog.db", "0006_case_notes"))
+    with pytest.raises(SchemaError, match="is at schema revision 0006_case_notes; this Isnad "
+                       f"needs {schema.HEAD}: run `isnad db upgrade`"):
+        schema.ensure(engine, upgrade_automatically=False)
+    schema.ensure(engine, upgrade_automatically=True)
+    assert schema.current(engine) == schema.HEAD
+    engine.dispose()
+
+
+def test_an_old_sqlite_catalog_is_upgraded_in_place_by_a_command_then_read_without_alembic(
+        isnad) -> None:
+    _catalog_at(isnad.home / "catalog.db", "0006_case_notes")
+    assert "alembic" in _heavy_loaded(isnad.home, "list", heavy=("alembic",))  # upgrades it
+    listed = isnad("list", "--json").json()
+    assert [c["url"] for c in listed] == ["https://example.org/old"]  # its data kept
+    current = isnad("db", "current")
+    assert current.code == 0, current.stdout + current.stderr
+    assert _heavy_loaded(isnad.home, "list", heavy=("alembic",)) == []
+    assert isnad("db", "upgrade").code == 0  # still works on a catalog at head
 
 
 def test_the_import_check_sees_a_heavy_module(tmp_path: Path) -> None:
