@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
     # Every frame in the page's own renderer and DevTools target: a cross-site frame in a
     # process of its own is a target the recorder's DevTools session does not see, so the
     # redirect hops of its requests (which Playwright's routes never see) went unjudged by
-    # the SSRF guard (tests/test_ssrf_frames.py).
+    # the SSRF guard (tests/test_ssrf.py::test_a_redirect_inside_a_cross_site_frame_is_refused).
     "--disable-site-isolation-trials",
     "--disable-gpu",
     "--hide-scrollbars",

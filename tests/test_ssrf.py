@@ -76,6 +76,18 @@ class _Handler(BaseHTTPRequestHandler):
             body = ("<!doctype html><html><head><title>Framed</title></head><body>"
                     f'<iframe src="http://{OTHER_SITE}:{port}/redirect"></iframe></body></html>')
             self._send(200, body.encode(), "text/html; charset=utf-8")
+        elif self.path == "/framed-image.html":  # a cross-site frame whose image redirects
+            body = ("<!doctype html><html><head><title>Framed</title></head><body><iframe "
+                    f'src="http://{OTHER_SITE}:{port}/frame-with-image.html"></iframe></body></html>')
+            self._send(200, body.encode(), "text/html; charset=utf-8")
+        elif self.path == "/frame-with-image.html":
+            body = '<!doctype html><title>Frame</title><img src="/image-redirect" alt="">'
+            self._send(200, body.encode(), "text/html; charset=utf-8")
+        elif self.path == "/image-redirect":
+            self.send_response(302)
+            self.send_header("Location", f"http://foo.localhost:{port}/secret.png")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/popup.html":  # a window the page opens itself
             body = ("<!doctype html><html><head><title>Popup</title></head><body><script>"
                     f'window.open("http://{OTHER_SITE}:{port}/redirect");'
@@ -207,17 +219,27 @@ def test_the_page_itself_on_a_localhost_name_is_refused(isnad, intranet, host):
     assert intranet.hosts == []
 
 
-def test_a_redirect_inside_a_cross_site_frame_is_refused(isnad, intranet):
+@pytest.mark.parametrize("page, asked, hop", [
+    ("framed.html", 1, "secret.html"),  # the frame's own address redirects
+    # An image of the frame redirects. With site isolation, the frame was a DevTools target of
+    # its own, outside the recorder's Fetch session (which judges redirect hops), and
+    # Playwright's routes never see hops: this hop was sent (found with issue 17's browser
+    # work). Chromium now runs every frame in the page's own target (crawlers/settings.py).
+    ("framed-image.html", 2, "secret.png"),
+])
+def test_a_redirect_inside_a_cross_site_frame_is_refused(isnad, intranet, page, asked, hop):
     port = intranet.server_address[1]
     intranet.hosts.clear()
     env = {**_guarded(port, f"{OTHER_SITE}:{port}"), "ISNAD_BROWSER__EXTRA_ARGS": json.dumps(
         [f"--host-resolver-rules=MAP {OTHER_SITE} 127.0.0.1"])}
-    rec = isnad.capture(f"http://127.0.0.1:{port}/framed.html", env=env)
-    assert f"{OTHER_SITE}:{port}" in intranet.hosts, intranet.hosts  # the frame loaded
+    rec = isnad.capture(f"http://127.0.0.1:{port}/{page}", env=env)
+    # The frame (and its image) were asked for: the test reached the hop...
+    assert intranet.hosts.count(f"{OTHER_SITE}:{port}") >= asked, intranet.hosts
+    # ...and the hop to a name of this machine was never sent.
     assert not any("localhost" in h for h in intranet.hosts), intranet.hosts
     shown, package = _package(isnad, rec["id"])
     refused = shown["context"]["stats"]["refused_requests"]
-    assert [r["url"] for r in refused] == [f"http://foo.localhost:{port}/secret.html"]
+    assert [r["url"] for r in refused] == [f"http://foo.localhost:{port}/{hop}"]
     _assert_nothing_of_the_secret(package)
 
 
