@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -17,6 +18,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Engine,
     ForeignKey,
     Integer,
     String,
@@ -306,6 +308,20 @@ class ImportFileRow(Base):
     imported: Mapped[ImportRow] = relationship(back_populates="files")
 
 
+
+# The engines of the catalogs opened in this process, for close_connections().
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def close_connections() -> None:
+    """Close the pooled connections of every catalog this process opened, as the
+    interpreter's teardown would: for a process that leaves with ``os._exit`` (a command that
+    only read). SQLite then checkpoints its write-ahead log into the database file and removes
+    it, and a PostgreSQL server sees the session end instead of a connection cut."""
+    for engine in list(_ENGINES):
+        engine.dispose()
+
+
 class Catalog:
     """Access to the catalog database."""
 
@@ -329,6 +345,7 @@ class Catalog:
         server = {} if url.startswith("sqlite") else {"pool_pre_ping": True,
                                                        "pool_timeout": POOL_TIMEOUT}
         self.engine = create_engine(url, future=True, connect_args=_connect_args(url), **server)
+        _ENGINES.add(self.engine)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.ensure(self.engine, upgrade_automatically=(

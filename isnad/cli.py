@@ -2034,6 +2034,9 @@ def _leave_at_once(code: int) -> None:
     import contextlib
     import logging
 
+    catalog = sys.modules.get("archiver.catalog")  # not imported for this: none was opened
+    if catalog is not None:
+        catalog.close_connections()  # as the teardown would: SQLite's log folded in, a server told
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a reader that went away (`| head`)

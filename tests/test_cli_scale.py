@@ -171,6 +171,9 @@ def test_commands_that_read_leave_without_the_interpreters_teardown(tmp_path: Pa
     home = tmp_path / "home"
     code, lines = _ends(home, "--debug", "list", "--json")
     assert (code, lines) == (0, ["[]"])  # flushed, whole, and not torn down
+    # ...but its catalog was closed as the teardown would: SQLite folded its write-ahead log
+    # into the database and removed it (a PostgreSQL server is told the session ended).
+    assert (home / "catalog.db").is_file() and not (home / "catalog.db-wal").exists()
     code, lines = _ends(home, "show", "0000")
     assert (code, lines) == (2, [])
     code, lines = _ends(home, "users", "list", "--json")
