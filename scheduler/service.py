@@ -297,8 +297,12 @@ class Schedules:
         counted = (f"{health.failures} in a row{', flagged' if health.flagged else ''}"
                    if health is not None else "not yet counted")
         if error is not None:
+            # A tick that failed because the catalog went away: the outage is said once by
+            # the service (said_by), so this line carries no traceback and one line of it.
+            outage = self.said_by is not None and self.said_by(error)
             log.error("schedule %s FAILED (%s): %s; retried at its next tick", schedule_id,
-                      counted, detail, exc_info=error, extra=extra)
+                      counted, (detail.splitlines() or [""])[0] if outage else detail,
+                      exc_info=None if outage else error, extra=extra)
         else:
             log.error("schedule %s ran with problems (%s): %s", schedule_id, counted, detail,
                       extra=extra)

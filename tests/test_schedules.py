@@ -275,6 +275,39 @@ def test_a_tick_that_ends_while_the_catalog_is_down_is_recorded_when_it_returns(
         next(servers, None)
 
 
+def test_a_tick_failed_by_a_catalog_outage_logs_one_line_without_a_traceback(
+        catalog: Catalog, caplog) -> None:
+    """The service says a catalog outage once (``said_by``); a tick that failed because of it
+    says so in one line, with no traceback (a traceback a tick is what an outage used to
+    fill the log with), and its outcome waits to be recorded."""
+    from sqlalchemy.exc import OperationalError
+
+    said: list[Exception] = []
+
+    def outage(exc: Exception) -> bool:
+        said.append(exc)
+        return isinstance(exc, OperationalError)
+
+    def lost_the_catalog(schedule_id: str) -> tuple[bool, str]:
+        raise OperationalError("SELECT 1", {}, Exception("terminating connection\nDETAIL: more"))
+
+    def broken(schedule_id: str) -> tuple[bool, str]:
+        raise OSError("disk on fire")
+
+    service = _service(catalog.engine, "a", said_by=outage)
+    service.handle("lost", lost_the_catalog)
+    service.handle("broken", broken)
+    due = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    with caplog.at_level(logging.ERROR, logger="isnad.scheduler"):
+        service.run("lost:x", due)
+        service.run("broken:x", due)
+    lost, other = (next(r for r in caplog.records if f"{kind}:x FAILED" in r.getMessage())
+                   for kind in ("lost", "broken"))
+    assert lost.exc_info is None and "\n" not in lost.getMessage() and said
+    assert other.exc_info is not None and "disk on fire" in other.getMessage()
+    assert [r.outcome for r in service.ledger.runs("lost:x")] == ["failed"]
+
+
 def test_a_run_under_way_finishes_before_shutdown_returns(catalog: Catalog) -> None:
     started, finished = threading.Event(), threading.Event()
 
