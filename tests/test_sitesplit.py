@@ -188,14 +188,18 @@ def test_two_processes_crawl_a_site_into_one_package_each_page_once(isnad, site,
     assert frontier.counts().pages == 0
 
 
+def _slow_split_capture(isnad, site) -> subprocess.Popen:  # noqa: ANN001 - fixtures
+    """`isnad capture` of the slow split site (2.5 s a page) by 2 processes, under way."""
+    return subprocess.Popen(
+        isnad.command("capture", "--json", "--no-browser", "--depth", "2", "--processes", "2",
+                      site.url("/split/d2500/index.html")), cwd=isnad.home, env=isnad.env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 @pytest.mark.e2e
 @pytest.mark.serial  # timed against the parts' progress
 def test_a_part_killed_mid_crawl_its_pages_are_read_by_the_other(isnad, site, tmp_path):
-    seed = site.url("/split/d2500/index.html")
-    proc = subprocess.Popen(
-        isnad.command("capture", "--json", "--no-browser", "--depth", "2", "--processes", "2",
-                      seed), cwd=isnad.home, env=isnad.env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+    proc = _slow_split_capture(isnad, site)
     try:
         killed = _kill_part_once_it_recorded_pages(proc.pid, isnad.home)
         out, err = proc.communicate(timeout=240)
@@ -376,11 +380,7 @@ def test_a_part_is_forked_only_when_safe_and_a_failing_part_stays_in_its_own_pro
 @pytest.mark.e2e
 @pytest.mark.serial  # timed against the parts' progress
 def test_a_part_is_forked_from_part_0_named_logged_and_dies_with_it(isnad, site):
-    seed = site.url("/split/d2500/index.html")
-    proc = subprocess.Popen(
-        isnad.command("capture", "--json", "--no-browser", "--depth", "2", "--processes", "2",
-                      seed), cwd=isnad.home, env=isnad.env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+    proc = _slow_split_capture(isnad, site)
     try:
         deadline = time.monotonic() + 120
         while not (found := part_processes(proc.pid)) and time.monotonic() < deadline:
