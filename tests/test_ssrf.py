@@ -84,10 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = '<!doctype html><title>Frame</title><img src="/image-redirect" alt="">'
             self._send(200, body.encode(), "text/html; charset=utf-8")
         elif self.path == "/image-redirect":
-            self.send_response(302)
-            self.send_header("Location", f"http://foo.localhost:{port}/secret.png")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self._redirect(f"http://foo.localhost:{port}/secret.png")
         elif self.path == "/popup.html":  # a window the page opens itself
             body = ("<!doctype html><html><head><title>Popup</title></head><body><script>"
                     f'window.open("http://{OTHER_SITE}:{port}/redirect");'
@@ -99,16 +96,19 @@ class _Handler(BaseHTTPRequestHandler):
                     '<a href="/framed.html">one</a> <a href="/redirect">two</a></body></html>')
             self._send(200, body.encode(), "text/html; charset=utf-8")
         elif self.path == "/redirect":
-            self.send_response(302)
-            self.send_header("Location", f"http://foo.localhost:{port}/secret.html")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self._redirect(f"http://foo.localhost:{port}/secret.html")
         elif self.path.endswith(".png"):  # an image (the browser's ORB blocks anything else)
             self._send(200, png("secret") + SECRET, "image/png")
         elif self.path.startswith("/secret"):
             self._send(200, b"<html><body>" + SECRET + b"</body></html>", "text/html")
         else:
             self._send(404, b"not here", "text/plain")
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
